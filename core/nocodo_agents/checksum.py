@@ -1,0 +1,58 @@
+"""Migration checksums identical to Rust refinery's.
+
+refinery hashes ``name``, ``version`` and ``sql`` with ``SipHasher13`` (zero
+keys) through Rust's ``Hash`` trait: a ``str`` feeds its UTF-8 bytes then
+``0xFF``; an ``i32`` feeds its 4 little-endian bytes. No maintained Python
+package offers SipHash-1-3 (only 2-4), so the ~20 lines live here.
+"""
+
+from __future__ import annotations
+
+_MASK = 0xFFFFFFFFFFFFFFFF
+
+
+def _sipround(v0: int, v1: int, v2: int, v3: int) -> "tuple[int, int, int, int]":
+    v0 = (v0 + v1) & _MASK
+    v1 = ((v1 << 13) | (v1 >> 51)) & _MASK ^ v0
+    v0 = ((v0 << 32) | (v0 >> 32)) & _MASK
+    v2 = (v2 + v3) & _MASK
+    v3 = ((v3 << 16) | (v3 >> 48)) & _MASK ^ v2
+    v0 = (v0 + v3) & _MASK
+    v3 = ((v3 << 21) | (v3 >> 43)) & _MASK ^ v0
+    v2 = (v2 + v1) & _MASK
+    v1 = ((v1 << 17) | (v1 >> 47)) & _MASK ^ v2
+    v2 = ((v2 << 32) | (v2 >> 32)) & _MASK
+    return v0, v1, v2, v3
+
+
+def _siphash13(data: bytes) -> int:
+    """SipHash-1-3 of ``data`` with key (0, 0), as Rust's ``siphasher::sip::SipHasher13::new()``."""
+    v0, v1, v2, v3 = 0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x7465646279746573
+    length = len(data)
+    tail_start = length - length % 8
+    blocks = [int.from_bytes(data[i : i + 8], "little") for i in range(0, tail_start, 8)]
+    blocks.append(((length & 0xFF) << 56) | int.from_bytes(data[tail_start:], "little"))
+    for m in blocks:
+        v3 ^= m
+        v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)  # one compression round: the "1"
+        v0 ^= m
+    v2 ^= 0xFF
+    for _ in range(3):  # three finalization rounds: the "3"
+        v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
+    return v0 ^ v1 ^ v2 ^ v3
+
+
+def checksum(name: str, version: int, sql: str) -> int:
+    """Return refinery's checksum of a migration: an unsigned 64-bit integer.
+
+    ``version`` must fit refinery's ``i32``. The history table stores the
+    decimal text of the result.
+    """
+    data = (
+        name.encode("utf-8")
+        + b"\xff"
+        + version.to_bytes(4, "little", signed=True)
+        + sql.encode("utf-8")
+        + b"\xff"
+    )
+    return _siphash13(data)

@@ -1,0 +1,387 @@
+"""The agents' database: open and migrate a SQLite file, then store sessions, messages and tool calls.
+
+Every write runs in its own transaction (``with self.connection:``) and
+every value is passed as a parameter. Timestamps are integer Unix seconds.
+The JSON columns (a session's ``config``, a tool call's ``request`` and
+``response``) take any JSON-serialisable Python value and give it back
+parsed. A missing row raises :class:`KeyError` naming its id; a value the
+schema rejects (an unknown message role, a missing required value) raises
+:class:`ValueError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import TracebackType
+from typing import Any, List, Optional, Sequence, Tuple, Type, Union
+
+from ..discovery import AgentRegistry
+from ..runner import MigrationReport, run_agent_migrations
+
+#: The values the schema allows in ``agent_sessions.status``.
+SESSION_STATUSES = ("running", "completed", "failed", "waiting_for_user_input")
+#: The values the schema allows in ``agent_messages.role``.
+MESSAGE_ROLES = ("user", "assistant", "system", "tool")
+#: The values the schema allows in ``agent_tool_calls.status``.
+TOOL_CALL_STATUSES = ("pending", "completed", "failed")
+
+
+@dataclass(frozen=True)
+class Session:
+    """One row of ``agent_sessions``: an agent run. ``config`` is parsed JSON."""
+
+    id: int
+    agent_name: str
+    provider: str
+    model: str
+    system_prompt: Optional[str]
+    user_prompt: str
+    config: Any
+    status: str
+    started_at: int
+    ended_at: Optional[int]
+    result: Optional[str]
+    error: Optional[str]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One row of ``agent_messages``: a turn of a session's conversation."""
+
+    id: int
+    session_id: int
+    role: str
+    content: str
+    created_at: int
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One row of ``agent_tool_calls``. ``request`` and ``response`` are parsed JSON."""
+
+    id: int
+    session_id: int
+    message_id: Optional[int]
+    tool_call_id: str
+    tool_name: str
+    request: Any
+    response: Any
+    status: str
+    created_at: int
+    completed_at: Optional[int]
+    execution_time_ms: Optional[int]
+    error_details: Optional[str]
+
+
+def _columns(record: type) -> str:
+    return ", ".join(f.name for f in fields(record))
+
+
+_SELECT_SESSIONS = f"SELECT {_columns(Session)} FROM agent_sessions"
+_SELECT_MESSAGES = f"SELECT {_columns(Message)} FROM agent_messages"
+_SELECT_TOOL_CALLS = f"SELECT {_columns(ToolCall)} FROM agent_tool_calls"
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def _to_json(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _from_json(text: Optional[str]) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _session(row: Sequence[Any]) -> Session:
+    values = dict(zip((f.name for f in fields(Session)), row))
+    values["config"] = _from_json(values["config"])
+    return Session(**values)
+
+
+def _tool_call(row: Sequence[Any]) -> ToolCall:
+    values = dict(zip((f.name for f in fields(ToolCall)), row))
+    values["request"] = _from_json(values["request"])
+    values["response"] = _from_json(values["response"])
+    return ToolCall(**values)
+
+
+class Database:
+    """A SQLite file holding the agents' tables, migrated when opened.
+
+    ``Database(path)`` creates the file and its parent directories if
+    needed, turns on foreign keys, and applies the core migrations and those
+    of ``agents`` (``None``: every installed agent; a list: core plus those
+    agents). ``registry`` replaces the installed agents, as in
+    :func:`~nocodo_agents.run_agent_migrations`. What the migration run did
+    is kept in :attr:`migration_report`; :attr:`connection` is the open
+    :class:`sqlite3.Connection`. Use it as a context manager to close it.
+    """
+
+    def __init__(
+        self,
+        path: Union[str, "os.PathLike[str]"],
+        agents: Optional[Sequence[str]] = None,
+        *,
+        registry: Optional[AgentRegistry] = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.connection: sqlite3.Connection = sqlite3.connect(self.path)
+        try:
+            self.connection.execute("PRAGMA foreign_keys = ON")
+            self.migration_report: MigrationReport = run_agent_migrations(
+                self.connection, agents, registry=registry
+            )
+        except BaseException:
+            self.connection.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"Database({self.path!r})"
+
+    def close(self) -> None:
+        """Close the connection; closing twice is harmless."""
+        self.connection.close()
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    # Sessions
+
+    def create_session(
+        self,
+        agent_name: str,
+        provider: str,
+        model: str,
+        user_prompt: str,
+        system_prompt: Optional[str] = None,
+        config: Any = None,
+    ) -> int:
+        """Start a session (status ``running``) and return its id.
+
+        ``config`` is any JSON-serialisable value; ``None`` stores NULL.
+        """
+        config_json = None if config is None else _to_json(config)
+        return self._insert(
+            "INSERT INTO agent_sessions (agent_name, provider, model, system_prompt, user_prompt, config, started_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (agent_name, provider, model, system_prompt, user_prompt, config_json, _now()),
+        )
+
+    def get_session(self, session_id: int) -> Session:
+        """The session ``session_id``; raises :class:`KeyError` if there is none."""
+        row = self.connection.execute(f"{_SELECT_SESSIONS} WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no session with id {session_id}")
+        return _session(row)
+
+    def list_sessions(self, agent_name: Optional[str] = None, status: Optional[str] = None) -> List[Session]:
+        """Sessions in the order they started, optionally only one agent's or one status's."""
+        if status is not None and status not in SESSION_STATUSES:
+            raise ValueError(f"invalid session status {status!r}: expected one of {', '.join(SESSION_STATUSES)}")
+        rows = self.connection.execute(
+            f"{_SELECT_SESSIONS} WHERE (? IS NULL OR agent_name = ?) AND (? IS NULL OR status = ?) "
+            "ORDER BY started_at, id",
+            (agent_name, agent_name, status, status),
+        ).fetchall()
+        return [_session(row) for row in rows]
+
+    def complete_session(self, session_id: int, result: str) -> None:
+        """Mark the session ``completed`` with its ``result`` and end time."""
+        self._update(
+            "UPDATE agent_sessions SET status = 'completed', ended_at = ?, result = ? WHERE id = ?",
+            (_now(), result, session_id),
+            f"no session with id {session_id}",
+        )
+
+    def fail_session(self, session_id: int, error: str) -> None:
+        """Mark the session ``failed`` with its ``error`` and end time."""
+        self._update(
+            "UPDATE agent_sessions SET status = 'failed', ended_at = ?, error = ? WHERE id = ?",
+            (_now(), error, session_id),
+            f"no session with id {session_id}",
+        )
+
+    def pause_session_for_user_input(self, session_id: int) -> None:
+        """Mark the session ``waiting_for_user_input`` (the agent asked the user something)."""
+        self._update(
+            "UPDATE agent_sessions SET status = 'waiting_for_user_input' WHERE id = ?",
+            (session_id,),
+            f"no session with id {session_id}",
+        )
+
+    def resume_session(self, session_id: int) -> None:
+        """Put a session paused for user input back to ``running``.
+
+        Raises :class:`ValueError` if the session is in any other status, and
+        :class:`KeyError` if it does not exist.
+        """
+        with self.connection:
+            cursor = self.connection.execute(
+                "UPDATE agent_sessions SET status = 'running' WHERE id = ? AND status = 'waiting_for_user_input'",
+                (session_id,),
+            )
+        if cursor.rowcount == 0:
+            status = self.get_session(session_id).status
+            raise ValueError(
+                f"session {session_id} is {status!r}, not 'waiting_for_user_input': only a session "
+                f"paused with pause_session_for_user_input() can be resumed"
+            )
+
+    # Messages
+
+    def add_message(self, session_id: int, role: str, content: str) -> int:
+        """Append a message to the session's conversation and return its id.
+
+        ``role`` is one of ``user``, ``assistant``, ``system``, ``tool``.
+        """
+        return self._insert(
+            "INSERT INTO agent_messages (session_id, role, content, created_at) VALUES (?, ?, ?, ?)",
+            (session_id, role, content, _now()),
+            session_id=session_id,
+            invalid=f"invalid message role {role!r}: expected one of {', '.join(MESSAGE_ROLES)}",
+        )
+
+    def list_messages(self, session_id: int) -> List[Message]:
+        """The session's messages in the order they were added (empty for an unknown session)."""
+        rows = self.connection.execute(
+            f"{_SELECT_MESSAGES} WHERE session_id = ? ORDER BY created_at, id", (session_id,)
+        ).fetchall()
+        return [Message(*row) for row in rows]
+
+    # Tool calls
+
+    def create_tool_call(
+        self,
+        session_id: int,
+        tool_call_id: str,
+        tool_name: str,
+        request: Any,
+        message_id: Optional[int] = None,
+    ) -> int:
+        """Record a tool call the model requested (status ``pending``) and return its row id.
+
+        ``tool_call_id`` is the provider's id of the call; ``request`` is any
+        JSON-serialisable value; ``message_id`` the assistant message that
+        asked for it, if stored.
+        """
+        return self._insert(
+            "INSERT INTO agent_tool_calls (session_id, message_id, tool_call_id, tool_name, request, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (session_id, message_id, tool_call_id, tool_name, _to_json(request), _now()),
+            session_id=session_id,
+            message_id=message_id,
+        )
+
+    def get_tool_call(self, call_id: int) -> ToolCall:
+        """The tool call with row id ``call_id``; raises :class:`KeyError` if there is none."""
+        row = self.connection.execute(f"{_SELECT_TOOL_CALLS} WHERE id = ?", (call_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no tool call with id {call_id}")
+        return _tool_call(row)
+
+    def list_tool_calls(self, session_id: int) -> List[ToolCall]:
+        """Every tool call of the session, oldest first."""
+        rows = self.connection.execute(
+            f"{_SELECT_TOOL_CALLS} WHERE session_id = ? ORDER BY created_at, id", (session_id,)
+        ).fetchall()
+        return [_tool_call(row) for row in rows]
+
+    def list_pending_tool_calls(self, session_id: int) -> List[ToolCall]:
+        """The session's tool calls still ``pending``, oldest first."""
+        rows = self.connection.execute(
+            f"{_SELECT_TOOL_CALLS} WHERE session_id = ? AND status = 'pending' ORDER BY created_at, id",
+            (session_id,),
+        ).fetchall()
+        return [_tool_call(row) for row in rows]
+
+    def complete_tool_call(self, call_id: int, response: Any, execution_time_ms: Optional[int] = None) -> None:
+        """Mark the tool call ``completed`` with its JSON-serialisable ``response``."""
+        self._update(
+            "UPDATE agent_tool_calls SET status = 'completed', response = ?, completed_at = ?, "
+            "execution_time_ms = ? WHERE id = ?",
+            (_to_json(response), _now(), None if execution_time_ms is None else int(execution_time_ms), call_id),
+            f"no tool call with id {call_id}",
+        )
+
+    def fail_tool_call(self, call_id: int, error_details: str) -> None:
+        """Mark the tool call ``failed`` with what went wrong."""
+        self._update(
+            "UPDATE agent_tool_calls SET status = 'failed', error_details = ?, completed_at = ? WHERE id = ?",
+            (error_details, _now(), call_id),
+            f"no tool call with id {call_id}",
+        )
+
+    # The names of the original Rust crate (nocodo-agents/src/database/mod.rs).
+    create_message = add_message
+    get_messages = list_messages
+    get_pending_tool_calls = list_pending_tool_calls
+
+    # Helpers
+
+    def _insert(
+        self,
+        sql: str,
+        parameters: Tuple[Any, ...],
+        *,
+        session_id: Optional[int] = None,
+        message_id: Optional[int] = None,
+        invalid: Optional[str] = None,
+    ) -> int:
+        """Run one INSERT in its own transaction; return the new row id."""
+        try:
+            with self.connection:
+                cursor = self.connection.execute(sql, parameters)
+        except sqlite3.IntegrityError as error:
+            raise self._explain(error, session_id, message_id, invalid) from error
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def _update(self, sql: str, parameters: Tuple[Any, ...], missing: str) -> None:
+        """Run one UPDATE of one row in its own transaction; raise ``KeyError(missing)`` if none matched."""
+        with self.connection:
+            cursor = self.connection.execute(sql, parameters)
+        if cursor.rowcount == 0:
+            raise KeyError(missing)
+
+    def _explain(
+        self,
+        error: sqlite3.IntegrityError,
+        session_id: Optional[int],
+        message_id: Optional[int],
+        invalid: Optional[str],
+    ) -> Exception:
+        """Turn a constraint failure into ``KeyError`` (missing parent row) or ``ValueError`` (bad value)."""
+        text = str(error)
+        if text.startswith("FOREIGN KEY"):
+            missing = []
+            if session_id is not None and not self._exists("SELECT 1 FROM agent_sessions WHERE id = ?", session_id):
+                missing.append(f"session with id {session_id}")
+            if message_id is not None and not self._exists("SELECT 1 FROM agent_messages WHERE id = ?", message_id):
+                missing.append(f"message with id {message_id}")
+            return KeyError(f"no {' and no '.join(missing) or 'referenced row'} ({text})")
+        if text.startswith("CHECK") and invalid is not None:
+            return ValueError(invalid)
+        if text.startswith("NOT NULL"):
+            column = text.rsplit(".", 1)[-1]
+            return ValueError(f"{column} is required, got None")
+        return ValueError(f"the database rejected the value: {text}")
+
+    def _exists(self, sql: str, row_id: int) -> bool:
+        return self.connection.execute(sql, (row_id,)).fetchone() is not None

@@ -1,0 +1,170 @@
+"""SQLite through the standard library's :mod:`sqlite3`.
+
+Transactions are ours: for the run the connection is switched to autocommit
+(``isolation_level = None``) so Python issues no implicit BEGIN or COMMIT,
+and each unit of work is ``BEGIN IMMEDIATE`` ... ``COMMIT``, which takes the
+database's write lock before history is read. Statements are run one by one
+with ``execute`` (``executescript`` would COMMIT first and break atomicity).
+Other runners wait for the lock up to ``lock_timeout`` (SQLite's busy timeout).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from typing import FrozenSet, Iterator, List
+
+from ..errors import ConnectionStateError, LockTimeoutError
+from ..history import HISTORY_TABLE, HistoryRow
+from .base import Dialect
+
+#: refinery's own DDL for the history table, plus our nullable ``agent`` column.
+_CREATE_HISTORY = (
+    f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE}("
+    "version INT4 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), "
+    "checksum VARCHAR(255), agent VARCHAR(255))"
+)
+
+
+def split_sqlite_statements(sql: str) -> List[str]:
+    """Split SQL text into complete statements, using SQLite's own tokenizer rules.
+
+    Semicolons inside strings, comments and trigger bodies do not split.
+    """
+    statements: List[str] = []
+    start = 0
+    for position, char in enumerate(sql):
+        if char == ";":
+            candidate = sql[start : position + 1]
+            if sqlite3.complete_statement(candidate):
+                statements.append(candidate.strip())
+                start = position + 1
+    rest = sql[start:].strip()
+    if rest:
+        statements.append(rest)
+    return [s for s in statements if s.strip("; \t\r\n")]
+
+
+def sqlite_schema_objects(connection: sqlite3.Connection) -> FrozenSet[str]:
+    """Tables, indexes, views, triggers and table columns of a SQLite database."""
+    objects = set()
+    rows = connection.execute(
+        "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name != ?",
+        (HISTORY_TABLE,),
+    ).fetchall()
+    for kind, name in rows:
+        objects.add(f"{kind} {name}")
+        if kind == "table":
+            for column in connection.execute("SELECT name FROM pragma_table_info(?)", (name,)):
+                objects.add(f"column {name}.{column[0]}")
+    return frozenset(objects)
+
+
+class SQLiteDialect(Dialect):
+    """A :class:`sqlite3.Connection`."""
+
+    name = "sqlite"
+    connection: sqlite3.Connection
+
+    def ensure_idle(self) -> None:
+        if getattr(self.connection, "autocommit", None) is False:
+            raise ConnectionStateError(
+                "this sqlite3 connection was opened with autocommit=False, so it always holds an "
+                "open transaction and the runner cannot take the write lock: open it with the "
+                "default autocommit setting (or autocommit=True) for migrations"
+            )
+        if self.connection.in_transaction:
+            raise ConnectionStateError(
+                "the sqlite3 connection is inside a transaction: commit or roll back your own work "
+                "before running migrations (the runner never commits or rolls back work that is "
+                "not its own)"
+            )
+
+    @contextmanager
+    def session(self, lock_timeout: float) -> Iterator[None]:
+        connection = self.connection
+        saved_isolation = connection.isolation_level
+        self.statements += 1
+        saved_timeout = connection.execute("PRAGMA busy_timeout").fetchone()[0]
+        self.lock_timeout = lock_timeout
+        connection.isolation_level = None
+        self._run(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
+        try:
+            yield
+        except BaseException:
+            self._restore(saved_timeout, saved_isolation, quietly=True)  # keep the original error
+            raise
+        self._restore(saved_timeout, saved_isolation, quietly=False)
+
+    def _restore(self, busy_timeout: int, isolation_level: "str | None", quietly: bool) -> None:
+        try:
+            self._run(f"PRAGMA busy_timeout = {int(busy_timeout)}")
+            self.connection.isolation_level = isolation_level
+        except sqlite3.Error:
+            if not quietly:
+                raise
+
+    @contextmanager
+    def write_transaction(self) -> Iterator[None]:
+        try:
+            self._run("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                raise LockTimeoutError(self.name, getattr(self, "lock_timeout", 0.0), error) from error
+            raise
+        try:
+            yield
+        except BaseException:
+            if self.connection.in_transaction:
+                self._run("ROLLBACK")
+            raise
+        self._run("COMMIT")
+
+    _has_agent_column = False
+
+    def history_exists(self) -> bool:
+        return bool(self._columns())
+
+    def _columns(self) -> List[str]:
+        self.statements += 1
+        columns = [r[0] for r in self.connection.execute("SELECT name FROM pragma_table_info(?)", (HISTORY_TABLE,))]
+        self._has_agent_column = "agent" in columns
+        return columns
+
+    def ensure_history(self) -> None:
+        columns = self._columns()
+        if not columns:
+            self._run(_CREATE_HISTORY)
+        elif "agent" not in columns:  # a table refinery created: add attribution, keep its rows
+            self._run(f"ALTER TABLE {HISTORY_TABLE} ADD COLUMN agent VARCHAR(255)")
+        self._has_agent_column = True
+
+    def read_history(self) -> List[HistoryRow]:
+        """Rows in version order; call after :meth:`history_exists` or :meth:`ensure_history`."""
+        agent = "agent" if self._has_agent_column else "NULL"
+        self.statements += 1
+        rows = self.connection.execute(
+            f"SELECT version, name, applied_on, checksum, {agent} FROM {HISTORY_TABLE} ORDER BY version"
+        ).fetchall()
+        return [HistoryRow(int(v), str(n), str(a), str(c), g) for v, n, a, c, g in rows]
+
+    def insert_history(self, row: HistoryRow) -> None:
+        self.statements += 1
+        self.connection.execute(
+            f"INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum, agent) VALUES (?, ?, ?, ?, ?)",
+            (row.version, row.name, row.applied_on, row.checksum, row.agent),
+        )
+
+    def split_statements(self, sql: str) -> List[str]:
+        return split_sqlite_statements(sql)
+
+    def execute(self, statement: str) -> None:
+        self._run(statement)
+
+    def _run(self, statement: str) -> None:
+        self.statements += 1
+        self.connection.execute(statement)
+
+    def schema_objects(self) -> FrozenSet[str]:
+        self.statements += 1
+        return sqlite_schema_objects(self.connection)

@@ -1,0 +1,219 @@
+"""Every error nocodo-agents raises, each deriving from :class:`MigrationError`.
+
+Each class carries the facts of its case as attributes (version, agent,
+distribution, file) so programs can act on them, and a message a person can
+act on: what is wrong, where, and what to do next.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .migration import Migration
+
+
+class MigrationError(Exception):
+    """Base class of every error raised by nocodo-agents."""
+
+
+class InvalidMigrationError(MigrationError):
+    """A migration module or object is malformed (name, version, SQL)."""
+
+    def __init__(self, source: str, problem: str, agent: Optional[str] = None) -> None:
+        self.source = source
+        self.problem = problem
+        self.agent = agent
+        who = f" (agent {agent!r})" if agent else ""
+        super().__init__(f"invalid migration {source}{who}: {problem}")
+
+
+class PluginLoadError(MigrationError):
+    """An agent plugin failed to import, its hook raised, or it returned something malformed."""
+
+    def __init__(self, agent: str, distribution: str, cause: str) -> None:
+        self.agent = agent
+        self.distribution = distribution
+        self.cause = cause
+        super().__init__(
+            f"agent {agent!r} from distribution {distribution} could not be loaded: {cause}. "
+            f"Reinstall or upgrade {distribution}, or leave {agent!r} out of `agents=`."
+        )
+
+
+class DuplicateAgentError(MigrationError):
+    """Two distributions register the same agent name (or one claims the reserved name ``core``)."""
+
+    def __init__(self, agent: str, distributions: Sequence[str]) -> None:
+        self.agent = agent
+        self.distributions = tuple(distributions)
+        listed = " and ".join(self.distributions)
+        reserved = (
+            " The name 'core' is reserved for the migrations of nocodo-agents itself."
+            if agent == "core"
+            else ""
+        )
+        super().__init__(
+            f"agent name {agent!r} is registered by more than one distribution: {listed}.{reserved} "
+            f"Uninstall one of them (pip uninstall ...) or ask its author to rename the "
+            f"entry point in the 'nocodo_agents' group."
+        )
+
+
+class UnknownAgentError(MigrationError):
+    """A requested agent is not installed."""
+
+    def __init__(self, agent: str, installed: Iterable[str], install_hint: str) -> None:
+        self.agent = agent
+        self.installed = tuple(sorted(installed))
+        self.install_hint = install_hint
+        listed = ", ".join(self.installed) if self.installed else "none"
+        super().__init__(
+            f"agent {agent!r} is not installed (installed agents: {listed}). "
+            f"Install it with: {install_hint}"
+        )
+
+
+class MigrationConflictError(MigrationError):
+    """Two requested migration sets claim the same version."""
+
+    def __init__(
+        self,
+        version: int,
+        first: Tuple[str, str, str],
+        second: Tuple[str, str, str],
+    ) -> None:
+        """``first`` and ``second`` are (agent, distribution, migration source)."""
+        self.version = version
+        self.first = first
+        self.second = second
+        super().__init__(
+            f"version {version} is claimed twice: by {first[2]} of agent {first[0]!r} "
+            f"(distribution {first[1]}) and by {second[2]} of agent {second[0]!r} "
+            f"(distribution {second[1]}). Nothing was changed. Renumber one of them, or do "
+            f"not request both agents in one run."
+        )
+
+
+class DivergentMigrationError(MigrationError):
+    """An applied migration's name or checksum differs from the installed one."""
+
+    def __init__(
+        self,
+        version: int,
+        applied_name: str,
+        applied_checksum: str,
+        installed: "Migration",
+        installed_checksum: int,
+        agent: str,
+        distribution: str,
+        recorded_agent: Optional[str],
+    ) -> None:
+        self.version = version
+        self.applied_name = applied_name
+        self.applied_checksum = applied_checksum
+        self.installed_name = installed.name
+        self.installed_checksum = installed_checksum
+        self.source = installed.source
+        self.agent = agent
+        self.distribution = distribution
+        self.recorded_agent = recorded_agent
+        if applied_name != installed.name:
+            what = (
+                f"the history records it as {applied_name!r} but the installed file "
+                f"{installed.source} names it {installed.name!r}"
+            )
+        else:
+            what = (
+                f"its checksum in the history ({applied_checksum}) differs from the "
+                f"installed file {installed.source} ({installed_checksum}): the file was "
+                f"edited after it was applied"
+            )
+        if recorded_agent is None:
+            origin = (
+                " The history row has no agent attribution, so it was most likely written by "
+                "refinery (for example by the original Rust nocodo-agents crate, whose SQL text "
+                "differs byte for byte). If the schema is the one this migration creates, run "
+                "`nocodo-agents repair` to re-record the checksums."
+            )
+        else:
+            origin = (
+                f" Restore the file to the text that was applied (distribution {distribution}), "
+                f"or, if the change is intended and the schema already matches, run "
+                f"`nocodo-agents repair`. Never edit a migration that has been applied: add a "
+                f"new one."
+            )
+        super().__init__(
+            f"applied migration V{version} of agent {agent!r} diverges: {what}.{origin}"
+        )
+
+
+class MigrationFailedError(MigrationError):
+    """A statement of a migration failed; the migration was rolled back."""
+
+    def __init__(
+        self,
+        version: int,
+        name: str,
+        agent: str,
+        distribution: str,
+        source: str,
+        statement: str,
+        statement_index: int,
+        cause: BaseException,
+        rolled_back: bool = True,
+    ) -> None:
+        self.version = version
+        self.name = name
+        self.agent = agent
+        self.distribution = distribution
+        self.source = source
+        self.statement = statement
+        self.statement_index = statement_index
+        self.rolled_back = rolled_back
+        left = (
+            "It was rolled back: none of its statements and no history row remain."
+            if rolled_back
+            else "It ran outside a transaction: statements before the failing one stay applied."
+        )
+        super().__init__(
+            f"migration V{version}__{name} of agent {agent!r} (distribution {distribution}, "
+            f"{source}) failed at statement {statement_index + 1}: {cause}\n"
+            f"  statement: {statement.strip()}\n"
+            f"{left} Fix the migration and run again."
+        )
+
+
+class PartialSchemaError(MigrationError):
+    """A database without history holds only part of what a migration creates."""
+
+    def __init__(self, version: int, name: str, agent: str, present: Sequence[str], missing: Sequence[str]) -> None:
+        self.version = version
+        self.name = name
+        self.agent = agent
+        self.present = tuple(present)
+        self.missing = tuple(missing)
+        super().__init__(
+            f"cannot adopt this database: it has no migration history, and of what migration "
+            f"V{version}__{name} (agent {agent!r}) creates it holds {', '.join(self.present)} "
+            f"but lacks {', '.join(self.missing)}. Nothing was changed. Create the missing "
+            f"objects by hand or restore a backup, then run again (or adopt explicitly with "
+            f"`nocodo-agents baseline`)."
+        )
+
+
+class ConnectionStateError(MigrationError):
+    """The connection cannot be used as given (open transaction, unsupported driver)."""
+
+
+class LockTimeoutError(MigrationError):
+    """Another runner held the migration lock for longer than the allowed wait."""
+
+    def __init__(self, dialect: str, waited_seconds: float, cause: Optional[BaseException] = None) -> None:
+        self.dialect = dialect
+        self.waited_seconds = waited_seconds
+        super().__init__(
+            f"could not take the {dialect} migration lock within {waited_seconds:g} s: another "
+            f"runner (or a long transaction) holds it. Wait for it to finish, or pass a larger "
+            f"lock_timeout=." + (f" Cause: {cause}" if cause else "")
+        )

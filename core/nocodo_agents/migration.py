@@ -1,0 +1,165 @@
+"""The :class:`Migration` value: one numbered schema change and how to get its SQL.
+
+A migration's SQL is produced only when the runner asks for it, for one
+dialect at a time (``"sqlite"``, ``"postgresql"``, ``"mysql"``), and then kept.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Callable, Dict, Optional, Union
+
+from .checksum import checksum
+from .errors import InvalidMigrationError
+
+#: Highest version refinery's ``i32`` history column holds.
+MAX_VERSION = 2**31 - 1
+
+#: What a migration module's name looks like: ``V{version}__{name}``.
+MODULE_NAME = re.compile(r"^V(\d+)__([A-Za-z0-9_]+)$")
+_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+#: A migration's SQL: a string, or a callable taking no argument or the dialect name.
+SqlSource = Union[str, Callable[..., str]]
+
+
+def parse_module_name(module_name: str) -> Optional["tuple[int, str]"]:
+    """Return ``(version, name)`` for ``V{version}__{name}``, or ``None`` if it is not one."""
+    match = MODULE_NAME.match(module_name)
+    if match is None:
+        return None
+    return int(match.group(1)), match.group(2)
+
+
+def _takes_dialect(function: Callable[..., str]) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: assume no argument
+        return False
+    positional = [
+        p
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    return bool(positional)
+
+
+class Migration:
+    """One versioned migration of an agent's schema.
+
+    ``sql`` is the migration's SQL text, or a callable returning it: a callable
+    with one positional parameter receives the dialect name (``"sqlite"``,
+    ``"postgresql"``, ``"mysql"``), one without parameters is dialect-neutral.
+    ``rollback`` follows the same rule and undoes the migration (optional).
+    ``transactional=False`` declares statements that cannot run inside a
+    transaction (``VACUUM``, ``CREATE INDEX CONCURRENTLY``).
+    ``source`` says where the migration came from, for error messages.
+
+    Migrations compare equal on version, name and source; SQL is produced
+    lazily by :meth:`sql` and cached per dialect.
+    """
+
+    __slots__ = ("version", "name", "source", "_transactional", "_sql", "_rollback", "_cache")
+
+    def __init__(
+        self,
+        version: int,
+        name: str,
+        sql: SqlSource,
+        *,
+        rollback: Optional[SqlSource] = None,
+        transactional: bool = True,
+        source: Optional[str] = None,
+    ) -> None:
+        self.source = source or f"V{version}__{name}"
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InvalidMigrationError(self.source, f"version must be an int, not {version!r}")
+        if not 0 <= version <= MAX_VERSION:
+            raise InvalidMigrationError(
+                self.source,
+                f"version {version} is outside 0..{MAX_VERSION} (refinery stores versions as a "
+                f"32-bit integer); renumber the migration",
+            )
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise InvalidMigrationError(
+                self.source, f"name {name!r} must match [A-Za-z0-9_]+"
+            )
+        if not (isinstance(sql, str) or callable(sql)):
+            raise InvalidMigrationError(
+                self.source, f"sql must be a str or a callable returning one, not {type(sql).__name__}"
+            )
+        self.version = version
+        self.name = name
+        self._transactional = bool(transactional)
+        self._sql = sql
+        self._rollback = rollback
+        self._cache: Dict["tuple[str, str]", str] = {}
+
+    def _resolve(self) -> None:
+        """Make ``_sql``, ``_rollback`` and ``_transactional`` final (lazy subclasses load here)."""
+
+    @property
+    def transactional(self) -> bool:
+        """Whether the migration runs inside a transaction together with its history row."""
+        self._resolve()
+        return self._transactional
+
+    @property
+    def has_rollback(self) -> bool:
+        """Whether this migration can be undone."""
+        self._resolve()
+        return self._rollback is not None
+
+    def sql(self, dialect: str) -> str:
+        """Return this migration's SQL for ``dialect``, producing it on first use."""
+        self._resolve()
+        return self._produce("migration", self._sql, dialect)
+
+    def rollback_sql(self, dialect: str) -> Optional[str]:
+        """Return the SQL undoing this migration for ``dialect``, or ``None`` if it has none."""
+        self._resolve()
+        if self._rollback is None:
+            return None
+        return self._produce("rollback", self._rollback, dialect)
+
+    def checksum(self, dialect: str) -> int:
+        """refinery's checksum of this migration's SQL for ``dialect``."""
+        return checksum(self.name, self.version, self.sql(dialect))
+
+    def _produce(self, kind: str, source: SqlSource, dialect: str) -> str:
+        key = (kind, dialect)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        if isinstance(source, str):
+            text = source
+        else:
+            try:
+                text = source(dialect) if _takes_dialect(source) else source()
+            except InvalidMigrationError:
+                raise
+            except Exception as error:
+                raise InvalidMigrationError(
+                    self.source,
+                    f"{kind}() raised {type(error).__name__}: {error} (dialect {dialect!r})",
+                ) from error
+        if not isinstance(text, str):
+            raise InvalidMigrationError(
+                self.source,
+                f"{kind}() must return the SQL as a str, got {type(text).__name__} "
+                f"(dialect {dialect!r})",
+            )
+        self._cache[key] = text
+        return text
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Migration):
+            return NotImplemented
+        return (self.version, self.name, self.source) == (other.version, other.name, other.source)
+
+    def __hash__(self) -> int:
+        return hash((self.version, self.name, self.source))
+
+    def __repr__(self) -> str:
+        return f"Migration(version={self.version}, name={self.name!r}, source={self.source!r})"

@@ -1,0 +1,149 @@
+"""Pure planning: (installed migrations, applied history) -> plan. No I/O.
+
+:func:`merge` orders the requested migration sets by version and refuses two
+claims on one version; :func:`make_plan` verifies the history against them
+and says what is pending, what is out of order and what is not installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, Optional, Sequence, Tuple
+
+from .discovery import MigrationSet
+from .errors import DivergentMigrationError, InvalidMigrationError, MigrationConflictError
+from .history import HistoryRow
+from .migration import MAX_VERSION, Migration
+
+
+@dataclass(frozen=True)
+class PlannedMigration:
+    """An installed migration together with the agent and distribution contributing it."""
+
+    migration: Migration
+    agent: str
+    distribution: str
+
+    @property
+    def version(self) -> int:
+        return self.migration.version
+
+    @property
+    def name(self) -> str:
+        return self.migration.name
+
+    @property
+    def source(self) -> str:
+        return self.migration.source
+
+    def sql(self, dialect: str) -> str:
+        """The migration's SQL; a failure to produce it names this agent and distribution."""
+        try:
+            return self.migration.sql(dialect)
+        except InvalidMigrationError as error:
+            raise self._owned(error) from error
+
+    def checksum(self, dialect: str) -> int:
+        try:
+            return self.migration.checksum(dialect)
+        except InvalidMigrationError as error:
+            raise self._owned(error) from error
+
+    def _owned(self, error: InvalidMigrationError) -> InvalidMigrationError:
+        if error.agent is not None:
+            return error
+        return InvalidMigrationError(
+            error.source, f"{error.problem} (distribution {self.distribution})", agent=self.agent
+        )
+
+    def history_row(self, dialect: str, applied_on: str) -> HistoryRow:
+        return HistoryRow(self.version, self.name, applied_on, str(self.checksum(dialect)), self.agent)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run would do.
+
+    ``pending`` lists the migrations to apply, in version order, up to the
+    target; ``out_of_order`` holds the pending versions lower than the highest
+    applied one; ``not_installed`` the applied rows no requested agent provides.
+    """
+
+    pending: Tuple[PlannedMigration, ...]
+    out_of_order: FrozenSet[int]
+    not_installed: Tuple[HistoryRow, ...]
+    applied: Tuple[HistoryRow, ...]
+
+
+def merge(sets: Sequence[MigrationSet]) -> Tuple[PlannedMigration, ...]:
+    """All migrations of ``sets`` in version order; a version claimed twice raises."""
+    by_version: Dict[int, PlannedMigration] = {}
+    for migration_set in sets:
+        for migration in migration_set.migrations:
+            planned = PlannedMigration(migration, migration_set.agent, migration_set.distribution)
+            earlier = by_version.get(migration.version)
+            if earlier is not None:
+                raise MigrationConflictError(
+                    migration.version,
+                    (earlier.agent, earlier.distribution, earlier.source),
+                    (planned.agent, planned.distribution, planned.source),
+                )
+            by_version[migration.version] = planned
+    return tuple(by_version[v] for v in sorted(by_version))
+
+
+def check_target(target: Optional[int]) -> None:
+    if target is None:
+        return
+    if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target <= MAX_VERSION:
+        raise ValueError(f"target= must be a version between 0 and {MAX_VERSION}, not {target!r}")
+
+
+def verify(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow], dialect: str) -> None:
+    """Raise :class:`DivergentMigrationError` for the first applied row that differs from its file."""
+    by_version = {p.version: p for p in installed}
+    for row in history:
+        planned = by_version.get(row.version)
+        if planned is None:
+            continue
+        expected = planned.checksum(dialect)
+        if row.name != planned.name or row.checksum.strip() != str(expected):
+            raise DivergentMigrationError(
+                row.version,
+                row.name,
+                row.checksum,
+                planned.migration,
+                expected,
+                planned.agent,
+                planned.distribution,
+                row.agent,
+            )
+
+
+def make_plan(
+    installed: Sequence[PlannedMigration],
+    history: Sequence[HistoryRow],
+    dialect: str,
+    target: Optional[int] = None,
+) -> Plan:
+    """Verify ``history`` against ``installed`` and return what remains to do.
+
+    Raises :class:`DivergentMigrationError` when an applied version's name or
+    checksum differs from the installed migration's.
+    """
+    check_target(target)
+    verify(installed, history, dialect)
+    applied_versions = {row.version for row in history}
+    installed_versions = {p.version for p in installed}
+    highest_applied = max(applied_versions, default=-1)
+    pending = tuple(
+        p
+        for p in installed
+        if p.version not in applied_versions and (target is None or p.version <= target)
+    )
+    return Plan(
+        pending=pending,
+        out_of_order=frozenset(p.version for p in pending if p.version < highest_applied),
+        not_installed=tuple(r for r in history if r.version not in installed_versions),
+        applied=tuple(r for r in history if r.version in installed_versions),
+    )

@@ -1,0 +1,256 @@
+"""Applying the plan: the only part of a run that touches the database.
+
+Every migration runs in its own write transaction together with its history
+row, and each transaction re-reads the history under the write lock before
+choosing what to apply, so concurrent runners never apply a migration twice.
+
+The exception is a migration declared ``transactional = False``: it runs
+after the lock is released and is recorded right after, so on SQLite (which
+has no lock outside a transaction) two runners racing on it can both run it,
+and a failure part-way leaves its earlier statements applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, List, Optional, Sequence, Tuple
+
+from . import adoption
+from .dialects import Dialect, dialect_for
+from .discovery import AgentRegistry
+from .errors import MigrationFailedError
+from .history import HistoryRow, now_rfc3339
+from .planning import Plan, PlannedMigration, check_target, make_plan, merge
+
+logger = logging.getLogger("nocodo_agents")
+
+#: How long a runner waits for another one's lock by default, in seconds.
+DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class MigrationStep:
+    """One migration of a report: applied (or, in a dry run, to be applied) or adopted."""
+
+    version: int
+    name: str
+    agent: str
+    distribution: str
+    out_of_order: bool = False
+    sql: Optional[str] = field(default=None, repr=False)
+    duration_ms: Optional[float] = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class MigrationReport:
+    """What a run did, or with ``dry_run=True`` what it would do.
+
+    ``applied`` lists migrations applied by this run (planned, in a dry run),
+    in order; each says whether it was ``out_of_order`` (lower than a version
+    already applied, as when an agent is installed later). ``adopted`` lists
+    migrations recorded without running because a database without history
+    already had their tables. ``not_installed`` lists applied versions that
+    no requested agent provides (an agent uninstalled or not requested).
+    """
+
+    dialect: str
+    dry_run: bool = False
+    applied: Tuple[MigrationStep, ...] = ()
+    adopted: Tuple[MigrationStep, ...] = ()
+    not_installed: Tuple[HistoryRow, ...] = ()
+    #: Statements sent to the database by this run.
+    statements: int = field(default=0, compare=False)
+
+    @property
+    def out_of_order(self) -> Tuple[MigrationStep, ...]:
+        """The applied migrations that were applied out of order."""
+        return tuple(step for step in self.applied if step.out_of_order)
+
+    @property
+    def versions(self) -> Tuple[int, ...]:
+        """The versions applied (or to be applied), in order."""
+        return tuple(step.version for step in self.applied)
+
+
+def _step(planned: PlannedMigration, plan: Plan, **extra: Any) -> MigrationStep:
+    return MigrationStep(
+        planned.version,
+        planned.name,
+        planned.agent,
+        planned.distribution,
+        out_of_order=planned.version in plan.out_of_order,
+        **extra,
+    )
+
+
+def run_agent_migrations(
+    conn: Any,
+    agents: Optional[Sequence[str]] = None,
+    *,
+    target: Optional[int] = None,
+    dry_run: bool = False,
+    registry: Optional[AgentRegistry] = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> MigrationReport:
+    """Apply the core migrations and those of the requested agents to ``conn``.
+
+    ``conn`` is an open :class:`sqlite3.Connection` outside any transaction.
+    ``agents=None`` means every installed agent; a list means core plus those
+    agents (``-`` and ``_`` are folded when matching names). ``target`` stops
+    after that version. ``dry_run=True`` verifies and plans like a real run
+    and changes nothing, not even creating the history table; the report's
+    steps then carry their SQL. ``registry`` replaces the installed agents
+    (tests, applications registering plugins in-process). ``lock_timeout`` is
+    how long to wait, in seconds, for a concurrent runner.
+
+    Raises a :class:`~nocodo_agents.MigrationError` subclass on any problem;
+    plugin and ordering problems are raised before the database is touched,
+    and a failing migration leaves no trace of itself.
+    """
+    check_target(target)
+    registry = registry if registry is not None else AgentRegistry.from_entry_points()
+    installed = merge(registry.requested_sets(agents))
+    dialect = dialect_for(conn)
+    dialect.ensure_idle()
+    with dialect.session(lock_timeout):
+        if dry_run:
+            report = _dry_run(dialect, installed, target)
+        else:
+            report = _up_to_date(dialect, installed, target) or _apply(dialect, installed, target)
+            _log_outcome(report)
+    return replace(report, statements=dialect.statements)
+
+
+def _log_outcome(report: MigrationReport) -> None:
+    for step in report.out_of_order:
+        logger.warning(
+            "applied V%s__%s of agent %r out of order (a higher version was already applied)",
+            step.version, step.name, step.agent,
+        )
+    for row in report.not_installed:
+        logger.info("V%s__%s is applied but no requested agent provides it (agent %s)", row.version, row.name, row.agent)
+
+
+def _up_to_date(dialect: Dialect, installed: Sequence[PlannedMigration], target: Optional[int]) -> Optional[MigrationReport]:
+    """The no-op path: without any lock, return a report if nothing is pending."""
+    if not dialect.history_exists():
+        return None
+    history = dialect.read_history()
+    plan = make_plan(installed, history, dialect.name, target)
+    if plan.pending:
+        return None
+    return MigrationReport(dialect.name, not_installed=plan.not_installed)
+
+
+def _dry_run(dialect: Dialect, installed: Sequence[PlannedMigration], target: Optional[int]) -> MigrationReport:
+    history = dialect.read_history() if dialect.history_exists() else []
+    plan = make_plan(installed, history, dialect.name, target)
+    adopted: Tuple[PlannedMigration, ...] = ()
+    if not history:
+        adopted = _assess_adoption(dialect, plan.pending).adopted
+    adopted_versions = {p.version for p in adopted}
+    return MigrationReport(
+        dialect.name,
+        dry_run=True,
+        applied=tuple(
+            _step(p, plan, sql=p.sql(dialect.name)) for p in plan.pending if p.version not in adopted_versions
+        ),
+        adopted=tuple(_step(p, plan) for p in adopted),
+        not_installed=plan.not_installed,
+    )
+
+
+def _assess_adoption(dialect: Dialect, pending: Sequence[PlannedMigration]) -> adoption.Adoption:
+    live = dialect.schema_objects()
+    if not adoption.needs_adoption(pending, live):
+        return adoption.Adoption(())
+    return adoption.assess(pending, adoption.footprints(pending), live)
+
+
+def _apply(dialect: Dialect, installed: Sequence[PlannedMigration], target: Optional[int]) -> MigrationReport:
+    applied: List[MigrationStep] = []
+    adopted: Tuple[MigrationStep, ...] = ()
+    not_installed: Tuple[HistoryRow, ...] = ()
+    first = True
+    while True:
+        with dialect.write_transaction():
+            if first:
+                dialect.ensure_history()
+            history = dialect.read_history()
+            plan = make_plan(installed, history, dialect.name, target)
+            if first:
+                first = False
+                not_installed = plan.not_installed
+                if not history and plan.pending:
+                    adopted = _adopt(dialect, plan)
+                    if adopted:
+                        continue  # committed; plan again with the adopted rows
+            if not plan.pending:
+                break
+            planned = plan.pending[0]
+            if planned.migration.transactional:
+                applied.append(_apply_one(dialect, planned, plan))
+                continue
+        # A migration that cannot run in a transaction runs after the lock is released.
+        applied.append(_apply_outside_transaction(dialect, planned, plan))
+    return MigrationReport(
+        dialect.name,
+        applied=tuple(applied),
+        adopted=adopted,
+        not_installed=not_installed,
+    )
+
+
+def _adopt(dialect: Dialect, plan: Plan) -> Tuple[MigrationStep, ...]:
+    decision = _assess_adoption(dialect, plan.pending)
+    applied_on = now_rfc3339()
+    for planned in decision.adopted:
+        dialect.insert_history(planned.history_row(dialect.name, applied_on))
+        logger.info("adopted V%s__%s of agent %r: its objects already exist", planned.version, planned.name, planned.agent)
+    return tuple(_step(p, plan) for p in decision.adopted)
+
+
+def _run_statements(dialect: Dialect, planned: PlannedMigration, rolled_back: bool) -> None:
+    statements = dialect.split_statements(planned.sql(dialect.name))
+    for index, statement in enumerate(statements):
+        try:
+            dialect.execute(statement)
+        except Exception as error:
+            raise MigrationFailedError(
+                planned.version,
+                planned.name,
+                planned.agent,
+                planned.distribution,
+                planned.source,
+                statement,
+                index,
+                error,
+                rolled_back=rolled_back,
+            ) from error
+
+
+def _apply_one(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> MigrationStep:
+    started = time.perf_counter()
+    _run_statements(dialect, planned, rolled_back=True)
+    dialect.insert_history(planned.history_row(dialect.name, now_rfc3339()))
+    duration = (time.perf_counter() - started) * 1000
+    logger.info("applied V%s__%s of agent %r in %.1f ms", planned.version, planned.name, planned.agent, duration)
+    return _step(planned, plan, duration_ms=duration)
+
+
+def _apply_outside_transaction(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> MigrationStep:
+    started = time.perf_counter()
+    _run_statements(dialect, planned, rolled_back=False)
+    with dialect.write_transaction():
+        if any(row.version == planned.version for row in dialect.read_history()):
+            logger.warning(
+                "V%s__%s of agent %r runs outside a transaction and another runner applied it at "
+                "the same time: it ran twice", planned.version, planned.name, planned.agent,
+            )
+        else:
+            dialect.insert_history(planned.history_row(dialect.name, now_rfc3339()))
+    duration = (time.perf_counter() - started) * 1000
+    logger.info("applied V%s__%s of agent %r outside a transaction in %.1f ms", planned.version, planned.name, planned.agent, duration)
+    return _step(planned, plan, duration_ms=duration)

@@ -1,0 +1,136 @@
+"""Shared fixtures: agent packages written to disk, registries built from them.
+
+Unit tests never see the agents installed in the environment: the guard
+below makes entry point discovery fail unless a test is marked
+``installed_agents`` (tests of the real installed distributions).
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import sys
+import textwrap
+import types
+from pathlib import Path
+from typing import Callable, Dict, Iterator, Mapping, Optional
+
+import pytest
+
+from nocodo_agents import discovery
+from nocodo_agents.discovery import AgentRegistry
+from nocodo_agents.plugins import hookimpl, load_migrations
+
+_counter = itertools.count()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "installed_agents: the test may discover the agents installed in this environment"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_installed_agents(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("installed_agents"):
+        return
+
+    def refuse() -> None:
+        raise AssertionError(
+            "this unit test reached the installed entry points: pass registry=... "
+            "or mark the test with @pytest.mark.installed_agents"
+        )
+
+    monkeypatch.setattr(discovery, "installed_agent_entries", refuse)
+
+
+def migration_module(sql: str, *, rollback: Optional[str] = None, transactional: bool = True) -> str:
+    """Source of a V-module whose migration() returns ``sql``."""
+    text = f"def migration(dialect):\n    return {sql!r}\n"
+    if rollback is not None:
+        text += f"\n\ndef rollback(dialect):\n    return {rollback!r}\n"
+    if not transactional:
+        text += "\ntransactional = False\n"
+    return text
+
+
+@pytest.fixture
+def agent_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., str]]:
+    """Write a package of migration modules; return its dotted name.
+
+    ``agent_package({"V5__add_x": "CREATE TABLE x (id INTEGER);"})`` writes
+    ``pkgN/migrations/V5__add_x.py``; values that start with ``def `` are
+    written verbatim as module source.
+    """
+    root = tmp_path / "agent_packages"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    created = []
+
+    def make(modules: Mapping[str, str], plugin_source: Optional[str] = None) -> str:
+        name = f"nocodo_test_agent_{next(_counter)}"
+        package = root / name
+        (package / "migrations").mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "migrations" / "__init__.py").write_text("")
+        for module, body in modules.items():
+            source = body if body.lstrip().startswith(("def ", "import ", "from ", "raise ", "#")) else migration_module(body)
+            (package / "migrations" / f"{module}.py").write_text(textwrap.dedent(source))
+        if plugin_source is not None:
+            (package / "plugin.py").write_text(textwrap.dedent(plugin_source))
+        created.append(name)
+        return f"{name}.migrations"
+
+    yield make
+    for name in created:
+        for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[module]
+
+
+def _module_with(hook: Callable[..., object]) -> types.ModuleType:
+    """A plugin module object holding ``hook``, as an entry point would load it."""
+    module = types.ModuleType(f"nocodo_test_plugin_{next(_counter)}")
+    module.nocodo_agents_migrations = hook  # type: ignore[attr-defined]
+    return module
+
+
+def plugin_for(package: str) -> types.ModuleType:
+    """A plugin object whose hook returns the migrations of ``package``."""
+
+    @hookimpl
+    def nocodo_agents_migrations():  # type: ignore[no-untyped-def]
+        return load_migrations(package)
+
+    return _module_with(nocodo_agents_migrations)
+
+
+def registry_of(**agents: str) -> AgentRegistry:
+    """A registry of core plus ``name=package`` agents, without entry points."""
+    return AgentRegistry.from_plugins({name: plugin_for(pkg) for name, pkg in agents.items()})
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "agents.sqlite"
+
+
+@pytest.fixture
+def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
+    connection = sqlite3.connect(db_path)
+    yield connection
+    connection.close()
+
+
+def tables(connection: sqlite3.Connection) -> Dict[str, str]:
+    """name -> type of every schema object, SQLite's own excluded."""
+    return dict(
+        connection.execute(
+            "SELECT name, type FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
+        ).fetchall()
+    )
+
+
+def history(connection: sqlite3.Connection) -> list:
+    return connection.execute(
+        "SELECT version, name, agent FROM refinery_schema_history ORDER BY version"
+    ).fetchall()

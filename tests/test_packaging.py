@@ -1,0 +1,215 @@
+"""Real wheels installed into fresh virtual environments: discovery through entry points.
+
+The wheels of both distributions (and of a third-party agent written here)
+are built into one directory, and each environment installs from that
+directory only (``--no-index --find-links``), so nothing comes from the
+source tree or from an index.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import venv
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.packaging
+
+
+def run(*args: str, cwd: Path | None = None) -> str:
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def write_project(root: Path, files: Dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+THIRD_PARTY = {
+    "pyproject.toml": """
+        [build-system]
+        requires = ["hatchling"]
+        build-backend = "hatchling.build"
+
+        [project]
+        name = "my-agent"
+        version = "2.1.0"
+        dependencies = ["nocodo-agents"]
+
+        [project.entry-points.nocodo_agents]
+        my_agent = "my_agent.plugin"
+
+        [tool.hatch.build.targets.wheel]
+        packages = ["my_agent"]
+    """,
+    "my_agent/__init__.py": "",
+    "my_agent/plugin.py": """
+        from nocodo_agents.plugins import hookimpl, load_migrations
+
+        @hookimpl
+        def nocodo_agents_migrations():
+            return load_migrations("my_agent.migrations")
+    """,
+    "my_agent/migrations/__init__.py": "",
+    "my_agent/migrations/V100__create_my_agent_notes.py": """
+        def migration(dialect):
+            return "CREATE TABLE my_agent_notes (id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL REFERENCES agent_sessions (id));"
+    """,
+}
+
+BROKEN_THIRD_PARTY = {
+    "pyproject.toml": THIRD_PARTY["pyproject.toml"]
+    .replace('name = "my-agent"', 'name = "broken-agent"')
+    .replace('my_agent = "my_agent.plugin"', 'broken = "broken_agent.plugin"')
+    .replace('packages = ["my_agent"]', 'packages = ["broken_agent"]'),
+    "broken_agent/__init__.py": "",
+    "broken_agent/plugin.py": "import a_dependency_that_is_not_installed\n",
+}
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("wheels")
+    sources = tmp_path_factory.mktemp("third_party")
+    my_agent = write_project(sources / "my_agent", THIRD_PARTY)
+    broken = write_project(sources / "broken_agent", BROKEN_THIRD_PARTY)
+    run(
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(directory),
+        str(ROOT), str(ROOT / "plugins" / "requirements_qna"), str(my_agent), str(broken),
+    )
+    # The runtime dependencies, so that the environments below never reach an index.
+    run(sys.executable, "-m", "pip", "download", "--only-binary=:all:", "-d", str(directory), "pluggy")
+    return directory
+
+
+def fresh_env(tmp_path: Path, wheelhouse: Path, *requirements: str) -> Path:
+    env = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env)
+    python = env / "bin" / "python"
+    run(str(python), "-m", "pip", "install", "--no-index", "--find-links", str(wheelhouse), *requirements)
+    return python
+
+
+def in_env(python: Path, code: str, cwd: Path) -> dict:
+    """Run ``code`` isolated from the source tree (-I) and return the JSON it prints last."""
+    output = run(str(python), "-I", "-c", textwrap.dedent(code), cwd=cwd)
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def test_core_with_the_requirements_qna_extra(tmp_path: Path, wheelhouse: Path) -> None:
+    python = fresh_env(tmp_path, wheelhouse, "nocodo-agents[requirements-qna]")
+    result = in_env(
+        python,
+        """
+        import json, sqlite3, sys
+        from importlib.metadata import entry_points
+        import nocodo_agents
+        from nocodo_agents.database.migrations import run_agent_migrations
+        from nocodo_agents.discovery import AgentRegistry
+
+        names = sorted(ep.name for ep in entry_points(group="nocodo_agents"))
+        conn = sqlite3.connect("agents.sqlite")
+        core_only = run_agent_migrations(conn, agents=[])
+        qna_imported_early = "nocodo_agents_requirements_qna.plugin" in sys.modules
+        report = run_agent_migrations(conn, agents=["requirements-qna"])
+        rows = conn.execute("SELECT version, agent FROM refinery_schema_history ORDER BY version").fetchall()
+        again = run_agent_migrations(conn, agents=["requirements_qna"])
+        conn.close()
+        from nocodo_agents.database import Database
+        db = Database("data/nested/agents.sqlite", agents=["requirements_qna"])
+        from nocodo_agents_requirements_qna import RequirementsQnaStore
+        print(json.dumps({
+            "entry_points": names,
+            "agents": AgentRegistry.from_entry_points().agent_names(),
+            "core_only": core_only.versions,
+            "qna_imported_early": qna_imported_early,
+            "applied": report.versions,
+            "rows": rows,
+            "again": again.versions,
+            "database": db.migration_report.versions,
+            "module": nocodo_agents.__file__,
+        }))
+        """,
+        cwd=tmp_path,
+    )
+    assert result["entry_points"] == ["requirements_qna"]
+    assert result["agents"] == ["core", "requirements_qna"]
+    assert result["core_only"] == [1, 2, 3]
+    assert result["qna_imported_early"] is False, "agents=[] must not import other agents' code"
+    assert result["applied"] == [4]
+    assert result["rows"] == [[1, "core"], [2, "core"], [3, "core"], [4, "requirements_qna"]]
+    assert result["again"] == []
+    assert result["database"] == [1, 2, 3, 4]
+    assert str(tmp_path / "venv") in result["module"], "imported from the installed wheel"
+    assert (tmp_path / "data" / "nested" / "agents.sqlite").exists()
+
+
+def test_core_alone_installs_and_runs_v1_to_v3_only(tmp_path: Path, wheelhouse: Path) -> None:
+    python = fresh_env(tmp_path, wheelhouse, "nocodo-agents")
+    result = in_env(
+        python,
+        """
+        import json, sqlite3
+        from nocodo_agents import UnknownAgentError
+        from nocodo_agents.database.migrations import run_agent_migrations
+
+        conn = sqlite3.connect("agents.sqlite")
+        report = run_agent_migrations(conn)
+        rows = conn.execute("SELECT COUNT(*) FROM refinery_schema_history").fetchone()[0]
+        try:
+            run_agent_migrations(conn, agents=["requirements_qna"])
+            error = None
+        except UnknownAgentError as exc:
+            error = str(exc)
+        print(json.dumps({"applied": report.versions, "rows": rows, "error": error}))
+        """,
+        cwd=tmp_path,
+    )
+    assert result["applied"] == [1, 2, 3]
+    assert result["rows"] == 3
+    assert "pip install 'nocodo-agents[requirements-qna]'" in result["error"]
+    assert "installed agents: core" in result["error"]
+
+
+def test_third_party_agents_install_beside_the_core(tmp_path: Path, wheelhouse: Path) -> None:
+    python = fresh_env(tmp_path, wheelhouse, "nocodo-agents[requirements-qna]", "my-agent", "broken-agent")
+    result = in_env(
+        python,
+        """
+        import json, sqlite3
+        from nocodo_agents import PluginLoadError
+        from nocodo_agents.database.migrations import run_agent_migrations
+
+        conn = sqlite3.connect("agents.sqlite")
+        report = run_agent_migrations(conn, agents=["my-agent", "requirements_qna"])
+        try:
+            run_agent_migrations(conn)
+            error = None
+        except PluginLoadError as exc:
+            error = {"agent": exc.agent, "distribution": exc.distribution, "message": str(exc)}
+        print(json.dumps({"applied": [[s.version, s.agent, s.distribution] for s in report.applied], "error": error}))
+        """,
+        cwd=tmp_path,
+    )
+    assert result["applied"] == [
+        [1, "core", "nocodo-agents"],
+        [2, "core", "nocodo-agents"],
+        [3, "core", "nocodo-agents"],
+        [4, "requirements_qna", "nocodo-agents-requirements-qna"],
+        [100, "my_agent", "my-agent"],
+    ]
+    assert result["error"]["agent"] == "broken"
+    assert result["error"]["distribution"] == "broken-agent"
+    assert "a_dependency_that_is_not_installed" in result["error"]["message"]
