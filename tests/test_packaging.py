@@ -90,7 +90,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         str(ROOT), str(ROOT / "plugins" / "requirements_qna"), str(my_agent), str(broken),
     )
     # The runtime dependencies, so that the environments below never reach an index.
-    run(sys.executable, "-m", "pip", "download", "--only-binary=:all:", "-d", str(directory), "pluggy")
+    run(sys.executable, "-m", "pip", "download", "--only-binary=:all:", "-d", str(directory), "pluggy", "importlib-metadata>=4.6")
     return directory
 
 
@@ -114,12 +114,11 @@ def test_core_with_the_requirements_qna_extra(tmp_path: Path, wheelhouse: Path) 
         python,
         """
         import json, sqlite3, sys
-        from importlib.metadata import entry_points
         import nocodo_agents
         from nocodo_agents.database.migrations import run_agent_migrations
-        from nocodo_agents.discovery import AgentRegistry
+        from nocodo_agents.discovery import AgentRegistry, installed_agent_entries
 
-        names = sorted(ep.name for ep in entry_points(group="nocodo_agents"))
+        names = sorted(entry.name for entry in installed_agent_entries())
         conn = sqlite3.connect("agents.sqlite")
         core_only = run_agent_migrations(conn, agents=[])
         qna_imported_early = "nocodo_agents_requirements_qna.plugin" in sys.modules
