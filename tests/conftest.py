@@ -42,6 +42,7 @@ def _no_installed_agents(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
         )
 
     monkeypatch.setattr(discovery, "installed_agent_entries", refuse)
+    monkeypatch.setattr(discovery, "_installed_cache", {})
 
 
 def migration_module(sql: str, *, rollback: Optional[str] = None, transactional: bool = True) -> str:

@@ -139,3 +139,23 @@ def test_agents_must_be_a_list_not_a_string() -> None:
 def test_discovery_does_not_import_agent_code() -> None:
     registry = AgentRegistry([entry("lazy", "dist-lazy", lambda: pytest.fail("imported too early"))])
     assert registry.agent_names() == ["core", "lazy"]
+
+
+@pytest.mark.installed_agents
+def test_installed_registry_is_scanned_once_until_sys_path_changes(monkeypatch, tmp_path) -> None:
+    from nocodo_agents import discovery
+
+    scans = []
+    monkeypatch.setattr(discovery, "_installed_cache", {})
+    monkeypatch.setattr(discovery, "installed_agent_entries", lambda: scans.append(1) or [])
+    first = AgentRegistry.installed()
+    assert AgentRegistry.installed() is first and len(scans) == 1
+    (tmp_path / "site").mkdir()
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    assert AgentRegistry.installed() is not first and len(scans) == 2
+    (tmp_path / "site" / "new_agent-1.0.dist-info").mkdir()  # what an install does to a directory
+    import os
+
+    os.utime(tmp_path / "site", ns=(1, 1))
+    AgentRegistry.installed()
+    assert len(scans) == 3

@@ -8,8 +8,10 @@ naming the agent and its distribution.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -77,6 +79,20 @@ def installed_agent_entries() -> List[AgentEntry]:
     return entries
 
 
+def _path_stamp() -> Tuple[Tuple[str, int], ...]:
+    stamp = []
+    for entry in sys.path:
+        try:
+            stamp.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            stamp.append((entry, -1))
+    return tuple(stamp)
+
+
+_installed_cache: Dict[str, Tuple[Tuple[Tuple[str, int], ...], "AgentRegistry"]] = {}
+_installed_lock = threading.Lock()
+
+
 def _install_hint(agent: str) -> str:
     dashed = normalize_agent_name(agent).replace("_", "-")
     try:
@@ -91,8 +107,9 @@ def _install_hint(agent: str) -> str:
 class AgentRegistry:
     """The installed agents (always including ``core``) and their lazily loaded migrations.
 
-    Build it with :meth:`from_entry_points` (what the runner does by default)
-    or :meth:`from_plugins` (for tests and applications that register plugin
+    Build it with :meth:`installed` (what the runner uses by default: the
+    entry points, scanned once per process), :meth:`from_entry_points` or
+    :meth:`from_plugins` (for tests and applications that register plugin
     objects directly). Each agent is imported and asked for its migrations at
     most once per registry.
     """
@@ -104,11 +121,27 @@ class AgentRegistry:
         self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
         self._loaded: Dict[str, MigrationSet] = {}
+        self._lock = threading.RLock()  # one registry may serve several threads
 
     @classmethod
     def from_entry_points(cls) -> "AgentRegistry":
-        """The agents installed in this environment."""
+        """The agents installed in this environment, scanned now."""
         return cls(installed_agent_entries())
+
+    @classmethod
+    def installed(cls) -> "AgentRegistry":
+        """The agents installed in this environment, scanned once per process.
+
+        The scan is repeated when ``sys.path`` or the modification time of
+        any of its directories changes, as installing or uninstalling a
+        distribution does, so a long-running process sees new agents.
+        """
+        stamp = _path_stamp()
+        with _installed_lock:
+            cached = _installed_cache.get("registry")
+            if cached is None or cached[0] != stamp:
+                cached = _installed_cache["registry"] = (stamp, cls.from_entry_points())
+            return cached[1]
 
     @classmethod
     def from_plugins(cls, plugins: Mapping[str, object], distribution: str = "(registered in-process)") -> "AgentRegistry":
@@ -136,10 +169,11 @@ class AgentRegistry:
         """Import ``agent`` (once) and return the migrations its hook contributes."""
         entry = self.entry(agent)
         key = normalize_agent_name(entry.name)
-        loaded = self._loaded.get(key)
-        if loaded is None:
-            loaded = self._loaded[key] = self._load(key, entry)
-        return loaded
+        with self._lock:
+            loaded = self._loaded.get(key)
+            if loaded is None:
+                loaded = self._loaded[key] = self._load(key, entry)
+            return loaded
 
     def requested_sets(self, agents: Optional[Sequence[str]]) -> List[MigrationSet]:
         """``core`` plus the requested agents (every installed one for ``None``)."""

@@ -60,7 +60,7 @@ class Migration:
     lazily by :meth:`sql` and cached per dialect.
     """
 
-    __slots__ = ("version", "name", "source", "_transactional", "_sql", "_rollback", "_cache")
+    __slots__ = ("version", "name", "source", "_transactional", "_sql", "_rollback", "_cache", "_checksums")
 
     def __init__(
         self,
@@ -95,6 +95,7 @@ class Migration:
         self._sql = sql
         self._rollback = rollback
         self._cache: Dict["tuple[str, str]", str] = {}
+        self._checksums: Dict[str, int] = {}
 
     def _resolve(self) -> None:
         """Make ``_sql``, ``_rollback`` and ``_transactional`` final (lazy subclasses load here)."""
@@ -124,8 +125,11 @@ class Migration:
         return self._produce("rollback", self._rollback, dialect)
 
     def checksum(self, dialect: str) -> int:
-        """refinery's checksum of this migration's SQL for ``dialect``."""
-        return checksum(self.name, self.version, self.sql(dialect))
+        """refinery's checksum of this migration's SQL for ``dialect`` (computed once)."""
+        cached = self._checksums.get(dialect)
+        if cached is None:
+            cached = self._checksums[dialect] = checksum(self.name, self.version, self.sql(dialect))
+        return cached
 
     def _produce(self, kind: str, source: SqlSource, dialect: str) -> str:
         key = (kind, dialect)

@@ -110,7 +110,7 @@ def run_agent_migrations(
     and a failing migration leaves no trace of itself.
     """
     check_target(target)
-    registry = registry if registry is not None else AgentRegistry.from_entry_points()
+    registry = registry if registry is not None else AgentRegistry.installed()
     installed = merge(registry.requested_sets(agents))
     dialect = dialect_for(conn)
     dialect.ensure_idle()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from typing import FrozenSet, Iterator, List
+from typing import Any, FrozenSet, Iterator, List
 
 from ..errors import ConnectionStateError, LockTimeoutError
 from ..history import HISTORY_TABLE, HistoryRow
@@ -96,7 +96,7 @@ class SQLiteDialect(Dialect):
             raise
         self._restore(saved_timeout, saved_isolation, quietly=False)
 
-    def _restore(self, busy_timeout: int, isolation_level: "str | None", quietly: bool) -> None:
+    def _restore(self, busy_timeout: int, isolation_level: Any, quietly: bool) -> None:
         try:
             self._run(f"PRAGMA busy_timeout = {int(busy_timeout)}")
             self.connection.isolation_level = isolation_level
