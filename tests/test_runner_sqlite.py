@@ -284,3 +284,27 @@ def test_waiting_for_another_writer_times_out_clearly(db_path) -> None:
     assert run_agent_migrations(runner, registry=AgentRegistry([])).versions == (1, 2, 3)
     runner.close()
     blocker.close()
+
+
+def test_agent_may_generate_migration_objects(conn) -> None:
+    import types
+
+    from nocodo_agents import Migration
+    from nocodo_agents.plugins import hookimpl
+
+    @hookimpl
+    def nocodo_agents_migrations():
+        return [
+            Migration(21, "generated_b", lambda dialect: f"CREATE TABLE generated_b (dialect TEXT DEFAULT '{dialect}');"),
+            Migration(20, "generated_a", "CREATE TABLE generated_a (id INTEGER);", source="generator:a"),
+        ]
+
+    plugin = types.ModuleType("generator_plugin")
+    plugin.nocodo_agents_migrations = nocodo_agents_migrations
+    registry = AgentRegistry.from_plugins({"generator": plugin}, distribution="generator-dist")
+    report = run_agent_migrations(conn, agents=["generator"], registry=registry)
+    assert report.versions == (1, 2, 3, 20, 21)
+    assert report.applied[-1].distribution == "generator-dist"
+    conn.execute("INSERT INTO generated_b DEFAULT VALUES")
+    assert conn.execute("SELECT dialect FROM generated_b").fetchone() == ("sqlite",)
+    conn.commit()
