@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     from .migration import Migration
+    from .planning import PlannedMigration
 
 
 class MigrationError(Exception):
@@ -162,6 +163,7 @@ class MigrationFailedError(MigrationError):
         statement_index: int,
         cause: BaseException,
         rolled_back: bool = True,
+        phase: str = "migration",
     ) -> None:
         self.version = version
         self.name = name
@@ -171,16 +173,17 @@ class MigrationFailedError(MigrationError):
         self.statement = statement
         self.statement_index = statement_index
         self.rolled_back = rolled_back
-        left = (
-            "It was rolled back: none of its statements and no history row remain."
-            if rolled_back
-            else "It ran outside a transaction: statements before the failing one stay applied."
-        )
+        self.phase = phase
+        if rolled_back:
+            left = "Its transaction was rolled back: the database and its history are as they were before it."
+        else:
+            left = "It ran outside a transaction: statements before the failing one stay applied."
+        what = "migration" if phase == "migration" else f"the {phase} of migration"
         super().__init__(
-            f"migration V{version}__{name} of agent {agent!r} (distribution {distribution}, "
+            f"{what} V{version}__{name} of agent {agent!r} (distribution {distribution}, "
             f"{source}) failed at statement {statement_index + 1}: {cause}\n"
             f"  statement: {statement.strip()}\n"
-            f"{left} Fix the migration and run again."
+            f"{left} Fix the {phase} and run again."
         )
 
 
@@ -216,4 +219,97 @@ class LockTimeoutError(MigrationError):
             f"could not take the {dialect} migration lock within {waited_seconds:g} s: another "
             f"runner (or a long transaction) holds it. Wait for it to finish, or pass a larger "
             f"lock_timeout=." + (f" Cause: {cause}" if cause else "")
+        )
+
+
+class HistoryNotEmptyError(MigrationError):
+    """``baseline`` was asked to adopt a database that already has migration history."""
+
+    def __init__(self, applied_versions: Sequence[int]) -> None:
+        self.applied_versions = tuple(applied_versions)
+        listed = ", ".join(str(v) for v in self.applied_versions[:10])
+        more = "..." if len(self.applied_versions) > 10 else ""
+        super().__init__(
+            f"the database already has migration history (versions {listed}{more}): baseline only "
+            f"adopts a database without history. Use `nocodo-agents migrate --fake --target V` to "
+            f"record further versions without running them."
+        )
+
+
+class RollbackUnavailableError(MigrationError):
+    """A migration to roll back has no ``rollback()`` (or is not installed): nothing was changed."""
+
+    def __init__(self, version: int, name: str, agent: Optional[str], source: Optional[str], reason: str) -> None:
+        self.version = version
+        self.name = name
+        self.agent = agent
+        self.source = source
+        where = f" ({source})" if source else ""
+        super().__init__(
+            f"cannot roll back V{version}__{name} of agent {agent!r}{where}: {reason}. Nothing was "
+            f"changed. Add a rollback() function to the migration module, or roll back to a version "
+            f"at or above {version}."
+        )
+
+
+class SchemaDriftError(MigrationError):
+    """The live schema differs from what the applied migrations produce."""
+
+    def __init__(self, differences: Sequence[object], action: str) -> None:
+        self.differences = tuple(differences)
+        listed = "\n".join(f"  {d}" for d in self.differences)
+        super().__init__(
+            f"refusing to {action}: the live schema differs from what the applied migrations "
+            f"produce ({len(self.differences)} difference(s)):\n{listed}\nBring the schema back in "
+            f"line (or restore a backup) first; `nocodo-agents verify` lists the drift."
+        )
+
+
+class DatabaseAccessError(MigrationError):
+    """The database cannot be opened or written (missing, unreachable, read-only)."""
+
+    def __init__(self, database: str, problem: str) -> None:
+        self.database = database
+        self.problem = problem
+        super().__init__(f"cannot use database {database}: {problem}")
+
+
+class ScaffoldError(MigrationError):
+    """``new`` cannot create the requested migration module (bad name, version in use, no package)."""
+
+    def __init__(self, target: str, problem: str) -> None:
+        self.target = target
+        self.problem = problem
+        super().__init__(f"cannot create {target}: {problem}")
+
+
+class DatabaseUrlError(MigrationError):
+    """A database URL that cannot be used: malformed or of an unsupported kind (password redacted)."""
+
+    def __init__(self, url: str, problem: str) -> None:
+        self.url = url
+        self.problem = problem
+        super().__init__(f"bad database URL {url}: {problem}")
+
+
+class SchemaReplayError(MigrationError):
+    """An applied migration fails when replayed on a scratch database, so no schema can be expected."""
+
+    def __init__(self, planned: "PlannedMigration", statement: str, statement_index: int, cause: BaseException) -> None:
+        self.version = planned.version
+        self.name = planned.name
+        self.agent = planned.agent
+        self.distribution = planned.distribution
+        self.source = planned.source
+        self.statement = statement
+        self.statement_index = statement_index
+        self.cause = cause
+        super().__init__(
+            f"cannot compute the expected schema: migration V{planned.version}__{planned.name} of agent "
+            f"{planned.agent!r} (distribution {planned.distribution}, {planned.source}) fails at statement "
+            f"{statement_index + 1} when replayed after the migrations before it on an empty SQLite "
+            f"database: {cause}\n  statement: {statement.strip()}\n"
+            f"The drift check needs every migration to build only on earlier migrations; one that "
+            f"depends on tables or data the application creates cannot be checked this way. "
+            f"The live database was not touched."
         )

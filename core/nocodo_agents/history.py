@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 #: refinery's history table name.
@@ -24,3 +25,31 @@ class HistoryRow:
 def now_rfc3339() -> str:
     """The current UTC time as refinery writes ``applied_on``: RFC 3339 with a ``Z``."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
+)
+
+
+def parse_rfc3339(text: str) -> Optional[datetime]:
+    """Parse ``applied_on`` as refinery (or this library) wrote it; ``None`` if it is not RFC 3339.
+
+    Handles ``Z`` and numeric offsets and fractions of any length (refinery
+    writes nanoseconds, which :func:`datetime.fromisoformat` rejects before 3.11).
+    """
+    match = _RFC3339.match(text.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    offset = timedelta(0)
+    if not zulu:
+        offset = timedelta(hours=int(off_h), minutes=int(off_m)) * (1 if sign == "+" else -1)
+    microseconds = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        return datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), microseconds,
+            tzinfo=timezone(offset),
+        )
+    except ValueError:
+        return None

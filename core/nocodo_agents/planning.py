@@ -8,7 +8,7 @@ and says what is pending, what is out of order and what is not installed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from .discovery import MigrationSet
 from .errors import DivergentMigrationError, InvalidMigrationError, MigrationConflictError
@@ -40,6 +40,13 @@ class PlannedMigration:
         """The migration's SQL; a failure to produce it names this agent and distribution."""
         try:
             return self.migration.sql(dialect)
+        except InvalidMigrationError as error:
+            raise self._owned(error) from error
+
+    def rollback_sql(self, dialect: str) -> Optional[str]:
+        """The SQL undoing the migration, or ``None``; failures name this agent and distribution."""
+        try:
+            return self.migration.rollback_sql(dialect)
         except InvalidMigrationError as error:
             raise self._owned(error) from error
 
@@ -99,25 +106,38 @@ def check_target(target: Optional[int]) -> None:
         raise ValueError(f"target= must be a version between 0 and {MAX_VERSION}, not {target!r}")
 
 
-def verify(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow], dialect: str) -> None:
-    """Raise :class:`DivergentMigrationError` for the first applied row that differs from its file."""
+def divergences(
+    installed: Sequence[PlannedMigration], history: Sequence[HistoryRow], dialect: str
+) -> List[DivergentMigrationError]:
+    """One error per applied row whose name or checksum differs from the installed migration."""
     by_version = {p.version: p for p in installed}
+    found = []
     for row in history:
         planned = by_version.get(row.version)
         if planned is None:
             continue
         expected = planned.checksum(dialect)
         if row.name != planned.name or row.checksum.strip() != str(expected):
-            raise DivergentMigrationError(
-                row.version,
-                row.name,
-                row.checksum,
-                planned.migration,
-                expected,
-                planned.agent,
-                planned.distribution,
-                row.agent,
+            found.append(
+                DivergentMigrationError(
+                    row.version,
+                    row.name,
+                    row.checksum,
+                    planned.migration,
+                    expected,
+                    planned.agent,
+                    planned.distribution,
+                    row.agent,
+                )
             )
+    return found
+
+
+def verify(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow], dialect: str) -> None:
+    """Raise :class:`DivergentMigrationError` for the first applied row that differs from its file."""
+    found = divergences(installed, history, dialect)
+    if found:
+        raise found[0]
 
 
 def make_plan(

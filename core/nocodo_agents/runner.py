@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from . import adoption
 from .dialects import Dialect, dialect_for
 from .discovery import AgentRegistry
-from .errors import MigrationFailedError
+from .execution import run_statements
 from .history import HistoryRow, now_rfc3339
 from .planning import Plan, PlannedMigration, check_target, make_plan, merge
 
@@ -32,7 +32,11 @@ DEFAULT_LOCK_TIMEOUT = 60.0
 
 @dataclass(frozen=True)
 class MigrationStep:
-    """One migration of a report: applied (or, in a dry run, to be applied) or adopted."""
+    """One migration of a report: applied (or, in a dry run, to be applied) or adopted.
+
+    In a dry run ``sql`` holds the migration's SQL and ``history_sql`` the
+    statement that would record it.
+    """
 
     version: int
     name: str
@@ -40,6 +44,7 @@ class MigrationStep:
     distribution: str
     out_of_order: bool = False
     sql: Optional[str] = field(default=None, repr=False)
+    history_sql: Optional[str] = field(default=None, repr=False)
     duration_ms: Optional[float] = field(default=None, compare=False)
 
 
@@ -60,6 +65,8 @@ class MigrationReport:
     applied: Tuple[MigrationStep, ...] = ()
     adopted: Tuple[MigrationStep, ...] = ()
     not_installed: Tuple[HistoryRow, ...] = ()
+    #: Dry run only: the statements that would prepare the history table before the first migration.
+    setup_sql: Tuple[str, ...] = field(default=(), repr=False)
     #: Statements sent to the database by this run.
     statements: int = field(default=0, compare=False)
 
@@ -93,6 +100,7 @@ def run_agent_migrations(
     dry_run: bool = False,
     registry: Optional[AgentRegistry] = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    progress: Optional[Callable[[MigrationStep], None]] = None,
 ) -> MigrationReport:
     """Apply the core migrations and those of the requested agents to ``conn``.
 
@@ -103,24 +111,31 @@ def run_agent_migrations(
     and changes nothing, not even creating the history table; the report's
     steps then carry their SQL. ``registry`` replaces the installed agents
     (tests, applications registering plugins in-process). ``lock_timeout`` is
-    how long to wait, in seconds, for a concurrent runner.
+    how long to wait, in seconds, for a concurrent runner. ``progress`` is
+    called with each :class:`MigrationStep` as soon as it is committed.
 
     Raises a :class:`~nocodo_agents.MigrationError` subclass on any problem;
     plugin and ordering problems are raised before the database is touched,
     and a failing migration leaves no trace of itself.
     """
     check_target(target)
-    registry = registry if registry is not None else AgentRegistry.installed()
-    installed = merge(registry.requested_sets(agents))
-    dialect = dialect_for(conn)
-    dialect.ensure_idle()
+    installed, dialect = prepare(conn, agents, registry)
     with dialect.session(lock_timeout):
         if dry_run:
             report = _dry_run(dialect, installed, target)
         else:
-            report = _up_to_date(dialect, installed, target) or _apply(dialect, installed, target)
+            report = _up_to_date(dialect, installed, target) or _apply(dialect, installed, target, progress)
             _log_outcome(report)
     return replace(report, statements=dialect.statements)
+
+
+def prepare(conn: Any, agents: Optional[Sequence[str]], registry: Optional[AgentRegistry]) -> Tuple[Tuple[PlannedMigration, ...], Dialect]:
+    """Load and merge the requested migration sets, then check the connection: no I/O before both pass."""
+    registry = registry if registry is not None else AgentRegistry.installed()
+    installed = merge(registry.requested_sets(agents))
+    dialect = dialect_for(conn)
+    dialect.ensure_idle()
+    return installed, dialect
 
 
 def _log_outcome(report: MigrationReport) -> None:
@@ -151,13 +166,25 @@ def _dry_run(dialect: Dialect, installed: Sequence[PlannedMigration], target: Op
     if not history:
         adopted = _assess_adoption(dialect, plan.pending).adopted
     adopted_versions = {p.version for p in adopted}
+    pending = bool(plan.pending)
     return MigrationReport(
         dialect.name,
         dry_run=True,
+        setup_sql=tuple(dialect.history_setup_sql()) if pending else (),
         applied=tuple(
-            _step(p, plan, sql=p.sql(dialect.name)) for p in plan.pending if p.version not in adopted_versions
+            _step(
+                p,
+                plan,
+                sql=p.sql(dialect.name),
+                history_sql=dialect.history_insert_sql(p.history_row(dialect.name, now_rfc3339())),
+            )
+            for p in plan.pending
+            if p.version not in adopted_versions
         ),
-        adopted=tuple(_step(p, plan) for p in adopted),
+        adopted=tuple(
+            _step(p, plan, history_sql=dialect.history_insert_sql(p.history_row(dialect.name, now_rfc3339())))
+            for p in adopted
+        ),
         not_installed=plan.not_installed,
     )
 
@@ -169,7 +196,12 @@ def _assess_adoption(dialect: Dialect, pending: Sequence[PlannedMigration]) -> a
     return adoption.assess(pending, adoption.footprints(pending), live)
 
 
-def _apply(dialect: Dialect, installed: Sequence[PlannedMigration], target: Optional[int]) -> MigrationReport:
+def _apply(
+    dialect: Dialect,
+    installed: Sequence[PlannedMigration],
+    target: Optional[int],
+    progress: Optional[Callable[[MigrationStep], None]],
+) -> MigrationReport:
     applied: List[MigrationStep] = []
     adopted: Tuple[MigrationStep, ...] = ()
     not_installed: Tuple[HistoryRow, ...] = ()
@@ -192,9 +224,11 @@ def _apply(dialect: Dialect, installed: Sequence[PlannedMigration], target: Opti
             planned = plan.pending[0]
             if planned.migration.transactional:
                 applied.append(_apply_one(dialect, planned, plan))
-                continue
-        # A migration that cannot run in a transaction runs after the lock is released.
-        applied.append(_apply_outside_transaction(dialect, planned, plan))
+        if not planned.migration.transactional:
+            # A migration that cannot run in a transaction runs after the lock is released.
+            applied.append(_apply_outside_transaction(dialect, planned, plan))
+        if progress is not None:
+            progress(applied[-1])
     return MigrationReport(
         dialect.name,
         applied=tuple(applied),
@@ -212,28 +246,9 @@ def _adopt(dialect: Dialect, plan: Plan) -> Tuple[MigrationStep, ...]:
     return tuple(_step(p, plan) for p in decision.adopted)
 
 
-def _run_statements(dialect: Dialect, planned: PlannedMigration, rolled_back: bool) -> None:
-    statements = dialect.split_statements(planned.sql(dialect.name))
-    for index, statement in enumerate(statements):
-        try:
-            dialect.execute(statement)
-        except Exception as error:
-            raise MigrationFailedError(
-                planned.version,
-                planned.name,
-                planned.agent,
-                planned.distribution,
-                planned.source,
-                statement,
-                index,
-                error,
-                rolled_back=rolled_back,
-            ) from error
-
-
 def _apply_one(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> MigrationStep:
     started = time.perf_counter()
-    _run_statements(dialect, planned, rolled_back=True)
+    run_statements(dialect, planned, planned.sql(dialect.name), rolled_back=True)
     dialect.insert_history(planned.history_row(dialect.name, now_rfc3339()))
     duration = (time.perf_counter() - started) * 1000
     logger.info("applied V%s__%s of agent %r in %.1f ms", planned.version, planned.name, planned.agent, duration)
@@ -242,7 +257,7 @@ def _apply_one(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> Migra
 
 def _apply_outside_transaction(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> MigrationStep:
     started = time.perf_counter()
-    _run_statements(dialect, planned, rolled_back=False)
+    run_statements(dialect, planned, planned.sql(dialect.name), rolled_back=False)
     with dialect.write_transaction():
         if any(row.version == planned.version for row in dialect.read_history()):
             logger.warning(

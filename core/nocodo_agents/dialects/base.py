@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
-from typing import Any, ClassVar, FrozenSet, Iterator, List
+from typing import TYPE_CHECKING, Any, ClassVar, FrozenSet, Iterator, List, Sequence
 
-from ..history import HistoryRow
+from ..history import HISTORY_TABLE, HistoryRow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..drift import DriftReport
+    from ..planning import PlannedMigration
 
 
 class Dialect(ABC):
@@ -46,6 +50,10 @@ class Dialect(ABC):
         """Whether ``refinery_schema_history`` exists."""
 
     @abstractmethod
+    def history_setup_sql(self) -> List[str]:
+        """The statements :meth:`ensure_history` would run now (none when the table is ready)."""
+
+    @abstractmethod
     def ensure_history(self) -> None:
         """Create the history table (refinery's layout plus ``agent``) or add ``agent`` to refinery's."""
 
@@ -58,12 +66,36 @@ class Dialect(ABC):
         """Record one applied migration."""
 
     @abstractmethod
+    def update_history(self, row: HistoryRow) -> None:
+        """Re-record the name, checksum and agent of an applied version (repair)."""
+
+    @abstractmethod
+    def delete_history(self, version: int) -> None:
+        """Forget one applied version (rollback)."""
+
+    def history_insert_sql(self, row: HistoryRow) -> str:
+        """The statement recording ``row``, with its values written out, for showing to people."""
+        values = ", ".join(
+            "NULL" if value is None else str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
+            for value in (row.version, row.name, row.applied_on, row.checksum, row.agent)
+        )
+        return f"INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum, agent) VALUES ({values});"
+
+    def history_delete_sql(self, version: int) -> str:
+        """The statement forgetting ``version``, for showing to people."""
+        return f"DELETE FROM {HISTORY_TABLE} WHERE version = {int(version)};"
+
+    @abstractmethod
     def split_statements(self, sql: str) -> List[str]:
         """Split a migration's SQL text into statements, in order."""
 
     @abstractmethod
     def execute(self, statement: str) -> None:
         """Run one statement of a migration."""
+
+    @abstractmethod
+    def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
+        """Compare the live schema with what ``applied`` (in version order) produce on a scratch database."""
 
     @abstractmethod
     def schema_objects(self) -> FrozenSet[str]:

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from typing import Any, FrozenSet, Iterator, List
+from typing import TYPE_CHECKING, Any, FrozenSet, Iterator, List, Sequence
 
-from ..errors import ConnectionStateError, LockTimeoutError
+from ..errors import ConnectionStateError, DatabaseAccessError, LockTimeoutError
 from ..history import HISTORY_TABLE, HistoryRow
 from .base import Dialect
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..drift import DriftReport
+    from ..planning import PlannedMigration
 
 #: refinery's own DDL for the history table, plus our nullable ``agent`` column.
 _CREATE_HISTORY = (
@@ -58,6 +62,15 @@ def sqlite_schema_objects(connection: sqlite3.Connection) -> FrozenSet[str]:
             for column in connection.execute("SELECT name FROM pragma_table_info(?)", (name,)):
                 objects.add(f"column {name}.{column[0]}")
     return frozenset(objects)
+
+
+def _is_read_only(error: BaseException) -> bool:
+    cause: "BaseException | None" = error
+    while cause is not None:
+        if isinstance(cause, sqlite3.OperationalError) and "readonly" in str(cause):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 class SQLiteDialect(Dialect):
@@ -114,11 +127,24 @@ class SQLiteDialect(Dialect):
             raise
         try:
             yield
-        except BaseException:
+        except BaseException as error:
             if self.connection.in_transaction:
                 self._run("ROLLBACK")
+            if _is_read_only(error):
+                raise DatabaseAccessError(
+                    self.location(),
+                    "it is read-only (file permissions, a read-only mount, or ?mode=ro): nothing was "
+                    "changed. Run the migrations with write access to the file and its directory.",
+                ) from error
             raise
         self._run("COMMIT")
+
+    def location(self) -> str:
+        """The database file's path (``:memory:`` for an in-memory database)."""
+        for _, name, path in self.connection.execute("PRAGMA database_list"):
+            if name == "main":
+                return path or ":memory:"
+        return ":memory:"
 
     _has_agent_column = False
 
@@ -131,12 +157,17 @@ class SQLiteDialect(Dialect):
         self._has_agent_column = "agent" in columns
         return columns
 
-    def ensure_history(self) -> None:
+    def history_setup_sql(self) -> List[str]:
         columns = self._columns()
         if not columns:
-            self._run(_CREATE_HISTORY)
-        elif "agent" not in columns:  # a table refinery created: add attribution, keep its rows
-            self._run(f"ALTER TABLE {HISTORY_TABLE} ADD COLUMN agent VARCHAR(255)")
+            return [_CREATE_HISTORY]
+        if "agent" not in columns:  # a table refinery created: add attribution, keep its rows
+            return [f"ALTER TABLE {HISTORY_TABLE} ADD COLUMN agent VARCHAR(255)"]
+        return []
+
+    def ensure_history(self) -> None:
+        for statement in self.history_setup_sql():
+            self._run(statement)
         self._has_agent_column = True
 
     def read_history(self) -> List[HistoryRow]:
@@ -155,6 +186,17 @@ class SQLiteDialect(Dialect):
             (row.version, row.name, row.applied_on, row.checksum, row.agent),
         )
 
+    def update_history(self, row: HistoryRow) -> None:
+        self.statements += 1
+        self.connection.execute(
+            f"UPDATE {HISTORY_TABLE} SET name = ?, checksum = ?, agent = ? WHERE version = ?",
+            (row.name, row.checksum, row.agent, row.version),
+        )
+
+    def delete_history(self, version: int) -> None:
+        self.statements += 1
+        self.connection.execute(f"DELETE FROM {HISTORY_TABLE} WHERE version = ?", (version,))
+
     def split_statements(self, sql: str) -> List[str]:
         return split_sqlite_statements(sql)
 
@@ -164,6 +206,12 @@ class SQLiteDialect(Dialect):
     def _run(self, statement: str) -> None:
         self.statements += 1
         self.connection.execute(statement)
+
+    def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
+        from ..drift import sqlite_schema_drift
+
+        self.statements += 1
+        return sqlite_schema_drift(self.connection, applied)
 
     def schema_objects(self) -> FrozenSet[str]:
         self.statements += 1

@@ -1,0 +1,61 @@
+"""The ``nocodo-agents`` command (also ``python -m nocodo_agents``)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Callable, Dict, List, Optional
+
+from ..errors import MigrationError
+from ..urls import redact
+from .exit_codes import ExitCode, exit_code_for
+from .output import Output
+from .parser import build_parser
+
+__all__ = ["ExitCode", "main"]
+
+
+def _handlers() -> Dict[str, Callable[..., int]]:
+    from .change_commands import baseline_command, migrate_command, repair_command, rollback_command
+    from .inspect_commands import agents_command, status_command, verify_command
+    from .scaffold_command import new_command
+
+    return {
+        "agents": agents_command,
+        "status": status_command,
+        "info": status_command,
+        "migrate": migrate_command,
+        "verify": verify_command,
+        "repair": repair_command,
+        "baseline": baseline_command,
+        "rollback": rollback_command,
+        "new": new_command,
+    }
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("nocodo_agents")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    args = build_parser().parse_args(argv)
+    output = Output(quiet=args.quiet)
+    _configure_logging(args.verbose, args.quiet)
+    try:
+        return int(_handlers()[args.command](args, output))
+    except KeyboardInterrupt:
+        output.error("interrupted")
+        return 130
+    except Exception as error:
+        code = exit_code_for(error)
+        if code == ExitCode.ERROR and not isinstance(error, (MigrationError, OSError)):
+            raise  # not a condition we know: a bug, so let its traceback show
+        output.error(redact(str(error)))
+        return int(code)

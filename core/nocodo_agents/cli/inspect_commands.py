@@ -1,0 +1,93 @@
+"""Commands that only read: agents, status, verify."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Dict, List
+
+from ..discovery import AgentRegistry
+from ..errors import MigrationError
+from ..lifecycle import verify_database
+from ..status import DIVERGENT, PENDING, migration_status
+from .exit_codes import ExitCode
+from .output import Output
+from .session import open_database
+
+
+def agents_command(args: argparse.Namespace, output: Output) -> int:
+    registry = AgentRegistry.installed()
+    rows: List[Dict[str, Any]] = []
+    for name in registry.agent_names():
+        row: Dict[str, Any] = {"agent": name, "distribution": None, "version": None, "entry_point": None, "migrations": None, "error": None}
+        try:
+            entry = registry.entry(name)
+            row.update(distribution=entry.distribution, version=entry.version, entry_point=entry.target)
+            row["migrations"] = [m.version for m in registry.migration_set(name).migrations]
+        except MigrationError as error:
+            row["error"] = str(error)
+        rows.append(row)
+    if args.json:
+        output.json(rows)
+        return ExitCode.OK
+    for row in rows:
+        row["shown"] = f"error: {row['error']}" if row["error"] else ", ".join(str(v) for v in row["migrations"]) or "(none)"
+    output.table(rows, ["agent", "distribution", "version", "entry_point", "shown"], ["AGENT", "DISTRIBUTION", "VERSION", "ENTRY POINT", "MIGRATIONS"])
+    return ExitCode.OK
+
+
+def status_command(args: argparse.Namespace, output: Output) -> int:
+    with open_database(args, create=False) as conn:
+        rows = migration_status(conn, args.agents)
+    if args.json:
+        output.json([row.as_dict() for row in rows])
+    else:
+        output.table(
+            [row.as_dict() for row in rows],
+            ["version", "name", "agent", "state", "applied_on"],
+            ["VERSION", "NAME", "AGENT", "STATE", "APPLIED ON"],
+        )
+        for row in rows:
+            if row.detail:
+                output.line(f"\nV{row.version}: {row.detail}")
+    if args.check:
+        if any(row.state == DIVERGENT for row in rows):
+            return ExitCode.VERIFICATION_FAILED
+        if any(row.state == PENDING for row in rows):
+            return ExitCode.PENDING
+    return ExitCode.OK
+
+
+def verify_command(args: argparse.Namespace, output: Output) -> int:
+    with open_database(args, create=False) as conn:
+        report = verify_database(conn, args.agents)
+    if args.json:
+        output.json(
+            {
+                "ok": report.ok,
+                "divergent": [{"version": d.version, "agent": d.agent, "message": str(d)} for d in report.divergent],
+                "drift": [{"kind": d.kind, "key": d.key, "expected": d.expected, "live": d.live} for d in report.drift.differences],
+                "unmanaged": list(report.drift.unmanaged),
+                "not_installed": [row.version for row in report.not_installed],
+                "pending": list(report.pending),
+            }
+        )
+    else:
+        if report.divergent:
+            output.result(f"checksums: {len(report.divergent)} applied migration(s) differ from the installed files")
+            for divergence in report.divergent:
+                output.result(f"  V{divergence.version}: {divergence}")
+        else:
+            output.result("checksums: every applied migration matches its installed file")
+        if report.drift.has_drift:
+            output.result(f"schema: {len(report.drift.differences)} difference(s) from what the applied migrations produce")
+            for difference in report.drift.differences:
+                output.result(f"  {difference}")
+        else:
+            output.result("schema: no drift from what the applied migrations produce")
+        for name in report.drift.unmanaged:
+            output.line(f"note: {name} is not created by any migration (not checked)")
+        for row in report.not_installed:
+            output.line(f"note: V{row.version}__{row.name} is applied but not installed (agent {row.agent})")
+        if report.pending:
+            output.line("note: pending (not applied yet): " + ", ".join(f"V{v}" for v in report.pending))
+    return ExitCode.OK if report.ok else ExitCode.VERIFICATION_FAILED

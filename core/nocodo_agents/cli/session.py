@@ -1,0 +1,34 @@
+"""Which database a command uses, and opening it for the length of the command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from ..urls import DatabaseUrl, parse_database_url
+from .parser import DEFAULT_DATABASE
+
+#: The environment variable naming the database when --db is not given.
+DATABASE_ENV = "NOCODO_AGENTS_DB"
+
+
+def database_url(args: argparse.Namespace) -> DatabaseUrl:
+    """--db, else $NOCODO_AGENTS_DB, else the default SQLite file in the current directory."""
+    return parse_database_url(getattr(args, "db", None) or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE)
+
+
+@contextmanager
+def open_database(args: argparse.Namespace, *, create: bool, empty_if_missing: bool = False) -> Iterator[Any]:
+    """A connection to the command's database, closed afterwards.
+
+    ``create=False`` (read-only commands, repair, rollback) refuses a SQLite
+    file that does not exist instead of creating an empty one;
+    ``empty_if_missing`` uses an empty in-memory database for it instead.
+    """
+    connection = database_url(args).connect(create=create, empty_if_missing=empty_if_missing)
+    try:
+        yield connection
+    finally:
+        connection.close()

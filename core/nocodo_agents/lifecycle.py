@@ -1,0 +1,268 @@
+"""Operations beyond migrating: record without running, roll back, verify, repair.
+
+Each takes the same ``conn``/``agents``/``registry`` as
+:func:`~nocodo_agents.database.migrations.run_agent_migrations`, loads and
+merges the requested migrations before touching the database, and does its
+writes inside the dialect's write transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
+
+from .discovery import AgentRegistry
+from .errors import DivergentMigrationError, HistoryNotEmptyError, RollbackUnavailableError, SchemaDriftError
+from .execution import run_statements
+from .history import HistoryRow, now_rfc3339
+from .planning import PlannedMigration, check_target, divergences, make_plan, verify
+from .runner import DEFAULT_LOCK_TIMEOUT, MigrationReport, MigrationStep, prepare
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .dialects import Dialect
+    from .drift import DriftReport
+
+logger = logging.getLogger("nocodo_agents")
+
+
+def record_as_applied(
+    conn: Any,
+    agents: Optional[Sequence[str]] = None,
+    *,
+    target: Optional[int] = None,
+    registry: Optional[AgentRegistry] = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    require_empty_history: bool = False,
+) -> MigrationReport:
+    """Record the pending migrations (up to ``target``) as applied without running them.
+
+    For a database whose schema was brought up to date by other means
+    (``migrate --fake``). All rows are written in one transaction. With
+    ``require_empty_history=True`` a database that has history is refused
+    (:class:`HistoryNotEmptyError`). The report lists the rows in ``adopted``.
+    """
+    check_target(target)
+    installed, dialect = prepare(conn, agents, registry)
+    with dialect.session(lock_timeout):
+        with dialect.write_transaction():
+            dialect.ensure_history()
+            history = dialect.read_history()
+            if require_empty_history and history:
+                raise HistoryNotEmptyError([row.version for row in history])
+            plan = make_plan(installed, history, dialect.name, target)
+            applied_on = now_rfc3339()
+            for planned in plan.pending:
+                dialect.insert_history(planned.history_row(dialect.name, applied_on))
+                logger.info("recorded V%s__%s of agent %r as applied without running it", planned.version, planned.name, planned.agent)
+    steps = tuple(MigrationStep(p.version, p.name, p.agent, p.distribution) for p in plan.pending)
+    return MigrationReport(dialect.name, adopted=steps, not_installed=plan.not_installed, statements=dialect.statements)
+
+
+def baseline(
+    conn: Any,
+    version: int,
+    agents: Optional[Sequence[str]] = None,
+    *,
+    registry: Optional[AgentRegistry] = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> MigrationReport:
+    """Adopt a database without history: record every installed migration up to ``version``.
+
+    Refuses (:class:`HistoryNotEmptyError`) a database that already has history.
+    """
+    return record_as_applied(
+        conn, agents, target=version, registry=registry, lock_timeout=lock_timeout, require_empty_history=True
+    )
+
+
+@dataclass(frozen=True)
+class RollbackStep:
+    """One migration rolled back (or, in a dry run, to be rolled back)."""
+
+    version: int
+    name: str
+    agent: str
+    distribution: str
+    sql: Optional[str] = field(default=None, repr=False)
+    history_sql: Optional[str] = field(default=None, repr=False)
+    duration_ms: Optional[float] = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class RollbackReport:
+    """What a rollback did (or would do), newest first."""
+
+    dialect: str
+    dry_run: bool
+    rolled_back: Tuple[RollbackStep, ...]
+    statements: int = field(default=0, compare=False)
+
+
+def _rollback_plan(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow], to: int, dialect: str) -> List[PlannedMigration]:
+    by_version = {p.version: p for p in installed}
+    plan = []
+    for row in sorted((r for r in history if r.version > to), key=lambda r: r.version, reverse=True):
+        planned = by_version.get(row.version)
+        if planned is None:
+            raise RollbackUnavailableError(
+                row.version, row.name, row.agent, None, "it is not installed (or its agent was not requested)"
+            )
+        if planned.rollback_sql(dialect) is None:
+            raise RollbackUnavailableError(row.version, row.name, planned.agent, planned.source, "the migration defines no rollback()")
+        plan.append(planned)
+    return plan
+
+
+def rollback_migrations(
+    conn: Any,
+    to: int,
+    agents: Optional[Sequence[str]] = None,
+    *,
+    dry_run: bool = False,
+    registry: Optional[AgentRegistry] = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    progress: Optional[Callable[[RollbackStep], None]] = None,
+) -> RollbackReport:
+    """Undo every applied migration above version ``to``, newest first.
+
+    Each migration's ``rollback()`` SQL runs atomically with the removal of
+    its history row. If any of them has no ``rollback()`` or is not installed,
+    :class:`RollbackUnavailableError` is raised before anything changes; a
+    divergent history raises :class:`DivergentMigrationError` first.
+    """
+    check_target(to)
+    installed, dialect = prepare(conn, agents, registry)
+    with dialect.session(lock_timeout):
+        history = dialect.read_history() if dialect.history_exists() else []
+        verify(installed, history, dialect.name)
+        plan = _rollback_plan(installed, history, to, dialect.name)
+        if dry_run:
+            steps = tuple(
+                RollbackStep(
+                    p.version, p.name, p.agent, p.distribution,
+                    sql=p.rollback_sql(dialect.name), history_sql=dialect.history_delete_sql(p.version),
+                )
+                for p in plan
+            )
+            return RollbackReport(dialect.name, True, steps, dialect.statements)
+        done = []
+        for planned in plan:
+            step = _roll_back_one(dialect, planned)
+            if step is not None:
+                done.append(step)
+                if progress is not None:
+                    progress(step)
+    return RollbackReport(dialect.name, False, tuple(done), dialect.statements)
+
+
+def _roll_back_one(dialect: "Dialect", planned: PlannedMigration) -> Optional[RollbackStep]:
+    started = time.perf_counter()
+    sql = planned.rollback_sql(dialect.name) or ""
+    if planned.migration.transactional:
+        with dialect.write_transaction():
+            if all(row.version != planned.version for row in dialect.read_history()):
+                return None  # another runner rolled it back meanwhile
+            run_statements(dialect, planned, sql, rolled_back=True, phase="rollback")
+            dialect.delete_history(planned.version)
+    else:  # statements first, outside a transaction; the row goes once they succeeded
+        run_statements(dialect, planned, sql, rolled_back=False, phase="rollback")
+        with dialect.write_transaction():
+            dialect.delete_history(planned.version)
+    duration = (time.perf_counter() - started) * 1000
+    logger.info("rolled back V%s__%s of agent %r in %.1f ms", planned.version, planned.name, planned.agent, duration)
+    return RollbackStep(planned.version, planned.name, planned.agent, planned.distribution, duration_ms=duration)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What ``verify`` found: divergent checksums and schema drift."""
+
+    dialect: str
+    divergent: Tuple[DivergentMigrationError, ...]
+    drift: "DriftReport"
+    not_installed: Tuple[HistoryRow, ...]
+    pending: Tuple[int, ...]
+
+    @property
+    def ok(self) -> bool:
+        """No divergent migration and no schema drift."""
+        return not self.divergent and not self.drift.has_drift
+
+
+def _applied_installed(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow]) -> List[PlannedMigration]:
+    applied = {row.version for row in history}
+    return [p for p in installed if p.version in applied]
+
+
+def verify_database(
+    conn: Any,
+    agents: Optional[Sequence[str]] = None,
+    *,
+    registry: Optional[AgentRegistry] = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> VerifyReport:
+    """Check applied checksums against the installed files and the live schema against the migrations.
+
+    Changes nothing. The expected schema is what the applied, installed
+    migrations produce, in version order, on a scratch database.
+    """
+    installed, dialect = prepare(conn, agents, registry)
+    with dialect.session(lock_timeout):
+        history = dialect.read_history() if dialect.history_exists() else []
+        drift = dialect.schema_drift(_applied_installed(installed, history))
+    applied = {row.version for row in history}
+    return VerifyReport(
+        dialect.name,
+        tuple(divergences(installed, history, dialect.name)),
+        drift,
+        tuple(row for row in history if row.version not in {p.version for p in installed}),
+        tuple(p.version for p in installed if p.version not in applied),
+    )
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    """The history rows ``repair`` re-recorded (name and checksum of the installed files)."""
+
+    dialect: str
+    repaired: Tuple[HistoryRow, ...]
+    statements: int = field(default=0, compare=False)
+
+
+def repair_history(
+    conn: Any,
+    agents: Optional[Sequence[str]] = None,
+    *,
+    registry: Optional[AgentRegistry] = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> RepairReport:
+    """Re-record the name and checksum of divergent applied migrations, if the schema has not drifted.
+
+    For intended changes: a database made by the Rust crate (whose SQL text
+    differs byte for byte), a whitespace edit. Raises :class:`SchemaDriftError`
+    and changes nothing when the live schema differs from what the installed
+    migrations produce.
+    """
+    installed, dialect = prepare(conn, agents, registry)
+    by_version = {p.version: p for p in installed}
+    repaired = []
+    with dialect.session(lock_timeout):
+        if not dialect.history_exists():
+            return RepairReport(dialect.name, ())
+        with dialect.write_transaction():
+            dialect.ensure_history()
+            history = dialect.read_history()
+            found = divergences(installed, history, dialect.name)
+            if found:
+                drift = dialect.schema_drift(_applied_installed(installed, history))
+                if drift.has_drift:
+                    raise SchemaDriftError(drift.differences, "repair the history")
+            applied_on = {row.version: row.applied_on for row in history}
+            for divergence in found:
+                row = by_version[divergence.version].history_row(dialect.name, applied_on[divergence.version])
+                dialect.update_history(row)
+                repaired.append(row)
+                logger.info("re-recorded V%s__%s of agent %r: checksum %s", row.version, row.name, row.agent, row.checksum)
+    return RepairReport(dialect.name, tuple(repaired), dialect.statements)

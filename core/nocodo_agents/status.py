@@ -1,0 +1,114 @@
+"""Where each migration stands: one row per version across core and the requested agents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Set
+
+from .discovery import AgentRegistry
+from .history import HistoryRow, parse_rfc3339
+from .planning import PlannedMigration, divergences
+from .runner import DEFAULT_LOCK_TIMEOUT, prepare
+
+APPLIED = "applied"
+PENDING = "pending"
+APPLIED_OUT_OF_ORDER = "applied-out-of-order"
+APPLIED_NOT_INSTALLED = "applied-not-installed"
+DIVERGENT = "divergent"
+
+#: Every state a :class:`StatusRow` can be in.
+STATES = (APPLIED, PENDING, APPLIED_OUT_OF_ORDER, APPLIED_NOT_INSTALLED, DIVERGENT)
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """One version: ``state`` is one of :data:`STATES`.
+
+    ``applied-out-of-order`` marks a version applied after a higher one
+    (an agent installed later); ``applied-not-installed`` one that no requested
+    agent provides; ``divergent`` one whose installed file differs from what
+    was applied (``detail`` says how).
+    """
+
+    version: int
+    name: str
+    agent: Optional[str]
+    distribution: Optional[str]
+    state: str
+    applied_on: Optional[str]
+    detail: Optional[str] = None
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "agent": self.agent,
+            "distribution": self.distribution,
+            "state": self.state,
+            "applied_on": self.applied_on,
+            "detail": self.detail,
+        }
+
+
+def _applied_out_of_order(history: Sequence[HistoryRow]) -> Set[int]:
+    """Versions applied after a higher version was (judged by ``applied_on``)."""
+    dated = sorted(
+        (moment, row.version) for row in history for moment in [parse_rfc3339(row.applied_on)] if moment is not None
+    )
+    late: Set[int] = set()
+    highest = -1
+    for _, version in dated:
+        if version < highest:
+            late.add(version)
+        highest = max(highest, version)
+    return late
+
+
+def status_rows(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow], dialect: str) -> List[StatusRow]:
+    """Pure: the status of every installed or applied version, in version order."""
+    by_version = {p.version: p for p in installed}
+    applied = {row.version: row for row in history}
+    diverged = {d.version: str(d) for d in divergences(installed, history, dialect)}
+    late = _applied_out_of_order(history)
+    rows = []
+    for version in sorted(set(by_version) | set(applied)):
+        planned = by_version.get(version)
+        row = applied.get(version)
+        if row is None:
+            assert planned is not None
+            rows.append(StatusRow(version, planned.name, planned.agent, planned.distribution, PENDING, None))
+            continue
+        if planned is None:
+            state = APPLIED_NOT_INSTALLED
+        elif version in diverged:
+            state = DIVERGENT
+        elif version in late:
+            state = APPLIED_OUT_OF_ORDER
+        else:
+            state = APPLIED
+        rows.append(
+            StatusRow(
+                version,
+                row.name,
+                planned.agent if planned else row.agent,
+                planned.distribution if planned else None,
+                state,
+                row.applied_on,
+                diverged.get(version),
+            )
+        )
+    return rows
+
+
+def migration_status(
+    conn: Any,
+    agents: Optional[Sequence[str]] = None,
+    *,
+    registry: Optional[AgentRegistry] = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> List[StatusRow]:
+    """Read the history of ``conn`` (changing nothing) and report every version's state."""
+    installed, dialect = prepare(conn, agents, registry)
+    with dialect.session(lock_timeout):
+        history = dialect.read_history() if dialect.history_exists() else []
+    return status_rows(installed, history, dialect.name)

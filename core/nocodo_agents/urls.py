@@ -1,0 +1,104 @@
+"""Database URLs: parsing, redacting passwords, and opening connections.
+
+``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
+``sqlite:///:memory:`` or a bare file path open SQLite (query parameters
+such as ``?mode=ro`` are passed to SQLite). ``postgresql://`` and
+``mysql://`` URLs are recognised; their dialects are not available yet.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from .errors import DatabaseAccessError, DatabaseUrlError
+
+_SERVER_SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***``, safe to print or log."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit((parts.scheme, f"{user}:***@{hostport}", parts.path, parts.query, parts.fragment))
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """A parsed database URL; ``str()`` never shows the password."""
+
+    url: str
+    dialect: str
+    path: str = ""
+    query: str = ""
+
+    def __str__(self) -> str:
+        return redact(self.url)
+
+    def __repr__(self) -> str:
+        return f"DatabaseUrl({redact(self.url)!r}, dialect={self.dialect!r})"
+
+    def connect(self, *, create: bool, empty_if_missing: bool = False) -> Any:
+        """Open a DB-API connection.
+
+        ``create=False`` refuses a SQLite file that does not exist, or with
+        ``empty_if_missing=True`` stands in an empty in-memory database for it
+        (a dry run of a database not created yet, creating nothing).
+        """
+        if self.dialect != "sqlite":
+            raise DatabaseUrlError(
+                str(self),
+                f"{self.dialect} databases are not supported yet: this release migrates SQLite "
+                f"(sqlite:///path/to/file.db)",
+            )
+        if self.path == ":memory:":
+            return sqlite3.connect(":memory:")
+        path = Path(self.path)
+        if not create and not path.exists():
+            if empty_if_missing:
+                return sqlite3.connect(":memory:")
+            raise DatabaseAccessError(
+                self.path, "the file does not exist. Check the path, or run `nocodo-agents migrate` to create it."
+            )
+        if create and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        mode = "rwc" if create else "rw"
+        query = self.query if "mode=" in self.query else "&".join(q for q in (f"mode={mode}", self.query) if q)
+        try:
+            return sqlite3.connect(f"file:{quote(str(path))}?{query}", uri=True)
+        except sqlite3.Error as error:
+            raise DatabaseAccessError(self.path, f"SQLite cannot open it: {error}") from error
+
+
+def parse_database_url(url: str) -> DatabaseUrl:
+    """Parse ``url``; raise :class:`DatabaseUrlError` (its message redacted) if it is unusable."""
+    if not url:
+        raise DatabaseUrlError("''", "it is empty")
+    if "://" not in url:
+        return DatabaseUrl(url, "sqlite", url)
+    scheme, _, rest = url.partition("://")
+    scheme = scheme.lower().split("+", 1)[0]
+    if scheme == "sqlite":
+        if not rest.startswith("/"):
+            raise DatabaseUrlError(
+                redact(url), "write sqlite:///relative/path.db or sqlite:////absolute/path.db (three or four slashes)"
+            )
+        location, _, query = rest[1:].partition("?")
+        if not location:
+            raise DatabaseUrlError(redact(url), "no file path after sqlite:///")
+        return DatabaseUrl(url, "sqlite", location, query)
+    if scheme in _SERVER_SCHEMES:
+        try:
+            urlsplit(url).port  # validates the port
+        except ValueError as error:
+            raise DatabaseUrlError(redact(url), str(error)) from error
+        return DatabaseUrl(url, _SERVER_SCHEMES[scheme])
+    raise DatabaseUrlError(redact(url), f"unknown scheme {scheme!r}: use sqlite://, postgresql:// or mysql://")
