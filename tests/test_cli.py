@@ -342,15 +342,28 @@ def test_rollback_runs_rollbacks_newest_first(cli: Cli, notes_agent: None) -> No
     assert [r[0] for r in rows(database, "SELECT version FROM refinery_schema_history")] == [1, 2, 3]
 
 
-def test_rollback_without_rollback_function_changes_nothing(cli: Cli, notes_agent: None) -> None:
+def test_rollback_without_rollback_function_changes_nothing(cli: Cli, site: Path, notes_agent: None) -> None:
+    write_agent_distribution(site, "oneway-agent", "oneway", "oneway_agent", {"V50__one_way": sql_module("CREATE TABLE one_way (id INTEGER);")})
     database = cli.cwd / "nocodo-agents.db"
-    cli("migrate", "--agent", "notes")
+    cli("migrate", "--agent", "notes", "--agent", "oneway")
     before = rows(database, "SELECT version FROM refinery_schema_history")
-    result = cli("rollback", "--to", "2", "--agent", "notes")
+    result = cli("rollback", "--to", "3", "--agent", "notes", "--agent", "oneway")
     assert result.code == 1
-    assert "cannot roll back V3__create_agent_tool_calls of agent 'core'" in result.err and "no rollback()" in result.err
+    assert "cannot roll back V50__one_way of agent 'oneway'" in result.err and "no rollback()" in result.err
+    assert "V50__one_way.py" in result.err
     assert rows(database, "SELECT version FROM refinery_schema_history") == before
     assert "notes" in table_names(database), "V100 was not rolled back either"
+
+
+def test_rollback_to_zero_empties_the_database(cli: Cli) -> None:
+    database = cli.cwd / "nocodo-agents.db"
+    cli("migrate")
+    result = cli("rollback", "--to", "0")
+    assert result.code == 0, result.text
+    assert result.out.index("V4__") < result.out.index("V3__") < result.out.index("V2__") < result.out.index("V1__")
+    assert table_names(database) - {"sqlite_sequence"} == {"refinery_schema_history"}
+    assert rows(database, "SELECT COUNT(*) FROM refinery_schema_history") == [(0,)]
+    assert cli("migrate").code == 0 and cli("verify").code == 0
 
 
 # -- new ------------------------------------------------------------------------------------------

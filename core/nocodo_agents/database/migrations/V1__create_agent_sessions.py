@@ -23,3 +23,9 @@ def migration(dialect: str) -> str:
     if dialect == "sqlite":
         return SQLITE
     raise NotImplementedError(f"no {dialect} SQL yet: this migration supports sqlite only")
+
+
+def rollback(dialect: str) -> str:
+    return """\
+DROP TABLE agent_sessions;
+"""

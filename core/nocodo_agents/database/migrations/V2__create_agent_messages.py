@@ -17,3 +17,10 @@ def migration(dialect: str) -> str:
     if dialect == "sqlite":
         return SQLITE
     raise NotImplementedError(f"no {dialect} SQL yet: this migration supports sqlite only")
+
+
+def rollback(dialect: str) -> str:
+    return """\
+DROP INDEX idx_agent_messages_session_created;
+DROP TABLE agent_messages;
+"""

@@ -24,3 +24,10 @@ def migration(dialect: str) -> str:
     if dialect == "sqlite":
         return SQLITE
     raise NotImplementedError(f"no {dialect} SQL yet: this migration supports sqlite only")
+
+
+def rollback(dialect: str) -> str:
+    return """\
+DROP INDEX idx_agent_tool_calls_session_status;
+DROP TABLE agent_tool_calls;
+"""

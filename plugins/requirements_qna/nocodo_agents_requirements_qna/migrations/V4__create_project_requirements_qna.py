@@ -21,3 +21,10 @@ def migration(dialect: str) -> str:
     if dialect == "sqlite":
         return SQLITE
     raise NotImplementedError(f"no {dialect} SQL yet: this migration supports sqlite only")
+
+
+def rollback(dialect: str) -> str:
+    return """\
+DROP INDEX idx_project_requirements_qna_session;
+DROP TABLE project_requirements_qna;
+"""
