@@ -49,7 +49,8 @@ def migrate_command(args: argparse.Namespace, output: Output) -> int:
     for step in report.adopted:
         output.line(f"adopted V{step.version}__{step.name} ({step.agent}): its tables already existed")
     if report.applied or report.adopted:
-        output.line(f"done: {len(report.applied)} applied, {len(report.adopted)} adopted")
+        adopted = f", {len(report.adopted)} adopted" if report.adopted else ""
+        output.line(f"done: {len(report.applied)} applied{adopted}")
     else:
         output.line("up to date: nothing to apply")
     _notes(report, output)
