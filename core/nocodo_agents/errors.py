@@ -127,9 +127,10 @@ class DivergentMigrationError(MigrationError):
         else:
             what = (
                 f"its checksum in the history ({applied_checksum}) differs from the "
-                f"installed file {installed.source} ({installed_checksum}): the file was "
-                f"edited after it was applied"
+                f"installed file {installed.source} ({installed_checksum})"
             )
+            if recorded_agent is not None:
+                what += ": the file was edited after it was applied"
         if recorded_agent is None:
             origin = (
                 " The history row has no agent attribution, so it was most likely written by "
