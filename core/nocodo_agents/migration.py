@@ -32,6 +32,31 @@ def parse_module_name(module_name: str) -> Optional["tuple[int, str]"]:
     return int(match.group(1)), match.group(2)
 
 
+class UnsupportedDialect(Exception):
+    """Raised by :func:`dialect_sql` functions for a dialect they have no SQL for."""
+
+
+def dialect_sql(**sql_by_dialect: str) -> Callable[[str], str]:
+    """A ``migration()``/``rollback()`` function returning the SQL given for each dialect.
+
+    ::
+
+        migration = dialect_sql(sqlite="CREATE TABLE ...", postgresql="CREATE TABLE ...")
+
+    Asked for another dialect, it raises an error naming the dialects it
+    supports (the runner reports it with the migration's file).
+    """
+    supported = ", ".join(sorted(sql_by_dialect))
+
+    def sql(dialect: str) -> str:
+        try:
+            return sql_by_dialect[dialect]
+        except KeyError:
+            raise UnsupportedDialect(f"no SQL for {dialect} (this migration supports: {supported})") from None
+
+    return sql
+
+
 def _takes_dialect(function: Callable[..., str]) -> bool:
     try:
         parameters = inspect.signature(function).parameters.values()

@@ -11,6 +11,6 @@
 
 from .hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl, hookspec
 from .loading import load_migrations
-from .migration import Migration
+from .migration import Migration, dialect_sql
 
-__all__ = ["ENTRY_POINT_GROUP", "PROJECT_NAME", "Migration", "hookimpl", "hookspec", "load_migrations"]
+__all__ = ["ENTRY_POINT_GROUP", "PROJECT_NAME", "Migration", "hookimpl", "dialect_sql", "hookspec", "load_migrations"]
