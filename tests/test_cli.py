@@ -11,7 +11,7 @@ import pytest
 from cli_support import Cli, sql_module, write_agent_distribution
 
 NOTES = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);"
-COMMANDS = ["agents", "status", "info", "migrate", "verify", "repair", "baseline", "rollback", "new"]
+COMMANDS = ["agents", "status", "info", "migrate", "verify", "repair", "baseline", "rollback", "resolve", "new"]
 
 
 @pytest.fixture

@@ -314,3 +314,24 @@ class SchemaReplayError(MigrationError):
             f"depends on tables or data the application creates cannot be checked this way. "
             f"The live database was not touched."
         )
+
+
+class IncompleteMigrationError(MigrationError):
+    """An earlier run stopped part-way through a migration on a database without transactional DDL."""
+
+    def __init__(self, version: int, name: str, agent: str, statements: int, failed_index: int, error: str) -> None:
+        self.version = version
+        self.name = name
+        self.agent = agent
+        self.statements = statements
+        self.failed_index = failed_index
+        self.error = error
+        applied = f"statements 1-{failed_index} stay applied" if failed_index else "no statement was applied"
+        super().__init__(
+            f"migration V{version}__{name} of agent {agent!r} stopped part-way on an earlier run: statement "
+            f"{failed_index + 1} of {statements} failed ({error}); {applied}, the rest did not run. This "
+            f"database's DDL is not transactional, so nothing was rolled back and no further migration "
+            f"will run until you resolve it: bring the schema to either the migration fully applied or "
+            f"fully absent by hand, then run `nocodo-agents resolve {version} --applied` or "
+            f"`nocodo-agents resolve {version} --absent`."
+        )

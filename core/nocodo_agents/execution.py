@@ -12,12 +12,22 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
 
     ``rolled_back`` says whether the caller's transaction will undo the
     statements that ran before the failing one; ``phase`` is ``"migration"``
-    or ``"rollback"``.
+    or ``"rollback"``. On a dialect without transactional DDL each statement
+    of a migration is journalled first, so a failure is remembered (the
+    caller calls ``journal_done`` once the history row is written).
     """
-    for index, statement in enumerate(dialect.split_statements(sql)):
+    statements = dialect.split_statements(sql)
+    journal = phase == "migration" and not dialect.transactional_ddl
+    if journal:
+        dialect.journal_start(planned.version, planned.name, planned.agent, len(statements))
+    for index, statement in enumerate(statements):
         try:
+            if journal:
+                dialect.journal_statement(planned.version, index)
             dialect.execute(statement)
         except Exception as error:
+            if journal:
+                dialect.journal_failed(planned.version, index, error)
             raise MigrationFailedError(
                 planned.version,
                 planned.name,

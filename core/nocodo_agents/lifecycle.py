@@ -44,8 +44,7 @@ def record_as_applied(
     (:class:`HistoryNotEmptyError`). The report lists the rows in ``adopted``.
     """
     check_target(target)
-    installed, dialect = prepare(conn, agents, registry)
-    with dialect.session(lock_timeout):
+    with prepare(conn, agents, registry) as (installed, dialect), dialect.session(lock_timeout):
         with dialect.write_transaction():
             dialect.ensure_history()
             history = dialect.read_history()
@@ -133,8 +132,7 @@ def rollback_migrations(
     divergent history raises :class:`DivergentMigrationError` first.
     """
     check_target(to)
-    installed, dialect = prepare(conn, agents, registry)
-    with dialect.session(lock_timeout):
+    with prepare(conn, agents, registry) as (installed, dialect), dialect.session(lock_timeout):
         history = dialect.read_history() if dialect.history_exists() else []
         verify(installed, history, dialect.name)
         plan = _rollback_plan(installed, history, to, dialect.name)
@@ -208,8 +206,7 @@ def verify_database(
     Changes nothing. The expected schema is what the applied, installed
     migrations produce, in version order, on a scratch database.
     """
-    installed, dialect = prepare(conn, agents, registry)
-    with dialect.session(lock_timeout):
+    with prepare(conn, agents, registry) as (installed, dialect), dialect.session(lock_timeout):
         history = dialect.read_history() if dialect.history_exists() else []
         drift = dialect.schema_drift(_applied_installed(installed, history))
     applied = {row.version for row in history}
@@ -245,10 +242,9 @@ def repair_history(
     and changes nothing when the live schema differs from what the installed
     migrations produce.
     """
-    installed, dialect = prepare(conn, agents, registry)
-    by_version = {p.version: p for p in installed}
-    repaired = []
-    with dialect.session(lock_timeout):
+    with prepare(conn, agents, registry) as (installed, dialect), dialect.session(lock_timeout):
+        by_version = {p.version: p for p in installed}
+        repaired = []
         if not dialect.history_exists():
             return RepairReport(dialect.name, ())
         with dialect.write_transaction():
@@ -266,3 +262,40 @@ def repair_history(
                 repaired.append(row)
                 logger.info("re-recorded V%s__%s of agent %r: checksum %s", row.version, row.name, row.agent, row.checksum)
     return RepairReport(dialect.name, tuple(repaired), dialect.statements)
+
+
+def resolve_unfinished(
+    conn: Any,
+    version: int,
+    applied: bool,
+    agents: Optional[Sequence[str]] = None,
+    *,
+    registry: Optional[AgentRegistry] = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> Optional[HistoryRow]:
+    """Settle a migration an earlier run stopped part-way through (databases without transactional DDL).
+
+    The operator first brings the schema to the migration fully applied or
+    fully absent; ``applied=True`` then records it in history, ``applied=False``
+    leaves it pending. Either way its journal entry is removed. Returns the
+    history row written, if any. Raises :class:`ValueError` if ``version`` has
+    no journal entry.
+    """
+    with prepare(conn, agents, registry) as (installed, dialect), dialect.session(lock_timeout):
+        by_version = {p.version: p for p in installed}
+        with dialect.write_transaction():
+            unfinished = dialect.unfinished()
+            if unfinished is None or unfinished.version != version:
+                held = f"V{unfinished.version}" if unfinished else "nothing"
+                raise ValueError(f"V{version} is not an unfinished migration (the journal holds {held})")
+            row = None
+            if applied:
+                planned = by_version.get(version)
+                if planned is None:
+                    raise ValueError(f"V{version} is not installed (or its agent was not requested): cannot record it")
+                dialect.ensure_history()
+                row = planned.history_row(dialect.name, now_rfc3339())
+                dialect.insert_history(row)
+            dialect.clear_unfinished(version)
+    logger.info("resolved V%s: %s", version, "recorded as applied" if applied else "left pending")
+    return row

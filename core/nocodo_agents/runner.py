@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 from . import adoption
-from .dialects import Dialect, dialect_for
+from .dialects import Dialect, dbapi_connection, dialect_for
 from .discovery import AgentRegistry
+from .errors import IncompleteMigrationError
 from .execution import run_statements
 from .history import HistoryRow, now_rfc3339
 from .planning import Plan, PlannedMigration, check_target, make_plan, merge
@@ -119,23 +121,31 @@ def run_agent_migrations(
     and a failing migration leaves no trace of itself.
     """
     check_target(target)
-    installed, dialect = prepare(conn, agents, registry)
-    with dialect.session(lock_timeout):
-        if dry_run:
-            report = _dry_run(dialect, installed, target)
-        else:
-            report = _up_to_date(dialect, installed, target) or _apply(dialect, installed, target, progress)
-            _log_outcome(report)
+    with prepare(conn, agents, registry) as (installed, dialect):
+        with dialect.session(lock_timeout):
+            if dry_run:
+                report = _dry_run(dialect, installed, target)
+            else:
+                report = _up_to_date(dialect, installed, target) or _apply(dialect, installed, target, progress)
+                _log_outcome(report)
     return replace(report, statements=dialect.statements)
 
 
-def prepare(conn: Any, agents: Optional[Sequence[str]], registry: Optional[AgentRegistry]) -> Tuple[Tuple[PlannedMigration, ...], Dialect]:
-    """Load and merge the requested migration sets, then check the connection: no I/O before both pass."""
+@contextmanager
+def prepare(
+    conn: Any, agents: Optional[Sequence[str]], registry: Optional[AgentRegistry]
+) -> Iterator[Tuple[Tuple[PlannedMigration, ...], Dialect]]:
+    """Load and merge the requested migration sets, then check the connection: no I/O before both pass.
+
+    Yields the merged migrations and the connection's dialect; a SQLAlchemy
+    ``Engine``'s borrowed connection goes back to its pool afterwards.
+    """
     registry = registry if registry is not None else AgentRegistry.installed()
     installed = merge(registry.requested_sets(agents))
-    dialect = dialect_for(conn)
-    dialect.ensure_idle()
-    return installed, dialect
+    with dbapi_connection(conn) as raw:
+        dialect = dialect_for(raw)
+        dialect.ensure_idle()
+        yield installed, dialect
 
 
 def _log_outcome(report: MigrationReport) -> None:
@@ -162,6 +172,7 @@ def _up_to_date(dialect: Dialect, installed: Sequence[PlannedMigration], target:
 def _dry_run(dialect: Dialect, installed: Sequence[PlannedMigration], target: Optional[int]) -> MigrationReport:
     history = dialect.read_history() if dialect.history_exists() else []
     plan = make_plan(installed, history, dialect.name, target)
+    _refuse_unfinished(dialect)
     adopted: Tuple[PlannedMigration, ...] = ()
     if not history:
         adopted = _assess_adoption(dialect, plan.pending).adopted
@@ -212,6 +223,7 @@ def _apply(
                 dialect.ensure_history()
             history = dialect.read_history()
             plan = make_plan(installed, history, dialect.name, target)
+            _refuse_unfinished(dialect)
             if first:
                 first = False
                 not_installed = plan.not_installed
@@ -237,6 +249,15 @@ def _apply(
     )
 
 
+def _refuse_unfinished(dialect: Dialect) -> None:
+    unfinished = dialect.unfinished()
+    if unfinished is not None:
+        raise IncompleteMigrationError(
+            unfinished.version, unfinished.name, unfinished.agent, unfinished.statements,
+            unfinished.failed_index, unfinished.error,
+        )
+
+
 def _adopt(dialect: Dialect, plan: Plan) -> Tuple[MigrationStep, ...]:
     decision = _assess_adoption(dialect, plan.pending)
     applied_on = now_rfc3339()
@@ -248,8 +269,9 @@ def _adopt(dialect: Dialect, plan: Plan) -> Tuple[MigrationStep, ...]:
 
 def _apply_one(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> MigrationStep:
     started = time.perf_counter()
-    run_statements(dialect, planned, planned.sql(dialect.name), rolled_back=True)
+    run_statements(dialect, planned, planned.sql(dialect.name), rolled_back=dialect.transactional_ddl)
     dialect.insert_history(planned.history_row(dialect.name, now_rfc3339()))
+    dialect.journal_done(planned.version)
     duration = (time.perf_counter() - started) * 1000
     logger.info("applied V%s__%s of agent %r in %.1f ms", planned.version, planned.name, planned.agent, duration)
     return _step(planned, plan, duration_ms=duration)

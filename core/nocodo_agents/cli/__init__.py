@@ -16,7 +16,7 @@ __all__ = ["ExitCode", "main"]
 
 
 def _handlers() -> Dict[str, Callable[..., int]]:
-    from .change_commands import baseline_command, migrate_command, repair_command, rollback_command
+    from .change_commands import baseline_command, migrate_command, repair_command, resolve_command, rollback_command
     from .inspect_commands import agents_command, status_command, verify_command
     from .scaffold_command import new_command
 
@@ -29,6 +29,7 @@ def _handlers() -> Dict[str, Callable[..., int]]:
         "repair": repair_command,
         "baseline": baseline_command,
         "rollback": rollback_command,
+        "resolve": resolve_command,
         "new": new_command,
     }
 

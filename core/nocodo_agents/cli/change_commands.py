@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..lifecycle import RollbackStep, baseline, record_as_applied, repair_history, rollback_migrations
+from ..lifecycle import RollbackStep, baseline, record_as_applied, repair_history, resolve_unfinished, rollback_migrations
 from ..runner import MigrationReport, MigrationStep, run_agent_migrations
 from ..status import PENDING, migration_status
 from .exit_codes import ExitCode
@@ -106,4 +106,18 @@ def repair_command(args: argparse.Namespace, output: Output) -> int:
     for row in report.repaired:
         output.line(f"re-recorded V{row.version}__{row.name} ({row.agent}): checksum {row.checksum}")
     output.line(f"done: {len(report.repaired)} re-recorded" if report.repaired else "nothing to repair: every applied migration matches its file")
+    return ExitCode.OK
+
+
+def resolve_command(args: argparse.Namespace, output: Output) -> int:
+    with open_database(args, create=False) as conn:
+        try:
+            row = resolve_unfinished(conn, args.version, args.applied, args.agents)
+        except ValueError as error:
+            output.error(str(error))
+            return ExitCode.USAGE
+    if row is not None:
+        output.line(f"recorded V{row.version}__{row.name} ({row.agent}) as applied; migrations can run again")
+    else:
+        output.line(f"V{args.version} left pending; migrations can run again")
     return ExitCode.OK

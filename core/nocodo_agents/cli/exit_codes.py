@@ -9,6 +9,7 @@ from ..errors import (
     DatabaseAccessError,
     DatabaseUrlError,
     DivergentMigrationError,
+    IncompleteMigrationError,
     InvalidMigrationError,
     MigrationFailedError,
     PartialSchemaError,
@@ -36,7 +37,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
         return ExitCode.USAGE
     if isinstance(error, (DivergentMigrationError, SchemaDriftError, SchemaReplayError, PartialSchemaError)):
         return ExitCode.VERIFICATION_FAILED
-    if isinstance(error, (MigrationFailedError, InvalidMigrationError)):
+    if isinstance(error, (MigrationFailedError, InvalidMigrationError, IncompleteMigrationError)):
         return ExitCode.MIGRATION_FAILED
     if isinstance(error, (DatabaseAccessError, sqlite3.Error)):
         return ExitCode.DATABASE_UNAVAILABLE

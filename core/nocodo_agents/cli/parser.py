@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", type=_version, required=True, metavar="V", help="keep versions up to V")
     rollback.add_argument("--dry-run", action="store_true", help="print the rollback SQL; change nothing")
 
+    resolve = command("resolve", "settle a migration that stopped part-way (MySQL): after fixing the schema by hand")
+    _agents(resolve)
+    resolve.add_argument("version", type=_version, metavar="V", help="the unfinished migration's version")
+    outcome = resolve.add_mutually_exclusive_group(required=True)
+    outcome.add_argument("--applied", action="store_true", help="the schema now has it fully applied: record it")
+    outcome.add_argument("--absent", action="store_true", help="the schema now has none of it: leave it pending")
+
     new = command("new", "create the next V{n}__{name}.py migration module in an agent package")
     new.add_argument("package", metavar="AGENT_PACKAGE", help="import name of the agent package (or of its migrations package)")
     new.add_argument("name", metavar="NAME", help="migration name: letters, digits, underscores")

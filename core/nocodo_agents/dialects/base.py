@@ -8,13 +8,26 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar, FrozenSet, Iterator, List, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, FrozenSet, Iterator, List, Optional, Sequence
 
 from ..history import HISTORY_TABLE, HistoryRow
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..drift import DriftReport
     from ..planning import PlannedMigration
+
+
+@dataclass(frozen=True)
+class UnfinishedMigration:
+    """A journal entry: a migration that stopped part-way (statements before ``failed_index`` ran)."""
+
+    version: int
+    name: str
+    agent: str
+    statements: int
+    failed_index: int
+    error: str
 
 
 class Dialect(ABC):
@@ -26,6 +39,10 @@ class Dialect(ABC):
 
     #: The dialect name migrations receive: ``"sqlite"``, ``"postgresql"``, ``"mysql"``.
     name: ClassVar[str]
+
+    #: Whether DDL runs inside transactions, so a failed migration leaves nothing behind.
+    #: Dialects without it (MySQL) journal each statement instead: see :meth:`journal_start`.
+    transactional_ddl: ClassVar[bool] = True
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
@@ -84,6 +101,27 @@ class Dialect(ABC):
     def history_delete_sql(self, version: int) -> str:
         """The statement forgetting ``version``, for showing to people."""
         return f"DELETE FROM {HISTORY_TABLE} WHERE version = {int(version)};"
+
+    # -- statement journal, for dialects whose DDL commits implicitly ---------------------------
+
+    def unfinished(self) -> Optional[UnfinishedMigration]:
+        """A migration an earlier run stopped part-way through, if the journal holds one."""
+        return None
+
+    def journal_start(self, version: int, name: str, agent: str, statements: int) -> None:
+        """A migration of ``statements`` statements is about to run."""
+
+    def journal_statement(self, version: int, index: int) -> None:
+        """Statement ``index`` (from 0) of ``version`` is about to run."""
+
+    def journal_failed(self, version: int, index: int, error: BaseException) -> None:
+        """Statement ``index`` of ``version`` failed: keep the entry so the next run refuses to go on."""
+
+    def journal_done(self, version: int) -> None:
+        """``version`` ran completely and is recorded in history: drop its journal entry."""
+
+    def clear_unfinished(self, version: int) -> None:
+        """Forget the journal entry of ``version`` (the operator resolved it)."""
 
     @abstractmethod
     def split_statements(self, sql: str) -> List[str]:
