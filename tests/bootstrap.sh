@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Create (or refresh) .venv with both distributions installed in editable mode
-# and the test tools. Idempotent; safe to run on a fresh clone.
+# and the test tools and drivers. Idempotent; safe to run on a fresh clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check "hatchling>=1.18" editables "pytest>=7" "pluggy>=1.2"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "hatchling>=1.18" editables "pluggy>=1.2"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-build-isolation \
-    -e . -e plugins/requirements_qna
+    -e ".[test]" -e plugins/requirements_qna

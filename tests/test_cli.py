@@ -181,10 +181,9 @@ def test_divergent_file_exits_4(cli: Cli) -> None:
 
 
 def test_bad_url_exits_2_and_never_shows_the_password(cli: Cli) -> None:
-    for url in ["postgresql://admin:s3cr3t-pw@db.internal:5432/agents", "mysql://root:s3cr3t-pw@localhost/agents"]:
-        result = cli("status", "--db", url)
-        assert result.code == 2
-        assert "s3cr3t-pw" not in result.text and "***" in result.err
+    result = cli("status", "--db", "mysql://root:s3cr3t-pw@localhost:99999/agents")
+    assert result.code == 2 and "s3cr3t-pw" not in result.text and "***" in result.err
+    assert cli("status", "--db", "mysql://root:pw@localhost").code == 2  # no database named
     result = cli("migrate", "--db", "ftp://example.com/x")
     assert result.code == 2 and "unknown scheme 'ftp'" in result.err
     assert cli("status", "--db", "sqlite://relative.db").code == 2

@@ -2,8 +2,9 @@
 
 ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
 ``sqlite:///:memory:`` or a bare file path open SQLite (query parameters
-such as ``?mode=ro`` are passed to SQLite). ``postgresql://`` and
-``mysql://`` URLs are recognised; their dialects are not available yet.
+such as ``?mode=ro`` are passed to SQLite). ``postgresql://user:pw@host:port/db``
+opens psycopg 3 (extra ``postgresql``), ``mysql://user:pw@host:port/db``
+(also ``mariadb://``) opens PyMySQL (extra ``mysql``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from .errors import DatabaseAccessError, DatabaseUrlError
 
@@ -53,12 +54,10 @@ class DatabaseUrl:
         ``empty_if_missing=True`` stands in an empty in-memory database for it
         (a dry run of a database not created yet, creating nothing).
         """
-        if self.dialect != "sqlite":
-            raise DatabaseUrlError(
-                str(self),
-                f"{self.dialect} databases are not supported yet: this release migrates SQLite "
-                f"(sqlite:///path/to/file.db)",
-            )
+        if self.dialect == "postgresql":
+            return self._connect_postgresql()
+        if self.dialect == "mysql":
+            return self._connect_mysql()
         if self.path == ":memory:":
             return sqlite3.connect(":memory:")
         path = Path(self.path)
@@ -76,6 +75,41 @@ class DatabaseUrl:
             return sqlite3.connect(f"file:{quote(str(path))}?{query}", uri=True)
         except sqlite3.Error as error:
             raise DatabaseAccessError(self.path, f"SQLite cannot open it: {error}") from error
+
+
+    def _connect_postgresql(self) -> Any:
+        try:
+            import psycopg
+        except ImportError:
+            raise DatabaseUrlError(str(self), "PostgreSQL needs psycopg: pip install 'nocodo-agents[postgresql]'") from None
+        parts = urlsplit(self.url)
+        conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, ""))
+        try:
+            return psycopg.connect(conninfo, connect_timeout=10)
+        except psycopg.Error as error:
+            raise DatabaseAccessError(str(self), f"cannot connect: {redact(str(error)).strip()}") from error
+
+    def _connect_mysql(self) -> Any:
+        try:
+            import pymysql
+        except ImportError:
+            raise DatabaseUrlError(str(self), "MySQL and MariaDB need PyMySQL: pip install 'nocodo-agents[mysql]'") from None
+        parts = urlsplit(self.url)
+        database = unquote(parts.path.lstrip("/"))
+        if not database:
+            raise DatabaseUrlError(str(self), "name the database: mysql://user:password@host:port/DATABASE")
+        try:
+            return pymysql.connect(
+                host=parts.hostname or "localhost",
+                port=parts.port or 3306,
+                user=unquote(parts.username or ""),
+                password=unquote(parts.password or ""),
+                database=database,
+                charset="utf8mb4",
+                connect_timeout=10,
+            )
+        except pymysql.MySQLError as error:
+            raise DatabaseAccessError(str(self), f"cannot connect: {redact(str(error))}") from error
 
 
 def parse_database_url(url: str) -> DatabaseUrl:

@@ -1,0 +1,257 @@
+"""PostgreSQL through psycopg 3.
+
+DDL is transactional, so each migration and its history row commit
+together: a failure leaves nothing behind. For the run the connection is in
+autocommit mode and every unit of work is an explicit ``BEGIN`` ... ``COMMIT``
+whose first act is ``pg_advisory_xact_lock``: the lock is taken before the
+history table is created or read, is released by the commit itself, and
+lives inside one transaction, so it works behind PgBouncer in transaction
+pooling mode (a session-level lock would not). ``SET LOCAL lock_timeout``
+bounds the wait. Statements are sent with ``prepare=False`` so no server-side
+prepared statement outlives its transaction (PgBouncer again).
+
+Schema drift is computed by replaying the applied migrations in a scratch
+schema inside a transaction that is rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence
+
+from ..errors import ConnectionStateError, DatabaseAccessError, LockTimeoutError, SchemaReplayError
+from ..history import HISTORY_TABLE, HistoryRow
+from ..sql_split import split_statements
+from .base import Dialect
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..drift import DriftReport
+    from ..planning import PlannedMigration
+
+logger = logging.getLogger("nocodo_agents")
+
+#: refinery's DDL for the history table, plus the nullable ``agent`` column.
+_CREATE_HISTORY = (
+    f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE}("
+    "version INT4 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), "
+    "checksum VARCHAR(255), agent VARCHAR(255))"
+)
+#: The advisory lock key: one per database (advisory locks are scoped to the current database).
+_LOCK_KEY = "hashtext('nocodo_agents.migrations')"
+#: Tables of ours that are not part of any agent's schema.
+_BOOKKEEPING = (HISTORY_TABLE,)
+
+
+class PostgreSQLDialect(Dialect):
+    """A ``psycopg.Connection`` (psycopg 3)."""
+
+    name = "postgresql"
+    lock_timeout = 60.0
+
+    def ensure_idle(self) -> None:
+        from psycopg.pq import TransactionStatus
+
+        status = self.connection.info.transaction_status
+        if status != TransactionStatus.IDLE:
+            raise ConnectionStateError(
+                f"the psycopg connection is not idle ({status.name}): commit or roll back your own work "
+                f"before running migrations (the runner never commits or rolls back work that is not its own)"
+            )
+
+    @contextmanager
+    def session(self, lock_timeout: float) -> Iterator[None]:
+        saved = self.connection.autocommit
+        self.lock_timeout = lock_timeout
+        self.connection.autocommit = True
+        try:
+            yield
+        finally:
+            if not self.connection.closed:
+                self.connection.autocommit = saved
+
+    # -- statements ------------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> List[Any]:
+        self.statements += 1
+        cursor = self.connection.execute(sql, params or None, prepare=False)
+        return cursor.fetchall() if cursor.description else []
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.statements += 1
+        self.connection.execute(sql, params or None, prepare=False)
+
+    def split_statements(self, sql: str) -> List[str]:
+        return split_statements(sql, "postgresql")
+
+    def execute(self, statement: str) -> None:
+        self._run(statement)
+
+    # -- transactions and the lock ---------------------------------------------------------------
+
+    @contextmanager
+    def write_transaction(self) -> Iterator[None]:
+        import psycopg
+
+        self._run("BEGIN")
+        try:
+            self._take_lock()
+            yield
+        except BaseException as error:
+            if not self.connection.closed:
+                self._run("ROLLBACK")
+            if isinstance(error, psycopg.errors.ReadOnlySqlTransaction):
+                raise DatabaseAccessError(self.location(), "it is read-only (a hot standby, or default_transaction_read_only): nothing was changed") from error
+            raise
+        self._run("COMMIT")
+
+    def _take_lock(self) -> None:
+        import psycopg
+
+        self._run(f"SET LOCAL lock_timeout = '{int(self.lock_timeout * 1000)}ms'")
+        if self._query(f"SELECT pg_try_advisory_xact_lock({_LOCK_KEY})")[0][0]:
+            return
+        logger.info("waiting up to %g s for another runner's migration lock on %s", self.lock_timeout, self.location())
+        try:
+            self._query(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+        except psycopg.errors.LockNotAvailable as error:
+            raise LockTimeoutError(self.name, self.lock_timeout, error) from error
+
+    def location(self) -> str:
+        info = self.connection.info
+        return f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}"
+
+    # -- history ---------------------------------------------------------------------------------
+
+    _has_agent_column = False
+
+    def _columns(self) -> List[str]:
+        rows = self._query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = %s",
+            (HISTORY_TABLE,),
+        )
+        columns = [r[0] for r in rows]
+        self._has_agent_column = "agent" in columns
+        return columns
+
+    def history_exists(self) -> bool:
+        return bool(self._columns())
+
+    def history_setup_sql(self) -> List[str]:
+        columns = self._columns()
+        if not columns:
+            return [_CREATE_HISTORY]
+        if "agent" not in columns:
+            return [f"ALTER TABLE {HISTORY_TABLE} ADD COLUMN agent VARCHAR(255)"]
+        return []
+
+    def ensure_history(self) -> None:
+        for statement in self.history_setup_sql():
+            self._run(statement)
+        self._has_agent_column = True
+
+    def read_history(self) -> List[HistoryRow]:
+        agent = "agent" if self._has_agent_column else "NULL"
+        rows = self._query(f"SELECT version, name, applied_on, checksum, {agent} FROM {HISTORY_TABLE} ORDER BY version")
+        return [HistoryRow(int(v), str(n), str(a), str(c), g) for v, n, a, c, g in rows]
+
+    def insert_history(self, row: HistoryRow) -> None:
+        self._run(
+            f"INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum, agent) VALUES (%s, %s, %s, %s, %s)",
+            (row.version, row.name, row.applied_on, row.checksum, row.agent),
+        )
+
+    def update_history(self, row: HistoryRow) -> None:
+        self._run(
+            f"UPDATE {HISTORY_TABLE} SET name = %s, checksum = %s, agent = %s WHERE version = %s",
+            (row.name, row.checksum, row.agent, row.version),
+        )
+
+    def delete_history(self, version: int) -> None:
+        self._run(f"DELETE FROM {HISTORY_TABLE} WHERE version = %s", (version,))
+
+    # -- schema ----------------------------------------------------------------------------------
+
+    def schema_objects(self) -> FrozenSet[str]:
+        objects = set()
+        for table, column in self._query(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name != %s",
+            (HISTORY_TABLE,),
+        ):
+            objects.update({f"table {table}", f"column {table}.{column}"})
+        for (index,) in self._query("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"):
+            objects.add(f"index {index}")
+        return frozenset(objects)
+
+    def _describe(self, schema: str) -> Dict[str, str]:
+        """Tables, columns, indexes and constraints of ``schema`` as flat ``{key: description}``."""
+        described: Dict[str, str] = {}
+        for table, column, kind, not_null, default, identity in self._query(
+            "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+            "pg_get_expr(d.adbin, d.adrelid), a.attidentity "
+            "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped",
+            (schema,),
+        ):
+            if table in _BOOKKEEPING:
+                continue
+            described[f"table {table}"] = "table"
+            parts = [kind.upper()]
+            if not_null:
+                parts.append("NOT NULL")
+            if default is not None:
+                parts.append(f"DEFAULT {default}")
+            if identity:
+                parts.append("GENERATED " + ("ALWAYS" if identity == "a" else "BY DEFAULT") + " AS IDENTITY")
+            described[f"column {table}.{column}"] = " ".join(parts)
+        for table, index, definition in self._query(
+            "SELECT t.relname, i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+            "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+            "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = %s",
+            (schema,),
+        ):
+            if table not in _BOOKKEEPING:
+                described[f"index {table}.{index}"] = definition.replace(f"{schema}.", "")
+        for table, constraint, definition in self._query(
+            "SELECT t.relname, con.conname, pg_get_constraintdef(con.oid) FROM pg_constraint con "
+            "JOIN pg_class t ON t.oid = con.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
+            "WHERE n.nspname = %s",
+            (schema,),
+        ):
+            if table not in _BOOKKEEPING:
+                described[f"constraint {table}.{constraint}"] = definition.replace(f"{schema}.", "")
+        return described
+
+    def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
+        from ..drift import compare_schemas
+
+        live_schema = self._query("SELECT current_schema()")[0][0]
+        live = self._describe(live_schema)
+        scratch = f"nocodo_scratch_{secrets.token_hex(6)}"
+        self._run("BEGIN")
+        try:
+            self._run(f"CREATE SCHEMA {scratch}")
+            self._run(f"SET LOCAL search_path TO {scratch}")
+            for planned in sorted(applied, key=lambda p: p.version):
+                for index, statement in enumerate(self.split_statements(planned.sql(self.name))):
+                    try:
+                        self._run(statement)
+                    except Exception as error:
+                        raise SchemaReplayError(planned, statement, index, error) from error
+            expected = self._describe(scratch)
+        finally:
+            self._run("ROLLBACK")
+        return compare_schemas(expected, live, owner=_owner)
+
+
+def _owner(key: str, description: str) -> Optional[str]:
+    """``column t.c``, ``index t.i``, ``constraint t.n`` belong to ``table t``."""
+    kind, _, rest = key.partition(" ")
+    if kind == "table":
+        return key
+    table, dot, _ = rest.partition(".")
+    return f"table {table}" if dot else None

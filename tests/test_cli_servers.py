@@ -1,0 +1,66 @@
+"""The console script against private PostgreSQL and MariaDB servers, by URL."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from cli_support import Cli
+from servers import MariaDBServer, PostgresServer, free_port
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def mariadb() -> Iterator[MariaDBServer]:
+    server = MariaDBServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    (tmp_path / "site").mkdir()
+    return Cli(tmp_path, tmp_path / "site")
+
+
+@pytest.fixture(params=["postgresql"])
+def url(request: pytest.FixtureRequest) -> str:
+    server = request.getfixturevalue("postgres" if request.param == "postgresql" else "mariadb")
+    name = f"cli_{next(_names)}"
+    server.create_database(name)
+    return server.url(name)
+
+
+def test_migrate_status_verify_rollback_by_url(cli: Cli, url: str) -> None:
+    migrated = cli("migrate", "--db", url)
+    assert migrated.code == 0, migrated.text
+    assert "[4/4] applied V4__create_project_requirements_qna (requirements_qna)" in migrated.out
+    states = [row["state"] for row in json.loads(cli("status", "--json", "--db", url).out)]
+    assert states == ["applied"] * 4
+    assert cli("status", "--check", "--db", url).code == 0
+    verified = cli("verify", "--db", url)
+    assert verified.code == 0, verified.text
+    assert "schema: no drift" in verified.out
+    assert cli("rollback", "--to", "3", "--db", url).code == 0
+    assert cli("status", "--check", "--db", url).code == 3
+    dry = cli("migrate", "--dry-run", "--db", url)
+    assert "CREATE TABLE project_requirements_qna" in dry.out and "VALUES (4, 'create_project_requirements_qna'" in dry.out
+
+
+@pytest.mark.parametrize("scheme", ["postgresql"])
+def test_unreachable_server_exits_6_without_the_password(cli: Cli, scheme: str) -> None:
+    result = cli("status", "--db", f"{scheme}://admin:s3cr3t-pw@127.0.0.1:{free_port()}/agents")
+    assert result.code == 6, result.text
+    assert "cannot connect" in result.err and "s3cr3t-pw" not in result.text and "admin:***@" in result.err

@@ -1,0 +1,261 @@
+"""run_agent_migrations and the lifecycle against a real, private PostgreSQL server (and PgBouncer)."""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+from collections import Counter
+from typing import Iterator
+
+import psycopg
+import pytest
+
+from conftest import registry_of
+from nocodo_agents import (
+    ConnectionStateError,
+    DivergentMigrationError,
+    InvalidMigrationError,
+    LockTimeoutError,
+    MigrationFailedError,
+)
+from nocodo_agents.database.migrations import run_agent_migrations
+from nocodo_agents.discovery import AgentRegistry
+from nocodo_agents.lifecycle import rollback_migrations, verify_database
+from servers import PgBouncer, PostgresServer
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PostgresServer]:
+    instance = PostgresServer().start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="module")
+def bouncer(server: PostgresServer) -> Iterator[PgBouncer]:
+    instance = PgBouncer(server).start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def database(server: PostgresServer) -> str:
+    name = f"test_{next(_names)}"
+    server.create_database(name)
+    return name
+
+
+@pytest.fixture
+def conn(server: PostgresServer, database: str) -> Iterator["psycopg.Connection"]:
+    connection = psycopg.connect(server.dsn(database))
+    yield connection
+    connection.close()
+
+
+def qna_registry() -> AgentRegistry:
+    import nocodo_agents_requirements_qna.plugin as plugin
+
+    return AgentRegistry.from_plugins({"requirements_qna": plugin}, distribution="nocodo-agents-requirements-qna")
+
+
+def tables(connection: "psycopg.Connection") -> set:
+    rows = connection.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").fetchall()
+    connection.rollback()
+    return {r[0] for r in rows}
+
+
+def versions(connection: "psycopg.Connection") -> list:
+    rows = connection.execute("SELECT version FROM refinery_schema_history ORDER BY version").fetchall()
+    connection.rollback()
+    return [r[0] for r in rows]
+
+
+def test_fresh_migrate_creates_a_working_schema(conn) -> None:
+    report = run_agent_migrations(conn, registry=qna_registry())
+    assert report.dialect == "postgresql" and report.versions == (1, 2, 3, 4)
+    assert {"agent_sessions", "agent_messages", "agent_tool_calls", "project_requirements_qna", "refinery_schema_history"} <= tables(conn)
+    with conn.transaction():
+        session = conn.execute(
+            "INSERT INTO agent_sessions (agent_name, provider, model, user_prompt, started_at) "
+            "VALUES ('a', 'p', 'm', 'u', 1) RETURNING id, status"
+        ).fetchone()
+        assert session[1] == "running"
+        message = conn.execute(
+            "INSERT INTO agent_messages (session_id, role, content, created_at) VALUES (%s, 'user', 'hi', 1) RETURNING id",
+            (session[0],),
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO agent_tool_calls (session_id, message_id, tool_call_id, tool_name, request, created_at) "
+            "VALUES (%s, %s, 'c', 't', '{}', 1)",
+            (session[0], message[0]),
+        )
+        conn.execute("INSERT INTO project_requirements_qna (session_id, question_id, question, created_at) VALUES (%s, 'q', 'Q?', 1)", (session[0],))
+        conn.execute("DELETE FROM agent_messages")
+        assert conn.execute("SELECT message_id FROM agent_tool_calls").fetchone() == (None,)
+        conn.execute("DELETE FROM agent_sessions")
+        assert conn.execute("SELECT COUNT(*) FROM project_requirements_qna").fetchone() == (0,)
+    with pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute("INSERT INTO agent_messages (session_id, role, content, created_at) VALUES (1, 'robot', 'x', 1)")
+    conn.rollback()
+    assert run_agent_migrations(conn, registry=qna_registry()).applied == ()
+    assert versions(conn) == [1, 2, 3, 4]
+
+
+def test_history_is_readable_by_refinery(conn) -> None:
+    run_agent_migrations(conn, registry=AgentRegistry([]))
+    types = dict(conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'refinery_schema_history'"
+    ).fetchall())
+    assert types["version"] == "integer" and types["checksum"] == "character varying"
+    row = conn.execute("SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version ASC").fetchone()
+    conn.rollback()
+    assert row[0] == 1 and row[1] == "create_agent_sessions" and row[2].endswith("Z") and int(row[3]) < 2**64
+
+
+def test_refinery_created_history_table_is_used_as_is(conn, agent_package) -> None:
+    with conn.transaction():
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS refinery_schema_history(version INT4 PRIMARY KEY, name VARCHAR(255), "
+            "applied_on VARCHAR(255), checksum VARCHAR(255))"
+        )
+        conn.execute("CREATE TABLE rust_side (id int)")
+        conn.execute("INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES (900, 'rust_side', '2024-01-01T00:00:00Z', '1')")
+    report = run_agent_migrations(conn, registry=AgentRegistry([]))
+    assert report.versions == (1, 2, 3) and [r.version for r in report.not_installed] == [900]
+    assert conn.execute("SELECT agent FROM refinery_schema_history WHERE version = 900").fetchone() == (None,)
+    conn.rollback()
+
+
+def test_agent_installed_later_is_out_of_order(conn, agent_package) -> None:
+    early = agent_package({"V10__early": "CREATE TABLE early (id BIGINT);"})
+    late = agent_package({"V5__late": "CREATE TABLE late (id BIGINT);"})
+    run_agent_migrations(conn, registry=registry_of(early=early))
+    report = run_agent_migrations(conn, registry=registry_of(early=early, late=late))
+    assert report.versions == (5,) and report.applied[0].out_of_order
+
+
+def test_divergent_file(conn, agent_package) -> None:
+    run_agent_migrations(conn, registry=registry_of(a=agent_package({"V5__a": "CREATE TABLE a (id BIGINT);"})))
+    with pytest.raises(DivergentMigrationError, match="V5 of agent 'a'"):
+        run_agent_migrations(conn, registry=registry_of(a=agent_package({"V5__a": "CREATE TABLE a (id BIGINT, x INT);"})))
+
+
+def test_failing_migration_leaves_no_trace(conn, agent_package) -> None:
+    failing = "CREATE TABLE half (id BIGINT);\nCREATE INDEX half_id ON half (id);\nINSERT INTO missing_table VALUES (1);\n"
+    with pytest.raises(MigrationFailedError) as raised:
+        run_agent_migrations(conn, registry=registry_of(f=agent_package({"V5__fails": failing})))
+    error = raised.value
+    assert error.statement_index == 2 and "missing_table" in error.statement and error.rolled_back
+    assert isinstance(error.__cause__, psycopg.errors.UndefinedTable)
+    assert "half" not in tables(conn) and versions(conn) == [1, 2, 3]
+
+
+def test_sqlite_only_migration_names_the_file(conn, agent_package) -> None:
+    package = agent_package({"V5__lite": "from nocodo_agents.plugins import dialect_sql\nmigration = dialect_sql(sqlite='CREATE TABLE x (id INTEGER);')\n"})
+    with pytest.raises(InvalidMigrationError) as raised:
+        run_agent_migrations(conn, registry=registry_of(lite=package))
+    assert "V5__lite.py" in str(raised.value) and "no SQL for postgresql" in str(raised.value) and "supports: sqlite" in str(raised.value)
+
+
+def test_open_transaction_is_refused(conn) -> None:
+    conn.execute("SELECT 1")  # psycopg opens a transaction
+    with pytest.raises(ConnectionStateError, match="commit or roll back"):
+        run_agent_migrations(conn, registry=AgentRegistry([]))
+    conn.rollback()
+    assert conn.autocommit is False
+
+
+def test_dry_run_creates_nothing(conn) -> None:
+    report = run_agent_migrations(conn, registry=qna_registry(), dry_run=True)
+    assert report.versions == (1, 2, 3, 4) and "GENERATED BY DEFAULT AS IDENTITY" in report.applied[0].sql
+    assert tables(conn) == set()
+
+
+def test_lock_wait_times_out_clearly(server, database, conn) -> None:
+    holder = psycopg.connect(server.dsn(database))
+    holder.execute("SELECT pg_advisory_xact_lock(hashtext('nocodo_agents.migrations'))")
+    try:
+        with pytest.raises(LockTimeoutError, match="postgresql migration lock within 0.3 s"):
+            run_agent_migrations(conn, registry=AgentRegistry([]), lock_timeout=0.3)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert run_agent_migrations(conn, registry=AgentRegistry([])).versions == (1, 2, 3)
+
+
+def test_create_index_concurrently_runs_outside_a_transaction(conn, agent_package) -> None:
+    package = agent_package({
+        "V5__table": "CREATE TABLE big (id BIGINT);",
+        "V6__index": "def migration():\n    return 'CREATE INDEX CONCURRENTLY big_id ON big (id);'\n\ntransactional = False\n",
+    })
+    assert run_agent_migrations(conn, registry=registry_of(big=package)).versions == (1, 2, 3, 5, 6)
+    assert conn.execute("SELECT indexname FROM pg_indexes WHERE indexname = 'big_id'").fetchone() == ("big_id",)
+    conn.rollback()
+
+
+def test_verify_and_rollback(conn) -> None:
+    run_agent_migrations(conn, registry=qna_registry())
+    clean = verify_database(conn, registry=qna_registry())
+    assert clean.ok, [str(d) for d in clean.drift.differences]
+    with conn.transaction():
+        conn.execute("ALTER TABLE agent_sessions ADD COLUMN surprise INT")
+        conn.execute("DROP INDEX idx_agent_messages_session_created")
+        conn.execute("CREATE TABLE app_own (id INT)")
+    drifted = verify_database(conn, registry=qna_registry())
+    assert {(d.kind, d.key) for d in drifted.drift.differences} == {
+        ("unexpected", "column agent_sessions.surprise"),
+        ("missing", "index agent_messages.idx_agent_messages_session_created"),
+    }
+    assert "table app_own" in drifted.drift.unmanaged
+    report = rollback_migrations(conn, 2, registry=qna_registry())
+    assert [s.version for s in report.rolled_back] == [4, 3]
+    assert versions(conn) == [1, 2] and "project_requirements_qna" not in tables(conn)
+
+
+def test_sqlalchemy_engine_and_connection(server, database) -> None:
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    engine = sqlalchemy.create_engine(f"postgresql+psycopg://{server.user}@{server.host}:{server.port}/{database}")
+    try:
+        assert run_agent_migrations(engine, registry=AgentRegistry([])).versions == (1, 2, 3)
+        with engine.connect() as connection:
+            assert run_agent_migrations(connection, registry=qna_registry()).versions == (4,)
+    finally:
+        engine.dispose()
+
+
+def _fleet_member(dsn: str, package: str, barrier, results) -> None:
+    try:
+        connection = psycopg.connect(dsn)  # default prepare_threshold: the dialect must not prepare
+        barrier.wait(timeout=60)
+        report = run_agent_migrations(connection, registry=registry_of(fleet=package))
+        results.put(("ok", report.versions))
+        connection.close()
+    except BaseException as error:
+        results.put(("error", f"{type(error).__name__}: {error}"))
+
+
+def run_fleet(dsn: str, package: str, members: int = 16) -> list:
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(members)
+    results = context.Queue()
+    processes = [context.Process(target=_fleet_member, args=(dsn, package, barrier, results)) for _ in range(members)]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=180) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+    return outcomes
+
+
+@pytest.mark.parametrize("through_pgbouncer", [False, True], ids=["direct", "pgbouncer-transaction-pooling"])
+def test_sixteen_runners_at_once(request, server, database, agent_package, through_pgbouncer: bool) -> None:
+    package = agent_package({f"V{v}__fleet_{v}": f"CREATE TABLE fleet_{v} (id BIGINT);" for v in range(5, 15)})
+    port = request.getfixturevalue("bouncer").port if through_pgbouncer else server.port
+    outcomes = run_fleet(server.dsn(database, port=port), package)
+    assert [detail for status, detail in outcomes if status != "ok"] == []
+    applied = Counter(v for _, got in outcomes for v in got)
+    assert sorted(applied) == [1, 2, 3, *range(5, 15)] and set(applied.values()) == {1}
+    with psycopg.connect(server.dsn(database)) as check:
+        assert [r[0] for r in check.execute("SELECT version FROM refinery_schema_history ORDER BY version")] == [1, 2, 3, *range(5, 15)]
