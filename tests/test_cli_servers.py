@@ -35,7 +35,7 @@ def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path, tmp_path / "site")
 
 
-@pytest.fixture(params=["postgresql"])
+@pytest.fixture(params=["postgresql", "mariadb"])
 def url(request: pytest.FixtureRequest) -> str:
     server = request.getfixturevalue("postgres" if request.param == "postgresql" else "mariadb")
     name = f"cli_{next(_names)}"
@@ -59,7 +59,7 @@ def test_migrate_status_verify_rollback_by_url(cli: Cli, url: str) -> None:
     assert "CREATE TABLE project_requirements_qna" in dry.out and "VALUES (4, 'create_project_requirements_qna'" in dry.out
 
 
-@pytest.mark.parametrize("scheme", ["postgresql"])
+@pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
 def test_unreachable_server_exits_6_without_the_password(cli: Cli, scheme: str) -> None:
     result = cli("status", "--db", f"{scheme}://admin:s3cr3t-pw@127.0.0.1:{free_port()}/agents")
     assert result.code == 6, result.text

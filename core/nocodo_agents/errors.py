@@ -165,6 +165,7 @@ class MigrationFailedError(MigrationError):
         cause: BaseException,
         rolled_back: bool = True,
         phase: str = "migration",
+        journalled: bool = False,
     ) -> None:
         self.version = version
         self.name = name
@@ -179,12 +180,21 @@ class MigrationFailedError(MigrationError):
             left = "Its transaction was rolled back: the database and its history are as they were before it."
         else:
             left = "It ran outside a transaction: statements before the failing one stay applied."
+        self.journalled = journalled
         what = "migration" if phase == "migration" else f"the {phase} of migration"
+        if journalled:
+            then = (
+                f"The journal remembers it and migrations will not run until it is resolved: fix the "
+                f"{phase}, bring the schema to V{version} fully applied or fully absent by hand, then run "
+                f"`nocodo-agents resolve {version} --applied` or `--absent`."
+            )
+        else:
+            then = f"Fix the {phase} and run again."
         super().__init__(
             f"{what} V{version}__{name} of agent {agent!r} (distribution {distribution}, "
             f"{source}) failed at statement {statement_index + 1}: {cause}\n"
             f"  statement: {statement.strip()}\n"
-            f"{left} Fix the {phase} and run again."
+            f"{left} {then}"
         )
 
 
@@ -296,7 +306,15 @@ class DatabaseUrlError(MigrationError):
 class SchemaReplayError(MigrationError):
     """An applied migration fails when replayed on a scratch database, so no schema can be expected."""
 
-    def __init__(self, planned: "PlannedMigration", statement: str, statement_index: int, cause: BaseException) -> None:
+    def __init__(
+        self,
+        planned: "PlannedMigration",
+        statement: str,
+        statement_index: int,
+        cause: BaseException,
+        scratch: str = "an empty in-memory SQLite database",
+    ) -> None:
+        self.scratch = scratch
         self.version = planned.version
         self.name = planned.name
         self.agent = planned.agent
@@ -308,8 +326,8 @@ class SchemaReplayError(MigrationError):
         super().__init__(
             f"cannot compute the expected schema: migration V{planned.version}__{planned.name} of agent "
             f"{planned.agent!r} (distribution {planned.distribution}, {planned.source}) fails at statement "
-            f"{statement_index + 1} when replayed after the migrations before it on an empty SQLite "
-            f"database: {cause}\n  statement: {statement.strip()}\n"
+            f"{statement_index + 1} when replayed after the migrations before it on {scratch}: "
+            f"{cause}\n  statement: {statement.strip()}\n"
             f"The drift check needs every migration to build only on earlier migrations; one that "
             f"depends on tables or data the application creates cannot be checked this way. "
             f"The live database was not touched."

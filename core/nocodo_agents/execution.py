@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from .dialects import Dialect
 from .errors import MigrationFailedError
 from .planning import PlannedMigration
+
+logger = logging.getLogger("nocodo_agents")
 
 
 def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rolled_back: bool, phase: str = "migration") -> None:
@@ -27,7 +31,7 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
             dialect.execute(statement)
         except Exception as error:
             if journal:
-                dialect.journal_failed(planned.version, index, error)
+                _record_failure(dialect, planned, index, error)
             raise MigrationFailedError(
                 planned.version,
                 planned.name,
@@ -39,4 +43,16 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
                 error,
                 rolled_back=rolled_back,
                 phase=phase,
+                journalled=journal,
             ) from error
+
+
+def _record_failure(dialect: Dialect, planned: PlannedMigration, index: int, error: BaseException) -> None:
+    """Journal the failure; a failure to journal must not hide the migration's own error."""
+    try:
+        dialect.journal_failed(planned.version, index, error)
+    except Exception as journal_error:
+        logger.warning(
+            "could not record in the journal that V%s__%s failed at statement %s: %s",
+            planned.version, planned.name, index + 1, journal_error,
+        )

@@ -106,7 +106,8 @@ def run_agent_migrations(
 ) -> MigrationReport:
     """Apply the core migrations and those of the requested agents to ``conn``.
 
-    ``conn`` is an open :class:`sqlite3.Connection` outside any transaction.
+    ``conn`` is an open connection outside any transaction: ``sqlite3``,
+    psycopg 3, PyMySQL, or a SQLAlchemy ``Engine``/``Connection`` over one.
     ``agents=None`` means every installed agent; a list means core plus those
     agents (``-`` and ``_`` are folded when matching names). ``target`` stops
     after that version. ``dry_run=True`` verifies and plans like a real run
@@ -117,8 +118,10 @@ def run_agent_migrations(
     called with each :class:`MigrationStep` as soon as it is committed.
 
     Raises a :class:`~nocodo_agents.MigrationError` subclass on any problem;
-    plugin and ordering problems are raised before the database is touched,
-    and a failing migration leaves no trace of itself.
+    plugin and ordering problems are raised before the database is touched.
+    Where DDL is transactional (SQLite, PostgreSQL) a failing migration
+    leaves no trace of itself; on MySQL its earlier statements stay and the
+    journal stops later runs until ``nocodo-agents resolve`` (see the README).
     """
     check_target(target)
     with prepare(conn, agents, registry) as (installed, dialect):
@@ -288,6 +291,7 @@ def _apply_outside_transaction(dialect: Dialect, planned: PlannedMigration, plan
             )
         else:
             dialect.insert_history(planned.history_row(dialect.name, now_rfc3339()))
+            dialect.journal_done(planned.version)
     duration = (time.perf_counter() - started) * 1000
     logger.info("applied V%s__%s of agent %r outside a transaction in %.1f ms", planned.version, planned.name, planned.agent, duration)
     return _step(planned, plan, duration_ms=duration)

@@ -241,7 +241,7 @@ class PostgreSQLDialect(Dialect):
                     try:
                         self._run(statement)
                     except Exception as error:
-                        raise SchemaReplayError(planned, statement, index, error) from error
+                        raise SchemaReplayError(planned, statement, index, error, scratch=f"a scratch schema ({scratch}, rolled back)") from error
             expected = self._describe(scratch)
         finally:
             self._run("ROLLBACK")

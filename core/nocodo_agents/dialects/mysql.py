@@ -1,0 +1,728 @@
+"""MySQL 8 and MariaDB 10.x through PyMySQL.
+
+What MySQL guarantees, and what it does not
+-------------------------------------------
+MySQL's DDL is not transactional: every ``CREATE``/``ALTER``/``DROP`` commits
+the open transaction before and after itself. A migration of several
+statements therefore cannot be undone when one of them fails, and the
+statements before the failing one stay applied. (MySQL 8 at least makes each
+DDL statement atomic on its own; MariaDB does for most.) What this module
+does instead:
+
+* **One runner at a time.** :meth:`MySQLDialect.session` takes a
+  session-level ``GET_LOCK`` named after the database
+  (:func:`migration_lock_name`) before the history table is created or read,
+  and holds it for the whole run; ``RELEASE_LOCK`` gives it back. The server
+  frees it by itself when the connection ends, so a runner that dies does
+  not block the others (one that hangs holds it until the server's
+  ``wait_timeout``).
+* **Transactions where they work.** The connection runs in autocommit mode
+  (its own setting is restored afterwards) and each unit of work is
+  ``START TRANSACTION`` ... ``COMMIT``. Whenever something inside the unit
+  commits it (a DDL statement, a journal write), a new transaction is
+  started at once, so the bookkeeping that follows (the history row and the
+  removal of the journal entry, the rows ``baseline`` writes) still commits
+  as one.
+* **A statement journal.** Before a migration's first statement a row goes
+  into ``nocodo_agents_migration_journal`` (created on demand) and before
+  each statement its index is recorded, each write committed immediately.
+  A failing statement records its index and error; the row is deleted in
+  the transaction that writes the migration's history row. Because DDL
+  commits anyway, a migration's DML statements are committed one by one as
+  well (each journal write commits what ran before it): no part of a MySQL
+  migration is rolled back.
+
+What a failure or a crash leaves behind
+---------------------------------------
+* A statement fails: the statements before it are applied, it is not
+  (MySQL undoes a failed statement), the journal row names it and its error,
+  and :class:`~nocodo_agents.MigrationFailedError` says so (``rolled_back``
+  is false).
+* The process dies or loses its connection after the journal row was
+  committed and before the history row: the row is left with
+  ``failed_statement`` NULL and ``next_statement = k``. Statements before
+  ``k`` are applied; statement ``k`` may or may not be (a DDL statement the
+  server received may have completed; uncommitted DML is rolled back with
+  the connection). Any row present when a run holds the lock is such a
+  leftover, because only the lock holder writes the journal.
+* Before the journal row is committed nothing of the migration ran; after
+  the history row is committed the journal row is gone with it (one
+  transaction): both leave a consistent database.
+
+Either kind of leftover stops every later run with
+:class:`~nocodo_agents.IncompleteMigrationError` until an operator brings the
+schema by hand to the migration fully applied or fully absent and runs
+``nocodo-agents resolve V --applied`` or ``nocodo-agents resolve V --absent``
+(:func:`~nocodo_agents.lifecycle.resolve_unfinished`).
+
+Rollbacks (``rollback()`` SQL) are not journalled: a rollback that fails
+part-way leaves the history row in place and its earlier statements applied.
+
+Schema drift is computed by replaying the applied migrations in a scratch
+database (``nocodo_scratch_<random>``, with the live database's character
+set and collation) on the same server and connection, then dropping it. The
+replay runs in the scratch database only as far as the migrations use
+unqualified names, as they should; one that names a database explicitly
+would reach that database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import secrets
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple
+
+import pymysql
+from pymysql.constants import ER, SERVER_STATUS
+from pymysql.cursors import Cursor
+
+from ..errors import ConnectionStateError, DatabaseAccessError, LockTimeoutError, MigrationError, SchemaReplayError
+from ..history import HISTORY_TABLE, HistoryRow, now_rfc3339
+from ..sql_split import split_statements
+from .base import Dialect, UnfinishedMigration
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pymysql.connections import Connection
+
+    from ..drift import DriftReport
+    from ..planning import PlannedMigration
+
+logger = logging.getLogger("nocodo_agents")
+
+#: refinery's MySQL DDL for the history table, plus our nullable ``agent`` column.
+_CREATE_HISTORY = (
+    f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} ("
+    "version INT PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), "
+    "checksum VARCHAR(255), agent VARCHAR(255))"
+)
+
+#: Where a migration in progress is remembered (see the module docstring).
+JOURNAL_TABLE = "nocodo_agents_migration_journal"
+_CREATE_JOURNAL = (
+    f"CREATE TABLE IF NOT EXISTS {JOURNAL_TABLE} ("
+    "version INT PRIMARY KEY, name VARCHAR(255), agent VARCHAR(255), statements INT, "
+    "next_statement INT, failed_statement INT NULL, error TEXT NULL, started_on VARCHAR(64)"
+    ") ENGINE=InnoDB"
+)
+#: Tables of ours that are not part of any agent's schema.
+_BOOKKEEPING = frozenset({HISTORY_TABLE, JOURNAL_TABLE})
+
+_LOCK_PREFIX = "nocodo_agents.migrations:"
+#: MySQL refuses lock names longer than this (MariaDB does not limit them).
+_MAX_LOCK_NAME = 64
+
+#: Error codes meaning the server or the user may not write (1792: a READ ONLY transaction).
+_READ_ONLY = frozenset({ER.OPTION_PREVENTS_STATEMENT, ER.READ_ONLY_TRANSACTION, ER.OPEN_AS_READONLY, 1792})
+_DENIED = frozenset(
+    {
+        ER.DBACCESS_DENIED_ERROR,
+        ER.ACCESS_DENIED_ERROR,
+        ER.TABLEACCESS_DENIED_ERROR,
+        ER.COLUMNACCESS_DENIED_ERROR,
+        ER.SPECIFIC_ACCESS_DENIED_ERROR,
+    }
+)
+
+#: What a journal row without a recorded failure means.
+_STOPPED = (
+    "no error was recorded: the run executing it stopped (the process died or lost its connection) "
+    "while this statement was about to run or running, so it may or may not have taken effect"
+)
+
+#: Characters of an error kept in the journal (a TEXT column holds 65,535 bytes).
+_MAX_ERROR_TEXT = 16000
+
+Row = Tuple[Any, ...]
+
+
+def migration_lock_name(database: str) -> str:
+    """The ``GET_LOCK`` name guarding ``database``'s migrations, at most 64 characters.
+
+    ``nocodo_agents.migrations:<database>``; a database name too long for
+    that is replaced by its SHA-256, cut to fit.
+    """
+    name = _LOCK_PREFIX + database
+    if len(name) <= _MAX_LOCK_NAME:
+        return name
+    return _LOCK_PREFIX + hashlib.sha256(database.encode("utf-8")).hexdigest()[: _MAX_LOCK_NAME - len(_LOCK_PREFIX)]
+
+
+def _error_code(error: BaseException) -> Optional[int]:
+    if isinstance(error, pymysql.err.MySQLError) and error.args and isinstance(error.args[0], int):
+        return error.args[0]
+    return None
+
+
+def _error_message(error: BaseException) -> str:
+    """The server's message of a PyMySQL error, without its code."""
+    if isinstance(error, pymysql.err.MySQLError) and len(error.args) > 1:
+        return str(error.args[1])
+    return str(error)
+
+
+def _access_problem(error: BaseException) -> Optional[str]:
+    """What keeps the run from writing, if ``error`` says so; ``None`` for any other error."""
+    code = _error_code(error)
+    if code in _READ_ONLY:
+        return (
+            f"it is read-only ({_error_message(error)}): a replica, or read_only/super_read_only/innodb_read_only "
+            f"is set. Run the migrations against the primary server."
+        )
+    if code in _DENIED:
+        return (
+            f"the user may not do what the migrations need ({_error_message(error)}). Grant it SELECT, INSERT, "
+            f"UPDATE, DELETE, CREATE, ALTER, DROP, INDEX and REFERENCES on the database, or run the "
+            f"migrations as a user who has them."
+        )
+    return None
+
+
+def _text(value: Any) -> str:
+    """An ``information_schema`` value as text (some servers return bytes for some columns)."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8")
+    return str(value)
+
+
+class MySQLDialect(Dialect):
+    """A PyMySQL ``Connection`` to MySQL 8 or MariaDB 10.x (any cursor class: tuples are used here)."""
+
+    name = "mysql"
+    transactional_ddl = False
+    connection: "Connection[Any]"
+
+    def __init__(self, connection: Any) -> None:
+        super().__init__(connection)
+        self.lock_timeout = 60.0
+        self._database = ""
+        self._lock_name = ""
+        #: Inside :meth:`write_transaction`: keep a transaction open after anything commits it.
+        self._in_write = False
+        self._has_agent_column = False
+        #: Whether the journal table exists, once known (only the lock holder creates it).
+        self._journal_exists: Optional[bool] = None
+        #: Versions this run has journal rows for, not yet recorded in history.
+        self._journalled: Set[int] = set()
+
+    # -- statements ------------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Row]:
+        """Send one statement (values only as ``%s`` parameters); its rows, if any."""
+        self.statements += 1
+        with self.connection.cursor(Cursor) as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall()) if cursor.description else []
+
+    def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
+        """Send a statement; inside a unit of work, reopen the transaction if the statement committed it."""
+        self._query(sql, params)
+        if self._in_write and not self._in_transaction():
+            self._query("START TRANSACTION")
+
+    def _in_transaction(self) -> bool:
+        status: Optional[int] = getattr(self.connection, "server_status", None)  # set by every reply
+        return bool((status or 0) & SERVER_STATUS.SERVER_STATUS_IN_TRANS)
+
+    def split_statements(self, sql: str) -> List[str]:
+        return split_statements(sql, "mysql")
+
+    def execute(self, statement: str) -> None:
+        self._run(statement)
+
+    # -- the connection, the lock and transactions -----------------------------------------------
+
+    def ensure_idle(self) -> None:
+        if not self.connection.open:
+            raise ConnectionStateError("the PyMySQL connection is closed: pass an open connection")
+        if self._in_transaction():
+            raise ConnectionStateError(
+                "the PyMySQL connection is inside a transaction: commit or roll back your own work "
+                "before running migrations (the runner never commits or rolls back work that is not "
+                "its own)"
+            )
+
+    @contextmanager
+    def session(self, lock_timeout: float) -> Iterator[None]:
+        """Autocommit mode and the database's migration lock for the run; both undone afterwards.
+
+        The lock is taken here, before anything reads or creates the history
+        table. A transaction of the caller's that has only read (which the
+        server does not report) ends when autocommit is switched on.
+        """
+        self.lock_timeout = lock_timeout
+        saved_autocommit = self.connection.get_autocommit()
+        if not saved_autocommit:
+            self._set_autocommit(True)
+        try:
+            self._database = self._current_database()
+            self._lock_name = migration_lock_name(self._database)
+            with self._migration_lock():
+                yield
+        except BaseException:
+            self._restore_autocommit(saved_autocommit, quietly=True)  # keep the original error
+            raise
+        self._restore_autocommit(saved_autocommit, quietly=False)
+
+    def _set_autocommit(self, value: bool) -> None:
+        self.statements += 1
+        self.connection.autocommit(value)
+
+    def _restore_autocommit(self, saved: bool, quietly: bool) -> None:
+        if saved or not self.connection.open:
+            return
+        try:
+            self._set_autocommit(False)
+        except pymysql.err.MySQLError:
+            if not quietly:
+                raise
+
+    def _current_database(self) -> str:
+        database = self._query("SELECT DATABASE()")[0][0]
+        if database is None:
+            raise ConnectionStateError(
+                "the PyMySQL connection has no current database: connect with database=... (or run "
+                "USE) so the runner knows which database to migrate"
+            )
+        return _text(database)
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if not self._get_lock(0):
+            logger.info(
+                "waiting up to %g s for another runner's migration lock %r on %s",
+                self.lock_timeout, self._lock_name, self.location(),
+            )
+            if not self._get_lock(max(self.lock_timeout, 0.0)):
+                raise LockTimeoutError(self.name, self.lock_timeout)
+        try:
+            yield
+        except BaseException:
+            self._release_lock(quietly=True)  # keep the original error
+            raise
+        self._release_lock(quietly=False)
+
+    def _get_lock(self, timeout: float) -> bool:
+        """``GET_LOCK``: true when taken; false on timeout (0) or error (NULL).
+
+        MariaDB waits fractions of a second; MySQL rounds the timeout to whole
+        seconds, so it is rounded up there: a runner never gives up early.
+        """
+        wait = timeout if self._is_mariadb() else math.ceil(timeout)
+        return bool(self._query("SELECT GET_LOCK(%s, %s)", (self._lock_name, wait))[0][0] == 1)
+
+    def _is_mariadb(self) -> bool:
+        """From the version the server announced when connecting (no statement)."""
+        version: str = self.connection.get_server_info()  # type: ignore[no-untyped-call]
+        return "mariadb" in version.lower()
+
+    def _release_lock(self, quietly: bool) -> None:
+        if not self.connection.open:
+            return  # the server released it with the session
+        try:
+            self._query("SELECT RELEASE_LOCK(%s)", (self._lock_name,))
+        except pymysql.err.MySQLError:
+            if not quietly:
+                raise
+
+    @contextmanager
+    def write_transaction(self) -> Iterator[None]:
+        """``START TRANSACTION`` ... ``COMMIT``, reopened whenever a statement inside commits it.
+
+        The migration lock is already held (by :meth:`session`). A refused
+        write (read-only server, missing privilege) outside a migration's own
+        statements becomes :class:`DatabaseAccessError`.
+        """
+        self._query("START TRANSACTION")
+        self._in_write = True
+        try:
+            yield
+        except BaseException as error:
+            self._in_write = False
+            self._rollback_quietly()
+            problem = None if isinstance(error, MigrationError) else _access_problem(error)
+            if problem is not None:
+                raise DatabaseAccessError(self.location(), problem + self._journal_hint()) from error
+            raise
+        self._in_write = False
+        self._query("COMMIT")
+
+    def _rollback_quietly(self) -> None:
+        if not self.connection.open:
+            return
+        try:
+            self._query("ROLLBACK")
+        except pymysql.err.MySQLError:
+            pass  # the connection is gone: the server rolls back by itself; keep the original error
+
+    def _journal_hint(self) -> str:
+        if not self._journalled:
+            return ""
+        versions = ", ".join(f"V{v}" for v in sorted(self._journalled))
+        return (
+            f" {versions} had started and is left in the journal: the next run will ask you to "
+            f"resolve it (`nocodo-agents resolve`)."
+        )
+
+    def location(self) -> str:
+        """``mysql://user@host:port/database`` (no password)."""
+        user = self.connection.user
+        user_text = _text(user) if user is not None else ""
+        database = self._database or _text(self.connection.db or "")
+        return f"mysql://{user_text}@{self.connection.host}:{self.connection.port}/{database}"
+
+    # -- history ---------------------------------------------------------------------------------
+
+    def _columns(self) -> List[str]:
+        rows = self._query(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+            (HISTORY_TABLE,),
+        )
+        columns = [_text(r[0]).lower() for r in rows]
+        self._has_agent_column = "agent" in columns
+        return columns
+
+    def history_exists(self) -> bool:
+        return bool(self._columns())
+
+    def history_setup_sql(self) -> List[str]:
+        columns = self._columns()
+        if not columns:
+            return [_CREATE_HISTORY]
+        if "agent" not in columns:  # a table refinery created: add attribution, keep its rows
+            return [f"ALTER TABLE {HISTORY_TABLE} ADD COLUMN agent VARCHAR(255)"]
+        return []
+
+    def ensure_history(self) -> None:
+        for statement in self.history_setup_sql():
+            self._run(statement)
+        self._has_agent_column = True
+
+    def read_history(self) -> List[HistoryRow]:
+        """Rows in version order; call after :meth:`history_exists` or :meth:`ensure_history`."""
+        agent = "agent" if self._has_agent_column else "NULL"
+        rows = self._query(f"SELECT version, name, applied_on, checksum, {agent} FROM {HISTORY_TABLE} ORDER BY version")
+        return [
+            HistoryRow(int(v), _text(n), _text(a), _text(c), None if g is None else _text(g)) for v, n, a, c, g in rows
+        ]
+
+    def insert_history(self, row: HistoryRow) -> None:
+        self._run(
+            f"INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum, agent) VALUES (%s, %s, %s, %s, %s)",
+            (row.version, row.name, row.applied_on, row.checksum, row.agent),
+        )
+
+    def update_history(self, row: HistoryRow) -> None:
+        self._run(
+            f"UPDATE {HISTORY_TABLE} SET name = %s, checksum = %s, agent = %s WHERE version = %s",
+            (row.name, row.checksum, row.agent, row.version),
+        )
+
+    def delete_history(self, version: int) -> None:
+        self._run(f"DELETE FROM {HISTORY_TABLE} WHERE version = %s", (version,))
+
+    # -- statement journal -----------------------------------------------------------------------
+
+    def unfinished(self) -> Optional[UnfinishedMigration]:
+        """The journal's row, if any: a recorded failure, or the leftover of a run that stopped.
+
+        Only the holder of the migration lock writes the journal, and a run
+        removes its row when it records the migration, so any row seen here
+        is unfinished. Creates nothing (dry runs call this too).
+        """
+        if self._journal_exists is False:
+            return None
+        try:
+            rows = self._query(
+                f"SELECT version, name, agent, statements, next_statement, failed_statement, error "
+                f"FROM {JOURNAL_TABLE} ORDER BY version LIMIT 1"
+            )
+        except pymysql.err.ProgrammingError as error:
+            if _error_code(error) != ER.NO_SUCH_TABLE:
+                raise
+            self._journal_exists = False
+            return None
+        self._journal_exists = True
+        if not rows:
+            return None
+        version, name, agent, statements, next_statement, failed_statement, error_text = rows[0]
+        failed = failed_statement if failed_statement is not None else next_statement
+        return UnfinishedMigration(
+            int(version),
+            _text(name),
+            _text(agent),
+            int(statements),
+            int(failed),
+            _text(error_text) if failed_statement is not None and error_text is not None else _STOPPED,
+        )
+
+    def _journal_write(self, sql: str, params: Sequence[Any]) -> None:
+        """Write to the journal and commit it at once (with whatever ran before it)."""
+        self._run(sql, params)
+        if self._in_transaction():
+            self._run("COMMIT")  # inside a unit of work, _run starts the next transaction
+
+    def journal_start(self, version: int, name: str, agent: str, statements: int) -> None:
+        if not self._journal_exists:
+            self._run(_CREATE_JOURNAL)
+            self._journal_exists = True
+        self._journal_write(
+            f"REPLACE INTO {JOURNAL_TABLE} (version, name, agent, statements, next_statement, "
+            f"failed_statement, error, started_on) VALUES (%s, %s, %s, %s, 0, NULL, NULL, %s)",
+            (version, name, agent, statements, now_rfc3339()),
+        )
+        self._journalled.add(version)
+
+    def journal_statement(self, version: int, index: int) -> None:
+        self._journal_write(f"UPDATE {JOURNAL_TABLE} SET next_statement = %s WHERE version = %s", (index, version))
+
+    def journal_failed(self, version: int, index: int, error: BaseException) -> None:
+        """Record the failing statement and its error; if even that fails, the row already marks it."""
+        try:
+            self._journal_write(
+                f"UPDATE {JOURNAL_TABLE} SET failed_statement = %s, error = %s WHERE version = %s",
+                (index, str(error)[:_MAX_ERROR_TEXT], version),
+            )
+        except pymysql.err.MySQLError as journal_error:
+            logger.warning(
+                "could not record in %s that statement %s of V%s failed (%s); its entry still stops "
+                "the next run", JOURNAL_TABLE, index + 1, version, journal_error,
+            )
+
+    def journal_done(self, version: int) -> None:
+        """Delete the journal row this run wrote for ``version``; it commits with the history row."""
+        if version in self._journalled:
+            self._run(f"DELETE FROM {JOURNAL_TABLE} WHERE version = %s", (version,))
+            self._journalled.discard(version)
+
+    def clear_unfinished(self, version: int) -> None:
+        if self._journal_exists is not False:
+            self._run(f"DELETE FROM {JOURNAL_TABLE} WHERE version = %s", (version,))
+
+    # -- schema ----------------------------------------------------------------------------------
+
+    def schema_objects(self) -> FrozenSet[str]:
+        """Tables, views, triggers, indexes and table columns of the current database, as adoption needs them.
+
+        Indexes are named ``index i`` here, as in SQLite, whose footprints
+        adoption compares them with.
+        """
+        described, owners = self._describe(self._database or self._current_database())
+        objects = set()
+        for key in described:
+            kind = key.partition(" ")[0]
+            if kind == "index":  # "index t.i", owned by "table t"
+                table = owners[key][len("table ") :]
+                objects.add(f"index {key[len('index ') + len(table) + 1 :]}")
+            elif kind in ("table", "view", "trigger", "column"):
+                objects.add(key)
+        return frozenset(objects)
+
+    def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
+        """Compare the live schema with the applied migrations replayed in a scratch database."""
+        from ..drift import compare_schemas
+
+        database = self._database or self._current_database()
+        live, owners = self._describe(database)
+        expected, expected_owners = self._replay(database, applied)
+        owner_of = {**expected_owners, **owners}
+        return compare_schemas(expected, live, owner=lambda key, _description: owner_of.get(key))
+
+    def _replay(self, database: str, applied: Sequence["PlannedMigration"]) -> Tuple[Dict[str, str], Dict[str, str]]:
+        """The schema ``applied`` produce in a new scratch database, which is dropped afterwards."""
+        scratch = f"nocodo_scratch_{secrets.token_hex(6)}"
+        charset, collation = self._query(
+            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+            "WHERE SCHEMA_NAME = %s",
+            (database,),
+        )[0]
+        try:
+            self._run(f"CREATE DATABASE `{scratch}` CHARACTER SET %s COLLATE %s", (_text(charset), _text(collation)))
+        except pymysql.err.MySQLError as error:
+            if _error_code(error) in _DENIED | _READ_ONLY:
+                raise DatabaseAccessError(
+                    self.location(),
+                    f"the drift check could not create its scratch database {scratch} ({_error_message(error)}). It "
+                    f"replays the applied migrations in a scratch database on the same server and drops it "
+                    f"afterwards: grant this user CREATE and DROP on `nocodo\\_scratch\\_%`.*, or verify as a "
+                    f"user who may create databases. The live database was not touched.",
+                ) from error
+            raise
+        try:
+            self._use(scratch)
+            try:
+                for planned in sorted(applied, key=lambda p: p.version):
+                    for index, statement in enumerate(self.split_statements(planned.sql(self.name))):
+                        try:
+                            self._run(statement)
+                        except pymysql.err.MySQLError as error:
+                            raise SchemaReplayError(
+                                planned, statement, index, error, scratch=f"a scratch database ({scratch}, dropped afterwards)"
+                            ) from error
+            finally:
+                self._use(database)
+            return self._describe(scratch)
+        finally:
+            self._drop_scratch(scratch)
+
+    def _use(self, database: str) -> None:
+        """Make ``database`` the current one (``COM_INIT_DB``: no SQL text to build)."""
+        self.statements += 1
+        self.connection.select_db(database)
+
+    def _drop_scratch(self, scratch: str) -> None:
+        try:
+            self._run(f"DROP DATABASE IF EXISTS `{scratch}`")
+        except pymysql.err.MySQLError as error:
+            logger.warning("could not drop the scratch database %s: %s; drop it by hand", scratch, error)
+
+    def _describe(self, database: str) -> Tuple[Dict[str, str], Dict[str, str]]:
+        """``database``'s schema as flat ``{key: description}``, and the owning table or view of each key.
+
+        Keys follow :mod:`nocodo_agents.drift`: ``table t``, ``view v``,
+        ``column t.c``, ``foreign key t (c)``, ``check t: expr``,
+        ``trigger g``; indexes are ``index t.i``, because MySQL names them
+        per table (two tables may each have an index ``i``). The history and
+        journal tables are left out.
+        """
+        described: Dict[str, str] = {}
+        owners: Dict[str, str] = {}
+
+        def put(key: str, description: str, owner: str) -> None:
+            described[key] = description
+            owners[key] = owner
+
+        tables: Set[str] = set()
+        for table, kind in self._query(
+            "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,)
+        ):
+            table = _text(table)
+            if table in _BOOKKEEPING:
+                continue
+            if _text(kind) == "VIEW":
+                continue  # views come with their definitions below
+            tables.add(table)
+            put(f"table {table}", "table", f"table {table}")
+        for row in self._query(
+            "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLUMN_KEY "
+            "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            (database,),
+        ):
+            table = _text(row[0])
+            if table in tables:
+                put(f"column {table}.{_text(row[1])}", _column_description(row), f"table {table}")
+        self._describe_indexes(database, tables, put)
+        self._describe_foreign_keys(database, tables, put)
+        self._describe_checks(database, tables, put)
+        for name, definition in self._query(
+            "SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s", (database,)
+        ):
+            put(f"view {_text(name)}", _text(definition).replace(f"`{database}`.", ""), f"view {_text(name)}")
+        for name, event, table, timing, statement in self._query(
+            "SELECT TRIGGER_NAME, EVENT_MANIPULATION, EVENT_OBJECT_TABLE, ACTION_TIMING, ACTION_STATEMENT "
+            "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s",
+            (database,),
+        ):
+            if _text(table) in _BOOKKEEPING:
+                continue
+            body = _text(statement).replace(f"`{database}`.", "")
+            put(
+                f"trigger {_text(name)}",
+                f"{_text(timing)} {_text(event)} ON {_text(table)} FOR EACH ROW {body}",
+                f"table {_text(table)}",
+            )
+        return described, owners
+
+    def _describe_indexes(self, database: str, tables: Set[str], put: Callable[[str, str, str], None]) -> None:
+        """Every index but the primary key: ``[UNIQUE ]ON t (c1, c2(10) DESC)[ USING type]``."""
+        indexes: Dict[Tuple[str, str], List[str]] = {}
+        details: Dict[Tuple[str, str], Tuple[bool, str]] = {}
+        for table, index, non_unique, column, sub_part, collation, index_type in self._query(
+            "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART, COLLATION, INDEX_TYPE "
+            "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND INDEX_NAME != 'PRIMARY' "
+            "ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
+            (database,),
+        ):
+            table, index = _text(table), _text(index)
+            if table not in tables:
+                continue
+            part = "(expression)" if column is None else _text(column)
+            if sub_part is not None:
+                part += f"({int(sub_part)})"
+            if collation is not None and _text(collation) == "D":
+                part += " DESC"
+            indexes.setdefault((table, index), []).append(part)
+            details[(table, index)] = (not int(non_unique), _text(index_type))
+        for (table, index), columns in indexes.items():
+            unique, index_type = details[(table, index)]
+            key = f"index {table}.{index}"
+            using = "" if index_type == "BTREE" else f" USING {index_type}"
+            put(key, f"{'UNIQUE ' if unique else ''}ON {table} ({', '.join(columns)}){using}", f"table {table}")
+
+    def _describe_foreign_keys(self, database: str, tables: Set[str], put: Callable[[str, str, str], None]) -> None:
+        """``foreign key t (c)`` -> ``REFERENCES r (rc) ON UPDATE ... ON DELETE ...``."""
+        keys: Dict[Tuple[str, str], List[Row]] = {}
+        for row in self._query(
+            "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, "
+            "k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE "
+            "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
+            "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
+            "AND r.TABLE_NAME = k.TABLE_NAME "
+            "WHERE k.CONSTRAINT_SCHEMA = %s AND k.REFERENCED_TABLE_NAME IS NOT NULL "
+            "ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
+            (database,),
+        ):
+            if _text(row[0]) in tables:
+                keys.setdefault((_text(row[0]), _text(row[1])), []).append(row)
+        for (table, _), rows in keys.items():
+            columns = ", ".join(_text(r[2]) for r in rows)
+            referenced_schema, referenced = _text(rows[0][3]), _text(rows[0][4])
+            if referenced_schema != database:
+                referenced = f"{referenced_schema}.{referenced}"
+            referenced_columns = ", ".join(_text(r[5]) for r in rows)
+            put(
+                f"foreign key {table} ({columns})",
+                f"REFERENCES {referenced} ({referenced_columns}) ON UPDATE {_text(rows[0][6])} ON DELETE {_text(rows[0][7])}",
+                f"table {table}",
+            )
+
+    def _describe_checks(self, database: str, tables: Set[str], put: Callable[[str, str, str], None]) -> None:
+        """``check t: expr``, as the server prints the expression (MariaDB 10.2+, MySQL 8.0.16+)."""
+        if self._is_mariadb():
+            sql = (  # MariaDB names checks per table (a column's check after the column)
+                "SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+                "WHERE CONSTRAINT_SCHEMA = %s"
+            )
+        else:  # MySQL has no TABLE_NAME there; its check names are unique per database
+            sql = (
+                "SELECT t.TABLE_NAME, c.CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS c "
+                "JOIN information_schema.TABLE_CONSTRAINTS t ON t.CONSTRAINT_SCHEMA = c.CONSTRAINT_SCHEMA "
+                "AND t.CONSTRAINT_NAME = c.CONSTRAINT_NAME AND t.CONSTRAINT_TYPE = 'CHECK' "
+                "WHERE c.CONSTRAINT_SCHEMA = %s"
+            )
+        try:
+            rows = self._query(sql, (database,))
+        except pymysql.err.MySQLError as error:
+            if _error_code(error) not in (ER.UNKNOWN_TABLE, ER.BAD_FIELD_ERROR):
+                raise
+            return  # a server too old to report CHECK constraints (it does not enforce them either)
+        for table, clause in rows:
+            if _text(table) in tables:
+                put(f"check {_text(table)}: {_text(clause)}", "check", f"table {_text(table)}")
+
+
+def _column_description(row: Row) -> str:
+    """``bigint(20) NOT NULL DEFAULT 0 AUTO_INCREMENT PRIMARY KEY`` from an information_schema.COLUMNS row."""
+    _, _, column_type, nullable, default, extra, column_key = row
+    parts = [_text(column_type)]
+    if _text(nullable) == "NO":
+        parts.append("NOT NULL")
+    if default is not None:
+        parts.append(f"DEFAULT {_text(default)}")
+    if extra:
+        parts.append(_text(extra).upper())
+    if column_key is not None and _text(column_key) == "PRI":
+        parts.append("PRIMARY KEY")
+    return " ".join(parts)
