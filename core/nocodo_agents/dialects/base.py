@@ -30,6 +30,21 @@ class UnfinishedMigration:
     error: str
 
 
+#: refinery's DDL for the history table (one for every driver), plus our nullable ``agent`` column.
+CREATE_HISTORY = (
+    f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE}("
+    "version INT4 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), "
+    "checksum VARCHAR(255), agent VARCHAR(255))"
+)
+#: What turns a table refinery created into ours: its rows stay, attribution is added.
+ADD_AGENT_COLUMN = f"ALTER TABLE {HISTORY_TABLE} ADD COLUMN agent VARCHAR(255)"
+
+
+def as_text(value: Any) -> str:
+    """A text column's value as ``str`` (some drivers hand back bytes)."""
+    return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
+
+
 class Dialect(ABC):
     """One database connection seen through what migrations need.
 
@@ -62,33 +77,80 @@ class Dialect(ABC):
     def write_transaction(self) -> Iterator[None]:
         """One atomic unit of work holding the write lock: committed on exit, rolled back on error."""
 
+    # -- statements: the two primitives every dialect provides -----------------------------------
+
+    #: The driver's parameter placeholder (``%s`` for psycopg and PyMySQL, ``?`` for sqlite3).
+    placeholder: ClassVar[str] = "%s"
+
+    #: SQL listing the history table's column names, with one placeholder for the table name.
+    history_columns_sql: ClassVar[str]
+
     @abstractmethod
+    def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]:
+        """Send one statement (values only as parameters), count it, and return its rows, if any."""
+
+    @abstractmethod
+    def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
+        """Send one statement (values only as parameters) and count it."""
+
+    def execute(self, statement: str) -> None:
+        """Run one statement of a migration."""
+        self._run(statement)
+
+    # -- history: refinery's table, the same statements on every dialect ------------------------
+
+    _has_agent_column = False
+
+    def _columns(self) -> List[str]:
+        columns = [as_text(r[0]).lower() for r in self._query(self.history_columns_sql, (HISTORY_TABLE,))]
+        self._has_agent_column = "agent" in columns
+        return columns
+
     def history_exists(self) -> bool:
         """Whether ``refinery_schema_history`` exists."""
+        return bool(self._columns())
 
-    @abstractmethod
     def history_setup_sql(self) -> List[str]:
         """The statements :meth:`ensure_history` would run now (none when the table is ready)."""
+        columns = self._columns()
+        if not columns:
+            return [CREATE_HISTORY]
+        return [] if "agent" in columns else [ADD_AGENT_COLUMN]
 
-    @abstractmethod
     def ensure_history(self) -> None:
         """Create the history table (refinery's layout plus ``agent``) or add ``agent`` to refinery's."""
+        for statement in self.history_setup_sql():
+            self._run(statement)
+        self._has_agent_column = True
 
-    @abstractmethod
     def read_history(self) -> List[HistoryRow]:
-        """Every history row, in version order."""
+        """Every history row, in version order; call after :meth:`history_exists` or :meth:`ensure_history`."""
+        agent = "agent" if self._has_agent_column else "NULL"
+        rows = self._query(f"SELECT version, name, applied_on, checksum, {agent} FROM {HISTORY_TABLE} ORDER BY version")
+        return [
+            HistoryRow(int(v), as_text(n), as_text(a), as_text(c), None if g is None else as_text(g))
+            for v, n, a, c, g in rows
+        ]
 
-    @abstractmethod
     def insert_history(self, row: HistoryRow) -> None:
         """Record one applied migration."""
+        p = self.placeholder
+        self._run(
+            f"INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum, agent) VALUES ({p}, {p}, {p}, {p}, {p})",
+            (row.version, row.name, row.applied_on, row.checksum, row.agent),
+        )
 
-    @abstractmethod
     def update_history(self, row: HistoryRow) -> None:
         """Re-record the name, checksum and agent of an applied version (repair)."""
+        p = self.placeholder
+        self._run(
+            f"UPDATE {HISTORY_TABLE} SET name = {p}, checksum = {p}, agent = {p} WHERE version = {p}",
+            (row.name, row.checksum, row.agent, row.version),
+        )
 
-    @abstractmethod
     def delete_history(self, version: int) -> None:
         """Forget one applied version (rollback)."""
+        self._run(f"DELETE FROM {HISTORY_TABLE} WHERE version = {self.placeholder}", (version,))
 
     def history_insert_sql(self, row: HistoryRow) -> str:
         """The statement recording ``row``, with its values written out, for showing to people."""
@@ -126,10 +188,6 @@ class Dialect(ABC):
     @abstractmethod
     def split_statements(self, sql: str) -> List[str]:
         """Split a migration's SQL text into statements, in order."""
-
-    @abstractmethod
-    def execute(self, statement: str) -> None:
-        """Run one statement of a migration."""
 
     @abstractmethod
     def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":

@@ -80,9 +80,9 @@ from pymysql.constants import ER, SERVER_STATUS
 from pymysql.cursors import Cursor
 
 from ..errors import ConnectionStateError, DatabaseAccessError, LockTimeoutError, MigrationError, SchemaReplayError
-from ..history import HISTORY_TABLE, HistoryRow, now_rfc3339
+from ..history import HISTORY_TABLE, now_rfc3339
 from ..sql_split import split_statements
-from .base import Dialect, UnfinishedMigration
+from .base import Dialect, UnfinishedMigration, as_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from pymysql.connections import Connection
@@ -92,12 +92,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger("nocodo_agents")
 
-#: refinery's MySQL DDL for the history table, plus our nullable ``agent`` column.
-_CREATE_HISTORY = (
-    f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} ("
-    "version INT PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), "
-    "checksum VARCHAR(255), agent VARCHAR(255))"
-)
 
 #: Where a migration in progress is remembered (see the module docstring).
 JOURNAL_TABLE = "nocodo_agents_migration_journal"
@@ -180,13 +174,6 @@ def _access_problem(error: BaseException) -> Optional[str]:
     return None
 
 
-def _text(value: Any) -> str:
-    """An ``information_schema`` value as text (some servers return bytes for some columns)."""
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8")
-    return str(value)
-
-
 class MySQLDialect(Dialect):
     """A PyMySQL ``Connection`` to MySQL 8 or MariaDB 10.x (any cursor class: tuples are used here)."""
 
@@ -201,13 +188,16 @@ class MySQLDialect(Dialect):
         self._lock_name = ""
         #: Inside :meth:`write_transaction`: keep a transaction open after anything commits it.
         self._in_write = False
-        self._has_agent_column = False
         #: Whether the journal table exists, once known (only the lock holder creates it).
         self._journal_exists: Optional[bool] = None
         #: Versions this run has journal rows for, not yet recorded in history.
         self._journalled: Set[int] = set()
 
     # -- statements ------------------------------------------------------------------------------
+
+    history_columns_sql = (
+        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s"
+    )
 
     def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Row]:
         """Send one statement (values only as ``%s`` parameters); its rows, if any."""
@@ -228,9 +218,6 @@ class MySQLDialect(Dialect):
 
     def split_statements(self, sql: str) -> List[str]:
         return split_statements(sql, "mysql")
-
-    def execute(self, statement: str) -> None:
-        self._run(statement)
 
     # -- the connection, the lock and transactions -----------------------------------------------
 
@@ -286,7 +273,7 @@ class MySQLDialect(Dialect):
                 "the PyMySQL connection has no current database: connect with database=... (or run "
                 "USE) so the runner knows which database to migrate"
             )
-        return _text(database)
+        return as_text(database)
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:
@@ -369,59 +356,9 @@ class MySQLDialect(Dialect):
     def location(self) -> str:
         """``mysql://user@host:port/database`` (no password)."""
         user = self.connection.user
-        user_text = _text(user) if user is not None else ""
-        database = self._database or _text(self.connection.db or "")
+        user_text = as_text(user) if user is not None else ""
+        database = self._database or as_text(self.connection.db or "")
         return f"mysql://{user_text}@{self.connection.host}:{self.connection.port}/{database}"
-
-    # -- history ---------------------------------------------------------------------------------
-
-    def _columns(self) -> List[str]:
-        rows = self._query(
-            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
-            (HISTORY_TABLE,),
-        )
-        columns = [_text(r[0]).lower() for r in rows]
-        self._has_agent_column = "agent" in columns
-        return columns
-
-    def history_exists(self) -> bool:
-        return bool(self._columns())
-
-    def history_setup_sql(self) -> List[str]:
-        columns = self._columns()
-        if not columns:
-            return [_CREATE_HISTORY]
-        if "agent" not in columns:  # a table refinery created: add attribution, keep its rows
-            return [f"ALTER TABLE {HISTORY_TABLE} ADD COLUMN agent VARCHAR(255)"]
-        return []
-
-    def ensure_history(self) -> None:
-        for statement in self.history_setup_sql():
-            self._run(statement)
-        self._has_agent_column = True
-
-    def read_history(self) -> List[HistoryRow]:
-        """Rows in version order; call after :meth:`history_exists` or :meth:`ensure_history`."""
-        agent = "agent" if self._has_agent_column else "NULL"
-        rows = self._query(f"SELECT version, name, applied_on, checksum, {agent} FROM {HISTORY_TABLE} ORDER BY version")
-        return [
-            HistoryRow(int(v), _text(n), _text(a), _text(c), None if g is None else _text(g)) for v, n, a, c, g in rows
-        ]
-
-    def insert_history(self, row: HistoryRow) -> None:
-        self._run(
-            f"INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum, agent) VALUES (%s, %s, %s, %s, %s)",
-            (row.version, row.name, row.applied_on, row.checksum, row.agent),
-        )
-
-    def update_history(self, row: HistoryRow) -> None:
-        self._run(
-            f"UPDATE {HISTORY_TABLE} SET name = %s, checksum = %s, agent = %s WHERE version = %s",
-            (row.name, row.checksum, row.agent, row.version),
-        )
-
-    def delete_history(self, version: int) -> None:
-        self._run(f"DELETE FROM {HISTORY_TABLE} WHERE version = %s", (version,))
 
     # -- statement journal -----------------------------------------------------------------------
 
@@ -451,11 +388,11 @@ class MySQLDialect(Dialect):
         failed = failed_statement if failed_statement is not None else next_statement
         return UnfinishedMigration(
             int(version),
-            _text(name),
-            _text(agent),
+            as_text(name),
+            as_text(agent),
             int(statements),
             int(failed),
-            _text(error_text) if failed_statement is not None and error_text is not None else _STOPPED,
+            as_text(error_text) if failed_statement is not None and error_text is not None else _STOPPED,
         )
 
     def _journal_write(self, sql: str, params: Sequence[Any]) -> None:
@@ -539,7 +476,7 @@ class MySQLDialect(Dialect):
             (database,),
         )[0]
         try:
-            self._run(f"CREATE DATABASE `{scratch}` CHARACTER SET %s COLLATE %s", (_text(charset), _text(collation)))
+            self._run(f"CREATE DATABASE `{scratch}` CHARACTER SET %s COLLATE %s", (as_text(charset), as_text(collation)))
         except pymysql.err.MySQLError as error:
             if _error_code(error) in _DENIED | _READ_ONLY:
                 raise DatabaseAccessError(
@@ -598,10 +535,10 @@ class MySQLDialect(Dialect):
         for table, kind in self._query(
             "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,)
         ):
-            table = _text(table)
+            table = as_text(table)
             if table in _BOOKKEEPING:
                 continue
-            if _text(kind) == "VIEW":
+            if as_text(kind) == "VIEW":
                 continue  # views come with their definitions below
             tables.add(table)
             put(f"table {table}", "table", f"table {table}")
@@ -610,28 +547,28 @@ class MySQLDialect(Dialect):
             "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, ORDINAL_POSITION",
             (database,),
         ):
-            table = _text(row[0])
+            table = as_text(row[0])
             if table in tables:
-                put(f"column {table}.{_text(row[1])}", _column_description(row), f"table {table}")
+                put(f"column {table}.{as_text(row[1])}", _column_description(row), f"table {table}")
         self._describe_indexes(database, tables, put)
         self._describe_foreign_keys(database, tables, put)
         self._describe_checks(database, tables, put)
         for name, definition in self._query(
             "SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s", (database,)
         ):
-            put(f"view {_text(name)}", _text(definition).replace(f"`{database}`.", ""), f"view {_text(name)}")
+            put(f"view {as_text(name)}", as_text(definition).replace(f"`{database}`.", ""), f"view {as_text(name)}")
         for name, event, table, timing, statement in self._query(
             "SELECT TRIGGER_NAME, EVENT_MANIPULATION, EVENT_OBJECT_TABLE, ACTION_TIMING, ACTION_STATEMENT "
             "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s",
             (database,),
         ):
-            if _text(table) in _BOOKKEEPING:
+            if as_text(table) in _BOOKKEEPING:
                 continue
-            body = _text(statement).replace(f"`{database}`.", "")
+            body = as_text(statement).replace(f"`{database}`.", "")
             put(
-                f"trigger {_text(name)}",
-                f"{_text(timing)} {_text(event)} ON {_text(table)} FOR EACH ROW {body}",
-                f"table {_text(table)}",
+                f"trigger {as_text(name)}",
+                f"{as_text(timing)} {as_text(event)} ON {as_text(table)} FOR EACH ROW {body}",
+                f"table {as_text(table)}",
             )
         return described, owners
 
@@ -645,16 +582,16 @@ class MySQLDialect(Dialect):
             "ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
             (database,),
         ):
-            table, index = _text(table), _text(index)
+            table, index = as_text(table), as_text(index)
             if table not in tables:
                 continue
-            part = "(expression)" if column is None else _text(column)
+            part = "(expression)" if column is None else as_text(column)
             if sub_part is not None:
                 part += f"({int(sub_part)})"
-            if collation is not None and _text(collation) == "D":
+            if collation is not None and as_text(collation) == "D":
                 part += " DESC"
             indexes.setdefault((table, index), []).append(part)
-            details[(table, index)] = (not int(non_unique), _text(index_type))
+            details[(table, index)] = (not int(non_unique), as_text(index_type))
         for (table, index), columns in indexes.items():
             unique, index_type = details[(table, index)]
             key = f"index {table}.{index}"
@@ -674,17 +611,17 @@ class MySQLDialect(Dialect):
             "ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
             (database,),
         ):
-            if _text(row[0]) in tables:
-                keys.setdefault((_text(row[0]), _text(row[1])), []).append(row)
+            if as_text(row[0]) in tables:
+                keys.setdefault((as_text(row[0]), as_text(row[1])), []).append(row)
         for (table, _), rows in keys.items():
-            columns = ", ".join(_text(r[2]) for r in rows)
-            referenced_schema, referenced = _text(rows[0][3]), _text(rows[0][4])
+            columns = ", ".join(as_text(r[2]) for r in rows)
+            referenced_schema, referenced = as_text(rows[0][3]), as_text(rows[0][4])
             if referenced_schema != database:
                 referenced = f"{referenced_schema}.{referenced}"
-            referenced_columns = ", ".join(_text(r[5]) for r in rows)
+            referenced_columns = ", ".join(as_text(r[5]) for r in rows)
             put(
                 f"foreign key {table} ({columns})",
-                f"REFERENCES {referenced} ({referenced_columns}) ON UPDATE {_text(rows[0][6])} ON DELETE {_text(rows[0][7])}",
+                f"REFERENCES {referenced} ({referenced_columns}) ON UPDATE {as_text(rows[0][6])} ON DELETE {as_text(rows[0][7])}",
                 f"table {table}",
             )
 
@@ -709,20 +646,20 @@ class MySQLDialect(Dialect):
                 raise
             return  # a server too old to report CHECK constraints (it does not enforce them either)
         for table, clause in rows:
-            if _text(table) in tables:
-                put(f"check {_text(table)}: {_text(clause)}", "check", f"table {_text(table)}")
+            if as_text(table) in tables:
+                put(f"check {as_text(table)}: {as_text(clause)}", "check", f"table {as_text(table)}")
 
 
 def _column_description(row: Row) -> str:
     """``bigint(20) NOT NULL DEFAULT 0 AUTO_INCREMENT PRIMARY KEY`` from an information_schema.COLUMNS row."""
     _, _, column_type, nullable, default, extra, column_key = row
-    parts = [_text(column_type)]
-    if _text(nullable) == "NO":
+    parts = [as_text(column_type)]
+    if as_text(nullable) == "NO":
         parts.append("NOT NULL")
     if default is not None:
-        parts.append(f"DEFAULT {_text(default)}")
+        parts.append(f"DEFAULT {as_text(default)}")
     if extra:
-        parts.append(_text(extra).upper())
-    if column_key is not None and _text(column_key) == "PRI":
+        parts.append(as_text(extra).upper())
+    if column_key is not None and as_text(column_key) == "PRI":
         parts.append("PRIMARY KEY")
     return " ".join(parts)

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence
 
 from ..errors import ConnectionStateError, DatabaseAccessError, LockTimeoutError, SchemaReplayError
-from ..history import HISTORY_TABLE, HistoryRow
+from ..history import HISTORY_TABLE
 from ..sql_split import split_statements
 from .base import Dialect
 
@@ -32,12 +32,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger("nocodo_agents")
 
-#: refinery's DDL for the history table, plus the nullable ``agent`` column.
-_CREATE_HISTORY = (
-    f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE}("
-    "version INT4 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), "
-    "checksum VARCHAR(255), agent VARCHAR(255))"
-)
 #: The advisory lock key: one per database (advisory locks are scoped to the current database).
 _LOCK_KEY = "hashtext('nocodo_agents.migrations')"
 #: Tables of ours that are not part of any agent's schema.
@@ -73,20 +67,21 @@ class PostgreSQLDialect(Dialect):
 
     # -- statements ------------------------------------------------------------------------------
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> List[Any]:
+    history_columns_sql = (
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = %s"
+    )
+
+    def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]:
         self.statements += 1
         cursor = self.connection.execute(sql, params or None, prepare=False)
         return cursor.fetchall() if cursor.description else []
 
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> None:
+    def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
         self.statements += 1
         self.connection.execute(sql, params or None, prepare=False)
 
     def split_statements(self, sql: str) -> List[str]:
         return split_statements(sql, "postgresql")
-
-    def execute(self, statement: str) -> None:
-        self._run(statement)
 
     # -- transactions and the lock ---------------------------------------------------------------
 
@@ -121,55 +116,6 @@ class PostgreSQLDialect(Dialect):
     def location(self) -> str:
         info = self.connection.info
         return f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}"
-
-    # -- history ---------------------------------------------------------------------------------
-
-    _has_agent_column = False
-
-    def _columns(self) -> List[str]:
-        rows = self._query(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = %s",
-            (HISTORY_TABLE,),
-        )
-        columns = [r[0] for r in rows]
-        self._has_agent_column = "agent" in columns
-        return columns
-
-    def history_exists(self) -> bool:
-        return bool(self._columns())
-
-    def history_setup_sql(self) -> List[str]:
-        columns = self._columns()
-        if not columns:
-            return [_CREATE_HISTORY]
-        if "agent" not in columns:
-            return [f"ALTER TABLE {HISTORY_TABLE} ADD COLUMN agent VARCHAR(255)"]
-        return []
-
-    def ensure_history(self) -> None:
-        for statement in self.history_setup_sql():
-            self._run(statement)
-        self._has_agent_column = True
-
-    def read_history(self) -> List[HistoryRow]:
-        agent = "agent" if self._has_agent_column else "NULL"
-        rows = self._query(f"SELECT version, name, applied_on, checksum, {agent} FROM {HISTORY_TABLE} ORDER BY version")
-        return [HistoryRow(int(v), str(n), str(a), str(c), g) for v, n, a, c, g in rows]
-
-    def insert_history(self, row: HistoryRow) -> None:
-        self._run(
-            f"INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum, agent) VALUES (%s, %s, %s, %s, %s)",
-            (row.version, row.name, row.applied_on, row.checksum, row.agent),
-        )
-
-    def update_history(self, row: HistoryRow) -> None:
-        self._run(
-            f"UPDATE {HISTORY_TABLE} SET name = %s, checksum = %s, agent = %s WHERE version = %s",
-            (row.name, row.checksum, row.agent, row.version),
-        )
-
-    def delete_history(self, version: int) -> None:
-        self._run(f"DELETE FROM {HISTORY_TABLE} WHERE version = %s", (version,))
 
     # -- schema ----------------------------------------------------------------------------------
 

@@ -12,23 +12,15 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, FrozenSet, Iterator, List, Sequence
+from typing import TYPE_CHECKING, Any, FrozenSet, Iterator, List, Optional, Sequence
 
 from ..errors import ConnectionStateError, DatabaseAccessError, LockTimeoutError
-from ..history import HISTORY_TABLE, HistoryRow
+from ..history import HISTORY_TABLE
 from .base import Dialect
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..drift import DriftReport
     from ..planning import PlannedMigration
-
-#: refinery's own DDL for the history table, plus our nullable ``agent`` column.
-_CREATE_HISTORY = (
-    f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE}("
-    "version INT4 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), "
-    "checksum VARCHAR(255), agent VARCHAR(255))"
-)
-
 
 def split_sqlite_statements(sql: str) -> List[str]:
     """Split SQL text into complete statements, using SQLite's own tokenizer rules.
@@ -97,8 +89,7 @@ class SQLiteDialect(Dialect):
     def session(self, lock_timeout: float) -> Iterator[None]:
         connection = self.connection
         saved_isolation = connection.isolation_level
-        self.statements += 1
-        saved_timeout = connection.execute("PRAGMA busy_timeout").fetchone()[0]
+        saved_timeout = self._query("PRAGMA busy_timeout")[0][0]
         self.lock_timeout = lock_timeout
         connection.isolation_level = None
         self._run(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
@@ -146,66 +137,19 @@ class SQLiteDialect(Dialect):
                 return path or ":memory:"
         return ":memory:"
 
-    _has_agent_column = False
+    placeholder = "?"
+    history_columns_sql = "SELECT name FROM pragma_table_info(?)"
 
-    def history_exists(self) -> bool:
-        return bool(self._columns())
-
-    def _columns(self) -> List[str]:
+    def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]:
         self.statements += 1
-        columns = [r[0] for r in self.connection.execute("SELECT name FROM pragma_table_info(?)", (HISTORY_TABLE,))]
-        self._has_agent_column = "agent" in columns
-        return columns
+        return self.connection.execute(sql, params or ()).fetchall()
 
-    def history_setup_sql(self) -> List[str]:
-        columns = self._columns()
-        if not columns:
-            return [_CREATE_HISTORY]
-        if "agent" not in columns:  # a table refinery created: add attribution, keep its rows
-            return [f"ALTER TABLE {HISTORY_TABLE} ADD COLUMN agent VARCHAR(255)"]
-        return []
-
-    def ensure_history(self) -> None:
-        for statement in self.history_setup_sql():
-            self._run(statement)
-        self._has_agent_column = True
-
-    def read_history(self) -> List[HistoryRow]:
-        """Rows in version order; call after :meth:`history_exists` or :meth:`ensure_history`."""
-        agent = "agent" if self._has_agent_column else "NULL"
+    def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
         self.statements += 1
-        rows = self.connection.execute(
-            f"SELECT version, name, applied_on, checksum, {agent} FROM {HISTORY_TABLE} ORDER BY version"
-        ).fetchall()
-        return [HistoryRow(int(v), str(n), str(a), str(c), g) for v, n, a, c, g in rows]
-
-    def insert_history(self, row: HistoryRow) -> None:
-        self.statements += 1
-        self.connection.execute(
-            f"INSERT INTO {HISTORY_TABLE} (version, name, applied_on, checksum, agent) VALUES (?, ?, ?, ?, ?)",
-            (row.version, row.name, row.applied_on, row.checksum, row.agent),
-        )
-
-    def update_history(self, row: HistoryRow) -> None:
-        self.statements += 1
-        self.connection.execute(
-            f"UPDATE {HISTORY_TABLE} SET name = ?, checksum = ?, agent = ? WHERE version = ?",
-            (row.name, row.checksum, row.agent, row.version),
-        )
-
-    def delete_history(self, version: int) -> None:
-        self.statements += 1
-        self.connection.execute(f"DELETE FROM {HISTORY_TABLE} WHERE version = ?", (version,))
+        self.connection.execute(sql, params or ())
 
     def split_statements(self, sql: str) -> List[str]:
         return split_sqlite_statements(sql)
-
-    def execute(self, statement: str) -> None:
-        self._run(statement)
-
-    def _run(self, statement: str) -> None:
-        self.statements += 1
-        self.connection.execute(statement)
 
     def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
         from ..drift import sqlite_schema_drift
