@@ -13,13 +13,16 @@ import sys
 import textwrap
 import types
 from pathlib import Path
-from typing import Callable, Dict, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, Mapping, Optional
 
 import pytest
 
 from nocodo_agents import discovery
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.plugins import hookimpl, load_migrations
+
+if TYPE_CHECKING:  # pragma: no cover
+    from servers import MariaDBServer, PgBouncer, PostgresServer
 
 _counter = itertools.count()
 
@@ -135,3 +138,39 @@ def history(connection: sqlite3.Connection) -> list:
     return connection.execute(
         "SELECT version, name, agent FROM refinery_schema_history ORDER BY version"
     ).fetchall()
+
+
+# -- private database servers, one of each per test session (see servers.py) ---------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator["PostgresServer"]:
+    from servers import PostgresServer
+
+    server = PostgresServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(postgres_server: "PostgresServer") -> Iterator["PgBouncer"]:
+    from servers import PgBouncer
+
+    bouncer = PgBouncer(postgres_server)
+    try:
+        yield bouncer.start()
+    finally:
+        bouncer.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> Iterator["MariaDBServer"]:
+    from servers import MariaDBServer
+
+    server = MariaDBServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()

@@ -5,28 +5,12 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
-from typing import Iterator
-
 import pytest
 
 from cli_support import Cli
-from servers import MariaDBServer, PostgresServer, free_port
+from servers import free_port
 
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def mariadb() -> Iterator[MariaDBServer]:
-    server = MariaDBServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -37,7 +21,7 @@ def cli(tmp_path: Path) -> Cli:
 
 @pytest.fixture(params=["postgresql", "mariadb"])
 def url(request: pytest.FixtureRequest) -> str:
-    server = request.getfixturevalue("postgres" if request.param == "postgresql" else "mariadb")
+    server = request.getfixturevalue("postgres_server" if request.param == "postgresql" else "mariadb_server")
     name = f"cli_{next(_names)}"
     server.create_database(name)
     return server.url(name)

@@ -14,7 +14,6 @@ import re
 import signal
 import time
 import uuid
-from collections import Counter
 from typing import Any, Iterator, List, Optional, Sequence, Set, Tuple
 
 import pymysql
@@ -36,6 +35,7 @@ from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import repair_history, resolve_unfinished, rollback_migrations, verify_database
 from nocodo_agents.loading import load_migrations
 from nocodo_agents.sql_split import split_statements
+from fleet import assert_each_applied_once, run_fleet
 from servers import MariaDBServer
 
 CORE_TABLES = {"agent_sessions", "agent_messages", "agent_tool_calls"}
@@ -46,14 +46,9 @@ FOREIGN_KEY_VIOLATION = 1452
 Connection = Any  # pymysql.connections.Connection
 
 
-@pytest.fixture(scope="session")
-def mariadb() -> Iterator[MariaDBServer]:
-    server = MariaDBServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+@pytest.fixture
+def mariadb(mariadb_server: MariaDBServer) -> MariaDBServer:
+    return mariadb_server
 
 
 @pytest.fixture
@@ -515,38 +510,9 @@ class _user:
 
 # -- a fleet of runners ----------------------------------------------------------------------------
 
-RUNNERS = 16
-
-
-def _fleet_runner(host: str, port: int, database: str, package: str, barrier: Any, results: Any) -> None:
-    try:
-        connection = pymysql.connect(host=host, port=port, user="root", password="", database=database)
-        barrier.wait(timeout=60)
-        report = run_agent_migrations(connection, registry=registry_of(fleet=package))
-        results.put(("ok", report.versions))
-        connection.close()
-    except BaseException as error:  # report everything to the parent
-        results.put(("error", f"{type(error).__name__}: {error}"))
-
-
 def test_sixteen_runners_at_once(mariadb: MariaDBServer, database: str, conn: Connection, agent_package) -> None:
     package = agent_package({f"V{v}__fleet_{v}": f"CREATE TABLE fleet_{v} (id INT PRIMARY KEY);" for v in range(4, 14)})
-    context = multiprocessing.get_context("fork")
-    barrier = context.Barrier(RUNNERS)
-    results = context.Queue()
-    processes = [
-        context.Process(target=_fleet_runner, args=(mariadb.host, mariadb.port, database, package, barrier, results))
-        for _ in range(RUNNERS)
-    ]
-    for process in processes:
-        process.start()
-    outcomes = [results.get(timeout=120) for _ in processes]
-    for process in processes:
-        process.join(timeout=60)
-        assert process.exitcode == 0
-    assert [detail for status, detail in outcomes if status != "ok"] == []
-    applied = Counter(v for _, versions in outcomes for v in versions)
-    assert sorted(applied) == list(range(1, 14))
-    assert set(applied.values()) == {1}, f"a migration was applied twice: {applied}"
+    outcomes = run_fleet(lambda: mariadb.connect(database), package)
+    assert_each_applied_once(outcomes, range(1, 14))
     assert [row[0] for row in history(conn)] == list(range(1, 14))
     assert journal(conn) == []

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-from collections import Counter
 from typing import Iterator
 
 import psycopg
@@ -21,23 +19,20 @@ from nocodo_agents import (
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import rollback_migrations, verify_database
+from fleet import assert_each_applied_once, run_fleet
 from servers import PgBouncer, PostgresServer
 
 _names = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[PostgresServer]:
-    instance = PostgresServer().start()
-    yield instance
-    instance.stop()
+@pytest.fixture
+def server(postgres_server: PostgresServer) -> PostgresServer:
+    return postgres_server
 
 
-@pytest.fixture(scope="module")
-def bouncer(server: PostgresServer) -> Iterator[PgBouncer]:
-    instance = PgBouncer(server).start()
-    yield instance
-    instance.stop()
+@pytest.fixture
+def bouncer(pgbouncer: PgBouncer) -> PgBouncer:
+    return pgbouncer
 
 
 @pytest.fixture
@@ -225,37 +220,12 @@ def test_sqlalchemy_engine_and_connection(server, database) -> None:
         engine.dispose()
 
 
-def _fleet_member(dsn: str, package: str, barrier, results) -> None:
-    try:
-        connection = psycopg.connect(dsn)  # default prepare_threshold: the dialect must not prepare
-        barrier.wait(timeout=60)
-        report = run_agent_migrations(connection, registry=registry_of(fleet=package))
-        results.put(("ok", report.versions))
-        connection.close()
-    except BaseException as error:
-        results.put(("error", f"{type(error).__name__}: {error}"))
-
-
-def run_fleet(dsn: str, package: str, members: int = 16) -> list:
-    context = multiprocessing.get_context("fork")
-    barrier = context.Barrier(members)
-    results = context.Queue()
-    processes = [context.Process(target=_fleet_member, args=(dsn, package, barrier, results)) for _ in range(members)]
-    for process in processes:
-        process.start()
-    outcomes = [results.get(timeout=180) for _ in processes]
-    for process in processes:
-        process.join(timeout=60)
-    return outcomes
-
-
 @pytest.mark.parametrize("through_pgbouncer", [False, True], ids=["direct", "pgbouncer-transaction-pooling"])
 def test_sixteen_runners_at_once(request, server, database, agent_package, through_pgbouncer: bool) -> None:
     package = agent_package({f"V{v}__fleet_{v}": f"CREATE TABLE fleet_{v} (id BIGINT);" for v in range(5, 15)})
     port = request.getfixturevalue("bouncer").port if through_pgbouncer else server.port
-    outcomes = run_fleet(server.dsn(database, port=port), package)
-    assert [detail for status, detail in outcomes if status != "ok"] == []
-    applied = Counter(v for _, got in outcomes for v in got)
-    assert sorted(applied) == [1, 2, 3, *range(5, 15)] and set(applied.values()) == {1}
+    dsn = server.dsn(database, port=port)
+    outcomes = run_fleet(lambda: psycopg.connect(dsn), package)  # default prepare_threshold: the dialect must not prepare
+    assert_each_applied_once(outcomes, [1, 2, 3, *range(5, 15)])
     with psycopg.connect(server.dsn(database)) as check:
         assert [r[0] for r in check.execute("SELECT version FROM refinery_schema_history ORDER BY version")] == [1, 2, 3, *range(5, 15)]

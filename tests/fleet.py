@@ -1,0 +1,46 @@
+"""A fleet of runners started at the same moment on one database, as replicas booting together."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter
+from typing import Any, Callable, List, Sequence, Tuple
+
+from conftest import registry_of
+from nocodo_agents.database.migrations import run_agent_migrations
+
+RUNNERS = 16
+
+
+def _member(connect: Callable[[], Any], package: str, barrier: Any, results: Any) -> None:
+    try:
+        connection = connect()
+        barrier.wait(timeout=60)
+        report = run_agent_migrations(connection, registry=registry_of(fleet=package))
+        results.put(("ok", report.versions))
+        connection.close()
+    except BaseException as error:  # everything goes back to the parent
+        results.put(("error", f"{type(error).__name__}: {error}"))
+
+
+def run_fleet(connect: Callable[[], Any], package: str, members: int = RUNNERS) -> List[Tuple[str, Any]]:
+    """Fork ``members`` processes that each ``connect()`` and migrate at once; their outcomes."""
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(members)
+    results = context.Queue()
+    processes = [context.Process(target=_member, args=(connect, package, barrier, results)) for _ in range(members)]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=180) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    return outcomes
+
+
+def assert_each_applied_once(outcomes: Sequence[Tuple[str, Any]], expected: Sequence[int]) -> None:
+    """Every member succeeded and every expected version was applied by exactly one of them."""
+    assert [detail for status, detail in outcomes if status != "ok"] == []
+    applied = Counter(v for _, versions in outcomes for v in versions)
+    assert sorted(applied) == sorted(expected)
+    assert set(applied.values()) == {1}, f"a migration was applied more than once: {applied}"
