@@ -84,6 +84,18 @@ def _wait_for_port(port: int, process: subprocess.Popen, log: Path, seconds: flo
     raise RuntimeError(f"server did not listen on {port} within {seconds} s:\n{log.read_text() if log.exists() else ''}")
 
 
+def _stop(process: Optional[subprocess.Popen], sig: int, timeout: float) -> None:
+    """Ask a server to stop with ``sig``; kill it if it has not stopped after ``timeout`` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class PostgresServer:
     """``initdb`` + ``postgres`` in a temporary directory, trust authentication for user ``postgres``."""
 
@@ -147,13 +159,7 @@ class PostgresServer:
             admin.execute(f'CREATE DATABASE "{name}"')
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # fast shutdown
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop(self.process, signal.SIGINT, timeout=30)  # PostgreSQL's fast shutdown
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -195,13 +201,7 @@ class PgBouncer:
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop(self.process, signal.SIGTERM, timeout=30)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -273,11 +273,5 @@ class MariaDBServer:
             connection.close()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _stop(self.process, signal.SIGTERM, timeout=60)
         shutil.rmtree(self.root, ignore_errors=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import re
 import signal
 import time
 import uuid
@@ -241,13 +240,7 @@ def test_long_database_name_and_a_dict_cursor_connection(mariadb: MariaDBServer)
 
 # -- refinery's history table ----------------------------------------------------------------------
 
-REFINERY_CREATE = """CREATE TABLE IF NOT EXISTS refinery_schema_history(
-             version INT4 PRIMARY KEY,
-             name VARCHAR(255),
-             applied_on VARCHAR(255),
-             checksum VARCHAR(255));"""
-REFINERY_SELECT = "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version ASC;"
-RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+from test_refinery_compat import REFINERY_CREATE, REFINERY_SELECT, RFC3339  # noqa: E402  refinery's own SQL
 
 
 def test_history_is_readable_with_refinerys_four_columns(conn: Connection) -> None:
