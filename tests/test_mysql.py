@@ -509,3 +509,14 @@ def test_sixteen_runners_at_once(mariadb: MariaDBServer, database: str, conn: Co
     assert_each_applied_once(outcomes, range(1, 14))
     assert [row[0] for row in history(conn)] == list(range(1, 14))
     assert journal(conn) == []
+
+
+def test_sqlalchemy_engine_and_connection(mariadb: MariaDBServer, database: str, qna_registry: AgentRegistry) -> None:
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    engine = sqlalchemy.create_engine(f"mysql+pymysql://root:@{mariadb.host}:{mariadb.port}/{database}")
+    try:
+        assert run_agent_migrations(engine, registry=AgentRegistry([])).versions == (1, 2, 3)
+        with engine.connect() as connection:
+            assert run_agent_migrations(connection, registry=qna_registry).versions == (4,)
+    finally:
+        engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from typing import Iterator
 
 import psycopg
@@ -168,12 +169,13 @@ def test_dry_run_creates_nothing(conn) -> None:
     assert tables(conn) == set()
 
 
-def test_lock_wait_times_out_clearly(server, database, conn) -> None:
+def test_lock_wait_times_out_clearly(server, database, conn, caplog: pytest.LogCaptureFixture) -> None:
     holder = psycopg.connect(server.dsn(database))
     holder.execute("SELECT pg_advisory_xact_lock(hashtext('nocodo_agents.migrations'))")
     try:
-        with pytest.raises(LockTimeoutError, match="postgresql migration lock within 0.3 s"):
+        with pytest.raises(LockTimeoutError, match="postgresql migration lock within 0.3 s"), caplog.at_level(logging.INFO, logger="nocodo_agents"):
             run_agent_migrations(conn, registry=AgentRegistry([]), lock_timeout=0.3)
+        assert f"waiting up to 0.3 s for another runner's migration lock on postgresql://postgres@127.0.0.1:{server.port}/{database}" in caplog.text
     finally:
         holder.rollback()
         holder.close()

@@ -270,13 +270,14 @@ def test_no_op_run_issues_few_statements(conn) -> None:
     assert report.statements == 5
 
 
-def test_waiting_for_another_writer_times_out_clearly(db_path) -> None:
+def test_waiting_for_another_writer_times_out_clearly(db_path, caplog: pytest.LogCaptureFixture) -> None:
     blocker = sqlite3.connect(db_path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     runner = sqlite3.connect(db_path)
     try:
-        with pytest.raises(LockTimeoutError) as raised:
+        with pytest.raises(LockTimeoutError) as raised, caplog.at_level(logging.INFO, logger="nocodo_agents"):
             run_agent_migrations(runner, registry=AgentRegistry([]), lock_timeout=0.2)
+        assert f"waiting up to 0.2 s for another runner's write lock on {db_path}" in caplog.text
         assert "sqlite migration lock within 0.2 s" in str(raised.value)
         assert not runner.in_transaction
     finally:
@@ -308,3 +309,15 @@ def test_agent_may_generate_migration_objects(conn) -> None:
     conn.execute("INSERT INTO generated_b DEFAULT VALUES")
     assert conn.execute("SELECT dialect FROM generated_b").fetchone() == ("sqlite",)
     conn.commit()
+
+
+def test_sqlalchemy_engine_over_sqlite(db_path) -> None:
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    engine = sqlalchemy.create_engine(f"sqlite:///{db_path}")
+    try:
+        assert run_agent_migrations(engine, registry=AgentRegistry([])).versions == (1, 2, 3)
+        with engine.connect() as connection:
+            assert run_agent_migrations(connection, registry=AgentRegistry([])).applied == ()
+    finally:
+        engine.dispose()
+    assert len(history(sqlite3.connect(db_path))) == 3

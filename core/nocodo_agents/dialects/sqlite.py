@@ -10,6 +10,7 @@ Other runners wait for the lock up to ``lock_timeout`` (SQLite's busy timeout).
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, FrozenSet, Iterator, List, Optional, Sequence
@@ -21,6 +22,8 @@ from .base import Dialect
 if TYPE_CHECKING:  # pragma: no cover
     from ..drift import DriftReport
     from ..planning import PlannedMigration
+
+logger = logging.getLogger("nocodo_agents")
 
 def split_sqlite_statements(sql: str) -> List[str]:
     """Split SQL text into complete statements, using SQLite's own tokenizer rules.
@@ -54,6 +57,10 @@ def sqlite_schema_objects(connection: sqlite3.Connection) -> FrozenSet[str]:
             for column in connection.execute("SELECT name FROM pragma_table_info(?)", (name,)):
                 objects.add(f"column {name}.{column[0]}")
     return frozenset(objects)
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    return "locked" in str(error) or "busy" in str(error)
 
 
 def _is_read_only(error: BaseException) -> bool:
@@ -110,12 +117,7 @@ class SQLiteDialect(Dialect):
 
     @contextmanager
     def write_transaction(self) -> Iterator[None]:
-        try:
-            self._run("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as error:
-            if "locked" in str(error) or "busy" in str(error):
-                raise LockTimeoutError(self.name, getattr(self, "lock_timeout", 0.0), error) from error
-            raise
+        self._take_write_lock()
         try:
             yield
         except BaseException as error:
@@ -129,6 +131,28 @@ class SQLiteDialect(Dialect):
                 ) from error
             raise
         self._run("COMMIT")
+
+    def _take_write_lock(self) -> None:
+        """``BEGIN IMMEDIATE``: at once if the lock is free, else say so in the log and wait."""
+        lock_timeout = getattr(self, "lock_timeout", 0.0)
+        try:
+            self._run("PRAGMA busy_timeout = 0")
+            try:
+                self._run("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error):
+                    raise
+            logger.info("waiting up to %g s for another runner's write lock on %s", lock_timeout, self.location())
+            self._run(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
+            try:
+                self._run("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if _is_busy(error):
+                    raise LockTimeoutError(self.name, lock_timeout, error) from error
+                raise
+        finally:
+            self._run(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
 
     def location(self) -> str:
         """The database file's path (``:memory:`` for an in-memory database)."""
