@@ -48,3 +48,26 @@ def test_unreachable_server_exits_6_without_the_password(cli: Cli, scheme: str) 
     result = cli("status", "--db", f"{scheme}://admin:s3cr3t-pw@127.0.0.1:{free_port()}/agents")
     assert result.code == 6, result.text
     assert "cannot connect" in result.err and "s3cr3t-pw" not in result.text and "admin:***@" in result.err
+
+
+def test_resolve_after_a_half_applied_mysql_migration(cli: Cli, mariadb_server) -> None:
+    from cli_support import sql_module, write_agent_distribution
+
+    name = f"cli_{next(_names)}"
+    mariadb_server.create_database(name)
+    url = mariadb_server.url(name)
+    half = "CREATE TABLE half_a (id INT);\nCREATE TABLE half_b (id INT, FOREIGN KEY (id) REFERENCES missing_table (id));\n"
+    write_agent_distribution(cli.site, "half-agent", "half", "half_agent", {"V300__half": sql_module(half)})
+    failed = cli("migrate", "--agent", "half", "--db", url)
+    assert failed.code == 5, failed.text
+    assert "statement 2" in failed.err and "stay applied" in failed.err and "nocodo-agents resolve 300" in failed.err
+    refused = cli("migrate", "--agent", "half", "--db", url)
+    assert refused.code == 5 and "stopped part-way on an earlier run" in refused.err
+    operator = mariadb_server.connect(name)  # the operator finishes the migration by hand...
+    with operator.cursor() as cursor:
+        cursor.execute("CREATE TABLE half_b (id INT)")
+    operator.close()
+    resolved = cli("resolve", "300", "--applied", "--db", url, "--agent", "half")  # ...and says so
+    assert resolved.code == 0 and "recorded V300__half (half) as applied" in resolved.out
+    assert cli("status", "--check", "--agent", "half", "--db", url).code == 0
+    assert cli("resolve", "300", "--absent", "--db", url).code == 2, "nothing left to resolve"
