@@ -183,6 +183,7 @@ class MigrationFailedError(MigrationError):
         self.journalled = journalled
         what = "migration" if phase == "migration" else f"the {phase} of migration"
         if journalled:
+            left = "This database commits DDL implicitly, so the statements before the failing one stay applied."
             then = (
                 f"The journal remembers it and migrations will not run until it is resolved: fix the "
                 f"{phase}, bring the schema to V{version} fully applied or fully absent by hand, then run "
@@ -344,7 +345,12 @@ class IncompleteMigrationError(MigrationError):
         self.statements = statements
         self.failed_index = failed_index
         self.error = error
-        applied = f"statements 1-{failed_index} stay applied" if failed_index else "no statement was applied"
+        if failed_index == 0:
+            applied = "no statement was applied"
+        elif failed_index == 1:
+            applied = "statement 1 stays applied"
+        else:
+            applied = f"statements 1-{failed_index} stay applied"
         super().__init__(
             f"migration V{version}__{name} of agent {agent!r} stopped part-way on an earlier run: statement "
             f"{failed_index + 1} of {statements} failed ({error}); {applied}, the rest did not run. This "
