@@ -321,3 +321,21 @@ def test_sqlalchemy_engine_over_sqlite(db_path) -> None:
     finally:
         engine.dispose()
     assert len(history(sqlite3.connect(db_path))) == 3
+
+
+def test_commit_blocked_by_a_reader_rolls_back_and_releases_the_connection(db_path) -> None:
+    reader = sqlite3.connect(db_path, isolation_level=None)
+    runner = sqlite3.connect(db_path)
+    run_agent_migrations(runner, registry=AgentRegistry([]), target=1)
+    reader.execute("BEGIN")
+    reader.execute("SELECT * FROM refinery_schema_history").fetchall()  # holds a shared lock until it ends
+    try:
+        with pytest.raises(LockTimeoutError, match="readers kept the database busy at COMMIT"):
+            run_agent_migrations(runner, registry=AgentRegistry([]), lock_timeout=0.3)
+        assert not runner.in_transaction, "the user's connection is not left inside our transaction"
+    finally:
+        reader.execute("ROLLBACK")
+    assert [r[0] for r in history(runner)] == [1]
+    assert run_agent_migrations(runner, registry=AgentRegistry([])).versions == (2, 3)
+    reader.close()
+    runner.close()

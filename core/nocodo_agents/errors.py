@@ -224,13 +224,14 @@ class ConnectionStateError(MigrationError):
 class LockTimeoutError(MigrationError):
     """Another runner held the migration lock for longer than the allowed wait."""
 
-    def __init__(self, dialect: str, waited_seconds: float, cause: Optional[BaseException] = None) -> None:
+    def __init__(self, dialect: str, waited_seconds: float, cause: "BaseException | str | None" = None) -> None:
         self.dialect = dialect
         self.waited_seconds = waited_seconds
         super().__init__(
             f"could not take the {dialect} migration lock within {waited_seconds:g} s: another "
-            f"runner (or a long transaction) holds it. Wait for it to finish, or pass a larger "
-            f"lock_timeout=." + (f" Cause: {cause}" if cause else "")
+            f"runner (or a long transaction) holds it. Nothing was changed by the waiting runner. Wait "
+            f"for it to finish, or allow a longer wait (lock_timeout=, or --lock-timeout on the command "
+            f"line)." + (f" Cause: {cause}" if cause else "")
         )
 
 

@@ -118,8 +118,11 @@ class SQLiteDialect(Dialect):
     @contextmanager
     def write_transaction(self) -> Iterator[None]:
         self._take_write_lock()
+        committing = False
         try:
             yield
+            committing = True
+            self._run("COMMIT")  # may wait for readers (rollback journal): within the busy timeout
         except BaseException as error:
             if self.connection.in_transaction:
                 self._run("ROLLBACK")
@@ -129,8 +132,11 @@ class SQLiteDialect(Dialect):
                     "it is read-only (file permissions, a read-only mount, or ?mode=ro): nothing was "
                     "changed. Run the migrations with write access to the file and its directory.",
                 ) from error
+            if committing and isinstance(error, sqlite3.OperationalError) and _is_busy(error):
+                raise LockTimeoutError(
+                    self.name, getattr(self, "lock_timeout", 0.0), f"{error}: readers kept the database busy at COMMIT; it was rolled back"
+                ) from error
             raise
-        self._run("COMMIT")
 
     def _take_write_lock(self) -> None:
         """``BEGIN IMMEDIATE``: at once if the lock is free, else say so in the log and wait."""
