@@ -231,3 +231,42 @@ def test_sixteen_runners_at_once(request, server, database, agent_package, throu
     assert_each_applied_once(outcomes, [1, 2, 3, *range(5, 15)])
     with psycopg.connect(server.dsn(database)) as check:
         assert [r[0] for r in check.execute("SELECT version FROM refinery_schema_history ORDER BY version")] == [1, 2, 3, *range(5, 15)]
+
+
+def test_repair_a_database_made_by_the_rust_crate(conn) -> None:
+    from nocodo_agents.checksum import checksum
+    from nocodo_agents.lifecycle import repair_history
+    from nocodo_agents.loading import load_migrations
+
+    with conn.transaction():
+        conn.execute(
+            "CREATE TABLE refinery_schema_history(version INT4 PRIMARY KEY, name VARCHAR(255), "
+            "applied_on VARCHAR(255), checksum VARCHAR(255))"
+        )
+        for migration in load_migrations("nocodo_agents.database.migrations"):
+            rust_sql = "-- the Rust crate's text\n" + migration.sql("postgresql")
+            for statement in migration.sql("postgresql").split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES (%s, %s, %s, %s)",
+                (migration.version, migration.name, "2025-01-01T00:00:00Z", str(checksum(migration.name, migration.version, rust_sql))),
+            )
+    with pytest.raises(DivergentMigrationError, match="refinery"):
+        run_agent_migrations(conn, registry=AgentRegistry([]))
+    repaired = repair_history(conn, registry=AgentRegistry([]))
+    assert [row.version for row in repaired.repaired] == [1, 2, 3]
+    assert conn.info.transaction_status.name == "IDLE"
+    rows = conn.execute("SELECT version, agent, applied_on FROM refinery_schema_history ORDER BY version").fetchall()
+    conn.rollback()
+    assert rows == [(1, "core", "2025-01-01T00:00:00Z"), (2, "core", "2025-01-01T00:00:00Z"), (3, "core", "2025-01-01T00:00:00Z")]
+    assert run_agent_migrations(conn, registry=qna_registry()).versions == (4,)
+
+
+def test_verify_replays_concurrent_index_migrations(conn, agent_package) -> None:
+    package = agent_package({
+        "V5__table": "CREATE TABLE big (id BIGINT);",
+        "V6__index": "def migration():\n    return 'CREATE INDEX CONCURRENTLY IF NOT EXISTS big_id ON big (id);'\n\ntransactional = False\n",
+    })
+    run_agent_migrations(conn, registry=registry_of(big=package))
+    assert verify_database(conn, registry=registry_of(big=package)).ok

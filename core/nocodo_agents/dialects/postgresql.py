@@ -17,6 +17,7 @@ schema inside a transaction that is rolled back.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence
@@ -44,11 +45,15 @@ class PostgreSQLDialect(Dialect):
     name = "postgresql"
     lock_timeout = 60.0
 
-    def ensure_idle(self) -> None:
+    @property
+    def _idle(self) -> Any:
         from psycopg.pq import TransactionStatus
 
+        return TransactionStatus.IDLE
+
+    def ensure_idle(self) -> None:
         status = self.connection.info.transaction_status
-        if status != TransactionStatus.IDLE:
+        if status != self._idle:
             raise ConnectionStateError(
                 f"the psycopg connection is not idle ({status.name}): commit or roll back your own work "
                 f"before running migrations (the runner never commits or rolls back work that is not its own)"
@@ -178,19 +183,28 @@ class PostgreSQLDialect(Dialect):
         live_schema = self._query("SELECT current_schema()")[0][0]
         live = self._describe(live_schema)
         scratch = f"nocodo_scratch_{secrets.token_hex(6)}"
-        self._run("BEGIN")
+        # Inside a caller's unit of work (repair) a savepoint keeps its transaction and lock.
+        nested = self.connection.info.transaction_status != self._idle
+        self._run("SAVEPOINT nocodo_scratch" if nested else "BEGIN")
         try:
             self._run(f"CREATE SCHEMA {scratch}")
             self._run(f"SET LOCAL search_path TO {scratch}")
             for planned in sorted(applied, key=lambda p: p.version):
-                for index, statement in enumerate(self.split_statements(planned.sql(self.name))):
+                sql = planned.sql(self.name)
+                if not planned.migration.transactional:  # replayed in a transaction: same schema effect
+                    sql = re.sub(r"\bCONCURRENTLY\b", "", sql, flags=re.IGNORECASE)
+                for index, statement in enumerate(self.split_statements(sql)):
                     try:
                         self._run(statement)
                     except Exception as error:
                         raise SchemaReplayError(planned, statement, index, error, scratch=f"a scratch schema ({scratch}, rolled back)") from error
             expected = self._describe(scratch)
         finally:
-            self._run("ROLLBACK")
+            if nested:
+                self._run("ROLLBACK TO SAVEPOINT nocodo_scratch")
+                self._run("RELEASE SAVEPOINT nocodo_scratch")
+            else:
+                self._run("ROLLBACK")
         return compare_schemas(expected, live, owner=_owner)
 
 
