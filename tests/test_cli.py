@@ -184,6 +184,10 @@ def test_bad_url_exits_2_and_never_shows_the_password(cli: Cli) -> None:
     result = cli("status", "--db", "mysql://root:s3cr3t-pw@localhost:99999/agents")
     assert result.code == 2 and "s3cr3t-pw" not in result.text and "***" in result.err
     assert cli("status", "--db", "mysql://root:pw@localhost").code == 2  # no database named
+    unencoded = cli("status", "--db", "postgresql://app:hun/ter2@127.0.0.1:1/agents")
+    assert unencoded.code == 2 and "percent-encode" in unencoded.err and "ter2" not in unencoded.text
+    in_query = cli("status", "--db", "postgresql://app@127.0.0.1:1/agents?password=hunter2")
+    assert in_query.code == 6 and "hunter2" not in in_query.text and "password=***" in in_query.err
     result = cli("migrate", "--db", "ftp://example.com/x")
     assert result.code == 2 and "unknown scheme 'ftp'" in result.err
     assert cli("status", "--db", "sqlite://relative.db").code == 2

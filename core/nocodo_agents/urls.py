@@ -9,6 +9,7 @@ opens psycopg 3 (extra ``postgresql``), ``mysql://user:pw@host:port/db``
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,16 +21,23 @@ from .errors import DatabaseAccessError, DatabaseUrlError
 _SERVER_SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 
 
+_SECRET_PARAMETER = re.compile(r"(?i)(\b(?:password|passwd|pwd|pass|sslpassword)=)[^&;#\s]*")
+
+
 def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe to print or log."""
+    """``url`` with any password replaced by ``***``, safe to print or log.
+
+    Everything between ``://`` and the last ``@`` is taken as the user
+    information (so a password holding ``/``, ``?``, ``#`` or ``@`` is hidden
+    whole), and ``password=`` style query parameters are masked too.
+    """
     if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit((parts.scheme, f"{user}:***@{hostport}", parts.path, parts.query, parts.fragment))
+        return _SECRET_PARAMETER.sub(r"\1***", url)
+    scheme, rest = url.split("://", 1)
+    userinfo, at, host_and_path = rest.rpartition("@")
+    if at and ":" in userinfo:
+        rest = f"{userinfo.split(':', 1)[0]}:***@{host_and_path}"
+    return scheme + "://" + _SECRET_PARAMETER.sub(r"\1***", rest)
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,13 @@ def parse_database_url(url: str) -> DatabaseUrl:
             raise DatabaseUrlError(redact(url), "no file path after sqlite:///")
         return DatabaseUrl(url, "sqlite", location, query)
     if scheme in _SERVER_SCHEMES:
+        ends = [i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0]
+        if ends and rest.rfind("@") > min(ends):
+            raise DatabaseUrlError(
+                redact(url),
+                "its user information holds an unencoded '/', '?' or '#': percent-encode them in the "
+                "password (%2F, %3F, %23)",
+            )
         try:
             urlsplit(url).port  # validates the port
         except ValueError as error:
