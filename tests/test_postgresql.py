@@ -270,3 +270,33 @@ def test_verify_replays_concurrent_index_migrations(conn, agent_package) -> None
     })
     run_agent_migrations(conn, registry=registry_of(big=package))
     assert verify_database(conn, registry=registry_of(big=package)).ok
+
+
+def test_lock_timeout_zero_does_not_wait_and_negative_is_refused(server, database, conn) -> None:
+    holder = psycopg.connect(server.dsn(database))
+    holder.execute("SELECT pg_advisory_xact_lock(hashtext('nocodo_agents.migrations'))")
+    try:
+        with pytest.raises(LockTimeoutError, match="lock_timeout is 0"):
+            run_agent_migrations(conn, registry=AgentRegistry([]), lock_timeout=0)
+    finally:
+        holder.rollback()
+        holder.close()
+    with pytest.raises(ValueError, match="lock_timeout= must be a number of seconds >= 0"):
+        run_agent_migrations(conn, registry=AgentRegistry([]), lock_timeout=-1)
+
+
+def test_missing_privilege_is_a_clear_access_error(server, database) -> None:
+    from nocodo_agents import DatabaseAccessError
+
+    with psycopg.connect(server.dsn(database), autocommit=True) as admin:
+        admin.execute("CREATE ROLE limited LOGIN")
+        admin.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    limited = psycopg.connect(f"host={server.host} port={server.port} user=limited dbname={database}")
+    try:
+        with pytest.raises(DatabaseAccessError, match="user 'limited' lacks a privilege"):
+            run_agent_migrations(limited, registry=AgentRegistry([]))
+        assert limited.info.transaction_status.name == "IDLE"
+    finally:
+        limited.close()
+        with psycopg.connect(server.dsn(database), autocommit=True) as admin:
+            admin.execute("DROP ROLE limited")

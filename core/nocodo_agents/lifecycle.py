@@ -44,7 +44,7 @@ def record_as_applied(
     (:class:`HistoryNotEmptyError`). The report lists the rows in ``adopted``.
     """
     check_target(target)
-    with prepare(conn, agents, registry) as (installed, dialect), dialect.session(lock_timeout):
+    with prepare(conn, agents, registry, lock_timeout) as (installed, dialect), dialect.session(lock_timeout):
         with dialect.write_transaction():
             dialect.ensure_history()
             history = dialect.read_history()
@@ -132,7 +132,7 @@ def rollback_migrations(
     divergent history raises :class:`DivergentMigrationError` first.
     """
     check_target(to)
-    with prepare(conn, agents, registry) as (installed, dialect), dialect.session(lock_timeout):
+    with prepare(conn, agents, registry, lock_timeout) as (installed, dialect), dialect.session(lock_timeout):
         history = dialect.read_history() if dialect.history_exists() else []
         verify(installed, history, dialect.name)
         plan = _rollback_plan(installed, history, to, dialect.name)
@@ -206,7 +206,7 @@ def verify_database(
     Changes nothing. The expected schema is what the applied, installed
     migrations produce, in version order, on a scratch database.
     """
-    with prepare(conn, agents, registry) as (installed, dialect), dialect.session(lock_timeout):
+    with prepare(conn, agents, registry, lock_timeout) as (installed, dialect), dialect.session(lock_timeout):
         history = dialect.read_history() if dialect.history_exists() else []
         drift = dialect.schema_drift(_applied_installed(installed, history))
     applied = {row.version for row in history}
@@ -242,7 +242,7 @@ def repair_history(
     and changes nothing when the live schema differs from what the installed
     migrations produce.
     """
-    with prepare(conn, agents, registry) as (installed, dialect), dialect.session(lock_timeout):
+    with prepare(conn, agents, registry, lock_timeout) as (installed, dialect), dialect.session(lock_timeout):
         by_version = {p.version: p for p in installed}
         repaired = []
         if not dialect.history_exists():
@@ -281,7 +281,7 @@ def resolve_unfinished(
     history row written, if any. Raises :class:`ValueError` if ``version`` has
     no journal entry.
     """
-    with prepare(conn, agents, registry) as (installed, dialect), dialect.session(lock_timeout):
+    with prepare(conn, agents, registry, lock_timeout) as (installed, dialect), dialect.session(lock_timeout):
         by_version = {p.version: p for p in installed}
         with dialect.write_transaction():
             unfinished = dialect.unfinished()

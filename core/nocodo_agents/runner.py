@@ -124,7 +124,7 @@ def run_agent_migrations(
     journal stops later runs until ``nocodo-agents resolve`` (see the README).
     """
     check_target(target)
-    with prepare(conn, agents, registry) as (installed, dialect):
+    with prepare(conn, agents, registry, lock_timeout) as (installed, dialect):
         with dialect.session(lock_timeout):
             if dry_run:
                 report = _dry_run(dialect, installed, target)
@@ -136,13 +136,15 @@ def run_agent_migrations(
 
 @contextmanager
 def prepare(
-    conn: Any, agents: Optional[Sequence[str]], registry: Optional[AgentRegistry]
+    conn: Any, agents: Optional[Sequence[str]], registry: Optional[AgentRegistry], lock_timeout: float = DEFAULT_LOCK_TIMEOUT
 ) -> Iterator[Tuple[Tuple[PlannedMigration, ...], Dialect]]:
     """Load and merge the requested migration sets, then check the connection: no I/O before both pass.
 
     Yields the merged migrations and the connection's dialect; a SQLAlchemy
     ``Engine``'s borrowed connection goes back to its pool afterwards.
     """
+    if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, (int, float)) or not lock_timeout >= 0:
+        raise ValueError(f"lock_timeout= must be a number of seconds >= 0 (0: do not wait), not {lock_timeout!r}")
     registry = registry if registry is not None else AgentRegistry.installed()
     installed = merge(registry.requested_sets(agents))
     with dbapi_connection(conn) as raw:

@@ -108,6 +108,6 @@ def migration_status(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> List[StatusRow]:
     """Read the history of ``conn`` (changing nothing) and report every version's state."""
-    with prepare(conn, agents, registry) as (installed, dialect), dialect.session(lock_timeout):
+    with prepare(conn, agents, registry, lock_timeout) as (installed, dialect), dialect.session(lock_timeout):
         history = dialect.read_history() if dialect.history_exists() else []
     return status_rows(installed, history, dialect.name)

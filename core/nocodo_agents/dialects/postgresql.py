@@ -103,15 +103,24 @@ class PostgreSQLDialect(Dialect):
                 self._run("ROLLBACK")
             if isinstance(error, psycopg.errors.ReadOnlySqlTransaction):
                 raise DatabaseAccessError(self.location(), "it is read-only (a hot standby, or default_transaction_read_only): nothing was changed") from error
+            if isinstance(error, psycopg.errors.InsufficientPrivilege):
+                raise DatabaseAccessError(
+                    self.location(),
+                    f"user {self.connection.info.user!r} lacks a privilege the migrations need ({str(error).strip()}): "
+                    f"nothing was changed. Grant it (for example CREATE on the schema), or migrate as the schema's owner.",
+                ) from error
             raise
         self._run("COMMIT")
 
     def _take_lock(self) -> None:
         import psycopg
 
-        self._run(f"SET LOCAL lock_timeout = '{int(self.lock_timeout * 1000)}ms'")
         if self._query(f"SELECT pg_try_advisory_xact_lock({_LOCK_KEY})")[0][0]:
             return
+        milliseconds = int(self.lock_timeout * 1000)
+        if milliseconds < 1:  # PostgreSQL reads lock_timeout = 0 as "wait forever"
+            raise LockTimeoutError(self.name, self.lock_timeout, "the lock is held and lock_timeout is 0")
+        self._run(f"SET LOCAL lock_timeout = '{milliseconds}ms'")
         logger.info("waiting up to %g s for another runner's migration lock on %s", self.lock_timeout, self.location())
         try:
             self._query(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
