@@ -339,6 +339,16 @@ def test_resolve_applied_after_finishing_by_hand_records_it(conn: Connection, ag
     assert run_agent_migrations(conn, registry=registry).applied == ()
 
 
+def test_fake_refuses_while_a_migration_is_unfinished(conn: Connection, agent_package) -> None:
+    from nocodo_agents.lifecycle import record_as_applied
+
+    registry = registry_of(broken=agent_package({"V4__broken": FAILING_THIRD_STATEMENT}))
+    _fail_v4(conn, registry)
+    with pytest.raises(IncompleteMigrationError):
+        record_as_applied(conn, registry=registry)
+    assert [row[0] for row in history(conn)] == [1, 2, 3] and len(journal(conn)) == 1
+
+
 SLOW_SECOND_STATEMENT = """
 CREATE TABLE slow_first (id INT PRIMARY KEY);
 DO SLEEP(1.5);

@@ -18,7 +18,7 @@ from .errors import DivergentMigrationError, HistoryNotEmptyError, RollbackUnava
 from .execution import run_statements
 from .history import HistoryRow, now_rfc3339
 from .planning import PlannedMigration, check_target, divergences, make_plan, verify
-from .runner import DEFAULT_LOCK_TIMEOUT, MigrationReport, MigrationStep, prepare
+from .runner import DEFAULT_LOCK_TIMEOUT, MigrationReport, MigrationStep, prepare, refuse_unfinished
 
 if TYPE_CHECKING:  # pragma: no cover
     from .dialects import Dialect
@@ -50,6 +50,7 @@ def record_as_applied(
             history = dialect.read_history()
             if require_empty_history and history:
                 raise HistoryNotEmptyError([row.version for row in history])
+            refuse_unfinished(dialect)
             plan = make_plan(installed, history, dialect.name, target)
             applied_on = now_rfc3339()
             for planned in plan.pending:
@@ -294,8 +295,9 @@ def resolve_unfinished(
                 if planned is None:
                     raise ValueError(f"V{version} is not installed (or its agent was not requested): cannot record it")
                 dialect.ensure_history()
-                row = planned.history_row(dialect.name, now_rfc3339())
-                dialect.insert_history(row)
+                if all(existing.version != version for existing in dialect.read_history()):
+                    row = planned.history_row(dialect.name, now_rfc3339())
+                    dialect.insert_history(row)
             dialect.clear_unfinished(version)
     logger.info("resolved V%s: %s", version, "recorded as applied" if applied else "left pending")
     return row

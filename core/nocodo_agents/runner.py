@@ -177,7 +177,7 @@ def _up_to_date(dialect: Dialect, installed: Sequence[PlannedMigration], target:
 def _dry_run(dialect: Dialect, installed: Sequence[PlannedMigration], target: Optional[int]) -> MigrationReport:
     history = dialect.read_history() if dialect.history_exists() else []
     plan = make_plan(installed, history, dialect.name, target)
-    _refuse_unfinished(dialect)
+    refuse_unfinished(dialect)
     adopted: Tuple[PlannedMigration, ...] = ()
     if not history:
         adopted = _assess_adoption(dialect, plan.pending).adopted
@@ -228,7 +228,7 @@ def _apply(
                 dialect.ensure_history()
             history = dialect.read_history()
             plan = make_plan(installed, history, dialect.name, target)
-            _refuse_unfinished(dialect)
+            refuse_unfinished(dialect)
             if first:
                 first = False
                 not_installed = plan.not_installed
@@ -254,7 +254,8 @@ def _apply(
     )
 
 
-def _refuse_unfinished(dialect: Dialect) -> None:
+def refuse_unfinished(dialect: Dialect) -> None:
+    """Raise :class:`IncompleteMigrationError` if the journal holds a migration stopped part-way."""
     unfinished = dialect.unfinished()
     if unfinished is not None:
         raise IncompleteMigrationError(
