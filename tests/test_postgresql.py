@@ -300,3 +300,17 @@ def test_missing_privilege_is_a_clear_access_error(server, database) -> None:
         limited.close()
         with psycopg.connect(server.dsn(database), autocommit=True) as admin:
             admin.execute("DROP ROLE limited")
+
+
+def test_adopts_tables_views_and_mixed_case_names_made_before_history(conn, agent_package) -> None:
+    sqlite_sql = "CREATE TABLE Notes (Id INTEGER, Body TEXT);\nCREATE VIEW note_bodies AS SELECT Body FROM Notes;"
+    postgres_sql = "CREATE TABLE Notes (Id BIGINT, Body TEXT);\nCREATE VIEW note_bodies AS SELECT Body FROM Notes;"
+    source = f"from nocodo_agents.plugins import dialect_sql\nmigration = dialect_sql(sqlite={sqlite_sql!r}, postgresql={postgres_sql!r})\n"
+    package = agent_package({"V5__notes": source})
+    with conn.transaction():
+        for statement in postgres_sql.split(";"):
+            conn.execute(statement)
+    core = run_agent_migrations(conn, registry=AgentRegistry([]), dry_run=True)
+    assert core.adopted == ()  # only the agent's objects exist: the core is applied, not adopted
+    report = run_agent_migrations(conn, registry=registry_of(notes=package))
+    assert [s.version for s in report.adopted] == [5] and report.versions == (1, 2, 3)

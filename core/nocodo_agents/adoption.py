@@ -57,8 +57,9 @@ def assess(
 ) -> Adoption:
     """Decide adoption; raise :class:`PartialSchemaError` if a footprint is only partly present."""
     adopted = []
+    live = frozenset(name.lower() for name in live)  # PostgreSQL folds unquoted names to lower case
     for planned in pending:
-        created = footprint.get(planned.version, frozenset())
+        created = frozenset(name.lower() for name in footprint.get(planned.version, frozenset()))
         present = created & live
         if not created or not present:
             continue

@@ -135,14 +135,25 @@ class PostgreSQLDialect(Dialect):
 
     def schema_objects(self) -> FrozenSet[str]:
         objects = set()
-        for table, column in self._query(
-            "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name != %s",
+        for name, kind in self._query(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = current_schema() AND table_name != %s",
             (HISTORY_TABLE,),
         ):
-            objects.update({f"table {table}", f"column {table}.{column}"})
+            objects.add(f"{'view' if kind == 'VIEW' else 'table'} {name}")
+        for table, column in self._query(
+            "SELECT c.table_name, c.column_name FROM information_schema.columns c JOIN information_schema.tables t "
+            "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
+            "WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.table_name != %s",
+            (HISTORY_TABLE,),
+        ):
+            objects.add(f"column {table}.{column}")
         for (index,) in self._query("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"):
             objects.add(f"index {index}")
+        for (trigger,) in self._query(
+            "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND NOT t.tgisinternal"
+        ):
+            objects.add(f"trigger {trigger}")
         return frozenset(objects)
 
     def _describe(self, schema: str) -> Dict[str, str]:
