@@ -530,3 +530,16 @@ def test_sqlalchemy_engine_and_connection(mariadb: MariaDBServer, database: str,
             assert run_agent_migrations(connection, registry=qna_registry).versions == (4,)
     finally:
         engine.dispose()
+
+
+def test_trigger_with_a_compound_body(conn: Connection, agent_package) -> None:
+    sql = (
+        "CREATE TABLE counted (id INT PRIMARY KEY);\n"
+        "CREATE TABLE tally (n INT);\n"
+        "INSERT INTO tally VALUES (0);\n"
+        "CREATE TRIGGER counted_ins AFTER INSERT ON counted FOR EACH ROW\n"
+        "BEGIN\n    UPDATE tally SET n = n + 1;\n    UPDATE tally SET n = n + 10;\nEND;\n"
+    )
+    run_agent_migrations(conn, registry=registry_of(t=agent_package({"V4__trigger": sql})))
+    query(conn, "INSERT INTO counted VALUES (1)")
+    assert query(conn, "SELECT n FROM tally") == [(11,)]

@@ -45,3 +45,36 @@ def test_mysql_backticks_hash_comments_and_backslashes() -> None:
 
 def test_only_comments_is_no_statement() -> None:
     assert split_statements("-- nothing\n/* here */\n;\n", "postgresql") == []
+
+
+def test_mysql_compound_statement_bodies_stay_whole() -> None:
+    sql = """
+    CREATE TABLE audit (id INT, begin INT, end INT);
+    CREATE TRIGGER audit_ins AFTER INSERT ON audit FOR EACH ROW
+    BEGIN
+        IF NEW.id > 0 THEN
+            INSERT INTO log VALUES (NEW.id);
+        END IF;
+        SET @x = CASE WHEN NEW.id = 1 THEN 1 ELSE 2 END;
+        BEGIN
+            INSERT INTO log VALUES (2);
+        END;
+    END;
+    INSERT INTO audit VALUES (1, 2, 3);
+    """
+    statements = split_statements(sql, "mysql")
+    assert len(statements) == 3
+    assert statements[0] == "CREATE TABLE audit (id INT, begin INT, end INT)"
+    assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END")
+    assert statements[2] == "INSERT INTO audit VALUES (1, 2, 3)"
+
+
+def test_transaction_begin_is_not_a_block() -> None:
+    assert split_statements("BEGIN; INSERT INTO t VALUES (1); COMMIT;", "mysql") == ["BEGIN", "INSERT INTO t VALUES (1)", "COMMIT"]
+
+
+def test_postgresql_begin_atomic_function_body() -> None:
+    sql = "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END;\nSELECT f();"
+    assert split_statements(sql, "postgresql") == [
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END", "SELECT f()",
+    ]
