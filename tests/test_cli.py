@@ -392,3 +392,17 @@ def test_new_refuses_a_version_another_agent_uses(cli: Cli, site: Path, notes_ag
     bad = cli("new", "notes_agent", "bad-name")
     assert bad.code == 2 and "letters, digits and underscores" in bad.err
     assert cli("new", "no_such_package_xyz", "x").code == 2
+
+
+def test_lock_timeout_option(cli: Cli) -> None:
+    cli("migrate", "--target", "1")
+    database = cli.cwd / "nocodo-agents.db"
+    blocker = sqlite3.connect(database, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        result = cli("migrate", "--lock-timeout", "0.2")
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert result.code == 1 and "within 0.2 s" in result.err and "--lock-timeout" in result.err
+    assert cli("migrate", "--lock-timeout", "-1").code == 2

@@ -339,3 +339,19 @@ def test_commit_blocked_by_a_reader_rolls_back_and_releases_the_connection(db_pa
     assert run_agent_migrations(runner, registry=AgentRegistry([])).versions == (2, 3)
     reader.close()
     runner.close()
+
+
+def test_malformed_history_rows_are_named(conn) -> None:
+    from nocodo_agents import HistoryRowError
+
+    run_agent_migrations(conn, registry=AgentRegistry([]))
+    conn.execute("INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES (NULL, 'x', NULL, '1')")
+    conn.commit()
+    with pytest.raises(HistoryRowError, match="malformed row \\(None, 'x', None, '1', None\\)"):
+        run_agent_migrations(conn, registry=AgentRegistry([]))
+
+
+def test_nothing_to_apply_creates_nothing(conn, agent_package) -> None:
+    package = agent_package({"V40__late": "CREATE TABLE late (id INTEGER);"})
+    report = run_agent_migrations(conn, agents=[], registry=registry_of(late=package), target=0)
+    assert report.applied == () and tables(conn) == {}

@@ -360,3 +360,15 @@ class IncompleteMigrationError(MigrationError):
             f"fully absent by hand, then run `nocodo-agents resolve {version} --applied` or "
             f"`nocodo-agents resolve {version} --absent`."
         )
+
+
+class HistoryRowError(MigrationError):
+    """A row of the history table is malformed (NULL version, name or checksum)."""
+
+    def __init__(self, table: str, row: Sequence[object], problem: str) -> None:
+        self.table = table
+        self.row = tuple(row)
+        super().__init__(
+            f"the history table {table} holds a malformed row {self.row!r}: {problem}. It was not written by "
+            f"nocodo-agents or refinery; correct or delete that row by hand, then run again."
+        )

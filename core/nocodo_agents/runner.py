@@ -164,10 +164,8 @@ def _log_outcome(report: MigrationReport) -> None:
 
 
 def _up_to_date(dialect: Dialect, installed: Sequence[PlannedMigration], target: Optional[int]) -> Optional[MigrationReport]:
-    """The no-op path: without any lock, return a report if nothing is pending."""
-    if not dialect.history_exists():
-        return None
-    history = dialect.read_history()
+    """The no-op path: without any lock, return a report if nothing is pending (creating nothing)."""
+    history = dialect.read_history() if dialect.history_exists() else []
     plan = make_plan(installed, history, dialect.name, target)
     if plan.pending:
         return None

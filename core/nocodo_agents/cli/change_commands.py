@@ -21,15 +21,15 @@ def migrate_command(args: argparse.Namespace, output: Output) -> int:
     url = database_url(args)
     with open_database(args, create=not args.dry_run, empty_if_missing=args.dry_run) as conn:
         if args.dry_run:
-            return _print_dry_run(run_agent_migrations(conn, args.agents, target=args.target, dry_run=True), output)
+            return _print_dry_run(run_agent_migrations(conn, args.agents, target=args.target, dry_run=True, lock_timeout=args.lock_timeout), output)
         if args.fake:
-            report = record_as_applied(conn, args.agents, target=args.target)
+            report = record_as_applied(conn, args.agents, target=args.target, lock_timeout=args.lock_timeout)
             for step in report.adopted:
                 output.line(f"recorded V{step.version}__{step.name} ({step.agent}) as applied without running it")
             output.line(f"done: {len(report.adopted)} recorded without running" if report.adopted else "up to date: nothing to record")
             _notes(report, output)
             return ExitCode.OK
-        pending = [row for row in migration_status(conn, args.agents) if row.state == PENDING]
+        pending = [row for row in migration_status(conn, args.agents, lock_timeout=args.lock_timeout) if row.state == PENDING]
         if args.target is not None:
             pending = [row for row in pending if row.version <= args.target]
         if pending:
@@ -45,7 +45,7 @@ def migrate_command(args: argparse.Namespace, output: Output) -> int:
                 f"({step.agent}) in {step.duration_ms or 0:.1f} ms{late}"
             )
 
-        report = run_agent_migrations(conn, args.agents, target=args.target, progress=progress)
+        report = run_agent_migrations(conn, args.agents, target=args.target, progress=progress, lock_timeout=args.lock_timeout)
     for step in report.adopted:
         output.line(f"adopted V{step.version}__{step.name} ({step.agent}): its tables already existed")
     if report.applied or report.adopted:
@@ -75,7 +75,7 @@ def _print_dry_run(report: MigrationReport, output: Output) -> int:
 
 def baseline_command(args: argparse.Namespace, output: Output) -> int:
     with open_database(args, create=False) as conn:
-        report = baseline(conn, args.baseline_version, args.agents)
+        report = baseline(conn, args.baseline_version, args.agents, lock_timeout=args.lock_timeout)
     for step in report.adopted:
         output.line(f"recorded V{step.version}__{step.name} ({step.agent}) as applied (baseline)")
     output.line(f"done: baseline at version {args.baseline_version}, {len(report.adopted)} recorded")
@@ -87,7 +87,7 @@ def rollback_command(args: argparse.Namespace, output: Output) -> int:
         output.line(f"rolled back V{step.version}__{step.name} ({step.agent}) in {step.duration_ms or 0:.1f} ms")
 
     with open_database(args, create=False) as conn:
-        report = rollback_migrations(conn, args.to, args.agents, dry_run=args.dry_run, progress=progress)
+        report = rollback_migrations(conn, args.to, args.agents, dry_run=args.dry_run, progress=progress, lock_timeout=args.lock_timeout)
     if args.dry_run:
         for step in report.rolled_back:
             output.result(f"-- roll back V{step.version}__{step.name} (agent {step.agent}, distribution {step.distribution})")
@@ -102,7 +102,7 @@ def rollback_command(args: argparse.Namespace, output: Output) -> int:
 
 def repair_command(args: argparse.Namespace, output: Output) -> int:
     with open_database(args, create=False) as conn:
-        report = repair_history(conn, args.agents)
+        report = repair_history(conn, args.agents, lock_timeout=args.lock_timeout)
     for row in report.repaired:
         output.line(f"re-recorded V{row.version}__{row.name} ({row.agent}): checksum {row.checksum}")
     output.line(f"done: {len(report.repaired)} re-recorded" if report.repaired else "nothing to repair: every applied migration matches its file")
@@ -112,7 +112,7 @@ def repair_command(args: argparse.Namespace, output: Output) -> int:
 def resolve_command(args: argparse.Namespace, output: Output) -> int:
     with open_database(args, create=False) as conn:
         try:
-            row = resolve_unfinished(conn, args.version, args.applied, args.agents)
+            row = resolve_unfinished(conn, args.version, args.applied, args.agents, lock_timeout=args.lock_timeout)
         except ValueError as error:
             output.error(str(error))
             return ExitCode.USAGE

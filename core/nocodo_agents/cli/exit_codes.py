@@ -10,6 +10,7 @@ from ..errors import (
     DatabaseAccessError,
     DatabaseUrlError,
     DivergentMigrationError,
+    HistoryRowError,
     IncompleteMigrationError,
     InvalidMigrationError,
     MigrationFailedError,
@@ -36,7 +37,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
     """The exit code a failed command returns for ``error``."""
     if isinstance(error, (DatabaseUrlError, ScaffoldError)):
         return ExitCode.USAGE
-    if isinstance(error, (DivergentMigrationError, SchemaDriftError, SchemaReplayError, PartialSchemaError)):
+    if isinstance(error, (DivergentMigrationError, SchemaDriftError, SchemaReplayError, PartialSchemaError, HistoryRowError)):
         return ExitCode.VERIFICATION_FAILED
     if isinstance(error, (MigrationFailedError, InvalidMigrationError, IncompleteMigrationError)):
         return ExitCode.MIGRATION_FAILED

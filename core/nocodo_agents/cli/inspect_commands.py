@@ -37,7 +37,7 @@ def agents_command(args: argparse.Namespace, output: Output) -> int:
 
 def status_command(args: argparse.Namespace, output: Output) -> int:
     with open_database(args, create=False) as conn:
-        rows = migration_status(conn, args.agents)
+        rows = migration_status(conn, args.agents, lock_timeout=args.lock_timeout)
     if args.json:
         output.json([row.as_dict() for row in rows])
     else:
@@ -59,7 +59,7 @@ def status_command(args: argparse.Namespace, output: Output) -> int:
 
 def verify_command(args: argparse.Namespace, output: Output) -> int:
     with open_database(args, create=False) as conn:
-        report = verify_database(conn, args.agents)
+        report = verify_database(conn, args.agents, lock_timeout=args.lock_timeout)
     if args.json:
         output.json(
             {

@@ -24,10 +24,25 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", default=False if top else argparse.SUPPRESS, help="print only results and errors")
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must be 0 or more seconds")
+    return value
+
+
 def _agents(parser: argparse.ArgumentParser) -> None:
+    """Options of every command that works on migrations: which agents, how long to wait for the lock."""
     parser.add_argument(
         "--agent", dest="agents", action="append", metavar="NAME",
         help="include this agent (repeatable); default: every installed agent. Core is always included.",
+    )
+    parser.add_argument(
+        "--lock-timeout", type=_seconds, default=60.0, metavar="SECONDS",
+        help="how long to wait for another runner's migration lock (default 60; 0: do not wait)",
     )
 
 

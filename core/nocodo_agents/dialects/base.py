@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, FrozenSet, Iterator, List, Optional, Sequence
 
+from ..errors import HistoryRowError
 from ..history import HISTORY_TABLE, HistoryRow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -127,10 +128,18 @@ class Dialect(ABC):
         """Every history row, in version order; call after :meth:`history_exists` or :meth:`ensure_history`."""
         agent = "agent" if self._has_agent_column else "NULL"
         rows = self._query(f"SELECT version, name, applied_on, checksum, {agent} FROM {HISTORY_TABLE} ORDER BY version")
-        return [
-            HistoryRow(int(v), as_text(n), as_text(a), as_text(c), None if g is None else as_text(g))
-            for v, n, a, c, g in rows
-        ]
+        history = []
+        for row in rows:
+            version, name, applied_on, checksum, by = row
+            if version is None or name is None or checksum is None:
+                raise HistoryRowError(HISTORY_TABLE, row, "version, name and checksum must not be NULL")
+            try:
+                number = int(version)
+            except (TypeError, ValueError):
+                raise HistoryRowError(HISTORY_TABLE, row, "the version is not an integer") from None
+            text = "" if applied_on is None else as_text(applied_on)
+            history.append(HistoryRow(number, as_text(name), text, as_text(checksum), None if by is None else as_text(by)))
+        return history
 
     def insert_history(self, row: HistoryRow) -> None:
         """Record one applied migration."""
