@@ -135,8 +135,8 @@ def test_fresh_database_gets_core_and_requirements_qna(conn: Connection, qna_reg
 
     again = run_agent_migrations(conn, registry=qna_registry)
     assert again.applied == () and len(history(conn)) == 4
-    # autocommit on, DATABASE(), GET_LOCK, history columns, history rows, RELEASE_LOCK, autocommit off
-    assert again.statements == 7
+    # autocommit on, DATABASE(), history columns, history rows, autocommit off: no lock when nothing is pending
+    assert again.statements == 5
 
 
 def test_schema_accepts_rows_cascades_and_enforces_checks(conn: Connection, qna_registry: AgentRegistry) -> None:
@@ -543,3 +543,19 @@ def test_trigger_with_a_compound_body(conn: Connection, agent_package) -> None:
     run_agent_migrations(conn, registry=registry_of(t=agent_package({"V4__trigger": sql})))
     query(conn, "INSERT INTO counted VALUES (1)")
     assert query(conn, "SELECT n FROM tally") == [(11,)]
+
+
+def test_reading_commands_do_not_wait_for_a_running_migration(mariadb: MariaDBServer, database: str, conn: Connection, qna_registry: AgentRegistry) -> None:
+    from nocodo_agents.status import migration_status
+
+    run_agent_migrations(conn, registry=AgentRegistry([]))
+    holder = mariadb.connect(database)
+    query(holder, "SELECT GET_LOCK(%s, 0)", (migration_lock_name(database),))
+    try:
+        rows = migration_status(conn, registry=qna_registry, lock_timeout=0)
+        assert [row.state for row in rows] == ["applied", "applied", "applied", "pending"]
+        assert run_agent_migrations(conn, registry=AgentRegistry([]), lock_timeout=0).applied == ()  # the no-op path
+        with pytest.raises(LockTimeoutError):
+            run_agent_migrations(conn, registry=qna_registry, lock_timeout=0)  # V4 is pending: it needs the lock
+    finally:
+        holder.close()

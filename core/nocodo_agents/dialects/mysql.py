@@ -233,11 +233,13 @@ class MySQLDialect(Dialect):
 
     @contextmanager
     def session(self, lock_timeout: float) -> Iterator[None]:
-        """Autocommit mode and the database's migration lock for the run; both undone afterwards.
+        """Autocommit mode for the run, and the migration lock once it is first needed; both undone afterwards.
 
-        The lock is taken here, before anything reads or creates the history
-        table. A transaction of the caller's that has only read (which the
-        server does not report) ends when autocommit is switched on.
+        The lock is taken by the first :meth:`write_transaction`, before it
+        creates or reads the history table, and held to the end of the run;
+        commands that only read (status, verify, dry runs, the no-op path)
+        never wait for it. A transaction of the caller's that has only read
+        (which the server does not report) ends when autocommit is switched on.
         """
         self.lock_timeout = lock_timeout
         saved_autocommit = self.connection.get_autocommit()
@@ -246,11 +248,14 @@ class MySQLDialect(Dialect):
         try:
             self._database = self._current_database()
             self._lock_name = migration_lock_name(self._database)
-            with self._migration_lock():
-                yield
+            yield
         except BaseException:
-            self._restore_autocommit(saved_autocommit, quietly=True)  # keep the original error
+            if self._lock_held:
+                self._release_lock(quietly=True)  # keep the original error
+            self._restore_autocommit(saved_autocommit, quietly=True)
             raise
+        if self._lock_held:
+            self._release_lock(quietly=False)
         self._restore_autocommit(saved_autocommit, quietly=False)
 
     def _set_autocommit(self, value: bool) -> None:
@@ -275,8 +280,12 @@ class MySQLDialect(Dialect):
             )
         return as_text(database)
 
-    @contextmanager
-    def _migration_lock(self) -> Iterator[None]:
+    _lock_held = False
+
+    def _take_migration_lock(self) -> None:
+        """``GET_LOCK`` at once if free, else log that this runner waits, then wait up to ``lock_timeout``."""
+        if self._lock_held:
+            return
         if not self._get_lock(0):
             logger.info(
                 "waiting up to %g s for another runner's migration lock %r on %s",
@@ -284,12 +293,7 @@ class MySQLDialect(Dialect):
             )
             if not self._get_lock(max(self.lock_timeout, 0.0)):
                 raise LockTimeoutError(self.name, self.lock_timeout)
-        try:
-            yield
-        except BaseException:
-            self._release_lock(quietly=True)  # keep the original error
-            raise
-        self._release_lock(quietly=False)
+        self._lock_held = True
 
     def _get_lock(self, timeout: float) -> bool:
         """``GET_LOCK``: true when taken; false on timeout (0) or error (NULL).
@@ -306,6 +310,7 @@ class MySQLDialect(Dialect):
         return "mariadb" in version.lower()
 
     def _release_lock(self, quietly: bool) -> None:
+        self._lock_held = False
         if not self.connection.open:
             return  # the server released it with the session
         try:
@@ -318,10 +323,11 @@ class MySQLDialect(Dialect):
     def write_transaction(self) -> Iterator[None]:
         """``START TRANSACTION`` ... ``COMMIT``, reopened whenever a statement inside commits it.
 
-        The migration lock is already held (by :meth:`session`). A refused
-        write (read-only server, missing privilege) outside a migration's own
+        Takes the migration lock first (once per run). A refused write
+        (read-only server, missing privilege) outside a migration's own
         statements becomes :class:`DatabaseAccessError`.
         """
+        self._take_migration_lock()
         self._query("START TRANSACTION")
         self._in_write = True
         try:
