@@ -71,3 +71,35 @@ def test_resolve_after_a_half_applied_mysql_migration(cli: Cli, mariadb_server) 
     assert resolved.code == 0 and "recorded V300__half (half) as applied" in resolved.out
     assert cli("status", "--check", "--agent", "half", "--db", url).code == 0
     assert cli("resolve", "300", "--absent", "--db", url).code == 2, "nothing left to resolve"
+
+
+def test_fake_baseline_and_repair_by_url(cli: Cli, url: str) -> None:
+    faked = cli("migrate", "--fake", "--target", "2", "--db", url)
+    assert faked.code == 0 and "recorded V2__create_agent_messages (core) as applied without running it" in faked.out
+    assert [row["state"] for row in json.loads(cli("status", "--json", "--db", url).out)][:3] == ["applied", "applied", "pending"]
+    refused = cli("baseline", "--version", "3", "--db", url)
+    assert refused.code == 1 and "already has migration history" in refused.err
+    assert cli("repair", "--db", url).out.strip().startswith("nothing to repair")
+    drifted = cli("verify", "--db", url)
+    assert drifted.code == 4 and "missing   table agent_sessions" in drifted.out, "V1-V2 were faked: their tables are missing"
+    repair = cli("repair", "--db", url)
+    assert repair.code == 0, "nothing diverges, so there is nothing to repair even with drift"
+
+
+def test_baseline_adopts_a_server_database_without_history(cli: Cli, url: str) -> None:
+    from nocodo_agents.urls import parse_database_url
+
+    assert cli("migrate", "--agent", "core", "--db", url).code == 0
+    connection = parse_database_url(url).connect(create=False)
+    try:
+        cursor = connection.cursor()
+        cursor.execute("DROP TABLE refinery_schema_history")
+        connection.commit()
+    finally:
+        connection.close()
+    adopted = cli("baseline", "--version", "3", "--db", url)
+    assert adopted.code == 0, adopted.text
+    assert "done: baseline at version 3, 3 recorded" in adopted.out
+    assert cli("verify", "--agent", "core", "--db", url).code == 0
+    applied = cli("migrate", "--db", url)
+    assert "[1/1] applied V4__create_project_requirements_qna" in applied.out
