@@ -211,11 +211,12 @@ def verify_database(
         history = dialect.read_history() if dialect.history_exists() else []
         drift = dialect.schema_drift(_applied_installed(installed, history))
     applied = {row.version for row in history}
+    installed_versions = {p.version for p in installed}
     return VerifyReport(
         dialect.name,
         tuple(divergences(installed, history, dialect.name)),
         drift,
-        tuple(row for row in history if row.version not in {p.version for p in installed}),
+        tuple(row for row in history if row.version not in installed_versions),
         tuple(p.version for p in installed if p.version not in applied),
     )
 

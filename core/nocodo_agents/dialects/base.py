@@ -56,6 +56,9 @@ class Dialect(ABC):
     #: The dialect name migrations receive: ``"sqlite"``, ``"postgresql"``, ``"mysql"``.
     name: ClassVar[str]
 
+    #: Seconds to wait for another runner's lock; :meth:`session` sets it for the run.
+    lock_timeout: float = 60.0
+
     #: Whether DDL runs inside transactions, so a failed migration leaves nothing behind.
     #: Dialects without it (MySQL) journal each statement instead: see :meth:`journal_start`.
     transactional_ddl: ClassVar[bool] = True

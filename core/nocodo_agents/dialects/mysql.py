@@ -183,7 +183,6 @@ class MySQLDialect(Dialect):
 
     def __init__(self, connection: Any) -> None:
         super().__init__(connection)
-        self.lock_timeout = 60.0
         self._database = ""
         self._lock_name = ""
         #: Inside :meth:`write_transaction`: keep a transaction open after anything commits it.
@@ -291,7 +290,7 @@ class MySQLDialect(Dialect):
                 "waiting up to %g s for another runner's migration lock %r on %s",
                 self.lock_timeout, self._lock_name, self.location(),
             )
-            if not self._get_lock(max(self.lock_timeout, 0.0)):
+            if not self._get_lock(self.lock_timeout):  # validated >= 0 by the runner
                 raise LockTimeoutError(self.name, self.lock_timeout)
         self._lock_held = True
 

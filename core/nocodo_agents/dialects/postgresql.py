@@ -43,7 +43,6 @@ class PostgreSQLDialect(Dialect):
     """A ``psycopg.Connection`` (psycopg 3)."""
 
     name = "postgresql"
-    lock_timeout = 60.0
 
     @property
     def _idle(self) -> Any:

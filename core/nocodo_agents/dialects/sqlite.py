@@ -134,13 +134,13 @@ class SQLiteDialect(Dialect):
                 ) from error
             if committing and isinstance(error, sqlite3.OperationalError) and _is_busy(error):
                 raise LockTimeoutError(
-                    self.name, getattr(self, "lock_timeout", 0.0), f"{error}: readers kept the database busy at COMMIT; it was rolled back"
+                    self.name, self.lock_timeout, f"{error}: readers kept the database busy at COMMIT; it was rolled back"
                 ) from error
             raise
 
     def _take_write_lock(self) -> None:
         """``BEGIN IMMEDIATE``: at once if the lock is free, else say so in the log and wait."""
-        lock_timeout = getattr(self, "lock_timeout", 0.0)
+        lock_timeout = self.lock_timeout
         try:
             self._run("PRAGMA busy_timeout = 0")
             try:
