@@ -126,8 +126,8 @@ def test_dry_run_prints_sql_and_history_inserts_and_changes_nothing(cli: Cli) ->
     result = cli("migrate", "--dry-run")
     assert result.code == 0
     out = result.out
-    assert out.index("CREATE TABLE IF NOT EXISTS refinery_schema_history") < out.index("CREATE TABLE agent_sessions")
-    assert out.index("CREATE TABLE agent_sessions") < out.index("INSERT INTO refinery_schema_history (version, name, applied_on, checksum, agent) VALUES (1, 'create_agent_sessions'")
+    assert out.index("CREATE TABLE IF NOT EXISTS main.refinery_schema_history") < out.index("CREATE TABLE agent_sessions")
+    assert out.index("CREATE TABLE agent_sessions") < out.index("INSERT INTO main.refinery_schema_history (version, name, applied_on, checksum, agent) VALUES (1, 'create_agent_sessions'")
     assert out.index("VALUES (1,") < out.index("CREATE TABLE agent_messages") < out.index("VALUES (4,")
     assert not (cli.cwd / "nocodo-agents.db").exists()
     cli("migrate", "--target", "3")
@@ -336,7 +336,7 @@ def test_rollback_runs_rollbacks_newest_first(cli: Cli, notes_agent: None) -> No
     database = cli.cwd / "nocodo-agents.db"
     cli("migrate", "--agent", "notes")
     dry = cli("rollback", "--to", "3", "--agent", "notes", "--dry-run")
-    assert dry.code == 0 and "DROP TABLE notes;" in dry.out and "DELETE FROM refinery_schema_history WHERE version = 100;" in dry.out
+    assert dry.code == 0 and "DROP TABLE notes;" in dry.out and "DELETE FROM main.refinery_schema_history WHERE version = 100;" in dry.out
     assert "notes" in table_names(database)
     done = cli("rollback", "--to", "3", "--agent", "notes")
     assert done.code == 0, done.text

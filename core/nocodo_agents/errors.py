@@ -372,3 +372,70 @@ class HistoryRowError(MigrationError):
             f"the history table {table} holds a malformed row {self.row!r}: {problem}. It was not written by "
             f"nocodo-agents or refinery; correct or delete that row by hand, then run again."
         )
+
+
+class InvalidArgumentError(MigrationError, ValueError):
+    """An argument of a library call is out of range (``lock_timeout=``, ``target=``): nothing was done."""
+
+
+class HistoryTableError(MigrationError):
+    """The history table cannot be used as it is: a view, missing columns, or constraints refusing our rows."""
+
+    def __init__(self, table: str, database: str, problem: str) -> None:
+        self.table = table
+        self.database = database
+        self.problem = problem
+        super().__init__(
+            f"the history table {table} in {database} {problem}. nocodo-agents (like refinery) needs a "
+            f"table with the columns version, name, applied_on and checksum (it adds a nullable agent "
+            f"column) and no other column it must fill. Correct the table by hand (or rename it away and "
+            f"record what the schema holds with `nocodo-agents baseline`), then run again."
+        )
+
+
+class ForeignKeyViolationError(MigrationError):
+    """A migration (or rollback) left rows whose foreign keys point at no parent row (SQLite).
+
+    ``violations`` holds ``(table, rowid, parent_table)`` for the new
+    violations, at most the first 20.
+    """
+
+    def __init__(
+        self,
+        planned: "PlannedMigration",
+        violations: Sequence[Tuple[str, Optional[int], str]],
+        total: int,
+        rolled_back: bool,
+        phase: str = "migration",
+        detail: Optional[str] = None,
+    ) -> None:
+        self.version = planned.version
+        self.name = planned.name
+        self.agent = planned.agent
+        self.distribution = planned.distribution
+        self.source = planned.source
+        self.violations = tuple(violations)
+        self.total = total
+        self.rolled_back = rolled_back
+        self.phase = phase
+        listed = "; ".join(
+            f"{table} row {rowid if rowid is not None else '(without rowid)'} references a missing row of {parent}"
+            for table, rowid, parent in self.violations
+        )
+        more = f" (and {total - len(self.violations)} more)" if total > len(self.violations) else ""
+        found = detail if detail is not None else f"leaves {total} row(s) violating a foreign key: {listed}{more}"
+        what = "migration" if phase == "migration" else f"the {phase} of migration"
+        if rolled_back:
+            left = "Its transaction was rolled back: the database and its history are as they were before it."
+        else:
+            left = (
+                "It ran outside a transaction (transactional = False), so its statements stay applied and it "
+                "was not recorded: repair the rows by hand before running again."
+            )
+        super().__init__(
+            f"{what} V{planned.version}__{planned.name} of agent {planned.agent!r} (distribution "
+            f"{planned.distribution}, {planned.source}) {found}. {left} Make the {phase} keep every child row's parent (when rebuilding a "
+            f"table, copy its rows into the new table before dropping the old one, as in SQLite's "
+            f"'Making Other Kinds Of Table Schema Changes'), or delete or fix the orphaned rows in the same "
+            f"{phase}, then run again."
+        )

@@ -18,7 +18,9 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
     statements that ran before the failing one; ``phase`` is ``"migration"``
     or ``"rollback"``. On a dialect without transactional DDL each statement
     of a migration is journalled first, so a failure is remembered (the
-    caller calls ``journal_done`` once the history row is written).
+    caller calls ``journal_done`` once the history row is written). Once
+    every statement ran, the dialect checks what they left (on SQLite: rows
+    whose foreign key finds no parent raise :class:`ForeignKeyViolationError`).
     """
     statements = dialect.split_statements(sql)
     journal = phase == "migration" and not dialect.transactional_ddl
@@ -45,6 +47,7 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
                 phase=phase,
                 journalled=journal,
             ) from error
+    dialect.check_integrity(planned, phase, rolled_back)
 
 
 def _record_failure(dialect: Dialect, planned: PlannedMigration, index: int, error: BaseException) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from .discovery import MigrationSet
-from .errors import DivergentMigrationError, InvalidMigrationError, MigrationConflictError
+from .errors import DivergentMigrationError, InvalidArgumentError, InvalidMigrationError, MigrationConflictError
 from .history import HistoryRow
 from .migration import MAX_VERSION, Migration
 
@@ -103,7 +103,7 @@ def check_target(target: Optional[int]) -> None:
     if target is None:
         return
     if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target <= MAX_VERSION:
-        raise ValueError(f"target= must be a version between 0 and {MAX_VERSION}, not {target!r}")
+        raise InvalidArgumentError(f"target= must be a version between 0 and {MAX_VERSION}, not {target!r}")
 
 
 def divergences(

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 from . import adoption
 from .dialects import Dialect, dbapi_connection, dialect_for
 from .discovery import AgentRegistry
-from .errors import IncompleteMigrationError
+from .errors import IncompleteMigrationError, InvalidArgumentError
 from .execution import run_statements
 from .history import HistoryRow, now_rfc3339
 from .planning import Plan, PlannedMigration, check_target, make_plan, merge
@@ -30,6 +30,22 @@ logger = logging.getLogger("nocodo_agents")
 
 #: How long a runner waits for another one's lock by default, in seconds.
 DEFAULT_LOCK_TIMEOUT = 60.0
+#: The longest wait every dialect can express: 2**31 - 1 milliseconds (about 24.8 days),
+#: the limit of SQLite's busy timeout and of PostgreSQL's ``lock_timeout``.
+MAX_LOCK_TIMEOUT = (2**31 - 1) / 1000
+
+
+def check_lock_timeout(lock_timeout: float) -> None:
+    """Raise :class:`InvalidArgumentError` unless ``lock_timeout`` is a finite number of seconds in range."""
+    if (
+        isinstance(lock_timeout, bool)
+        or not isinstance(lock_timeout, (int, float))
+        or not 0 <= lock_timeout <= MAX_LOCK_TIMEOUT
+    ):
+        raise InvalidArgumentError(
+            f"lock_timeout= must be a number of seconds >= 0 (0: do not wait) and at most "
+            f"{MAX_LOCK_TIMEOUT:g} (about 24.8 days; infinity is not accepted), not {lock_timeout!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -143,8 +159,7 @@ def prepare(
     Yields the merged migrations and the connection's dialect; a SQLAlchemy
     ``Engine``'s borrowed connection goes back to its pool afterwards.
     """
-    if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, (int, float)) or not lock_timeout >= 0:
-        raise ValueError(f"lock_timeout= must be a number of seconds >= 0 (0: do not wait), not {lock_timeout!r}")
+    check_lock_timeout(lock_timeout)
     registry = registry if registry is not None else AgentRegistry.installed()
     installed = merge(registry.requested_sets(agents))
     with dbapi_connection(conn) as raw:

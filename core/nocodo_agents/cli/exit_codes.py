@@ -10,6 +10,8 @@ from ..errors import (
     DatabaseAccessError,
     DatabaseUrlError,
     DivergentMigrationError,
+    ForeignKeyViolationError,
+    HistoryTableError,
     HistoryRowError,
     IncompleteMigrationError,
     InvalidMigrationError,
@@ -37,9 +39,9 @@ def exit_code_for(error: BaseException) -> ExitCode:
     """The exit code a failed command returns for ``error``."""
     if isinstance(error, (DatabaseUrlError, ScaffoldError)):
         return ExitCode.USAGE
-    if isinstance(error, (DivergentMigrationError, SchemaDriftError, SchemaReplayError, PartialSchemaError, HistoryRowError)):
+    if isinstance(error, (DivergentMigrationError, SchemaDriftError, SchemaReplayError, PartialSchemaError, HistoryRowError, HistoryTableError)):
         return ExitCode.VERIFICATION_FAILED
-    if isinstance(error, (MigrationFailedError, InvalidMigrationError, IncompleteMigrationError)):
+    if isinstance(error, (MigrationFailedError, ForeignKeyViolationError, InvalidMigrationError, IncompleteMigrationError)):
         return ExitCode.MIGRATION_FAILED
     if isinstance(error, (DatabaseAccessError, sqlite3.Error)) or _is_driver_error(error):
         return ExitCode.DATABASE_UNAVAILABLE

@@ -6,6 +6,9 @@ import argparse
 
 from .._version import __version__
 
+#: Mirrors nocodo_agents.runner.MAX_LOCK_TIMEOUT (not imported: parsing --help must stay cheap).
+MAX_LOCK_TIMEOUT = (2**31 - 1) / 1000
+
 DEFAULT_DATABASE = "sqlite:///nocodo-agents.db"
 
 EPILOG = """\
@@ -29,8 +32,8 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError("must be 0 or more seconds")
+    if not 0 <= value <= MAX_LOCK_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"must be 0 to {MAX_LOCK_TIMEOUT:g} seconds (about 24.8 days), not {text!r}")
     return value
 
 

@@ -82,6 +82,7 @@ from pymysql.cursors import Cursor
 from ..errors import ConnectionStateError, DatabaseAccessError, LockTimeoutError, MigrationError, SchemaReplayError
 from ..history import HISTORY_TABLE, now_rfc3339
 from ..sql_split import split_statements
+from ..urls import redact
 from .base import Dialect, UnfinishedMigration, as_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -119,6 +120,9 @@ _DENIED = frozenset(
         ER.SPECIFIC_ACCESS_DENIED_ERROR,
     }
 )
+
+#: Client error codes of a connection that failed (gone away, lost, cannot connect).
+_CONNECTION_LOST = frozenset({2006, 2013, 2003, 2055, 0})
 
 #: What a journal row without a recorded failure means.
 _STOPPED = (
@@ -195,7 +199,11 @@ class MySQLDialect(Dialect):
     # -- statements ------------------------------------------------------------------------------
 
     history_columns_sql = (
-        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s"
+        "SELECT c.COLUMN_NAME, c.IS_NULLABLE = 'NO', c.COLUMN_DEFAULT IS NOT NULL OR c.EXTRA LIKE '%%auto_increment%%' "
+        "OR c.EXTRA LIKE '%%GENERATED%%', t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') "
+        "FROM information_schema.COLUMNS c JOIN information_schema.TABLES t "
+        "ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME "
+        "WHERE c.TABLE_SCHEMA = DATABASE() AND c.TABLE_NAME = %s"
     )
 
     def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Row]:
@@ -248,14 +256,37 @@ class MySQLDialect(Dialect):
             self._database = self._current_database()
             self._lock_name = migration_lock_name(self._database)
             yield
-        except BaseException:
+        except BaseException as error:
             if self._lock_held:
                 self._release_lock(quietly=True)  # keep the original error
             self._restore_autocommit(saved_autocommit, quietly=True)
+            if isinstance(error, pymysql.err.MySQLError):
+                raise self._named_error(error) from error
             raise
         if self._lock_held:
             self._release_lock(quietly=False)
         self._restore_autocommit(saved_autocommit, quietly=False)
+
+    def _named_error(self, error: "pymysql.err.MySQLError") -> MigrationError:
+        """A PyMySQL error leaving the session, as the named error a caller can act on."""
+        message = redact(_error_message(error))
+        if _error_code(error) in _CONNECTION_LOST or not self.connection.open:
+            return DatabaseAccessError(
+                self.location(),
+                f"the connection to the server failed ({message}). A migration stopped part-way is kept in "
+                f"the journal and the next run says so; otherwise the history says exactly what was applied: "
+                f"run `status`, then run again once the server is reachable.",
+            )
+        problem = _access_problem(error)
+        return DatabaseAccessError(
+            self.location(),
+            problem if problem is not None else f"the server reported: {message}. Fix the cause, then run again.",
+        )
+
+    def _refused_by_table(self, error: BaseException) -> bool:
+        return isinstance(error, (pymysql.err.IntegrityError, pymysql.err.DataError)) or _error_code(error) in (
+            ER.BAD_FIELD_ERROR, ER.NO_DEFAULT_FOR_FIELD, ER.NON_UPDATABLE_TABLE, 1471, 1288,  # 1471: not insertable
+        )
 
     def _set_autocommit(self, value: bool) -> None:
         self.statements += 1

@@ -22,9 +22,10 @@ import secrets
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence
 
-from ..errors import ConnectionStateError, DatabaseAccessError, LockTimeoutError, SchemaReplayError
+from ..errors import ConnectionStateError, DatabaseAccessError, LockTimeoutError, MigrationFailedError, SchemaReplayError
 from ..history import HISTORY_TABLE
 from ..sql_split import split_statements
+from ..urls import redact
 from .base import Dialect
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,31 +59,113 @@ class PostgreSQLDialect(Dialect):
                 f"before running migrations (the runner never commits or rolls back work that is not its own)"
             )
 
+    def __init__(self, connection: Any) -> None:
+        super().__init__(connection)
+        #: The schema holding the history table (``current_schema()``), once known.
+        self._schema: Optional[str] = None
+        self._writes_prepared = False
+
     @contextmanager
     def session(self, lock_timeout: float) -> Iterator[None]:
+        """Autocommit for the run (each unit of work is an explicit transaction); driver errors become named ones."""
         saved = self.connection.autocommit
         self.lock_timeout = lock_timeout
-        self.connection.autocommit = True
         try:
+            self.connection.autocommit = True
             yield
+        except BaseException as error:
+            named = self._named_error(error)
+            if named is error:
+                raise
+            raise named from error
         finally:
             if not self.connection.closed:
                 self.connection.autocommit = saved
 
+    def _lost(self, error: "BaseException | None") -> bool:
+        """Whether ``error`` means the connection to the server failed (rather than a statement)."""
+        import psycopg
+
+        if not isinstance(error, psycopg.OperationalError):
+            return False
+        state = getattr(error, "sqlstate", None)
+        return self.connection.closed or state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+    def _named_error(self, error: BaseException) -> BaseException:
+        """A psycopg error leaving the session as the named error a caller can act on."""
+        import psycopg
+
+        if isinstance(error, MigrationFailedError) and self._lost(error.__cause__):
+            error = error.__cause__  # type: ignore[assignment]
+        if not isinstance(error, psycopg.Error):
+            return error
+        message = redact(str(error).strip())
+        if self._lost(error):
+            return DatabaseAccessError(
+                self.location(),
+                f"the connection to the server failed ({message}). The server rolls back whatever was not "
+                f"committed, and each migration commits together with its history row, so the history says "
+                f"exactly what was applied: run `status`, then run again once the server is reachable.",
+            )
+        return DatabaseAccessError(
+            self.location(),
+            f"PostgreSQL reported: {message}. Each migration commits together with its history row, so the "
+            f"history says exactly what was applied: fix the cause, then run again.",
+        )
+
     # -- statements ------------------------------------------------------------------------------
 
+    # The schema travels with the columns, so the no-op path learns where history lives for free.
     history_columns_sql = (
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = %s"
+        "SELECT c.column_name, c.is_nullable = 'NO', c.column_default IS NOT NULL OR c.is_identity = 'YES' "
+        "OR c.is_generated <> 'NEVER', t.table_type = 'BASE TABLE', c.table_schema "
+        "FROM information_schema.columns c JOIN information_schema.tables t "
+        "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
+        "WHERE c.table_schema = current_schema() AND c.table_name = %s"
     )
+
+    def _note_history_shape(self, rows: Sequence[Any]) -> None:
+        if rows:
+            self._schema = rows[0][4]
+
+    @property
+    def history_table(self) -> str:
+        """``schema.refinery_schema_history``: a TEMP table of the same name never stands in for it."""
+        if self._schema is None:
+            schema = self._query("SELECT current_schema()")[0][0]
+            if schema is None:
+                raise ConnectionStateError(
+                    "the PostgreSQL connection has no current schema (its search_path names no existing "
+                    "schema): set search_path (or create the schema it names) so the runner knows where "
+                    "the history table lives"
+                )
+            self._schema = schema
+        return f"{_identifier(self._schema)}.{HISTORY_TABLE}"
+
+    def _cursor(self) -> Any:
+        """A plain cursor returning tuples, whatever ``row_factory``/``cursor_factory`` the caller set."""
+        import psycopg
+        from psycopg.rows import tuple_row
+
+        return psycopg.Cursor(self.connection, row_factory=tuple_row)
 
     def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]:
         self.statements += 1
-        cursor = self.connection.execute(sql, params or None, prepare=False)
-        return cursor.fetchall() if cursor.description else []
+        with self._cursor() as cursor:
+            cursor.execute(sql, params or None, prepare=False)
+            return cursor.fetchall() if cursor.description else []
 
     def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
         self.statements += 1
-        self.connection.execute(sql, params or None, prepare=False)
+        with self._cursor() as cursor:
+            cursor.execute(sql, params or None, prepare=False)
+
+    def _refused_by_table(self, error: BaseException) -> bool:
+        import psycopg
+
+        return isinstance(error, (psycopg.errors.IntegrityError, psycopg.errors.DataError)) or (
+            isinstance(error, psycopg.errors.ProgrammingError) and not isinstance(error, psycopg.errors.InsufficientPrivilege)
+        ) or isinstance(error, psycopg.errors.RaiseException)
 
     def split_statements(self, sql: str) -> List[str]:
         return split_statements(sql, "postgresql")
@@ -93,13 +176,27 @@ class PostgreSQLDialect(Dialect):
     def write_transaction(self) -> Iterator[None]:
         import psycopg
 
-        self._run("BEGIN")
+        if self.connection.read_only:
+            raise DatabaseAccessError(
+                self.location(),
+                "the psycopg connection is read-only (connection.read_only = True): nothing was changed. "
+                "Run the migrations on a connection that may write.",
+            )
+        # READ COMMITTED whatever the caller or the server default: history is read after the lock is
+        # taken, and a snapshot from before the wait would miss what the previous holder committed.
+        self._run("BEGIN ISOLATION LEVEL READ COMMITTED")
         try:
             self._take_lock()
+            if not self._writes_prepared:
+                self._refuse_temp_relations()
+                self._writes_prepared = True
             yield
         except BaseException as error:
             if not self.connection.closed:
-                self._run("ROLLBACK")
+                try:
+                    self._run("ROLLBACK")
+                except psycopg.OperationalError:
+                    pass  # the connection is gone: the server rolls back by itself; keep the original error
             if isinstance(error, psycopg.errors.ReadOnlySqlTransaction):
                 raise DatabaseAccessError(self.location(), "it is read-only (a hot standby, or default_transaction_read_only): nothing was changed") from error
             if isinstance(error, psycopg.errors.InsufficientPrivilege):
@@ -126,9 +223,23 @@ class PostgreSQLDialect(Dialect):
         except psycopg.errors.LockNotAvailable as error:
             raise LockTimeoutError(self.name, self.lock_timeout, error) from error
 
+    def _refuse_temp_relations(self) -> None:
+        """Unqualified names in migrations resolve to this session's TEMP relations first: refuse them."""
+        temporary = [row[0] for row in self._query("SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema() ORDER BY relname")]
+        if temporary:
+            raise ConnectionStateError(
+                f"the PostgreSQL session has temporary relations ({', '.join(temporary[:10])}): unqualified "
+                f"names in migrations would resolve to them first. Nothing was changed. Run the migrations on "
+                f"a connection of their own (behind PgBouncer in transaction mode, temporary tables of other "
+                f"clients can be left on a server connection: drop them, or discard them with DISCARD TEMP)."
+            )
+
     def location(self) -> str:
-        info = self.connection.info
-        return f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}"
+        try:
+            info = self.connection.info
+            return f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}"
+        except Exception:  # a broken connection may not answer
+            return "the PostgreSQL database"
 
     # -- schema ----------------------------------------------------------------------------------
 
@@ -225,6 +336,13 @@ class PostgreSQLDialect(Dialect):
             else:
                 self._run("ROLLBACK")
         return compare_schemas(expected, live, owner=_owner)
+
+
+def _identifier(name: str) -> str:
+    """``name`` as SQL writes it: bare when PostgreSQL would fold it to itself, else double-quoted."""
+    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
+        return name
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _owner(key: str, description: str) -> Optional[str]:

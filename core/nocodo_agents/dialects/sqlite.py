@@ -11,13 +11,21 @@ Other runners wait for the lock up to ``lock_timeout`` (SQLite's busy timeout).
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
+from collections import Counter
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, FrozenSet, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, Union
 
-from ..errors import ConnectionStateError, DatabaseAccessError, LockTimeoutError
+from ..errors import (
+    ConnectionStateError,
+    DatabaseAccessError,
+    ForeignKeyViolationError,
+    LockTimeoutError,
+    MigrationFailedError,
+)
 from ..history import HISTORY_TABLE
-from .base import Dialect
+from .base import Dialect, as_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..drift import DriftReport
@@ -59,8 +67,8 @@ def sqlite_schema_objects(connection: sqlite3.Connection) -> FrozenSet[str]:
     return frozenset(objects)
 
 
-def _is_busy(error: sqlite3.OperationalError) -> bool:
-    return "locked" in str(error) or "busy" in str(error)
+def _is_busy(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and ("locked" in str(error) or "busy" in str(error))
 
 
 def _is_read_only(error: BaseException) -> bool:
@@ -72,11 +80,64 @@ def _is_read_only(error: BaseException) -> bool:
     return False
 
 
+def _is_environmental(error: "BaseException | None") -> bool:
+    """A failure of the file or the disk, not of the SQL that was running."""
+    if not isinstance(error, sqlite3.OperationalError) and not isinstance(error, sqlite3.DatabaseError):
+        return False
+    message = str(error)
+    return _is_read_only(error) or any(text in message for text in _ENVIRONMENT + _NOT_A_DATABASE)
+
+
+#: What SQLite says when the disk or the file fails under a statement.
+_ENVIRONMENT = ("disk is full", "disk I/O error", "unable to open database file")
+#: What SQLite says when the file is no database it can read.
+_NOT_A_DATABASE = ("file is not a database", "malformed", "file is encrypted")
+
+#: Pragmas that change what a migration's SQL does, pinned to these values for the runner's writes
+#: and restored afterwards. ``foreign_keys`` above all: with enforcement on, the DROP of SQLite's
+#: documented table rebuild cascades to every child row (and PRAGMA foreign_keys is a no-op once a
+#: transaction is open, so it is switched before the runner's first transaction).
+_PINNED_FOR_WRITES = {
+    "foreign_keys": 0,
+    "legacy_alter_table": 0,
+    "recursive_triggers": 0,
+    "reverse_unordered_selects": 0,
+    "ignore_check_constraints": 0,
+    "writable_schema": 0,
+}
+#: One statement reading, before the first write, query_only and every pinned pragma (as
+#: ``('pragma', name, value)``), and what else the connection sees besides main: attached
+#: databases and TEMP objects (as ``(kind, name, NULL)``).
+_WRITE_CONDITIONS = " UNION ALL ".join(
+    [f"SELECT 'pragma', '{name}', * FROM pragma_{name}" for name in ("query_only", *_PINNED_FOR_WRITES)]
+    + [
+        "SELECT 'database', name, NULL FROM pragma_database_list WHERE name NOT IN ('main', 'temp')",
+        "SELECT type, name, NULL FROM temp.sqlite_master",
+    ]
+)
+#: Statements starting with this word cannot leave a row without its parent (a new table is empty).
+_CREATES = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*CREATE\b", re.IGNORECASE | re.DOTALL)
+#: At most this many violating rows are named in an error.
+_VIOLATIONS_SHOWN = 20
+
+Violation = Tuple[str, Optional[int], str]
+
+
 class SQLiteDialect(Dialect):
     """A :class:`sqlite3.Connection`."""
 
     name = "sqlite"
     connection: sqlite3.Connection
+
+    def __init__(self, connection: Any) -> None:
+        super().__init__(connection)
+        #: The connection's pragma values when the session began, where the runner changed them.
+        self._changed_pragmas: Dict[str, int] = {}
+        self._settings: Dict[str, int] = {}
+        self._writes_prepared = False
+        #: Foreign-key violations before the current migration's first statement that could orphan a
+        #: row (``None``: no such statement yet), or the error SQLite gave when asked for them.
+        self._violations_before: "Optional[Union[List[Violation], str]]" = None
 
     def ensure_idle(self) -> None:
         if getattr(self.connection, "autocommit", None) is False:
@@ -94,30 +155,132 @@ class SQLiteDialect(Dialect):
 
     @contextmanager
     def session(self, lock_timeout: float) -> Iterator[None]:
+        """The connection as the runner needs it, whatever the caller set; all of it restored afterwards.
+
+        Rows come back as tuples and text as ``str`` (a caller's ``row_factory``
+        or ``text_factory`` is set aside), Python issues no implicit BEGIN, and
+        the busy timeout is the lock timeout. Before the first write, the
+        pragmas of :data:`_PINNED_FOR_WRITES` are set (see :meth:`_prepare_writes`).
+        Every sqlite3 error that leaves the session becomes a named error.
+        """
         connection = self.connection
-        saved_isolation = connection.isolation_level
-        saved_timeout = self._query("PRAGMA busy_timeout")[0][0]
+        saved = (connection.isolation_level, connection.row_factory, connection.text_factory)
         self.lock_timeout = lock_timeout
         connection.isolation_level = None
-        self._run(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
+        connection.row_factory = None
+        connection.text_factory = str
         try:
+            # PRAGMA busy_timeout reads no schema, so it cannot wait behind another connection's lock
+            self._settings["busy_timeout"] = self._query("PRAGMA busy_timeout")[0][0]
+            self._set_busy_timeout(lock_timeout)
             yield
-        except BaseException:
-            self._restore(saved_timeout, saved_isolation, quietly=True)  # keep the original error
-            raise
-        self._restore(saved_timeout, saved_isolation, quietly=False)
-
-    def _restore(self, busy_timeout: int, isolation_level: Any, quietly: bool) -> None:
+        except BaseException as error:
+            self._restore(saved, quietly=True)  # keep the original error
+            named = self._named_error(error)
+            if named is error:
+                raise
+            raise named from error
         try:
-            self._run(f"PRAGMA busy_timeout = {int(busy_timeout)}")
-            self.connection.isolation_level = isolation_level
+            self._restore(saved, quietly=False)
+        except sqlite3.Error as error:
+            named = self._named_error(error)
+            if named is error:
+                raise
+            raise named from error
+
+    def _set_busy_timeout(self, seconds: float) -> None:
+        self._run(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+
+    def _restore(self, saved: Tuple[Any, Any, Any], quietly: bool) -> None:
+        connection = self.connection
+        try:
+            if "busy_timeout" in self._settings:
+                self._run(f"PRAGMA busy_timeout = {int(self._settings['busy_timeout'])}")
+            for pragma, value in self._changed_pragmas.items():
+                self._run(f"PRAGMA {pragma} = {int(value)}")
+            self._changed_pragmas = {}
         except sqlite3.Error:
             if not quietly:
                 raise
+        finally:
+            connection.isolation_level, connection.row_factory, connection.text_factory = saved
+
+    def _named_error(self, error: BaseException) -> BaseException:
+        """``error`` as the named error a caller can act on (errors of ours pass through).
+
+        A migration statement that failed because of the file rather than its
+        SQL (read-only, disk full, I/O) is reported as the file's problem.
+        """
+        if isinstance(error, MigrationFailedError) and _is_environmental(error.__cause__):
+            error = error.__cause__  # type: ignore[assignment]
+        if not isinstance(error, sqlite3.Error):
+            return error
+        if _is_busy(error):
+            return LockTimeoutError(
+                self.name, self.lock_timeout,
+                f"{error} (another connection holds a lock on {self.location()}: a writer in rollback-journal "
+                f"mode, or BEGIN EXCLUSIVE)",
+            )
+        if _is_read_only(error):
+            return DatabaseAccessError(
+                self.location(),
+                "it is read-only (file permissions, a read-only mount or directory, ?mode=ro, or PRAGMA "
+                "query_only): nothing was changed. Run the migrations with write access to the file and its "
+                "directory.",
+            )
+        message = str(error)
+        if any(text in message for text in _NOT_A_DATABASE):
+            return DatabaseAccessError(
+                self.location(),
+                f"it is not a SQLite database, or it is damaged ({message}): nothing was changed. Check the "
+                f"path; restore the file from a backup if it is damaged.",
+            )
+        return DatabaseAccessError(
+            self.location(),
+            f"SQLite reported: {message}. A migration is committed together with its history row, so the "
+            f"history says exactly what was applied: fix the cause (disk space, permissions, the file), then "
+            f"run `status` and run again.",
+        )
+
+    def _prepare_writes(self) -> None:
+        """Before the first write of the session: refuse what would mislead migrations, pin the pragmas.
+
+        Runs outside any transaction (``PRAGMA foreign_keys`` does nothing
+        inside one).
+        """
+        foreign = []
+        for kind, name, value in self._query(_WRITE_CONDITIONS):
+            if kind == "pragma":
+                self._settings[name] = int(value)
+            else:
+                foreign.append((kind, name))
+        if self._settings["query_only"]:
+            raise DatabaseAccessError(
+                self.location(),
+                "the connection has PRAGMA query_only = ON, so it may not write: nothing was changed. Run "
+                "the migrations on a connection that may write.",
+            )
+        if foreign:
+            listed = ", ".join(f"{kind} {name}" for kind, name in foreign)
+            raise ConnectionStateError(
+                f"the sqlite3 connection sees more than its main database ({listed}): unqualified names "
+                f"in migrations would resolve to TEMP objects first and could reach an attached database. "
+                f"Nothing was changed. Run the migrations on a connection of their own (for example "
+                f"nocodo_agents.Database(path), or a fresh sqlite3.connect(path)), or DETACH the databases "
+                f"and drop the TEMP objects first."
+            )
+        for pragma, wanted in _PINNED_FOR_WRITES.items():
+            if self._settings[pragma] != wanted:
+                self._run(f"PRAGMA {pragma} = {wanted}")
+                self._changed_pragmas[pragma] = self._settings[pragma]
+        self._writes_prepared = True
 
     @contextmanager
     def write_transaction(self) -> Iterator[None]:
+        if not self._writes_prepared:
+            self._prepare_writes()
         self._take_write_lock()
+        self._violations_before = None
         committing = False
         try:
             yield
@@ -126,13 +289,7 @@ class SQLiteDialect(Dialect):
         except BaseException as error:
             if self.connection.in_transaction:
                 self._run("ROLLBACK")
-            if _is_read_only(error):
-                raise DatabaseAccessError(
-                    self.location(),
-                    "it is read-only (file permissions, a read-only mount, or ?mode=ro): nothing was "
-                    "changed. Run the migrations with write access to the file and its directory.",
-                ) from error
-            if committing and isinstance(error, sqlite3.OperationalError) and _is_busy(error):
+            if committing and _is_busy(error):
                 raise LockTimeoutError(
                     self.name, self.lock_timeout, f"{error}: readers kept the database busy at COMMIT; it was rolled back"
                 ) from error
@@ -142,7 +299,7 @@ class SQLiteDialect(Dialect):
         """``BEGIN IMMEDIATE``: at once if the lock is free, else say so in the log and wait."""
         lock_timeout = self.lock_timeout
         try:
-            self._run("PRAGMA busy_timeout = 0")
+            self._set_busy_timeout(0)
             try:
                 self._run("BEGIN IMMEDIATE")
                 return
@@ -150,7 +307,7 @@ class SQLiteDialect(Dialect):
                 if not _is_busy(error):
                     raise
             logger.info("waiting up to %g s for another runner's write lock on %s", lock_timeout, self.location())
-            self._run(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
+            self._set_busy_timeout(lock_timeout)
             try:
                 self._run("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as error:
@@ -158,17 +315,30 @@ class SQLiteDialect(Dialect):
                     raise LockTimeoutError(self.name, lock_timeout, error) from error
                 raise
         finally:
-            self._run(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
+            self._set_busy_timeout(lock_timeout)
 
     def location(self) -> str:
         """The database file's path (``:memory:`` for an in-memory database)."""
-        for _, name, path in self.connection.execute("PRAGMA database_list"):
-            if name == "main":
-                return path or ":memory:"
-        return ":memory:"
+        try:
+            cursor = self.connection.cursor()
+            cursor.row_factory = None
+            for _, name, path in cursor.execute("PRAGMA database_list"):
+                if name == "main":
+                    return str(path) or ":memory:"
+        except sqlite3.Error:
+            pass
+        return "the SQLite database"
 
     placeholder = "?"
-    history_columns_sql = "SELECT name FROM pragma_table_info(?)"
+    # ``main.``: neither a TEMP table of the same name nor an attached database's history stands in.
+    history_columns_sql = (
+        "SELECT p.name, p.\"notnull\", p.dflt_value IS NOT NULL, m.type = 'table' FROM main.sqlite_master m "
+        "JOIN pragma_table_info(m.name, 'main') p WHERE m.name = ? COLLATE NOCASE AND m.type IN ('table', 'view')"
+    )
+
+    @property
+    def history_table(self) -> str:
+        return f"main.{HISTORY_TABLE}"
 
     def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]:
         self.statements += 1
@@ -177,6 +347,60 @@ class SQLiteDialect(Dialect):
     def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
         self.statements += 1
         self.connection.execute(sql, params or ())
+
+    def _history_rows(self, sql: str) -> List[Any]:
+        """Text as bytes, so a value that is not UTF-8 is reported by its row, not as a decoding crash."""
+        self.connection.text_factory = bytes
+        try:
+            return self._query(sql)
+        finally:
+            self.connection.text_factory = str
+
+    def _refused_by_table(self, error: BaseException) -> bool:
+        if isinstance(error, sqlite3.IntegrityError):
+            return True
+        return isinstance(error, sqlite3.OperationalError) and not _is_busy(error) and not _is_read_only(error) and (
+            "no such column" in str(error) or "may not be modified" in str(error) or "cannot modify" in str(error)
+        )
+
+    # -- foreign keys: enforcement is off while migrations run, so check what it would have refused --
+
+    def execute(self, statement: str) -> None:
+        if not self._writes_prepared:  # a migration outside a transaction, before any write transaction
+            self._prepare_writes()
+        if self._violations_before is None and not _CREATES.match(statement):
+            self._violations_before = self._foreign_key_violations()
+        self._run(statement)
+
+    def _foreign_key_violations(self) -> "Union[List[Violation], str]":
+        """Every row of main whose foreign key finds no parent; SQLite's message if it cannot check."""
+        try:
+            rows = self._query("PRAGMA main.foreign_key_check")
+        except sqlite3.OperationalError as error:  # "foreign key mismatch": a key SQLite cannot check
+            if _is_busy(error) or _is_read_only(error):
+                raise
+            return str(error)
+        return [(as_text(table), rowid, as_text(parent)) for table, rowid, parent, _ in rows]
+
+    def check_integrity(self, planned: "PlannedMigration", phase: str, rolled_back: bool) -> None:
+        """Raise :class:`ForeignKeyViolationError` if the statements left rows without their parent.
+
+        Violations that existed before the migration's first statement that
+        could orphan a row (written while enforcement was off) are not its
+        doing and are left alone; statements that only CREATE are not checked.
+        """
+        before, self._violations_before = self._violations_before, None
+        if before is None:
+            return
+        after = self._foreign_key_violations()
+        if isinstance(after, str):
+            if after == before:
+                logger.warning("foreign keys of %s cannot be checked (%s); not checked after V%s", self.location(), after, planned.version)
+                return
+            raise ForeignKeyViolationError(planned, [], 0, rolled_back, phase, detail=f"SQLite cannot check its foreign keys any more ({after})")
+        new = _new_violations([] if isinstance(before, str) else before, after)
+        if new:
+            raise ForeignKeyViolationError(planned, new[:_VIOLATIONS_SHOWN], len(new), rolled_back, phase)
 
     def split_statements(self, sql: str) -> List[str]:
         return split_sqlite_statements(sql)
@@ -190,3 +414,23 @@ class SQLiteDialect(Dialect):
     def schema_objects(self) -> FrozenSet[str]:
         self.statements += 1
         return sqlite_schema_objects(self.connection)
+
+
+def _new_violations(before: List[Violation], after: List[Violation]) -> List[Violation]:
+    """The violations of ``after`` that ``before`` does not account for.
+
+    Counted per (child table, parent table), because a rebuilt table's rows
+    may get new rowids; within a group that grew, rows seen before are
+    listed last.
+    """
+    counted_before = Counter((table, parent) for table, _, parent in before)
+    seen_before = set(before)
+    grown: Dict[Tuple[str, str], int] = {}
+    for key, count in Counter((table, parent) for table, _, parent in after).items():
+        if count > counted_before.get(key, 0):
+            grown[key] = count - counted_before.get(key, 0)
+    new: List[Violation] = []
+    for key, extra in grown.items():
+        rows = sorted((v for v in after if (v[0], v[2]) == key), key=lambda v: v in seen_before)
+        new.extend(rows[:extra])
+    return new
