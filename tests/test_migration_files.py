@@ -272,6 +272,32 @@ def test_sql_files_are_migrations_read_only_when_needed(agent_package) -> None:
     assert sql_file.transactional and not sql_file.has_rollback
 
 
+def test_sql_files_in_subdirectories_count_as_refinery_finds_them(agent_package) -> None:
+    package = agent_package({"V1__module": "SELECT 1;"})
+    directory = package_dir(package)
+    (directory / "2024" / "q1").mkdir(parents=True)
+    (directory / "2024" / "q1" / "V2__nested.sql").write_text(NOTES)
+    (directory / "2024" / "README.md").write_text("not a migration")
+    (directory / "__pycache__").mkdir(exist_ok=True)
+    (directory / "__pycache__" / "V9__cached.sql").write_text("never read")
+    module, nested = load_migrations(package)
+    assert (nested.version, nested.name, nested.sql("sqlite")) == (2, "nested", NOTES)
+    assert nested.source == str(directory / "2024" / "q1" / "V2__nested.sql")
+    (directory / "2024" / "v3__lower.sql").write_text(NOTES)
+    with pytest.raises(InvalidMigrationError, match="v3__lower.sql.*rename it to V3__lower.sql"):
+        load_migrations(package)
+
+
+def test_a_migration_module_in_a_subdirectory_is_an_error(agent_package) -> None:
+    package = agent_package({"V1__module": "SELECT 1;"})
+    directory = package_dir(package)
+    (directory / "older").mkdir()
+    (directory / "older" / "V2__nested.py").write_text("def migration():\n    return 'SELECT 2;'\n")
+    with pytest.raises(InvalidMigrationError, match="must be directly in the package") as raised:
+        load_migrations(package)
+    assert raised.value.source == str(directory / "older" / "V2__nested.py")
+
+
 @pytest.mark.parametrize(
     "file_name, content, name, version, sql",
     [

@@ -132,16 +132,27 @@ class SqlFileMigration(Migration):
         self._loaded = True
 
 
-def _entries(package: str, parent: ModuleType) -> Iterator[Tuple[_Entry, str]]:
-    """Every file and directory directly in ``parent``, with where it is (for messages)."""
+def _entries(package: str, parent: ModuleType) -> Iterator[Tuple[_Entry, str, bool]]:
+    """Every entry of ``parent`` named like a migration: (entry, where it is, whether in a subdirectory).
+
+    Subdirectories not named like migrations are searched too (refinery
+    searches a migrations directory recursively), except ``__pycache__`` and
+    hidden ones.
+    """
     try:
         roots: List[Any] = [resources.files(parent)]
     except (TypeError, ValueError, AttributeError):  # a namespace package on Python 3.9
         roots = [Path(directory) for directory in parent.__path__]
+    pending: List[Tuple[Any, bool]] = [(root, False) for root in roots]
     try:
-        for root in roots:
-            for entry in root.iterdir():
-                yield entry, str(entry)
+        while pending:
+            directory, nested = pending.pop()
+            for entry in directory.iterdir():
+                name = entry.name
+                if _LOOKS_LIKE_MIGRATION.match(name):
+                    yield entry, str(entry), nested
+                elif entry.is_dir() and name != "__pycache__" and not name.startswith("."):
+                    pending.append((entry, True))
     except OSError as error:
         raise InvalidMigrationError(package, f"the migrations package cannot be listed: {error}") from error
 
@@ -191,7 +202,8 @@ def load_migrations(package: str) -> List[Migration]:
     ``package`` is a dotted import name (``"my_agent.migrations"``). Its
     ``V{version}__{name}.py`` modules and refinery-style
     ``V{version}__{name}.sql`` files are listed without being imported or
-    read; each is imported or read when its SQL is first needed. An entry
+    read; each is imported or read when its SQL is first needed. ``.sql``
+    files in subdirectories count too, as refinery finds them. An entry
     whose name starts like a migration (``V`` or ``v`` followed by a digit,
     ``_`` or ``-``, or ``U`` and a digit) but is not one of those, or is a
     directory, is an :class:`InvalidMigrationError` naming it, so a typo
@@ -208,10 +220,8 @@ def load_migrations(package: str) -> List[Migration]:
             package, "is a module, not a package: migrations live in a package's V{n}__{name}.py modules"
         )
     migrations: List[Migration] = []
-    for entry, location in _entries(package, parent):
+    for entry, location, nested in _entries(package, parent):
         file_name = entry.name
-        if not _LOOKS_LIKE_MIGRATION.match(file_name):
-            continue
         problem = _misnamed(file_name, entry.is_dir())
         if problem is not None:
             raise InvalidMigrationError(location, problem)
@@ -219,6 +229,12 @@ def load_migrations(package: str) -> List[Migration]:
         parsed = parse_module_name(stem)
         assert parsed is not None  # _misnamed checked it
         version, name = parsed
+        if suffix == "py" and nested:
+            raise InvalidMigrationError(
+                location,
+                f"a migration module must be directly in the package {package} (.sql files may be in "
+                f"subdirectories); move it up",
+            )
         if suffix == "py":
             migrations.append(ModuleMigration(version, name, f"{package}.{stem}", location))
         else:
