@@ -67,6 +67,8 @@ THIRD_PARTY = {
         def migration(dialect):
             return "CREATE TABLE my_agent_notes (id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL REFERENCES agent_sessions (id));"
     """,
+    # a refinery SQL file, as a project ported from Rust brings them: shipped in the wheel, read from it
+    "my_agent/migrations/V101__create_my_agent_tags.sql": "CREATE TABLE my_agent_tags (id INTEGER PRIMARY KEY, tag TEXT NOT NULL);\n",
 }
 
 BROKEN_THIRD_PARTY = {
@@ -208,6 +210,7 @@ def test_third_party_agents_install_beside_the_core(tmp_path: Path, wheelhouse: 
         [3, "core", "nocodo-agents"],
         [4, "requirements_qna", "nocodo-agents-requirements-qna"],
         [100, "my_agent", "my-agent"],
+        [101, "my_agent", "my-agent"],
     ]
     assert result["error"]["agent"] == "broken"
     assert result["error"]["distribution"] == "broken-agent"

@@ -2,8 +2,12 @@
 
 Agents are found through entry points in the ``nocodo_agents`` group without
 importing them; an agent's code is imported only when it is requested, and a
-failure to import or to answer the hook becomes a :class:`PluginLoadError`
-naming the agent and its distribution.
+failure to import or to answer the hook (an exception, or ``sys.exit()``)
+becomes a :class:`PluginLoadError` naming the agent and its distribution.
+
+Setting ``NOCODO_AGENTS_DISABLE_PLUGIN_AUTOLOAD=1`` loads no entry point at
+all: only ``core`` and plugins registered in-process
+(:meth:`AgentRegistry.from_plugins`), for locked-down deployments.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import pluggy
 from . import hookspecs
 from .core_plugin import CORE_AGENT, CORE_DISTRIBUTION
 from .errors import DuplicateAgentError, PluginLoadError, UnknownAgentError
+from .faults import PLUGIN_FAULTS, describe_fault
 from .migration import Migration
 
 if sys.version_info >= (3, 10):
@@ -28,6 +33,14 @@ else:  # pragma: no cover - exercised on 3.9 only
     import importlib_metadata
 
 HOOK_NAME = "nocodo_agents_migrations"
+
+#: Set (to anything but empty, ``0``, ``false``, ``no`` or ``off``) to load no entry point.
+DISABLE_AUTOLOAD_ENV = "NOCODO_AGENTS_DISABLE_PLUGIN_AUTOLOAD"
+
+
+def plugin_autoload_disabled() -> bool:
+    """Whether :data:`DISABLE_AUTOLOAD_ENV` forbids loading agents from entry points (read each time)."""
+    return os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def normalize_agent_name(name: str) -> str:
@@ -111,10 +124,12 @@ class AgentRegistry:
     entry points, scanned once per process), :meth:`from_entry_points` or
     :meth:`from_plugins` (for tests and applications that register plugin
     objects directly). Each agent is imported and asked for its migrations at
-    most once per registry.
+    most once per registry. ``autoload_disabled`` records that entry points
+    were left out on purpose (:data:`DISABLE_AUTOLOAD_ENV`), for messages.
     """
 
-    def __init__(self, entries: Iterable[AgentEntry]) -> None:
+    def __init__(self, entries: Iterable[AgentEntry], *, autoload_disabled: bool = False) -> None:
+        self.autoload_disabled = autoload_disabled
         self._entries: Dict[str, List[AgentEntry]] = {}
         for entry in [_core_entry(), *entries]:
             self._entries.setdefault(normalize_agent_name(entry.name), []).append(entry)
@@ -125,7 +140,9 @@ class AgentRegistry:
 
     @classmethod
     def from_entry_points(cls) -> "AgentRegistry":
-        """The agents installed in this environment, scanned now."""
+        """The agents installed in this environment, scanned now (only ``core`` if autoload is disabled)."""
+        if plugin_autoload_disabled():
+            return cls([], autoload_disabled=True)
         return cls(installed_agent_entries())
 
     @classmethod
@@ -134,8 +151,16 @@ class AgentRegistry:
 
         The scan is repeated when ``sys.path`` or the modification time of
         any of its directories changes, as installing or uninstalling a
-        distribution does, so a long-running process sees new agents.
+        distribution does, so a long-running process sees new agents. With
+        :data:`DISABLE_AUTOLOAD_ENV` set (checked at every call) it holds
+        only ``core``.
         """
+        if plugin_autoload_disabled():
+            with _installed_lock:
+                core_only = _installed_cache.get("autoload_disabled")
+                if core_only is None:
+                    core_only = _installed_cache["autoload_disabled"] = ((), cls.from_entry_points())
+                return core_only[1]
         stamp = _path_stamp()
         with _installed_lock:
             cached = _installed_cache.get("registry")
@@ -160,7 +185,9 @@ class AgentRegistry:
         key = normalize_agent_name(agent)
         entries = self._entries.get(key)
         if not entries:
-            raise UnknownAgentError(agent, self.agent_names(), _install_hint(agent))
+            raise UnknownAgentError(
+                agent, self.agent_names(), _install_hint(agent), autoload_disabled=self.autoload_disabled
+            )
         if len(entries) > 1:
             raise DuplicateAgentError(key, [e.distribution for e in entries])
         return entries[0]
@@ -190,14 +217,13 @@ class AgentRegistry:
     def _load(self, key: str, entry: AgentEntry) -> MigrationSet:
         try:
             plugin = entry.load()
-        except Exception as error:
-            raise PluginLoadError(
-                key, entry.distribution, f"importing {entry.target} raised {type(error).__name__}: {error}"
-            ) from error
+        except PLUGIN_FAULTS as error:
+            raise PluginLoadError(key, entry.distribution, f"importing {entry.target} {describe_fault(error)}") from error
         try:
             self.plugin_manager.register(plugin, name=key)
-        except Exception as error:
-            raise PluginLoadError(key, entry.distribution, f"{entry.target} is not a valid plugin: {error}") from error
+        except PLUGIN_FAULTS as error:
+            cause = describe_fault(error) if isinstance(error, SystemExit) else str(error)
+            raise PluginLoadError(key, entry.distribution, f"{entry.target} is not a valid plugin: {cause}") from error
         try:
             migrations = self._call_hook(plugin, key, entry)
         except PluginLoadError:
@@ -222,8 +248,8 @@ class AgentRegistry:
         call = self.plugin_manager.subset_hook_caller(HOOK_NAME, remove_plugins=others)
         try:
             results = call()
-        except Exception as error:
-            raise fail(f"its {HOOK_NAME}() hook raised {type(error).__name__}: {error}") from error
+        except PLUGIN_FAULTS as error:
+            raise fail(f"its {HOOK_NAME}() hook {describe_fault(error)}") from error
         if not results:
             raise fail(f"its {HOOK_NAME}() hook returned None, expected a list of Migration")
         migrations: List[Migration] = []

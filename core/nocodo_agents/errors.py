@@ -62,13 +62,21 @@ class DuplicateAgentError(MigrationError):
 
 
 class UnknownAgentError(MigrationError):
-    """A requested agent is not installed."""
+    """A requested agent is not installed (or not loaded: plugin autoload is disabled)."""
 
-    def __init__(self, agent: str, installed: Iterable[str], install_hint: str) -> None:
+    def __init__(self, agent: str, installed: Iterable[str], install_hint: str, autoload_disabled: bool = False) -> None:
         self.agent = agent
         self.installed = tuple(sorted(installed))
         self.install_hint = install_hint
+        self.autoload_disabled = autoload_disabled
         listed = ", ".join(self.installed) if self.installed else "none"
+        if autoload_disabled:
+            super().__init__(
+                f"agent {agent!r} is not loaded: NOCODO_AGENTS_DISABLE_PLUGIN_AUTOLOAD is set, so no agent "
+                f"is loaded from the installed distributions (loaded agents: {listed}). Unset it to use "
+                f"installed agents, or register the agent in-process with AgentRegistry.from_plugins()."
+            )
+            return
         super().__init__(
             f"agent {agent!r} is not installed (installed agents: {listed}). "
             f"Install it with: {install_hint}"
@@ -88,6 +96,13 @@ class MigrationConflictError(MigrationError):
         self.version = version
         self.first = first
         self.second = second
+        if first[0] == second[0]:
+            super().__init__(
+                f"version {version} is claimed twice within agent {first[0]!r} (distribution "
+                f"{first[1]}): by {first[2]} and by {second[2]}. Nothing was changed. Renumber or "
+                f"remove one of the two files (versions compare as numbers: V01 is V1)."
+            )
+            return
         super().__init__(
             f"version {version} is claimed twice: by {first[2]} of agent {first[0]!r} "
             f"(distribution {first[1]}) and by {second[2]} of agent {second[0]!r} "

@@ -32,7 +32,7 @@ def nocodo_agents_migrations() -> List[Migration]:  # type: ignore[empty-body]
 
     Return a list of :class:`~nocodo_agents.Migration` objects, usually built by
     :func:`~nocodo_agents.plugins.load_migrations` from a package of
-    ``V{version}__{name}.py`` modules::
+    ``V{version}__{name}.py`` modules (or refinery ``V{version}__{name}.sql`` files)::
 
         from nocodo_agents.plugins import hookimpl, load_migrations
 

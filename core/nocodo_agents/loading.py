@@ -1,22 +1,53 @@
-"""Finding ``V{version}__{name}`` modules in a package and turning them into migrations.
+"""Finding the migrations of a package: ``V{version}__{name}.py`` modules and refinery ``.sql`` files.
 
-Modules are listed with :mod:`pkgutil`, which also reads packages installed
-from wheels or zip files, and imported only when their SQL is first needed.
+A package's entries are listed with :mod:`importlib.resources`, which also
+reads packages installed from wheels or zip files. Modules are imported, and
+``.sql`` files read, only when their SQL is first needed. Every entry whose
+name looks like a migration but is not a valid one is an error naming it, so
+a typo never silently drops a migration.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
-import pkgutil
 import re
+from importlib import resources
+from pathlib import Path
 from types import ModuleType
-from typing import List, Optional
+from typing import Any, Iterator, List, Optional, Protocol, Tuple
 
 from .errors import InvalidMigrationError
-from .migration import Migration, parse_module_name
+from .faults import PLUGIN_FAULTS, describe_fault
+from .migration import Migration, check_transactional, parse_module_name
 
-_LOOKS_LIKE_MIGRATION = re.compile(r"^V\d")
+#: What an entry named like a migration starts with: ``V`` (either case) and a digit, ``_`` or
+#: ``-``, or refinery's unversioned ``U`` and a digit. Such an entry must be a valid migration.
+#: ``\d`` on purpose: any Unicode digit here, so that ``V١__x.py`` is caught, not skipped.
+_LOOKS_LIKE_MIGRATION = re.compile(r"[Vv][\d_-]|[Uu]\d")
+#: The extensions of the two kinds of migration file.
+_KINDS = ("py", "sql")
+#: A misspelt name that can be corrected: prefix, version, separator and name, loosely.
+_FIXABLE = re.compile(r"[VvUu][-_]*([0-9]+)[-_]+([A-Za-z0-9_]+)")
+#: A name that lacks only its version.
+_VERSIONLESS = re.compile(r"[Vv][-_]+([A-Za-z0-9_]+)")
+_RULE = (
+    "migrations are named V{version}__{name}.py or V{version}__{name}.sql (a capital V, the version in "
+    "ASCII digits 0-9, two underscores, a name of ASCII letters, digits and underscores)"
+)
+_NOT_A_MIGRATION = (
+    "; if it is not a migration, give it a name that does not start with V or v followed by a digit, "
+    "_ or -"
+)
+
+
+class _Entry(Protocol):
+    """What :mod:`importlib.resources` lists: a file or directory of a package."""
+
+    name: str
+
+    def is_dir(self) -> bool: ...
+
+    def read_bytes(self) -> bytes: ...
 
 
 class ModuleMigration(Migration):
@@ -38,69 +69,175 @@ class ModuleMigration(Migration):
             return
         try:
             module = importlib.import_module(self.module_name)
-        except Exception as error:
-            raise InvalidMigrationError(
-                self.source, f"importing {self.module_name} failed: {type(error).__name__}: {error}"
-            ) from error
-        function = getattr(module, "migration", None)
-        if not callable(function):
+            function = getattr(module, "migration", None)
+            rollback = getattr(module, "rollback", None)
+            transactional = getattr(module, "transactional", True)
+        except PLUGIN_FAULTS as error:
+            raise InvalidMigrationError(self.source, f"importing {self.module_name} {describe_fault(error)}") from error
+        if function is None:
             raise InvalidMigrationError(
                 self.source,
                 "the module defines no migration() function; define "
                 "`def migration(dialect): return \"...SQL...\"`",
             )
-        rollback = getattr(module, "rollback", None)
+        if not callable(function):
+            raise InvalidMigrationError(
+                self.source,
+                f"migration is a {type(function).__name__}, not a function; define "
+                f"`def migration(dialect): return \"...SQL...\"`",
+            )
         if rollback is not None and not callable(rollback):
-            raise InvalidMigrationError(self.source, "rollback must be a function returning SQL")
+            raise InvalidMigrationError(
+                self.source,
+                f"rollback is a {type(rollback).__name__}, not a function; define "
+                f"`def rollback(dialect): return \"...SQL...\"` or remove it",
+            )
+        check_transactional(transactional, self.source)
         self._sql = function
         self._rollback = rollback
-        self._transactional = bool(getattr(module, "transactional", True))
+        self._transactional = transactional
         self._module = module
 
 
-def _module_file(finder: object, module_name: str) -> Optional[str]:
-    directory = getattr(finder, "path", None)
-    if isinstance(directory, str):  # a FileFinder: a directory on disk
-        return os.path.join(directory, module_name + ".py")
-    archive = getattr(finder, "archive", None)
-    if isinstance(archive, str):  # a zipimporter
-        return os.path.join(archive, getattr(finder, "prefix", ""), module_name + ".py")
+class SqlFileMigration(Migration):
+    """A refinery migration file ``V{version}__{name}.sql``, read on first use.
+
+    Its text, exactly as stored (UTF-8, line endings untouched, as refinery's
+    ``include_str!`` reads it), is the migration's SQL for every dialect, so
+    its checksum is the one refinery records for the same file. It runs in a
+    transaction and has no rollback (refinery has neither a marker to run a
+    file outside a transaction nor down migrations).
+    """
+
+    __slots__ = ("_file", "_loaded")
+
+    def __init__(self, version: int, name: str, file: _Entry, source: str) -> None:
+        super().__init__(version, name, "", source=source)
+        self._file = file
+        self._loaded = False
+
+    def _resolve(self) -> None:
+        if self._loaded:
+            return
+        try:
+            data = self._file.read_bytes()
+        except OSError as error:
+            raise InvalidMigrationError(self.source, f"the file cannot be read: {error}") from error
+        try:
+            self._sql = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InvalidMigrationError(
+                self.source, f"the file is not UTF-8 text ({error}); save it as UTF-8, as refinery requires"
+            ) from None
+        self._loaded = True
+
+
+def _entries(package: str, parent: ModuleType) -> Iterator[Tuple[_Entry, str, bool]]:
+    """Every entry of ``parent`` named like a migration: (entry, where it is, whether in a subdirectory).
+
+    Subdirectories not named like migrations are searched too (refinery
+    searches a migrations directory recursively), except ``__pycache__`` and
+    hidden ones.
+    """
+    try:
+        roots: List[Any] = [resources.files(parent)]
+    except (TypeError, ValueError, AttributeError):  # a namespace package on Python 3.9
+        roots = [Path(directory) for directory in parent.__path__]
+    pending: List[Tuple[Any, bool]] = [(root, False) for root in roots]
+    try:
+        while pending:
+            directory, nested = pending.pop()
+            for entry in directory.iterdir():
+                name = entry.name
+                if _LOOKS_LIKE_MIGRATION.match(name):
+                    yield entry, str(entry), nested
+                elif entry.is_dir() and name != "__pycache__" and not name.startswith("."):
+                    pending.append((entry, True))
+    except OSError as error:
+        raise InvalidMigrationError(package, f"the migrations package cannot be listed: {error}") from error
+
+
+def _misnamed(file_name: str, is_dir: bool) -> Optional[str]:
+    """Why an entry named like a migration is not a valid one (``None`` if it is one)."""
+    stem, _, suffix = file_name.partition(".")
+    parsed = parse_module_name(stem)
+    kind = suffix.lower() if suffix.lower() in _KINDS else "py"
+    fixable = _FIXABLE.fullmatch(stem)
+    fixed = f"V{int(fixable.group(1))}__{fixable.group(2).strip('_')}" if fixable else None
+    if fixed is not None and parse_module_name(fixed) is None:
+        fixed = None
+    if is_dir:
+        return (
+            f"a directory named like a migration, but a migration is one V{{version}}__{{name}}.py module "
+            f"or .sql file, not a package; move its code into {stem if parsed else fixed or 'V{version}__{name}'}.py"
+        )
+    if stem[:1] in "Uu" and fixed is not None:
+        return (
+            f"refinery's unversioned (U) migrations are not supported; rename it to {fixed}.{kind} "
+            f"(it is then applied once, in version order)"
+        )
+    if parsed is None:
+        versionless = _VERSIONLESS.fullmatch(stem)
+        if fixed is not None:
+            hint = f"rename it to {fixed}.{kind}"
+        elif versionless is not None and parse_module_name(f"V1__{versionless.group(1)}") is not None:
+            hint = f"give it its version: V{{version}}__{versionless.group(1)}.{kind}"
+        else:
+            hint = "rename it"
+        return f"not a valid migration name: {_RULE}; {hint}{_NOT_A_MIGRATION}"
+    if suffix == "rs":
+        return f"a refinery Rust migration module cannot run here; port its SQL to {stem}.py or {stem}.sql"
+    if suffix not in _KINDS:
+        target = f"rename it to {stem}.{suffix.lower()}" if suffix.lower() in _KINDS else "rename it"
+        return (
+            f"named like a migration, but neither a .py module nor a .sql file; {target}, or delete it "
+            f"if it is a backup or a compiled file"
+        )
     return None
 
 
 def load_migrations(package: str) -> List[Migration]:
-    """Return the migrations defined by the ``V{version}__{name}`` modules of ``package``.
+    """Return the migrations defined in ``package``, in version order.
 
-    ``package`` is a dotted import name (``"my_agent.migrations"``). Modules are
-    listed without being imported; each is imported when its SQL is first
-    needed. A module whose name starts like a migration (``V`` and a digit)
-    but does not match ``V{version}__{name}`` with ``name`` in ``[A-Za-z0-9_]+``
-    is an error, so a typo never silently drops a migration.
+    ``package`` is a dotted import name (``"my_agent.migrations"``). Its
+    ``V{version}__{name}.py`` modules and refinery-style
+    ``V{version}__{name}.sql`` files are listed without being imported or
+    read; each is imported or read when its SQL is first needed. ``.sql``
+    files in subdirectories count too, as refinery finds them. An entry
+    whose name starts like a migration (``V`` or ``v`` followed by a digit,
+    ``_`` or ``-``, or ``U`` and a digit) but is not one of those, or is a
+    directory, is an :class:`InvalidMigrationError` naming it, so a typo
+    never silently drops a migration.
     """
     try:
         parent = importlib.import_module(package)
-    except Exception as error:
+    except PLUGIN_FAULTS as error:
         raise InvalidMigrationError(
-            package, f"the migrations package could not be imported: {type(error).__name__}: {error}"
+            package, f"the migrations package could not be imported: importing it {describe_fault(error)}"
         ) from error
-    search_path = getattr(parent, "__path__", None)
-    if search_path is None:
+    if getattr(parent, "__path__", None) is None:
         raise InvalidMigrationError(
             package, "is a module, not a package: migrations live in a package's V{n}__{name}.py modules"
         )
     migrations: List[Migration] = []
-    for info in pkgutil.iter_modules(search_path):
-        if info.ispkg or not _LOOKS_LIKE_MIGRATION.match(info.name):
-            continue
-        source = _module_file(info.module_finder, info.name) or f"{package}.{info.name}"
-        parsed = parse_module_name(info.name)
-        if parsed is None:
-            raise InvalidMigrationError(
-                source,
-                "the module name must be V{version}__{name} (two underscores; name made of "
-                "letters, digits and underscores); rename it",
-            )
+    for entry, location, nested in _entries(package, parent):
+        file_name = entry.name
+        problem = _misnamed(file_name, entry.is_dir())
+        if problem is not None:
+            raise InvalidMigrationError(location, problem)
+        stem, _, suffix = file_name.partition(".")
+        parsed = parse_module_name(stem)
+        assert parsed is not None  # _misnamed checked it
         version, name = parsed
-        migrations.append(ModuleMigration(version, name, f"{package}.{info.name}", source))
-    migrations.sort(key=lambda m: m.version)
+        if suffix == "py" and nested:
+            raise InvalidMigrationError(
+                location,
+                f"a migration module must be directly in the package {package} (.sql files may be in "
+                f"subdirectories); move it up",
+            )
+        if suffix == "py":
+            migrations.append(ModuleMigration(version, name, f"{package}.{stem}", location))
+        else:
+            migrations.append(SqlFileMigration(version, name, entry, location))
+    migrations.sort(key=lambda m: (m.version, m.source))
     return migrations

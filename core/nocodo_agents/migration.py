@@ -12,24 +12,82 @@ from typing import Callable, Dict, Optional, Union
 
 from .checksum import checksum
 from .errors import InvalidMigrationError
+from .faults import PLUGIN_FAULTS, describe_fault
 
 #: Highest version refinery's ``i32`` history column holds.
 MAX_VERSION = 2**31 - 1
 
-#: What a migration module's name looks like: ``V{version}__{name}``.
-MODULE_NAME = re.compile(r"^V(\d+)__([A-Za-z0-9_]+)$")
-_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+#: What a migration module's name looks like: ``V{version}__{name}``. Versions are ASCII
+#: digits (``\d`` would take any Unicode digit) and ``\Z`` ends the name (``$`` would let a
+#: trailing newline through), so ``match`` and ``fullmatch`` agree.
+MODULE_NAME = re.compile(r"^V([0-9]+)__([A-Za-z0-9_]+)\Z")
+_NAME = re.compile(r"^[A-Za-z0-9_]+\Z")
 
 #: A migration's SQL: a string, or a callable taking no argument or the dialect name.
 SqlSource = Union[str, Callable[..., str]]
 
 
 def parse_module_name(module_name: str) -> Optional["tuple[int, str]"]:
-    """Return ``(version, name)`` for ``V{version}__{name}``, or ``None`` if it is not one."""
+    """Return ``(version, name)`` for ``V{version}__{name}``, or ``None`` if it is not one.
+
+    Leading zeros are allowed, as refinery allows them (``V001__x`` is version
+    1); a version beyond :data:`MAX_VERSION` is returned as it is, for
+    :class:`Migration` to reject naming the file.
+    """
     match = MODULE_NAME.match(module_name)
     if match is None:
         return None
     return int(match.group(1)), match.group(2)
+
+
+def has_statement(sql: str, dialect: str) -> bool:
+    """Whether ``sql`` holds anything but whitespace, semicolons and comments, for ``dialect``.
+
+    Scans only the leading whitespace and comments, so it stops at the first
+    character of code. ``#`` starts a comment on MySQL only; MySQL's
+    ``/*! ... */`` and ``/*+ ... */`` are code; PostgreSQL's block comments nest.
+    """
+    mysql = dialect == "mysql"
+    position, length = 0, len(sql)
+    while position < length:
+        char = sql[position]
+        if char.isspace() or char == ";":
+            position += 1
+        elif sql.startswith("--", position) or (mysql and char == "#"):
+            end = sql.find("\n", position)
+            if end < 0:
+                return False
+            position = end + 1
+        elif sql.startswith("/*", position) and not (mysql and sql.startswith(("/*!", "/*+"), position)):
+            position = _block_comment_end(sql, position, nested=dialect == "postgresql")
+        else:
+            return True
+    return False
+
+
+def _block_comment_end(sql: str, start: int, nested: bool) -> int:
+    """Index just past the block comment opening at ``start`` (the end of ``sql`` if unterminated)."""
+    depth, position = 0, start
+    while position < len(sql):
+        if sql.startswith("/*", position) and (nested or depth == 0):
+            depth += 1
+            position += 2
+        elif sql.startswith("*/", position):
+            depth -= 1
+            position += 2
+            if depth == 0:
+                return position
+        else:
+            position += 1
+    return len(sql)
+
+
+def check_transactional(value: object, source: str) -> None:
+    """Refuse a ``transactional`` flag that is not a ``bool`` (``"False"`` would be truthy)."""
+    if not isinstance(value, bool):
+        raise InvalidMigrationError(
+            source, f"transactional must be True or False, not {value!r} ({type(value).__name__})"
+        )
 
 
 class UnsupportedDialect(Exception):
@@ -76,9 +134,11 @@ class Migration:
     ``sql`` is the migration's SQL text, or a callable returning it: a callable
     with one positional parameter receives the dialect name (``"sqlite"``,
     ``"postgresql"``, ``"mysql"``), one without parameters is dialect-neutral.
-    ``rollback`` follows the same rule and undoes the migration (optional).
-    ``transactional=False`` declares statements that cannot run inside a
-    transaction (``VACUUM``, ``CREATE INDEX CONCURRENTLY``).
+    ``rollback`` follows the same rule and undoes the migration (optional; a
+    rollback whose SQL is empty is a deliberate no-op, whereas a migration's
+    SQL must hold a statement). ``transactional=False`` (a ``bool``) declares
+    statements that cannot run inside a transaction (``VACUUM``,
+    ``CREATE INDEX CONCURRENTLY``).
     ``source`` says where the migration came from, for error messages.
 
     Migrations compare equal on version, name and source; SQL is produced
@@ -108,15 +168,20 @@ class Migration:
             )
         if not isinstance(name, str) or not _NAME.match(name):
             raise InvalidMigrationError(
-                self.source, f"name {name!r} must match [A-Za-z0-9_]+"
+                self.source, f"name {name!r} must match [A-Za-z0-9_]+ (ASCII letters, digits, underscores)"
             )
         if not (isinstance(sql, str) or callable(sql)):
             raise InvalidMigrationError(
                 self.source, f"sql must be a str or a callable returning one, not {type(sql).__name__}"
             )
+        if not (rollback is None or isinstance(rollback, str) or callable(rollback)):
+            raise InvalidMigrationError(
+                self.source, f"rollback must be a str or a callable returning one, not {type(rollback).__name__}"
+            )
+        check_transactional(transactional, self.source)
         self.version = version
         self.name = name
-        self._transactional = bool(transactional)
+        self._transactional = transactional
         self._sql = sql
         self._rollback = rollback
         self._cache: Dict["tuple[str, str]", str] = {}
@@ -168,16 +233,21 @@ class Migration:
                 text = source(dialect) if _takes_dialect(source) else source()
             except InvalidMigrationError:
                 raise
-            except Exception as error:
+            except PLUGIN_FAULTS as error:
                 raise InvalidMigrationError(
-                    self.source,
-                    f"{kind}() raised {type(error).__name__}: {error} (dialect {dialect!r})",
+                    self.source, f"{kind}() {describe_fault(error)} (dialect {dialect!r})"
                 ) from error
         if not isinstance(text, str):
             raise InvalidMigrationError(
                 self.source,
                 f"{kind}() must return the SQL as a str, got {type(text).__name__} "
                 f"(dialect {dialect!r})",
+            )
+        if kind == "migration" and not has_statement(text, dialect):
+            raise InvalidMigrationError(
+                self.source,
+                f"its SQL for {dialect} is empty (nothing but whitespace, comments or semicolons): "
+                f"write the statements it should run, or delete the migration if it is not needed",
             )
         self._cache[key] = text
         return text

@@ -35,7 +35,7 @@ def _migrations_package(package: str) -> Tuple[str, Path]:
     if spec is None or not spec.submodule_search_locations:
         raise ScaffoldError(package, "is not an importable package (is it installed, or on PYTHONPATH?)")
     directory = Path(list(spec.submodule_search_locations)[0])
-    if package.rsplit(".", 1)[-1] == "migrations" or any(directory.glob("V[0-9]*__*.py")):
+    if package.rsplit(".", 1)[-1] == "migrations" or any(directory.glob("V[0-9]*__*.py")) or any(directory.glob("V[0-9]*__*.sql")):
         return package, directory
     migrations = directory / "migrations"
     if not migrations.exists():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Dict, List
 
-from ..discovery import AgentRegistry
+from ..discovery import DISABLE_AUTOLOAD_ENV, AgentRegistry
 from ..errors import MigrationError
 from ..lifecycle import verify_database
 from ..status import DIVERGENT, PENDING, migration_status
@@ -32,6 +32,8 @@ def agents_command(args: argparse.Namespace, output: Output) -> int:
     for row in rows:
         row["shown"] = f"error: {row['error']}" if row["error"] else ", ".join(str(v) for v in row["migrations"]) or "(none)"
     output.table(rows, ["agent", "distribution", "version", "entry_point", "shown"], ["AGENT", "DISTRIBUTION", "VERSION", "ENTRY POINT", "MIGRATIONS"])
+    if registry.autoload_disabled:
+        output.line(f"note: {DISABLE_AUTOLOAD_ENV} is set: agents installed as distributions are not loaded")
     return ExitCode.OK
 
 

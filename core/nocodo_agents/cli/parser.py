@@ -50,10 +50,9 @@ def _agents(parser: argparse.ArgumentParser) -> None:
 
 
 def _version(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a version number: {text!r}") from None
+    if not text.isascii() or not text.isdigit():  # int() would also take "1_0", " 5" and non-ASCII digits
+        raise argparse.ArgumentTypeError(f"not a version number (ASCII digits 0-9): {text!r}")
+    value = int(text)
     if not 0 <= value <= 2**31 - 1:
         raise argparse.ArgumentTypeError(f"version {value} is outside 0..{2**31 - 1}")
     return value

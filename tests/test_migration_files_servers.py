@@ -1,0 +1,94 @@
+"""refinery ``.sql`` files and empty SQL on the real PostgreSQL and MariaDB servers.
+
+The same package runs on both: a ``.sql`` file is applied as written and
+recorded with refinery's checksum; SQL holding only that dialect's comments
+(nested block comments on PostgreSQL, ``#`` lines on MySQL) is refused
+naming the file, and nothing of it is recorded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, List, Tuple
+
+import pytest
+
+from conftest import registry_of
+from nocodo_agents import InvalidMigrationError
+from nocodo_agents.checksum import checksum
+from nocodo_agents.database.migrations import run_agent_migrations
+from servers import MariaDBServer, PostgresServer
+
+NOTES = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n-- ported from a Rust crate\n"
+EMPTY = {"postgresql": "/* outer /* nested */ still a comment */\n;", "mysql": "# nothing yet\n-- nor here\n;"}
+_names = itertools.count()
+
+
+@pytest.fixture(params=["postgresql", "mysql"])
+def server_conn(request: pytest.FixtureRequest) -> Iterator[Tuple[str, Any]]:
+    """(dialect, a connection to a fresh database) on each server."""
+    if request.param == "postgresql":
+        import psycopg
+
+        postgres: PostgresServer = request.getfixturevalue("postgres_server")
+        name = f"files_{next(_names)}_{uuid.uuid4().hex[:8]}"
+        postgres.create_database(name)
+        connection = psycopg.connect(postgres.dsn(name))
+        yield "postgresql", connection
+        connection.close()
+    else:
+        mariadb: MariaDBServer = request.getfixturevalue("mariadb_server")
+        name = f"nocodo_files_{uuid.uuid4().hex[:12]}"
+        mariadb.create_database(name)
+        connection = mariadb.connect(name)
+        yield "mysql", connection
+        connection.close()
+        admin = mariadb.connect()
+        try:
+            with admin.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        finally:
+            admin.close()
+
+
+def history(connection: Any) -> List[Tuple[int, str, str]]:
+    cursor = connection.cursor()
+    cursor.execute("SELECT version, name, checksum FROM refinery_schema_history ORDER BY version")
+    rows = [(int(v), str(n), str(c)) for v, n, c in cursor.fetchall()]
+    connection.commit()
+    return rows
+
+
+def package_with_sql_file(agent_package, file_name: str, text: str) -> Tuple[str, Path]:
+    package = agent_package({})
+    directory = Path(importlib.import_module(package).__path__[0])
+    (directory / file_name).write_text(text)
+    importlib.invalidate_caches()
+    return package, directory / file_name
+
+
+def test_a_sql_file_is_applied_with_refinerys_checksum(server_conn, agent_package) -> None:
+    dialect, connection = server_conn
+    package, _ = package_with_sql_file(agent_package, "V100__create_notes.sql", NOTES)
+    report = run_agent_migrations(connection, registry=registry_of(ported=package))
+    assert report.dialect == dialect and report.versions == (1, 2, 3, 100)
+    assert history(connection)[-1] == (100, "create_notes", str(checksum("create_notes", 100, NOTES)))
+    cursor = connection.cursor()
+    cursor.execute("INSERT INTO notes (id, body) VALUES (1, 'kept')")
+    cursor.execute("SELECT body FROM notes")
+    assert [tuple(row) for row in cursor.fetchall()] == [("kept",)]
+    connection.commit()
+    assert run_agent_migrations(connection, registry=registry_of(ported=package)).applied == ()
+
+
+def test_sql_of_only_this_dialects_comments_is_refused_naming_the_file(server_conn, agent_package) -> None:
+    dialect, connection = server_conn
+    package, path = package_with_sql_file(agent_package, "V100__placeholder.sql", EMPTY[dialect])
+    with pytest.raises(InvalidMigrationError, match=f"its SQL for {dialect} is empty") as raised:
+        run_agent_migrations(connection, registry=registry_of(empty=package))
+    assert raised.value.source == str(path)
+    connection.rollback()
+    assert 100 not in [row[0] for row in history(connection)]
