@@ -175,3 +175,32 @@ def test_migration_touching_nothing_is_applied_after_adoption(conn, agent_packag
     package = agent_package({"V100__noop": "CREATE TABLE IF NOT EXISTS agent_sessions (id INTEGER);"})
     report = run_agent_migrations(conn, registry=registry_of(noop=package))
     assert [s.version for s in report.adopted] == [1, 2, 3] and report.versions == (100,)
+
+
+def test_command_exits_4_for_migrate_and_its_dry_run(tmp_path) -> None:
+    from cli_support import Cli, sql_module, write_agent_distribution
+
+    site = tmp_path / "site"
+    site.mkdir()
+    write_agent_distribution(
+        site, "seed-agent", "seed", "seed_agent",
+        {"V100__create_colours": sql_module(COLOURS), "V101__seed_colours": sql_module(SEED)},
+    )
+    database = tmp_path / "legacy.db"
+    connection = sqlite3.connect(database)
+    make_legacy(connection)
+    connection.executescript(COLOURS + SEED)
+    connection.close()
+    before = database.read_bytes()
+    cli = Cli(tmp_path, site)
+    for extra in (["--dry-run"], []):
+        result = cli("migrate", "--agent", "seed", "--db", str(database), *extra)
+        assert result.code == 4, result.text
+        assert "V101__seed_colours of agent 'seed' (distribution seed-agent" in result.err
+        assert "baseline --version" in result.err and "Traceback" not in result.err
+    assert database.read_bytes() == before
+    assert cli("baseline", "--version", "101", "--agent", "seed", "--db", str(database)).code == 0
+    assert cli("migrate", "--agent", "seed", "--db", str(database)).code == 0
+    connection = sqlite3.connect(database)
+    assert colours(connection) == [("red",), ("green",)]
+    connection.close()
