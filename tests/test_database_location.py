@@ -192,3 +192,18 @@ def test_database_class_refuses_other_locations(tmp_path: Path) -> None:
     with pytest.raises(DatabaseAccessError, match="part of that path is a file|part of its path is a file"):
         open_database(tmp_path / "notes.txt" / "sub" / "agents.db")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+# -- server URLs: a parameter is used or refused, never dropped ------------------------------------
+
+
+def test_mysql_url_parameters_reach_pymysql_or_are_refused(cli: Cli, mariadb_server) -> None:
+    name = "location_params"
+    mariadb_server.create_database(name)
+    url = mariadb_server.url(name)
+    used = cli("status", "--check", "--agent", "core", "--db", f"{url}?connect_timeout=5&read_timeout=30")
+    assert used.code == 3 and "pending" in used.out, used.text
+    ignored_before = cli("migrate", "--db", f"{url}?sslmode=require")
+    assert ignored_before.code == 2 and "unknown parameter 'sslmode'" in ignored_before.err, ignored_before.text
+    socketless = cli("status", "--db", f"{url}?unix_socket=/nonexistent/mysqld.sock")
+    assert socketless.code == 6 and "cannot connect" in socketless.err, socketless.text

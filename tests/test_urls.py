@@ -122,3 +122,28 @@ def test_a_leading_tilde_is_the_home_directory() -> None:
 def test_unusable_sqlite_locations(url: str, problem: str) -> None:
     with pytest.raises(DatabaseUrlError, match=re.escape(problem)):
         parse_database_url(url)
+
+
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("mysql://u@h/db?sslmode=require", "unknown parameter 'sslmode' for MySQL/MariaDB"),
+        ("mysql://u:pw@h/db?password=hunter2", "unknown parameter 'password'"),
+        ("mariadb://u@h/db?connect_timeout=soon", "connect_timeout='soon'"),
+        ("mysql://u@h/db?ssl_verify_cert=maybe", "expected true or false"),
+        ("mysql://u@h/db?read_timeout=5&read_timeout=6", "given twice"),
+        ("mysql://u@h/db?ssl_ca", "not name=value pairs"),
+    ],
+)
+def test_mysql_parameters_pymysql_would_never_see_are_refused(url: str, problem: str) -> None:
+    with pytest.raises(DatabaseUrlError, match=re.escape(problem)) as raised:
+        parse_database_url(url)
+    assert "hunter2" not in str(raised.value)
+
+
+def test_mysql_parameters_become_pymysql_options() -> None:
+    from nocodo_agents.urls import mysql_options
+
+    url = "mysql://u@h/db?ssl_ca=/etc/ca.pem&ssl_verify_cert=true&connect_timeout=5&unix_socket=/run/my.sock"
+    assert parse_database_url(url).dialect == "mysql"
+    assert mysql_options(url) == {"ssl_ca": "/etc/ca.pem", "ssl_verify_cert": True, "connect_timeout": 5, "unix_socket": "/run/my.sock"}

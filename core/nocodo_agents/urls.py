@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
-from urllib.parse import unquote, urlsplit, urlunsplit
+from typing import Any, Callable, Dict, Optional
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from .errors import DatabaseAccessError, DatabaseUrlError
 from .sqlite_location import MEMORY, SqliteLocation, parse_sqlite_location
@@ -94,6 +94,8 @@ class DatabaseUrl:
         database = unquote(parts.path.lstrip("/"))
         if not database:
             raise DatabaseUrlError(str(self), "name the database: mysql://user:password@host:port/DATABASE")
+        options: Dict[str, Any] = {"connect_timeout": 10}
+        options.update(mysql_options(self.url))
         try:
             return pymysql.connect(
                 host=parts.hostname or "localhost",
@@ -102,10 +104,69 @@ class DatabaseUrl:
                 password=unquote(parts.password or ""),
                 database=database,
                 charset="utf8mb4",
-                connect_timeout=10,
+                **options,
             )
         except pymysql.MySQLError as error:
             raise DatabaseAccessError(str(self), f"cannot connect: {redact(str(error))}") from error
+
+
+#: The query parameters a mysql:// URL takes, passed to PyMySQL, and how each value is read.
+_MYSQL_PARAMETERS: Dict[str, Callable[[str], Any]] = {
+    "unix_socket": str,
+    "ssl_ca": str,
+    "ssl_cert": str,
+    "ssl_key": str,
+    "ssl_verify_cert": lambda value: _flag(value),
+    "ssl_verify_identity": lambda value: _flag(value),
+    "ssl_disabled": lambda value: _flag(value),
+    "connect_timeout": lambda value: _seconds(value),
+    "read_timeout": lambda value: _seconds(value),
+    "write_timeout": lambda value: _seconds(value),
+}
+
+
+def _flag(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _seconds(value: str) -> int:
+    number = int(value)
+    if not 0 < number <= 31536000:
+        raise ValueError("expected a whole number of seconds, 1 or more")
+    return number
+
+
+def mysql_options(url: str) -> Dict[str, Any]:
+    """The PyMySQL options of a mysql:// URL's query; raise :class:`DatabaseUrlError` for any other parameter.
+
+    PyMySQL takes no URL, so a parameter not listed here would otherwise be
+    dropped without a word (``?sslmode=require`` connecting without TLS).
+    """
+    query = urlsplit(url).query
+    options: Dict[str, Any] = {}
+    if not query:
+        return options
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise DatabaseUrlError(redact(url), "its query is not name=value pairs joined by '&'") from None
+    for name, value in pairs:
+        read = _MYSQL_PARAMETERS.get(name)
+        if read is None:
+            known = ", ".join(sorted(_MYSQL_PARAMETERS))
+            raise DatabaseUrlError(redact(url), f"unknown parameter {name!r} for MySQL/MariaDB (known: {known})")
+        if name in options:
+            raise DatabaseUrlError(redact(url), f"the parameter {name!r} is given twice")
+        try:
+            options[name] = read(value)
+        except ValueError as error:
+            raise DatabaseUrlError(redact(url), f"{name}={value!r}: {error}") from None
+    return options
 
 
 def parse_database_url(url: str) -> DatabaseUrl:
@@ -136,6 +197,8 @@ def parse_database_url(url: str) -> DatabaseUrl:
             urlsplit(url).port  # validates the port
         except ValueError as error:
             raise DatabaseUrlError(redact(url), str(error)) from error
+        if _SERVER_SCHEMES[scheme] == "mysql":
+            mysql_options(url)  # refuse a parameter PyMySQL would never see, before connecting
         return DatabaseUrl(url, _SERVER_SCHEMES[scheme])
     raise DatabaseUrlError(redact(url), f"unknown scheme {scheme!r}: use sqlite://, postgresql:// or mysql://")
 
