@@ -130,11 +130,12 @@ class Database:
     """A SQLite file holding the agents' tables, migrated when opened.
 
     ``Database(path)`` creates the file and its parent directories if
-    needed (a ``str`` may also be any SQLite location the command line's
-    ``--db`` takes: ``sqlite:///`` URLs, ``:memory:``, ``?mode=ro`` and other
-    SQLite URI parameters; a ``pathlib.Path`` is taken literally), turns on foreign keys, and applies the core migrations and those
-    of ``agents`` (``None``: every installed agent; a list: core plus those
-    agents). ``registry`` replaces the installed agents, as in
+    needed (a ``str`` may be any SQLite location ``--db`` takes:
+    ``sqlite:///`` URLs, ``:memory:``, ``?mode=ro`` and other SQLite URI
+    parameters; a ``pathlib.Path`` is taken literally), turns on foreign
+    keys, and applies the core migrations and those of ``agents``
+    (``None``: every installed agent; a list: core plus those agents).
+    ``registry`` replaces the installed agents, as in
     :func:`~nocodo_agents.run_agent_migrations`. What the migration run did
     is kept in :attr:`migration_report`; :attr:`connection` is the open
     :class:`sqlite3.Connection`. Use it as a context manager to close it.
