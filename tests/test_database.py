@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Callable, Iterator, List, Sequence
+from typing import Any, Callable, Iterator, List, Sequence
 
 import pytest
 
@@ -111,8 +111,8 @@ def test_a_failing_migration_run_raises_and_closes_the_connection(
     opened: List[sqlite3.Connection] = []
     real_connect = sqlite3.connect
 
-    def connect(path: str) -> sqlite3.Connection:
-        opened.append(real_connect(path))
+    def connect(path: str, **options: Any) -> sqlite3.Connection:
+        opened.append(real_connect(path, **options))
         return opened[-1]
 
     monkeypatch.setattr("nocodo_agents.database.store.sqlite3.connect", connect)

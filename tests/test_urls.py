@@ -1,5 +1,8 @@
 """Database URLs: parsing and password redaction."""
 
+import re
+from pathlib import Path
+
 import pytest
 
 from nocodo_agents import DatabaseUrlError
@@ -58,3 +61,89 @@ def test_unusable_urls(url: str, problem: str) -> None:
     with pytest.raises(DatabaseUrlError, match=problem) as raised:
         parse_database_url(url)
     assert "pw" not in str(raised.value) and "a/b" not in str(raised.value)
+
+
+# -- SQLite locations: every form, parameters passed through, nothing mistaken for a file name -------
+
+
+@pytest.mark.parametrize(
+    "url, path, parameters",
+    [
+        ("db.sqlite?mode=ro", "db.sqlite", (("mode", "ro"),)),
+        ("db.sqlite?mode=RO&cache=shared", "db.sqlite", (("mode", "ro"), ("cache", "shared"))),
+        ("sqlite:///rel/db.sqlite?immutable=1", "rel/db.sqlite", (("immutable", "1"),)),
+        ("sqlite:////abs/db.sqlite?vfs=unix-dotfile", "/abs/db.sqlite", (("vfs", "unix-dotfile"),)),
+        ("my data%20#1.db", "my data%20#1.db", ()),  # a plain path is literal: %, # and spaces are its own
+        ("sqlite:///my data%20#1.db", "my data%20#1.db", ()),
+        ("file:my%20data.db?mode=ro#ignored", "my data.db", (("mode", "ro"),)),  # SQLite's URI: percent-decoded
+        ("file:///abs/x.db", "/abs/x.db", ()),
+        ("file://localhost/abs/x.db", "/abs/x.db", ()),
+        ("sqlite:///file:x.db?mode=ro&uri=true", "x.db", (("mode", "ro"), ("uri", "true"))),  # SQLAlchemy's form
+        (":memory:", ":memory:", ()),
+        (":memory:?cache=shared", ":memory:", (("cache", "shared"),)),
+        ("sqlite:///:memory:", ":memory:", ()),
+        ("sqlite://", ":memory:", ()),
+        ("shared?mode=memory&cache=shared", "shared", (("mode", "memory"), ("cache", "shared"))),
+    ],
+)
+def test_sqlite_locations(url: str, path: str, parameters: tuple) -> None:
+    parsed = parse_database_url(url)
+    assert parsed.dialect == "sqlite" and parsed.location is not None
+    assert (parsed.location.path, parsed.location.parameters) == (path, parameters)
+    assert parsed.path == path
+
+
+def test_a_leading_tilde_is_the_home_directory() -> None:
+    assert parse_database_url("~/agents.db").path == str(Path.home() / "agents.db")
+    assert parse_database_url("sqlite:///~/agents.db").path == str(Path.home() / "agents.db")
+
+
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("db.sqlite?mdoe=ro", "unknown SQLite URI parameter 'mdoe'"),
+        ("db.sqlite?timeout=5", "unknown SQLite URI parameter 'timeout'"),
+        ("db.sqlite?mode=readonly", "mode='readonly' is not one of memory, ro, rw, rwc"),
+        ("db.sqlite?cache=yes", "cache='yes' is not one of private, shared"),
+        ("db.sqlite?mode=ro&mode=rw", "given twice"),
+        ("db.sqlite?mode", "not name=value pairs"),
+        ("db.sqlite?", "nothing follows '?'"),
+        ("?mode=ro", "no file path is given before '?'"),
+        ("sqlite:///", "no file path is given"),
+        ("sqlite:///?mode=ro", "no file path is given"),
+        ("file:", "no file path is given"),
+        ("   ", "empty"),
+        (" db.sqlite", "begins or ends with whitespace"),
+        ("db.sqlite\n", "begins or ends with whitespace"),
+        ("db\x00.sqlite", "NUL"),
+        ("file://example.com/x.db", "no host other than localhost"),
+    ],
+)
+def test_unusable_sqlite_locations(url: str, problem: str) -> None:
+    with pytest.raises(DatabaseUrlError, match=re.escape(problem)):
+        parse_database_url(url)
+
+
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("mysql://u@h/db?sslmode=require", "unknown parameter 'sslmode' for MySQL/MariaDB"),
+        ("mysql://u:pw@h/db?password=hunter2", "unknown parameter 'password'"),
+        ("mariadb://u@h/db?connect_timeout=soon", "connect_timeout='soon'"),
+        ("mysql://u@h/db?ssl_verify_cert=maybe", "expected true or false"),
+        ("mysql://u@h/db?read_timeout=5&read_timeout=6", "given twice"),
+        ("mysql://u@h/db?ssl_ca", "not name=value pairs"),
+    ],
+)
+def test_mysql_parameters_pymysql_would_never_see_are_refused(url: str, problem: str) -> None:
+    with pytest.raises(DatabaseUrlError, match=re.escape(problem)) as raised:
+        parse_database_url(url)
+    assert "hunter2" not in str(raised.value)
+
+
+def test_mysql_parameters_become_pymysql_options() -> None:
+    from nocodo_agents.urls import mysql_options
+
+    url = "mysql://u@h/db?ssl_ca=/etc/ca.pem&ssl_verify_cert=true&connect_timeout=5&unix_socket=/run/my.sock"
+    assert parse_database_url(url).dialect == "mysql"
+    assert mysql_options(url) == {"ssl_ca": "/etc/ca.pem", "ssl_verify_cert": True, "connect_timeout": 5, "unix_socket": "/run/my.sock"}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .errors import (
+    AdoptionAmbiguousError,
     ConnectionStateError,
     DatabaseAccessError,
     DatabaseUrlError,
@@ -49,6 +50,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "AdoptionAmbiguousError",
     "AgentRegistry",
     "ConnectionStateError",
     "Database",

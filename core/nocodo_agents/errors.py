@@ -232,6 +232,41 @@ class PartialSchemaError(MigrationError):
         )
 
 
+class AdoptionAmbiguousError(MigrationError):
+    """A database without history is being adopted, and a migration that creates no schema object
+    (it only changes rows or drops objects, or cannot be replayed on SQLite) cannot be judged applied or not."""
+
+    def __init__(self, planned: "PlannedMigration", adopted: Sequence[int], touched: Sequence[str]) -> None:
+        self.version = planned.version
+        self.name = planned.name
+        self.agent = planned.agent
+        self.distribution = planned.distribution
+        self.source = planned.source
+        self.adopted = tuple(adopted)
+        self.touched = tuple(touched)
+        if self.touched:
+            why = (
+                f"it creates no schema object (it changes rows in, alters or drops {', '.join(self.touched)}, "
+                f"which this database holds), so its effect cannot be seen in the schema"
+            )
+        else:
+            why = (
+                "what it does is unknown: its SQLite SQL cannot be replayed after the migrations before it on "
+                "a scratch database (it has none, or it needs tables no migration creates), so it cannot be "
+                "compared with the schema"
+            )
+        listed = ", ".join(f"V{v}" for v in self.adopted)
+        super().__init__(
+            f"cannot adopt this database: it has no migration history and holds the objects of {listed}, "
+            f"but whether migration V{self.version}__{self.name} of agent {self.agent!r} (distribution "
+            f"{self.distribution}, {self.source}) already ran cannot be told: {why}. Running it again could "
+            f"duplicate or lose data, so nothing was changed. Record what the database already holds with "
+            f"`nocodo-agents baseline --version V` (in Python: nocodo_agents.lifecycle.baseline(conn, V)), "
+            f"where V is the last version whose effects it holds (V{self.version} if that migration already "
+            f"ran here, an earlier one if not), then run `nocodo-agents migrate` to apply the rest."
+        )
+
+
 class ConnectionStateError(MigrationError):
     """The connection cannot be used as given (open transaction, unsupported driver)."""
 

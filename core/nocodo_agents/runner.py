@@ -238,6 +238,11 @@ def _apply(
     while True:
         with dialect.write_transaction():
             if first:
+                # Adoption is judged before the history table is created, so that a refusal
+                # leaves nothing behind even where DDL commits (MySQL).
+                early: Optional[adoption.Adoption] = None
+                if not dialect.history_exists():
+                    early = _assess_adoption(dialect, make_plan(installed, [], dialect.name, target).pending)
                 dialect.ensure_history()
             history = dialect.read_history()
             plan = make_plan(installed, history, dialect.name, target)
@@ -246,7 +251,7 @@ def _apply(
                 first = False
                 not_installed = plan.not_installed
                 if not history and plan.pending:
-                    adopted = _adopt(dialect, plan)
+                    adopted = _adopt(dialect, plan, early)
                     if adopted:
                         continue  # committed; plan again with the adopted rows
             if not plan.pending:
@@ -277,8 +282,9 @@ def refuse_unfinished(dialect: Dialect) -> None:
         )
 
 
-def _adopt(dialect: Dialect, plan: Plan) -> Tuple[MigrationStep, ...]:
-    decision = _assess_adoption(dialect, plan.pending)
+def _adopt(dialect: Dialect, plan: Plan, decision: Optional[adoption.Adoption] = None) -> Tuple[MigrationStep, ...]:
+    if decision is None:
+        decision = _assess_adoption(dialect, plan.pending)
     applied_on = now_rfc3339()
     for planned in decision.adopted:
         dialect.insert_history(planned.history_row(dialect.name, applied_on))

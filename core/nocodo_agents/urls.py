@@ -1,22 +1,23 @@
 """Database URLs: parsing, redacting passwords, and opening connections.
 
 ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
-``sqlite:///:memory:`` or a bare file path open SQLite (query parameters
-such as ``?mode=ro`` are passed to SQLite). ``postgresql://user:pw@host:port/db``
-opens psycopg 3 (extra ``postgresql``), ``mysql://user:pw@host:port/db``
-(also ``mariadb://``) opens PyMySQL (extra ``mysql``).
+``sqlite:///:memory:`` (also ``sqlite://``), a SQLite ``file:`` URI or a
+bare file path open SQLite; SQLite URI parameters such as ``?mode=ro`` are
+passed to SQLite in every form (see :mod:`nocodo_agents.sqlite_location`).
+``postgresql://user:pw@host:port/db`` opens psycopg 3 (extra ``postgresql``),
+``mysql://user:pw@host:port/db`` (also ``mariadb://``) opens PyMySQL (extra
+``mysql``).
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from .errors import DatabaseAccessError, DatabaseUrlError
+from .sqlite_location import MEMORY, SqliteLocation, parse_sqlite_location
 
 _SERVER_SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 
@@ -48,6 +49,8 @@ class DatabaseUrl:
     dialect: str
     path: str = ""
     query: str = ""
+    #: SQLite only: the parsed location (path and URI parameters).
+    location: Optional[SqliteLocation] = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         return redact(self.url)
@@ -66,24 +69,9 @@ class DatabaseUrl:
             return self._connect_postgresql()
         if self.dialect == "mysql":
             return self._connect_mysql()
-        if self.path == ":memory:":
-            return sqlite3.connect(":memory:")
-        path = Path(self.path)
-        if not create and not path.exists():
-            if empty_if_missing:
-                return sqlite3.connect(":memory:")
-            raise DatabaseAccessError(
-                self.path, "the file does not exist. Check the path, or run `nocodo-agents migrate` to create it."
-            )
-        if create and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        mode = "rwc" if create else "rw"
-        query = self.query if "mode=" in self.query else "&".join(q for q in (f"mode={mode}", self.query) if q)
-        try:
-            return sqlite3.connect(f"file:{quote(str(path))}?{query}", uri=True)
-        except sqlite3.Error as error:
-            raise DatabaseAccessError(self.path, f"SQLite cannot open it: {error}") from error
-
+        location = self.location if self.location is not None else SqliteLocation(self.path)
+        shown = str(self) if self.path in self.url else f"{self} (file {self.path})"
+        return location.connect(shown, create=create, empty_if_missing=empty_if_missing)
 
     def _connect_postgresql(self) -> Any:
         try:
@@ -106,6 +94,8 @@ class DatabaseUrl:
         database = unquote(parts.path.lstrip("/"))
         if not database:
             raise DatabaseUrlError(str(self), "name the database: mysql://user:password@host:port/DATABASE")
+        options: Dict[str, Any] = {"connect_timeout": 10}
+        options.update(mysql_options(self.url))
         try:
             return pymysql.connect(
                 host=parts.hostname or "localhost",
@@ -114,29 +104,87 @@ class DatabaseUrl:
                 password=unquote(parts.password or ""),
                 database=database,
                 charset="utf8mb4",
-                connect_timeout=10,
+                **options,
             )
         except pymysql.MySQLError as error:
             raise DatabaseAccessError(str(self), f"cannot connect: {redact(str(error))}") from error
 
 
+#: The query parameters a mysql:// URL takes, passed to PyMySQL, and how each value is read.
+_MYSQL_PARAMETERS: Dict[str, Callable[[str], Any]] = {
+    "unix_socket": str,
+    "ssl_ca": str,
+    "ssl_cert": str,
+    "ssl_key": str,
+    "ssl_verify_cert": lambda value: _flag(value),
+    "ssl_verify_identity": lambda value: _flag(value),
+    "ssl_disabled": lambda value: _flag(value),
+    "connect_timeout": lambda value: _seconds(value),
+    "read_timeout": lambda value: _seconds(value),
+    "write_timeout": lambda value: _seconds(value),
+}
+
+
+def _flag(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _seconds(value: str) -> int:
+    number = int(value)
+    if not 0 < number <= 31536000:
+        raise ValueError("expected a whole number of seconds, 1 or more")
+    return number
+
+
+def mysql_options(url: str) -> Dict[str, Any]:
+    """The PyMySQL options of a mysql:// URL's query; raise :class:`DatabaseUrlError` for any other parameter.
+
+    PyMySQL takes no URL, so a parameter not listed here would otherwise be
+    dropped without a word (``?sslmode=require`` connecting without TLS).
+    """
+    query = urlsplit(url).query
+    options: Dict[str, Any] = {}
+    if not query:
+        return options
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise DatabaseUrlError(redact(url), "its query is not name=value pairs joined by '&'") from None
+    for name, value in pairs:
+        read = _MYSQL_PARAMETERS.get(name)
+        if read is None:
+            known = ", ".join(sorted(_MYSQL_PARAMETERS))
+            raise DatabaseUrlError(redact(url), f"unknown parameter {name!r} for MySQL/MariaDB (known: {known})")
+        if name in options:
+            raise DatabaseUrlError(redact(url), f"the parameter {name!r} is given twice")
+        try:
+            options[name] = read(value)
+        except ValueError as error:
+            raise DatabaseUrlError(redact(url), f"{name}={value!r}: {error}") from None
+    return options
+
+
 def parse_database_url(url: str) -> DatabaseUrl:
     """Parse ``url``; raise :class:`DatabaseUrlError` (its message redacted) if it is unusable."""
-    if not url:
-        raise DatabaseUrlError("''", "it is empty")
-    if "://" not in url:
-        return DatabaseUrl(url, "sqlite", url)
-    scheme, _, rest = url.partition("://")
+    if not url.strip():
+        raise DatabaseUrlError(repr(url), "it is empty")
+    scheme, separator, rest = url.partition("://")
     scheme = scheme.lower().split("+", 1)[0]
+    if not separator or scheme == "file":
+        return _sqlite_url(url, url)  # a file path or a SQLite file: URI
     if scheme == "sqlite":
+        if not rest:
+            return _sqlite_url(url, MEMORY)  # SQLAlchemy's spelling of an in-memory database
         if not rest.startswith("/"):
             raise DatabaseUrlError(
                 redact(url), "write sqlite:///relative/path.db or sqlite:////absolute/path.db (three or four slashes)"
             )
-        location, _, query = rest[1:].partition("?")
-        if not location:
-            raise DatabaseUrlError(redact(url), "no file path after sqlite:///")
-        return DatabaseUrl(url, "sqlite", location, query)
+        return _sqlite_url(url, rest[1:])
     if scheme in _SERVER_SCHEMES:
         ends = [i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0]
         if ends and rest.rfind("@") > min(ends):
@@ -149,5 +197,12 @@ def parse_database_url(url: str) -> DatabaseUrl:
             urlsplit(url).port  # validates the port
         except ValueError as error:
             raise DatabaseUrlError(redact(url), str(error)) from error
+        if _SERVER_SCHEMES[scheme] == "mysql":
+            mysql_options(url)  # refuse a parameter PyMySQL would never see, before connecting
         return DatabaseUrl(url, _SERVER_SCHEMES[scheme])
     raise DatabaseUrlError(redact(url), f"unknown scheme {scheme!r}: use sqlite://, postgresql:// or mysql://")
+
+
+def _sqlite_url(url: str, location_text: str) -> DatabaseUrl:
+    location = parse_sqlite_location(location_text, redact(url))
+    return DatabaseUrl(url, "sqlite", location.path, location_text.partition("?")[2], location)

@@ -7,6 +7,7 @@ import sys
 from enum import IntEnum
 
 from ..errors import (
+    AdoptionAmbiguousError,
     DatabaseAccessError,
     DatabaseUrlError,
     DivergentMigrationError,
@@ -30,7 +31,7 @@ class ExitCode(IntEnum):
     ERROR = 1  # any other problem: unknown agent, broken plugin, conflicting versions, lock timeout...
     USAGE = 2  # bad arguments, database URL, or a `new` that cannot be created
     PENDING = 3  # `status --check`: migrations are pending
-    VERIFICATION_FAILED = 4  # divergent checksums, schema drift, partly present schema
+    VERIFICATION_FAILED = 4  # divergent checksums, schema drift, partly present or ambiguous schema
     MIGRATION_FAILED = 5  # a migration (or rollback) failed, or cannot be produced
     DATABASE_UNAVAILABLE = 6  # missing, unreachable or read-only database
 
@@ -39,7 +40,10 @@ def exit_code_for(error: BaseException) -> ExitCode:
     """The exit code a failed command returns for ``error``."""
     if isinstance(error, (DatabaseUrlError, ScaffoldError)):
         return ExitCode.USAGE
-    if isinstance(error, (DivergentMigrationError, SchemaDriftError, SchemaReplayError, PartialSchemaError, HistoryRowError, HistoryTableError)):
+    if isinstance(error, (
+        DivergentMigrationError, SchemaDriftError, SchemaReplayError, PartialSchemaError, AdoptionAmbiguousError, HistoryRowError,
+        HistoryTableError,
+    )):
         return ExitCode.VERIFICATION_FAILED
     if isinstance(error, (MigrationFailedError, ForeignKeyViolationError, InvalidMigrationError, IncompleteMigrationError)):
         return ExitCode.MIGRATION_FAILED

@@ -12,8 +12,9 @@ MAX_LOCK_TIMEOUT = (2**31 - 1) / 1000
 DEFAULT_DATABASE = "sqlite:///nocodo-agents.db"
 
 EPILOG = """\
-database: --db URL, else $NOCODO_AGENTS_DB, else sqlite:///nocodo-agents.db (in the current directory).
-URLs: sqlite:///relative/path.db, sqlite:////absolute/path.db, or a plain file path.
+database: --db URL, else $NOCODO_AGENTS_DB (empty: unset), else sqlite:///nocodo-agents.db (in the current directory).
+URLs: sqlite:///relative/path.db, sqlite:////absolute/path.db, or a plain file path; for SQLite,
+?mode=ro and other SQLite URI parameters pass through. postgresql://... and mysql://... open servers.
 exit codes: 0 ok, 1 other error, 2 usage, 3 pending (status --check), 4 verification failed,
 5 migration failed, 6 database unavailable.
 """

@@ -15,8 +15,16 @@ DATABASE_ENV = "NOCODO_AGENTS_DB"
 
 
 def database_url(args: argparse.Namespace) -> DatabaseUrl:
-    """--db, else $NOCODO_AGENTS_DB, else the default SQLite file in the current directory."""
-    return parse_database_url(getattr(args, "db", None) or os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE)
+    """--db, else $NOCODO_AGENTS_DB, else the default SQLite file in the current directory.
+
+    An empty ``--db ""`` is a usage error (a script passing an unset
+    variable), never the default file; an empty ``NOCODO_AGENTS_DB=`` counts
+    as unset, as an empty line in an environment file means.
+    """
+    given = getattr(args, "db", None)
+    if given is not None:
+        return parse_database_url(given)
+    return parse_database_url(os.environ.get(DATABASE_ENV) or DEFAULT_DATABASE)
 
 
 @contextmanager

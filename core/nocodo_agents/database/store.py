@@ -16,12 +16,14 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass, fields
-from pathlib import Path
 from types import TracebackType
 from typing import Any, List, Optional, Sequence, Tuple, Type, Union
 
 from ..discovery import AgentRegistry
+from ..errors import DatabaseUrlError
 from ..runner import MigrationReport, run_agent_migrations
+from ..sqlite_location import SqliteLocation
+from ..urls import parse_database_url, redact
 
 #: The values the schema allows in ``agent_sessions.status``.
 SESSION_STATUSES = ("running", "completed", "failed", "waiting_for_user_input")
@@ -112,16 +114,35 @@ def _tool_call(row: Sequence[Any]) -> ToolCall:
     return ToolCall(**values)
 
 
+def _sqlite_location(path: Union[str, "os.PathLike[str]"]) -> SqliteLocation:
+    """A ``str`` parsed like ``--db`` (SQLite only); any other path-like object taken literally."""
+    if not isinstance(path, str):
+        return SqliteLocation(os.fspath(path))
+    url = parse_database_url(path)
+    if url.dialect != "sqlite" or url.location is None:
+        raise DatabaseUrlError(
+            redact(path), "Database opens SQLite only: pass a PostgreSQL or MySQL connection to run_agent_migrations()"
+        )
+    return url.location
+
+
 class Database:
     """A SQLite file holding the agents' tables, migrated when opened.
 
     ``Database(path)`` creates the file and its parent directories if
-    needed, turns on foreign keys, and applies the core migrations and those
-    of ``agents`` (``None``: every installed agent; a list: core plus those
-    agents). ``registry`` replaces the installed agents, as in
+    needed (a ``str`` may be any SQLite location ``--db`` takes:
+    ``sqlite:///`` URLs, ``:memory:``, ``?mode=ro`` and other SQLite URI
+    parameters; a ``pathlib.Path`` is taken literally), turns on foreign
+    keys, and applies the core migrations and those of ``agents``
+    (``None``: every installed agent; a list: core plus those agents).
+    ``registry`` replaces the installed agents, as in
     :func:`~nocodo_agents.run_agent_migrations`. What the migration run did
     is kept in :attr:`migration_report`; :attr:`connection` is the open
     :class:`sqlite3.Connection`. Use it as a context manager to close it.
+
+    A directory, or an existing file that is not a SQLite database, raises
+    :class:`~nocodo_agents.DatabaseAccessError` without touching it; a
+    malformed location raises :class:`~nocodo_agents.DatabaseUrlError`.
     """
 
     def __init__(
@@ -132,9 +153,7 @@ class Database:
         registry: Optional[AgentRegistry] = None,
     ) -> None:
         self.path = os.fspath(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.connection: sqlite3.Connection = sqlite3.connect(self.path)
+        self.connection: sqlite3.Connection = _sqlite_location(path).connect(self.path, create=True)
         try:
             self.connection.execute("PRAGMA foreign_keys = ON")
             self.migration_report: MigrationReport = run_agent_migrations(
