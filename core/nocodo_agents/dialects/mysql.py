@@ -285,7 +285,7 @@ class MySQLDialect(Dialect):
 
     def _refused_by_table(self, error: BaseException) -> bool:
         return isinstance(error, (pymysql.err.IntegrityError, pymysql.err.DataError)) or _error_code(error) in (
-            ER.BAD_FIELD_ERROR, ER.NO_DEFAULT_FOR_FIELD, ER.NON_UPDATABLE_TABLE, 1471, 1288,  # 1471: not insertable
+            ER.BAD_FIELD_ERROR, ER.NO_DEFAULT_FOR_FIELD, ER.NON_UPDATABLE_TABLE, 1471, 1288, 4025, 3819,  # 1471: not insertable; 4025, 3819: CHECK failed (MariaDB, MySQL)
         )
 
     def _set_autocommit(self, value: bool) -> None:
