@@ -226,6 +226,9 @@ class PostgreSQLDialect(Dialect):
                 self._run("ROLLBACK")
         return compare_schemas(expected, live, owner=_owner)
 
+    def transaction_open(self) -> bool:
+        return bool(self.connection.info.transaction_status != self._idle)
+
 
 def _owner(key: str, description: str) -> Optional[str]:
     """``column t.c``, ``index t.i``, ``constraint t.n`` belong to ``table t``."""

@@ -190,3 +190,6 @@ class SQLiteDialect(Dialect):
     def schema_objects(self) -> FrozenSet[str]:
         self.statements += 1
         return sqlite_schema_objects(self.connection)
+
+    def transaction_open(self) -> bool:
+        return self.connection.in_transaction
