@@ -164,7 +164,11 @@ def _log_outcome(report: MigrationReport) -> None:
 
 
 def _up_to_date(dialect: Dialect, installed: Sequence[PlannedMigration], target: Optional[int]) -> Optional[MigrationReport]:
-    """The no-op path: without any lock, return a report if nothing is pending (creating nothing)."""
+    """The no-op path: without any lock, return a report if nothing is pending (creating nothing).
+
+    Otherwise check every pending migration for transaction control first, so a
+    run never stops half-way over something knowable before it starts.
+    """
     history = dialect.read_history() if dialect.history_exists() else []
     plan = make_plan(installed, history, dialect.name, target)
     if plan.pending:
