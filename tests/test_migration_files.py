@@ -234,7 +234,27 @@ def test_empty_migration_sql_is_an_error_naming_the_file(agent_package, conn, sq
     with pytest.raises(InvalidMigrationError, match="is empty") as raised:
         run_agent_migrations(conn, registry=registry_of(empty=package))
     assert raised.value.source.endswith("V101__empty.py")
-    assert 101 not in [row[0] for row in history(conn)]
+    assert "notes" not in tables(conn)  # refused before the run applied anything
+
+
+def test_an_empty_migration_applied_long_ago_is_only_checksummed(agent_package, conn) -> None:
+    """refinery may have applied a placeholder: it is not run again, so it is not refused."""
+    from nocodo_agents.lifecycle import verify_database
+
+    package = agent_package({"V100__notes": NOTES, "V101__placeholder": "def migration(dialect):\n    return '-- later\\n'\n"})
+    registry = registry_of(empty=package)
+    with pytest.raises(InvalidMigrationError, match="is empty"):
+        run_agent_migrations(conn, registry=registry)
+    run_agent_migrations(conn, registry=registry_of(empty=agent_package({"V100__notes": NOTES})))
+    from nocodo_agents.checksum import checksum
+
+    conn.execute(
+        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum, agent) VALUES (101, 'placeholder', '2024-01-01T00:00:00Z', ?, 'empty')",
+        (str(checksum("placeholder", 101, "-- later\n")),),
+    )
+    conn.commit()
+    assert run_agent_migrations(conn, registry=registry).applied == ()
+    assert verify_database(conn, registry=registry).ok
 
 
 def test_an_empty_sql_file_is_an_error_naming_it(agent_package, conn) -> None:

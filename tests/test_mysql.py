@@ -27,6 +27,7 @@ from nocodo_agents import (
     IncompleteMigrationError,
     LockTimeoutError,
     MigrationFailedError,
+    ResolveRefusedError,
 )
 from nocodo_agents.database.migrations import checksum, run_agent_migrations
 from nocodo_agents.dialects.mysql import JOURNAL_TABLE, migration_lock_name
@@ -320,7 +321,8 @@ def test_resolve_absent_after_undoing_by_hand_lets_the_next_run_apply_it(conn: C
     registry = registry_of(broken=agent_package({"V4__broken": FAILING_THIRD_STATEMENT}))
     _fail_v4(conn, registry)
     query(conn, "DROP TABLE first_table, second_table")
-    with pytest.raises(ValueError, match="V5 is not an unfinished migration"):
+    with pytest.raises(ResolveRefusedError, match="cannot resolve V5: it is not an unfinished migration or rollback "
+                       r"\(the journal holds V4, an interrupted migration\)"):
         resolve_unfinished(conn, 5, applied=False, registry=registry)
     assert resolve_unfinished(conn, 4, applied=False, registry=registry) is None
     assert journal(conn) == [] and [row[0] for row in history(conn)] == [1, 2, 3]

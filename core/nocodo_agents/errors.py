@@ -204,6 +204,15 @@ class MigrationFailedError(MigrationError):
                 f"{phase}, bring the schema to V{version} fully applied or fully absent by hand, then run "
                 f"`nocodo-agents resolve {version} --applied` or `--absent`."
             )
+            if phase == "rollback":
+                left += f" V{version} is still recorded as applied."
+                then = (
+                    f"The journal remembers it and migrations (and rollbacks) will not run until it is resolved: "
+                    f"fix the rollback, then either restore V{version}'s schema by hand and run "
+                    f"`nocodo-agents resolve {version} --applied` (it stays applied: its history row is kept), "
+                    f"or finish undoing it by hand and run `nocodo-agents resolve {version} --absent` (the "
+                    f"rollback is complete: its history row is deleted)."
+                )
         else:
             then = f"Fix the {phase} and run again."
         super().__init__(
@@ -387,21 +396,38 @@ class SchemaReplayError(MigrationError):
 
 
 class IncompleteMigrationError(MigrationError):
-    """An earlier run stopped part-way through a migration on a database without transactional DDL."""
+    """An earlier run stopped part-way through a migration (or its rollback) on a database without transactional DDL.
 
-    def __init__(self, version: int, name: str, agent: str, statements: int, failed_index: int, error: str) -> None:
+    ``direction`` is ``"migration"`` or ``"rollback"``: which of the two was interrupted.
+    """
+
+    def __init__(
+        self, version: int, name: str, agent: str, statements: int, failed_index: int, error: str, direction: str = "migration"
+    ) -> None:
         self.version = version
         self.name = name
         self.agent = agent
         self.statements = statements
         self.failed_index = failed_index
         self.error = error
+        self.direction = direction
         if failed_index == 0:
             applied = "no statement was applied"
         elif failed_index == 1:
             applied = "statement 1 stays applied"
         else:
             applied = f"statements 1-{failed_index} stay applied"
+        if direction == "rollback":
+            super().__init__(
+                f"the rollback of migration V{version}__{name} of agent {agent!r} stopped part-way on an earlier "
+                f"run: statement {failed_index + 1} of {statements} of its rollback() failed ({error}); {applied}, "
+                f"the rest did not run, and V{version} is still recorded as applied. This database's DDL is not "
+                f"transactional, so nothing was undone and no migration or rollback will run until you resolve it. "
+                f"Either restore V{version}'s schema by hand and run `nocodo-agents resolve {version} --applied` "
+                f"(the migration stays applied: its history row is kept), or finish its rollback by hand and run "
+                f"`nocodo-agents resolve {version} --absent` (the rollback is complete: its history row is deleted)."
+            )
+            return
         super().__init__(
             f"migration V{version}__{name} of agent {agent!r} stopped part-way on an earlier run: statement "
             f"{failed_index + 1} of {statements} failed ({error}); {applied}, the rest did not run. This "
@@ -489,3 +515,91 @@ class ForeignKeyViolationError(MigrationError):
             f"'Making Other Kinds Of Table Schema Changes'), or delete or fix the orphaned rows in the same "
             f"{phase}, then run again."
         )
+
+
+class TransactionControlError(InvalidMigrationError):
+    """A migration's (or rollback's) SQL holds a statement that would end or escape the runner's transaction.
+
+    Raised before any of the migration's statements run (for a run, before
+    its first migration is applied). ``reason`` says what the statement would
+    do; ``phase`` is ``"migration"`` or ``"rollback"``.
+    """
+
+    def __init__(self, planned: "PlannedMigration", statement: str, statement_index: int, reason: str, phase: str = "migration") -> None:
+        self.version = planned.version
+        self.name = planned.name
+        self.agent = planned.agent
+        self.distribution = planned.distribution
+        self.source = planned.source
+        self.statement = statement
+        self.statement_index = statement_index
+        self.reason = reason
+        self.phase = phase
+        self.problem = f"statement {statement_index + 1} of its {phase} {reason}"
+        what = "migration" if phase == "migration" else "the rollback() of migration"
+        MigrationError.__init__(
+            self,
+            f"{what} V{planned.version}__{planned.name} of agent {planned.agent!r} (distribution "
+            f"{planned.distribution}, {planned.source}) controls transactions itself: statement "
+            f"{statement_index + 1} {reason}.\n"
+            f"  statement: {statement.strip()}\n"
+            f"None of its statements ran. Remove the statement: the runner wraps every migration and "
+            f"rollback with its history row in one transaction and commits it itself. Statements that "
+            f"cannot run inside a transaction (VACUUM, CREATE INDEX CONCURRENTLY) belong in a migration "
+            f"of their own declared `transactional = False`; work that must commit separately belongs in "
+            f"a separate migration (split it). Savepoints the migration creates itself may be used "
+            f"(SAVEPOINT x, then ROLLBACK TO x or RELEASE x; not on MySQL). If the migration is already "
+            f"applied, run `nocodo-agents repair` "
+            f"after fixing the file to re-record its checksum.",
+        )
+
+
+class TransactionEndedError(MigrationFailedError):
+    """A statement of a migration (or rollback) ended the runner's transaction although it was not refused up front.
+
+    The statements before it, and it, may have been committed (or undone):
+    nothing claims a rollback. The migration was not recorded (a rollback's
+    history row is kept).
+    """
+
+    def __init__(self, planned: "PlannedMigration", statement: str, statement_index: int, phase: str = "migration") -> None:
+        self.version = planned.version
+        self.name = planned.name
+        self.agent = planned.agent
+        self.distribution = planned.distribution
+        self.source = planned.source
+        self.statement = statement
+        self.statement_index = statement_index
+        self.rolled_back = False
+        self.phase = phase
+        self.journalled = False
+        if phase == "migration":
+            what = "migration"
+            record = f"V{planned.version} was not recorded in the history"
+        else:
+            what = "the rollback() of migration"
+            record = f"V{planned.version} is still recorded as applied"
+        ran = "Statement 1" if statement_index == 0 else f"Statements 1-{statement_index + 1}"
+        MigrationError.__init__(
+            self,
+            f"{what} V{planned.version}__{planned.name} of agent {planned.agent!r} (distribution "
+            f"{planned.distribution}, {planned.source}) ended the runner's transaction at statement "
+            f"{statement_index + 1}; the runner stopped right after it.\n"
+            f"  statement: {statement.strip()}\n"
+            f"{ran} may have been committed (or undone) by it: the database "
+            f"may hold part of the {phase}, and the runner could not roll it back. {record}. Check the "
+            f"schema and bring it by hand to the state before the {phase} (or finish it), remove the "
+            f"statement that ends the transaction, and run again.",
+        )
+
+
+class ResolveRefusedError(MigrationError, ValueError):
+    """``resolve`` was asked to settle a version the journal does not hold, or cannot record it.
+
+    Nothing was changed. (Also a :class:`ValueError`, as it used to be.)
+    """
+
+    def __init__(self, version: int, problem: str) -> None:
+        self.version = version
+        self.problem = problem
+        super().__init__(f"cannot resolve V{version}: {problem}. Nothing was changed.")

@@ -1,31 +1,78 @@
-"""Running one migration's (or rollback's) statements, turning a failure into a named error."""
+"""Running one migration's (or rollback's) statements, turning a failure into a named error.
+
+Before a statement runs, the migration is checked for statements that would
+end or escape the runner's transaction (:mod:`nocodo_agents.transaction_control`);
+after each statement of a migration run inside the runner's transaction,
+the transaction is checked to be still open, so a statement that ended it
+anyway is reported as such instead of being claimed rolled back.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Sequence
 
 from .dialects import Dialect
-from .errors import MigrationFailedError
+from .errors import InvalidMigrationError, MigrationFailedError, TransactionControlError, TransactionEndedError
+from .migration import has_statement
 from .planning import PlannedMigration
+from .transaction_control import find_transaction_control
 
 logger = logging.getLogger("nocodo_agents")
+
+
+def check_before_running(
+    dialect: Dialect, migrations: Sequence[PlannedMigration], phase: str = "migration", *, replay: bool = False
+) -> None:
+    """Refuse, before anything runs, SQL that must not run: empty, or controlling transactions itself.
+
+    ``phase`` says which SQL to check: ``"migration"`` or ``"rollback"``.
+    Runs no statement; called before a run's first migration is applied, so
+    a run never stops half-way over something knowable up front. Raises
+    :class:`InvalidMigrationError` for migration SQL that is empty (not
+    with ``replay=True``: applied migrations replayed on a scratch database
+    are checked for transaction control only, so an empty one applied long
+    ago is never refused) and :class:`TransactionControlError`.
+    """
+    for planned in migrations:
+        sql = planned.sql(dialect.name) if phase == "migration" else planned.rollback_sql(dialect.name)
+        if sql is not None:
+            _check(dialect, planned, sql, dialect.split_statements(sql), phase, replay)
+
+
+def _check(dialect: Dialect, planned: PlannedMigration, sql: str, statements: Sequence[str], phase: str, replay: bool = False) -> None:
+    if phase == "migration" and not replay and not has_statement(sql, dialect.name):
+        raise InvalidMigrationError(
+            planned.source,
+            f"its SQL for {dialect.name} is empty (nothing but whitespace, comments or semicolons): write the "
+            f"statements it should run, or delete the migration if it is not needed (distribution "
+            f"{planned.distribution})",
+            agent=planned.agent,
+        )
+    found = find_transaction_control(statements, dialect.name, transactional=planned.migration.transactional)
+    if found is not None:
+        raise TransactionControlError(planned, found.statement, found.index, found.reason, phase)
 
 
 def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rolled_back: bool, phase: str = "migration") -> None:
     """Execute ``sql`` statement by statement; a failure raises :class:`MigrationFailedError`.
 
     ``rolled_back`` says whether the caller's transaction will undo the
-    statements that ran before the failing one; ``phase`` is ``"migration"``
-    or ``"rollback"``. On a dialect without transactional DDL each statement
-    of a migration is journalled first, so a failure is remembered (the
-    caller calls ``journal_done`` once the history row is written). Once
-    every statement ran, the dialect checks what they left (on SQLite: rows
-    whose foreign key finds no parent raise :class:`ForeignKeyViolationError`).
+    statements that ran before the failing one; it is checked to be still
+    open after each statement (:class:`TransactionEndedError` if not).
+    ``phase`` is ``"migration"`` or ``"rollback"``. Transaction control in
+    ``sql`` raises :class:`TransactionControlError` before anything runs. On
+    a dialect without transactional DDL each statement is journalled first,
+    so a failure is remembered (the caller calls ``journal_done`` once the
+    history row is written, or deleted for a rollback). Once every statement
+    ran, the dialect checks what they left (on SQLite: rows whose foreign key
+    finds no parent raise :class:`ForeignKeyViolationError`).
     """
     statements = dialect.split_statements(sql)
-    journal = phase == "migration" and not dialect.transactional_ddl
+    _check(dialect, planned, sql, statements, phase)
+    journal = not dialect.transactional_ddl
     if journal:
-        dialect.journal_start(planned.version, planned.name, planned.agent, len(statements))
+        dialect.journal_start(planned.version, planned.name, planned.agent, len(statements), direction=phase)
     for index, statement in enumerate(statements):
         try:
             if journal:
@@ -47,6 +94,8 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
                 phase=phase,
                 journalled=journal,
             ) from error
+        if rolled_back and not dialect.transaction_open():
+            raise TransactionEndedError(planned, statement, index, phase)
     dialect.check_integrity(planned, phase, rolled_back)
 
 

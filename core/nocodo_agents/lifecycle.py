@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 
 from .discovery import AgentRegistry
-from .errors import DivergentMigrationError, HistoryNotEmptyError, RollbackUnavailableError, SchemaDriftError
-from .execution import run_statements
+from .errors import DivergentMigrationError, HistoryNotEmptyError, ResolveRefusedError, RollbackUnavailableError, SchemaDriftError
+from .execution import check_before_running, run_statements
 from .history import HistoryRow, now_rfc3339
 from .planning import PlannedMigration, check_target, divergences, make_plan, verify
 from .runner import DEFAULT_LOCK_TIMEOUT, MigrationReport, MigrationStep, prepare, refuse_unfinished
@@ -128,16 +128,21 @@ def rollback_migrations(
     """Undo every applied migration above version ``to``, newest first.
 
     Each migration's ``rollback()`` SQL runs atomically with the removal of
-    its history row. If any of them has no ``rollback()`` or is not installed,
-    :class:`RollbackUnavailableError` is raised before anything changes; a
-    divergent history raises :class:`DivergentMigrationError` first.
+    its history row (on MySQL it is journalled statement by statement, as a
+    migration is). If any of them has no ``rollback()`` or is not installed,
+    :class:`RollbackUnavailableError` is raised before anything changes, and
+    :class:`TransactionControlError` if one's SQL controls transactions; a
+    divergent history raises :class:`DivergentMigrationError` first, and an
+    unfinished migration or rollback in the journal :class:`IncompleteMigrationError`.
     """
     check_target(to)
     with prepare(conn, agents, registry, lock_timeout) as (installed, dialect), dialect.session(lock_timeout):
         history = dialect.read_history() if dialect.history_exists() else []
         verify(installed, history, dialect.name)
         plan = _rollback_plan(installed, history, to, dialect.name)
+        check_before_running(dialect, plan, phase="rollback")
         if dry_run:
+            refuse_unfinished(dialect)
             steps = tuple(
                 RollbackStep(
                     p.version, p.name, p.agent, p.distribution,
@@ -159,16 +164,20 @@ def rollback_migrations(
 def _roll_back_one(dialect: "Dialect", planned: PlannedMigration) -> Optional[RollbackStep]:
     started = time.perf_counter()
     sql = planned.rollback_sql(dialect.name) or ""
-    if planned.migration.transactional:
-        with dialect.write_transaction():
-            if all(row.version != planned.version for row in dialect.read_history()):
-                return None  # another runner rolled it back meanwhile
-            run_statements(dialect, planned, sql, rolled_back=True, phase="rollback")
+    transactional = planned.migration.transactional
+    with dialect.write_transaction():
+        refuse_unfinished(dialect)
+        if all(row.version != planned.version for row in dialect.read_history()):
+            return None  # another runner rolled it back meanwhile
+        if transactional:
+            run_statements(dialect, planned, sql, rolled_back=dialect.transactional_ddl, phase="rollback")
             dialect.delete_history(planned.version)
-    else:  # statements first, outside a transaction; the row goes once they succeeded
+            dialect.journal_done(planned.version)  # commits with the deletion
+    if not transactional:  # statements outside a transaction; the row goes once they succeeded
         run_statements(dialect, planned, sql, rolled_back=False, phase="rollback")
         with dialect.write_transaction():
             dialect.delete_history(planned.version)
+            dialect.journal_done(planned.version)
     duration = (time.perf_counter() - started) * 1000
     logger.info("rolled back V%s__%s of agent %r in %.1f ms", planned.version, planned.name, planned.agent, duration)
     return RollbackStep(planned.version, planned.name, planned.agent, planned.distribution, duration_ms=duration)
@@ -209,7 +218,9 @@ def verify_database(
     """
     with prepare(conn, agents, registry, lock_timeout) as (installed, dialect), dialect.session(lock_timeout):
         history = dialect.read_history() if dialect.history_exists() else []
-        drift = dialect.schema_drift(_applied_installed(installed, history))
+        applied_installed = _applied_installed(installed, history)
+        check_before_running(dialect, applied_installed, replay=True)  # the replay would escape its scratch transaction
+        drift = dialect.schema_drift(applied_installed)
     applied = {row.version for row in history}
     installed_versions = {p.version for p in installed}
     return VerifyReport(
@@ -254,7 +265,9 @@ def repair_history(
             history = dialect.read_history()
             found = divergences(installed, history, dialect.name)
             if found:
-                drift = dialect.schema_drift(_applied_installed(installed, history))
+                applied_installed = _applied_installed(installed, history)
+                check_before_running(dialect, applied_installed, replay=True)
+                drift = dialect.schema_drift(applied_installed)
                 if drift.has_drift:
                     raise SchemaDriftError(drift.differences, "repair the history")
             applied_on = {row.version: row.applied_on for row in history}
@@ -275,30 +288,43 @@ def resolve_unfinished(
     registry: Optional[AgentRegistry] = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> Optional[HistoryRow]:
-    """Settle a migration an earlier run stopped part-way through (databases without transactional DDL).
+    """Settle a migration, or a rollback, that an earlier run stopped part-way (databases without transactional DDL).
 
     The operator first brings the schema to the migration fully applied or
-    fully absent; ``applied=True`` then records it in history, ``applied=False``
-    leaves it pending. Either way its journal entry is removed. Returns the
-    history row written, if any. Raises :class:`ValueError` if ``version`` has
-    no journal entry.
+    fully absent. ``applied=True`` then makes sure it is recorded in history
+    (a migration is recorded; after an interrupted rollback its row is kept),
+    ``applied=False`` makes sure it is not (a migration stays pending; after
+    an interrupted rollback its row is deleted: the rollback is complete).
+    The history change and the removal of the journal entry commit together.
+    Returns the migration's history row when it is recorded as applied,
+    ``None`` when absent. Raises :class:`ResolveRefusedError` (changing
+    nothing) if the journal holds no entry for ``version``, or if a migration
+    to record is not installed.
     """
     with prepare(conn, agents, registry, lock_timeout) as (installed, dialect), dialect.session(lock_timeout):
         by_version = {p.version: p for p in installed}
         with dialect.write_transaction():
             unfinished = dialect.unfinished()
             if unfinished is None or unfinished.version != version:
-                held = f"V{unfinished.version}" if unfinished else "nothing"
-                raise ValueError(f"V{version} is not an unfinished migration (the journal holds {held})")
-            row = None
-            if applied:
+                held = f"V{unfinished.version}, an interrupted {unfinished.direction}" if unfinished else "nothing"
+                raise ResolveRefusedError(version, f"it is not an unfinished migration or rollback (the journal holds {held})")
+            dialect.ensure_history()
+            recorded = next((existing for existing in dialect.read_history() if existing.version == version), None)
+            row = recorded
+            if applied and recorded is None:
                 planned = by_version.get(version)
                 if planned is None:
-                    raise ValueError(f"V{version} is not installed (or its agent was not requested): cannot record it")
-                dialect.ensure_history()
-                if all(existing.version != version for existing in dialect.read_history()):
-                    row = planned.history_row(dialect.name, now_rfc3339())
-                    dialect.insert_history(row)
+                    raise ResolveRefusedError(
+                        version,
+                        "it is not installed (or its agent was not requested), so it cannot be recorded as applied: "
+                        "install its agent, or pass it with --agent",
+                    )
+                row = planned.history_row(dialect.name, now_rfc3339())
+                dialect.insert_history(row)
+            elif not applied and recorded is not None:
+                dialect.delete_history(version)
+                row = None
             dialect.clear_unfinished(version)
-    logger.info("resolved V%s: %s", version, "recorded as applied" if applied else "left pending")
+    outcome = "recorded as applied" if applied else "rolled back" if unfinished.direction == "rollback" else "left pending"
+    logger.info("resolved the interrupted %s of V%s: %s", unfinished.direction, version, outcome)
     return row

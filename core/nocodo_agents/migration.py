@@ -243,12 +243,6 @@ class Migration:
                 f"{kind}() must return the SQL as a str, got {type(text).__name__} "
                 f"(dialect {dialect!r})",
             )
-        if kind == "migration" and not has_statement(text, dialect):
-            raise InvalidMigrationError(
-                self.source,
-                f"its SQL for {dialect} is empty (nothing but whitespace, comments or semicolons): "
-                f"write the statements it should run, or delete the migration if it is not needed",
-            )
         self._cache[key] = text
         return text
 

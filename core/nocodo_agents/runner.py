@@ -22,7 +22,7 @@ from . import adoption
 from .dialects import Dialect, dbapi_connection, dialect_for
 from .discovery import AgentRegistry
 from .errors import IncompleteMigrationError, InvalidArgumentError
-from .execution import run_statements
+from .execution import check_before_running, run_statements
 from .history import HistoryRow, now_rfc3339
 from .planning import Plan, PlannedMigration, check_target, make_plan, merge
 
@@ -179,10 +179,15 @@ def _log_outcome(report: MigrationReport) -> None:
 
 
 def _up_to_date(dialect: Dialect, installed: Sequence[PlannedMigration], target: Optional[int]) -> Optional[MigrationReport]:
-    """The no-op path: without any lock, return a report if nothing is pending (creating nothing)."""
+    """The no-op path: without any lock, return a report if nothing is pending (creating nothing).
+
+    Otherwise check every pending migration for transaction control first, so a
+    run never stops half-way over something knowable before it starts.
+    """
     history = dialect.read_history() if dialect.history_exists() else []
     plan = make_plan(installed, history, dialect.name, target)
     if plan.pending:
+        check_before_running(dialect, plan.pending)  # before anything is written
         return None
     return MigrationReport(dialect.name, not_installed=plan.not_installed)
 
@@ -191,6 +196,7 @@ def _dry_run(dialect: Dialect, installed: Sequence[PlannedMigration], target: Op
     history = dialect.read_history() if dialect.history_exists() else []
     plan = make_plan(installed, history, dialect.name, target)
     refuse_unfinished(dialect)
+    check_before_running(dialect, plan.pending)
     adopted: Tuple[PlannedMigration, ...] = ()
     if not history:
         adopted = _assess_adoption(dialect, plan.pending).adopted
@@ -273,12 +279,12 @@ def _apply(
 
 
 def refuse_unfinished(dialect: Dialect) -> None:
-    """Raise :class:`IncompleteMigrationError` if the journal holds a migration stopped part-way."""
+    """Raise :class:`IncompleteMigrationError` if the journal holds a migration (or rollback) stopped part-way."""
     unfinished = dialect.unfinished()
     if unfinished is not None:
         raise IncompleteMigrationError(
             unfinished.version, unfinished.name, unfinished.agent, unfinished.statements,
-            unfinished.failed_index, unfinished.error,
+            unfinished.failed_index, unfinished.error, unfinished.direction,
         )
 
 

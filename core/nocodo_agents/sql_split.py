@@ -4,7 +4,8 @@ Semicolons inside single-quoted strings, double-quoted or backquoted
 identifiers, ``--``/``#`` line comments, ``/* */`` block comments,
 PostgreSQL dollar quotes (``$tag$ ... $tag$``) and the ``BEGIN ... END``
 body of a ``CREATE TRIGGER/PROCEDURE/FUNCTION/EVENT`` (MySQL compound
-statements, PostgreSQL ``BEGIN ATOMIC``) do not split. Backslash escapes are
+statements, PostgreSQL ``BEGIN ATOMIC``) and MariaDB's ``BEGIN NOT ATOMIC ... END``
+block do not split. Backslash escapes are
 honoured inside MySQL strings and PostgreSQL ``E'...'`` strings. There is no
 ``DELIMITER`` command: it belongs to the mysql client, not the server.
 """
@@ -17,6 +18,8 @@ from typing import List
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 _ROUTINE = re.compile(r"^\s*CREATE\b[\s\S]*\b(TRIGGER|PROCEDURE|FUNCTION|EVENT)\b", re.IGNORECASE)
+#: MariaDB's ``BEGIN NOT ATOMIC ... END``: a compound statement of its own, outside any routine.
+_NOT_ATOMIC = re.compile(r"NOT\s+ATOMIC\b", re.IGNORECASE)
 #: ``END IF`` and friends close blocks whose opening words are not counted.
 _UNCOUNTED_ENDS = {"IF", "LOOP", "WHILE", "REPEAT"}
 
@@ -55,6 +58,8 @@ def split_statements(sql: str, dialect: str) -> List[str]:
             next_word = following.group(0).upper() if following else ""
             opens_transaction = next_word in ("WORK", "TRANSACTION") or sql.startswith(";", after)
             if word == "BEGIN" and not opens_transaction and (depth > 0 or _ROUTINE.match(sql[start:position])):
+                depth += 1
+            elif word == "BEGIN" and mysql and _NOT_ATOMIC.match(sql, after):  # MariaDB's anonymous block
                 depth += 1
             elif word == "CASE" and depth > 0:
                 depth += 1
@@ -98,7 +103,9 @@ def _skip_space(sql: str, position: int) -> int:
 
 
 def _has_code(statement: str, mysql: bool) -> bool:
-    """False for text holding only whitespace and comments."""
+    """False for text holding only whitespace and comments (MySQL runs ``/*! ... */``: that is code)."""
+    if mysql and re.search(r"/\*M?!", statement):
+        return True
     text = re.sub(r"/\*.*?\*/", " ", statement, flags=re.S)
     lines = [line.strip() for line in text.splitlines()]
     return any(line and not line.startswith("--") and not (mysql and line.startswith("#")) for line in lines)

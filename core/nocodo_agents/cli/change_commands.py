@@ -110,14 +110,10 @@ def repair_command(args: argparse.Namespace, output: Output) -> int:
 
 
 def resolve_command(args: argparse.Namespace, output: Output) -> int:
-    with open_database(args, create=False) as conn:
-        try:
-            row = resolve_unfinished(conn, args.version, args.applied, args.agents, lock_timeout=args.lock_timeout)
-        except ValueError as error:
-            output.error(str(error))
-            return ExitCode.USAGE
+    with open_database(args, create=False) as conn:  # ResolveRefusedError: exit 2 (exit_codes)
+        row = resolve_unfinished(conn, args.version, args.applied, args.agents, lock_timeout=args.lock_timeout)
     if row is not None:
         output.line(f"recorded V{row.version}__{row.name} ({row.agent}) as applied; migrations can run again")
     else:
-        output.line(f"V{args.version} left pending; migrations can run again")
+        output.line(f"V{args.version} recorded as absent (not applied); migrations can run again")
     return ExitCode.OK

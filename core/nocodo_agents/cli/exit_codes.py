@@ -18,6 +18,7 @@ from ..errors import (
     InvalidMigrationError,
     MigrationFailedError,
     PartialSchemaError,
+    ResolveRefusedError,
     ScaffoldError,
     SchemaDriftError,
     SchemaReplayError,
@@ -29,16 +30,16 @@ class ExitCode(IntEnum):
 
     OK = 0
     ERROR = 1  # any other problem: unknown agent, broken plugin, conflicting versions, lock timeout...
-    USAGE = 2  # bad arguments, database URL, or a `new` that cannot be created
+    USAGE = 2  # bad arguments, database URL, a `new` that cannot be created, a `resolve` of nothing unfinished
     PENDING = 3  # `status --check`: migrations are pending
     VERIFICATION_FAILED = 4  # divergent checksums, schema drift, partly present or ambiguous schema
-    MIGRATION_FAILED = 5  # a migration (or rollback) failed, or cannot be produced
+    MIGRATION_FAILED = 5  # a migration (or rollback) failed, cannot be produced, or controls transactions itself
     DATABASE_UNAVAILABLE = 6  # missing, unreachable or read-only database
 
 
 def exit_code_for(error: BaseException) -> ExitCode:
     """The exit code a failed command returns for ``error``."""
-    if isinstance(error, (DatabaseUrlError, ScaffoldError)):
+    if isinstance(error, (DatabaseUrlError, ScaffoldError, ResolveRefusedError)):
         return ExitCode.USAGE
     if isinstance(error, (
         DivergentMigrationError, SchemaDriftError, SchemaReplayError, PartialSchemaError, AdoptionAmbiguousError, HistoryRowError,

@@ -21,7 +21,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class UnfinishedMigration:
-    """A journal entry: a migration that stopped part-way (statements before ``failed_index`` ran)."""
+    """A journal entry: a migration (or its rollback, ``direction``) that stopped part-way.
+
+    Statements before ``failed_index`` ran.
+    """
 
     version: int
     name: str
@@ -29,6 +32,7 @@ class UnfinishedMigration:
     statements: int
     failed_index: int
     error: str
+    direction: str = "migration"
 
 
 #: refinery's DDL for the history table (one for every driver), plus our nullable ``agent`` column;
@@ -270,8 +274,8 @@ class Dialect(ABC):
         """A migration an earlier run stopped part-way through, if the journal holds one."""
         return None
 
-    def journal_start(self, version: int, name: str, agent: str, statements: int) -> None:
-        """A migration of ``statements`` statements is about to run."""
+    def journal_start(self, version: int, name: str, agent: str, statements: int, direction: str = "migration") -> None:
+        """A migration (``direction="migration"``) or its rollback (``"rollback"``) of ``statements`` statements is about to run."""
 
     def journal_statement(self, version: int, index: int) -> None:
         """Statement ``index`` (from 0) of ``version`` is about to run."""
@@ -280,7 +284,7 @@ class Dialect(ABC):
         """Statement ``index`` of ``version`` failed: keep the entry so the next run refuses to go on."""
 
     def journal_done(self, version: int) -> None:
-        """``version`` ran completely and is recorded in history: drop its journal entry."""
+        """``version`` ran completely and its history row is written (deleted, for a rollback): drop its journal entry."""
 
     def clear_unfinished(self, version: int) -> None:
         """Forget the journal entry of ``version`` (the operator resolved it)."""
@@ -296,3 +300,11 @@ class Dialect(ABC):
     @abstractmethod
     def schema_objects(self) -> FrozenSet[str]:
         """The live schema as ``"table t"``, ``"index i"``, ``"column t.c"``... (history table excluded)."""
+
+    def transaction_open(self) -> bool:
+        """Whether the runner's transaction is still open on the connection (checked after each statement).
+
+        Costs no statement. Dialects that cannot tell, or whose DDL ends
+        transactions anyway (MySQL: the journal covers it), answer ``True``.
+        """
+        return True

@@ -55,8 +55,15 @@ schema by hand to the migration fully applied or fully absent and runs
 ``nocodo-agents resolve V --applied`` or ``nocodo-agents resolve V --absent``
 (:func:`~nocodo_agents.lifecycle.resolve_unfinished`).
 
-Rollbacks (``rollback()`` SQL) are not journalled: a rollback that fails
-part-way leaves the history row in place and its earlier statements applied.
+Rollbacks (``rollback()`` SQL) are journalled the same way, the row's
+``direction`` saying ``rollback`` (``NULL``, as rows written before the
+column existed have, means ``migration``): a rollback that fails part-way
+keeps its history row and its earlier statements applied, and stops every
+later run until ``resolve V --applied`` (the migration stays applied: its
+history row is kept) or ``resolve V --absent`` (the rollback is complete:
+its history row is deleted, with the journal row, in one transaction). A
+journal table made before ``direction`` existed gets the column (nullable,
+so older runners keep working with it) when the lock holder first writes it.
 
 Schema drift is computed by replaying the applied migrations in a scratch
 database (``nocodo_scratch_<random>``, with the live database's character
@@ -99,9 +106,12 @@ JOURNAL_TABLE = "nocodo_agents_migration_journal"
 _CREATE_JOURNAL = (
     f"CREATE TABLE IF NOT EXISTS {JOURNAL_TABLE} ("
     "version INT PRIMARY KEY, name VARCHAR(255), agent VARCHAR(255), statements INT, "
-    "next_statement INT, failed_statement INT NULL, error TEXT NULL, started_on VARCHAR(64)"
+    "next_statement INT, failed_statement INT NULL, error TEXT NULL, started_on VARCHAR(64), "
+    "direction VARCHAR(16) NULL"
     ") ENGINE=InnoDB"
 )
+#: What brings a journal table made before rollbacks were journalled up to date.
+_ADD_DIRECTION = f"ALTER TABLE {JOURNAL_TABLE} ADD COLUMN direction VARCHAR(16) NULL"
 #: Tables of ours that are not part of any agent's schema.
 _BOOKKEEPING = frozenset({HISTORY_TABLE, JOURNAL_TABLE})
 
@@ -193,6 +203,8 @@ class MySQLDialect(Dialect):
         self._in_write = False
         #: Whether the journal table exists, once known (only the lock holder creates it).
         self._journal_exists: Optional[bool] = None
+        #: Whether the journal table has its ``direction`` column, once the table was read.
+        self._journal_has_direction = False
         #: Versions this run has journal rows for, not yet recorded in history.
         self._journalled: Set[int] = set()
 
@@ -403,32 +415,38 @@ class MySQLDialect(Dialect):
 
         Only the holder of the migration lock writes the journal, and a run
         removes its row when it records the migration, so any row seen here
-        is unfinished. Creates nothing (dry runs call this too).
+        is unfinished. Creates nothing (dry runs call this too). Reads every
+        column, so a table made before ``direction`` existed reads too.
         """
         if self._journal_exists is False:
             return None
+        self.statements += 1
         try:
-            rows = self._query(
-                f"SELECT version, name, agent, statements, next_statement, failed_statement, error "
-                f"FROM {JOURNAL_TABLE} ORDER BY version LIMIT 1"
-            )
+            with self.connection.cursor(Cursor) as cursor:
+                cursor.execute(f"SELECT * FROM {JOURNAL_TABLE} ORDER BY version LIMIT 1")
+                columns = [as_text(column[0]).lower() for column in cursor.description or ()]
+                rows = list(cursor.fetchall())
         except pymysql.err.ProgrammingError as error:
             if _error_code(error) != ER.NO_SUCH_TABLE:
                 raise
             self._journal_exists = False
             return None
         self._journal_exists = True
+        self._journal_has_direction = "direction" in columns
         if not rows:
             return None
-        version, name, agent, statements, next_statement, failed_statement, error_text = rows[0]
-        failed = failed_statement if failed_statement is not None else next_statement
+        entry = dict(zip(columns, rows[0]))
+        failed_statement, error_text = entry["failed_statement"], entry["error"]
+        failed = failed_statement if failed_statement is not None else entry["next_statement"]
+        direction = entry.get("direction")
         return UnfinishedMigration(
-            int(version),
-            as_text(name),
-            as_text(agent),
-            int(statements),
+            int(entry["version"]),
+            as_text(entry["name"]),
+            as_text(entry["agent"]),
+            int(entry["statements"]),
             int(failed),
             as_text(error_text) if failed_statement is not None and error_text is not None else _STOPPED,
+            "rollback" if direction is not None and as_text(direction) == "rollback" else "migration",
         )
 
     def _journal_write(self, sql: str, params: Sequence[Any]) -> None:
@@ -437,14 +455,25 @@ class MySQLDialect(Dialect):
         if self._in_transaction():
             self._run("COMMIT")  # inside a unit of work, _run starts the next transaction
 
-    def journal_start(self, version: int, name: str, agent: str, statements: int) -> None:
+    def journal_start(self, version: int, name: str, agent: str, statements: int, direction: str = "migration") -> None:
+        """Journal that ``version``'s migration or rollback (``direction``) starts, under the migration lock.
+
+        Creates the journal table, or adds its ``direction`` column to one
+        made by an earlier release, first.
+        """
+        self._take_migration_lock()
+        if self._journal_exists is None:
+            self.unfinished()  # learns whether the table exists, and its columns
         if not self._journal_exists:
             self._run(_CREATE_JOURNAL)
-            self._journal_exists = True
+            self._journal_exists = self._journal_has_direction = True
+        elif not self._journal_has_direction:
+            self._run(_ADD_DIRECTION)
+            self._journal_has_direction = True
         self._journal_write(
             f"REPLACE INTO {JOURNAL_TABLE} (version, name, agent, statements, next_statement, "
-            f"failed_statement, error, started_on) VALUES (%s, %s, %s, %s, 0, NULL, NULL, %s)",
-            (version, name, agent, statements, now_rfc3339()),
+            f"failed_statement, error, started_on, direction) VALUES (%s, %s, %s, %s, 0, NULL, NULL, %s, %s)",
+            (version, name, agent, statements, now_rfc3339(), direction),
         )
         self._journalled.add(version)
 

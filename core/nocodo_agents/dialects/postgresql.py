@@ -337,6 +337,9 @@ class PostgreSQLDialect(Dialect):
                 self._run("ROLLBACK")
         return compare_schemas(expected, live, owner=_owner)
 
+    def transaction_open(self) -> bool:
+        return bool(self.connection.info.transaction_status != self._idle)
+
 
 def _identifier(name: str) -> str:
     """``name`` as SQL writes it: bare when PostgreSQL would fold it to itself, else double-quoted."""

@@ -415,6 +415,8 @@ class SQLiteDialect(Dialect):
         self.statements += 1
         return sqlite_schema_objects(self.connection)
 
+    def transaction_open(self) -> bool:
+        return self.connection.in_transaction
 
 def _new_violations(before: List[Violation], after: List[Violation]) -> List[Violation]:
     """The violations of ``after`` that ``before`` does not account for.
