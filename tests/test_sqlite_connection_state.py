@@ -89,6 +89,24 @@ def test_query_only_connection_is_refused_clearly_and_reads_still_work(conn: sql
     assert tables(conn) == {}
 
 
+@pytest.mark.parametrize("mode", ["OFF", "MEMORY"])
+def test_journal_modes_that_cannot_roll_back_safely_are_refused(conn: sqlite3.Connection, mode: str) -> None:
+    conn.execute(f"PRAGMA journal_mode = {mode}")
+    with pytest.raises(ConnectionStateError, match=f"journal_mode = {mode}"):
+        run_agent_migrations(conn, registry=registry_of())
+    assert tables(conn) == {}
+    conn.execute("PRAGMA journal_mode = DELETE")
+    assert run_agent_migrations(conn, registry=registry_of()).versions == (1, 2, 3)
+
+
+def test_an_in_memory_database_keeps_its_memory_journal() -> None:
+    memory = sqlite3.connect(":memory:")
+    try:
+        assert run_agent_migrations(memory, registry=registry_of()).versions == (1, 2, 3)
+    finally:
+        memory.close()
+
+
 # -- locks held by another writer -----------------------------------------------------------------
 
 

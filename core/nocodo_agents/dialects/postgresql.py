@@ -224,8 +224,24 @@ class PostgreSQLDialect(Dialect):
             raise LockTimeoutError(self.name, self.lock_timeout, error) from error
 
     def _refuse_temp_relations(self) -> None:
-        """Unqualified names in migrations resolve to this session's TEMP relations first: refuse them."""
-        temporary = [row[0] for row in self._query("SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema() ORDER BY relname")]
+        """Refuse a session whose state would change what migrations do, in one query at the first write.
+
+        Unqualified names in migrations resolve to the session's temporary
+        relations first; ``session_replication_role`` other than ``origin``
+        silently disables foreign keys and triggers.
+        """
+        rows = self._query(
+            "SELECT 'setting', current_setting('session_replication_role') UNION ALL "
+            "SELECT 'temporary', relname FROM pg_class WHERE relnamespace = pg_my_temp_schema()"
+        )
+        temporary = sorted(name for kind, name in rows if kind == "temporary")
+        role = next(name for kind, name in rows if kind == "setting")
+        if role != "origin":
+            raise ConnectionStateError(
+                f"the PostgreSQL session has session_replication_role = {role}, which disables foreign keys "
+                f"and triggers: migrations would skip them silently. Nothing was changed. Run the migrations "
+                f"with the default (SET session_replication_role = origin)."
+            )
         if temporary:
             raise ConnectionStateError(
                 f"the PostgreSQL session has temporary relations ({', '.join(temporary[:10])}): unqualified "

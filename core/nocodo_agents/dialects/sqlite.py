@@ -111,6 +111,7 @@ _PINNED_FOR_WRITES = {
 _WRITE_CONDITIONS = " UNION ALL ".join(
     [f"SELECT 'pragma', '{name}', * FROM pragma_{name}" for name in ("query_only", *_PINNED_FOR_WRITES)]
     + [
+        "SELECT 'journal_mode', journal_mode, (SELECT file FROM pragma_database_list WHERE name = 'main') FROM pragma_journal_mode",
         "SELECT 'database', name, NULL FROM pragma_database_list WHERE name NOT IN ('main', 'temp')",
         "SELECT type, name, NULL FROM temp.sqlite_master",
     ]
@@ -249,11 +250,25 @@ class SQLiteDialect(Dialect):
         inside one).
         """
         foreign = []
+        journal_mode, main_file = "delete", ""
         for kind, name, value in self._query(_WRITE_CONDITIONS):
             if kind == "pragma":
                 self._settings[name] = int(value)
+            elif kind == "journal_mode":
+                journal_mode, main_file = str(name).lower(), str(value or "")
             else:
                 foreign.append((kind, name))
+        if journal_mode == "off" or (journal_mode == "memory" and main_file):
+            raise ConnectionStateError(
+                f"the sqlite3 connection has PRAGMA journal_mode = {journal_mode.upper()}: "
+                + (
+                    "SQLite cannot roll back then, so a failing migration would stay half-applied"
+                    if journal_mode == "off"
+                    else "a process that dies mid-migration would likely leave the file corrupt"
+                )
+                + f". Nothing was changed. Run the migrations on a connection with the default journal mode "
+                f"(DELETE) or WAL ({self.location()})."
+            )
         if self._settings["query_only"]:
             raise DatabaseAccessError(
                 self.location(),
