@@ -242,3 +242,23 @@ def test_mariadb_connection_killed_mid_migration_is_journalled_and_resolvable(ma
         assert run_agent_migrations(checker, registry=registry_of(slow=quick)).versions == (100,)
     finally:
         checker.close()
+
+
+def test_the_longest_lock_timeout_is_accepted_by_both_servers(pg: psycopg.Connection, maria, postgres_server, pg_database) -> None:
+    """2**31-1 ms is PostgreSQL's lock_timeout limit: the bound every dialect can express, and waited for."""
+    from nocodo_agents.runner import MAX_LOCK_TIMEOUT
+
+    # A held lock with the longest wait reaches the server as a valid lock_timeout (no raw "out of range"
+    # error): the wait itself is ended here by the caller's statement_timeout, reported as a named error.
+    holder = psycopg.connect(postgres_server.dsn(pg_database))
+    try:
+        holder.execute("SELECT pg_advisory_lock(hashtext('nocodo_agents.migrations'))")
+        pg.execute("SET statement_timeout = '300ms'")
+        pg.commit()
+        with pytest.raises(DatabaseAccessError, match="statement timeout"):
+            run_agent_migrations(pg, registry=registry_of(), lock_timeout=MAX_LOCK_TIMEOUT)
+        assert _pg_tables(pg) == set()
+    finally:
+        holder.close()
+    assert run_agent_migrations(pg, registry=registry_of(), lock_timeout=MAX_LOCK_TIMEOUT).versions == (1, 2, 3)
+    assert run_agent_migrations(maria, registry=registry_of(), lock_timeout=MAX_LOCK_TIMEOUT).versions == (1, 2, 3)
