@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 import pytest
 
@@ -96,6 +96,24 @@ def _stop(process: Optional[subprocess.Popen], sig: int, timeout: float) -> None
         process.wait()
 
 
+def _restart(launch: Callable[[], None], previous: Optional[subprocess.Popen], attempts: int = 20) -> None:
+    """Reap the previous server process, then ``launch`` until it starts.
+
+    After a SIGKILL the server's children (or the port) may linger a moment,
+    so a start that fails is retried.
+    """
+    if previous is not None:
+        previous.wait(timeout=60)
+    for attempt in range(attempts):
+        try:
+            launch()
+            return
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+
+
 class PostgresServer:
     """``initdb`` + ``postgres`` in a temporary directory, trust authentication for user ``postgres``."""
 
@@ -121,16 +139,24 @@ class PostgresServer:
             [os.path.join(self.bindir, "initdb"), "-D", str(data), "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-sync"],
             check=True, capture_output=True, preexec_fn=_as_user(self.os_user), cwd=self.root,
         )
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
         log = self.root / "server.log"
         self.process = subprocess.Popen(
             [
-                os.path.join(self.bindir, "postgres"), "-D", str(data), "-p", str(self.port), "-k", str(self.root),
+                os.path.join(self.bindir, "postgres"), "-D", str(self.root / "data"), "-p", str(self.port), "-k", str(self.root),
                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200",
             ],
             stdout=open(log, "ab"), stderr=subprocess.STDOUT, preexec_fn=_as_user(self.os_user), cwd=self.root,
         )
         _wait_for_port(self.port, self.process, log)
         self._wait_ready()
+
+    def restart(self) -> "PostgresServer":
+        """Start again on the same data directory and port, once the previous server has stopped or been killed."""
+        _restart(self._launch, self.process)
         return self
 
     def _wait_ready(self) -> None:
@@ -211,7 +237,9 @@ class MariaDBServer:
     user = "root"
     host = "127.0.0.1"
 
-    def __init__(self) -> None:
+    def __init__(self, options: Sequence[str] = ()) -> None:
+        #: Extra ``mariadbd`` options, after (so overriding) the defaults, e.g. durable commits for crash tests.
+        self.options = list(options)
         self.install = _find(["mariadb-install-db", "mysql_install_db"], [])
         self.daemon = _find(["mariadbd", "mysqld"], ["/usr/sbin/mariadbd", "/usr/sbin/mysqld"])
         if self.install is None or self.daemon is None:
@@ -229,18 +257,26 @@ class MariaDBServer:
             [self.install, *self._common(), "--auth-root-authentication-method=normal", "--skip-test-db"],
             check=True, capture_output=True, cwd=self.root,
         )
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
         log = self.root / "server.log"
         self.process = subprocess.Popen(
             [
                 self.daemon, *self._common(), f"--port={self.port}", "--bind-address=127.0.0.1",
                 f"--socket={self.root / 'mysqld.sock'}", f"--pid-file={self.root / 'mysqld.pid'}",
                 f"--log-error={log}", "--skip-name-resolve", "--innodb-flush-log-at-trx-commit=0",
-                "--innodb-doublewrite=0", "--max-connections=200",
+                "--innodb-doublewrite=0", "--max-connections=200", *self.options,
             ],
             stdout=open(self.root / "stdout.log", "ab"), stderr=subprocess.STDOUT, cwd=self.root,
         )
         _wait_for_port(self.port, self.process, log)
         self._wait_ready()
+
+    def restart(self) -> "MariaDBServer":
+        """Start again on the same data directory and port, once the previous server has stopped or been killed."""
+        _restart(self._launch, self.process)
         return self
 
     def connect(self, database: Optional[str] = None):  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, FrozenSet, Iterator, List, Optional, Sequence
 
-from ..errors import HistoryRowError, HistoryTableError
+from ..errors import HistoryRowError, HistoryTableError, MigrationFailedError
 from ..history import HISTORY_TABLE, HistoryRow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,6 +65,36 @@ def _shown(value: Any) -> Any:
         except UnicodeDecodeError:
             return bytes(value)
     return value
+
+
+def interrupted(failed: MigrationFailedError) -> str:
+    """What a migration (or rollback) stopped by the server, the disk or the connection left behind.
+
+    For the :class:`~nocodo_agents.DatabaseAccessError` that replaces
+    ``failed`` when its statement failed for a reason outside its SQL: names
+    the migration and says, from ``failed``'s facts, what stays applied (and,
+    where the journal keeps it, how to settle it).
+    """
+    what = "Migration" if failed.phase == "migration" else f"The {failed.phase} of migration"
+    where = (
+        f"{what} V{failed.version}__{failed.name} of agent {failed.agent!r} (distribution {failed.distribution}, "
+        f"{failed.source}) was stopped at statement {failed.statement_index + 1}"
+    )
+    if failed.journalled:
+        record = "is still recorded as applied" if failed.phase == "rollback" else "was not recorded in the history"
+        return (
+            f"{where}: this database commits DDL implicitly, so the statements before it stay applied (statement "
+            f"{failed.statement_index + 1} itself may or may not have taken effect) and V{failed.version} {record}. "
+            f"The journal keeps it, and every run stops until it is settled: once the server is reachable, bring the "
+            f"schema by hand to V{failed.version} fully applied or fully absent and run "
+            f"`nocodo-agents resolve {failed.version} --applied` or `--absent`."
+        )
+    if failed.rolled_back:
+        return f"{where}; its transaction was not committed (it is rolled back): the database and its history are as they were before it."
+    return (
+        f"{where}; it ran outside a transaction (transactional = False), so the statements before it stay applied "
+        f"and V{failed.version} was not recorded in the history: check them before running again."
+    )
 
 
 class Dialect(ABC):

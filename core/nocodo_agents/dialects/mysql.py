@@ -86,11 +86,18 @@ import pymysql
 from pymysql.constants import ER, SERVER_STATUS
 from pymysql.cursors import Cursor
 
-from ..errors import ConnectionStateError, DatabaseAccessError, LockTimeoutError, MigrationError, SchemaReplayError
+from ..errors import (
+    ConnectionStateError,
+    DatabaseAccessError,
+    LockTimeoutError,
+    MigrationError,
+    MigrationFailedError,
+    SchemaReplayError,
+)
 from ..history import HISTORY_TABLE, now_rfc3339
 from ..sql_split import split_statements
 from ..urls import redact
-from .base import Dialect, UnfinishedMigration, as_text
+from .base import Dialect, UnfinishedMigration, as_text, interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
     from pymysql.connections import Connection
@@ -272,23 +279,42 @@ class MySQLDialect(Dialect):
             if self._lock_held:
                 self._release_lock(quietly=True)  # keep the original error
             self._restore_autocommit(saved_autocommit, quietly=True)
-            if isinstance(error, pymysql.err.MySQLError):
-                raise self._named_error(error) from error
-            raise
+            named = self._named_error(error)
+            if named is error:
+                raise
+            raise named from error
         if self._lock_held:
             self._release_lock(quietly=False)
         self._restore_autocommit(saved_autocommit, quietly=False)
 
-    def _named_error(self, error: "pymysql.err.MySQLError") -> MigrationError:
-        """A PyMySQL error leaving the session, as the named error a caller can act on."""
+    def _lost(self, error: "BaseException | None") -> bool:
+        """Whether ``error`` means the connection to the server failed (rather than a statement)."""
+        if not isinstance(error, pymysql.err.MySQLError):
+            return False
+        return _error_code(error) in _CONNECTION_LOST or not self.connection.open
+
+    def _named_error(self, error: BaseException) -> BaseException:
+        """A PyMySQL error leaving the session, as the named error a caller can act on (others pass through).
+
+        A migration whose statement failed because the connection did (the
+        server stopped, the connection was killed) is reported as the
+        connection's failure, naming the migration and what it left.
+        """
+        failed: Optional[MigrationFailedError] = None
+        if isinstance(error, MigrationFailedError) and self._lost(error.__cause__):
+            failed, error = error, error.__cause__  # type: ignore[assignment]
+        if not isinstance(error, pymysql.err.MySQLError):
+            return error
         message = redact(_error_message(error))
-        if _error_code(error) in _CONNECTION_LOST or not self.connection.open:
-            return DatabaseAccessError(
-                self.location(),
-                f"the connection to the server failed ({message}). A migration stopped part-way is kept in "
-                f"the journal and the next run says so; otherwise the history says exactly what was applied: "
-                f"run `status`, then run again once the server is reachable.",
-            )
+        if self._lost(error):
+            if failed is not None:
+                left = interrupted(failed) + ("" if failed.journalled else " Run again once the server is reachable.")
+            else:
+                left = (
+                    "A migration stopped part-way is kept in the journal and the next run says so; otherwise the "
+                    "history says exactly what was applied: run `status`, then run again once the server is reachable."
+                )
+            return DatabaseAccessError(self.location(), f"the connection to the server failed ({message}). {left}")
         problem = _access_problem(error)
         return DatabaseAccessError(
             self.location(),

@@ -26,7 +26,7 @@ from ..errors import ConnectionStateError, DatabaseAccessError, LockTimeoutError
 from ..history import HISTORY_TABLE
 from ..sql_split import split_statements
 from ..urls import redact
-from .base import Dialect
+from .base import Dialect, interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..drift import DriftReport
@@ -38,6 +38,11 @@ logger = logging.getLogger("nocodo_agents")
 _LOCK_KEY = "hashtext('nocodo_agents.migrations')"
 #: Tables of ours that are not part of any agent's schema.
 _BOOKKEEPING = (HISTORY_TABLE,)
+#: SQLSTATE classes of a server short of something, not of a statement's fault: 53 insufficient resources
+#: (disk full, out of memory, temp_file_limit), 58 system error (I/O).
+_RESOURCE_CLASSES = ("53", "58")
+#: SQLSTATE of a write refused by a read-only transaction (a hot standby, default_transaction_read_only).
+_READ_ONLY_TRANSACTION = "25006"
 
 
 class PostgreSQLDialect(Dialect):
@@ -91,21 +96,47 @@ class PostgreSQLDialect(Dialect):
         state = getattr(error, "sqlstate", None)
         return self.connection.closed or state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
-    def _named_error(self, error: BaseException) -> BaseException:
-        """A psycopg error leaving the session as the named error a caller can act on."""
+    def _environmental(self, error: "BaseException | None") -> bool:
+        """Whether ``error`` is a fault of the server, its resources or the connection, not of the SQL that ran."""
         import psycopg
 
-        if isinstance(error, MigrationFailedError) and self._lost(error.__cause__):
-            error = error.__cause__  # type: ignore[assignment]
+        if not isinstance(error, psycopg.Error):
+            return False
+        state = getattr(error, "sqlstate", None) or ""
+        return self._lost(error) or state[:2] in _RESOURCE_CLASSES or state == _READ_ONLY_TRANSACTION
+
+    def _named_error(self, error: BaseException) -> BaseException:
+        """A psycopg error leaving the session as the named error a caller can act on.
+
+        A migration whose statement failed because of the server rather than
+        its SQL (the connection lost, the disk or a resource limit exhausted,
+        a read-only database) is reported as the server's problem, naming the
+        migration and what it left.
+        """
+        import psycopg
+
+        failed: Optional[MigrationFailedError] = None
+        if isinstance(error, MigrationFailedError) and self._environmental(error.__cause__):
+            failed, error = error, error.__cause__  # type: ignore[assignment]
         if not isinstance(error, psycopg.Error):
             return error
         message = redact(str(error).strip())
         if self._lost(error):
+            if failed is not None:
+                left = interrupted(failed) + ("" if failed.journalled else " Run again once the server is reachable.")
+            else:
+                left = (
+                    "The server rolls back whatever was not committed, and each migration commits together with its "
+                    "history row, so the history says exactly what was applied: run `status`, then run again once the "
+                    "server is reachable."
+                )
+            return DatabaseAccessError(self.location(), f"the connection to the server failed ({message}). {left}")
+        if failed is not None:
             return DatabaseAccessError(
                 self.location(),
-                f"the connection to the server failed ({message}). The server rolls back whatever was not "
-                f"committed, and each migration commits together with its history row, so the history says "
-                f"exactly what was applied: run `status`, then run again once the server is reachable.",
+                f"PostgreSQL could not run a migration's statement for a reason outside its SQL ({message}). "
+                f"{interrupted(failed)} Fix the cause (free disk space, raise the limit named, or migrate on a "
+                f"server that may write), then run again.",
             )
         return DatabaseAccessError(
             self.location(),
@@ -197,7 +228,8 @@ class PostgreSQLDialect(Dialect):
                     self._run("ROLLBACK")
                 except psycopg.OperationalError:
                     pass  # the connection is gone: the server rolls back by itself; keep the original error
-            if isinstance(error, psycopg.errors.ReadOnlySqlTransaction):
+            refused = error.__cause__ if isinstance(error, MigrationFailedError) else error  # a migration's own statement, too
+            if isinstance(refused, psycopg.errors.ReadOnlySqlTransaction):
                 raise DatabaseAccessError(self.location(), "it is read-only (a hot standby, or default_transaction_read_only): nothing was changed") from error
             if isinstance(error, psycopg.errors.InsufficientPrivilege):
                 raise DatabaseAccessError(

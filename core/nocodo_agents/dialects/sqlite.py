@@ -25,7 +25,7 @@ from ..errors import (
     MigrationFailedError,
 )
 from ..history import HISTORY_TABLE
-from .base import Dialect, as_text
+from .base import Dialect, as_text, interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..drift import DriftReport
@@ -212,8 +212,9 @@ class SQLiteDialect(Dialect):
         A migration statement that failed because of the file rather than its
         SQL (read-only, disk full, I/O) is reported as the file's problem.
         """
+        failed: Optional[MigrationFailedError] = None
         if isinstance(error, MigrationFailedError) and _is_environmental(error.__cause__):
-            error = error.__cause__  # type: ignore[assignment]
+            failed, error = error, error.__cause__  # type: ignore[assignment]
         if not isinstance(error, sqlite3.Error):
             return error
         if _is_busy(error):
@@ -236,11 +237,18 @@ class SQLiteDialect(Dialect):
                 f"it is not a SQLite database, or it is damaged ({message}): nothing was changed. Check the "
                 f"path; restore the file from a backup if it is damaged.",
             )
+        if failed is not None:
+            return DatabaseAccessError(
+                self.location(),
+                f"SQLite could not run a migration's statement for a reason outside its SQL ({message}). "
+                f"{interrupted(failed)} Fix the cause (disk space, PRAGMA max_page_count, permissions, the file), "
+                f"then run again.",
+            )
         return DatabaseAccessError(
             self.location(),
             f"SQLite reported: {message}. A migration is committed together with its history row, so the "
-            f"history says exactly what was applied: fix the cause (disk space, permissions, the file), then "
-            f"run `status` and run again.",
+            f"history says exactly what was applied: fix the cause (disk space, PRAGMA max_page_count, "
+            f"permissions, the file), then run `status` and run again.",
         )
 
     def _prepare_writes(self) -> None:
