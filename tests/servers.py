@@ -144,6 +144,7 @@ class PostgresServer:
 
     def _launch(self) -> None:
         log = self.root / "server.log"
+        (self.root / "tmp").mkdir(exist_ok=True)  # temporary tables of its own, never in a shared /tmp
         self.process = subprocess.Popen(
             [
                 os.path.join(self.bindir, "postgres"), "-D", str(self.root / "data"), "-p", str(self.port), "-k", str(self.root),
@@ -262,11 +263,12 @@ class MariaDBServer:
 
     def _launch(self) -> None:
         log = self.root / "server.log"
+        (self.root / "tmp").mkdir(exist_ok=True)  # temporary tables of its own, never in a shared /tmp
         self.process = subprocess.Popen(
             [
                 self.daemon, *self._common(), f"--port={self.port}", "--bind-address=127.0.0.1",
                 f"--socket={self.root / 'mysqld.sock'}", f"--pid-file={self.root / 'mysqld.pid'}",
-                f"--log-error={log}", "--skip-name-resolve", "--innodb-flush-log-at-trx-commit=0",
+                f"--log-error={log}", f"--tmpdir={self.root / 'tmp'}", "--skip-name-resolve", "--innodb-flush-log-at-trx-commit=0",
                 "--innodb-doublewrite=0", "--max-connections=200", *self.options,
             ],
             stdout=open(self.root / "stdout.log", "ab"), stderr=subprocess.STDOUT, cwd=self.root,
