@@ -222,7 +222,9 @@ class MariaDBServer:
 
     def _common(self) -> List[str]:
         user = ["--user=root"] if os.geteuid() == 0 else []
-        return ["--no-defaults", f"--datadir={self.root / 'data'}", *user]
+        # a tmpdir of its own: internal temporary tables never meet another server's files in /tmp
+        (self.root / "tmp").mkdir(exist_ok=True)
+        return ["--no-defaults", f"--datadir={self.root / 'data'}", f"--tmpdir={self.root / 'tmp'}", *user]
 
     def start(self) -> "MariaDBServer":
         subprocess.run(
