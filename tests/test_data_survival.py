@@ -930,3 +930,80 @@ def test_mariadb_drop_of_a_referenced_parent_fails_changes_nothing_and_asks_for_
     finally:
         backend.close()
 
+
+# -- the caller's foreign-key enforcement on servers -----------------------------------------------
+# Like SQLite's PRAGMA foreign_keys, a server connection's own setting must not change what a migration
+# does to rows: foreign keys are enforced while migrations run, and the caller's setting is back afterwards.
+
+
+def _one_session_with_a_message(backend: Backend) -> None:
+    backend.migrate(registry_with())
+    backend.write("INSERT INTO agent_sessions (id, agent_name, provider, model, user_prompt, started_at) VALUES (1, 'a', 'p', 'm', 'u', 1)")
+    backend.write("INSERT INTO agent_messages (id, session_id, role, content, created_at) VALUES (1, 1, 'user', 'x', 1)")
+
+
+def test_mariadb_caller_with_foreign_key_checks_off_cannot_orphan_rows(
+    request: pytest.FixtureRequest, tmp_path: Path, agent_package: Callable[..., str]
+) -> None:
+    """With the caller's ``foreign_key_checks = 0`` the DROP of a referenced table used to succeed."""
+    import pymysql
+
+    backend = _open("mysql", request, tmp_path)
+    try:
+        _one_session_with_a_message(backend)
+        backend.write("SET SESSION foreign_key_checks = 0")
+        fine = agent_package({"V19__notes": per_dialect_module({"mysql": "CREATE TABLE notes (id INT PRIMARY KEY);"})})
+        assert backend.migrate(registry_with(fine)).versions == (19,)
+        assert backend.rows("SELECT @@SESSION.foreign_key_checks") == [(0,)]  # the caller's setting is back
+        dropping = agent_package({"V20__drop_parent": per_dialect_module({"mysql": "DROP TABLE agent_sessions;"})})
+        with pytest.raises(MigrationFailedError) as caught:
+            backend.migrate(registry_with(dropping))
+        assert isinstance(caught.value.__cause__, pymysql.err.IntegrityError)
+        assert backend.rows("SELECT @@SESSION.foreign_key_checks") == [(0,)]
+        assert backend.rows("SELECT id FROM agent_sessions") == [(1,)]
+        assert orphan_counts(backend) == {f"{c}.{col}": 0 for c, col, _, _ in FOREIGN_KEYS}
+    finally:
+        backend.close()
+
+
+def test_postgresql_replica_replication_role_cannot_orphan_rows(
+    request: pytest.FixtureRequest, tmp_path: Path, agent_package: Callable[..., str]
+) -> None:
+    """``session_replication_role = replica`` disables foreign-key triggers: a DELETE used to skip its cascade."""
+    backend = _open("postgresql", request, tmp_path)
+    assert isinstance(backend, PostgresBackend)
+    try:
+        _one_session_with_a_message(backend)
+        backend.connection.execute("SET session_replication_role = replica")
+        backend.connection.commit()
+        package = agent_package({"V20__delete_session": per_dialect_module({"postgresql": "DELETE FROM agent_sessions WHERE id = 1;"})})
+        assert backend.migrate(registry_with(package)).versions == (20,)
+        assert counts(backend) == {table: 0 for table in TABLES}  # the message went with its session
+        assert backend.rows("SHOW session_replication_role") == [("replica",)]  # SET LOCAL: the caller's is back
+    finally:
+        backend.close()
+
+
+def test_postgresql_replication_role_that_cannot_be_set_back_is_refused(postgres_server: Any) -> None:
+    """A user given ``replica`` by ``ALTER ROLE ... SET`` may not set it back: nothing runs, a named error says why."""
+    import psycopg
+
+    from nocodo_agents import ConnectionStateError
+
+    database, role = f"survival_{uuid.uuid4().hex[:10]}", f"replica_{uuid.uuid4().hex[:8]}"
+    postgres_server.create_database(database)
+    with psycopg.connect(postgres_server.dsn(database), autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"ALTER ROLE {role} SET session_replication_role = replica")
+    limited = psycopg.connect(f"host={postgres_server.host} port={postgres_server.port} user={role} dbname={database}")
+    try:
+        with pytest.raises(ConnectionStateError, match="session_replication_role = replica") as caught:
+            run_agent_migrations(limited, registry=registry_with())
+        assert f"user {role!r} may not set it back to origin" in str(caught.value)
+        assert limited.info.transaction_status.name == "IDLE"
+        assert limited.execute("SELECT to_regclass('refinery_schema_history')").fetchone() == (None,)
+    finally:
+        limited.close()
+        with psycopg.connect(postgres_server.dsn("postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{database}"')
+            admin.execute(f"DROP ROLE {role}")
