@@ -144,7 +144,6 @@ class PostgresServer:
 
     def _launch(self) -> None:
         log = self.root / "server.log"
-        (self.root / "tmp").mkdir(exist_ok=True)  # temporary tables of its own, never in a shared /tmp
         self.process = subprocess.Popen(
             [
                 os.path.join(self.bindir, "postgres"), "-D", str(self.root / "data"), "-p", str(self.port), "-k", str(self.root),
@@ -251,7 +250,9 @@ class MariaDBServer:
 
     def _common(self) -> List[str]:
         user = ["--user=root"] if os.geteuid() == 0 else []
-        return ["--no-defaults", f"--datadir={self.root / 'data'}", *user]
+        # a tmpdir of its own: internal temporary tables never meet another server's files in /tmp
+        (self.root / "tmp").mkdir(exist_ok=True)
+        return ["--no-defaults", f"--datadir={self.root / 'data'}", f"--tmpdir={self.root / 'tmp'}", *user]
 
     def start(self) -> "MariaDBServer":
         subprocess.run(
@@ -263,12 +264,11 @@ class MariaDBServer:
 
     def _launch(self) -> None:
         log = self.root / "server.log"
-        (self.root / "tmp").mkdir(exist_ok=True)  # temporary tables of its own, never in a shared /tmp
         self.process = subprocess.Popen(
             [
                 self.daemon, *self._common(), f"--port={self.port}", "--bind-address=127.0.0.1",
                 f"--socket={self.root / 'mysqld.sock'}", f"--pid-file={self.root / 'mysqld.pid'}",
-                f"--log-error={log}", f"--tmpdir={self.root / 'tmp'}", "--skip-name-resolve", "--innodb-flush-log-at-trx-commit=0",
+                f"--log-error={log}", "--skip-name-resolve", "--innodb-flush-log-at-trx-commit=0",
                 "--innodb-doublewrite=0", "--max-connections=200", *self.options,
             ],
             stdout=open(self.root / "stdout.log", "ab"), stderr=subprocess.STDOUT, cwd=self.root,

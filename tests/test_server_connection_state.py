@@ -109,14 +109,6 @@ def test_postgresql_temporary_tables_never_stand_in(pg: psycopg.Connection, agen
     assert "notes" not in _pg_tables(pg)
 
 
-def test_postgresql_replica_role_is_refused_before_anything_is_written(pg: psycopg.Connection) -> None:
-    pg.execute("SET session_replication_role = replica")
-    pg.commit()
-    with pytest.raises(ConnectionStateError, match="session_replication_role = replica"):
-        run_agent_migrations(pg, registry=registry_of())
-    assert _pg_tables(pg) == set()
-
-
 def test_postgresql_serializable_default_still_applies_each_migration_once(postgres_server, pg_database, agent_package) -> None:
     """A snapshot taken before waiting for the lock would miss the previous holder's history rows."""
     with psycopg.connect(postgres_server.dsn("postgres"), autocommit=True) as admin:

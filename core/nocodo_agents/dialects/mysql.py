@@ -23,6 +23,11 @@ does instead:
   started at once, so the bookkeeping that follows (the history row and the
   removal of the journal entry, the rows ``baseline`` writes) still commits
   as one.
+* **Foreign keys enforced.** Before a session's first write,
+  ``foreign_key_checks`` is switched on if the caller's connection had it
+  off (and switched back at the end): with checks off, InnoDB would let a
+  migration DROP a referenced table and would skip ``ON DELETE CASCADE``,
+  leaving child rows without their parent.
 * **A statement journal.** Before a migration's first statement a row goes
   into ``nocodo_agents_migration_journal`` (created on demand) and before
   each statement its index is recorded, each write committed immediately.
@@ -214,6 +219,10 @@ class MySQLDialect(Dialect):
         self._journal_has_direction = False
         #: Versions this run has journal rows for, not yet recorded in history.
         self._journalled: Set[int] = set()
+        #: Whether the session's ``foreign_key_checks`` was read (and switched on if off) for the writes.
+        self._foreign_keys_checked = False
+        #: The caller's ``foreign_key_checks`` when the runner switched it on (restored at the end).
+        self._caller_foreign_key_checks: Optional[int] = None
 
     # -- statements ------------------------------------------------------------------------------
 
@@ -268,6 +277,7 @@ class MySQLDialect(Dialect):
         (which the server does not report) ends when autocommit is switched on.
         """
         self.lock_timeout = lock_timeout
+        self._foreign_keys_checked = False
         saved_autocommit = self.connection.get_autocommit()
         if not saved_autocommit:
             self._set_autocommit(True)
@@ -276,6 +286,7 @@ class MySQLDialect(Dialect):
             self._lock_name = migration_lock_name(self._database)
             yield
         except BaseException as error:
+            self._restore_foreign_key_checks(quietly=True)
             if self._lock_held:
                 self._release_lock(quietly=True)  # keep the original error
             self._restore_autocommit(saved_autocommit, quietly=True)
@@ -283,6 +294,7 @@ class MySQLDialect(Dialect):
             if named is error:
                 raise
             raise named from error
+        self._restore_foreign_key_checks(quietly=False)
         if self._lock_held:
             self._release_lock(quietly=False)
         self._restore_autocommit(saved_autocommit, quietly=False)
@@ -396,6 +408,7 @@ class MySQLDialect(Dialect):
         statements becomes :class:`DatabaseAccessError`.
         """
         self._take_migration_lock()
+        self._enforce_foreign_keys()
         self._query("START TRANSACTION")
         self._in_write = True
         try:
@@ -409,6 +422,32 @@ class MySQLDialect(Dialect):
             raise
         self._in_write = False
         self._query("COMMIT")
+
+    def _enforce_foreign_keys(self) -> None:
+        """Before the session's first write: ``foreign_key_checks`` on, whatever the caller set.
+
+        With checks off, InnoDB lets a migration DROP a table that other
+        tables reference and skips ``ON DELETE CASCADE``, leaving child rows
+        without their parent. A migration may still switch them off itself.
+        The caller's value is restored when the session ends.
+        """
+        if self._foreign_keys_checked:
+            return
+        self._foreign_keys_checked = True
+        value = int(self._query("SELECT @@SESSION.foreign_key_checks")[0][0])
+        if not value:
+            self._query("SET SESSION foreign_key_checks = 1")
+            self._caller_foreign_key_checks = value
+
+    def _restore_foreign_key_checks(self, quietly: bool) -> None:
+        caller, self._caller_foreign_key_checks = self._caller_foreign_key_checks, None
+        if caller is None or not self.connection.open:
+            return
+        try:
+            self._query(f"SET SESSION foreign_key_checks = {caller}")
+        except pymysql.err.MySQLError:
+            if not quietly:
+                raise
 
     def _rollback_quietly(self) -> None:
         if not self.connection.open:

@@ -8,7 +8,10 @@ history table is created or read, is released by the commit itself, and
 lives inside one transaction, so it works behind PgBouncer in transaction
 pooling mode (a session-level lock would not). ``SET LOCAL lock_timeout``
 bounds the wait. Statements are sent with ``prepare=False`` so no server-side
-prepared statement outlives its transaction (PgBouncer again).
+prepared statement outlives its transaction (PgBouncer again). A session whose
+``session_replication_role`` is not ``origin`` (which switches off foreign-key
+enforcement and ON DELETE actions) gets ``SET LOCAL session_replication_role =
+origin`` in each write transaction.
 
 Schema drift is computed by replaying the applied migrations in a scratch
 schema inside a transaction that is rolled back.
@@ -69,6 +72,8 @@ class PostgreSQLDialect(Dialect):
         #: The schema holding the history table (``current_schema()``), once known.
         self._schema: Optional[str] = None
         self._writes_prepared = False
+        #: Whether the session's ``session_replication_role`` is not ``origin`` (set back in each write).
+        self._replication_role: Optional[str] = None
 
     @contextmanager
     def session(self, lock_timeout: float) -> Iterator[None]:
@@ -219,8 +224,10 @@ class PostgreSQLDialect(Dialect):
         try:
             self._take_lock()
             if not self._writes_prepared:
-                self._refuse_temp_relations()
+                self._check_session_state()
                 self._writes_prepared = True
+            if self._replication_role is not None:
+                self._enforce_foreign_keys()
             yield
         except BaseException as error:
             if not self.connection.closed:
@@ -255,25 +262,22 @@ class PostgreSQLDialect(Dialect):
         except psycopg.errors.LockNotAvailable as error:
             raise LockTimeoutError(self.name, self.lock_timeout, error) from error
 
-    def _refuse_temp_relations(self) -> None:
-        """Refuse a session whose state would change what migrations do, in one query at the first write.
+    def _check_session_state(self) -> None:
+        """Before the first write: refuse TEMP relations, note a ``session_replication_role`` other than origin.
 
-        Unqualified names in migrations resolve to the session's temporary
-        relations first; ``session_replication_role`` other than ``origin``
-        silently disables foreign keys and triggers.
+        Unqualified names in migrations resolve to this session's TEMP
+        relations first. A replication role of ``replica`` (or ``local``)
+        disables the triggers that enforce foreign keys and run their ON
+        DELETE actions, so a migration could leave child rows without their
+        parent: each write transaction sets it back to ``origin`` (SET LOCAL,
+        so the caller's setting returns at COMMIT).
         """
-        rows = self._query(
-            "SELECT 'setting', current_setting('session_replication_role') UNION ALL "
-            "SELECT 'temporary', relname FROM pg_class WHERE relnamespace = pg_my_temp_schema()"
-        )
-        temporary = sorted(name for kind, name in rows if kind == "temporary")
-        role = next(name for kind, name in rows if kind == "setting")
+        role, temporary = self._query(
+            "SELECT current_setting('session_replication_role'), "
+            "ARRAY(SELECT relname::text FROM pg_class WHERE relnamespace = pg_my_temp_schema() ORDER BY relname)"
+        )[0]
         if role != "origin":
-            raise ConnectionStateError(
-                f"the PostgreSQL session has session_replication_role = {role}, which disables foreign keys "
-                f"and triggers: migrations would skip them silently. Nothing was changed. Run the migrations "
-                f"with the default (SET session_replication_role = origin)."
-            )
+            self._replication_role = role
         if temporary:
             raise ConnectionStateError(
                 f"the PostgreSQL session has temporary relations ({', '.join(temporary[:10])}): unqualified "
@@ -281,6 +285,19 @@ class PostgreSQLDialect(Dialect):
                 f"a connection of their own (behind PgBouncer in transaction mode, temporary tables of other "
                 f"clients can be left on a server connection: drop them, or discard them with DISCARD TEMP)."
             )
+
+    def _enforce_foreign_keys(self) -> None:
+        import psycopg
+
+        try:
+            self._run("SET LOCAL session_replication_role = origin")
+        except psycopg.errors.InsufficientPrivilege as error:
+            raise ConnectionStateError(
+                f"the PostgreSQL session has session_replication_role = {self._replication_role}, which switches "
+                f"off foreign-key enforcement and ON DELETE actions, and user {self.connection.info.user!r} may not "
+                f"set it back to origin ({str(error).strip()}): nothing was changed. Run the migrations on a "
+                f"connection with session_replication_role = origin."
+            ) from error
 
     def location(self) -> str:
         try:
