@@ -554,6 +554,43 @@ class TransactionControlError(InvalidMigrationError):
         )
 
 
+class SessionStateError(InvalidMigrationError):
+    """A migration's (or rollback's) SQL holds a statement changing the connection's session state for good.
+
+    Such a change outlives the migration: later migrations, the runner and
+    the caller's connection would run with it (another search_path, role,
+    current database, pragma, temporary table...). Raised before any of the
+    migration's statements run (for a run, before its first migration is
+    applied). ``reason`` says what the statement would change, ``advice``
+    what to write instead; ``phase`` is ``"migration"`` or ``"rollback"``.
+    """
+
+    def __init__(
+        self, planned: "PlannedMigration", statement: str, statement_index: int, reason: str, advice: str, phase: str = "migration"
+    ) -> None:
+        self.version = planned.version
+        self.name = planned.name
+        self.agent = planned.agent
+        self.distribution = planned.distribution
+        self.source = planned.source
+        self.statement = statement
+        self.statement_index = statement_index
+        self.reason = reason
+        self.advice = advice
+        self.phase = phase
+        self.problem = f"statement {statement_index + 1} of its {phase} {reason}"
+        what = "migration" if phase == "migration" else "the rollback() of migration"
+        MigrationError.__init__(
+            self,
+            f"{what} V{planned.version}__{planned.name} of agent {planned.agent!r} (distribution "
+            f"{planned.distribution}, {planned.source}) changes the connection's session state: statement "
+            f"{statement_index + 1} {reason}.\n"
+            f"  statement: {statement.strip()}\n"
+            f"None of its statements ran. {advice}. If the migration is already applied, run "
+            f"`nocodo-agents repair` after fixing the file to re-record its checksum.",
+        )
+
+
 class TransactionEndedError(MigrationFailedError):
     """A statement of a migration (or rollback) ended the runner's transaction although it was not refused up front.
 

@@ -1,10 +1,13 @@
 """Running one migration's (or rollback's) statements, turning a failure into a named error.
 
 Before a statement runs, the migration is checked for statements that would
-end or escape the runner's transaction (:mod:`nocodo_agents.transaction_control`);
-after each statement of a migration run inside the runner's transaction,
-the transaction is checked to be still open, so a statement that ended it
-anyway is reported as such instead of being claimed rolled back.
+end or escape the runner's transaction (:mod:`nocodo_agents.transaction_control`)
+or change the connection's session state for good
+(:mod:`nocodo_agents.session_state`); MySQL session variables it assigns are
+restored after its last statement. After each statement of a migration run
+inside the runner's transaction, the transaction is checked to be still
+open, so a statement that ended it anyway is reported as such instead of
+being claimed rolled back.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import logging
 from typing import Sequence
 
 from .dialects import Dialect
-from .errors import InvalidMigrationError, MigrationFailedError, TransactionControlError, TransactionEndedError
+from .errors import InvalidMigrationError, MigrationFailedError, SessionStateError, TransactionControlError, TransactionEndedError
 from .migration import has_statement
 from .planning import PlannedMigration
+from .session_state import SessionVariableGuard, find_session_change
 from .transaction_control import find_transaction_control
 
 logger = logging.getLogger("nocodo_agents")
@@ -24,15 +28,16 @@ logger = logging.getLogger("nocodo_agents")
 def check_before_running(
     dialect: Dialect, migrations: Sequence[PlannedMigration], phase: str = "migration", *, replay: bool = False
 ) -> None:
-    """Refuse, before anything runs, SQL that must not run: empty, or controlling transactions itself.
+    """Refuse, before anything runs, SQL that must not run: empty, controlling transactions, or changing the session.
 
     ``phase`` says which SQL to check: ``"migration"`` or ``"rollback"``.
     Runs no statement; called before a run's first migration is applied, so
     a run never stops half-way over something knowable up front. Raises
     :class:`InvalidMigrationError` for migration SQL that is empty (not
     with ``replay=True``: applied migrations replayed on a scratch database
-    are checked for transaction control only, so an empty one applied long
-    ago is never refused) and :class:`TransactionControlError`.
+    are checked for transaction control and session changes only, so an
+    empty one applied long ago is never refused), :class:`TransactionControlError` and
+    :class:`SessionStateError`.
     """
     for planned in migrations:
         sql = planned.sql(dialect.name) if phase == "migration" else planned.rollback_sql(dialect.name)
@@ -52,6 +57,9 @@ def _check(dialect: Dialect, planned: PlannedMigration, sql: str, statements: Se
     found = find_transaction_control(statements, dialect.name, transactional=planned.migration.transactional)
     if found is not None:
         raise TransactionControlError(planned, found.statement, found.index, found.reason, phase)
+    change = find_session_change(statements, dialect.name, transactional=planned.migration.transactional)
+    if change is not None:
+        raise SessionStateError(planned, change.statement, change.index, change.reason, change.advice, phase)
 
 
 def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rolled_back: bool, phase: str = "migration") -> None:
@@ -61,7 +69,10 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
     statements that ran before the failing one; it is checked to be still
     open after each statement (:class:`TransactionEndedError` if not).
     ``phase`` is ``"migration"`` or ``"rollback"``. Transaction control in
-    ``sql`` raises :class:`TransactionControlError` before anything runs. On
+    ``sql`` raises :class:`TransactionControlError` (a lasting change of the
+    session, :class:`SessionStateError`) before anything runs; MySQL session
+    variables the statements assign are saved first and restored after the
+    last (or failing) one. On
     a dialect without transactional DDL each statement is journalled first,
     so a failure is remembered (the caller calls ``journal_done`` once the
     history row is written, or deleted for a rollback). Once every statement
@@ -73,12 +84,14 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
     journal = not dialect.transactional_ddl
     if journal:
         dialect.journal_start(planned.version, planned.name, planned.agent, len(statements), direction=phase)
+    session = SessionVariableGuard(dialect)
     for index, statement in enumerate(statements):
         try:
             if journal:
                 dialect.journal_statement(planned.version, index)
-            dialect.execute(statement)
+            session.execute(statement)
         except Exception as error:
+            session.restore(quietly=True)  # the journal's error text is written with the caller's settings
             if journal:
                 _record_failure(dialect, planned, index, error)
             raise MigrationFailedError(
@@ -95,7 +108,9 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
                 journalled=journal,
             ) from error
         if rolled_back and not dialect.transaction_open():
+            session.restore(quietly=True)
             raise TransactionEndedError(planned, statement, index, phase)
+    session.restore()
     dialect.check_integrity(planned, phase, rolled_back)
 
 

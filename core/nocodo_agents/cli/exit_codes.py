@@ -33,7 +33,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad arguments, database URL, a `new` that cannot be created, a `resolve` of nothing unfinished
     PENDING = 3  # `status --check`: migrations are pending
     VERIFICATION_FAILED = 4  # divergent checksums, schema drift, partly present or ambiguous schema
-    MIGRATION_FAILED = 5  # a migration (or rollback) failed, cannot be produced, or controls transactions itself
+    MIGRATION_FAILED = 5  # a migration (or rollback) failed, cannot be produced, or controls transactions or the session itself
     DATABASE_UNAVAILABLE = 6  # missing, unreachable or read-only database
 
 

@@ -100,6 +100,7 @@ from ..errors import (
     SchemaReplayError,
 )
 from ..history import HISTORY_TABLE, now_rfc3339
+from ..session_state import SessionVariableGuard
 from ..sql_split import split_statements
 from ..urls import redact
 from .base import Dialect, UnfinishedMigration, as_text, interrupted
@@ -619,16 +620,18 @@ class MySQLDialect(Dialect):
             raise
         try:
             self._use(scratch)
+            session = SessionVariableGuard(self)  # SET FOREIGN_KEY_CHECKS... replayed must not stay on the caller's session
             try:
                 for planned in sorted(applied, key=lambda p: p.version):
                     for index, statement in enumerate(self.split_statements(planned.sql(self.name))):
                         try:
-                            self._run(statement)
+                            session.execute(statement)
                         except pymysql.err.MySQLError as error:
                             raise SchemaReplayError(
                                 planned, statement, index, error, scratch=f"a scratch database ({scratch}, dropped afterwards)"
                             ) from error
             finally:
+                session.restore(quietly=True)
                 self._use(database)
             return self._describe(scratch)
         finally:
