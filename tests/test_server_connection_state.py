@@ -258,3 +258,23 @@ def test_the_longest_lock_timeout_is_accepted_by_both_servers(pg: psycopg.Connec
         holder.close()
     assert run_agent_migrations(pg, registry=registry_of(), lock_timeout=MAX_LOCK_TIMEOUT).versions == (1, 2, 3)
     assert run_agent_migrations(maria, registry=registry_of(), lock_timeout=MAX_LOCK_TIMEOUT).versions == (1, 2, 3)
+
+
+def test_mariadb_non_strict_sql_mode_of_the_caller_cannot_truncate_data(maria, agent_package) -> None:
+    """Without a strict sql_mode, narrowing a column truncates its values with only a warning."""
+    from nocodo_agents import MigrationFailedError
+
+    run_agent_migrations(maria, registry=registry_of())
+    with maria.cursor() as cursor:
+        cursor.execute("INSERT INTO agent_sessions (agent_name, provider, model, user_prompt, started_at) VALUES ('a-long-agent-name', 'p', 'm', 'u', 1)")
+        cursor.execute("SET SESSION sql_mode = ''")
+    maria.commit()
+    package = agent_package({"V100__narrow": "ALTER TABLE agent_sessions MODIFY agent_name VARCHAR(5) NOT NULL;"})
+    with pytest.raises(MigrationFailedError, match="Data too long|truncated"):
+        run_agent_migrations(maria, registry=registry_of(narrow=package))
+    with maria.cursor() as cursor:
+        cursor.execute("SELECT agent_name FROM agent_sessions")
+        assert cursor.fetchall() == (("a-long-agent-name",),)
+        cursor.execute("SELECT @@SESSION.sql_mode, @@SESSION.foreign_key_checks")
+        assert cursor.fetchone() == ("", 1)  # the caller's own settings are back
+    maria.commit()

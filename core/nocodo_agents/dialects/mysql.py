@@ -222,8 +222,8 @@ class MySQLDialect(Dialect):
         self._journalled: Set[int] = set()
         #: Whether the session's ``foreign_key_checks`` was read (and switched on if off) for the writes.
         self._foreign_keys_checked = False
-        #: The caller's ``foreign_key_checks`` when the runner switched it on (restored at the end).
-        self._caller_foreign_key_checks: Optional[int] = None
+        #: The caller's ``foreign_key_checks`` and ``sql_mode`` when the runner changed them (restored at the end).
+        self._caller_settings: Optional[Dict[str, Any]] = None
 
     # -- statements ------------------------------------------------------------------------------
 
@@ -425,27 +425,40 @@ class MySQLDialect(Dialect):
         self._query("COMMIT")
 
     def _enforce_foreign_keys(self) -> None:
-        """Before the session's first write: ``foreign_key_checks`` on, whatever the caller set.
+        """Before the session's first write: foreign keys enforced and strict SQL mode, whatever the caller set.
 
-        With checks off, InnoDB lets a migration DROP a table that other
-        tables reference and skips ``ON DELETE CASCADE``, leaving child rows
-        without their parent. A migration may still switch them off itself.
-        The caller's value is restored when the session ends.
+        With ``foreign_key_checks`` off, InnoDB lets a migration DROP a table
+        that other tables reference and skips ``ON DELETE CASCADE``, leaving
+        child rows without their parent. Without a strict ``sql_mode``, a
+        migration narrowing a column (``MODIFY c VARCHAR(5)``) or converting
+        values truncates data with only a warning. A migration may still
+        change either itself (its own settings are put back after it). The
+        caller's values are restored when the session ends. One statement
+        reads both; one more sets them, only when the caller had changed them.
         """
         if self._foreign_keys_checked:
             return
         self._foreign_keys_checked = True
-        value = int(self._query("SELECT @@SESSION.foreign_key_checks")[0][0])
-        if not value:
-            self._query("SET SESSION foreign_key_checks = 1")
-            self._caller_foreign_key_checks = value
+        checks, mode = self._query("SELECT @@SESSION.foreign_key_checks, @@SESSION.sql_mode")[0]
+        modes = {m for m in as_text(mode or "").upper().split(",") if m}
+        changes = []
+        if not int(checks):
+            changes.append("foreign_key_checks = 1")
+        if not modes & {"STRICT_TRANS_TABLES", "STRICT_ALL_TABLES"}:
+            changes.append("sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')")
+        if changes:
+            self._caller_settings = {"foreign_key_checks": int(checks), "sql_mode": as_text(mode or "")}
+            self._query("SET SESSION " + ", SESSION ".join(changes))
 
     def _restore_foreign_key_checks(self, quietly: bool) -> None:
-        caller, self._caller_foreign_key_checks = self._caller_foreign_key_checks, None
+        caller, self._caller_settings = self._caller_settings, None
         if caller is None or not self.connection.open:
             return
         try:
-            self._query(f"SET SESSION foreign_key_checks = {caller}")
+            self._query(
+                "SET SESSION foreign_key_checks = %s, SESSION sql_mode = %s",
+                (caller["foreign_key_checks"], caller["sql_mode"]),
+            )
         except pymysql.err.MySQLError:
             if not quietly:
                 raise
