@@ -13,6 +13,7 @@ from conftest import registry_of
 from nocodo_agents import (
     ConnectionStateError,
     DivergentMigrationError,
+    ForeignKeyViolationError,
     InvalidMigrationError,
     LockTimeoutError,
     MigrationFailedError,
@@ -146,6 +147,44 @@ def test_failing_migration_leaves_no_trace(conn, agent_package) -> None:
     assert error.statement_index == 2 and "missing_table" in error.statement and error.rolled_back
     assert isinstance(error.__cause__, psycopg.errors.UndefinedTable)
     assert "half" not in tables(conn) and versions(conn) == [1, 2, 3]
+
+
+def test_deferred_foreign_key_violation_names_the_migration(conn, agent_package) -> None:
+    """A DEFERRABLE INITIALLY DEFERRED key is checked at the end of the migration, not at COMMIT without a name."""
+    sql = (
+        "CREATE TABLE parent (id INT PRIMARY KEY);\n"
+        "CREATE TABLE child (id INT, parent_id INT REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);\n"
+        "INSERT INTO child VALUES (1, 42);\n"
+    )
+    with pytest.raises(ForeignKeyViolationError) as raised:
+        run_agent_migrations(conn, registry=registry_of(d=agent_package({"V5__orphans": sql})))
+    error = raised.value
+    assert error.version == 5 and error.rolled_back and "V5__orphans" in str(error) and "child_parent_id_fkey" in str(error)
+    assert "child" not in tables(conn) and versions(conn) == [1, 2, 3]
+
+
+def test_deferred_unique_violation_names_the_migration(conn, agent_package) -> None:
+    sql = (
+        "CREATE TABLE tags (name TEXT, CONSTRAINT tags_name_key UNIQUE (name) DEFERRABLE INITIALLY DEFERRED);\n"
+        "INSERT INTO tags VALUES ('a'), ('a');\n"
+    )
+    with pytest.raises(MigrationFailedError) as raised:
+        run_agent_migrations(conn, registry=registry_of(d=agent_package({"V5__twice": sql})))
+    error = raised.value
+    assert error.version == 5 and error.rolled_back and "SET CONSTRAINTS ALL IMMEDIATE" in error.statement
+    assert isinstance(error.__cause__, psycopg.errors.UniqueViolation)
+    assert "tags" not in tables(conn) and versions(conn) == [1, 2, 3]
+
+
+def test_deferred_checks_pass_when_the_migration_settles_them(conn, agent_package) -> None:
+    sql = (
+        "CREATE TABLE parent (id INT PRIMARY KEY);\n"
+        "CREATE TABLE child (id INT, parent_id INT REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);\n"
+        "INSERT INTO child VALUES (1, 42);\n"
+        "INSERT INTO parent VALUES (42);\n"
+    )
+    report = run_agent_migrations(conn, registry=registry_of(d=agent_package({"V5__settled": sql})))
+    assert report.versions == (1, 2, 3, 5) and versions(conn) == [1, 2, 3, 5]
 
 
 def test_sqlite_only_migration_names_the_file(conn, agent_package) -> None:

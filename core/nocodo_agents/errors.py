@@ -166,7 +166,11 @@ class DivergentMigrationError(MigrationError):
 
 
 class MigrationFailedError(MigrationError):
-    """A statement of a migration failed; the migration was rolled back."""
+    """A statement of a migration (or rollback) failed.
+
+    ``rolled_back`` says whether its transaction undid the statements before
+    the failing one; ``journalled`` whether the journal keeps it (MySQL).
+    """
 
     def __init__(
         self,
@@ -470,10 +474,13 @@ class HistoryTableError(MigrationError):
 
 
 class ForeignKeyViolationError(MigrationError):
-    """A migration (or rollback) left rows whose foreign keys point at no parent row (SQLite).
+    """A migration (or rollback) left rows whose foreign keys point at no parent row.
 
+    On SQLite, found by ``PRAGMA foreign_key_check`` after its statements:
     ``violations`` holds ``(table, rowid, parent_table)`` for the new
-    violations, at most the first 20.
+    violations, at most the first 20. On PostgreSQL, a deferred foreign key
+    checked at the end of the migration: ``violations`` is empty and the
+    message quotes the server's.
     """
 
     def __init__(

@@ -25,7 +25,14 @@ import secrets
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence
 
-from ..errors import ConnectionStateError, DatabaseAccessError, LockTimeoutError, MigrationFailedError, SchemaReplayError
+from ..errors import (
+    ConnectionStateError,
+    DatabaseAccessError,
+    ForeignKeyViolationError,
+    LockTimeoutError,
+    MigrationFailedError,
+    SchemaReplayError,
+)
 from ..history import HISTORY_TABLE
 from ..sql_split import split_statements
 from ..urls import redact
@@ -297,6 +304,42 @@ class PostgreSQLDialect(Dialect):
                 f"off foreign-key enforcement and ON DELETE actions, and user {self.connection.info.user!r} may not "
                 f"set it back to origin ({str(error).strip()}): nothing was changed. Run the migrations on a "
                 f"connection with session_replication_role = origin."
+            ) from error
+
+    #: Fires every deferred constraint check of the transaction now (and the rest of it checks immediately).
+    _CHECK_DEFERRED = "SET CONSTRAINTS ALL IMMEDIATE"
+
+    def check_integrity(self, planned: "PlannedMigration", phase: str, rolled_back: bool) -> None:
+        """Run the deferred constraint checks the statements left pending, while the migration is still known.
+
+        A ``DEFERRABLE INITIALLY DEFERRED`` foreign key (or unique constraint,
+        or constraint trigger) is checked at COMMIT, where a violation would
+        surface without naming the migration that caused it. Checked here
+        instead, a violation raises :class:`ForeignKeyViolationError` (a
+        foreign key) or :class:`MigrationFailedError` (another constraint)
+        naming the migration; the runner's transaction is then rolled back.
+        Outside the runner's transaction (``rolled_back`` false) each
+        statement already committed, and with it its checks.
+        """
+        import psycopg
+
+        if not rolled_back:
+            return
+        try:
+            self._run(self._CHECK_DEFERRED)
+        except psycopg.Error as error:
+            if self._environmental(error):
+                raise
+            detail = redact(str(error).strip())
+            if isinstance(error, psycopg.errors.ForeignKeyViolation):
+                raise ForeignKeyViolationError(
+                    planned, [], 0, rolled_back, phase, detail=f"leaves a deferred foreign key violated ({detail})"
+                ) from error
+            raise MigrationFailedError(
+                planned.version, planned.name, planned.agent, planned.distribution, planned.source,
+                f"{self._CHECK_DEFERRED} (the runner's check of the constraints the {phase} deferred)",
+                len(self.split_statements(planned.sql(self.name) if phase == "migration" else planned.rollback_sql(self.name) or "")),
+                error, rolled_back=True, phase=phase,
             ) from error
 
     def location(self) -> str:
