@@ -220,6 +220,7 @@ def test_sql_of_only_whitespace_and_comments_has_no_statement(sql: str, dialects
         ("SELECT 1", "sqlite"),
         ("-- comment\nCREATE TABLE t (id int);", "postgresql"),
         ("# comment\n/*!40101 SET NAMES utf8 */;", "mysql"),  # executable comment: code on MySQL
+        ("/*M!100100 CREATE TABLE t (id INT) */;", "mysql"),  # MariaDB's executable comment: code too
         ("# not a comment outside MySQL", "sqlite"),
         ("/* outer /* nested */ code after the inner end */", "sqlite"),  # SQLite does not nest
     ],

@@ -45,7 +45,8 @@ def has_statement(sql: str, dialect: str) -> bool:
 
     Scans only the leading whitespace and comments, so it stops at the first
     character of code. ``#`` starts a comment on MySQL only; MySQL's
-    ``/*! ... */`` and ``/*+ ... */`` are code; PostgreSQL's block comments nest.
+    ``/*! ... */``, MariaDB's ``/*M! ... */`` and optimizer hints ``/*+ ... */``
+    are code; PostgreSQL's block comments nest.
     """
     mysql = dialect == "mysql"
     position, length = 0, len(sql)
@@ -58,7 +59,7 @@ def has_statement(sql: str, dialect: str) -> bool:
             if end < 0:
                 return False
             position = end + 1
-        elif sql.startswith("/*", position) and not (mysql and sql.startswith(("/*!", "/*+"), position)):
+        elif sql.startswith("/*", position) and not (mysql and sql.startswith(("/*!", "/*M!", "/*+"), position)):
             position = _block_comment_end(sql, position, nested=dialect == "postgresql")
         else:
             return True
