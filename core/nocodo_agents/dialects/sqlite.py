@@ -82,7 +82,7 @@ def _is_read_only(error: BaseException) -> bool:
 
 def _is_environmental(error: "BaseException | None") -> bool:
     """A failure of the file or the disk, not of the SQL that was running."""
-    if not isinstance(error, sqlite3.OperationalError) and not isinstance(error, sqlite3.DatabaseError):
+    if not isinstance(error, sqlite3.DatabaseError):  # OperationalError is one
         return False
     message = str(error)
     return _is_read_only(error) or any(text in message for text in _ENVIRONMENT + _NOT_A_DATABASE)
