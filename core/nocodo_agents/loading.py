@@ -227,7 +227,8 @@ def load_migrations(package: str) -> List[Migration]:
             raise InvalidMigrationError(location, problem)
         stem, _, suffix = file_name.partition(".")
         parsed = parse_module_name(stem)
-        assert parsed is not None  # _misnamed checked it
+        if parsed is None:  # _misnamed checked it; never reached, but not an assert (python -O strips those)
+            raise InvalidMigrationError(location, "the name must be V{version}__{name}")
         version, name = parsed
         if suffix == "py" and nested:
             raise InvalidMigrationError(

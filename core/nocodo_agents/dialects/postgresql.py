@@ -91,13 +91,24 @@ class PostgreSQLDialect(Dialect):
             self.connection.autocommit = True
             yield
         except BaseException as error:
+            self._restore_autocommit(saved, quietly=True)  # never hides the error on its way out
             named = self._named_error(error)
             if named is error:
                 raise
             raise named from error
-        finally:
-            if not self.connection.closed:
-                self.connection.autocommit = saved
+        self._restore_autocommit(saved, quietly=False)
+
+    def _restore_autocommit(self, saved: bool, quietly: bool) -> None:
+        import psycopg
+
+        if self.connection.closed:
+            return
+        try:
+            self.connection.autocommit = saved
+        except psycopg.Error as error:
+            if not quietly:
+                raise self._named_error(error) from error
+            logger.warning("could not restore autocommit=%s on %s: %s", saved, self.location(), error)
 
     def _lost(self, error: "BaseException | None") -> bool:
         """Whether ``error`` means the connection to the server failed (rather than a statement)."""

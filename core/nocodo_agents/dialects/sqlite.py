@@ -311,7 +311,10 @@ class SQLiteDialect(Dialect):
             self._run("COMMIT")  # may wait for readers (rollback journal): within the busy timeout
         except BaseException as error:
             if self.connection.in_transaction:
-                self._run("ROLLBACK")
+                try:
+                    self._run("ROLLBACK")
+                except sqlite3.Error as rollback_error:  # keep the original error; SQLite rolls back a hot journal itself
+                    logger.warning("ROLLBACK failed on %s after %s: %s", self.location(), type(error).__name__, rollback_error)
             if committing and _is_busy(error):
                 raise LockTimeoutError(
                     self.name, self.lock_timeout, f"{error}: readers kept the database busy at COMMIT; it was rolled back"
