@@ -62,6 +62,49 @@ def _rows(connection: Any, sql: str) -> List[tuple]:
     return rows
 
 
+# -- NUL characters and lone surrogates in a migration's SQL ------------------------------------
+
+ACCOUNTS = "CREATE TABLE accounts (id INTEGER PRIMARY KEY, flagged INTEGER NOT NULL DEFAULT 0);\nINSERT INTO accounts (id) VALUES (1), (2), (5);"
+
+
+def test_nul_in_sql_is_refused_before_anything_runs(any_conn: Tuple[str, Any], agent_package) -> None:  # type: ignore[no-untyped-def]
+    """``UPDATE accounts SET flagged = 1<NUL> WHERE id = 5``.
+
+    Before: PostgreSQL (libpq ends the query at the NUL) ran ``UPDATE
+    accounts SET flagged = 1`` on every row and recorded the migration as
+    applied; SQLite crashed with a bare ``ValueError: embedded null
+    character``. MySQL takes a NUL inside a string literal and still may.
+    """
+    dialect, connection = any_conn
+    package = agent_package({"V100__accounts": ACCOUNTS})
+    run_agent_migrations(connection, registry=registry_of(bank=package))
+    flag = migration_module("UPDATE accounts SET flagged = 1\x00 WHERE id = 5;")
+    package = agent_package({"V100__accounts": ACCOUNTS, "V101__flag": flag})
+    if dialect == "mysql":  # the server reads past a NUL: in a string literal it is a character like any other
+        flag = migration_module("UPDATE accounts SET flagged = LENGTH('a\x00b') WHERE id = 5;")
+        package = agent_package({"V100__accounts": ACCOUNTS, "V101__flag": flag})
+        run_agent_migrations(connection, registry=registry_of(bank=package))
+        assert _rows(connection, "SELECT id, flagged FROM accounts ORDER BY id") == [(1, 0), (2, 0), (5, 3)]
+        return
+    with pytest.raises(InvalidMigrationError) as caught:
+        run_agent_migrations(connection, registry=registry_of(bank=package))
+    message = str(caught.value)
+    assert "V101__flag.py" in message and "NUL character (at offset 31)" in message and "Nothing was run" in message
+    assert _rows(connection, "SELECT id, flagged FROM accounts ORDER BY id") == [(1, 0), (2, 0), (5, 0)]
+    assert [v for (v,) in _rows(connection, "SELECT version FROM refinery_schema_history ORDER BY version")][-1] == 100
+
+
+def test_lone_surrogate_in_sql_is_a_named_error(any_conn: Tuple[str, Any], agent_package) -> None:  # type: ignore[no-untyped-def]
+    """Before: a bare ``UnicodeEncodeError`` (from the SQL splitter or the driver) on every dialect."""
+    _, connection = any_conn
+    notes = migration_module("CREATE TABLE notes (body TEXT);\nINSERT INTO notes VALUES ('caf\udce9');")
+    package = agent_package({"V100__notes": notes})
+    with pytest.raises(InvalidMigrationError) as caught:
+        run_agent_migrations(connection, registry=registry_of(notes=package))
+    assert "V100__notes.py" in str(caught.value) and "lone surrogate" in str(caught.value)
+    assert "'\\udce9' at offset 62" in str(caught.value)
+
+
 # -- PostgreSQL: a current schema whose name needs quoting -------------------------------------
 
 
