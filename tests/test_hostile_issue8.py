@@ -154,3 +154,41 @@ def test_postgresql_schema_needing_quotes_migrates_and_verifies_clean(pg_connect
     verified = verify_database(connection, registry=registry_of())
     assert verified.drift.differences == ()
     assert verified.divergent == () and verified.pending == ()
+
+
+# -- SQLite: a connection that cannot be used from here ------------------------------------------
+
+
+def test_sqlite_closed_connection_is_a_named_error(db_path: Path) -> None:
+    """Before: a bare ``sqlite3.ProgrammingError: Cannot operate on a closed database.``"""
+    from nocodo_agents import ConnectionStateError
+
+    connection = sqlite3.connect(db_path)
+    connection.close()
+    with pytest.raises(ConnectionStateError, match="closed database.*nothing was changed"):
+        run_agent_migrations(connection, registry=registry_of())
+    assert db_path.stat().st_size == 0  # nothing written
+
+
+def test_sqlite_connection_of_another_thread_is_a_named_error(db_path: Path) -> None:
+    """Before: a bare ``sqlite3.ProgrammingError: SQLite objects created in a thread can only be used ...``"""
+    import threading
+
+    from nocodo_agents import ConnectionStateError
+
+    connection = sqlite3.connect(db_path)
+    caught: List[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            run_agent_migrations(connection, registry=registry_of())
+        except BaseException as error:  # noqa: B902 - handed to the main thread
+            caught.append(error)
+
+    thread = threading.Thread(target=migrate)
+    thread.start()
+    thread.join()
+    assert len(caught) == 1 and isinstance(caught[0], ConnectionStateError), caught
+    assert "in the thread that opened it" in str(caught[0])
+    assert connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone() == (0,)
+    connection.close()
