@@ -42,7 +42,31 @@ def check_before_running(
     for planned in migrations:
         sql = planned.sql(dialect.name) if phase == "migration" else planned.rollback_sql(dialect.name)
         if sql is not None:
+            _refuse_nul(dialect, planned, sql, phase)
             _check(dialect, planned, sql, dialect.split_statements(sql), phase, replay)
+
+
+def _refuse_nul(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str) -> None:
+    """Refuse SQL holding a NUL character on PostgreSQL and SQLite (MySQL takes it in a string literal).
+
+    libpq ends a query at a NUL, so PostgreSQL would silently run the
+    statement cut short (``UPDATE t SET x = 1<NUL> WHERE id = 5`` updates
+    every row); SQLite's driver refuses it with a bare ``ValueError``.
+    """
+    offset = sql.find("\x00")
+    if offset >= 0 and dialect.name != "mysql":
+        raise InvalidMigrationError(
+            planned.source,
+            f"its {phase} SQL for {dialect.name} holds a NUL character (at offset {offset}): "
+            + (
+                "PostgreSQL's client library would end the statement there and run only what comes before it"
+                if dialect.name == "postgresql"
+                else "SQLite cannot run it"
+            )
+            + f". Nothing was run. Remove it (to store a zero byte, write an escape or function such as "
+            f"char(0) or decode('00', 'hex')) (distribution {planned.distribution})",
+            agent=planned.agent,
+        )
 
 
 def _check(dialect: Dialect, planned: PlannedMigration, sql: str, statements: Sequence[str], phase: str, replay: bool = False) -> None:
@@ -79,6 +103,7 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
     ran, the dialect checks what they left (on SQLite: rows whose foreign key
     finds no parent raise :class:`ForeignKeyViolationError`).
     """
+    _refuse_nul(dialect, planned, sql, phase)
     statements = dialect.split_statements(sql)
     _check(dialect, planned, sql, statements, phase)
     journal = not dialect.transactional_ddl

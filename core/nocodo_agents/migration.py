@@ -116,6 +116,23 @@ def dialect_sql(**sql_by_dialect: str) -> Callable[[str], str]:
     return sql
 
 
+def _check_text(text: str, kind: str, dialect: str, source: str) -> None:
+    """Refuse SQL holding a lone surrogate (``"\\ud800"``, or a byte of a non-UTF-8 file read with ``surrogateescape``).
+
+    No driver can send it (it is not text), and refinery's checksum hashes
+    the SQL's UTF-8 bytes, so it would crash every run, even the no-op path.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidMigrationError(
+            source,
+            f"{kind}() returned SQL holding {text[error.start]!r} at offset {error.start} (dialect {dialect!r}), a "
+            f"lone surrogate that is not text and cannot be sent to the database as UTF-8: write the character "
+            f"it was meant to be (read SQL files as UTF-8, not with errors='surrogateescape')",
+        ) from None
+
+
 def _takes_dialect(function: Callable[..., str]) -> bool:
     try:
         parameters = inspect.signature(function).parameters.values()
@@ -244,6 +261,7 @@ class Migration:
                 f"{kind}() must return the SQL as a str, got {type(text).__name__} "
                 f"(dialect {dialect!r})",
             )
+        _check_text(text, kind, dialect, self.source)
         self._cache[key] = text
         return text
 

@@ -76,7 +76,8 @@ class PostgreSQLDialect(Dialect):
 
     def __init__(self, connection: Any) -> None:
         super().__init__(connection)
-        #: The schema holding the history table (``current_schema()``), once known.
+        #: The schema holding the history table (``current_schema()``), once known, quoted by the server
+        #: (``quote_ident``: a keyword such as ``user``, upper case or spaces need double quotes).
         self._schema: Optional[str] = None
         self._writes_prepared = False
         #: Whether the session's ``session_replication_role`` is not ``origin`` (set back in each write).
@@ -172,7 +173,7 @@ class PostgreSQLDialect(Dialect):
     # The schema travels with the columns, so the no-op path learns where history lives for free.
     history_columns_sql = (
         "SELECT c.column_name, c.is_nullable = 'NO', c.column_default IS NOT NULL OR c.is_identity = 'YES' "
-        "OR c.is_generated <> 'NEVER', t.table_type = 'BASE TABLE', c.table_schema "
+        "OR c.is_generated <> 'NEVER', t.table_type = 'BASE TABLE', quote_ident(c.table_schema) "
         "FROM information_schema.columns c JOIN information_schema.tables t "
         "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
         "WHERE c.table_schema = current_schema() AND c.table_name = %s"
@@ -186,7 +187,7 @@ class PostgreSQLDialect(Dialect):
     def history_table(self) -> str:
         """``schema.refinery_schema_history``: a TEMP table of the same name never stands in for it."""
         if self._schema is None:
-            schema = self._query("SELECT current_schema()")[0][0]
+            schema = self._query("SELECT quote_ident(current_schema())")[0][0]
             if schema is None:
                 raise ConnectionStateError(
                     "the PostgreSQL connection has no current schema (its search_path names no existing "
@@ -194,7 +195,7 @@ class PostgreSQLDialect(Dialect):
                     "the history table lives"
                 )
             self._schema = schema
-        return f"{_identifier(self._schema)}.{HISTORY_TABLE}"
+        return f"{self._schema}.{HISTORY_TABLE}"
 
     def _cursor(self) -> Any:
         """A plain cursor returning tuples, whatever ``row_factory``/``cursor_factory`` the caller set."""
@@ -409,21 +410,22 @@ class PostgreSQLDialect(Dialect):
                 parts.append("GENERATED " + ("ALWAYS" if identity == "a" else "BY DEFAULT") + " AS IDENTITY")
             described[f"column {table}.{column}"] = " ".join(parts)
         for table, index, definition in self._query(
-            "SELECT t.relname, i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+            "SELECT t.relname, i.relname, replace(pg_get_indexdef(i.oid), quote_ident(n.nspname) || '.', '') FROM pg_index x "
             "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
             "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = %s",
             (schema,),
         ):
             if table not in _BOOKKEEPING:
-                described[f"index {table}.{index}"] = definition.replace(f"{schema}.", "")
+                described[f"index {table}.{index}"] = definition
         for table, constraint, definition in self._query(
-            "SELECT t.relname, con.conname, pg_get_constraintdef(con.oid) FROM pg_constraint con "
+            "SELECT t.relname, con.conname, replace(pg_get_constraintdef(con.oid), quote_ident(n.nspname) || '.', '') "
+            "FROM pg_constraint con "
             "JOIN pg_class t ON t.oid = con.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
             "WHERE n.nspname = %s",
             (schema,),
         ):
             if table not in _BOOKKEEPING:
-                described[f"constraint {table}.{constraint}"] = definition.replace(f"{schema}.", "")
+                described[f"constraint {table}.{constraint}"] = definition
         return described
 
     def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
@@ -458,13 +460,6 @@ class PostgreSQLDialect(Dialect):
 
     def transaction_open(self) -> bool:
         return bool(self.connection.info.transaction_status != self._idle)
-
-
-def _identifier(name: str) -> str:
-    """``name`` as SQL writes it: bare when PostgreSQL would fold it to itself, else double-quoted."""
-    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
-        return name
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _owner(key: str, description: str) -> Optional[str]:

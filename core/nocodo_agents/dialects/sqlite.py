@@ -141,13 +141,22 @@ class SQLiteDialect(Dialect):
         self._violations_before: "Optional[Union[List[Violation], str]]" = None
 
     def ensure_idle(self) -> None:
+        try:
+            self.connection.cursor().close()  # no I/O: refused on a closed connection or in another thread
+            in_transaction = self.connection.in_transaction
+        except sqlite3.ProgrammingError as error:
+            raise ConnectionStateError(
+                f"the sqlite3 connection cannot be used here ({error}): nothing was changed. Run the migrations "
+                f"on an open connection, in the thread that opened it (or one opened with "
+                f"check_same_thread=False and used by one thread at a time)"
+            ) from error
         if getattr(self.connection, "autocommit", None) is False:
             raise ConnectionStateError(
                 "this sqlite3 connection was opened with autocommit=False, so it always holds an "
                 "open transaction and the runner cannot take the write lock: open it with the "
                 "default autocommit setting (or autocommit=True) for migrations"
             )
-        if self.connection.in_transaction:
+        if in_transaction:
             raise ConnectionStateError(
                 "the sqlite3 connection is inside a transaction: commit or roll back your own work "
                 "before running migrations (the runner never commits or rolls back work that is "
