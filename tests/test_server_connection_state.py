@@ -278,3 +278,38 @@ def test_mariadb_non_strict_sql_mode_of_the_caller_cannot_truncate_data(maria, a
         cursor.execute("SELECT @@SESSION.sql_mode, @@SESSION.foreign_key_checks")
         assert cursor.fetchone() == ("", 1)  # the caller's own settings are back
     maria.commit()
+
+
+@pytest.mark.parametrize(
+    "caller_mode",
+    ["PIPES_AS_CONCAT,NO_BACKSLASH_ESCAPES", "ANSI_QUOTES,ANSI", "EMPTY_STRING_IS_NULL", "ORACLE"],
+)
+def test_mariadb_caller_sql_mode_does_not_change_what_a_migration_writes(maria, agent_package, caller_mode: str) -> None:
+    """The same migration stores the same values whatever sql_mode the caller's connection had."""
+    run_agent_migrations(maria, registry=registry_of())
+    sql = (
+        "CREATE TABLE mode_t (id INT PRIMARY KEY, a INT, b INT, s VARCHAR(20), e VARCHAR(5));\n"
+        "INSERT INTO mode_t VALUES (1, 0, 1, 'C:\\\\temp', '');\n"
+        "UPDATE mode_t SET a = (b || 0);\n"
+    )
+    with maria.cursor() as cursor:
+        cursor.execute("SET SESSION sql_mode = %s", (caller_mode,))
+        cursor.execute("SELECT @@SESSION.sql_mode")
+        before = cursor.fetchone()[0]
+    maria.commit()
+    run_agent_migrations(maria, registry=registry_of(mode=agent_package({"V100__mode": sql})))
+    with maria.cursor() as cursor:
+        cursor.execute("SELECT a, s, e IS NULL FROM mode_t")
+        assert cursor.fetchone() == (1, "C:\\temp", 0)  # || is OR, \\ an escaped backslash, '' not NULL
+        cursor.execute("SELECT @@SESSION.sql_mode")
+        assert cursor.fetchone()[0] == before
+    maria.commit()
+
+
+def test_migration_sql_mode_keeps_strictness_and_drops_what_changes_meaning() -> None:
+    from nocodo_agents.dialects.mysql import migration_sql_mode
+
+    strict = "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION"
+    assert migration_sql_mode(strict) == strict  # MariaDB's default: nothing to change, no statement
+    assert migration_sql_mode("") == "STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION"
+    assert migration_sql_mode("ANSI_QUOTES,ONLY_FULL_GROUP_BY") == "ONLY_FULL_GROUP_BY,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION"

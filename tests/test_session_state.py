@@ -361,7 +361,10 @@ def test_mysql_session_variables_apply_to_their_migration_only_and_the_callers_s
     assert run_agent_migrations(conn, registry=registry).versions == (1, 2, 3, 100, 101)
     assert target.rows("SELECT id, parent_id FROM tc_child") == [(1, 99)], "FOREIGN_KEY_CHECKS = 0 held inside V100"
     seen = target.rows("SELECT fk, uc, mode, tz, cs FROM tc_seen")
-    assert seen == [(before[0], before[1], before[2], before[3], before[4])], "V101 ran with the caller's settings"
+    from nocodo_agents.dialects.mysql import migration_sql_mode
+
+    # V101 ran with the caller's settings, its sql_mode made the runner's (strict, read the usual way)
+    assert seen == [(before[0], before[1], migration_sql_mode(before[2]), before[3], before[4])], "V101 ran with the caller's settings"
     assert _mysql_state(conn) == before
 
 

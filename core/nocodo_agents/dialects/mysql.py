@@ -171,6 +171,37 @@ def migration_lock_name(database: str) -> str:
     return _LOCK_PREFIX + hashlib.sha256(database.encode("utf-8")).hexdigest()[: _MAX_LOCK_NAME - len(_LOCK_PREFIX)]
 
 
+#: sql_mode flags that change what a migration's SQL text means or what it stores (how strings,
+#: quotes, ``||`` and ``NOT`` are read, whether an empty string is NULL or 0 an AUTO_INCREMENT value,
+#: the types REAL and option clauses give), and the combination modes that imply some of them.
+#: The runner drops them from the caller's sql_mode for its writes, so a migration does the same
+#: on every connection; flags that only make the server stricter are kept.
+_SQL_MEANING_MODES = frozenset(
+    """ANSI_QUOTES PIPES_AS_CONCAT NO_BACKSLASH_ESCAPES IGNORE_SPACE EMPTY_STRING_IS_NULL
+    SIMULTANEOUS_ASSIGNMENT HIGH_NOT_PRECEDENCE NO_UNSIGNED_SUBTRACTION REAL_AS_FLOAT
+    NO_AUTO_VALUE_ON_ZERO PAD_CHAR_TO_FULL_LENGTH NO_FIELD_OPTIONS NO_KEY_OPTIONS NO_TABLE_OPTIONS
+    NO_DIR_IN_CREATE ANSI ORACLE MSSQL DB2 POSTGRESQL MAXDB MYSQL323 MYSQL40 TRADITIONAL""".split()
+)
+
+
+def migration_sql_mode(caller_mode: str) -> str:
+    """The sql_mode migrations run in, from the caller's: strict, no engine substitution, read the usual way.
+
+    Keeps the caller's flags that only make the server stricter
+    (``ONLY_FULL_GROUP_BY``, ``NO_ZERO_DATE``...), drops those in
+    :data:`_SQL_MEANING_MODES`, and adds ``STRICT_ALL_TABLES`` (unless a
+    strict mode is there) and ``NO_ENGINE_SUBSTITUTION``. Returns
+    ``caller_mode`` unchanged when nothing needs changing.
+    """
+    flags = [flag for flag in caller_mode.upper().split(",") if flag]
+    kept = [flag for flag in flags if flag not in _SQL_MEANING_MODES]
+    if not {"STRICT_TRANS_TABLES", "STRICT_ALL_TABLES"} & set(kept):
+        kept.append("STRICT_ALL_TABLES")
+    if "NO_ENGINE_SUBSTITUTION" not in kept:
+        kept.append("NO_ENGINE_SUBSTITUTION")
+    return caller_mode if kept == flags else ",".join(kept)
+
+
 def _error_code(error: BaseException) -> Optional[int]:
     if isinstance(error, pymysql.err.MySQLError) and error.args and isinstance(error.args[0], int):
         return error.args[0]
@@ -425,13 +456,15 @@ class MySQLDialect(Dialect):
         self._query("COMMIT")
 
     def _enforce_foreign_keys(self) -> None:
-        """Before the session's first write: foreign keys enforced and strict SQL mode, whatever the caller set.
+        """Before the session's first write: foreign keys enforced, strict SQL mode read the usual way.
 
         With ``foreign_key_checks`` off, InnoDB lets a migration DROP a table
         that other tables reference and skips ``ON DELETE CASCADE``, leaving
         child rows without their parent. Without a strict ``sql_mode``, a
         migration narrowing a column (``MODIFY c VARCHAR(5)``) or converting
-        values truncates data with only a warning. A migration may still
+        values truncates data with only a warning; modes such as
+        ``ANSI_QUOTES``, ``PIPES_AS_CONCAT`` or ``NO_BACKSLASH_ESCAPES`` change
+        what the same SQL text means (see :func:`migration_sql_mode`). A migration may still
         change either itself (its own settings are put back after it). The
         caller's values are restored when the session ends. One statement
         reads both; one more sets them, only when the caller had changed them.
@@ -440,15 +473,11 @@ class MySQLDialect(Dialect):
             return
         self._foreign_keys_checked = True
         checks, mode = self._query("SELECT @@SESSION.foreign_key_checks, @@SESSION.sql_mode")[0]
-        modes = {m for m in as_text(mode or "").upper().split(",") if m}
-        changes = []
-        if not int(checks):
-            changes.append("foreign_key_checks = 1")
-        if not modes & {"STRICT_TRANS_TABLES", "STRICT_ALL_TABLES"}:
-            changes.append("sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')")
-        if changes:
-            self._caller_settings = {"foreign_key_checks": int(checks), "sql_mode": as_text(mode or "")}
-            self._query("SET SESSION " + ", SESSION ".join(changes))
+        caller_mode = as_text(mode or "")
+        run_mode = migration_sql_mode(caller_mode)
+        if int(checks) != 1 or run_mode != caller_mode:
+            self._caller_settings = {"foreign_key_checks": int(checks), "sql_mode": caller_mode}
+            self._query("SET SESSION foreign_key_checks = 1, SESSION sql_mode = %s", (run_mode,))
 
     def _restore_foreign_key_checks(self, quietly: bool) -> None:
         caller, self._caller_settings = self._caller_settings, None
