@@ -313,3 +313,15 @@ def test_migration_sql_mode_keeps_strictness_and_drops_what_changes_meaning() ->
     assert migration_sql_mode(strict) == strict  # MariaDB's default: nothing to change, no statement
     assert migration_sql_mode("") == "STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION"
     assert migration_sql_mode("ANSI_QUOTES,ONLY_FULL_GROUP_BY") == "ONLY_FULL_GROUP_BY,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION"
+
+
+def test_postgresql_standard_conforming_strings_off_does_not_change_what_a_migration_writes(pg: psycopg.Connection, agent_package) -> None:
+    run_agent_migrations(pg, registry=registry_of())
+    pg.execute("SET standard_conforming_strings = off")
+    pg.commit()
+    sql = "CREATE TABLE strings_t (s TEXT);\nINSERT INTO strings_t VALUES ('C:\\temp\\n');"
+    run_agent_migrations(pg, registry=registry_of(strings=agent_package({"V100__strings": sql})))
+    with psycopg.Cursor(pg) as cursor:
+        assert cursor.execute("SELECT s FROM strings_t").fetchone() == ("C:\\temp\\n",)  # backslashes kept as written
+        assert cursor.execute("SHOW standard_conforming_strings").fetchone() == ("off",)  # the caller's, after the run
+    pg.commit()

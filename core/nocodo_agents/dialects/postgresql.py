@@ -10,8 +10,9 @@ pooling mode (a session-level lock would not). ``SET LOCAL lock_timeout``
 bounds the wait. Statements are sent with ``prepare=False`` so no server-side
 prepared statement outlives its transaction (PgBouncer again). A session whose
 ``session_replication_role`` is not ``origin`` (which switches off foreign-key
-enforcement and ON DELETE actions) gets ``SET LOCAL session_replication_role =
-origin`` in each write transaction.
+enforcement and ON DELETE actions) or whose ``standard_conforming_strings`` is
+off gets them set back to the defaults with ``SET LOCAL`` in each write
+transaction.
 
 Schema drift is computed by replaying the applied migrations in a scratch
 schema inside a transaction that is rolled back.
@@ -23,7 +24,7 @@ import logging
 import re
 import secrets
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import (
     ConnectionStateError,
@@ -80,8 +81,8 @@ class PostgreSQLDialect(Dialect):
         #: (``quote_ident``: a keyword such as ``user``, upper case or spaces need double quotes).
         self._schema: Optional[str] = None
         self._writes_prepared = False
-        #: Whether the session's ``session_replication_role`` is not ``origin`` (set back in each write).
-        self._replication_role: Optional[str] = None
+        #: Session settings that change what migrations do, found changed: name -> (the caller's, the default).
+        self._pinned: Dict[str, Tuple[str, str]] = {}
 
     @contextmanager
     def session(self, lock_timeout: float) -> Iterator[None]:
@@ -245,8 +246,8 @@ class PostgreSQLDialect(Dialect):
             if not self._writes_prepared:
                 self._check_session_state()
                 self._writes_prepared = True
-            if self._replication_role is not None:
-                self._enforce_foreign_keys()
+            if self._pinned:
+                self._set_back_session_settings()
             yield
         except BaseException as error:
             if not self.connection.closed:
@@ -282,21 +283,28 @@ class PostgreSQLDialect(Dialect):
             raise LockTimeoutError(self.name, self.lock_timeout, error) from error
 
     def _check_session_state(self) -> None:
-        """Before the first write: refuse TEMP relations, note a ``session_replication_role`` other than origin.
+        """Before the first write: refuse TEMP relations, note settings each write must set back.
 
         Unqualified names in migrations resolve to this session's TEMP
         relations first. A replication role of ``replica`` (or ``local``)
         disables the triggers that enforce foreign keys and run their ON
         DELETE actions, so a migration could leave child rows without their
-        parent: each write transaction sets it back to ``origin`` (SET LOCAL,
-        so the caller's setting returns at COMMIT).
+        parent; ``standard_conforming_strings = off`` makes ``'C:\\temp'`` in a
+        migration mean something else. Each write transaction sets them back
+        to the defaults (SET LOCAL, so the caller's settings return at COMMIT).
         """
-        role, temporary = self._query(
-            "SELECT current_setting('session_replication_role'), "
+        role, strings, temporary = self._query(
+            "SELECT current_setting('session_replication_role'), current_setting('standard_conforming_strings'), "
             "ARRAY(SELECT relname::text FROM pg_class WHERE relnamespace = pg_my_temp_schema() ORDER BY relname)"
         )[0]
-        if role != "origin":
-            self._replication_role = role
+        self._pinned = {
+            name: (value, wanted)
+            for name, value, wanted in (
+                ("session_replication_role", role, "origin"),
+                ("standard_conforming_strings", strings, "on"),
+            )
+            if value != wanted
+        }
         if temporary:
             raise ConnectionStateError(
                 f"the PostgreSQL session has temporary relations ({', '.join(temporary[:10])}): unqualified "
@@ -305,17 +313,20 @@ class PostgreSQLDialect(Dialect):
                 f"clients can be left on a server connection: drop them, or discard them with DISCARD TEMP)."
             )
 
-    def _enforce_foreign_keys(self) -> None:
+    def _set_back_session_settings(self) -> None:
+        """``SET LOCAL`` the settings :meth:`_check_session_state` found changed (one statement)."""
         import psycopg
 
         try:
-            self._run("SET LOCAL session_replication_role = origin")
+            self._run("; ".join(f"SET LOCAL {name} = {wanted}" for name, (_, wanted) in self._pinned.items()))
         except psycopg.errors.InsufficientPrivilege as error:
+            found = ", ".join(f"{name} = {value}" for name, (value, _) in self._pinned.items())
+            defaults = ", ".join(wanted for _, wanted in self._pinned.values())
             raise ConnectionStateError(
-                f"the PostgreSQL session has session_replication_role = {self._replication_role}, which switches "
-                f"off foreign-key enforcement and ON DELETE actions, and user {self.connection.info.user!r} may not "
-                f"set it back to origin ({str(error).strip()}): nothing was changed. Run the migrations on a "
-                f"connection with session_replication_role = origin."
+                f"the PostgreSQL session has {found}, which changes what migrations do (session_replication_role "
+                f"switches off foreign-key enforcement and ON DELETE actions), and user "
+                f"{self.connection.info.user!r} may not set it back to {defaults} ({str(error).strip()}): nothing "
+                f"was changed. Run the migrations on a connection with the defaults."
             ) from error
 
     #: Fires every deferred constraint check of the transaction now (and the rest of it checks immediately).
