@@ -193,7 +193,8 @@ def _up_to_date(dialect: Dialect, installed: Sequence[PlannedMigration], target:
 
 
 def _dry_run(dialect: Dialect, installed: Sequence[PlannedMigration], target: Optional[int]) -> MigrationReport:
-    history = dialect.read_history() if dialect.history_exists() else []
+    columns = dialect.history_columns()
+    history = dialect.read_history() if columns else []
     plan = make_plan(installed, history, dialect.name, target)
     refuse_unfinished(dialect)
     check_before_running(dialect, plan.pending)
@@ -205,7 +206,7 @@ def _dry_run(dialect: Dialect, installed: Sequence[PlannedMigration], target: Op
     return MigrationReport(
         dialect.name,
         dry_run=True,
-        setup_sql=tuple(dialect.history_setup_sql()) if pending else (),
+        setup_sql=tuple(dialect.history_setup_sql(columns)) if pending else (),
         applied=tuple(
             _step(
                 p,
@@ -247,9 +248,10 @@ def _apply(
                 # Adoption is judged before the history table is created, so that a refusal
                 # leaves nothing behind even where DDL commits (MySQL).
                 early: Optional[adoption.Adoption] = None
-                if not dialect.history_exists():
+                columns = dialect.history_columns()
+                if not columns:
                     early = _assess_adoption(dialect, make_plan(installed, [], dialect.name, target).pending)
-                dialect.ensure_history()
+                dialect.ensure_history(columns)
             history = dialect.read_history()
             plan = make_plan(installed, history, dialect.name, target)
             refuse_unfinished(dialect)

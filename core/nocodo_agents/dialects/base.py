@@ -198,16 +198,32 @@ class Dialect(ABC):
         """Whether ``refinery_schema_history`` exists (checking its shape: see :meth:`_columns`)."""
         return bool(self._columns())
 
-    def history_setup_sql(self) -> List[str]:
-        """The statements :meth:`ensure_history` would run now (none when the table is ready)."""
-        columns = self._columns()
+    def history_columns(self) -> List[str]:
+        """The history table's column names, none if it does not exist (one statement; shape checked).
+
+        Pass them on to :meth:`history_setup_sql` or :meth:`ensure_history`
+        so the table is not looked up twice.
+        """
+        return self._columns()
+
+    def history_setup_sql(self, columns: Optional[Sequence[str]] = None) -> List[str]:
+        """The statements :meth:`ensure_history` would run now (none when the table is ready).
+
+        ``columns`` are those :meth:`history_columns` just returned; without
+        them the table is looked up.
+        """
+        if columns is None:
+            columns = self._columns()
         if not columns:
             return [CREATE_HISTORY.format(table=self.history_table)]
         return [] if "agent" in columns else [ADD_AGENT_COLUMN.format(table=self.history_table)]
 
-    def ensure_history(self) -> None:
-        """Create the history table (refinery's layout plus ``agent``) or add ``agent`` to refinery's."""
-        for statement in self.history_setup_sql():
+    def ensure_history(self, columns: Optional[Sequence[str]] = None) -> None:
+        """Create the history table (refinery's layout plus ``agent``) or add ``agent`` to refinery's.
+
+        ``columns`` as for :meth:`history_setup_sql`.
+        """
+        for statement in self.history_setup_sql(columns):
             self._run(statement)
         self._has_agent_column = True
 
