@@ -54,7 +54,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Set, Tuple
 
-from .transaction_control import _tokens
+from .transaction_control import _tokens, first_word
 
 if TYPE_CHECKING:  # pragma: no cover
     from .dialects import Dialect
@@ -216,10 +216,9 @@ def find_session_change(statements: Sequence[str], dialect: str, *, transactiona
     temporary: Dict[str, Tuple[int, str]] = {}
     watched = _WATCHED.get(dialect, frozenset())
     for index, statement in enumerate(statements):
-        head = list(_tokens(statement, dialect, limit=1))
-        if not head:
+        first = first_word(statement, dialect)
+        if not first:
             continue
-        first = head[0].upper()
         if first not in watched and not (dialect == "postgresql" and "set_config" in statement.lower()):
             continue  # most statements (INSERT of many rows...) are never tokenized in full
         words = list(_tokens(statement, dialect))
@@ -464,7 +463,7 @@ def _follows(upper: List[str], sequence: List[str]) -> bool:
 
 def session_variables(statement: str, dialect: str) -> Tuple[str, ...]:
     """The MySQL session system variables ``statement`` assigns (none on other dialects, or if it is refused)."""
-    if dialect != "mysql" or [w.upper() for w in _tokens(statement, dialect, limit=1)] != ["SET"]:
+    if dialect != "mysql" or first_word(statement, dialect) != "SET":
         return ()
     words = list(_tokens(statement, dialect))
     kind, _, variables = _mysql_set(words, [w.upper() for w in words])

@@ -182,6 +182,13 @@ def _sets_session_mode(statement: str) -> bool:
     return False
 
 
+def first_word(statement: str, dialect: str) -> str:
+    """The statement's first word, upper-cased, after whitespace and comments (``""`` if none)."""
+    for token in _tokens(statement, dialect, limit=1):
+        return token.upper()
+    return ""
+
+
 def _tokens(sql: str, dialect: str, limit: Optional[int] = None) -> Iterator[str]:
     """Words, quoted identifiers (with their quotes), ``'`` for a string, and punctuation; comments skipped."""
     mysql = dialect == "mysql"

@@ -11,7 +11,6 @@ Other runners wait for the lock up to ``lock_timeout`` (SQLite's busy timeout).
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 from collections import Counter
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from ..errors import (
     MigrationFailedError,
 )
 from ..history import HISTORY_TABLE
+from ..transaction_control import first_word
 from .base import Dialect, as_text, interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -116,8 +116,6 @@ _WRITE_CONDITIONS = " UNION ALL ".join(
         "SELECT type, name, NULL FROM temp.sqlite_master",
     ]
 )
-#: Statements starting with this word cannot leave a row without its parent (a new table is empty).
-_CREATES = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*CREATE\b", re.IGNORECASE | re.DOTALL)
 #: At most this many violating rows are named in an error.
 _VIOLATIONS_SHOWN = 20
 
@@ -403,7 +401,8 @@ class SQLiteDialect(Dialect):
     def execute(self, statement: str) -> None:
         if not self._writes_prepared:  # a migration outside a transaction, before any write transaction
             self._prepare_writes()
-        if self._violations_before is None and not _CREATES.match(statement):
+        # a statement starting with CREATE cannot leave a row without its parent (a new table is empty)
+        if self._violations_before is None and first_word(statement, self.name) != "CREATE":
             self._violations_before = self._foreign_key_violations()
         self._run(statement)
 
