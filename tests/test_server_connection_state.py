@@ -245,18 +245,30 @@ def test_the_longest_lock_timeout_is_accepted_by_both_servers(pg: psycopg.Connec
     from nocodo_agents.runner import MAX_LOCK_TIMEOUT
 
     # A held lock with the longest wait reaches the server as a valid lock_timeout (no raw "out of range"
-    # error): the wait itself is ended here by the caller's statement_timeout, reported as a named error.
-    holder = psycopg.connect(postgres_server.dsn(pg_database))
+    # error): the runner waits (the caller's statement_timeout does not cut the wait short) until the
+    # holder lets go, here once it sees the runner waiting.
+    holder = psycopg.connect(postgres_server.dsn(pg_database), autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(hashtext('nocodo_agents.migrations'))")
+    pg.execute("SET statement_timeout = '300ms'")
+    pg.commit()
+    runner = pg.info.backend_pid
+
+    def release_once_waiting() -> None:
+        try:
+            for _ in range(600):
+                if holder.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'", (runner,)).fetchone()[0]:
+                    time.sleep(0.5)  # longer than the caller's statement_timeout
+                    return
+                time.sleep(0.02)
+        finally:
+            holder.close()
+
+    releaser = threading.Thread(target=release_once_waiting)
+    releaser.start()
     try:
-        holder.execute("SELECT pg_advisory_lock(hashtext('nocodo_agents.migrations'))")
-        pg.execute("SET statement_timeout = '300ms'")
-        pg.commit()
-        with pytest.raises(DatabaseAccessError, match="statement timeout"):
-            run_agent_migrations(pg, registry=registry_of(), lock_timeout=MAX_LOCK_TIMEOUT)
-        assert _pg_tables(pg) == set()
+        assert run_agent_migrations(pg, registry=registry_of(), lock_timeout=MAX_LOCK_TIMEOUT).versions == (1, 2, 3)
     finally:
-        holder.close()
-    assert run_agent_migrations(pg, registry=registry_of(), lock_timeout=MAX_LOCK_TIMEOUT).versions == (1, 2, 3)
+        releaser.join()
     assert run_agent_migrations(maria, registry=registry_of(), lock_timeout=MAX_LOCK_TIMEOUT).versions == (1, 2, 3)
 
 

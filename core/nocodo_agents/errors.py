@@ -350,6 +350,31 @@ class DatabaseAccessError(MigrationError):
         super().__init__(f"cannot use database {database}: {problem}")
 
 
+class SessionTimeoutError(DatabaseAccessError):
+    """A timeout set on the caller's session cancelled a statement of the run.
+
+    ``setting`` names it (``statement_timeout``, ``lock_timeout``, MariaDB's
+    ``max_statement_time``, MySQL's ``max_execution_time``), ``value`` is its
+    value as the server shows it, ``during`` what it cancelled. The runner's
+    own wait for the migration lock is bounded by ``lock_timeout=`` alone;
+    everything else of the run, a migration's statements included, runs
+    under the session's timeouts.
+    """
+
+    def __init__(self, database: str, setting: str, value: str, during: str, left: str) -> None:
+        self.setting = setting
+        self.value = value
+        self.during = during
+        super().__init__(
+            database,
+            f"the session's {setting} = {value} cancelled {during}. {left} The runner's wait for its migration "
+            f"lock is bounded by lock_timeout= alone, but a migration's statements (and the runner's own reads and "
+            f"writes) run under the session's timeouts: raise or unset {setting} on the connection that runs the "
+            f"migrations (for the command line: ALTER ROLE ... SET {setting} = ..., or the server's setting), "
+            f"then run again.",
+        )
+
+
 class ScaffoldError(MigrationError):
     """``new`` cannot create the requested migration module (bad name, version in use, no package)."""
 

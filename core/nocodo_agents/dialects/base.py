@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, FrozenSet, Iterator, List, Optional, Sequence
 
-from ..errors import HistoryRowError, HistoryTableError, MigrationFailedError
+from ..errors import HistoryRowError, HistoryTableError, MigrationFailedError, SchemaReplayError, SessionTimeoutError
 from ..history import HISTORY_TABLE, HistoryRow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -95,6 +95,30 @@ def interrupted(failed: MigrationFailedError) -> str:
         f"{where}; it ran outside a transaction (transactional = False), so the statements before it stay applied "
         f"and V{failed.version} was not recorded in the history: check them before running again."
     )
+
+
+def timeout_error(location: str, setting: str, value: str, error: BaseException) -> SessionTimeoutError:
+    """:class:`SessionTimeoutError` for ``error``: a statement the session's ``setting`` (= ``value``) cancelled.
+
+    ``error`` is what left the run: a :class:`MigrationFailedError` (a
+    migration's or rollback's statement: what it left is said as for any
+    interrupted migration), a :class:`SchemaReplayError` (the drift check's
+    replay), or the driver's error (one of the runner's own statements).
+    """
+    from ..urls import redact
+
+    if isinstance(error, MigrationFailedError):
+        during, left = f"a statement of the {error.phase}", interrupted(error)
+    elif isinstance(error, SchemaReplayError):
+        during = (
+            f"the drift check's replay of migration V{error.version}__{error.name} of agent {error.agent!r} "
+            f"(distribution {error.distribution}, {error.source}) at statement {error.statement_index + 1}"
+        )
+        left = f"The replay ran in {error.scratch}; the live database was not touched."
+    else:
+        during = f"one of the runner's own statements ({redact(str(error).strip())})"
+        left = "Each migration is recorded in the history as soon as it is applied: run `status` to see where it stopped."
+    return SessionTimeoutError(location, setting, value, during, left)
 
 
 class Dialect(ABC):

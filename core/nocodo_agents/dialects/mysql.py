@@ -98,12 +98,13 @@ from ..errors import (
     MigrationError,
     MigrationFailedError,
     SchemaReplayError,
+    SessionTimeoutError,
 )
 from ..history import HISTORY_TABLE, now_rfc3339
 from ..session_state import SessionVariableGuard
 from ..sql_split import split_statements
 from ..urls import redact
-from .base import Dialect, UnfinishedMigration, as_text, interrupted
+from .base import Dialect, UnfinishedMigration, as_text, interrupted, timeout_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from pymysql.connections import Connection
@@ -152,6 +153,10 @@ _STOPPED = (
     "no error was recorded: the run executing it stopped (the process died or lost its connection) "
     "while this statement was about to run or running, so it may or may not have taken effect"
 )
+
+#: Error codes of a statement cancelled by a session timeout, and the setting that fired: MariaDB's
+#: ER_STATEMENT_TIMEOUT, MySQL's ER_QUERY_TIMEOUT (SELECT statements only).
+_TIMEOUT_SETTINGS = {1969: "max_statement_time", 3024: "max_execution_time"}
 
 #: Characters of an error kept in the journal (a TEXT column holds 65,535 bytes).
 _MAX_ERROR_TEXT = 16000
@@ -344,6 +349,11 @@ class MySQLDialect(Dialect):
         server stopped, the connection was killed) is reported as the
         connection's failure, naming the migration and what it left.
         """
+        setting = _TIMEOUT_SETTINGS.get(
+            _error_code(error.__cause__ if isinstance(error, (MigrationFailedError, SchemaReplayError)) else error) or 0
+        )
+        if setting is not None and self.connection.open:
+            return self._timeout_error(setting, error)
         failed: Optional[MigrationFailedError] = None
         if isinstance(error, MigrationFailedError) and self._lost(error.__cause__):
             failed, error = error, error.__cause__  # type: ignore[assignment]
@@ -364,6 +374,14 @@ class MySQLDialect(Dialect):
             self.location(),
             problem if problem is not None else f"the server reported: {message}. Fix the cause, then run again.",
         )
+
+    def _timeout_error(self, setting: str, error: BaseException) -> SessionTimeoutError:
+        """:class:`SessionTimeoutError` for ``error``, a statement cancelled by the session's ``setting``."""
+        try:
+            value = as_text(self._query(f"SELECT @@SESSION.{setting}")[0][0])
+        except pymysql.err.MySQLError:
+            value = "(unknown: the server did not answer)"
+        return timeout_error(self.location(), setting, value, error)
 
     def _refused_by_table(self, error: BaseException) -> bool:
         return isinstance(error, (pymysql.err.IntegrityError, pymysql.err.DataError)) or _error_code(error) in (
@@ -412,9 +430,19 @@ class MySQLDialect(Dialect):
 
         MariaDB waits fractions of a second; MySQL rounds the timeout to whole
         seconds, so it is rounded up there: a runner never gives up early.
+        A wait is bounded by ``timeout`` alone: the session's statement
+        timeout (MariaDB's ``max_statement_time``, MySQL's
+        ``max_execution_time``, which a ``MAX_EXECUTION_TIME`` hint longer
+        than the wait overrides) does not apply to it.
         """
-        wait = timeout if self._is_mariadb() else math.ceil(timeout)
-        return bool(self._query("SELECT GET_LOCK(%s, %s)", (self._lock_name, wait))[0][0] == 1)
+        if not timeout:
+            sql, wait = "SELECT GET_LOCK(%s, %s)", 0.0
+        elif self._is_mariadb():
+            sql, wait = "SET STATEMENT max_statement_time = 0 FOR SELECT GET_LOCK(%s, %s)", timeout
+        else:
+            wait = math.ceil(timeout)
+            sql = f"SELECT /*+ MAX_EXECUTION_TIME({int(wait) * 1000 + 1000}) */ GET_LOCK(%s, %s)"
+        return bool(self._query(sql, (self._lock_name, wait))[0][0] == 1)
 
     def _is_mariadb(self) -> bool:
         """From the version the server announced when connecting (no statement)."""

@@ -33,11 +33,12 @@ from ..errors import (
     LockTimeoutError,
     MigrationFailedError,
     SchemaReplayError,
+    SessionTimeoutError,
 )
 from ..history import HISTORY_TABLE
 from ..sql_split import split_statements
 from ..urls import redact
-from .base import Dialect, interrupted
+from .base import Dialect, interrupted, timeout_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..drift import DriftReport
@@ -140,6 +141,9 @@ class PostgreSQLDialect(Dialect):
         """
         import psycopg
 
+        setting = self._timeout_setting(error.__cause__ if isinstance(error, (MigrationFailedError, SchemaReplayError)) else error)
+        if setting is not None:
+            return self._timeout_error(setting, error)
         failed: Optional[MigrationFailedError] = None
         if isinstance(error, MigrationFailedError) and self._environmental(error.__cause__):
             failed, error = error, error.__cause__  # type: ignore[assignment]
@@ -168,6 +172,28 @@ class PostgreSQLDialect(Dialect):
             f"PostgreSQL reported: {message}. Each migration commits together with its history row, so the "
             f"history says exactly what was applied: fix the cause, then run again.",
         )
+
+    @staticmethod
+    def _timeout_setting(error: "BaseException | None") -> Optional[str]:
+        """The session timeout that cancelled a statement with ``error``, if one did."""
+        import psycopg
+
+        text = str(error)
+        if isinstance(error, psycopg.errors.QueryCanceled) and "statement timeout" in text:
+            return "statement_timeout"
+        if isinstance(error, psycopg.errors.LockNotAvailable) and "lock timeout" in text:
+            return "lock_timeout"
+        return None
+
+    def _timeout_error(self, setting: str, error: BaseException) -> SessionTimeoutError:
+        """:class:`SessionTimeoutError` for ``error``, a statement cancelled by the session's ``setting``."""
+        import psycopg
+
+        try:  # the runner's transaction is over: this is the session's value again
+            value = str(self._query("SELECT current_setting(%s)", (setting,))[0][0])
+        except psycopg.Error:
+            value = "(unknown: the server did not answer)"
+        return timeout_error(self.location(), setting, value, error)
 
     # -- statements ------------------------------------------------------------------------------
 
@@ -268,19 +294,35 @@ class PostgreSQLDialect(Dialect):
         self._run("COMMIT")
 
     def _take_lock(self) -> None:
+        """Take the migration lock, waiting up to ``lock_timeout`` (and no other timeout) if it is held.
+
+        The wait runs with the runner's ``lock_timeout`` and no
+        ``statement_timeout`` (both ``SET LOCAL``); once the lock is taken
+        the session's own values, read with the first attempt, are set back
+        for the rest of the transaction, so a migration's statements run
+        under the caller's timeouts whether the runner waited or not.
+        """
         import psycopg
 
-        if self._query(f"SELECT pg_try_advisory_xact_lock({_LOCK_KEY})")[0][0]:
+        taken, caller_lock_timeout, caller_statement_timeout = self._query(
+            f"SELECT pg_try_advisory_xact_lock({_LOCK_KEY}), current_setting('lock_timeout'), "
+            f"current_setting('statement_timeout')"
+        )[0]
+        if taken:
             return
         milliseconds = int(self.lock_timeout * 1000)
         if milliseconds < 1:  # PostgreSQL reads lock_timeout = 0 as "wait forever"
             raise LockTimeoutError(self.name, self.lock_timeout, "the lock is held and lock_timeout is 0")
-        self._run(f"SET LOCAL lock_timeout = '{milliseconds}ms'")
+        self._run(f"SET LOCAL lock_timeout = '{milliseconds}ms'; SET LOCAL statement_timeout = 0")
         logger.info("waiting up to %g s for another runner's migration lock on %s", self.lock_timeout, self.location())
         try:
             self._query(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
         except psycopg.errors.LockNotAvailable as error:
             raise LockTimeoutError(self.name, self.lock_timeout, error) from error
+        self._query(
+            "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
+            (caller_lock_timeout, caller_statement_timeout),
+        )
 
     def _check_session_state(self) -> None:
         """Before the first write: refuse TEMP relations, note settings each write must set back.
