@@ -130,6 +130,8 @@ _ADD_DIRECTION = f"ALTER TABLE {JOURNAL_TABLE} ADD COLUMN direction VARCHAR(16) 
 _BOOKKEEPING = frozenset({HISTORY_TABLE, JOURNAL_TABLE})
 
 _LOCK_PREFIX = "nocodo_agents.migrations:"
+#: ``sql_select_limit`` meaning "no limit" (its maximum, and the server default).
+_NO_SELECT_LIMIT = 18446744073709551615
 #: MySQL refuses lock names longer than this (MariaDB does not limit them).
 _MAX_LOCK_NAME = 64
 
@@ -258,8 +260,8 @@ class MySQLDialect(Dialect):
         self._journalled: Set[int] = set()
         #: Whether the session's ``foreign_key_checks`` was read (and switched on if off) for the writes.
         self._foreign_keys_checked = False
-        #: The caller's ``foreign_key_checks`` and ``sql_mode`` when the runner changed them (restored at the end).
-        self._caller_settings: Optional[Dict[str, Any]] = None
+        #: The caller's values of the session variables the runner changed, restored at the end (in this order).
+        self._caller_settings: Dict[str, Any] = {}
 
     # -- statements ------------------------------------------------------------------------------
 
@@ -319,11 +321,11 @@ class MySQLDialect(Dialect):
         if not saved_autocommit:
             self._set_autocommit(True)
         try:
-            self._database = self._current_database()
+            self._database = self._prepare_reads()
             self._lock_name = migration_lock_name(self._database)
             yield
         except BaseException as error:
-            self._restore_foreign_key_checks(quietly=True)
+            self._restore_caller_settings(quietly=True)
             if self._lock_held:
                 self._release_lock(quietly=True)  # keep the original error
             self._restore_autocommit(saved_autocommit, quietly=True)
@@ -331,7 +333,7 @@ class MySQLDialect(Dialect):
             if named is error:
                 raise
             raise named from error
-        self._restore_foreign_key_checks(quietly=False)
+        self._restore_caller_settings(quietly=False)
         if self._lock_held:
             self._release_lock(quietly=False)
         self._restore_autocommit(saved_autocommit, quietly=False)
@@ -401,13 +403,49 @@ class MySQLDialect(Dialect):
             if not quietly:
                 raise
 
+    def _prepare_reads(self) -> str:
+        """The current database; the session made to read every row and to carry any text, for the run.
+
+        A ``sql_select_limit`` of the caller's would cut the runner's reads
+        short (history rows missing: migrations applied twice), and a client
+        character set other than the one PyMySQL encodes with (``SET NAMES
+        latin1``) would store a migration's text garbled. Both are read with
+        the current database (one statement); only if the caller changed them
+        does one more statement set them for the run (restored at the end).
+        """
+        database, limit, client, connection, results, collation = self._query(
+            "SELECT DATABASE(), @@SESSION.sql_select_limit, @@SESSION.character_set_client, "
+            "@@SESSION.character_set_connection, @@SESSION.character_set_results, @@SESSION.collation_connection"
+        )[0]
+        if database is None:
+            raise self._no_database_error()
+        wanted: Dict[str, Any] = {}
+        if int(limit) != _NO_SELECT_LIMIT:
+            self._caller_settings["sql_select_limit"] = int(limit)
+            wanted["sql_select_limit"] = _NO_SELECT_LIMIT
+        charset = self.connection.charset
+        if any(value is None or as_text(value) != charset for value in (client, connection, results)):
+            for name, value in (
+                ("character_set_client", client), ("character_set_connection", connection),
+                ("character_set_results", results), ("collation_connection", collation),  # the collation after its charset
+            ):
+                self._caller_settings[name] = None if value is None else as_text(value)
+                if name != "collation_connection":
+                    wanted[name] = charset
+        if wanted:
+            self._query("SET " + ", ".join(f"SESSION {name} = %s" for name in wanted), tuple(wanted.values()))
+        return as_text(database)
+
+    def _no_database_error(self) -> ConnectionStateError:
+        return ConnectionStateError(
+            "the PyMySQL connection has no current database: connect with database=... (or run "
+            "USE) so the runner knows which database to migrate"
+        )
+
     def _current_database(self) -> str:
         database = self._query("SELECT DATABASE()")[0][0]
         if database is None:
-            raise ConnectionStateError(
-                "the PyMySQL connection has no current database: connect with database=... (or run "
-                "USE) so the runner knows which database to migrate"
-            )
+            raise self._no_database_error()
         return as_text(database)
 
     _lock_held = False
@@ -484,7 +522,7 @@ class MySQLDialect(Dialect):
         self._query("COMMIT")
 
     def _enforce_foreign_keys(self) -> None:
-        """Before the session's first write: foreign keys enforced, strict SQL mode read the usual way.
+        """Before the session's first write: foreign keys and unique checks enforced, strict SQL mode read the usual way.
 
         With ``foreign_key_checks`` off, InnoDB lets a migration DROP a table
         that other tables reference and skips ``ON DELETE CASCADE``, leaving
@@ -492,7 +530,9 @@ class MySQLDialect(Dialect):
         migration narrowing a column (``MODIFY c VARCHAR(5)``) or converting
         values truncates data with only a warning; modes such as
         ``ANSI_QUOTES``, ``PIPES_AS_CONCAT`` or ``NO_BACKSLASH_ESCAPES`` change
-        what the same SQL text means (see :func:`migration_sql_mode`). A migration may still
+        what the same SQL text means (see :func:`migration_sql_mode`); ``unique_checks = 0`` lets
+        InnoDB skip checking secondary unique indexes, ``sql_safe_updates = 1`` refuses a
+        migration's ``UPDATE``/``DELETE`` without a key in its WHERE. A migration may still
         change either itself (its own settings are put back after it). The
         caller's values are restored when the session ends. One statement
         reads both; one more sets them, only when the caller had changed them.
@@ -500,22 +540,30 @@ class MySQLDialect(Dialect):
         if self._foreign_keys_checked:
             return
         self._foreign_keys_checked = True
-        checks, mode = self._query("SELECT @@SESSION.foreign_key_checks, @@SESSION.sql_mode")[0]
+        checks, unique, safe, mode = self._query(
+            "SELECT @@SESSION.foreign_key_checks, @@SESSION.unique_checks, @@SESSION.sql_safe_updates, @@SESSION.sql_mode"
+        )[0]
         caller_mode = as_text(mode or "")
-        run_mode = migration_sql_mode(caller_mode)
-        if int(checks) != 1 or run_mode != caller_mode:
-            self._caller_settings = {"foreign_key_checks": int(checks), "sql_mode": caller_mode}
-            self._query("SET SESSION foreign_key_checks = 1, SESSION sql_mode = %s", (run_mode,))
+        wanted: Dict[str, Any] = {}
+        for name, value, run_value in (
+            ("foreign_key_checks", int(checks), 1),
+            ("unique_checks", int(unique), 1),
+            ("sql_safe_updates", int(safe), 0),
+            ("sql_mode", caller_mode, migration_sql_mode(caller_mode)),
+        ):
+            if value != run_value:
+                self._caller_settings[name] = value
+                wanted[name] = run_value
+        if wanted:
+            self._query("SET " + ", ".join(f"SESSION {name} = %s" for name in wanted), tuple(wanted.values()))
 
-    def _restore_foreign_key_checks(self, quietly: bool) -> None:
-        caller, self._caller_settings = self._caller_settings, None
-        if caller is None or not self.connection.open:
+    def _restore_caller_settings(self, quietly: bool) -> None:
+        """Set back every session variable the runner changed for the run (one statement; none if none)."""
+        caller, self._caller_settings = self._caller_settings, {}
+        if not caller or not self.connection.open:
             return
         try:
-            self._query(
-                "SET SESSION foreign_key_checks = %s, SESSION sql_mode = %s",
-                (caller["foreign_key_checks"], caller["sql_mode"]),
-            )
+            self._query("SET " + ", ".join(f"SESSION {name} = %s" for name in caller), tuple(caller.values()))
         except pymysql.err.MySQLError:
             if not quietly:
                 raise
@@ -663,6 +711,7 @@ class MySQLDialect(Dialect):
         from ..drift import compare_schemas
 
         database = self._database or self._current_database()
+        self._enforce_foreign_keys()  # replayed (and both schemas printed) under the settings migrations run under
         live, owners = self._describe(database)
         expected, expected_owners = self._replay(database, applied)
         owner_of = {**expected_owners, **owners}
@@ -734,6 +783,7 @@ class MySQLDialect(Dialect):
             described[key] = description
             owners[key] = owner
 
+        qualifier = "`" + database.replace("`", "``") + "`."  # how the server names the database in definitions
         tables: Set[str] = set()
         for table, kind in self._query(
             "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,)
@@ -759,7 +809,7 @@ class MySQLDialect(Dialect):
         for name, definition in self._query(
             "SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s", (database,)
         ):
-            put(f"view {as_text(name)}", as_text(definition).replace(f"`{database}`.", ""), f"view {as_text(name)}")
+            put(f"view {as_text(name)}", as_text(definition).replace(qualifier, ""), f"view {as_text(name)}")
         for name, event, table, timing, statement in self._query(
             "SELECT TRIGGER_NAME, EVENT_MANIPULATION, EVENT_OBJECT_TABLE, ACTION_TIMING, ACTION_STATEMENT "
             "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s",
@@ -767,7 +817,7 @@ class MySQLDialect(Dialect):
         ):
             if as_text(table) in _BOOKKEEPING:
                 continue
-            body = as_text(statement).replace(f"`{database}`.", "")
+            body = as_text(statement).replace(qualifier, "")
             put(
                 f"trigger {as_text(name)}",
                 f"{as_text(timing)} {as_text(event)} ON {as_text(table)} FOR EACH ROW {body}",

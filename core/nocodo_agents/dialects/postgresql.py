@@ -38,7 +38,7 @@ from ..errors import (
 from ..history import HISTORY_TABLE
 from ..sql_split import split_statements
 from ..urls import redact
-from .base import Dialect, interrupted, timeout_error
+from .base import Dialect, as_text, interrupted, timeout_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..drift import DriftReport
@@ -87,19 +87,42 @@ class PostgreSQLDialect(Dialect):
 
     @contextmanager
     def session(self, lock_timeout: float) -> Iterator[None]:
-        """Autocommit for the run (each unit of work is an explicit transaction); driver errors become named ones."""
+        """Autocommit for the run (each unit of work is an explicit transaction); driver errors become named ones.
+
+        A session whose ``client_encoding`` is not UTF8 (``LATIN1``...) could
+        not carry a migration's text: it is switched to UTF8 for the run (one
+        statement, only then) and set back afterwards.
+        """
         saved = self.connection.autocommit
         self.lock_timeout = lock_timeout
+        caller_encoding: Optional[str] = None
         try:
             self.connection.autocommit = True
+            if self.connection.info.encoding != "utf-8":
+                caller_encoding = as_text(self.connection.info.parameter_status("client_encoding"))
+                self._run("SET client_encoding = 'UTF8'")
             yield
         except BaseException as error:
+            self._restore_encoding(caller_encoding, quietly=True)
             self._restore_autocommit(saved, quietly=True)  # never hides the error on its way out
             named = self._named_error(error)
             if named is error:
                 raise
             raise named from error
+        self._restore_encoding(caller_encoding, quietly=False)
         self._restore_autocommit(saved, quietly=False)
+
+    def _restore_encoding(self, caller_encoding: Optional[str], quietly: bool) -> None:
+        import psycopg
+
+        if caller_encoding is None or self.connection.closed:
+            return
+        try:
+            self._run("SELECT set_config('client_encoding', %s, false)", (caller_encoding,))
+        except psycopg.Error as error:
+            if not quietly:
+                raise self._named_error(error) from error
+            logger.warning("could not restore client_encoding = %s on %s: %s", caller_encoding, self.location(), error)
 
     def _restore_autocommit(self, saved: bool, quietly: bool) -> None:
         import psycopg
@@ -209,20 +232,32 @@ class PostgreSQLDialect(Dialect):
     def _note_history_shape(self, rows: Sequence[Any]) -> None:
         if rows:
             self._schema = rows[0][4]
+        elif self._schema is None:  # no history here: but is there a current schema at all?
+            self._schema = self._current_schema()
 
     @property
     def history_table(self) -> str:
         """``schema.refinery_schema_history``: a TEMP table of the same name never stands in for it."""
         if self._schema is None:
-            schema = self._query("SELECT quote_ident(current_schema())")[0][0]
-            if schema is None:
-                raise ConnectionStateError(
-                    "the PostgreSQL connection has no current schema (its search_path names no existing "
-                    "schema): set search_path (or create the schema it names) so the runner knows where "
-                    "the history table lives"
-                )
-            self._schema = schema
+            self._schema = self._current_schema()
         return f"{self._schema}.{HISTORY_TABLE}"
+
+    def _current_schema(self) -> str:
+        """``current_schema()`` quoted as the server quotes it; :class:`ConnectionStateError` if there is none."""
+        schema, search_path = self._query("SELECT quote_ident(current_schema()), current_setting('search_path')")[0]
+        if schema is None:
+            raise self._no_schema_error(search_path)
+        return str(schema)
+
+    def _no_schema_error(self, search_path: str) -> ConnectionStateError:
+        """The session's ``search_path`` names no schema that exists (``current_schema()`` is NULL)."""
+        return ConnectionStateError(
+            f"the PostgreSQL session's search_path ({search_path!r}) names no schema that exists on "
+            f"{self.location()}: the runner would not know where its history table lives, and a migration's "
+            f"unqualified names would have nowhere to go. Nothing was changed. Set search_path to an existing "
+            f"schema (SET search_path = public, or ALTER ROLE/DATABASE ... SET search_path for the command "
+            f"line), or create the schema it names."
+        )
 
     def _cursor(self) -> Any:
         """A plain cursor returning tuples, whatever ``row_factory``/``cursor_factory`` the caller set."""
@@ -325,7 +360,7 @@ class PostgreSQLDialect(Dialect):
         )
 
     def _check_session_state(self) -> None:
-        """Before the first write: refuse TEMP relations, note settings each write must set back.
+        """Before the first write: refuse TEMP relations and a search_path naming no schema, note settings to set back.
 
         Unqualified names in migrations resolve to this session's TEMP
         relations first. A replication role of ``replica`` (or ``local``)
@@ -335,10 +370,13 @@ class PostgreSQLDialect(Dialect):
         migration mean something else. Each write transaction sets them back
         to the defaults (SET LOCAL, so the caller's settings return at COMMIT).
         """
-        role, strings, temporary = self._query(
+        role, strings, temporary, schema, search_path = self._query(
             "SELECT current_setting('session_replication_role'), current_setting('standard_conforming_strings'), "
-            "ARRAY(SELECT relname::text FROM pg_class WHERE relnamespace = pg_my_temp_schema() ORDER BY relname)"
+            "ARRAY(SELECT relname::text FROM pg_class WHERE relnamespace = pg_my_temp_schema() ORDER BY relname), "
+            "current_schema(), current_setting('search_path')"
         )[0]
+        if schema is None:
+            raise self._no_schema_error(search_path)
         self._pinned = {
             name: (value, wanted)
             for name, value, wanted in (
