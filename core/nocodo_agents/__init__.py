@@ -35,6 +35,7 @@ from .errors import (
     SessionStateError,
     TransactionControlError,
     TransactionEndedError,
+    UnsplittableSqlError,
     UnknownAgentError,
 )
 
@@ -86,6 +87,7 @@ __all__ = [
     "SessionStateError",
     "TransactionControlError",
     "TransactionEndedError",
+    "UnsplittableSqlError",
     "UnknownAgentError",
     "__version__",
     "run_agent_migrations",
