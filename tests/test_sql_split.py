@@ -78,3 +78,158 @@ def test_postgresql_begin_atomic_function_body() -> None:
     assert split_statements(sql, "postgresql") == [
         "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END", "SELECT f()",
     ]
+
+
+# -- one lexer: executable comments, nesting, modes, unsplittable text ---------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from nocodo_agents.migration import has_statement  # noqa: E402
+from nocodo_agents.sql_lexer import SqlSyntax, mysql_version_id  # noqa: E402
+from nocodo_agents.sql_split import SplitError  # noqa: E402
+from nocodo_agents.transaction_control import first_word  # noqa: E402
+
+MARIADB = SqlSyntax("mysql", backslash_escapes=True, server_version=101119, mariadb=True)
+MYSQL8 = SqlSyntax("mysql", backslash_escapes=True, server_version=80036, mariadb=False)
+
+
+def test_server_versions_are_read_from_the_handshake() -> None:
+    assert mysql_version_id("5.5.5-10.11.19-MariaDB-0+deb12u1") == (101119, True)
+    assert mysql_version_id("11.4.2-MariaDB") == (110402, True)
+    assert mysql_version_id("8.0.36") == (80036, False)
+
+
+@pytest.mark.parametrize(
+    "comment, on_mariadb, on_mysql8",
+    [
+        ("/*!40101 SELECT 1 */", True, True),
+        ("/*!50700 SELECT 1 */", False, True),  # MariaDB skips MySQL 5.7+ numbers
+        ("/*!80000 SELECT 1 */", False, True),
+        ("/*!100100 SELECT 1 */", True, False),
+        ("/*!999999 SELECT 1 */", False, False),
+        ("/*M!100100 SELECT 1 */", True, False),  # MariaDB only
+        ("/*M!50700 SELECT 1 */", True, False),
+        ("/*! SELECT 1 */", True, True),
+        ("/*+ SELECT 1 */", False, False),  # an optimizer hint is a comment
+    ],
+)
+def test_executable_comments_run_as_each_server_runs_them(comment: str, on_mariadb: bool, on_mysql8: bool) -> None:
+    assert split_statements(comment + ";", "mysql", MARIADB) == ([comment] if on_mariadb else [])
+    assert split_statements(comment + ";", "mysql", MYSQL8) == ([comment] if on_mysql8 else [])
+    assert split_statements(comment + ";", "postgresql") == []
+
+
+def test_executable_comment_text_is_code_and_may_hold_several_statements() -> None:
+    sql = "/*!40101 SET @a = ';*/'; SET @b = 2 */; ALTER TABLE t /*!40101 ADD c INT */; /*!99999 SET @c = 1; */;"
+    assert split_statements(sql, "mysql", MARIADB) == [
+        "/*!40101 SET @a = ';*/' */", "/*!40101  SET @b = 2 */", "ALTER TABLE t /*!40101 ADD c INT */",
+    ]
+
+
+def test_mysqldump_trigger_in_executable_comments_stays_whole() -> None:
+    sql = (
+        "/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER g BEFORE INSERT ON t FOR EACH ROW BEGIN\n"
+        "  SET NEW.a = 1;\n  CASE WHEN NEW.b THEN SET NEW.c = 1; END CASE;\nEND */;\nSELECT 1;"
+    )
+    statements = split_statements(sql, "mysql", MARIADB)
+    assert len(statements) == 2 and statements[0].endswith("END */")
+
+
+@pytest.mark.parametrize(
+    "sql, dialect, expected",
+    [
+        ("SELECT 1 /* /* */ ; */ ; SELECT 2", "postgresql", ["SELECT 1 /* /* */ ; */", "SELECT 2"]),
+        ("SELECT 1 /* /* */ ; SELECT 2", "mysql", ["SELECT 1 /* /* */", "SELECT 2"]),
+        ("SELECT 1--1; SELECT 2", "mysql", ["SELECT 1--1", "SELECT 2"]),  # -- without a space is minus minus
+        ("SELECT 1 --x;\nSELECT 2", "postgresql", ["SELECT 1 --x;\nSELECT 2"]),
+        ("CREATE RULE r AS ON INSERT TO t DO ALSO (DELETE FROM a; DELETE FROM b); SELECT 1", "postgresql",
+         ["CREATE RULE r AS ON INSERT TO t DO ALSO (DELETE FROM a; DELETE FROM b)", "SELECT 1"]),
+        ("CREATE PROCEDURE p() BEGIN CASE WHEN 1 THEN SELECT 1; END CASE; SELECT 2; END; SELECT 3", "mysql",
+         ["CREATE PROCEDURE p() BEGIN CASE WHEN 1 THEN SELECT 1; END CASE; SELECT 2; END", "SELECT 3"]),
+    ],
+)
+def test_comments_and_blocks_end_where_the_server_ends_them(sql: str, dialect: str, expected: list) -> None:
+    assert split_statements(sql, dialect) == expected
+
+
+@pytest.mark.parametrize(
+    "text, dialect, code",
+    [
+        ("/* a /* b */ COMMIT */", "postgresql", False),
+        ("/* a /* b */ COMMIT */", "mysql", True),
+        ("/* a /* b */ COMMIT */", "sqlite", True),
+        ("/*!40101 COMMIT */", "mysql", True),
+        ("/*!40101 COMMIT */", "postgresql", False),
+        ("/*!40101 COMMIT */", "sqlite", False),
+    ],
+)
+def test_every_comment_skipper_agrees(text: str, dialect: str, code: bool) -> None:
+    assert has_statement(text, dialect) is code
+    assert (first_word(text, dialect) == "COMMIT") is code
+    if dialect != "sqlite":
+        assert bool(split_statements(text, dialect)) is code
+
+
+def test_mysql_sql_mode_set_by_the_migration_is_followed() -> None:
+    sql = (
+        "SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_BACKSLASH_ESCAPES'; INSERT INTO t VALUES ('C:\\');"
+        " SET SQL_MODE=@OLD_SQL_MODE; INSERT INTO t VALUES ('it\\'s; x'); SET SESSION sql_mode = 'ANSI_QUOTES';"
+        " SELECT \"a\\\"; SET sql_mode = DEFAULT; SELECT 1"
+    )
+    assert split_statements(sql, "mysql") == [
+        "SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_BACKSLASH_ESCAPES'", "INSERT INTO t VALUES ('C:\\')",
+        "SET SQL_MODE=@OLD_SQL_MODE", "INSERT INTO t VALUES ('it\\'s; x')", "SET SESSION sql_mode = 'ANSI_QUOTES'",
+        'SELECT "a\\"', "SET sql_mode = DEFAULT", "SELECT 1",  # nothing after DEFAULT splits differently
+    ]
+
+
+def test_postgresql_standard_conforming_strings_set_by_the_migration_is_followed() -> None:
+    sql = "SELECT 'C:\\'; SET LOCAL standard_conforming_strings = off; SELECT 'it\\'s; x'; SET LOCAL standard_conforming_strings TO 'on'; SELECT 'D:\\'"
+    assert split_statements(sql, "postgresql") == [
+        "SELECT 'C:\\'", "SET LOCAL standard_conforming_strings = off", "SELECT 'it\\'s; x'",
+        "SET LOCAL standard_conforming_strings TO 'on'", "SELECT 'D:\\'",
+    ]
+
+
+@pytest.mark.parametrize(
+    "sql, dialect, what",
+    [
+        ("SELECT 'abc; SELECT 1", "mysql", "unterminated string"),
+        ("SELECT 'C:\\'; SELECT 1", "mysql", "unterminated string"),
+        ("SELECT 'it\\'s; here'", "postgresql", "unterminated string"),
+        ("SELECT 1 /* a /* b */ ; SELECT 2", "postgresql", "unterminated /* comment"),
+        ("SELECT $a$ body", "postgresql", "dollar-quoted"),
+        ("SELECT `name; SELECT 1", "mysql", "quoted name"),
+        ("SELECT 1 /*!40101 , 2", "mysql", "executable comment"),
+        ("SET sql_mode = @unknown; SELECT 'a\\'; b'", "mysql", "statement 1 sets sql_mode"),
+    ],
+)
+def test_text_that_cannot_be_split_safely_raises(sql: str, dialect: str, what: str) -> None:
+    with pytest.raises(SplitError, match=what.replace("$", "\\$").replace("*", "\\*")):
+        split_statements(sql, dialect)
+
+
+_VALUE = st.text(alphabet=st.sampled_from(list("ab;'\"\\/*-#$` \n")), max_size=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(_VALUE, min_size=1, max_size=5), backslash=st.booleans(), gap=st.sampled_from(["\n", " ", ";;\n"]))
+def test_quoted_values_never_split_under_either_backslash_mode(values: list, backslash: bool, gap: str) -> None:
+    """Statements made of correctly quoted values come back whole, under the mode they were quoted for."""
+
+    def quote(value: str) -> str:
+        if backslash:
+            value = value.replace("\\", "\\\\")
+        return "'" + value.replace("'", "''") + "'"
+
+    syntax = SqlSyntax("mysql", backslash_escapes=backslash, server_version=101119)
+    statements = [f"SELECT {quote(value)}, `n;{value.replace('`', '``')}`" for value in values]
+    assert split_statements(gap.join(s + ";" for s in statements), "mysql", syntax) == statements
+    pg_statements = [f"SELECT {quote(value).replace(chr(92) * 2, chr(92)) if not backslash else 'E' + quote(value)}" for value in values]
+    assert split_statements(gap.join(s + ";" for s in pg_statements), "postgresql") == pg_statements
+
+
+def test_a_literal_sql_mode_after_an_unreadable_one_in_the_same_set_wins() -> None:
+    sql = "SET sql_mode = CONCAT(@@sql_mode, ',X'), sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'C:\\'; SELECT 1"
+    assert split_statements(sql, "mysql")[1:] == ["SELECT 'C:\\'", "SELECT 1"]

@@ -36,6 +36,7 @@ from .errors import (
     SessionTimeoutError,
     TransactionControlError,
     TransactionEndedError,
+    UnsplittableSqlError,
     UnknownAgentError,
 )
 
@@ -88,6 +89,7 @@ __all__ = [
     "SessionTimeoutError",
     "TransactionControlError",
     "TransactionEndedError",
+    "UnsplittableSqlError",
     "UnknownAgentError",
     "__version__",
     "run_agent_migrations",

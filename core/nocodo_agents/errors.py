@@ -623,6 +623,43 @@ class SessionStateError(InvalidMigrationError):
         )
 
 
+class UnsplittableSqlError(InvalidMigrationError):
+    """A migration's (or rollback's) SQL cannot be split into statements as the server will read it.
+
+    An unterminated string, quoted name, dollar quote or comment (the server
+    would refuse the text, or the statements around it would be cut in the
+    wrong places), or a ``SET sql_mode`` / ``standard_conforming_strings``
+    whose value the text does not say, followed by statements that split
+    differently depending on it. Raised before any of the migration's
+    statements run (for a run, before its first migration is applied).
+    ``line`` and ``offset`` locate the problem in the SQL; ``phase`` is
+    ``"migration"`` or ``"rollback"``.
+    """
+
+    def __init__(self, planned: "PlannedMigration", dialect: str, line: int, offset: int, reason: str, phase: str = "migration") -> None:
+        self.version = planned.version
+        self.name = planned.name
+        self.agent = planned.agent
+        self.distribution = planned.distribution
+        self.source = planned.source
+        self.dialect = dialect
+        self.line = line
+        self.offset = offset
+        self.reason = reason
+        self.phase = phase
+        self.problem = f"its {phase} SQL for {dialect} cannot be split into statements: {reason} (line {line})"
+        what = "migration" if phase == "migration" else "the rollback() of migration"
+        MigrationError.__init__(
+            self,
+            f"{what} V{planned.version}__{planned.name} of agent {planned.agent!r} (distribution "
+            f"{planned.distribution}, {planned.source}) cannot be split into statements for {dialect}: "
+            f"{reason}, at line {line} (offset {offset}) of its {phase} SQL. None of its statements ran. "
+            f"Close the string, quoted name or comment (on MySQL a backslash escapes the quote after it: write "
+            f"'C:\\\\' for C:\\), or set sql_mode / standard_conforming_strings to a literal value. If the "
+            f"migration is already applied, run `nocodo-agents repair` after fixing the file to re-record its checksum.",
+        )
+
+
 class TransactionEndedError(MigrationFailedError):
     """A statement of a migration (or rollback) ended the runner's transaction although it was not refused up front.
 

@@ -3,7 +3,8 @@
 Before a statement runs, the migration is checked for statements that would
 end or escape the runner's transaction (:mod:`nocodo_agents.transaction_control`)
 or change the connection's session state for good
-(:mod:`nocodo_agents.session_state`); MySQL session variables it assigns are
+(:mod:`nocodo_agents.session_state`), and SQL the splitter cannot split
+safely is refused (:class:`UnsplittableSqlError`); MySQL session variables it assigns are
 restored after its last statement. After each statement of a migration run
 inside the runner's transaction, the transaction is checked to be still
 open, so a statement that ended it anyway is reported as such instead of
@@ -13,13 +14,21 @@ being claimed rolled back.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import List, Sequence
 
 from .dialects import Dialect
-from .errors import InvalidMigrationError, MigrationFailedError, SessionStateError, TransactionControlError, TransactionEndedError
+from .errors import (
+    InvalidMigrationError,
+    MigrationFailedError,
+    SessionStateError,
+    TransactionControlError,
+    TransactionEndedError,
+    UnsplittableSqlError,
+)
 from .migration import has_statement
 from .planning import PlannedMigration
 from .session_state import SessionVariableGuard, find_session_change
+from .sql_split import SplitError
 from .transaction_control import find_transaction_control
 
 logger = logging.getLogger("nocodo_agents")
@@ -36,14 +45,22 @@ def check_before_running(
     :class:`InvalidMigrationError` for migration SQL that is empty (not
     with ``replay=True``: applied migrations replayed on a scratch database
     are checked for transaction control and session changes only, so an
-    empty one applied long ago is never refused), :class:`TransactionControlError` and
-    :class:`SessionStateError`.
+    empty one applied long ago is never refused), :class:`UnsplittableSqlError`,
+    :class:`TransactionControlError` and :class:`SessionStateError`.
     """
     for planned in migrations:
         sql = planned.sql(dialect.name) if phase == "migration" else planned.rollback_sql(dialect.name)
         if sql is not None:
             _refuse_nul(dialect, planned, sql, phase)
-            _check(dialect, planned, sql, dialect.split_statements(sql), phase, replay)
+            _check(dialect, planned, sql, split(dialect, planned, sql, phase), phase, replay)
+
+
+def split(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str = "migration") -> List[str]:
+    """``sql`` split as ``dialect``'s server will read it; text it cannot split safely is an :class:`UnsplittableSqlError`."""
+    try:
+        return dialect.split_statements(sql)
+    except SplitError as error:
+        raise UnsplittableSqlError(planned, dialect.name, error.line, error.offset, error.reason, phase) from None
 
 
 def _refuse_nul(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str) -> None:
@@ -104,7 +121,7 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
     finds no parent raise :class:`ForeignKeyViolationError`).
     """
     _refuse_nul(dialect, planned, sql, phase)
-    statements = dialect.split_statements(sql)
+    statements = split(dialect, planned, sql, phase)
     _check(dialect, planned, sql, statements, phase)
     journal = not dialect.transactional_ddl
     if journal:

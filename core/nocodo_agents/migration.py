@@ -13,6 +13,7 @@ from typing import Callable, Dict, Optional, Union
 from .checksum import checksum
 from .errors import InvalidMigrationError
 from .faults import PLUGIN_FAULTS, describe_fault
+from .sql_lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, SqlLexError, SqlSyntax, tokens
 
 #: Highest version refinery's ``i32`` history column holds.
 MAX_VERSION = 2**31 - 1
@@ -43,44 +44,20 @@ def parse_module_name(module_name: str) -> Optional["tuple[int, str]"]:
 def has_statement(sql: str, dialect: str) -> bool:
     """Whether ``sql`` holds anything but whitespace, semicolons and comments, for ``dialect``.
 
-    Scans only the leading whitespace and comments, so it stops at the first
-    character of code. ``#`` starts a comment on MySQL only; MySQL's
-    ``/*! ... */``, MariaDB's ``/*M! ... */`` and optimizer hints ``/*+ ... */``
-    are code; PostgreSQL's block comments nest.
+    Read by :mod:`nocodo_agents.sql_lexer`, as the splitter reads it, up to
+    the first token of code: ``#`` starts a comment on MySQL only; the text
+    of MySQL's ``/*! ... */`` and MariaDB's ``/*M! ... */`` is code (whatever
+    the server's version); PostgreSQL's block comments nest. Text that does
+    not lex counts as code if it is a string (for the splitter to report),
+    as a comment if it is an unterminated comment.
     """
-    mysql = dialect == "mysql"
-    position, length = 0, len(sql)
-    while position < length:
-        char = sql[position]
-        if char.isspace() or char == ";":
-            position += 1
-        elif sql.startswith("--", position) or (mysql and char == "#"):
-            end = sql.find("\n", position)
-            if end < 0:
-                return False
-            position = end + 1
-        elif sql.startswith("/*", position) and not (mysql and sql.startswith(("/*!", "/*M!", "/*+"), position)):
-            position = _block_comment_end(sql, position, nested=dialect == "postgresql")
-        else:
-            return True
+    try:
+        for token in tokens(sql, SqlSyntax.default(dialect)):
+            if token.kind not in (COMMENT, EXEC_OPEN, EXEC_CLOSE) and sql[token.start : token.end] != ";":
+                return True
+    except SqlLexError as error:
+        return "comment" not in error.what
     return False
-
-
-def _block_comment_end(sql: str, start: int, nested: bool) -> int:
-    """Index just past the block comment opening at ``start`` (the end of ``sql`` if unterminated)."""
-    depth, position = 0, start
-    while position < len(sql):
-        if sql.startswith("/*", position) and (nested or depth == 0):
-            depth += 1
-            position += 2
-        elif sql.startswith("*/", position):
-            depth -= 1
-            position += 2
-            if depth == 0:
-                return position
-        else:
-            position += 1
-    return len(sql)
 
 
 def check_transactional(value: object, source: str) -> None:

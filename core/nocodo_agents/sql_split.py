@@ -1,111 +1,268 @@
-"""Splitting a server dialect's SQL script into statements at top-level semicolons.
+"""Splitting a server dialect's SQL script into statements at top-level semicolons, as the server will read them.
 
-Semicolons inside single-quoted strings, double-quoted or backquoted
-identifiers, ``--``/``#`` line comments, ``/* */`` block comments,
-PostgreSQL dollar quotes (``$tag$ ... $tag$``) and the ``BEGIN ... END``
-body of a ``CREATE TRIGGER/PROCEDURE/FUNCTION/EVENT`` (MySQL compound
-statements, PostgreSQL ``BEGIN ATOMIC``) and MariaDB's ``BEGIN NOT ATOMIC ... END``
-block do not split. Backslash escapes are
-honoured inside MySQL strings and PostgreSQL ``E'...'`` strings. There is no
-``DELIMITER`` command: it belongs to the mysql client, not the server.
+The text is read by :mod:`nocodo_agents.sql_lexer`, so semicolons inside
+strings, quoted identifiers, comments and dollar quotes do not split, under
+the rules in force when each statement runs (:class:`SqlSyntax`). Nor do
+semicolons inside the ``BEGIN ... END`` body of a
+``CREATE TRIGGER/PROCEDURE/FUNCTION/EVENT`` (MySQL compound statements,
+PostgreSQL ``BEGIN ATOMIC``), MariaDB's ``BEGIN NOT ATOMIC ... END`` block, or
+(PostgreSQL, as psql) parentheses. There is no ``DELIMITER`` command: it
+belongs to the mysql client, not the server.
+
+MySQL executable comments are read as the server reads them (see
+:mod:`nocodo_agents.sql_lexer`): the text of one the server runs is code;
+statements before, inside or after it split at its semicolons, and a
+statement that ends inside one is closed there and the rest reopened with the
+same marker (``/*!40101 SET a = 1; SET b = 2 */`` runs as
+``/*!40101 SET a = 1 */`` and ``/*!40101 SET b = 2 */``). A statement
+holding only comments (or executable comments the server skips) is dropped.
+
+A statement that changes how the server reads the statements after it is
+followed: MySQL ``SET sql_mode = '...'`` (``NO_BACKSLASH_ESCAPES``,
+``ANSI_QUOTES``), also when saved in a user variable and set back from it,
+and PostgreSQL ``SET [LOCAL] standard_conforming_strings``. When the new mode
+cannot be read from the text (``SET sql_mode = CONCAT(...)``), the rest is
+split under every mode it could be, and must split the same way under each.
+Text the splitter cannot split safely raises :class:`SplitError`.
 """
 
 from __future__ import annotations
 
-import re
-from typing import List
+from dataclasses import replace
+from typing import Dict, List, Optional, Tuple
 
-_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$")
-_WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
-_ROUTINE = re.compile(r"^\s*CREATE\b[\s\S]*\b(TRIGGER|PROCEDURE|FUNCTION|EVENT)\b", re.IGNORECASE)
-#: MariaDB's ``BEGIN NOT ATOMIC ... END``: a compound statement of its own, outside any routine.
-_NOT_ATOMIC = re.compile(r"NOT\s+ATOMIC\b", re.IGNORECASE)
+from .sql_lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, IDENTIFIER, PUNCT, STRING, WORD, SqlLexError, SqlSyntax, tokens
+
 #: ``END IF`` and friends close blocks whose opening words are not counted.
-_UNCOUNTED_ENDS = {"IF", "LOOP", "WHILE", "REPEAT"}
+_UNCOUNTED_ENDS = frozenset({"IF", "LOOP", "WHILE", "REPEAT"})
+_ROUTINES = frozenset({"TRIGGER", "PROCEDURE", "FUNCTION", "EVENT"})
+#: How many mode changes the splitter cannot read it follows in one script (each doubles the work).
+_MAX_UNREADABLE_MODES = 3
 
 
-def _skip_quoted(sql: str, start: int, quote: str, backslash: bool) -> int:
-    """Index just past the quoted text opening at ``start``."""
-    position = start + 1
-    while position < len(sql):
-        char = sql[position]
-        if backslash and char == "\\":
-            position += 2
-            continue
-        if char == quote:
-            if position + 1 < len(sql) and sql[position + 1] == quote:  # doubled quote
-                position += 2
+class SplitError(Exception):
+    """SQL text the splitter cannot split safely: ``reason``, at ``offset`` (line ``line``) of the text."""
+
+    def __init__(self, offset: int, line: int, reason: str) -> None:
+        self.offset = offset
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{reason} (line {line}, offset {offset})")
+
+
+def split_statements(sql: str, dialect: str, syntax: Optional[SqlSyntax] = None) -> List[str]:
+    """The statements of ``sql`` for ``dialect`` (``"postgresql"`` or ``"mysql"``), stripped, in order.
+
+    ``syntax`` says how the server will read the text (default:
+    :meth:`SqlSyntax.default`, how the runner has it read migrations).
+    Raises :class:`SplitError` for text the server would refuse to read
+    (an unterminated string or comment...) or that splits differently under
+    the modes an unreadable ``SET`` may leave.
+    """
+    syntax = syntax or SqlSyntax.default(dialect)
+    try:
+        return _Splitter(sql, syntax, _MAX_UNREADABLE_MODES).split(0)
+    except SqlLexError as error:
+        raise SplitError(error.offset, sql.count("\n", 0, error.offset) + 1, error.what) from None
+
+
+class _Splitter:
+    """One pass over ``sql`` from an offset under one syntax (see :func:`split_statements`)."""
+
+    def __init__(self, sql: str, syntax: SqlSyntax, unreadable_left: int, saved: Optional[Dict[str, SqlSyntax]] = None) -> None:
+        self.sql = sql
+        self.syntax = syntax
+        self.unreadable_left = unreadable_left
+        #: MySQL user variables holding a saved sql_mode (``SET @OLD_SQL_MODE = @@SQL_MODE``), as the syntax it gives.
+        self.saved: Dict[str, SqlSyntax] = dict(saved or {})
+
+    def split(self, start: int) -> List[str]:
+        """The statements from ``start`` to the end of the text."""
+        sql, mysql = self.sql, self.syntax.dialect == "mysql"
+        statements: List[str] = []
+        piece_start, prefix = start, ""
+        first = previous = ""  # the statement's first and latest word (upper case); first is "" until code
+        has_code = routine = False
+        code: List[Tuple[str, str]] = []  # the statement's code tokens, kept for a SET only
+        depth = parens = 0
+        exec_marker: Optional[str] = None
+        pending = ""  # a BEGIN, END or CASE waiting for the token after it
+        for token in tokens(sql, self.syntax, start):
+            kind, text = token.kind, sql[token.start : token.end]
+            if kind == EXEC_OPEN:
+                exec_marker = text
                 continue
-            return position + 1
-        position += 1
-    return position
+            if kind == EXEC_CLOSE:
+                exec_marker = None
+                continue
+            if kind == COMMENT:
+                continue
+            upper = text.upper() if kind == WORD else text
+            if pending:
+                depth = _block_depth(pending, upper, depth, routine, mysql)
+                pending = ""
+            if kind == PUNCT and text == ";" and depth == 0 and parens == 0:
+                if has_code:
+                    statements.append((prefix + sql[piece_start : token.start] + (" */" if exec_marker else "")).strip())
+                    change = self._mode_change(code) if first == "SET" else None
+                    if change is not None:
+                        return statements + self._after_mode_change(change, token.end, exec_marker, len(statements))
+                piece_start, prefix = token.end, (exec_marker + " " if exec_marker else "")
+                first = previous = ""
+                has_code = routine = False
+                code, depth, parens = [], 0, 0
+                continue
+            if not has_code:
+                has_code, first = True, upper if kind == WORD else ""
+            if kind == WORD:
+                if first == "CREATE" and upper in _ROUTINES:
+                    routine = True
+                if upper in ("BEGIN", "END") or (upper == "CASE" and previous != "END"):  # END CASE closes, once
+                    pending = upper
+                previous = upper
+            elif kind == PUNCT and not mysql and text in "()":
+                parens = parens + 1 if text == "(" else max(parens - 1, 0)
+            if first == "SET" and len(code) < 256:
+                code.append((kind, text))
+        if has_code:
+            statements.append((prefix + sql[piece_start:] + (" */" if exec_marker else "")).strip())
+        return statements
 
+    # -- statements that change how the rest is read ----------------------------------------------
 
-def split_statements(sql: str, dialect: str) -> List[str]:
-    """The statements of ``sql`` for ``dialect`` (``"postgresql"`` or ``"mysql"``), stripped, in order."""
-    mysql = dialect == "mysql"
-    statements: List[str] = []
-    start = position = depth = 0
-    length = len(sql)
-    while position < length:
-        char = sql[position]
-        if (char.isalpha() or char == "_") and (position == 0 or not (sql[position - 1].isalnum() or sql[position - 1] in "_$")):
-            word_match = _WORD.match(sql, position)
-            assert word_match is not None
-            word = word_match.group(0).upper()
-            after = _skip_space(sql, word_match.end())
-            following = _WORD.match(sql, after)
-            next_word = following.group(0).upper() if following else ""
-            opens_transaction = next_word in ("WORK", "TRANSACTION") or sql.startswith(";", after)
-            if word == "BEGIN" and not opens_transaction and (depth > 0 or _ROUTINE.match(sql[start:position])):
-                depth += 1
-            elif word == "BEGIN" and mysql and _NOT_ATOMIC.match(sql, after):  # MariaDB's anonymous block
-                depth += 1
-            elif word == "CASE" and depth > 0:
-                depth += 1
-            elif word == "END" and depth > 0 and next_word not in _UNCOUNTED_ENDS:
-                depth -= 1
-            position = word_match.end()
-        elif char == "'":
-            escaped = mysql or (position > 0 and sql[position - 1] in "eE" and not sql[position - 2 : position - 1].isalnum())
-            position = _skip_quoted(sql, position, "'", backslash=escaped)
-        elif char == '"':
-            position = _skip_quoted(sql, position, '"', backslash=mysql)
-        elif char == "`" and mysql:
-            position = _skip_quoted(sql, position, "`", backslash=False)
-        elif sql.startswith("--", position) or (mysql and char == "#"):
-            end = sql.find("\n", position)
-            position = length if end < 0 else end + 1
-        elif sql.startswith("/*", position):
-            end = sql.find("*/", position + 2)
-            position = length if end < 0 else end + 2
-        elif char == "$" and not mysql:
-            match = _DOLLAR_TAG.match(sql, position)
-            if match and not (position > 0 and (sql[position - 1].isalnum() or sql[position - 1] == "_")):
-                end = sql.find(match.group(0), match.end())
-                position = length if end < 0 else end + len(match.group(0))
+    def _mode_change(self, code: List[Tuple[str, str]]) -> Optional[SqlSyntax]:
+        """The syntax after a ``SET`` statement: ``None`` if it leaves it as it is, :data:`_UNREADABLE` if the text does not say."""
+        if self.syntax.dialect == "mysql":
+            return self._mysql_set(code)
+        if self.syntax.dialect == "postgresql":
+            return self._postgresql_set(code)
+        return None
+
+    def _mysql_set(self, code: List[Tuple[str, str]]) -> Optional[SqlSyntax]:
+        current, changed = self.syntax, False
+        for assignment in _assignments(code[1:]):
+            name, value = _assigned(assignment)
+            if name is None:
+                continue
+            if name.startswith("@") and not name.startswith("@@"):
+                source = _mode_source(value)
+                if source == "current":
+                    self.saved[name.lower()] = current
+                else:
+                    self.saved.pop(name.lower(), None)
+                continue
+            if name.lower().lstrip("@").rpartition(".")[2] != "sql_mode" or name.upper().startswith(("@@GLOBAL.", "GLOBAL ")):
+                continue
+            changed = True
+            if len(value) == 1 and value[0][0] == STRING:
+                current = (self.syntax if current is _UNREADABLE else current).with_sql_mode(_unquote(value[0][1]))
+            elif len(value) == 1 and value[0][0] == WORD and value[0][1].lower() in self.saved:
+                current = self.saved[value[0][1].lower()]
+            elif _mode_source(value) == "current":
+                pass
             else:
-                position += 1
-        elif char == ";" and depth == 0:
-            statements.append(sql[start:position])
-            position += 1
-            start = position
+                current = _UNREADABLE
+        return current if changed and current != self.syntax else None
+
+    def _postgresql_set(self, code: List[Tuple[str, str]]) -> Optional[SqlSyntax]:
+        words = [text.upper() if kind == WORD else text for kind, text in code]
+        position = 2 if words[1:2] in (["LOCAL"], ["SESSION"]) else 1
+        if [w.lower() for w in words[position : position + 1]] != ["standard_conforming_strings"]:
+            return None
+        value = [w.strip("'").lower() for w in words[position + 2 :]]
+        if value in (["on"], ["true"], ["yes"], ["1"]):
+            new = replace(self.syntax, backslash_escapes=False)
+        elif value in (["off"], ["false"], ["no"], ["0"]):
+            new = replace(self.syntax, backslash_escapes=True)
         else:
-            position += 1
-    statements.append(sql[start:])
-    return [s.strip() for s in statements if _has_code(s, mysql)]
+            new = _UNREADABLE
+        return new if new != self.syntax else None
+
+    def _after_mode_change(self, change: SqlSyntax, offset: int, exec_marker: Optional[str], done: int) -> List[str]:
+        """The statements after ``offset`` once a statement changed the syntax to ``change``."""
+        if exec_marker is not None:  # the rest of an executable comment: split again from its start
+            raise SqlLexError(offset, "a statement changing sql_mode inside an executable comment holding more statements")
+        if change is not _UNREADABLE:
+            return _Splitter(self.sql, change, self.unreadable_left, self.saved).split(offset)
+        if self.unreadable_left <= 0:
+            raise SqlLexError(offset, "too many statements setting sql_mode or standard_conforming_strings to values the text does not say")
+        candidates = [
+            replace(self.syntax, backslash_escapes=backslash, ansi_quotes=ansi)
+            for backslash in (True, False)
+            for ansi in ((False, True) if self.syntax.dialect == "mysql" else (False,))
+        ]
+        splits: List[Optional[List[str]]] = []
+        for candidate in candidates:
+            try:
+                splits.append(_Splitter(self.sql, candidate, self.unreadable_left - 1, self.saved).split(offset))
+            except SqlLexError:
+                splits.append(None)
+        if splits[0] is None or any(split != splits[0] for split in splits):
+            raise SqlLexError(
+                offset,
+                f"statement {done} sets sql_mode or standard_conforming_strings to a value the text does not say, and "
+                f"the statements after it split differently depending on it (backslashes or double quotes in strings)",
+            )
+        return splits[0]
 
 
-def _skip_space(sql: str, position: int) -> int:
-    while position < len(sql) and sql[position].isspace():
-        position += 1
-    return position
+def _block_depth(word: str, following: str, depth: int, routine: bool, mysql: bool) -> int:
+    """The compound-statement depth after ``word`` (BEGIN, END or CASE), knowing the token after it."""
+    if word == "BEGIN":
+        if following in ("WORK", "TRANSACTION", ";"):
+            return depth
+        if depth > 0 or routine or (mysql and following == "NOT"):  # MariaDB's anonymous BEGIN NOT ATOMIC block
+            return depth + 1
+        return depth
+    if word == "CASE":
+        return depth + 1 if depth > 0 else depth
+    if depth > 0 and following not in _UNCOUNTED_ENDS:
+        return depth - 1
+    return depth
 
 
-def _has_code(statement: str, mysql: bool) -> bool:
-    """False for text holding only whitespace and comments (MySQL runs ``/*! ... */``: that is code)."""
-    if mysql and re.search(r"/\*M?!", statement):
-        return True
-    text = re.sub(r"/\*.*?\*/", " ", statement, flags=re.S)
-    lines = [line.strip() for line in text.splitlines()]
-    return any(line and not line.startswith("--") and not (mysql and line.startswith("#")) for line in lines)
+#: The syntax after a statement setting a mode to a value the splitter cannot read.
+_UNREADABLE = SqlSyntax("unreadable")
+
+
+def _assignments(code: List[Tuple[str, str]]) -> List[List[Tuple[str, str]]]:
+    """The comma-separated assignments of a ``SET`` (commas inside parentheses belong to values)."""
+    found: List[List[Tuple[str, str]]] = [[]]
+    depth = 0
+    for kind, text in code:
+        if kind == PUNCT and text == "(":
+            depth += 1
+        elif kind == PUNCT and text == ")":
+            depth -= 1
+        elif kind == PUNCT and text == "," and depth == 0:
+            found.append([])
+            continue
+        found[-1].append((kind, text))
+    return [a for a in found if a]
+
+
+def _assigned(assignment: List[Tuple[str, str]]) -> Tuple[Optional[str], List[Tuple[str, str]]]:
+    """``(variable, value tokens)`` of one ``SET`` assignment (``SESSION x = v`` gives ``"x"``), or ``(None, [])``."""
+    texts = [text for _, text in assignment]
+    scope = texts[0].upper() if texts else ""
+    position = 1 if scope in ("SESSION", "LOCAL", "GLOBAL", "PERSIST", "PERSIST_ONLY") and len(texts) > 2 else 0
+    if texts[position + 1 : position + 2] not in (["="], [":="]) or assignment[position][0] not in (WORD, IDENTIFIER):
+        return None, []
+    name = texts[position]
+    if position and scope != "SESSION" and scope != "LOCAL":
+        name = "GLOBAL " + name
+    return name.strip("`"), assignment[position + 2 :]
+
+
+def _mode_source(value: List[Tuple[str, str]]) -> Optional[str]:
+    """``"current"`` if ``value`` is the session's own sql_mode (``@@sql_mode``, ``@@SESSION.sql_mode``)."""
+    if len(value) == 1 and value[0][0] == WORD:
+        name = value[0][1].lower()
+        if name in ("@@sql_mode", "@@session.sql_mode", "@@local.sql_mode"):
+            return "current"
+    return None
+
+
+def _unquote(literal: str) -> str:
+    quote = literal[0]
+    return literal[1:-1].replace(quote * 2, quote)

@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Tuple
 
-from .sql_split import _skip_quoted
+from .sql_lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, STRING, SqlLexError, SqlSyntax, tokens
 
 #: Why each kind of statement is refused (completing "statement N ...").
 REASONS = {
@@ -190,55 +190,31 @@ def first_word(statement: str, dialect: str) -> str:
 
 
 def _tokens(sql: str, dialect: str, limit: Optional[int] = None) -> Iterator[str]:
-    """Words, quoted identifiers (with their quotes), ``'`` for a string, and punctuation; comments skipped."""
-    mysql = dialect == "mysql"
-    position, length, produced = 0, len(sql), 0
-    while position < length and (limit is None or produced < limit):
-        char = sql[position]
-        if char.isspace():
-            position += 1
-            continue
-        if sql.startswith("--", position) or (mysql and char == "#"):
-            end = sql.find("\n", position)
-            position = length if end < 0 else end + 1
-            continue
-        if sql.startswith("/*", position):
-            marker = 3 if sql.startswith("/*!", position) else 4 if sql.startswith("/*M!", position) else 0
-            if mysql and marker:  # an executable comment: the server runs its text
-                position += marker
-                while position < length and sql[position].isdigit():
-                    position += 1
-                continue
-            end = sql.find("*/", position + 2)
-            position = length if end < 0 else end + 2
-            continue
-        if mysql and sql.startswith("*/", position):  # the end of an executable comment
-            position += 2
-            continue
-        if char == "'":
-            escaped = mysql or sql[position - 1 : position] in ("e", "E")
-            position = _skip_quoted(sql, position, "'", backslash=escaped)
-            token = "'"
-        elif char in '"`':
-            end = _skip_quoted(sql, position, char, backslash=False)
-            token = sql[position:end]
-            position = end
-        elif char == "[" and dialect == "sqlite":
-            close = sql.find("]", position)
-            end = length if close < 0 else close + 1
-            token = sql[position:end]
-            position = end
-        elif char.isalnum() or char in "_@$":
-            end = position
-            while end < length and (sql[end].isalnum() or sql[end] in "_@$."):
-                end += 1
-            token = sql[position:end]
-            position = end
-        elif sql.startswith(":=", position):
-            token = ":="
-            position += 2
-        else:
-            token = char
-            position += 1
+    """Words, quoted identifiers (with their quotes), ``'`` for a string, and punctuation; comments skipped.
+
+    Read by :mod:`nocodo_agents.sql_lexer` as the runner has the server
+    read migrations, the text of every MySQL executable comment counting as
+    code. The body of a PostgreSQL dollar quote is read as code too (a
+    ``DO $$ ... $$`` block runs it). Text that does not lex to the end (an
+    unterminated string under these rules) ends with one ``'``.
+    """
+    produced = 0
+    for token in _code_tokens(sql, SqlSyntax.default(dialect), 0, len(sql)):
+        if limit is not None and produced >= limit:
+            return
         produced += 1
         yield token
+
+
+def _code_tokens(sql: str, syntax: SqlSyntax, start: int, end: int) -> Iterator[str]:
+    try:
+        for token in tokens(sql[:end], syntax, start):
+            if token.kind in (COMMENT, EXEC_OPEN, EXEC_CLOSE):
+                continue
+            if token.kind == STRING and sql.startswith("$", token.start):  # a dollar quote: its body is code
+                tag = sql.index("$", token.start + 1) + 1 - token.start
+                yield from _code_tokens(sql[: token.end - tag], syntax, token.start + tag, token.end - tag)
+                continue
+            yield "'" if token.kind == STRING else sql[token.start : token.end]
+    except SqlLexError:
+        yield "'"

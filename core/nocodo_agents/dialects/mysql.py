@@ -85,6 +85,7 @@ import logging
 import math
 import secrets
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple
 
 import pymysql
@@ -102,6 +103,7 @@ from ..errors import (
 )
 from ..history import HISTORY_TABLE, now_rfc3339
 from ..session_state import SessionVariableGuard
+from ..sql_lexer import SqlSyntax, mysql_version_id
 from ..sql_split import split_statements
 from ..urls import redact
 from .base import Dialect, UnfinishedMigration, as_text, interrupted, timeout_error
@@ -262,6 +264,8 @@ class MySQLDialect(Dialect):
         self._foreign_keys_checked = False
         #: The caller's values of the session variables the runner changed, restored at the end (in this order).
         self._caller_settings: Dict[str, Any] = {}
+        #: How this server reads migrations (its version decides which executable comments run), once known.
+        self._syntax: Optional[SqlSyntax] = None
 
     # -- statements ------------------------------------------------------------------------------
 
@@ -291,7 +295,11 @@ class MySQLDialect(Dialect):
         return bool((status or 0) & SERVER_STATUS.SERVER_STATUS_IN_TRANS)
 
     def split_statements(self, sql: str) -> List[str]:
-        return split_statements(sql, "mysql")
+        """Split as this server reads migrations: in :func:`migration_sql_mode`, executable comments by its version."""
+        if self._syntax is None:
+            version, mariadb = mysql_version_id(as_text(getattr(self.connection, "server_version", "") or ""))
+            self._syntax = replace(SqlSyntax.default("mysql"), server_version=version, mariadb=mariadb)
+        return split_statements(sql, "mysql", self._syntax)
 
     # -- the connection, the lock and transactions -----------------------------------------------
 
@@ -711,7 +719,9 @@ class MySQLDialect(Dialect):
         from ..drift import compare_schemas
 
         database = self._database or self._current_database()
-        self._enforce_foreign_keys()  # replayed (and both schemas printed) under the settings migrations run under
+        # Replayed as migrations run (same sql_mode, so the same split; foreign keys on), and both schemas
+        # described in that mode (ANSI_QUOTES changes how CHECK clauses are shown).
+        self._enforce_foreign_keys()
         live, owners = self._describe(database)
         expected, expected_owners = self._replay(database, applied)
         owner_of = {**expected_owners, **owners}

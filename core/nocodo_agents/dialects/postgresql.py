@@ -84,6 +84,8 @@ class PostgreSQLDialect(Dialect):
         self._writes_prepared = False
         #: Session settings that change what migrations do, found changed: name -> (the caller's, the default).
         self._pinned: Dict[str, Tuple[str, str]] = {}
+        #: Whether standard_conforming_strings was set on for the session (for statements outside a transaction).
+        self._strings_set = False
 
     @contextmanager
     def session(self, lock_timeout: float) -> Iterator[None]:
@@ -103,12 +105,14 @@ class PostgreSQLDialect(Dialect):
                 self._run("SET client_encoding = 'UTF8'")
             yield
         except BaseException as error:
+            self._restore_strings(quietly=True)
             self._restore_encoding(caller_encoding, quietly=True)
             self._restore_autocommit(saved, quietly=True)  # never hides the error on its way out
             named = self._named_error(error)
             if named is error:
                 raise
             raise named from error
+        self._restore_strings(quietly=False)
         self._restore_encoding(caller_encoding, quietly=False)
         self._restore_autocommit(saved, quietly=False)
 
@@ -123,6 +127,36 @@ class PostgreSQLDialect(Dialect):
             if not quietly:
                 raise self._named_error(error) from error
             logger.warning("could not restore client_encoding = %s on %s: %s", caller_encoding, self.location(), error)
+
+    def execute(self, statement: str) -> None:
+        """Run one statement of a migration; outside a transaction, with standard strings too.
+
+        A ``transactional = False`` migration runs outside the write
+        transactions whose ``SET LOCAL`` sets standard_conforming_strings back
+        on, so a caller's ``off`` would change what its string literals mean
+        (and where its statements end): the session's setting is switched on
+        before its first statement (one statement, only when the caller had
+        it off) and put back when the run ends. PgBouncer tracks this setting
+        per client, so this holds behind it too.
+        """
+        if not self._strings_set and "standard_conforming_strings" in self._pinned and not self.transaction_open():
+            self._run("SET standard_conforming_strings = on")
+            self._strings_set = True
+        self._run(statement)
+
+    def _restore_strings(self, quietly: bool) -> None:
+        """Put the caller's standard_conforming_strings back if :meth:`execute` switched it on."""
+        import psycopg
+
+        if not self._strings_set or self.connection.closed:
+            return
+        self._strings_set = False
+        try:
+            self._run(f"SET standard_conforming_strings = {self._pinned['standard_conforming_strings'][0]}")
+        except psycopg.Error as error:
+            if not quietly:
+                raise self._named_error(error) from error
+            logger.warning("could not restore standard_conforming_strings on %s: %s", self.location(), error)
 
     def _restore_autocommit(self, saved: bool, quietly: bool) -> None:
         import psycopg
@@ -530,7 +564,8 @@ class PostgreSQLDialect(Dialect):
         self._run("SAVEPOINT nocodo_scratch" if nested else "BEGIN")
         try:
             self._run(f"CREATE SCHEMA {scratch}")
-            self._run(f"SET LOCAL search_path TO {scratch}")
+            # replayed as migrations run: standard strings (set back for each write), whatever the caller's session says
+            self._run(f"SET LOCAL search_path TO {scratch}; SET LOCAL standard_conforming_strings = on")
             for planned in sorted(applied, key=lambda p: p.version):
                 sql = planned.sql(self.name)
                 if not planned.migration.transactional:  # replayed in a transaction: same schema effect

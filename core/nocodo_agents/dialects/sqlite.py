@@ -24,6 +24,8 @@ from ..errors import (
     MigrationFailedError,
 )
 from ..history import HISTORY_TABLE
+from ..sql_lexer import SqlLexError, SqlSyntax, tokens
+from ..sql_split import SplitError
 from ..transaction_control import first_word
 from .base import Dialect, as_text, interrupted
 
@@ -33,10 +35,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger("nocodo_agents")
 
+_SQLITE_SYNTAX = SqlSyntax.default("sqlite")
+
+
 def split_sqlite_statements(sql: str) -> List[str]:
     """Split SQL text into complete statements, using SQLite's own tokenizer rules.
 
     Semicolons inside strings, comments and trigger bodies do not split.
+    Text after the last complete statement holding an unterminated string or
+    quoted name raises :class:`~nocodo_agents.sql_split.SplitError` (SQLite
+    would refuse it; an unterminated comment ends with the text, as in SQLite).
     """
     statements: List[str] = []
     start = 0
@@ -48,6 +56,11 @@ def split_sqlite_statements(sql: str) -> List[str]:
                 start = position + 1
     rest = sql[start:].strip()
     if rest:
+        try:
+            for _ in tokens(sql, _SQLITE_SYNTAX, start):
+                pass
+        except SqlLexError as error:
+            raise SplitError(error.offset, sql.count("\n", 0, error.offset) + 1, error.what) from None
         statements.append(rest)
     return [s for s in statements if s.strip("; \t\r\n")]
 

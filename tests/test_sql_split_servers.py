@@ -1,0 +1,312 @@
+"""The splitter against the real servers: statements are cut where MariaDB and PostgreSQL end them.
+
+MySQL executable comments (``/*!40101 ... */``, ``/*M!100100 ... */``,
+mysqldump's ``/*!50003 CREATE TRIGGER ... END */``) are applied as the server
+runs them (their objects exist afterwards, ``verify`` misses them when they
+are gone), PostgreSQL and SQLite read them as comments; session modes of the
+caller (``NO_BACKSLASH_ESCAPES``, ``standard_conforming_strings = off``) change
+neither where statements end nor what they store, in runs, dry runs,
+rollbacks and ``verify`` replays; a migration's own ``SET sql_mode`` /
+``SET LOCAL standard_conforming_strings`` is followed; text that cannot be
+split safely is refused by name before anything is applied.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any, Iterator, List, Set
+
+import psycopg
+import pymysql
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import migration_module, registry_of
+from nocodo_agents import UnsplittableSqlError
+from nocodo_agents.database.migrations import run_agent_migrations
+from nocodo_agents.dialects import dialect_for
+from nocodo_agents.lifecycle import rollback_migrations, verify_database
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def maria(mariadb_server) -> Iterator[Any]:
+    name = f"nocodo_split_{uuid.uuid4().hex[:12]}"
+    mariadb_server.create_database(name)
+    connection = mariadb_server.connect(name)
+    yield connection
+    connection.close()
+    admin = mariadb_server.connect()
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    admin.close()
+
+
+@pytest.fixture
+def pg(postgres_server) -> Iterator[psycopg.Connection]:
+    name = f"nocodo_split_{uuid.uuid4().hex[:12]}"
+    postgres_server.create_database(name)
+    connection = psycopg.connect(postgres_server.dsn(name))
+    yield connection
+    connection.close()
+
+
+def _maria_rows(connection: Any, sql: str) -> List[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        rows = list(cursor.fetchall())
+    connection.commit()
+    return rows
+
+
+def _maria_columns(connection: Any, table: str) -> Set[str]:
+    return {row[0] for row in _maria_rows(connection, f"SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'")}
+
+
+def _pg_rows(connection: psycopg.Connection, sql: str) -> List[tuple]:
+    rows = connection.execute(sql).fetchall()
+    connection.commit()
+    return rows
+
+
+# -- point 2: executable comments on MariaDB -------------------------------------------------------
+
+EXECUTABLE = (
+    "CREATE TABLE x (id INT PRIMARY KEY, a INT, note VARCHAR(40));\n"
+    "/*!40101 ALTER TABLE x ADD COLUMN b INT */;\n"
+    "/*M!100100 CREATE INDEX x_a ON x (a) */;\n"
+    "/*!50003 CREATE TRIGGER x_bi BEFORE INSERT ON x FOR EACH ROW BEGIN\n"
+    "  SET NEW.a = 1;\n"
+    "  SET NEW.note = 'set; by the trigger';\n"
+    "END */;\n"
+)
+
+
+def test_mariadb_runs_the_issues_three_executable_comments_and_verify_sees_them_go(maria, agent_package) -> None:
+    registry = registry_of(ex=agent_package({"V100__executable": EXECUTABLE}))
+    run_agent_migrations(maria, registry=registry)
+    assert _maria_columns(maria, "x") == {"id", "a", "note", "b"}
+    assert _maria_rows(maria, "SELECT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND INDEX_NAME = 'x_a'")
+    with maria.cursor() as cursor:
+        cursor.execute("INSERT INTO x (id, a, b) VALUES (1, 7, 2)")
+    maria.commit()
+    assert _maria_rows(maria, "SELECT a, b, note FROM x") == [(1, 2, "set; by the trigger")]  # the trigger ran, whole
+    assert verify_database(maria, registry=registry).ok
+
+    with maria.cursor() as cursor:
+        cursor.execute("DROP TRIGGER x_bi")
+        cursor.execute("DROP INDEX x_a ON x")
+        cursor.execute("ALTER TABLE x DROP COLUMN b")
+    maria.commit()
+    drift = str(verify_database(maria, registry=registry).drift)
+    assert "trigger x_bi" in drift and "x_a" in drift and "column x.b" in drift, drift
+
+
+MIXED = (
+    "CREATE TABLE m (id INT PRIMARY KEY);\n"
+    "ALTER TABLE m /*!40101 ADD COLUMN before_text INT */;\n"  # statement text before the comment
+    "/*!40101 ALTER TABLE m */ ADD COLUMN after_text INT;\n"  # and after it
+    "/*!99999 ALTER TABLE m ADD COLUMN mysql57_only INT */;\n"  # MySQL 5.7+ numbering: MariaDB skips it
+    "/*!999999 ALTER TABLE m ADD COLUMN too_new INT */;\n"  # a version above the server's
+    "/*M!999999 ALTER TABLE m ADD COLUMN too_new_maria INT */;\n"
+    "/*! ALTER TABLE m ADD COLUMN unversioned INT */;\n"
+    "/*!40101 ALTER TABLE m ADD COLUMN first_of_two INT; ALTER TABLE m ADD COLUMN second_of_two INT */;\n"
+    "/*!50003 CREATE*/ /*!50017 DEFINER=CURRENT_USER*/ /*!50003 TRIGGER m_bi BEFORE INSERT ON m FOR EACH ROW BEGIN\n"
+    "  SET NEW.before_text = 1;\n"
+    "  SET NEW.after_text = 2;\n"
+    "END */;\n"  # mysqldump's trigger, without DELIMITER
+)
+
+
+def test_mariadb_executable_comments_mixed_with_text_versions_and_several_statements(maria, agent_package) -> None:
+    registry = registry_of(mix=agent_package({"V100__mixed": MIXED}))
+    run_agent_migrations(maria, registry=registry)
+    assert _maria_columns(maria, "m") == {"id", "before_text", "after_text", "unversioned", "first_of_two", "second_of_two"}
+    with maria.cursor() as cursor:
+        cursor.execute("INSERT INTO m (id) VALUES (1)")
+    maria.commit()
+    assert _maria_rows(maria, "SELECT before_text, after_text FROM m") == [(1, 2)]
+    assert verify_database(maria, registry=registry).ok
+
+
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        ("/*!40101 ALTER TABLE r ADD COLUMN b INT /*!40101 , ADD COLUMN c INT */ */;", "executable comment inside another"),
+        ("/*!40101 ALTER TABLE r ADD COLUMN b INT;", "executable comment"),
+        ("INSERT INTO r VALUES (1, 'C:\\');\nINSERT INTO r VALUES (2, 'x');", "unterminated string"),
+        ("/* an unterminated comment; INSERT INTO r VALUES (3)", "unterminated /* comment"),
+    ],
+)
+def test_mariadb_text_that_cannot_be_split_is_refused_by_name_before_anything_is_applied(maria, agent_package, bad: str, reason: str) -> None:
+    registry = registry_of(bad=agent_package({"V100__first": "CREATE TABLE r (id INT, b VARCHAR(9));", "V101__bad": bad}))
+    with pytest.raises(UnsplittableSqlError) as raised:
+        run_agent_migrations(maria, registry=registry)
+    assert reason in str(raised.value) and "V101__bad" in str(raised.value) and raised.value.version == 101
+    assert not _maria_rows(maria, "SHOW TABLES")  # not even V100 ran
+
+
+def test_postgresql_and_sqlite_read_executable_comments_as_comments(pg, agent_package, tmp_path) -> None:
+    sql = "CREATE TABLE c (id INT);\n/*!40101 ALTER TABLE c ADD COLUMN b INT */;\nALTER TABLE c /*! ADD COLUMN z INT */ ADD COLUMN d INT;\n"
+    registry = registry_of(c=agent_package({"V100__c": sql}))
+    run_agent_migrations(pg, registry=registry)
+    assert {r[0] for r in _pg_rows(pg, "SELECT column_name FROM information_schema.columns WHERE table_name = 'c'")} == {"id", "d"}
+    assert verify_database(pg, registry=registry).ok
+    lite = sqlite3.connect(tmp_path / "c.sqlite")
+    run_agent_migrations(lite, registry=registry)
+    assert [row[1] for row in lite.execute("PRAGMA table_info(c)")] == ["id", "d"]
+    lite.close()
+
+
+# -- point 8: session modes ---------------------------------------------------------------------
+
+BACKSLASHES = (
+    "CREATE TABLE s (id INT PRIMARY KEY, v VARCHAR(40));\n"
+    "INSERT INTO s VALUES (1, 'it\\'s; here');\n"  # a backslash-escaped quote, then a semicolon
+    "INSERT INTO s VALUES (2, \"say \\\"hi\\\"; there\");\n"
+    "SET @OLD_SQL_MODE = @@SQL_MODE, SQL_MODE = 'NO_BACKSLASH_ESCAPES';\n"  # mysqldump's way
+    "INSERT INTO s VALUES (3, 'C:\\');\n"
+    "SET SQL_MODE = @OLD_SQL_MODE;\n"
+    "INSERT INTO s VALUES (4, 'back\\\\; slash');\n"
+)
+STORED = [(1, "it's; here"), (2, 'say "hi"; there'), (3, "C:\\"), (4, "back\\; slash")]
+
+
+@pytest.mark.parametrize("caller_mode", ["NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "STRICT_TRANS_TABLES"])
+def test_mariadb_splits_and_stores_as_the_migration_says_whatever_the_callers_sql_mode(maria, agent_package, caller_mode: str) -> None:
+    rollback = "DELETE FROM s WHERE v = 'it\\'s; here';\nDROP TABLE s;"
+    registry = registry_of(s=agent_package({"V100__strings": migration_module(BACKSLASHES, rollback=rollback)}))
+    with maria.cursor() as cursor:
+        cursor.execute("SET SESSION sql_mode = %s", (caller_mode,))
+    maria.commit()
+    dry = run_agent_migrations(maria, registry=registry, dry_run=True)
+    assert 100 in [step.version for step in dry.applied]
+    run_agent_migrations(maria, registry=registry)
+    assert _maria_rows(maria, "SELECT id, v FROM s ORDER BY id") == STORED
+    assert _maria_rows(maria, "SELECT @@SESSION.sql_mode")[0][0] == caller_mode  # the caller's, after the run
+    assert verify_database(maria, registry=registry).ok  # replayed as it ran, not in the caller's mode
+    assert _maria_rows(maria, "SELECT @@SESSION.sql_mode")[0][0] == caller_mode
+    rollback_migrations(maria, 99, registry=registry)
+    assert "s" not in {row[0] for row in _maria_rows(maria, "SHOW TABLES")}
+
+
+def test_mariadb_unreadable_sql_mode_followed_by_ambiguous_text_is_refused(maria, agent_package) -> None:
+    sql = "CREATE TABLE u (v VARCHAR(20));\nSET sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES');\nINSERT INTO u VALUES ('it\\'s; x');\n"
+    with pytest.raises(UnsplittableSqlError, match="statement 2 sets sql_mode"):
+        run_agent_migrations(maria, registry=registry_of(u=agent_package({"V100__u": sql})))
+    assert not _maria_rows(maria, "SHOW TABLES")
+    fine = "CREATE TABLE u (v VARCHAR(20));\nSET sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES');\nINSERT INTO u VALUES ('x;y');\n"
+    run_agent_migrations(maria, registry=registry_of(u=agent_package({"V100__u": fine})))
+    assert _maria_rows(maria, "SELECT v FROM u") == [("x;y",)]
+
+
+PG_STRINGS = (
+    "CREATE TABLE s (id INT PRIMARY KEY, v TEXT);\n"
+    "INSERT INTO s VALUES (1, E'it\\'s; here');\n"
+    "INSERT INTO s VALUES (2, $q$dollar; 'quoted'$q$);\n"
+    "INSERT INTO s VALUES (3, 'C:\\');\n"  # standard strings: a backslash is just a backslash
+    "/* outer /* nested */ ; still a comment */\n"
+    "SET LOCAL standard_conforming_strings = off;\n"
+    "INSERT INTO s VALUES (4, 'it\\'s; there');\n"
+    "SET LOCAL standard_conforming_strings = on;\n"
+    "INSERT INTO s VALUES (5, 'D:\\');\n"
+)
+PG_STORED = [(1, "it's; here"), (2, "dollar; 'quoted'"), (3, "C:\\"), (4, "it's; there"), (5, "D:\\")]
+
+
+@pytest.mark.parametrize("caller_strings", ["on", "off"])
+def test_postgresql_splits_and_stores_as_the_migration_says_whatever_the_callers_strings(pg, agent_package, caller_strings: str) -> None:
+    rollback = "DELETE FROM s WHERE v = E'it\\'s; here';\nDROP TABLE s;"
+    registry = registry_of(s=agent_package({"V100__strings": migration_module(PG_STRINGS, rollback=rollback)}))
+    pg.execute(f"SET standard_conforming_strings = {caller_strings}")
+    pg.commit()
+    assert 100 in [step.version for step in run_agent_migrations(pg, registry=registry, dry_run=True).applied]
+    run_agent_migrations(pg, registry=registry)
+    assert _pg_rows(pg, "SELECT id, v FROM s ORDER BY id") == PG_STORED
+    assert verify_database(pg, registry=registry).ok
+    assert _pg_rows(pg, "SHOW standard_conforming_strings") == [(caller_strings,)]
+    rollback_migrations(pg, 99, registry=registry)
+    assert not _pg_rows(pg, "SELECT 1 FROM pg_tables WHERE tablename = 's'")
+
+
+def test_postgresql_non_transactional_migration_reads_strings_as_the_others_do(pg, agent_package) -> None:
+    registry = registry_of(
+        n=agent_package({
+            "V100__table": "CREATE TABLE n (v TEXT);",
+            "V101__outside": migration_module("INSERT INTO n VALUES ('C:\\temp; x');\nCREATE INDEX CONCURRENTLY n_v ON n (v);", transactional=False),
+        })
+    )
+    pg.execute("SET standard_conforming_strings = off")
+    pg.commit()
+    run_agent_migrations(pg, registry=registry)
+    assert _pg_rows(pg, "SELECT v FROM n") == [("C:\\temp; x",)]
+    assert _pg_rows(pg, "SHOW standard_conforming_strings") == [("off",)]
+
+
+def test_postgresql_unterminated_string_under_standard_strings_is_refused_by_name(pg, agent_package) -> None:
+    registry = registry_of(b=agent_package({"V100__first": "CREATE TABLE b (v TEXT);", "V101__bad": "INSERT INTO b VALUES ('it\\'s; here');"}))
+    pg.execute("SET standard_conforming_strings = off")
+    pg.commit()
+    with pytest.raises(UnsplittableSqlError, match="V101__bad.*unterminated string"):
+        run_agent_migrations(pg, registry=registry)
+    assert not _pg_rows(pg, "SELECT 1 FROM pg_tables WHERE tablename = 'b'")
+
+
+# -- the servers as oracle: random scripts split where the server ends statements ---------------
+
+_TEXT = st.text(alphabet=st.sampled_from(list("ab;'\"\\/*-#$ \n")), max_size=12)
+_COMMENT_TEXT = st.text(alphabet=st.sampled_from(list("ab;'\" \n")), max_size=8)
+
+
+def _mysql_literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _pg_literal(value: str, kind: int) -> str:
+    if kind == 0:
+        return "'" + value.replace("'", "''") + "'"
+    if kind == 1:
+        return "E'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "$x$" + value + "$x$" if "$x" not in value and not value.endswith("$") else "'" + value.replace("'", "''") + "'"
+
+
+@st.composite
+def _script(draw: Any, dialect: str) -> tuple:
+    values = draw(st.lists(_TEXT, min_size=1, max_size=4))
+    parts = []
+    for value in values:
+        comment = draw(st.sampled_from(["", "-- c;\n", "/* c; ' */ ", "/* a /* b */ c; */ " if dialect == "postgresql" else "# c;'\n", "/*!40101 */ "]))
+        literal = _mysql_literal(value) if dialect == "mysql" else _pg_literal(value, draw(st.integers(0, 2)))
+        if dialect == "mysql" and draw(st.booleans()):
+            parts.append(f"{comment}/*!40101 SELECT {literal} */;")
+        else:
+            parts.append(f"{comment}SELECT {literal};")
+        parts.append(draw(st.sampled_from(["\n", " ", ";", " -- " + draw(_COMMENT_TEXT).replace("\n", "") + "\n"])))
+    return "".join(parts), values
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mariadb_is_the_oracle_of_the_split(maria, data: Any) -> None:
+    sql, values = data.draw(_script("mysql"))
+    dialect = dialect_for(maria)
+    statements = dialect.split_statements(sql)
+    with maria.cursor() as cursor:
+        got = []
+        for statement in statements:
+            cursor.execute(statement)
+            got.extend(row[0] for row in cursor.fetchall())
+    assert got == values, (sql, statements)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_postgresql_is_the_oracle_of_the_split(pg, data: Any) -> None:
+    sql, values = data.draw(_script("postgresql"))
+    statements = dialect_for(pg).split_statements(sql)
+    got = [pg.execute(statement).fetchone()[0] for statement in statements]
+    pg.rollback()
+    assert got == values, (sql, statements)
