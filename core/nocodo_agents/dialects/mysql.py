@@ -305,23 +305,27 @@ class MySQLDialect(Dialect):
         The lock is taken by the first :meth:`write_transaction`, before it
         creates or reads the history table, and held to the end of the run;
         commands that only read (status, verify, dry runs, the no-op path)
-        never wait for it. A transaction of the caller's that has only read
-        (which the server does not report) ends when autocommit is switched on.
+        never wait for it. A transaction of the caller's is refused before
+        autocommit (whose switching on would commit it) is touched: see
+        :meth:`_first_query`.
         """
         self.lock_timeout = lock_timeout
         self._foreign_keys_checked = False
         saved_autocommit = self.connection.get_autocommit()
-        if not saved_autocommit:
-            self._set_autocommit(True)
+        switched = False
         try:
-            self._database = self._current_database()
+            self._database = self._first_query()
+            if not saved_autocommit:
+                self._set_autocommit(True)
+                switched = True
             self._lock_name = migration_lock_name(self._database)
             yield
         except BaseException as error:
             self._restore_foreign_key_checks(quietly=True)
             if self._lock_held:
                 self._release_lock(quietly=True)  # keep the original error
-            self._restore_autocommit(saved_autocommit, quietly=True)
+            if switched:
+                self._restore_autocommit(saved_autocommit, quietly=True)
             named = self._named_error(error)
             if named is error:
                 raise
@@ -349,6 +353,12 @@ class MySQLDialect(Dialect):
             failed, error = error, error.__cause__  # type: ignore[assignment]
         if not isinstance(error, pymysql.err.MySQLError):
             return error
+        if _error_code(error) == ER.TABLE_NOT_LOCKED:
+            return ConnectionStateError(
+                f"the PyMySQL connection holds table locks (LOCK TABLES), so the runner may not read its own tables "
+                f"({_error_message(error)}): release them with UNLOCK TABLES before running migrations (the runner's "
+                f"transactions would release them, and it never ends what is not its own)"
+            )
         message = redact(_error_message(error))
         if self._lost(error):
             if failed is not None:
@@ -383,8 +393,30 @@ class MySQLDialect(Dialect):
             if not quietly:
                 raise
 
+    def _first_query(self) -> str:
+        """The current database, read first; on MariaDB, in the same statement, whether the caller has a transaction open.
+
+        MariaDB does not flag a transaction that has only read (a ``SELECT``,
+        even ``FOR UPDATE`` or ``LOCK IN SHARE MODE``, with autocommit off) in
+        the status PyMySQL sees, but reports it in ``@@in_transaction``; MySQL
+        flags it (checked by :meth:`ensure_idle`). Switching autocommit on
+        would commit it, with its locks, so this comes before.
+        """
+        if not self._is_mariadb():
+            return self._current_database()
+        database, open_transaction = self._query("SELECT DATABASE(), @@in_transaction")[0]
+        if open_transaction:
+            raise ConnectionStateError(
+                "the PyMySQL connection is inside a transaction (autocommit is off and a statement, even a SELECT, "
+                "has opened one; the server holds its snapshot and any row locks it took): commit or roll back your "
+                "own work before running migrations (the runner never commits or rolls back work that is not its own)"
+            )
+        return self._database_name(database)
+
     def _current_database(self) -> str:
-        database = self._query("SELECT DATABASE()")[0][0]
+        return self._database_name(self._query("SELECT DATABASE()")[0][0])
+
+    def _database_name(self, database: Any) -> str:
         if database is None:
             raise ConnectionStateError(
                 "the PyMySQL connection has no current database: connect with database=... (or run "
