@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 from .errors import (
     AdoptionAmbiguousError,
+    BookkeepingTableError,
     ConnectionStateError,
     DatabaseAccessError,
     DatabaseUrlError,
@@ -58,6 +59,7 @@ _LAZY = {
 __all__ = [
     "AdoptionAmbiguousError",
     "AgentRegistry",
+    "BookkeepingTableError",
     "ConnectionStateError",
     "Database",
     "DatabaseAccessError",

@@ -498,6 +498,42 @@ class HistoryTableError(MigrationError):
         )
 
 
+class BookkeepingTableError(MigrationError):
+    """A bookkeeping table (the history, or MySQL's journal) cannot keep its rows safely as it is stored.
+
+    MySQL/MariaDB only. ``engine`` is the table's storage engine when it does
+    not support transactions (``MyISAM``, ``Aria``, ``MEMORY``...): its rows
+    would commit on their own instead of together with the migration's other
+    bookkeeping. ``charset`` is the character set of a journal that cannot
+    store every error text (``latin1``...). ``fix`` is the statement that
+    converts the table.
+    """
+
+    def __init__(
+        self, table: str, database: str, fix: str, engine: Optional[str] = None, charset: Optional[str] = None,
+        cause: Optional[str] = None,
+    ) -> None:
+        self.table = table
+        self.database = database
+        self.fix = fix
+        self.engine = engine
+        self.charset = charset
+        problems = []
+        if engine is not None:
+            problems.append(
+                f"uses the {engine} storage engine, which is not transactional: its rows would commit one by one, "
+                f"outside the transaction that records a migration together with the removal of its journal entry, "
+                f"so a run stopped between the two would leave it claiming a migration that did not finish"
+            )
+        if charset is not None:
+            problems.append(f"stores its text as {charset}, which cannot hold every error message")
+        tried = f" (converting it failed: {cause})" if cause else ""
+        super().__init__(
+            f"the bookkeeping table {table} in {database} {'; it '.join(problems) or 'cannot be used as it is'}{tried}. "
+            f"Nothing was changed. Convert it, while no runner is running, with `{fix}`, then run again."
+        )
+
+
 class ForeignKeyViolationError(MigrationError):
     """A migration (or rollback) left rows whose foreign keys point at no parent row.
 

@@ -14,11 +14,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 
 from .discovery import AgentRegistry
-from .errors import DivergentMigrationError, HistoryNotEmptyError, ResolveRefusedError, RollbackUnavailableError, SchemaDriftError
+from .errors import (
+    DivergentMigrationError,
+    HistoryNotEmptyError,
+    IncompleteMigrationError,
+    ResolveRefusedError,
+    RollbackUnavailableError,
+    SchemaDriftError,
+)
 from .execution import check_before_running, run_statements
 from .history import HistoryRow, now_rfc3339
 from .planning import PlannedMigration, check_target, divergences, make_plan, verify
-from .runner import DEFAULT_LOCK_TIMEOUT, MigrationReport, MigrationStep, prepare, refuse_unfinished
+from .runner import DEFAULT_LOCK_TIMEOUT, MigrationReport, MigrationStep, incomplete, prepare, refuse_unfinished
 
 if TYPE_CHECKING:  # pragma: no cover
     from .dialects import Dialect
@@ -141,8 +148,8 @@ def rollback_migrations(
         verify(installed, history, dialect.name)
         plan = _rollback_plan(installed, history, to, dialect.name)
         check_before_running(dialect, plan, phase="rollback")
+        refuse_unfinished(dialect)  # even with nothing to roll back
         if dry_run:
-            refuse_unfinished(dialect)
             steps = tuple(
                 RollbackStep(
                     p.version, p.name, p.agent, p.distribution,
@@ -185,18 +192,24 @@ def _roll_back_one(dialect: "Dialect", planned: PlannedMigration) -> Optional[Ro
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """What ``verify`` found: divergent checksums and schema drift."""
+    """What ``verify`` found: divergent checksums, schema drift, and a migration or rollback left unfinished.
+
+    ``unfinished`` is the journal's entry (MySQL), as an
+    :class:`IncompleteMigrationError` naming the ``resolve`` commands; its
+    version is not listed in ``pending``.
+    """
 
     dialect: str
     divergent: Tuple[DivergentMigrationError, ...]
     drift: "DriftReport"
     not_installed: Tuple[HistoryRow, ...]
     pending: Tuple[int, ...]
+    unfinished: Optional[IncompleteMigrationError] = None
 
     @property
     def ok(self) -> bool:
-        """No divergent migration and no schema drift."""
-        return not self.divergent and not self.drift.has_drift
+        """No divergent migration, no schema drift, nothing unfinished."""
+        return not self.divergent and not self.drift.has_drift and self.unfinished is None
 
 
 def _applied_installed(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow]) -> List[PlannedMigration]:
@@ -218,10 +231,13 @@ def verify_database(
     """
     with prepare(conn, agents, registry, lock_timeout) as (installed, dialect), dialect.session(lock_timeout):
         history = dialect.read_history() if dialect.history_exists() else []
+        unfinished = incomplete(dialect)
         applied_installed = _applied_installed(installed, history)
         check_before_running(dialect, applied_installed, replay=True)  # the replay would escape its scratch transaction
         drift = dialect.schema_drift(applied_installed)
     applied = {row.version for row in history}
+    if unfinished is not None:
+        applied.add(unfinished.version)  # neither applied nor pending: unfinished
     installed_versions = {p.version for p in installed}
     return VerifyReport(
         dialect.name,
@@ -229,6 +245,7 @@ def verify_database(
         drift,
         tuple(row for row in history if row.version not in installed_versions),
         tuple(p.version for p in installed if p.version not in applied),
+        unfinished,
     )
 
 
@@ -263,6 +280,7 @@ def repair_history(
         with dialect.write_transaction():
             dialect.ensure_history()
             history = dialect.read_history()
+            refuse_unfinished(dialect)
             found = divergences(installed, history, dialect.name)
             if found:
                 applied_installed = _applied_installed(installed, history)

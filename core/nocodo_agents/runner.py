@@ -182,9 +182,13 @@ def _up_to_date(dialect: Dialect, installed: Sequence[PlannedMigration], target:
     """The no-op path: without any lock, return a report if nothing is pending (creating nothing).
 
     Otherwise check every pending migration for transaction control first, so a
-    run never stops half-way over something knowable before it starts.
+    run never stops half-way over something knowable before it starts. A
+    migration or rollback left unfinished in the journal stops the run here,
+    even when its version is recorded as applied (the journal is read with the
+    history: no statement more).
     """
     history = dialect.read_history() if dialect.history_exists() else []
+    refuse_unfinished(dialect)
     plan = make_plan(installed, history, dialect.name, target)
     if plan.pending:
         check_before_running(dialect, plan.pending)  # before anything is written
@@ -280,14 +284,22 @@ def _apply(
     )
 
 
+def incomplete(dialect: Dialect) -> Optional[IncompleteMigrationError]:
+    """The journal's migration (or rollback) stopped part-way, as the error naming it and the ``resolve`` commands."""
+    unfinished = dialect.unfinished()
+    if unfinished is None:
+        return None
+    return IncompleteMigrationError(
+        unfinished.version, unfinished.name, unfinished.agent, unfinished.statements,
+        unfinished.failed_index, unfinished.error, unfinished.direction,
+    )
+
+
 def refuse_unfinished(dialect: Dialect) -> None:
     """Raise :class:`IncompleteMigrationError` if the journal holds a migration (or rollback) stopped part-way."""
-    unfinished = dialect.unfinished()
-    if unfinished is not None:
-        raise IncompleteMigrationError(
-            unfinished.version, unfinished.name, unfinished.agent, unfinished.statements,
-            unfinished.failed_index, unfinished.error, unfinished.direction,
-        )
+    error = incomplete(dialect)
+    if error is not None:
+        raise error
 
 
 def _adopt(dialect: Dialect, plan: Plan, decision: Optional[adoption.Adoption] = None) -> Tuple[MigrationStep, ...]:

@@ -6,18 +6,20 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Set
 
 from .discovery import AgentRegistry
+from .errors import IncompleteMigrationError
 from .history import HistoryRow, parse_rfc3339
 from .planning import PlannedMigration, divergences
-from .runner import DEFAULT_LOCK_TIMEOUT, prepare
+from .runner import DEFAULT_LOCK_TIMEOUT, incomplete, prepare
 
 APPLIED = "applied"
 PENDING = "pending"
 APPLIED_OUT_OF_ORDER = "applied-out-of-order"
 APPLIED_NOT_INSTALLED = "applied-not-installed"
 DIVERGENT = "divergent"
+UNFINISHED = "unfinished"
 
 #: Every state a :class:`StatusRow` can be in.
-STATES = (APPLIED, PENDING, APPLIED_OUT_OF_ORDER, APPLIED_NOT_INSTALLED, DIVERGENT)
+STATES = (APPLIED, PENDING, APPLIED_OUT_OF_ORDER, APPLIED_NOT_INSTALLED, DIVERGENT, UNFINISHED)
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,11 @@ class StatusRow:
     ``applied-out-of-order`` marks a version applied after a higher one
     (an agent installed later); ``applied-not-installed`` one that no requested
     agent provides; ``divergent`` one whose installed file differs from what
-    was applied (``detail`` says how).
+    was applied (``detail`` says how); ``unfinished`` one whose migration or
+    rollback stopped part-way (MySQL's journal holds it, whether or not its
+    history row exists): ``detail`` says what stays applied and which
+    ``nocodo-agents resolve`` command settles it, and ``applied_on`` is the
+    history row's, if any.
     """
 
     version: int
@@ -64,16 +70,35 @@ def _applied_out_of_order(history: Sequence[HistoryRow]) -> Set[int]:
     return late
 
 
-def status_rows(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow], dialect: str) -> List[StatusRow]:
-    """Pure: the status of every installed or applied version, in version order."""
+def status_rows(
+    installed: Sequence[PlannedMigration],
+    history: Sequence[HistoryRow],
+    dialect: str,
+    unfinished: Optional[IncompleteMigrationError] = None,
+) -> List[StatusRow]:
+    """Pure: the status of every installed, applied or unfinished version, in version order."""
     by_version = {p.version: p for p in installed}
     applied = {row.version: row for row in history}
     diverged = {d.version: str(d) for d in divergences(installed, history, dialect)}
     late = _applied_out_of_order(history)
     rows = []
-    for version in sorted(set(by_version) | set(applied)):
+    stopped = set() if unfinished is None else {unfinished.version}
+    for version in sorted(set(by_version) | set(applied) | stopped):
         planned = by_version.get(version)
         row = applied.get(version)
+        if unfinished is not None and version == unfinished.version:
+            rows.append(
+                StatusRow(
+                    version,
+                    planned.name if planned else unfinished.name,
+                    planned.agent if planned else unfinished.agent,
+                    planned.distribution if planned else None,
+                    UNFINISHED,
+                    row.applied_on if row else None,
+                    str(unfinished),
+                )
+            )
+            continue
         if row is None:
             assert planned is not None
             rows.append(StatusRow(version, planned.name, planned.agent, planned.distribution, PENDING, None))
@@ -107,7 +132,8 @@ def migration_status(
     registry: Optional[AgentRegistry] = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> List[StatusRow]:
-    """Read the history of ``conn`` (changing nothing) and report every version's state."""
+    """Read the history (and MySQL's journal) of ``conn``, changing nothing, and report every version's state."""
     with prepare(conn, agents, registry, lock_timeout) as (installed, dialect), dialect.session(lock_timeout):
         history = dialect.read_history() if dialect.history_exists() else []
-    return status_rows(installed, history, dialect.name)
+        unfinished = incomplete(dialect)
+    return status_rows(installed, history, dialect.name, unfinished)

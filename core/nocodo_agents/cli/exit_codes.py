@@ -8,6 +8,7 @@ from enum import IntEnum
 
 from ..errors import (
     AdoptionAmbiguousError,
+    BookkeepingTableError,
     DatabaseAccessError,
     DatabaseUrlError,
     DivergentMigrationError,
@@ -35,6 +36,7 @@ class ExitCode(IntEnum):
     VERIFICATION_FAILED = 4  # divergent checksums, schema drift, partly present or ambiguous schema
     MIGRATION_FAILED = 5  # a migration (or rollback) failed, cannot be produced, or controls transactions or the session itself
     DATABASE_UNAVAILABLE = 6  # missing, unreachable or read-only database
+    UNFINISHED = 7  # `status --check`, `verify`: a migration or rollback stopped part-way (MySQL journal): run `resolve`
 
 
 def exit_code_for(error: BaseException) -> ExitCode:
@@ -43,7 +45,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
         return ExitCode.USAGE
     if isinstance(error, (
         DivergentMigrationError, SchemaDriftError, SchemaReplayError, PartialSchemaError, AdoptionAmbiguousError, HistoryRowError,
-        HistoryTableError,
+        HistoryTableError, BookkeepingTableError,
     )):
         return ExitCode.VERIFICATION_FAILED
     if isinstance(error, (MigrationFailedError, ForeignKeyViolationError, InvalidMigrationError, IncompleteMigrationError)):

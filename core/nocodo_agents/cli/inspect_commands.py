@@ -8,7 +8,7 @@ from typing import Any, Dict, List
 from ..discovery import DISABLE_AUTOLOAD_ENV, AgentRegistry
 from ..errors import MigrationError
 from ..lifecycle import verify_database
-from ..status import DIVERGENT, PENDING, migration_status
+from ..status import DIVERGENT, PENDING, UNFINISHED, migration_status
 from .exit_codes import ExitCode
 from .output import Output
 from .session import open_database
@@ -52,6 +52,8 @@ def status_command(args: argparse.Namespace, output: Output) -> int:
             if row.detail:
                 output.line(f"\nV{row.version}: {row.detail}")
     if args.check:
+        if any(row.state == UNFINISHED for row in rows):
+            return ExitCode.UNFINISHED
         if any(row.state == DIVERGENT for row in rows):
             return ExitCode.VERIFICATION_FAILED
         if any(row.state == PENDING for row in rows):
@@ -71,9 +73,16 @@ def verify_command(args: argparse.Namespace, output: Output) -> int:
                 "unmanaged": list(report.drift.unmanaged),
                 "not_installed": [row.version for row in report.not_installed],
                 "pending": list(report.pending),
+                "unfinished": None if report.unfinished is None else {
+                    "version": report.unfinished.version,
+                    "direction": report.unfinished.direction,
+                    "message": str(report.unfinished),
+                },
             }
         )
     else:
+        if report.unfinished is not None:
+            output.result(f"unfinished: V{report.unfinished.version}: {report.unfinished}")
         if report.divergent:
             output.result(f"checksums: {len(report.divergent)} applied migration(s) differ from the installed files")
             for divergence in report.divergent:
@@ -92,4 +101,6 @@ def verify_command(args: argparse.Namespace, output: Output) -> int:
             output.line(f"note: V{row.version}__{row.name} is applied but not installed (agent {row.agent})")
         if report.pending:
             output.line("note: pending (not applied yet): " + ", ".join(f"V{v}" for v in report.pending))
+    if report.unfinished is not None:
+        return ExitCode.UNFINISHED
     return ExitCode.OK if report.ok else ExitCode.VERIFICATION_FAILED

@@ -16,7 +16,7 @@ database: --db URL, else $NOCODO_AGENTS_DB (empty: unset), else sqlite:///nocodo
 URLs: sqlite:///relative/path.db, sqlite:////absolute/path.db, or a plain file path; for SQLite,
 ?mode=ro and other SQLite URI parameters pass through. postgresql://... and mysql://... open servers.
 exit codes: 0 ok, 1 other error, 2 usage, 3 pending (status --check), 4 verification failed,
-5 migration failed, 6 database unavailable.
+5 migration failed, 6 database unavailable, 7 unfinished migration or rollback to resolve (status --check, verify).
 """
 
 
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = command("status", "one row per migration version: applied, pending, out of order, not installed, divergent", ["info"])
     _agents(status)
     status.add_argument("--json", action="store_true", help="print JSON")
-    status.add_argument("--check", action="store_true", help="exit 3 if anything is pending, 4 if anything diverges")
+    status.add_argument("--check", action="store_true", help="exit 3 if anything is pending, 4 if anything diverges, 7 if a migration or rollback is unfinished")
 
     migrate = command("migrate", "apply pending migrations, printing each as it goes")
     _agents(migrate)

@@ -161,6 +161,9 @@ class Dialect(ABC):
     #: The driver's parameter placeholder (``%s`` for psycopg and PyMySQL, ``?`` for sqlite3).
     placeholder: ClassVar[str] = "%s"
 
+    #: Table options appended to the history table's ``CREATE TABLE`` (MySQL: engine and character set).
+    history_table_options: ClassVar[str] = ""
+
     #: SQL describing the history table's columns, with one placeholder for the table name. Each row:
     #: column name, whether it is NOT NULL, whether it has a default, whether the relation is a table.
     history_columns_sql: ClassVar[str]
@@ -196,8 +199,7 @@ class Dialect(ABC):
         Raises :class:`HistoryTableError` for a view, a missing column, or a
         column without default that the runner would have to fill.
         """
-        rows = self._query(self.history_columns_sql, (HISTORY_TABLE,))
-        self._note_history_shape(rows)
+        rows = self._history_shape_rows()
         shape = [(as_text(r[0]).lower(), bool(r[1]), bool(r[2]), bool(r[3])) for r in rows]
         columns = [name for name, _, _, _ in shape]
         if shape:
@@ -214,6 +216,12 @@ class Dialect(ABC):
                 raise HistoryTableError(HISTORY_TABLE, self.location(), "; ".join(problems))
         self._has_agent_column = "agent" in columns
         return columns
+
+    def _history_shape_rows(self) -> List[Any]:
+        """The rows of :attr:`history_columns_sql` for the history table (one statement)."""
+        rows = self._query(self.history_columns_sql, (HISTORY_TABLE,))
+        self._note_history_shape(rows)
+        return rows
 
     def _note_history_shape(self, rows: Sequence[Any]) -> None:
         """Keep what a dialect's :attr:`history_columns_sql` says beyond the four shape columns."""
@@ -239,7 +247,7 @@ class Dialect(ABC):
         if columns is None:
             columns = self._columns()
         if not columns:
-            return [CREATE_HISTORY.format(table=self.history_table)]
+            return [CREATE_HISTORY.format(table=self.history_table) + self.history_table_options]
         return [] if "agent" in columns else [ADD_AGENT_COLUMN.format(table=self.history_table)]
 
     def ensure_history(self, columns: Optional[Sequence[str]] = None) -> None:

@@ -70,6 +70,17 @@ its history row is deleted, with the journal row, in one transaction). A
 journal table made before ``direction`` existed gets the column (nullable,
 so older runners keep working with it) when the lock holder first writes it.
 
+The bookkeeping tables are created ``ENGINE=InnoDB DEFAULT CHARSET=utf8mb4``
+whatever the server's defaults: the history row and the journal's removal
+can only commit together in a transactional engine, and the journal must
+store any error text. A history table found in another engine (MyISAM, Aria,
+MEMORY...) is refused before anything is written
+(:class:`~nocodo_agents.BookkeepingTableError`, naming the ``ALTER TABLE``);
+a journal an earlier release made with the server's defaults is converted
+under the lock. The journal is read in the same statement as the history
+(:meth:`MySQLDialect._history_rows`), so every command that reads the history
+sees an unfinished migration or rollback, even one whose version is recorded.
+
 Schema drift is computed by replaying the applied migrations in a scratch
 database (``nocodo_scratch_<random>``, with the live database's character
 set and collation) on the same server and connection, then dropping it. The
@@ -93,6 +104,7 @@ from pymysql.constants import ER, SERVER_STATUS
 from pymysql.cursors import Cursor
 
 from ..errors import (
+    BookkeepingTableError,
     ConnectionStateError,
     DatabaseAccessError,
     LockTimeoutError,
@@ -124,10 +136,15 @@ _CREATE_JOURNAL = (
     "version INT PRIMARY KEY, name VARCHAR(255), agent VARCHAR(255), statements INT, "
     "next_statement INT, failed_statement INT NULL, error TEXT NULL, started_on VARCHAR(64), "
     "direction VARCHAR(16) NULL"
-    ") ENGINE=InnoDB"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
 )
 #: What brings a journal table made before rollbacks were journalled up to date.
 _ADD_DIRECTION = f"ALTER TABLE {JOURNAL_TABLE} ADD COLUMN direction VARCHAR(16) NULL"
+#: What makes a journal table of another engine or character set (an earlier release took the
+#: server's defaults) transactional and able to store any error text; run under the lock.
+_CONVERT_JOURNAL = f"ALTER TABLE {JOURNAL_TABLE} ENGINE=InnoDB, CONVERT TO CHARACTER SET utf8mb4"
+#: Character sets storing every Unicode character (utf8mb3 and ucs2 lack those beyond the BMP, latin1 most).
+_FULL_UNICODE = frozenset({"utf8mb4", "utf16", "utf16le", "utf32"})
 #: Tables of ours that are not part of any agent's schema.
 _BOOKKEEPING = frozenset({HISTORY_TABLE, JOURNAL_TABLE})
 
@@ -211,6 +228,28 @@ def migration_sql_mode(caller_mode: str) -> str:
     return caller_mode if kept == flags else ",".join(kept)
 
 
+def _unfinished(row: Row) -> UnfinishedMigration:
+    """A journal row as read: ``version, name, agent, statements, next_statement, failed_statement, error, direction``.
+
+    ``error`` is UTF-8 bytes (read with ``CONVERT(... USING utf8mb4)``); a row
+    without a recorded failure is the leftover of a run that stopped.
+    """
+    version, name, agent, statements, next_statement, failed_statement, error, direction = row
+    if failed_statement is not None and error is not None:
+        text = error.decode("utf-8", "replace") if isinstance(error, (bytes, bytearray)) else str(error)
+    else:
+        text = _STOPPED
+    return UnfinishedMigration(
+        int(version),
+        as_text(name),
+        as_text(agent),
+        int(statements),
+        int(failed_statement if failed_statement is not None else next_statement),
+        text,
+        "rollback" if direction is not None and as_text(direction) == "rollback" else "migration",
+    )
+
+
 def _error_code(error: BaseException) -> Optional[int]:
     if isinstance(error, pymysql.err.MySQLError) and error.args and isinstance(error.args[0], int):
         return error.args[0]
@@ -258,6 +297,14 @@ class MySQLDialect(Dialect):
         self._journal_exists: Optional[bool] = None
         #: Whether the journal table has its ``direction`` column, once the table was read.
         self._journal_has_direction = False
+        #: When the journal must be converted to InnoDB and utf8mb4 before it is written (an earlier release made it):
+        #: its engine if not transactional, its character set if it cannot store every text.
+        self._journal_convert: Optional[Tuple[Optional[str], Optional[str]]] = None
+        #: The journal's first entry (or ``None``) with the statement count when it was read: current while
+        #: no statement has been sent since (see :meth:`unfinished`).
+        self._journal_seen: Optional[Tuple[int, Optional[UnfinishedMigration]]] = None
+        #: The history table's storage engine when it is not transactional (see :class:`BookkeepingTableError`).
+        self._history_engine: Optional[str] = None
         #: Versions this run has journal rows for, not yet recorded in history.
         self._journalled: Set[int] = set()
         #: Whether the session's ``foreign_key_checks`` was read (and switched on if off) for the writes.
@@ -269,13 +316,88 @@ class MySQLDialect(Dialect):
 
     # -- statements ------------------------------------------------------------------------------
 
-    history_columns_sql = (
-        "SELECT c.COLUMN_NAME, c.IS_NULLABLE = 'NO', c.COLUMN_DEFAULT IS NOT NULL OR c.EXTRA LIKE '%%auto_increment%%' "
-        "OR c.EXTRA LIKE '%%GENERATED%%', t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') "
-        "FROM information_schema.COLUMNS c JOIN information_schema.TABLES t "
-        "ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME "
-        "WHERE c.TABLE_SCHEMA = DATABASE() AND c.TABLE_NAME = %s"
+    # The history table and the journal, their columns, engines and character sets, in one statement:
+    # each part looks one table up by name (MariaDB then opens no other table's definition).
+    history_columns_sql = " UNION ALL ".join(
+        part.format(table=table)
+        for table in ("%s", f"'{JOURNAL_TABLE}'")
+        for part in (
+            "SELECT 'column', TABLE_NAME, COLUMN_NAME, IS_NULLABLE = 'NO', COLUMN_DEFAULT IS NOT NULL "
+            "OR EXTRA LIKE '%%auto_increment%%' OR EXTRA LIKE '%%GENERATED%%', CHARACTER_SET_NAME "
+            "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {table}",
+            "SELECT 'table', t.TABLE_NAME, t.TABLE_TYPE, t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED'), "
+            "COALESCE(e.TRANSACTIONS = 'YES', 0), t.ENGINE FROM information_schema.TABLES t "
+            "LEFT JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE "
+            "WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_NAME = {table}",
+        )
     )
+    #: Created explicitly transactional and able to store any text, whatever the server's defaults.
+    history_table_options = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+
+    def _history_shape_rows(self) -> List[Row]:
+        """The history table's shape rows; notes its engine, and the journal's existence, columns, engine and charset.
+
+        When the journal does not exist, that is known afresh, so
+        :meth:`unfinished` needs no statement of its own.
+        """
+        rows = self._query(self.history_columns_sql, (HISTORY_TABLE, HISTORY_TABLE))
+        columns: Dict[str, List[Row]] = {}
+        tables: Dict[str, Tuple[bool, bool, str]] = {}
+        for kind, table, name, first, second, third in rows:
+            if as_text(kind) == "table":
+                tables[as_text(table)] = (bool(first), bool(second), as_text(third or "none"))
+            else:
+                columns.setdefault(as_text(table), []).append((name, first, second, third))
+        is_table, transactional, engine = tables.get(HISTORY_TABLE, (True, True, ""))
+        self._history_engine = engine if is_table and not transactional else None
+        journal = tables.get(JOURNAL_TABLE)
+        self._journal_exists = journal is not None
+        if journal is None:
+            self._journal_seen = (self.statements, None)
+        else:
+            self._journal_has_direction = any(as_text(c[0]).lower() == "direction" for c in columns.get(JOURNAL_TABLE, []))
+            charsets = sorted({as_text(c[3]).lower() for c in columns.get(JOURNAL_TABLE, []) if c[3] is not None} - _FULL_UNICODE)
+            engine = None if journal[1] else journal[2]
+            self._journal_convert = (engine, ", ".join(charsets) or None) if engine or charsets else None
+        return [(name, not_null, has_default, is_table) for name, not_null, has_default, _ in columns.get(HISTORY_TABLE, [])]
+
+    def _refuse_non_transactional_history(self) -> None:
+        """Before a write: raise :class:`BookkeepingTableError` if the history table's engine is not transactional."""
+        if self._history_engine is not None:
+            raise BookkeepingTableError(
+                HISTORY_TABLE, self.location(), f"ALTER TABLE {HISTORY_TABLE} ENGINE=InnoDB", engine=self._history_engine
+            )
+
+    def ensure_history(self, columns: Optional[Sequence[str]] = None) -> None:
+        """As :meth:`Dialect.ensure_history`, refusing a history table that is not transactional first."""
+        if columns is None:
+            columns = self._columns()
+        self._refuse_non_transactional_history()
+        super().ensure_history(columns)
+
+    def _history_rows(self, sql: str) -> List[Row]:
+        """The history rows, and in the same statement the journal's, when it exists (kept for :meth:`unfinished`).
+
+        So every command that reads the history (the no-op path included)
+        sees an unfinished migration or rollback without a statement more.
+        The error text is read as UTF-8 bytes, whatever the connection's
+        character set.
+        """
+        if not self._journal_exists:
+            rows = self._query(sql)
+            if self._journal_exists is False:
+                self._journal_seen = (self.statements, None)
+            return rows
+        direction = "j.direction" if self._journal_has_direction else "NULL"
+        rows = self._query(
+            f"SELECT 0, h.*, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM ({sql}) h UNION ALL "
+            f"SELECT 1, NULL, NULL, NULL, NULL, NULL, j.version, j.name, j.agent, j.statements, j.next_statement, "
+            f"j.failed_statement, CAST(CONVERT(j.error USING utf8mb4) AS BINARY), {direction} FROM {JOURNAL_TABLE} j "
+            f"ORDER BY 1, 2, 7"
+        )
+        entries = [row[6:] for row in rows if row[0]]
+        self._journal_seen = (self.statements, _unfinished(entries[0]) if entries else None)
+        return [row[1:6] for row in rows if not row[0]]
 
     def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Row]:
         """Send one statement (values only as ``%s`` parameters); its rows, if any."""
@@ -320,23 +442,27 @@ class MySQLDialect(Dialect):
         The lock is taken by the first :meth:`write_transaction`, before it
         creates or reads the history table, and held to the end of the run;
         commands that only read (status, verify, dry runs, the no-op path)
-        never wait for it. A transaction of the caller's that has only read
-        (which the server does not report) ends when autocommit is switched on.
+        never wait for it. A transaction of the caller's is refused before
+        autocommit (whose switching on would commit it) is touched: see
+        :meth:`_prepare_reads`.
         """
         self.lock_timeout = lock_timeout
         self._foreign_keys_checked = False
         saved_autocommit = self.connection.get_autocommit()
-        if not saved_autocommit:
-            self._set_autocommit(True)
+        switched = False
         try:
             self._database = self._prepare_reads()
+            if not saved_autocommit:
+                self._set_autocommit(True)
+                switched = True
             self._lock_name = migration_lock_name(self._database)
             yield
         except BaseException as error:
             self._restore_caller_settings(quietly=True)
             if self._lock_held:
                 self._release_lock(quietly=True)  # keep the original error
-            self._restore_autocommit(saved_autocommit, quietly=True)
+            if switched:
+                self._restore_autocommit(saved_autocommit, quietly=True)
             named = self._named_error(error)
             if named is error:
                 raise
@@ -369,6 +495,12 @@ class MySQLDialect(Dialect):
             failed, error = error, error.__cause__  # type: ignore[assignment]
         if not isinstance(error, pymysql.err.MySQLError):
             return error
+        if _error_code(error) == ER.TABLE_NOT_LOCKED:
+            return ConnectionStateError(
+                f"the PyMySQL connection holds table locks (LOCK TABLES), so the runner may not read its own tables "
+                f"({_error_message(error)}): release them with UNLOCK TABLES before running migrations (the runner's "
+                f"transactions would release them, and it never ends what is not its own)"
+            )
         message = redact(_error_message(error))
         if self._lost(error):
             if failed is not None:
@@ -414,6 +546,13 @@ class MySQLDialect(Dialect):
     def _prepare_reads(self) -> str:
         """The current database; the session made to read every row and to carry any text, for the run.
 
+        Read first, before autocommit is touched (switching it on would commit
+        a transaction of the caller's, with its locks): MariaDB does not flag a
+        transaction that has only read (a ``SELECT``, even ``FOR UPDATE`` or
+        ``LOCK IN SHARE MODE``, with autocommit off) in the status PyMySQL
+        sees, but reports it in ``@@in_transaction``, read here in the same
+        statement; MySQL flags it (checked by :meth:`ensure_idle`).
+
         A ``sql_select_limit`` of the caller's would cut the runner's reads
         short (history rows missing: migrations applied twice), and a client
         character set other than the one PyMySQL encodes with (``SET NAMES
@@ -421,12 +560,20 @@ class MySQLDialect(Dialect):
         the current database (one statement); only if the caller changed them
         does one more statement set them for the run (restored at the end).
         """
-        database, limit, client, connection, results, collation = self._query(
+        mariadb = self._is_mariadb()
+        row = self._query(
             "SELECT DATABASE(), @@SESSION.sql_select_limit, @@SESSION.character_set_client, "
             "@@SESSION.character_set_connection, @@SESSION.character_set_results, @@SESSION.collation_connection"
+            + (", @@in_transaction" if mariadb else "")
         )[0]
-        if database is None:
-            raise self._no_database_error()
+        database, limit, client, connection, results, collation = row[:6]
+        if mariadb and row[6]:
+            raise ConnectionStateError(
+                "the PyMySQL connection is inside a transaction (autocommit is off and a statement, even a SELECT, "
+                "has opened one; the server holds its snapshot and any row locks it took): commit or roll back your "
+                "own work before running migrations (the runner never commits or rolls back work that is not its own)"
+            )
+        database = self._database_name(database)
         wanted: Dict[str, Any] = {}
         if int(limit) != _NO_SELECT_LIMIT:
             self._caller_settings["sql_select_limit"] = int(limit)
@@ -442,7 +589,7 @@ class MySQLDialect(Dialect):
                     wanted[name] = charset
         if wanted:
             self._query("SET " + ", ".join(f"SESSION {name} = %s" for name in wanted), tuple(wanted.values()))
-        return as_text(database)
+        return database
 
     def _no_database_error(self) -> ConnectionStateError:
         return ConnectionStateError(
@@ -451,7 +598,9 @@ class MySQLDialect(Dialect):
         )
 
     def _current_database(self) -> str:
-        database = self._query("SELECT DATABASE()")[0][0]
+        return self._database_name(self._query("SELECT DATABASE()")[0][0])
+
+    def _database_name(self, database: Any) -> str:
         if database is None:
             raise self._no_database_error()
         return as_text(database)
@@ -509,11 +658,14 @@ class MySQLDialect(Dialect):
     def write_transaction(self) -> Iterator[None]:
         """``START TRANSACTION`` ... ``COMMIT``, reopened whenever a statement inside commits it.
 
-        Takes the migration lock first (once per run). A refused write
-        (read-only server, missing privilege) outside a migration's own
-        statements becomes :class:`DatabaseAccessError`.
+        Takes the migration lock first (once per run), and refuses a history
+        table found not transactional (:class:`BookkeepingTableError`) before
+        anything is written. A refused write (read-only server, missing
+        privilege) outside a migration's own statements becomes
+        :class:`DatabaseAccessError`.
         """
         self._take_migration_lock()
+        self._refuse_non_transactional_history()
         self._enforce_foreign_keys()
         self._query("START TRANSACTION")
         self._in_write = True
@@ -603,19 +755,25 @@ class MySQLDialect(Dialect):
     # -- statement journal -----------------------------------------------------------------------
 
     def unfinished(self) -> Optional[UnfinishedMigration]:
-        """The journal's row, if any: a recorded failure, or the leftover of a run that stopped.
+        """The journal's first row, if any: a recorded failure, or the leftover of a run that stopped.
 
         Only the holder of the migration lock writes the journal, and a run
         removes its row when it records the migration, so any row seen here
-        is unfinished. Creates nothing (dry runs call this too). Reads every
-        column, so a table made before ``direction`` existed reads too.
+        is unfinished. Creates nothing (dry runs call this too). When the
+        last statement sent read the journal (with the history, see
+        :meth:`_history_rows`) or found it absent, that answer is used and no
+        statement is sent. Reads every column, so a table made before
+        ``direction`` existed reads too.
         """
-        if self._journal_exists is False:
-            return None
+        if self._journal_seen is not None and self._journal_seen[0] == self.statements:
+            return self._journal_seen[1]
         self.statements += 1
         try:
             with self.connection.cursor(Cursor) as cursor:
-                cursor.execute(f"SELECT * FROM {JOURNAL_TABLE} ORDER BY version LIMIT 1")
+                cursor.execute(
+                    f"SELECT *, CAST(CONVERT(error USING utf8mb4) AS BINARY) AS error_utf8 FROM {JOURNAL_TABLE} "
+                    f"ORDER BY version LIMIT 1"
+                )
                 columns = [as_text(column[0]).lower() for column in cursor.description or ()]
                 rows = list(cursor.fetchall())
         except pymysql.err.ProgrammingError as error:
@@ -628,17 +786,10 @@ class MySQLDialect(Dialect):
         if not rows:
             return None
         entry = dict(zip(columns, rows[0]))
-        failed_statement, error_text = entry["failed_statement"], entry["error"]
-        failed = failed_statement if failed_statement is not None else entry["next_statement"]
-        direction = entry.get("direction")
-        return UnfinishedMigration(
-            int(entry["version"]),
-            as_text(entry["name"]),
-            as_text(entry["agent"]),
-            int(entry["statements"]),
-            int(failed),
-            as_text(error_text) if failed_statement is not None and error_text is not None else _STOPPED,
-            "rollback" if direction is not None and as_text(direction) == "rollback" else "migration",
+        return _unfinished(
+            tuple(entry.get(column) for column in (
+                "version", "name", "agent", "statements", "next_statement", "failed_statement", "error_utf8", "direction",
+            ))
         )
 
     def _journal_write(self, sql: str, params: Sequence[Any]) -> None:
@@ -659,9 +810,12 @@ class MySQLDialect(Dialect):
         if not self._journal_exists:
             self._run(_CREATE_JOURNAL)
             self._journal_exists = self._journal_has_direction = True
+            self._journal_convert = None
         elif not self._journal_has_direction:
             self._run(_ADD_DIRECTION)
             self._journal_has_direction = True
+        if self._journal_convert:
+            self._convert_journal()
         self._journal_write(
             f"REPLACE INTO {JOURNAL_TABLE} (version, name, agent, statements, next_statement, "
             f"failed_statement, error, started_on, direction) VALUES (%s, %s, %s, %s, 0, NULL, NULL, %s, %s)",
@@ -669,15 +823,35 @@ class MySQLDialect(Dialect):
         )
         self._journalled.add(version)
 
+    def _convert_journal(self) -> None:
+        """Make a journal table an earlier release created with the server's defaults InnoDB and utf8mb4.
+
+        The journal is ours alone and holds at most a few rows, so it is
+        converted (under the lock) rather than refused; if that fails,
+        :class:`BookkeepingTableError` names the statement to run by hand.
+        """
+        try:
+            self._run(_CONVERT_JOURNAL)
+        except pymysql.err.MySQLError as error:
+            if self._lost(error):
+                raise
+            engine, charset = self._journal_convert
+            raise BookkeepingTableError(
+                JOURNAL_TABLE, self.location(), _CONVERT_JOURNAL, engine=engine, charset=charset, cause=_error_message(error)
+            ) from error
+        self._journal_convert = None
+        logger.info("converted %s to InnoDB and utf8mb4 (an earlier release created it with the server's defaults)", JOURNAL_TABLE)
+
     def journal_statement(self, version: int, index: int) -> None:
         self._journal_write(f"UPDATE {JOURNAL_TABLE} SET next_statement = %s WHERE version = %s", (index, version))
 
     def journal_failed(self, version: int, index: int, error: BaseException) -> None:
         """Record the failing statement and its error; if even that fails, the row already marks it."""
         try:
+            # Sent as hexadecimal UTF-8, so the connection's character set (latin1...) cannot refuse or mangle it.
             self._journal_write(
-                f"UPDATE {JOURNAL_TABLE} SET failed_statement = %s, error = %s WHERE version = %s",
-                (index, str(error)[:_MAX_ERROR_TEXT], version),
+                f"UPDATE {JOURNAL_TABLE} SET failed_statement = %s, error = CONVERT(UNHEX(%s) USING utf8mb4) WHERE version = %s",
+                (index, str(error)[:_MAX_ERROR_TEXT].encode("utf-8", "replace").hex(), version),
             )
         except pymysql.err.MySQLError as journal_error:
             logger.warning(
