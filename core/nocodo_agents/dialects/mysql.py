@@ -102,6 +102,7 @@ from ..errors import (
 from ..history import HISTORY_TABLE, now_rfc3339
 from ..session_state import SessionVariableGuard
 from ..sql_split import split_statements
+from ..excerpt import quote_message
 from ..urls import redact
 from .base import Dialect, UnfinishedMigration, as_text, interrupted
 
@@ -153,8 +154,6 @@ _STOPPED = (
     "while this statement was about to run or running, so it may or may not have taken effect"
 )
 
-#: Characters of an error kept in the journal (a TEXT column holds 65,535 bytes).
-_MAX_ERROR_TEXT = 16000
 
 Row = Tuple[Any, ...]
 
@@ -349,7 +348,7 @@ class MySQLDialect(Dialect):
             failed, error = error, error.__cause__  # type: ignore[assignment]
         if not isinstance(error, pymysql.err.MySQLError):
             return error
-        message = redact(_error_message(error))
+        message = quote_message(redact(_error_message(error)))
         if self._lost(error):
             if failed is not None:
                 left = interrupted(failed) + ("" if failed.journalled else " Run again once the server is reachable.")
@@ -593,7 +592,7 @@ class MySQLDialect(Dialect):
         try:
             self._journal_write(
                 f"UPDATE {JOURNAL_TABLE} SET failed_statement = %s, error = %s WHERE version = %s",
-                (index, str(error)[:_MAX_ERROR_TEXT], version),
+                (index, quote_message(error), version),  # start and end of a long one: a TEXT column holds 65,535 bytes
             )
         except pymysql.err.MySQLError as journal_error:
             logger.warning(
