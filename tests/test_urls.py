@@ -19,10 +19,25 @@ from nocodo_agents.urls import parse_database_url, redact
         ("host=db password=hunter2 user=app", "host=db password=*** user=app"),
         ("postgresql://db/agents", "postgresql://db/agents"),
         ("sqlite:///data/agents.db", "sqlite:///data/agents.db"),
+        ("postgresql://u@h/db?oauth_client_secret=s1&scram_client_key=s2", "postgresql://u@h/db?oauth_client_secret=***&scram_client_key=***"),
+        # a driver's message quoting user@host is not user information
+        (
+            "cannot use database mysql://root@h:3306/db: cannot connect: (1045, \"Access denied for user 'root'@'127.0.0.1'\")",
+            "cannot use database mysql://root@h:3306/db: cannot connect: (1045, \"Access denied for user 'root'@'127.0.0.1'\")",
+        ),
+        (
+            "cannot use database mysql://u:pw@h/db: Access denied for user 'u'@'h' (using password: YES)",
+            "cannot use database mysql://u:***@h/db: Access denied for user 'u'@'h' (using password: YES)",
+        ),
+        ("see postgresql://a:b@c@d/e and mysql://x:y@z/w", "see postgresql://a:***@d/e and mysql://x:***@z/w"),
     ],
 )
 def test_redact(url: str, shown: str) -> None:
     assert redact(url) == shown
+
+
+def test_an_at_sign_in_a_parameter_value_is_not_user_information() -> None:
+    assert parse_database_url("postgresql://app@h/db?sslrootcert=/certs/a@b.pem").dialect == "postgresql"
 
 
 def test_parsed_urls_never_show_the_password() -> None:
@@ -53,7 +68,8 @@ def test_parse(url: str, dialect: str, path: str, query: str) -> None:
         ("", "empty"),
         ("ftp://x", "unknown scheme 'ftp'"),
         ("sqlite://relative.db", "three or four slashes"),
-        ("mysql://u:pw@h:notaport/db", "Port"),
+        ("mysql://u:pw@h:notaport/db", "its port is not a number from 1 to 65535"),
+        ("postgresql://app:p?x@h/db", "unencoded"),
         ("postgresql://app:a/b@h/db", "percent-encode"),
     ],
 )
@@ -141,9 +157,25 @@ def test_mysql_parameters_pymysql_would_never_see_are_refused(url: str, problem:
     assert "hunter2" not in str(raised.value)
 
 
-def test_mysql_parameters_become_pymysql_options() -> None:
-    from nocodo_agents.urls import mysql_options
+def test_mysql_parameters_become_pymysql_options(tmp_path: Path) -> None:
+    import ssl
 
-    url = "mysql://u@h/db?ssl_ca=/etc/ca.pem&ssl_verify_cert=true&connect_timeout=5&unix_socket=/run/my.sock"
+    from nocodo_agents.mysql_url import mysql_connect_arguments, mysql_options
+
+    url = "mysql://u@h/db?ssl_verify_cert=false&connect_timeout=5&read_timeout=7&unix_socket=/run/my.sock"
     assert parse_database_url(url).dialect == "mysql"
-    assert mysql_options(url) == {"ssl_ca": "/etc/ca.pem", "ssl_verify_cert": True, "connect_timeout": 5, "unix_socket": "/run/my.sock"}
+    assert mysql_options(url) == {"ssl_verify_cert": False, "connect_timeout": 5, "read_timeout": 7, "unix_socket": "/run/my.sock"}
+    arguments = mysql_connect_arguments(url)
+    assert isinstance(arguments["ssl"], ssl.SSLContext) and arguments["ssl"].verify_mode == ssl.CERT_NONE  # TLS required
+    assert (arguments["connect_timeout"], arguments["unix_socket"]) == (5, "/run/my.sock")
+    assert "ssl" not in mysql_connect_arguments("mysql://u@h/db") and mysql_connect_arguments("mysql://u@h/db?ssl=false")["ssl_disabled"]
+
+
+def test_mysql_names_and_passwords_are_utf8() -> None:
+    from nocodo_agents.mysql_url import mysql_connect_arguments
+
+    arguments = mysql_connect_arguments("mysql://%C3%BC%40x:p%C3%A4ss€%2F@[::1]:3307/d%C3%A9v")
+    assert (arguments["user"], arguments["password"], arguments["database"]) == ("ü@x", "päss€/".encode(), "dév")
+    assert (arguments["host"], arguments["port"]) == ("::1", 3307)
+    with pytest.raises(DatabaseUrlError, match="its database name is not UTF-8"):
+        mysql_connect_arguments("mysql://u@h/%FF")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Tuple
 
+from .excerpt import quote_message, quote_statement
+
 if TYPE_CHECKING:  # pragma: no cover
     from .migration import Migration
     from .planning import PlannedMigration
@@ -221,8 +223,8 @@ class MigrationFailedError(MigrationError):
             then = f"Fix the {phase} and run again."
         super().__init__(
             f"{what} V{version}__{name} of agent {agent!r} (distribution {distribution}, "
-            f"{source}) failed at statement {statement_index + 1}: {cause}\n"
-            f"  statement: {statement.strip()}\n"
+            f"{source}) failed at statement {statement_index + 1}: {quote_message(cause)}\n"
+            f"  statement: {quote_statement(statement)}\n"
             f"{left} {then}"
         )
 
@@ -417,7 +419,7 @@ class SchemaReplayError(MigrationError):
             f"cannot compute the expected schema: migration V{planned.version}__{planned.name} of agent "
             f"{planned.agent!r} (distribution {planned.distribution}, {planned.source}) fails at statement "
             f"{statement_index + 1} when replayed after the migrations before it on {scratch}: "
-            f"{cause}\n  statement: {statement.strip()}\n"
+            f"{quote_message(cause)}\n  statement: {quote_statement(statement)}\n"
             f"The drift check needs every migration to build only on earlier migrations; one that "
             f"depends on tables or data the application creates cannot be checked this way. "
             f"The live database was not touched."
@@ -449,7 +451,7 @@ class IncompleteMigrationError(MigrationError):
         if direction == "rollback":
             super().__init__(
                 f"the rollback of migration V{version}__{name} of agent {agent!r} stopped part-way on an earlier "
-                f"run: statement {failed_index + 1} of {statements} of its rollback() failed ({error}); {applied}, "
+                f"run: statement {failed_index + 1} of {statements} of its rollback() failed ({quote_message(error)}); {applied}, "
                 f"the rest did not run, and V{version} is still recorded as applied. This database's DDL is not "
                 f"transactional, so nothing was undone and no migration or rollback will run until you resolve it. "
                 f"Either restore V{version}'s schema by hand and run `nocodo-agents resolve {version} --applied` "
@@ -459,7 +461,7 @@ class IncompleteMigrationError(MigrationError):
             return
         super().__init__(
             f"migration V{version}__{name} of agent {agent!r} stopped part-way on an earlier run: statement "
-            f"{failed_index + 1} of {statements} failed ({error}); {applied}, the rest did not run. This "
+            f"{failed_index + 1} of {statements} failed ({quote_message(error)}); {applied}, the rest did not run. This "
             f"database's DDL is not transactional, so nothing was rolled back and no further migration "
             f"will run until you resolve it: bring the schema to either the migration fully applied or "
             f"fully absent by hand, then run `nocodo-agents resolve {version} --applied` or "
@@ -567,7 +569,7 @@ class ForeignKeyViolationError(MigrationError):
             for table, rowid, parent in self.violations
         )
         more = f" (and {total - len(self.violations)} more)" if total > len(self.violations) else ""
-        found = detail if detail is not None else f"leaves {total} row(s) violating a foreign key: {listed}{more}"
+        found = quote_message(detail) if detail is not None else f"leaves {total} row(s) violating a foreign key: {listed}{more}"
         what = "migration" if phase == "migration" else f"the {phase} of migration"
         if rolled_back:
             left = "Its transaction was rolled back: the database and its history are as they were before it."
@@ -610,7 +612,7 @@ class TransactionControlError(InvalidMigrationError):
             f"{what} V{planned.version}__{planned.name} of agent {planned.agent!r} (distribution "
             f"{planned.distribution}, {planned.source}) controls transactions itself: statement "
             f"{statement_index + 1} {reason}.\n"
-            f"  statement: {statement.strip()}\n"
+            f"  statement: {quote_statement(statement)}\n"
             f"None of its statements ran. Remove the statement: the runner wraps every migration and "
             f"rollback with its history row in one transaction and commits it itself. Statements that "
             f"cannot run inside a transaction (VACUUM, CREATE INDEX CONCURRENTLY) belong in a migration "
@@ -653,7 +655,7 @@ class SessionStateError(InvalidMigrationError):
             f"{what} V{planned.version}__{planned.name} of agent {planned.agent!r} (distribution "
             f"{planned.distribution}, {planned.source}) changes the connection's session state: statement "
             f"{statement_index + 1} {reason}.\n"
-            f"  statement: {statement.strip()}\n"
+            f"  statement: {quote_statement(statement)}\n"
             f"None of its statements ran. {advice}. If the migration is already applied, run "
             f"`nocodo-agents repair` after fixing the file to re-record its checksum.",
         )
@@ -727,7 +729,7 @@ class TransactionEndedError(MigrationFailedError):
             f"{what} V{planned.version}__{planned.name} of agent {planned.agent!r} (distribution "
             f"{planned.distribution}, {planned.source}) ended the runner's transaction at statement "
             f"{statement_index + 1}; the runner stopped right after it.\n"
-            f"  statement: {statement.strip()}\n"
+            f"  statement: {quote_statement(statement)}\n"
             f"{ran} may have been committed (or undone) by it: the database "
             f"may hold part of the {phase}, and the runner could not roll it back. {record}. Check the "
             f"schema and bring it by hand to the state before the {phase} (or finish it), remove the "

@@ -6,39 +6,77 @@ bare file path open SQLite; SQLite URI parameters such as ``?mode=ro`` are
 passed to SQLite in every form (see :mod:`nocodo_agents.sqlite_location`).
 ``postgresql://user:pw@host:port/db`` opens psycopg 3 (extra ``postgresql``),
 ``mysql://user:pw@host:port/db`` (also ``mariadb://``) opens PyMySQL (extra
-``mysql``).
+``mysql``); their query parameters are checked by :mod:`nocodo_agents.postgresql_url`
+and :mod:`nocodo_agents.mysql_url`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from typing import Any, Optional
+from urllib.parse import unquote, urlsplit
 
-from .errors import DatabaseAccessError, DatabaseUrlError
+from .errors import DatabaseUrlError
 from .sqlite_location import MEMORY, SqliteLocation, parse_sqlite_location
 
 _SERVER_SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 
 
-_SECRET_PARAMETER = re.compile(r"(?i)(\b(?:password|passwd|pwd|pass|sslpassword)=)[^&;#\s]*")
+#: Query parameters (and conninfo keywords) whose value is a secret.
+_SECRET_PARAMETER = re.compile(
+    r"(?i)(\b(?:password|passwd|pwd|pass|sslpassword|oauth_client_secret|scram_client_key|scram_server_key)=)[^&;#\s]*"
+)
+#: A URL in a text: its scheme and what follows up to the next whitespace.
+_URL_IN_TEXT = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)(\S*)")
 
 
-def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe to print or log.
+def _mask_user_info(scheme: str, rest: str) -> str:
+    """``rest`` (what follows ``scheme://``) with the password of its user information replaced by ``***``.
 
-    Everything between ``://`` and the last ``@`` is taken as the user
-    information (so a password holding ``/``, ``?``, ``#`` or ``@`` is hidden
-    whole), and ``password=`` style query parameters are masked too.
+    Everything up to the last ``@`` is taken as the user information, so a
+    password holding ``/``, ``?``, ``#`` or ``@`` is hidden whole.
     """
-    if "://" not in url:
-        return _SECRET_PARAMETER.sub(r"\1***", url)
-    scheme, rest = url.split("://", 1)
     userinfo, at, host_and_path = rest.rpartition("@")
     if at and ":" in userinfo:
         rest = f"{userinfo.split(':', 1)[0]}:***@{host_and_path}"
-    return scheme + "://" + _SECRET_PARAMETER.sub(r"\1***", rest)
+    return scheme + rest
+
+
+def redact(text: str) -> str:
+    """``text`` with any password replaced by ``***``, safe to print or log.
+
+    ``text`` is a URL, or a message that may quote URLs (a driver's message
+    such as "Access denied for user 'x'@'127.0.0.1'" is left as it is). A
+    text that starts with a URL is one URL, whitespace included; elsewhere a
+    URL ends at whitespace. In a URL, everything between ``://`` and the last
+    ``@`` is the user information (so a password holding ``/``, ``?``, ``#``
+    or ``@`` is hidden whole); ``password=`` style parameters are masked too.
+    """
+    whole = _URL_IN_TEXT.match(text)
+    if whole is not None and whole.start() == 0:
+        scheme, rest = text.split("://", 1)
+        return _SECRET_PARAMETER.sub(r"\1***", _mask_user_info(scheme + "://", rest))
+    masked = _URL_IN_TEXT.sub(lambda found: _mask_user_info(found.group(1), found.group(2)), text)
+    return _SECRET_PARAMETER.sub(r"\1***", masked)
+
+
+def hide_secrets(message: str, url: str) -> str:
+    """``message`` (a driver's) redacted, and without the password of ``url`` in any spelling.
+
+    A driver may echo what it could not parse; the password as written in
+    the URL and percent-decoded is replaced by ``***`` wherever it occurs
+    (passwords shorter than 3 characters are left: replacing them would
+    mangle every word).
+    """
+    try:
+        password = urlsplit(url).password if "://" in url else None
+    except ValueError:  # a malformed IPv6 host: the URL was refused, nothing was sent
+        password = None
+    for secret in (password, unquote(password or "")):
+        if secret and len(secret) >= 3:
+            message = message.replace(secret, "***")
+    return redact(message)
 
 
 @dataclass(frozen=True)
@@ -74,99 +112,14 @@ class DatabaseUrl:
         return location.connect(shown, create=create, empty_if_missing=empty_if_missing)
 
     def _connect_postgresql(self) -> Any:
-        try:
-            import psycopg
-        except ImportError:
-            raise DatabaseUrlError(str(self), "PostgreSQL needs psycopg: pip install 'nocodo-agents[postgresql]'") from None
-        parts = urlsplit(self.url)
-        conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, ""))
-        try:
-            return psycopg.connect(conninfo, connect_timeout=10)
-        except psycopg.Error as error:
-            raise DatabaseAccessError(str(self), f"cannot connect: {redact(str(error)).strip()}") from error
+        from .postgresql_url import connect_postgresql
+
+        return connect_postgresql(self.url, str(self))
 
     def _connect_mysql(self) -> Any:
-        try:
-            import pymysql
-        except ImportError:
-            raise DatabaseUrlError(str(self), "MySQL and MariaDB need PyMySQL: pip install 'nocodo-agents[mysql]'") from None
-        parts = urlsplit(self.url)
-        database = unquote(parts.path.lstrip("/"))
-        if not database:
-            raise DatabaseUrlError(str(self), "name the database: mysql://user:password@host:port/DATABASE")
-        options: Dict[str, Any] = {"connect_timeout": 10}
-        options.update(mysql_options(self.url))
-        try:
-            return pymysql.connect(
-                host=parts.hostname or "localhost",
-                port=parts.port or 3306,
-                user=unquote(parts.username or ""),
-                password=unquote(parts.password or ""),
-                database=database,
-                charset="utf8mb4",
-                **options,
-            )
-        except pymysql.MySQLError as error:
-            raise DatabaseAccessError(str(self), f"cannot connect: {redact(str(error))}") from error
+        from .mysql_url import connect_mysql
 
-
-#: The query parameters a mysql:// URL takes, passed to PyMySQL, and how each value is read.
-_MYSQL_PARAMETERS: Dict[str, Callable[[str], Any]] = {
-    "unix_socket": str,
-    "ssl_ca": str,
-    "ssl_cert": str,
-    "ssl_key": str,
-    "ssl_verify_cert": lambda value: _flag(value),
-    "ssl_verify_identity": lambda value: _flag(value),
-    "ssl_disabled": lambda value: _flag(value),
-    "connect_timeout": lambda value: _seconds(value),
-    "read_timeout": lambda value: _seconds(value),
-    "write_timeout": lambda value: _seconds(value),
-}
-
-
-def _flag(value: str) -> bool:
-    lowered = value.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("expected true or false")
-
-
-def _seconds(value: str) -> int:
-    number = int(value)
-    if not 0 < number <= 31536000:
-        raise ValueError("expected a whole number of seconds, 1 or more")
-    return number
-
-
-def mysql_options(url: str) -> Dict[str, Any]:
-    """The PyMySQL options of a mysql:// URL's query; raise :class:`DatabaseUrlError` for any other parameter.
-
-    PyMySQL takes no URL, so a parameter not listed here would otherwise be
-    dropped without a word (``?sslmode=require`` connecting without TLS).
-    """
-    query = urlsplit(url).query
-    options: Dict[str, Any] = {}
-    if not query:
-        return options
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
-    except ValueError:
-        raise DatabaseUrlError(redact(url), "its query is not name=value pairs joined by '&'") from None
-    for name, value in pairs:
-        read = _MYSQL_PARAMETERS.get(name)
-        if read is None:
-            known = ", ".join(sorted(_MYSQL_PARAMETERS))
-            raise DatabaseUrlError(redact(url), f"unknown parameter {name!r} for MySQL/MariaDB (known: {known})")
-        if name in options:
-            raise DatabaseUrlError(redact(url), f"the parameter {name!r} is given twice")
-        try:
-            options[name] = read(value)
-        except ValueError as error:
-            raise DatabaseUrlError(redact(url), f"{name}={value!r}: {error}") from None
-    return options
+        return connect_mysql(self.url, str(self))
 
 
 def parse_database_url(url: str) -> DatabaseUrl:
@@ -186,21 +139,61 @@ def parse_database_url(url: str) -> DatabaseUrl:
             )
         return _sqlite_url(url, rest[1:])
     if scheme in _SERVER_SCHEMES:
-        ends = [i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0]
-        if ends and rest.rfind("@") > min(ends):
-            raise DatabaseUrlError(
-                redact(url),
-                "its user information holds an unencoded '/', '?' or '#': percent-encode them in the "
-                "password (%2F, %3F, %23)",
-            )
-        try:
-            urlsplit(url).port  # validates the port
-        except ValueError as error:
-            raise DatabaseUrlError(redact(url), str(error)) from error
-        if _SERVER_SCHEMES[scheme] == "mysql":
-            mysql_options(url)  # refuse a parameter PyMySQL would never see, before connecting
-        return DatabaseUrl(url, _SERVER_SCHEMES[scheme])
+        dialect = _SERVER_SCHEMES[scheme]
+        check_server_url(url, rest)
+        if dialect == "mysql":
+            from .mysql_url import mysql_connect_arguments
+
+            mysql_connect_arguments(url)  # refuse what PyMySQL would misread or never see, before connecting
+        return DatabaseUrl(url, dialect)
     raise DatabaseUrlError(redact(url), f"unknown scheme {scheme!r}: use sqlite://, postgresql:// or mysql://")
+
+
+#: The parts of a server URL, as named in messages, and how to find each (never printed: a password may be among them).
+_PARTS = (("user name", 0), ("password", 1), ("host", 2), ("database name", 3), ("query", 4))
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def check_server_url(url: str, rest: str) -> None:
+    """Refuse a postgresql:// or mysql:// URL that its driver would misread, naming the part at fault, never its text.
+
+    ``rest`` is what follows ``://``. Refused: whitespace or control
+    characters, a ``#`` (a fragment means nothing to a database), a ``/``,
+    ``?`` or ``@`` of a password or name left unencoded (the URL would be
+    split in the wrong place), a ``%`` not followed by two hexadecimal digits
+    or an encoded NUL (``%00``), and a bracketed IPv6 host left open. The
+    port is checked by the dialect (PostgreSQL takes a list of hosts).
+    """
+    shown = redact(url)
+    if any(character.isspace() or ord(character) < 32 or ord(character) == 127 for character in url):
+        raise DatabaseUrlError(shown, "it holds whitespace or a control character: percent-encode it (a space is %20)")
+    if "#" in rest:
+        raise DatabaseUrlError(
+            shown, "it holds a '#': a URL fragment means nothing to a database; percent-encode a '#' of a password or name as %23"
+        )
+    ends = [i for i in (rest.find("/"), rest.find("?")) if i >= 0]
+    tail = rest[min(ends):] if ends else ""
+    path, _, query = tail.partition("?")
+    if "@" in path or any("@" in pair.partition("=")[0] or "=" not in pair for pair in query.split("&") if "@" in pair):
+        raise DatabaseUrlError(
+            shown,
+            "its user information or database name holds an unencoded '/', '?' or '@': percent-encode them in the "
+            "password or name (%2F, %3F, %40)",
+        )
+    try:
+        parts = urlsplit(url)
+        userinfo, _, host = parts.netloc.rpartition("@")
+        user, _, password = userinfo.partition(":")
+    except ValueError as error:  # "Invalid IPv6 URL": an unclosed '['
+        raise DatabaseUrlError(shown, f"its host is malformed ({error}): write an IPv6 address in brackets, [::1]") from None
+    texts = (user, password, host, parts.path, parts.query)
+    for part, index in _PARTS:
+        if _BAD_ESCAPE.search(texts[index]):
+            raise DatabaseUrlError(
+                shown, f"its {part} holds a '%' not followed by two hexadecimal digits: write a literal '%' as %25"
+            )
+        if "%00" in texts[index]:
+            raise DatabaseUrlError(shown, f"its {part} holds an encoded NUL character (%00), which no server accepts")
 
 
 def _sqlite_url(url: str, location_text: str) -> DatabaseUrl:

@@ -113,6 +113,7 @@ from ..errors import (
     SchemaReplayError,
     SessionTimeoutError,
 )
+from ..excerpt import quote_message
 from ..history import HISTORY_TABLE, now_rfc3339
 from ..session_state import SessionVariableGuard
 from ..sql_lexer import SqlSyntax, mysql_version_id
@@ -178,9 +179,6 @@ _STOPPED = (
 #: Error codes of a statement cancelled by a session timeout, and the setting that fired: MariaDB's
 #: ER_STATEMENT_TIMEOUT, MySQL's ER_QUERY_TIMEOUT (SELECT statements only).
 _TIMEOUT_SETTINGS = {1969: "max_statement_time", 3024: "max_execution_time"}
-
-#: Characters of an error kept in the journal (a TEXT column holds 65,535 bytes).
-_MAX_ERROR_TEXT = 16000
 
 Row = Tuple[Any, ...]
 
@@ -501,7 +499,7 @@ class MySQLDialect(Dialect):
                 f"({_error_message(error)}): release them with UNLOCK TABLES before running migrations (the runner's "
                 f"transactions would release them, and it never ends what is not its own)"
             )
-        message = redact(_error_message(error))
+        message = quote_message(redact(_error_message(error)))
         if self._lost(error):
             if failed is not None:
                 left = interrupted(failed) + ("" if failed.journalled else " Run again once the server is reachable.")
@@ -851,7 +849,8 @@ class MySQLDialect(Dialect):
             # Sent as hexadecimal UTF-8, so the connection's character set (latin1...) cannot refuse or mangle it.
             self._journal_write(
                 f"UPDATE {JOURNAL_TABLE} SET failed_statement = %s, error = CONVERT(UNHEX(%s) USING utf8mb4) WHERE version = %s",
-                (index, str(error)[:_MAX_ERROR_TEXT].encode("utf-8", "replace").hex(), version),
+                # the start and end of a long one (a TEXT column holds 65,535 bytes)
+                (index, quote_message(error).encode("utf-8", "replace").hex(), version),
             )
         except pymysql.err.MySQLError as journal_error:
             logger.warning(

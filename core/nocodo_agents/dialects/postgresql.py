@@ -37,6 +37,7 @@ from ..errors import (
 )
 from ..history import HISTORY_TABLE
 from ..sql_split import split_statements
+from ..excerpt import quote_message
 from ..urls import redact
 from .base import Dialect, as_text, interrupted, timeout_error
 
@@ -206,7 +207,7 @@ class PostgreSQLDialect(Dialect):
             failed, error = error, error.__cause__  # type: ignore[assignment]
         if not isinstance(error, psycopg.Error):
             return error
-        message = redact(str(error).strip())
+        message = quote_message(redact(str(error).strip()))
         if self._lost(error):
             if failed is not None:
                 left = interrupted(failed) + ("" if failed.journalled else " Run again once the server is reachable.")
