@@ -18,7 +18,15 @@ from .errors import DivergentMigrationError, HistoryNotEmptyError, ResolveRefuse
 from .execution import check_before_running, run_statements
 from .history import HistoryRow, now_rfc3339
 from .planning import PlannedMigration, check_target, divergences, make_plan, verify
-from .runner import DEFAULT_LOCK_TIMEOUT, MigrationReport, MigrationStep, prepare, refuse_unfinished
+from .runner import (
+    DEFAULT_LOCK_TIMEOUT,
+    MigrationReport,
+    MigrationStep,
+    is_recorded,
+    prepare,
+    refuse_unfinished,
+    run_outside_transaction,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .dialects import Dialect
@@ -173,11 +181,14 @@ def _roll_back_one(dialect: "Dialect", planned: PlannedMigration) -> Optional[Ro
             run_statements(dialect, planned, sql, rolled_back=dialect.transactional_ddl, phase="rollback")
             dialect.delete_history(planned.version)
             dialect.journal_done(planned.version)  # commits with the deletion
-    if not transactional:  # statements outside a transaction; the row goes once they succeeded
-        run_statements(dialect, planned, sql, rolled_back=False, phase="rollback")
-        with dialect.write_transaction():
-            dialect.delete_history(planned.version)
-            dialect.journal_done(planned.version)
+    if not transactional:  # statements outside a transaction, holding the lock; the row goes once they succeeded
+        with dialect.outside_transaction():
+            if not is_recorded(dialect, planned.version):
+                return None  # another runner rolled it back meanwhile
+            run_outside_transaction(dialect, planned, sql, phase="rollback")
+            with dialect.write_transaction():
+                dialect.delete_history(planned.version)
+                dialect.journal_done(planned.version)
     duration = (time.perf_counter() - started) * 1000
     logger.info("rolled back V%s__%s of agent %r in %.1f ms", planned.version, planned.name, planned.agent, duration)
     return RollbackStep(planned.version, planned.name, planned.agent, planned.distribution, duration_ms=duration)
@@ -185,18 +196,25 @@ def _roll_back_one(dialect: "Dialect", planned: PlannedMigration) -> Optional[Ro
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """What ``verify`` found: divergent checksums and schema drift."""
+    """What ``verify`` found: divergent checksums, schema drift and (PostgreSQL) invalid indexes.
+
+    ``invalid_indexes`` names, schema-qualified, the indexes of the history
+    table's schema that PostgreSQL marks invalid (a ``CREATE INDEX
+    CONCURRENTLY`` that failed or was interrupted): queries do not use them,
+    and their definition can look exactly as the migrations expect.
+    """
 
     dialect: str
     divergent: Tuple[DivergentMigrationError, ...]
     drift: "DriftReport"
     not_installed: Tuple[HistoryRow, ...]
     pending: Tuple[int, ...]
+    invalid_indexes: Tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """No divergent migration and no schema drift."""
-        return not self.divergent and not self.drift.has_drift
+        """No divergent migration, no schema drift, no invalid index."""
+        return not self.divergent and not self.drift.has_drift and not self.invalid_indexes
 
 
 def _applied_installed(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow]) -> List[PlannedMigration]:
@@ -221,6 +239,7 @@ def verify_database(
         applied_installed = _applied_installed(installed, history)
         check_before_running(dialect, applied_installed, replay=True)  # the replay would escape its scratch transaction
         drift = dialect.schema_drift(applied_installed)
+        invalid_indexes = tuple(dialect.invalid_indexes())
     applied = {row.version for row in history}
     installed_versions = {p.version for p in installed}
     return VerifyReport(
@@ -229,6 +248,7 @@ def verify_database(
         drift,
         tuple(row for row in history if row.version not in installed_versions),
         tuple(p.version for p in installed if p.version not in applied),
+        invalid_indexes,
     )
 
 
