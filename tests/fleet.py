@@ -4,31 +4,41 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import Counter
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from conftest import registry_of
 from nocodo_agents.database.migrations import run_agent_migrations
+from nocodo_agents.lifecycle import rollback_migrations
 
 RUNNERS = 16
 
 
-def _member(connect: Callable[[], Any], package: str, barrier: Any, results: Any) -> None:
+def _member(connect: Callable[[], Any], package: str, barrier: Any, results: Any, rollback_to: Optional[int]) -> None:
     try:
         connection = connect()
         barrier.wait(timeout=60)
-        report = run_agent_migrations(connection, registry=registry_of(fleet=package))
-        results.put(("ok", report.versions))
+        if rollback_to is None:
+            report = run_agent_migrations(connection, registry=registry_of(fleet=package))
+            results.put(("ok", report.versions))
+        else:
+            undone = rollback_migrations(connection, rollback_to, registry=registry_of(fleet=package))
+            results.put(("ok", tuple(step.version for step in undone.rolled_back)))
         connection.close()
     except BaseException as error:  # everything goes back to the parent
         results.put(("error", f"{type(error).__name__}: {error}"))
 
 
-def run_fleet(connect: Callable[[], Any], package: str, members: int = RUNNERS) -> List[Tuple[str, Any]]:
-    """Fork ``members`` processes that each ``connect()`` and migrate at once; their outcomes."""
+def run_fleet(
+    connect: Callable[[], Any], package: str, members: int = RUNNERS, rollback_to: Optional[int] = None
+) -> List[Tuple[str, Any]]:
+    """Fork ``members`` processes that each ``connect()`` and migrate (or roll back to ``rollback_to``) at once.
+
+    Returns each member's outcome: ``("ok", versions applied or rolled back)`` or ``("error", message)``.
+    """
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(members)
     results = context.Queue()
-    processes = [context.Process(target=_member, args=(connect, package, barrier, results)) for _ in range(members)]
+    processes = [context.Process(target=_member, args=(connect, package, barrier, results, rollback_to)) for _ in range(members)]
     for process in processes:
         process.start()
     outcomes = [results.get(timeout=180) for _ in processes]

@@ -21,6 +21,7 @@ import pymysql
 import pytest
 
 from conftest import registry_of
+from lock_waits import lock_wait_logged
 from nocodo_agents import DatabaseAccessError, MigrationFailedError
 from nocodo_agents.lifecycle import rollback_migrations, verify_database
 from nocodo_agents.runner import run_agent_migrations
@@ -79,6 +80,11 @@ def _pg_settings(connection: psycopg.Connection) -> Dict[str, str]:
 
 
 def test_postgresql_every_session_setting_comes_back_exactly(pg: psycopg.Connection, pg_dsn: str, agent_package) -> None:
+    with lock_wait_logged() as lock_wait:
+        _every_session_setting_comes_back(pg, pg_dsn, agent_package, lock_wait)
+
+
+def _every_session_setting_comes_back(pg: psycopg.Connection, pg_dsn: str, agent_package, lock_wait: threading.Event) -> None:
     for statement in PG_CALLER_SETTINGS:
         pg.execute(statement)
     pg.commit()
@@ -88,14 +94,10 @@ def test_postgresql_every_session_setting_comes_back_exactly(pg: psycopg.Connect
     broken = agent_package({"V100__notes": _module(notes_sql, "DROP TABLE notes;"), "V101__bad": "SELECT nonsense();"})
     holder = psycopg.connect(pg_dsn, autocommit=True)
     holder.execute("SELECT pg_advisory_lock(hashtext('nocodo_agents.migrations'))")
-    runner = pg.info.backend_pid
 
     def release() -> None:
         try:
-            for _ in range(600):
-                if holder.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'", (runner,)).fetchone()[0]:
-                    return
-                time.sleep(0.02)
+            lock_wait.wait(12)  # the runner polls the lock: it says so in the log
         finally:
             holder.close()
 

@@ -22,6 +22,7 @@ import pymysql
 import pytest
 
 from conftest import registry_of
+from lock_waits import lock_wait_logged
 from nocodo_agents import DatabaseAccessError, IncompleteMigrationError, LockTimeoutError, SessionTimeoutError
 from nocodo_agents.cli.exit_codes import ExitCode, exit_code_for
 from nocodo_agents.runner import run_agent_migrations
@@ -77,14 +78,25 @@ def _pg_seen(connection: psycopg.Connection, version: int) -> tuple:
     return row
 
 
-def _pg_waiting(dsn: str, pid: int) -> Callable[[], bool]:
+def _pg_waiting(dsn: str, pid: int, logged: threading.Event) -> Callable[[], bool]:
+    """Whether the runner waits: for the migration lock (it polls it, and says so in the log) or in a lock wait."""
+
     def waiting() -> bool:
+        if logged.is_set():
+            return True
         with psycopg.connect(dsn, autocommit=True) as watcher:
             return bool(watcher.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'", (pid,)
             ).fetchone()[0])
 
     return waiting
+
+
+@pytest.fixture
+def lock_wait() -> Iterator[threading.Event]:
+    """Set once the runner logs that it waits for another runner's migration lock."""
+    with lock_wait_logged() as event:
+        yield event
 
 
 def _pg_holder(dsn: str) -> psycopg.Connection:
@@ -96,7 +108,7 @@ def _pg_holder(dsn: str) -> psycopg.Connection:
 @pytest.mark.parametrize("waited", [False, True], ids=["lock-free", "lock-waited-for"])
 def test_postgresql_migrations_run_under_the_callers_timeouts_whether_the_runner_waited_or_not(
     pg: psycopg.Connection, pg_dsn: str, agent_package, waited: bool
-) -> None:
+, lock_wait: threading.Event) -> None:
     run_agent_migrations(pg, registry=registry_of())  # so the first transaction after the wait applies V100
     pg.execute("SET lock_timeout = '7s'")
     pg.execute("SET statement_timeout = '9s'")
@@ -105,7 +117,7 @@ def test_postgresql_migrations_run_under_the_callers_timeouts_whether_the_runner
     watcher: Optional[threading.Thread] = None
     if waited:
         holder = _pg_holder(pg_dsn)
-        watcher = _release_once_waiting(_pg_waiting(pg_dsn, pg.info.backend_pid), holder.close)
+        watcher = _release_once_waiting(_pg_waiting(pg_dsn, pg.info.backend_pid, lock_wait), holder.close)
     report = run_agent_migrations(pg, registry=registry_of(seen=package), lock_timeout=30)
     if watcher is not None:
         watcher.join()
@@ -118,13 +130,13 @@ def test_postgresql_migrations_run_under_the_callers_timeouts_whether_the_runner
 
 def test_postgresql_a_migration_on_a_busy_table_waits_as_long_as_the_caller_allows_after_the_runner_waited(
     pg: psycopg.Connection, pg_dsn: str, agent_package
-) -> None:
+, lock_wait: threading.Event) -> None:
     """The runner's lock_timeout (0.5 s here) once stayed in force and failed the ALTER after half a second."""
     run_agent_migrations(pg, registry=registry_of())
     busy = psycopg.connect(pg_dsn)
     busy.execute("LOCK TABLE agent_sessions IN ACCESS SHARE MODE")  # an open reader of the table
     holder = _pg_holder(pg_dsn)
-    waiting = _pg_waiting(pg_dsn, pg.info.backend_pid)
+    waiting = _pg_waiting(pg_dsn, pg.info.backend_pid, lock_wait)
     first = _release_once_waiting(waiting, holder.close)
 
     def release_table() -> None:
@@ -145,12 +157,12 @@ def test_postgresql_a_migration_on_a_busy_table_waits_as_long_as_the_caller_allo
 
 def test_postgresql_the_callers_statement_timeout_does_not_cut_the_lock_wait_short(
     pg: psycopg.Connection, pg_dsn: str, agent_package
-) -> None:
+, lock_wait: threading.Event) -> None:
     run_agent_migrations(pg, registry=registry_of())
     pg.execute("SET statement_timeout = '300ms'")
     pg.commit()
     holder = _pg_holder(pg_dsn)
-    watcher = _release_once_waiting(_pg_waiting(pg_dsn, pg.info.backend_pid), holder.close, linger=1.0)
+    watcher = _release_once_waiting(_pg_waiting(pg_dsn, pg.info.backend_pid, lock_wait), holder.close, linger=1.0)
     package = agent_package({"V100__seen": RECORD_PG.format(v=100)})
     try:
         report = run_agent_migrations(pg, registry=registry_of(seen=package), lock_timeout=30)

@@ -737,6 +737,64 @@ class TransactionEndedError(MigrationFailedError):
         )
 
 
+class InvalidIndexError(MigrationFailedError):
+    """A ``transactional = False`` migration (or its rollback) left an index PostgreSQL marks invalid.
+
+    ``indexes`` are the invalid indexes (``pg_index.indisvalid = false``) of
+    the history table's schema, schema-qualified: what a failed, cancelled or
+    interrupted ``CREATE INDEX CONCURRENTLY`` leaves, and what ``IF NOT
+    EXISTS`` then silently skips. The migration is not recorded (a rollback's
+    history row is kept); nothing is rolled back, since it ran outside a
+    transaction. ``failure`` is the :class:`MigrationFailedError` of the
+    statement that failed, if one did.
+    """
+
+    def __init__(
+        self,
+        planned: "PlannedMigration",
+        indexes: Sequence[str],
+        phase: str = "migration",
+        failure: Optional[MigrationFailedError] = None,
+    ) -> None:
+        self.version = planned.version
+        self.name = planned.name
+        self.agent = planned.agent
+        self.distribution = planned.distribution
+        self.source = planned.source
+        self.indexes = tuple(indexes)
+        self.failure = failure
+        self.statement = failure.statement if failure is not None else ""
+        self.statement_index = failure.statement_index if failure is not None else -1
+        self.rolled_back = False
+        self.phase = phase
+        self.journalled = False
+        what = "migration" if phase == "migration" else "the rollback() of migration"
+        if failure is not None:
+            happened = (
+                f"failed at statement {failure.statement_index + 1} ({failure.__cause__ or failure.statement.strip()}) and left"
+            )
+        else:
+            happened = "ran to its end but left"
+        record = (
+            f"V{planned.version} was not recorded in the history"
+            if phase == "migration"
+            else f"V{planned.version} is still recorded as applied"
+        )
+        again = "migrate again" if phase == "migration" else "roll back again"
+        drops = " ".join(f"DROP INDEX CONCURRENTLY {index};" for index in self.indexes)
+        MigrationError.__init__(
+            self,
+            f"{what} V{planned.version}__{planned.name} of agent {planned.agent!r} (distribution "
+            f"{planned.distribution}, {planned.source}) {happened} invalid index(es) {', '.join(self.indexes)} "
+            f"(pg_index.indisvalid = false: a CONCURRENTLY build that failed or was interrupted; IF NOT EXISTS "
+            f"skips such an index instead of building it). It ran outside a transaction (transactional = False), "
+            f"so nothing of it was undone, and {record}. Drop the invalid index(es) with `{drops}`, fix what made "
+            f"the build fail (duplicate rows for a UNIQUE index, a lock or statement timeout, a cancelled "
+            f"session), then {again}. (An index another session is building right now also shows as invalid "
+            f"until its build ends: then wait for it and {again}.)",
+        )
+
+
 class ResolveRefusedError(MigrationError, ValueError):
     """``resolve`` was asked to settle a version the journal does not hold, or cannot record it.
 

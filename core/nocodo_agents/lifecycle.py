@@ -25,7 +25,16 @@ from .errors import (
 from .execution import check_before_running, run_statements
 from .history import HistoryRow, now_rfc3339
 from .planning import PlannedMigration, check_target, divergences, make_plan, verify
-from .runner import DEFAULT_LOCK_TIMEOUT, MigrationReport, MigrationStep, incomplete, prepare, refuse_unfinished
+from .runner import (
+    DEFAULT_LOCK_TIMEOUT,
+    MigrationReport,
+    MigrationStep,
+    incomplete,
+    is_recorded,
+    prepare,
+    refuse_unfinished,
+    run_outside_transaction,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .dialects import Dialect
@@ -180,11 +189,14 @@ def _roll_back_one(dialect: "Dialect", planned: PlannedMigration) -> Optional[Ro
             run_statements(dialect, planned, sql, rolled_back=dialect.transactional_ddl, phase="rollback")
             dialect.delete_history(planned.version)
             dialect.journal_done(planned.version)  # commits with the deletion
-    if not transactional:  # statements outside a transaction; the row goes once they succeeded
-        run_statements(dialect, planned, sql, rolled_back=False, phase="rollback")
-        with dialect.write_transaction():
-            dialect.delete_history(planned.version)
-            dialect.journal_done(planned.version)
+    if not transactional:  # statements outside a transaction, holding the lock; the row goes once they succeeded
+        with dialect.outside_transaction():
+            if not is_recorded(dialect, planned.version):
+                return None  # another runner rolled it back meanwhile
+            run_outside_transaction(dialect, planned, sql, phase="rollback")
+            with dialect.write_transaction():
+                dialect.delete_history(planned.version)
+                dialect.journal_done(planned.version)
     duration = (time.perf_counter() - started) * 1000
     logger.info("rolled back V%s__%s of agent %r in %.1f ms", planned.version, planned.name, planned.agent, duration)
     return RollbackStep(planned.version, planned.name, planned.agent, planned.distribution, duration_ms=duration)
@@ -192,11 +204,16 @@ def _roll_back_one(dialect: "Dialect", planned: PlannedMigration) -> Optional[Ro
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """What ``verify`` found: divergent checksums, schema drift, and a migration or rollback left unfinished.
+    """What ``verify`` found: divergent checksums, schema drift, a migration or rollback left unfinished, and (PostgreSQL) invalid indexes.
 
     ``unfinished`` is the journal's entry (MySQL), as an
     :class:`IncompleteMigrationError` naming the ``resolve`` commands; its
     version is not listed in ``pending``.
+
+    ``invalid_indexes`` names, schema-qualified, the indexes of the history
+    table's schema that PostgreSQL marks invalid (a ``CREATE INDEX
+    CONCURRENTLY`` that failed or was interrupted): queries do not use them,
+    and their definition can look exactly as the migrations expect.
     """
 
     dialect: str
@@ -205,11 +222,14 @@ class VerifyReport:
     not_installed: Tuple[HistoryRow, ...]
     pending: Tuple[int, ...]
     unfinished: Optional[IncompleteMigrationError] = None
+    invalid_indexes: Tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """No divergent migration, no schema drift, nothing unfinished."""
-        return not self.divergent and not self.drift.has_drift and self.unfinished is None
+        """No divergent migration, no schema drift, nothing unfinished, no invalid index."""
+        return (
+            not self.divergent and not self.drift.has_drift and self.unfinished is None and not self.invalid_indexes
+        )
 
 
 def _applied_installed(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow]) -> List[PlannedMigration]:
@@ -235,6 +255,7 @@ def verify_database(
         applied_installed = _applied_installed(installed, history)
         check_before_running(dialect, applied_installed, replay=True)  # the replay would escape its scratch transaction
         drift = dialect.schema_drift(applied_installed)
+        invalid_indexes = tuple(dialect.invalid_indexes())
     applied = {row.version for row in history}
     if unfinished is not None:
         applied.add(unfinished.version)  # neither applied nor pending: unfinished
@@ -246,6 +267,7 @@ def verify_database(
         tuple(row for row in history if row.version not in installed_versions),
         tuple(p.version for p in installed if p.version not in applied),
         unfinished,
+        invalid_indexes,
     )
 
 

@@ -5,9 +5,18 @@ row, and each transaction re-reads the history under the write lock before
 choosing what to apply, so concurrent runners never apply a migration twice.
 
 The exception is a migration declared ``transactional = False``: it runs
-after the lock is released and is recorded right after, so on SQLite (which
-has no lock outside a transaction) two runners racing on it can both run it,
-and a failure part-way leaves its earlier statements applied.
+outside any transaction and is recorded right after, so a failure part-way
+leaves its earlier statements applied. Runners still take turns on it where
+the database has a lock that outlives a transaction (the dialect's
+:meth:`~nocodo_agents.dialects.Dialect.outside_transaction`: a second
+connection holding PostgreSQL's advisory lock, MySQL's session-level
+``GET_LOCK``), and each re-reads the history once it holds the lock, so it
+never runs one another runner applied meanwhile. SQLite has no such lock: each
+statement takes the write lock for itself, so runners never run such
+statements at the same time, but two may each run the migration (the second
+logs that it ran twice and records nothing). A migration that leaves an index
+the database marks invalid (a failed ``CREATE INDEX CONCURRENTLY``) is not
+recorded: :class:`~nocodo_agents.InvalidIndexError`.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 from . import adoption
 from .dialects import Dialect, dbapi_connection, dialect_for
 from .discovery import AgentRegistry
-from .errors import IncompleteMigrationError, InvalidArgumentError
+from .errors import IncompleteMigrationError, InvalidArgumentError, InvalidIndexError, MigrationFailedError
 from .execution import check_before_running, run_statements
 from .history import HistoryRow, now_rfc3339
 from .planning import Plan, PlannedMigration, check_target, make_plan, merge
@@ -272,8 +281,11 @@ def _apply(
             if planned.migration.transactional:
                 applied.append(_apply_one(dialect, planned, plan))
         if not planned.migration.transactional:
-            # A migration that cannot run in a transaction runs after the lock is released.
-            applied.append(_apply_outside_transaction(dialect, planned, plan))
+            # A migration that cannot run in a transaction runs once this transaction is over.
+            step = _apply_outside_transaction(dialect, planned, plan)
+            if step is None:
+                continue  # another runner applied it meanwhile
+            applied.append(step)
         if progress is not None:
             progress(applied[-1])
     return MigrationReport(
@@ -322,18 +334,57 @@ def _apply_one(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> Migra
     return _step(planned, plan, duration_ms=duration)
 
 
-def _apply_outside_transaction(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> MigrationStep:
-    started = time.perf_counter()
-    run_statements(dialect, planned, planned.sql(dialect.name), rolled_back=False)
-    with dialect.write_transaction():
-        if any(row.version == planned.version for row in dialect.read_history()):
-            logger.warning(
-                "V%s__%s of agent %r runs outside a transaction and another runner applied it at "
-                "the same time: it ran twice", planned.version, planned.name, planned.agent,
-            )
-        else:
-            dialect.insert_history(planned.history_row(dialect.name, now_rfc3339()))
-            dialect.journal_done(planned.version)
+def is_recorded(dialect: Dialect, version: int) -> bool:
+    """Whether the history holds ``version`` (one statement; call after the history table is known)."""
+    return any(row.version == version for row in dialect.read_history())
+
+
+def run_outside_transaction(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str = "migration") -> None:
+    """Run a ``transactional = False`` migration's (or rollback's) statements, then refuse invalid indexes.
+
+    Raises :class:`InvalidIndexError` if the database holds an index marked
+    invalid afterwards (the caller then records nothing), also when a
+    statement failed and left one; otherwise a failing statement raises
+    :class:`MigrationFailedError` as usual.
+    """
+    try:
+        run_statements(dialect, planned, sql, rolled_back=False, phase=phase)
+    except MigrationFailedError as failure:
+        invalid = _invalid_indexes_after(dialect, failure)
+        if invalid:
+            raise InvalidIndexError(planned, invalid, phase, failure) from failure
+        raise
+    invalid = dialect.invalid_indexes()
+    if invalid:
+        raise InvalidIndexError(planned, invalid, phase)
+
+
+def _invalid_indexes_after(dialect: Dialect, failure: MigrationFailedError) -> List[str]:
+    """The invalid indexes a failed statement left; none when they cannot be asked for (the connection is gone)."""
+    try:
+        return dialect.invalid_indexes()
+    except Exception as error:  # keep the statement's own error
+        logger.debug("could not look for invalid indexes after %s: %s", type(failure).__name__, error)
+        return []
+
+
+def _apply_outside_transaction(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> Optional[MigrationStep]:
+    """Run and record one ``transactional = False`` migration holding the lock; ``None`` if another runner applied it."""
+    with dialect.outside_transaction():
+        if is_recorded(dialect, planned.version):
+            logger.info("V%s__%s of agent %r was applied by another runner meanwhile", planned.version, planned.name, planned.agent)
+            return None
+        started = time.perf_counter()
+        run_outside_transaction(dialect, planned, planned.sql(dialect.name))
+        with dialect.write_transaction():
+            if is_recorded(dialect, planned.version):  # only where no lock outlives a transaction (SQLite)
+                logger.warning(
+                    "V%s__%s of agent %r runs outside a transaction and another runner applied it at "
+                    "the same time: it ran twice", planned.version, planned.name, planned.agent,
+                )
+            else:
+                dialect.insert_history(planned.history_row(dialect.name, now_rfc3339()))
+                dialect.journal_done(planned.version)
     duration = (time.perf_counter() - started) * 1000
     logger.info("applied V%s__%s of agent %r outside a transaction in %.1f ms", planned.version, planned.name, planned.agent, duration)
     return _step(planned, plan, duration_ms=duration)

@@ -70,6 +70,7 @@ def verify_command(args: argparse.Namespace, output: Output) -> int:
                 "ok": report.ok,
                 "divergent": [{"version": d.version, "agent": d.agent, "message": str(d)} for d in report.divergent],
                 "drift": [{"kind": d.kind, "key": d.key, "expected": d.expected, "live": d.live} for d in report.drift.differences],
+                "invalid_indexes": list(report.invalid_indexes),
                 "unmanaged": list(report.drift.unmanaged),
                 "not_installed": [row.version for row in report.not_installed],
                 "pending": list(report.pending),
@@ -95,6 +96,13 @@ def verify_command(args: argparse.Namespace, output: Output) -> int:
                 output.result(f"  {difference}")
         else:
             output.result("schema: no drift from what the applied migrations produce")
+        if report.invalid_indexes:
+            output.result(
+                f"indexes: {len(report.invalid_indexes)} invalid (a CONCURRENTLY build failed or was interrupted; "
+                f"queries do not use them): drop each, then migrate again"
+            )
+            for index in report.invalid_indexes:
+                output.result(f"  {index}: DROP INDEX CONCURRENTLY {index};")
         for name in report.drift.unmanaged:
             output.line(f"note: {name} is not created by any migration (not checked)")
         for row in report.not_installed:

@@ -156,6 +156,27 @@ class Dialect(ABC):
     def write_transaction(self) -> Iterator[None]:
         """One atomic unit of work holding the write lock: committed on exit, rolled back on error."""
 
+    @contextmanager
+    def outside_transaction(self) -> Iterator[None]:
+        """Hold the migration lock, with no transaction open, while a ``transactional = False`` migration runs.
+
+        Runners take turns on such migrations: the caller re-reads the history
+        inside, runs the statements, and records them in a
+        :meth:`write_transaction` opened inside, which does not wait for the
+        lock again. The default holds nothing: SQLite has no lock that
+        outlives a transaction (each of the migration's statements takes the
+        write lock for itself).
+        """
+        yield
+
+    def invalid_indexes(self) -> List[str]:
+        """Indexes of the history table's schema that the database marks unusable (a failed concurrent build).
+
+        Checked after a ``transactional = False`` migration and by ``verify``;
+        dialects without such a state answer with no statement.
+        """
+        return []
+
     # -- statements: the two primitives every dialect provides -----------------------------------
 
     #: The driver's parameter placeholder (``%s`` for psycopg and PyMySQL, ``?`` for sqlite3).

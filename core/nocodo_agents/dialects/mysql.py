@@ -653,6 +653,12 @@ class MySQLDialect(Dialect):
                 raise
 
     @contextmanager
+    def outside_transaction(self) -> Iterator[None]:
+        """The session-level ``GET_LOCK``, held from the run's first write to its end, covers this migration too."""
+        self._take_migration_lock()  # no statement: already held since the write transaction that planned it
+        yield
+
+    @contextmanager
     def write_transaction(self) -> Iterator[None]:
         """``START TRANSACTION`` ... ``COMMIT``, reopened whenever a statement inside commits it.
 

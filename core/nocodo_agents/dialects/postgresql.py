@@ -3,12 +3,16 @@
 DDL is transactional, so each migration and its history row commit
 together: a failure leaves nothing behind. For the run the connection is in
 autocommit mode and every unit of work is an explicit ``BEGIN`` ... ``COMMIT``
-whose first act is ``pg_advisory_xact_lock``: the lock is taken before the
+whose first act is taking the advisory lock: the lock is taken before the
 history table is created or read, is released by the commit itself, and
 lives inside one transaction, so it works behind PgBouncer in transaction
-pooling mode (a session-level lock would not). ``SET LOCAL lock_timeout``
-bounds the wait. Statements are sent with ``prepare=False`` so no server-side
-prepared statement outlives its transaction (PgBouncer again). A session whose
+pooling mode (a session-level lock would not). How it is waited for (without
+holding a snapshot a ``CREATE INDEX CONCURRENTLY`` would wait for) and how it
+is held across a ``transactional = False`` migration (by a second, idle
+connection) is :mod:`nocodo_agents.dialects.postgresql_lock`; after such a
+migration, an index left invalid stops it from being recorded. Statements are
+sent with ``prepare=False`` so no server-side prepared statement outlives its
+transaction (PgBouncer again). A session whose
 ``session_replication_role`` is not ``origin`` (which switches off foreign-key
 enforcement and ON DELETE actions) or whose ``standard_conforming_strings`` is
 off gets them set back to the defaults with ``SET LOCAL`` in each write
@@ -30,7 +34,6 @@ from ..errors import (
     ConnectionStateError,
     DatabaseAccessError,
     ForeignKeyViolationError,
-    LockTimeoutError,
     MigrationFailedError,
     SchemaReplayError,
     SessionTimeoutError,
@@ -40,6 +43,7 @@ from ..sql_split import split_statements
 from ..excerpt import quote_message
 from ..urls import redact
 from .base import Dialect, as_text, interrupted, timeout_error
+from .postgresql_lock import BEGIN, begin_locked, guarded
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..drift import DriftReport
@@ -47,8 +51,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger("nocodo_agents")
 
-#: The advisory lock key: one per database (advisory locks are scoped to the current database).
-_LOCK_KEY = "hashtext('nocodo_agents.migrations')"
+#: The invalid indexes (a failed or interrupted concurrent build) of the current schema, schema-qualified.
+_INVALID_INDEXES = (
+    "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_index x "
+    "JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = current_schema() AND NOT x.indisvalid ORDER BY c.relname"
+)
 #: Tables of ours that are not part of any agent's schema.
 _BOOKKEEPING = (HISTORY_TABLE,)
 #: SQLSTATE classes of a server short of something, not of a statement's fault: 53 insufficient resources
@@ -87,6 +95,8 @@ class PostgreSQLDialect(Dialect):
         self._pinned: Dict[str, Tuple[str, str]] = {}
         #: Whether standard_conforming_strings was set on for the session (for statements outside a transaction).
         self._strings_set = False
+        #: Whether a guard connection holds the migration lock for this runner (see :meth:`outside_transaction`).
+        self._guarded = False
 
     @contextmanager
     def session(self, lock_timeout: float) -> Iterator[None]:
@@ -336,9 +346,11 @@ class PostgreSQLDialect(Dialect):
             )
         # READ COMMITTED whatever the caller or the server default: history is read after the lock is
         # taken, and a snapshot from before the wait would miss what the previous holder committed.
-        self._run("BEGIN ISOLATION LEVEL READ COMMITTED")
+        if self._guarded:
+            self._run(BEGIN)  # this runner's guard connection holds the lock
+        else:
+            self._begin_locked()
         try:
-            self._take_lock()
             if not self._writes_prepared:
                 self._check_session_state()
                 self._writes_prepared = True
@@ -363,36 +375,37 @@ class PostgreSQLDialect(Dialect):
             raise
         self._run("COMMIT")
 
-    def _take_lock(self) -> None:
-        """Take the migration lock, waiting up to ``lock_timeout`` (and no other timeout) if it is held.
-
-        The wait runs with the runner's ``lock_timeout`` and no
-        ``statement_timeout`` (both ``SET LOCAL``); once the lock is taken
-        the session's own values, read with the first attempt, are set back
-        for the rest of the transaction, so a migration's statements run
-        under the caller's timeouts whether the runner waited or not.
-        """
+    def _begin_locked(self) -> None:
+        """Open a transaction holding the migration lock (see :func:`~.postgresql_lock.begin_locked`)."""
         import psycopg
 
-        taken, caller_lock_timeout, caller_statement_timeout = self._query(
-            f"SELECT pg_try_advisory_xact_lock({_LOCK_KEY}), current_setting('lock_timeout'), "
-            f"current_setting('statement_timeout')"
-        )[0]
-        if taken:
-            return
-        milliseconds = int(self.lock_timeout * 1000)
-        if milliseconds < 1:  # PostgreSQL reads lock_timeout = 0 as "wait forever"
-            raise LockTimeoutError(self.name, self.lock_timeout, "the lock is held and lock_timeout is 0")
-        self._run(f"SET LOCAL lock_timeout = '{milliseconds}ms'; SET LOCAL statement_timeout = 0")
-        logger.info("waiting up to %g s for another runner's migration lock on %s", self.lock_timeout, self.location())
         try:
-            self._query(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
-        except psycopg.errors.LockNotAvailable as error:
-            raise LockTimeoutError(self.name, self.lock_timeout, error) from error
-        self._query(
-            "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
-            (caller_lock_timeout, caller_statement_timeout),
-        )
+            begin_locked(self._query, self.lock_timeout, self.location())
+        except psycopg.Error:
+            if not self.connection.closed and self.connection.info.transaction_status != self._idle:
+                try:
+                    self._run("ROLLBACK")
+                except psycopg.OperationalError:
+                    pass  # the connection is gone: keep the original error
+            raise
+
+    @contextmanager
+    def outside_transaction(self) -> Iterator[None]:
+        """The migration lock held by a second connection, idle in its transaction, while this one runs in autocommit."""
+
+        def count() -> None:
+            self.statements += 1
+
+        with guarded(self.connection, self.lock_timeout, self.location(), count):
+            self._guarded = True
+            try:
+                yield
+            finally:
+                self._guarded = False
+
+    def invalid_indexes(self) -> List[str]:
+        """The indexes of the history table's schema with ``pg_index.indisvalid = false``, schema-qualified."""
+        return [row[0] for row in self._query(_INVALID_INDEXES)]
 
     def _check_session_state(self) -> None:
         """Before the first write: refuse TEMP relations and a search_path naming no schema, note settings to set back.

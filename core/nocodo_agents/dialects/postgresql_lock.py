@@ -1,0 +1,161 @@
+"""The PostgreSQL migration lock: how it is waited for, and the guard connection that holds it outside a transaction.
+
+The lock is the transaction-level advisory lock ``pg_advisory_xact_lock`` on
+one key per database, taken first in a ``READ COMMITTED`` transaction. Living
+inside one transaction, it works behind PgBouncer in transaction pooling mode
+(a session-level lock would stay on a server connection other clients get).
+
+**Waiting without blocking ``CREATE INDEX CONCURRENTLY``.** A concurrent index
+build waits, before it ends, for every transaction of the database that holds
+a snapshot older than its own (``WaitForOlderSnapshots`` in PostgreSQL's
+``indexcmds.c``), and once it waits for a transaction it waits for that whole
+transaction to end. A runner blocked inside ``SELECT pg_advisory_xact_lock()``
+holds a snapshot while it waits for the lock, which the build's runner holds
+until the build ends: a deadlock PostgreSQL cannot see, broken only by
+``lock_timeout``. So a runner never blocks on the lock: it tries
+``pg_try_advisory_xact_lock`` in a fresh transaction, rolls that transaction
+back when the lock is held, sleeps (10 ms, doubling up to 250 ms), and tries
+again until ``lock_timeout`` has passed. Each try's transaction is over within
+one round trip, so a build waits for it at most that long. (No ``SET
+lock_timeout`` is involved: the migration's own statements run with the
+session's setting.)
+
+**Holding it outside a transaction.** A ``transactional = False`` migration
+runs in autocommit, so the lock cannot live in its connection's transaction.
+A second connection, the guard, opened with the caller's connection parameters
+(password included), takes the lock the same way and then sits idle in its
+``READ COMMITTED`` transaction while the migration runs. Idle, with no
+transaction id and no snapshot (``xmin`` zero), it is one of the transactions
+a concurrent index build does not wait for. Its ``idle_in_transaction_session_timeout``
+(and, from PostgreSQL 17, ``transaction_timeout``) is switched off for that
+transaction so the server does not end it while a long build runs. The guard is
+rolled back and closed however the migration ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List
+
+from ..errors import DatabaseAccessError, LockTimeoutError
+
+logger = logging.getLogger("nocodo_agents")
+
+#: The advisory lock key: one per database (advisory locks are scoped to the current database).
+LOCK_KEY = "hashtext('nocodo_agents.migrations')"
+#: Every unit of work of the runner (and of the guard) starts so.
+BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
+_TRY_LOCK = f"SELECT pg_try_advisory_xact_lock({LOCK_KEY})"
+#: Pauses between tries, in seconds: the first, and the longest.
+_FIRST_PAUSE = 0.01
+_LONGEST_PAUSE = 0.25
+
+#: ``query(sql)``: send one statement (counted by the caller) and return its rows.
+Query = Callable[[str], List[Any]]
+
+
+def begin_locked(query: Query, lock_timeout: float, location: str) -> None:
+    """Open a transaction holding the migration lock, waiting for it without holding a snapshot.
+
+    On return the transaction is open and holds the lock. Raises
+    :class:`LockTimeoutError` (no transaction open) when the lock was still
+    held after ``lock_timeout`` seconds; logs once that it waits.
+    """
+    query(BEGIN)
+    if query(_TRY_LOCK)[0][0]:
+        return
+    query("ROLLBACK")
+    if int(lock_timeout * 1000) < 1:
+        raise LockTimeoutError("postgresql", lock_timeout, "the lock is held and lock_timeout is 0")
+    logger.info("waiting up to %g s for another runner's migration lock on %s", lock_timeout, location)
+    deadline = time.monotonic() + lock_timeout
+    pause = _FIRST_PAUSE
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LockTimeoutError("postgresql", lock_timeout)
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, _LONGEST_PAUSE)
+        query(BEGIN)
+        if query(_TRY_LOCK)[0][0]:
+            return
+        query("ROLLBACK")
+
+
+def connection_parameters(connection: Any) -> Dict[str, str]:
+    """Every libpq connection option ``connection`` was opened with (password included), to open another like it."""
+    return {
+        option.keyword.decode(): option.val.decode()
+        for option in connection.pgconn.info
+        if option.val is not None
+    }
+
+
+class LockGuard:
+    """A second connection holding the migration lock in an idle ``READ COMMITTED`` transaction."""
+
+    def __init__(self, connection: Any, count: Callable[[], None]) -> None:
+        """Open the guard like ``connection`` (autocommit, nothing prepared: PgBouncer); ``count`` counts each statement."""
+        import psycopg
+
+        self._count = count
+        try:
+            self.connection = psycopg.connect(autocommit=True, prepare_threshold=None, **connection_parameters(connection))
+        except psycopg.Error as error:
+            raise DatabaseAccessError(
+                _location(connection),
+                f"could not open a second connection to hold the migration lock while a `transactional = False` "
+                f"migration runs outside a transaction ({str(error).strip()}): nothing of it ran. Allow one more "
+                f"connection for the run (max_connections, a pooler's limit), then run again.",
+            ) from error
+
+    def _query(self, sql: str) -> List[Any]:
+        from psycopg.rows import tuple_row
+
+        self._count()
+        with self.connection.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(sql, prepare=False)
+            return cursor.fetchall() if cursor.description else []
+
+    def hold(self, lock_timeout: float, location: str) -> None:
+        """Take the lock (waiting as :func:`begin_locked` does) and stay idle in the transaction holding it."""
+        begin_locked(self._query, lock_timeout, location)
+        settings = ["SET LOCAL idle_in_transaction_session_timeout = 0"]
+        if self.connection.info.server_version >= 170000:
+            settings.append("SET LOCAL transaction_timeout = 0")
+        self._query("; ".join(settings))
+
+    def release(self) -> None:
+        """Roll back (freeing the lock) and close; a guard the server already ended is only closed."""
+        import psycopg
+
+        try:
+            if not self.connection.closed and self.connection.info.transaction_status.name != "IDLE":
+                self._query("ROLLBACK")
+        except psycopg.Error as error:
+            logger.warning("could not release the migration lock's guard connection cleanly: %s", error)
+        finally:
+            self.connection.close()
+
+
+def _location(connection: Any) -> str:
+    try:
+        info = connection.info
+        return f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}"
+    except Exception:  # a broken connection may not answer
+        return "the PostgreSQL database"
+
+
+@contextmanager
+def guarded(connection: Any, lock_timeout: float, location: str, count: Callable[[], None]) -> Iterator[None]:
+    """The migration lock held by a :class:`LockGuard` for the duration; released and closed always."""
+    guard = LockGuard(connection, count)
+    try:
+        guard.hold(lock_timeout, location)
+        yield
+    finally:
+        guard.release()
+
+
