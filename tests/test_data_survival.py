@@ -47,7 +47,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import pytest
 
 import nocodo_agents_requirements_qna.plugin as qna_plugin
-from conftest import plugin_for
+from conftest import migration_module, plugin_for
 from nocodo_agents import ForeignKeyViolationError, IncompleteMigrationError, MigrationFailedError
 from nocodo_agents.database import Database
 from nocodo_agents.database.migrations import MigrationReport, run_agent_migrations
@@ -980,6 +980,25 @@ def test_postgresql_replica_replication_role_cannot_orphan_rows(
         assert backend.migrate(registry_with(package)).versions == (20,)
         assert counts(backend) == {table: 0 for table in TABLES}  # the message went with its session
         assert backend.rows("SHOW session_replication_role") == [("replica",)]  # SET LOCAL: the caller's is back
+    finally:
+        backend.close()
+
+
+def test_postgresql_replica_replication_role_cannot_orphan_rows_outside_a_transaction(
+    request: pytest.FixtureRequest, tmp_path: Path, agent_package: Callable[..., str]
+) -> None:
+    """A ``transactional = False`` migration runs outside the writes' ``SET LOCAL``: it gets the defaults for the session."""
+    backend = _open("postgresql", request, tmp_path)
+    assert isinstance(backend, PostgresBackend)
+    try:
+        _one_session_with_a_message(backend)
+        backend.connection.execute("SET session_replication_role = replica")
+        backend.connection.commit()
+        outside = migration_module("DELETE FROM agent_sessions WHERE id = 1;", transactional=False)
+        package = agent_package({"V20__delete_session": outside})
+        assert backend.migrate(registry_with(package)).versions == (20,)
+        assert counts(backend) == {table: 0 for table in TABLES}  # the cascade ran: the message went with its session
+        assert backend.rows("SHOW session_replication_role") == [("replica",)]  # the caller's is back
     finally:
         backend.close()
 

@@ -93,8 +93,8 @@ class PostgreSQLDialect(Dialect):
         self._writes_prepared = False
         #: Session settings that change what migrations do, found changed: name -> (the caller's, the default).
         self._pinned: Dict[str, Tuple[str, str]] = {}
-        #: Whether standard_conforming_strings was set on for the session (for statements outside a transaction).
-        self._strings_set = False
+        #: Whether :attr:`_pinned` settings were set for the session (statements outside a transaction).
+        self._session_pinned = False
         #: Whether a guard connection holds the migration lock for this runner (see :meth:`outside_transaction`).
         self._guarded = False
 
@@ -116,14 +116,14 @@ class PostgreSQLDialect(Dialect):
                 self._run("SET client_encoding = 'UTF8'")
             yield
         except BaseException as error:
-            self._restore_strings(quietly=True)
+            self._restore_session_settings(quietly=True)
             self._restore_encoding(caller_encoding, quietly=True)
             self._restore_autocommit(saved, quietly=True)  # never hides the error on its way out
             named = self._named_error(error)
             if named is error:
                 raise
             raise named from error
-        self._restore_strings(quietly=False)
+        self._restore_session_settings(quietly=False)
         self._restore_encoding(caller_encoding, quietly=False)
         self._restore_autocommit(saved, quietly=False)
 
@@ -140,34 +140,50 @@ class PostgreSQLDialect(Dialect):
             logger.warning("could not restore client_encoding = %s on %s: %s", caller_encoding, self.location(), error)
 
     def execute(self, statement: str) -> None:
-        """Run one statement of a migration; outside a transaction, with standard strings too.
+        """Run one statement of a migration; outside a transaction, under the settings each write sets back too.
 
         A ``transactional = False`` migration runs outside the write
-        transactions whose ``SET LOCAL`` sets standard_conforming_strings back
-        on, so a caller's ``off`` would change what its string literals mean
-        (and where its statements end): the session's setting is switched on
-        before its first statement (one statement, only when the caller had
-        it off) and put back when the run ends. PgBouncer tracks this setting
-        per client, so this holds behind it too.
+        transactions whose ``SET LOCAL`` sets the caller's
+        ``session_replication_role`` and ``standard_conforming_strings`` back
+        to their defaults (see :meth:`_check_session_state`), so a caller's
+        ``replica`` would switch off its foreign keys, and ``off`` change what
+        its string literals mean: those settings are set for the session
+        before its first statement (one statement, only when the caller
+        changed them) and put back when the run ends. PgBouncer tracks
+        ``standard_conforming_strings`` per client; ``session_replication_role``
+        is set and put back on the same server connection only because no
+        transaction boundary lies between (each statement in autocommit is its
+        own transaction: behind PgBouncer in transaction mode, use a
+        connection with the defaults).
         """
-        if not self._strings_set and "standard_conforming_strings" in self._pinned and not self.transaction_open():
-            self._run("SET standard_conforming_strings = on")
-            self._strings_set = True
+        if not self._session_pinned and self._pinned and not self.transaction_open():
+            self._set_session_settings({name: wanted for name, (_, wanted) in self._pinned.items()})
+            self._session_pinned = True
         self._run(statement)
 
-    def _restore_strings(self, quietly: bool) -> None:
-        """Put the caller's standard_conforming_strings back if :meth:`execute` switched it on."""
+    def _set_session_settings(self, values: Dict[str, str]) -> None:
+        """``SET`` (for the session) each setting in ``values``, in one statement; refused if the user may not."""
         import psycopg
 
-        if not self._strings_set or self.connection.closed:
-            return
-        self._strings_set = False
         try:
-            self._run(f"SET standard_conforming_strings = {self._pinned['standard_conforming_strings'][0]}")
+            self._run("; ".join(f"SET {name} = {value}" for name, value in values.items()))
+        except psycopg.errors.InsufficientPrivilege as error:
+            outcome = "nothing of this migration ran (the migrations before it in this run stay applied)"
+            raise self._cannot_set_back(error, outcome) from error
+
+    def _restore_session_settings(self, quietly: bool) -> None:
+        """Put the caller's settings back if :meth:`execute` set them for a migration outside a transaction."""
+        import psycopg
+
+        if not self._session_pinned or self.connection.closed:
+            return
+        self._session_pinned = False
+        try:
+            self._run("; ".join(f"SET {name} = {caller}" for name, (caller, _) in self._pinned.items()))
         except psycopg.Error as error:
             if not quietly:
                 raise self._named_error(error) from error
-            logger.warning("could not restore standard_conforming_strings on %s: %s", self.location(), error)
+            logger.warning("could not restore %s on %s: %s", ", ".join(self._pinned), self.location(), error)
 
     def _restore_autocommit(self, saved: bool, quietly: bool) -> None:
         import psycopg
@@ -448,14 +464,18 @@ class PostgreSQLDialect(Dialect):
         try:
             self._run("; ".join(f"SET LOCAL {name} = {wanted}" for name, (_, wanted) in self._pinned.items()))
         except psycopg.errors.InsufficientPrivilege as error:
-            found = ", ".join(f"{name} = {value}" for name, (value, _) in self._pinned.items())
-            defaults = ", ".join(wanted for _, wanted in self._pinned.values())
-            raise ConnectionStateError(
-                f"the PostgreSQL session has {found}, which changes what migrations do (session_replication_role "
-                f"switches off foreign-key enforcement and ON DELETE actions), and user "
-                f"{self.connection.info.user!r} may not set it back to {defaults} ({str(error).strip()}): nothing "
-                f"was changed. Run the migrations on a connection with the defaults."
-            ) from error
+            raise self._cannot_set_back(error) from error
+
+    def _cannot_set_back(self, error: BaseException, outcome: str = "nothing was changed") -> ConnectionStateError:
+        """The user may not set the :attr:`_pinned` settings back to their defaults; ``outcome`` says what ran."""
+        found = ", ".join(f"{name} = {value}" for name, (value, _) in self._pinned.items())
+        defaults = ", ".join(wanted for _, wanted in self._pinned.values())
+        return ConnectionStateError(
+            f"the PostgreSQL session has {found}, which changes what migrations do (session_replication_role "
+            f"switches off foreign-key enforcement and ON DELETE actions), and user "
+            f"{self.connection.info.user!r} may not set it back to {defaults} ({str(error).strip()}): {outcome}. "
+            f"Run the migrations on a connection with the defaults."
+        )
 
     #: Fires every deferred constraint check of the transaction now (and the rest of it checks immediately).
     _CHECK_DEFERRED = "SET CONSTRAINTS ALL IMMEDIATE"
