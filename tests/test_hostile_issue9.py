@@ -1,0 +1,107 @@
+"""Issue 9 points 2-9 attacked again as shipped, on the private servers: each test is a defect found that way.
+
+A caller's ``LOCK TABLES`` on MariaDB with autocommit on (which the server does
+not flag as a transaction) must be refused before the runner's first
+``START TRANSACTION``, which would release the caller's table locks, also when
+the caller locked the runner's own tables or when they do not exist yet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Iterator
+
+import pymysql
+import pytest
+
+from nocodo_agents import ConnectionStateError, DatabaseAccessError
+from nocodo_agents.discovery import AgentRegistry
+from nocodo_agents.lifecycle import baseline, record_as_applied, rollback_migrations
+from nocodo_agents.runner import run_agent_migrations
+from servers import MariaDBServer
+from test_mysql import history, query
+
+Connection = Any  # pymysql.connections.Connection
+
+CORE = AgentRegistry([])
+
+
+@pytest.fixture
+def database(mariadb_server: MariaDBServer) -> Iterator[str]:
+    name = f"nocodo_h9_{uuid.uuid4().hex[:12]}"
+    mariadb_server.create_database(name)
+    yield name
+    admin = mariadb_server.connect()
+    try:
+        query(admin, f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def conn(mariadb_server: MariaDBServer, database: str) -> Iterator[Connection]:
+    connection = mariadb_server.connect(database)
+    connection.autocommit(True)  # with autocommit off the server flags LOCK TABLES as a transaction
+    query(connection, "CREATE TABLE mine (id INT PRIMARY KEY) ENGINE=InnoDB")
+    yield connection
+    connection.close()
+
+
+def tables_still_locked(conn: Connection) -> bool:
+    """Whether the session still holds its LOCK TABLES (a table it did not lock is refused)."""
+    try:
+        query(conn, "SELECT 1 FROM information_schema.ENGINES e JOIN mine ON 0")
+        query(conn, "SELECT COUNT(*) FROM mysql.db")
+    except pymysql.err.OperationalError as error:
+        assert error.args[0] == 1100, error
+        return True
+    return False
+
+
+WRITES = {
+    "migrate": lambda conn: run_agent_migrations(conn, registry=CORE),
+    "migrate --fake": lambda conn: record_as_applied(conn, registry=CORE),
+    "baseline": lambda conn: baseline(conn, 3, registry=CORE),
+}
+
+
+@pytest.mark.parametrize("command", list(WRITES))
+def test_lock_tables_before_the_runners_tables_exist_is_refused_and_left_held(conn: Connection, command: str) -> None:
+    query(conn, "LOCK TABLES mine WRITE")
+    with pytest.raises(ConnectionStateError, match=r"holds table locks \(LOCK TABLES\).*UNLOCK TABLES"):
+        WRITES[command](conn)
+    assert tables_still_locked(conn), "the caller's table locks are still held"
+    query(conn, "UNLOCK TABLES")
+    assert "refinery_schema_history" not in {row[0] for row in query(conn, "SHOW TABLES")}, "nothing was written"
+
+
+def test_lock_tables_on_the_runners_own_tables_is_refused_and_left_held(conn: Connection) -> None:
+    assert run_agent_migrations(conn, registry=CORE, target=2).versions == (1, 2)
+    query(
+        conn,
+        "LOCK TABLES mine WRITE, refinery_schema_history WRITE, nocodo_agents_migration_journal WRITE, "
+        "nocodo_agents_migration_journal AS j WRITE",
+    )
+    for command in (
+        lambda: run_agent_migrations(conn, registry=CORE),
+        lambda: rollback_migrations(conn, 1, registry=CORE),
+    ):
+        with pytest.raises(ConnectionStateError, match=r"holds table locks \(LOCK TABLES\)"):
+            command()
+        assert tables_still_locked(conn)
+    query(conn, "UNLOCK TABLES")
+    assert [row[0] for row in history(conn)] == [1, 2], "nothing was applied or rolled back"
+
+
+@pytest.mark.parametrize("autocommit", [True, False])
+def test_a_session_with_read_only_transactions_is_named_as_such(conn: Connection, autocommit: bool) -> None:
+    """MariaDB: ``SET SESSION TRANSACTION READ ONLY`` is the session's doing, not a replica's or the server's."""
+    conn.autocommit(autocommit)
+    query(conn, "SET SESSION TRANSACTION READ ONLY")
+    with pytest.raises(DatabaseAccessError, match=r"transactions are read-only.*SET SESSION TRANSACTION READ WRITE") as raised:
+        run_agent_migrations(conn, registry=CORE)
+    assert "replica" not in str(raised.value)
+    assert query(conn, "SELECT @@SESSION.tx_read_only, @@in_transaction") == [(1, 0)], "the caller's setting is kept"
+    assert conn.get_autocommit() is autocommit
+    query(conn, "SET SESSION TRANSACTION READ WRITE")
+    assert run_agent_migrations(conn, registry=CORE).versions == (1, 2, 3)
