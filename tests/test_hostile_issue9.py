@@ -176,3 +176,33 @@ def test_a_trigger_whose_body_is_an_if_statement_without_begin(conn: Connection,
     run_migrations(conn, registry=registry_of(clamp=package))
     assert query(conn, "SELECT a FROM amounts") == ((0,),)
 
+
+# -- a history table refinery created in the server's default character set (latin1) ------------------
+
+from conftest import plugin_for  # noqa: E402
+from nocodo_agents.status import migration_status  # noqa: E402
+
+REFINERY_LATIN1 = (
+    "CREATE TABLE refinery_schema_history (version INT PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), "
+    "checksum VARCHAR(255){agent}) ENGINE=InnoDB DEFAULT CHARSET=latin1"
+)
+
+
+@pytest.mark.parametrize("agent_column", ["", ", agent VARCHAR(255)"], ids=["made-by-refinery", "agent-added-by-an-earlier-release"])
+def test_an_agent_whose_name_latin1_cannot_hold_is_recorded_in_refinerys_latin1_table(
+    conn: Connection, agent_package, agent_column: str
+) -> None:
+    """The agent column is ours: utf8mb4 whatever the table's character set, so a Unicode agent name is recorded."""
+    query(conn, REFINERY_LATIN1.format(agent=agent_column))
+    package = agent_package({"V100__notes": "CREATE TABLE notes (id INT)"})
+    registry = AgentRegistry.from_plugins({"агент": plugin_for(package)})
+    assert run_migrations(conn, registry=registry).versions == (1, 2, 3, 100)
+    assert [(row[0], row[-1]) for row in history(conn)][-1] == (100, "агент")
+    states = {row.version: (row.state, row.agent) for row in migration_status(conn, registry=registry)}
+    assert states[100] == ("applied", "агент")
+    charsets = query(
+        conn,
+        "SELECT COLUMN_NAME, CHARACTER_SET_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+        "AND TABLE_NAME = 'refinery_schema_history' AND COLUMN_NAME IN ('name', 'agent') ORDER BY 1",
+    )
+    assert [tuple(row) for row in charsets] == [("agent", "utf8mb4"), ("name", "latin1")], "refinery's columns are left alone"

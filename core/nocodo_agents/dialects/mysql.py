@@ -192,6 +192,10 @@ Row = Tuple[Any, ...]
 _LOCK_TABLES_PROBE = " FROM (SELECT 1) AS nocodo_agents_one LEFT JOIN performance_schema.session_status AS nocodo_agents_lock_probe ON 0"
 
 
+#: Converts the history table's ``agent`` column, which an earlier release added in the table's character set.
+_WIDEN_AGENT_COLUMN = f"ALTER TABLE {HISTORY_TABLE} MODIFY agent VARCHAR(255) CHARACTER SET utf8mb4 NULL"
+
+
 def migration_lock_name(database: str) -> str:
     """The ``GET_LOCK`` name guarding ``database``'s migrations, at most 64 characters.
 
@@ -316,6 +320,8 @@ class MySQLDialect(Dialect):
         #: The journal's first entry (or ``None``) with the statement count when it was read: current while
         #: no statement has been sent since (see :meth:`unfinished`).
         self._journal_seen: Optional[Tuple[int, Optional[UnfinishedMigration]]] = None
+        #: The character set of the history table's ``agent`` column when it cannot store every name (latin1...).
+        self._agent_column_narrow: Optional[str] = None
         #: The history table's storage engine when it is not transactional (see :class:`BookkeepingTableError`).
         self._history_engine: Optional[str] = None
         #: Versions this run has journal rows for, not yet recorded in history.
@@ -346,6 +352,9 @@ class MySQLDialect(Dialect):
     )
     #: Created explicitly transactional and able to store any text, whatever the server's defaults.
     history_table_options = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+    #: refinery creates its table in the server's default character set (latin1 on many servers), which the
+    #: ``agent`` column added to it must not inherit: an agent's name may be any Unicode text.
+    agent_column_options = " CHARACTER SET utf8mb4"
 
     def _history_shape_rows(self) -> List[Row]:
         """The history table's shape rows; notes its engine, and the journal's existence, columns, engine and charset.
@@ -363,6 +372,8 @@ class MySQLDialect(Dialect):
                 columns.setdefault(as_text(table), []).append((name, first, second, third))
         is_table, transactional, engine = tables.get(HISTORY_TABLE, (True, True, ""))
         self._history_engine = engine if is_table and not transactional else None
+        agent_charsets = {as_text(c[3]).lower() for c in columns.get(HISTORY_TABLE, []) if as_text(c[0]).lower() == "agent" and c[3]}
+        self._agent_column_narrow = ", ".join(sorted(agent_charsets - _FULL_UNICODE)) or None
         journal = tables.get(JOURNAL_TABLE)
         self._journal_exists = journal is not None
         if journal is None:
@@ -387,6 +398,28 @@ class MySQLDialect(Dialect):
             columns = self._columns()
         self._refuse_non_transactional_history()
         super().ensure_history(columns)
+        if self._agent_column_narrow:
+            self._widen_agent_column()
+
+    def _widen_agent_column(self) -> None:
+        """Make an ``agent`` column an earlier release added to refinery's latin1 table utf8mb4 (under the lock).
+
+        The column is ours (refinery neither reads nor writes it), and in the
+        table's character set an agent whose name it cannot store would have
+        its migration applied and then its history row refused. Only that
+        column changes; if it cannot, :class:`BookkeepingTableError` names the
+        statement to run by hand.
+        """
+        try:
+            self._run(_WIDEN_AGENT_COLUMN)
+        except pymysql.err.MySQLError as error:
+            if self._lost(error):
+                raise
+            raise BookkeepingTableError(
+                HISTORY_TABLE, self.location(), _WIDEN_AGENT_COLUMN, charset=self._agent_column_narrow, cause=_error_message(error)
+            ) from error
+        self._agent_column_narrow = None
+        logger.info("converted %s.agent to utf8mb4 (an earlier release added it in the table's character set)", HISTORY_TABLE)
 
     def _history_rows(self, sql: str) -> List[Row]:
         """The history rows, and in the same statement the journal's, when it exists (kept for :meth:`unfinished`).
