@@ -1,9 +1,14 @@
 """Issue 9 points 2-9 attacked again as shipped, on the private servers: each test is a defect found that way.
 
-A caller's ``LOCK TABLES`` on MariaDB with autocommit on (which the server does
-not flag as a transaction) must be refused before the runner's first
-``START TRANSACTION``, which would release the caller's table locks, also when
-the caller locked the runner's own tables or when they do not exist yet.
+* A caller's ``LOCK TABLES`` on MariaDB with autocommit on (which the server
+  does not flag as a transaction) must be refused before the runner's first
+  ``START TRANSACTION``, which would release the caller's table locks, also
+  when the caller locked the runner's own tables or when they do not exist yet;
+  a session whose transactions are read-only is named as such.
+* The splitter keeps routine bodies whole only in routines: a table called
+  ``event`` with a column ``begin`` splits; MariaDB's ``END FOR`` closes nothing.
+* In a history table refinery created in latin1, the ``agent`` column (ours)
+  stores any agent name.
 """
 
 from __future__ import annotations
