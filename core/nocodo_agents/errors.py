@@ -507,7 +507,8 @@ class BookkeepingTableError(MigrationError):
     not support transactions (``MyISAM``, ``Aria``, ``MEMORY``...): its rows
     would commit on their own instead of together with the migration's other
     bookkeeping. ``charset`` is the character set of a journal that cannot
-    store every error text (``latin1``...). ``fix`` is the statement that
+    store every error text, or of a history ``agent`` column that cannot store
+    every agent name (``latin1``...). ``fix`` is the statement that
     converts the table.
     """
 
@@ -528,7 +529,7 @@ class BookkeepingTableError(MigrationError):
                 f"so a run stopped between the two would leave it claiming a migration that did not finish"
             )
         if charset is not None:
-            problems.append(f"stores its text as {charset}, which cannot hold every error message")
+            problems.append(f"stores its text as {charset}, which cannot hold every text it must (error messages, agent names)")
         tried = f" (converting it failed: {cause})" if cause else ""
         super().__init__(
             f"the bookkeeping table {table} in {database} {'; it '.join(problems) or 'cannot be used as it is'}{tried}. "

@@ -34,8 +34,17 @@ from typing import Dict, List, Optional, Tuple
 from .sql_lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, IDENTIFIER, PUNCT, STRING, WORD, SqlLexError, SqlSyntax, tokens
 
 #: ``END IF`` and friends close blocks whose opening words are not counted.
-_UNCOUNTED_ENDS = frozenset({"IF", "LOOP", "WHILE", "REPEAT"})
+_UNCOUNTED_ENDS = frozenset({"IF", "LOOP", "WHILE", "REPEAT", "FOR"})  # FOR: MariaDB's FOR ... DO ... END FOR
 _ROUTINES = frozenset({"TRIGGER", "PROCEDURE", "FUNCTION", "EVENT"})
+#: The words naming what a ``CREATE`` makes that is not a routine: once one is read, a routine word later in the
+#: statement is a name (``CREATE TABLE event (begin INT)``), not a body to keep whole.
+_NOT_ROUTINES = frozenset(
+    {
+        "TABLE", "INDEX", "VIEW", "SEQUENCE", "SCHEMA", "DATABASE", "TYPE", "DOMAIN", "POLICY", "RULE", "EXTENSION",
+        "ROLE", "USER", "SERVER", "TABLESPACE", "COLLATION", "STATISTICS", "PUBLICATION", "SUBSCRIPTION", "CAST",
+        "OPERATOR", "CONVERSION", "LANGUAGE", "TRANSFORM", "MAPPING", "SYNONYM", "PACKAGE",
+    }
+)
 #: How many mode changes the splitter cannot read it follows in one script (each doubles the work).
 _MAX_UNREADABLE_MODES = 3
 
@@ -82,7 +91,7 @@ class _Splitter:
         statements: List[str] = []
         piece_start, prefix = start, ""
         first = previous = ""  # the statement's first and latest word (upper case); first is "" until code
-        has_code = routine = False
+        has_code = routine = kind_read = False  # kind_read: a CREATE's kind of object (routine or not) was read
         code: List[Tuple[str, str]] = []  # the statement's code tokens, kept for a SET only
         depth = parens = 0
         exec_marker: Optional[str] = None
@@ -109,14 +118,14 @@ class _Splitter:
                         return statements + self._after_mode_change(change, token.end, exec_marker, len(statements))
                 piece_start, prefix = token.end, (exec_marker + " " if exec_marker else "")
                 first = previous = ""
-                has_code = routine = False
+                has_code = routine = kind_read = False
                 code, depth, parens = [], 0, 0
                 continue
             if not has_code:
                 has_code, first = True, upper if kind == WORD else ""
             if kind == WORD:
-                if first == "CREATE" and upper in _ROUTINES:
-                    routine = True
+                if first == "CREATE" and not kind_read and (upper in _ROUTINES or upper in _NOT_ROUTINES):
+                    kind_read, routine = True, upper in _ROUTINES
                 if upper in ("BEGIN", "END") or (upper == "CASE" and previous != "END"):  # END CASE closes, once
                     pending = upper
                 previous = upper

@@ -43,7 +43,7 @@ CREATE_HISTORY = (
     "checksum VARCHAR(255), agent VARCHAR(255))"
 )
 #: What turns a table refinery created into ours: its rows stay, attribution is added.
-ADD_AGENT_COLUMN = "ALTER TABLE {table} ADD COLUMN agent VARCHAR(255)"
+ADD_AGENT_COLUMN = "ALTER TABLE {table} ADD COLUMN agent VARCHAR(255){options}"
 #: The columns refinery's history table has, which the runner reads and writes.
 _REQUIRED_COLUMNS = ("version", "name", "applied_on", "checksum")
 #: The columns :meth:`Dialect.read_history` reads, in order.
@@ -184,6 +184,8 @@ class Dialect(ABC):
 
     #: Table options appended to the history table's ``CREATE TABLE`` (MySQL: engine and character set).
     history_table_options: ClassVar[str] = ""
+    #: Appended to the ``agent`` column added to a table refinery created (MySQL: a character set for any name).
+    agent_column_options: ClassVar[str] = ""
 
     #: SQL describing the history table's columns, with one placeholder for the table name. Each row:
     #: column name, whether it is NOT NULL, whether it has a default, whether the relation is a table.
@@ -269,7 +271,7 @@ class Dialect(ABC):
             columns = self._columns()
         if not columns:
             return [CREATE_HISTORY.format(table=self.history_table) + self.history_table_options]
-        return [] if "agent" in columns else [ADD_AGENT_COLUMN.format(table=self.history_table)]
+        return [] if "agent" in columns else [ADD_AGENT_COLUMN.format(table=self.history_table, options=self.agent_column_options)]
 
     def ensure_history(self, columns: Optional[Sequence[str]] = None) -> None:
         """Create the history table (refinery's layout plus ``agent``) or add ``agent`` to refinery's.

@@ -156,7 +156,9 @@ _NO_SELECT_LIMIT = 18446744073709551615
 _MAX_LOCK_NAME = 64
 
 #: Error codes meaning the server or the user may not write (1792: a READ ONLY transaction).
-_READ_ONLY = frozenset({ER.OPTION_PREVENTS_STATEMENT, ER.READ_ONLY_TRANSACTION, ER.OPEN_AS_READONLY, 1792})
+#: ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION: the session's (not the server's) transactions are read-only.
+_SESSION_READ_ONLY = 1792
+_READ_ONLY = frozenset({ER.OPTION_PREVENTS_STATEMENT, ER.READ_ONLY_TRANSACTION, ER.OPEN_AS_READONLY, _SESSION_READ_ONLY})
 _DENIED = frozenset(
     {
         ER.DBACCESS_DENIED_ERROR,
@@ -181,6 +183,17 @@ _STOPPED = (
 _TIMEOUT_SETTINGS = {1969: "max_statement_time", 3024: "max_execution_time"}
 
 Row = Tuple[Any, ...]
+
+
+#: Appended to the session-settings read before the first write: opening a table the caller has not locked
+#: fails with ER_TABLE_NOT_LOCKED under ``LOCK TABLES`` (which ``START TRANSACTION`` would release), whatever
+#: tables the caller locked. ``performance_schema.session_status`` exists on MySQL 5.7+ and MariaDB 10.5+, also
+#: with the Performance Schema off, and every user may read it; ``ON 0`` reads no row of it.
+_LOCK_TABLES_PROBE = " FROM (SELECT 1) AS nocodo_agents_one LEFT JOIN performance_schema.session_status AS nocodo_agents_lock_probe ON 0"
+
+
+#: Converts the history table's ``agent`` column, which an earlier release added in the table's character set.
+_WIDEN_AGENT_COLUMN = f"ALTER TABLE {HISTORY_TABLE} MODIFY agent VARCHAR(255) CHARACTER SET utf8mb4 NULL"
 
 
 def migration_lock_name(database: str) -> str:
@@ -264,6 +277,12 @@ def _error_message(error: BaseException) -> str:
 def _access_problem(error: BaseException) -> Optional[str]:
     """What keeps the run from writing, if ``error`` says so; ``None`` for any other error."""
     code = _error_code(error)
+    if code == _SESSION_READ_ONLY:
+        return (
+            f"the connection's transactions are read-only ({_error_message(error)}): the session has "
+            f"SET SESSION TRANSACTION READ ONLY (tx_read_only = 1). Run SET SESSION TRANSACTION READ WRITE on it, "
+            f"or pass a connection that may write."
+        )
     if code in _READ_ONLY:
         return (
             f"it is read-only ({_error_message(error)}): a replica, or read_only/super_read_only/innodb_read_only "
@@ -301,6 +320,8 @@ class MySQLDialect(Dialect):
         #: The journal's first entry (or ``None``) with the statement count when it was read: current while
         #: no statement has been sent since (see :meth:`unfinished`).
         self._journal_seen: Optional[Tuple[int, Optional[UnfinishedMigration]]] = None
+        #: The character set of the history table's ``agent`` column when it cannot store every name (latin1...).
+        self._agent_column_narrow: Optional[str] = None
         #: The history table's storage engine when it is not transactional (see :class:`BookkeepingTableError`).
         self._history_engine: Optional[str] = None
         #: Versions this run has journal rows for, not yet recorded in history.
@@ -331,6 +352,9 @@ class MySQLDialect(Dialect):
     )
     #: Created explicitly transactional and able to store any text, whatever the server's defaults.
     history_table_options = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+    #: refinery creates its table in the server's default character set (latin1 on many servers), which the
+    #: ``agent`` column added to it must not inherit: an agent's name may be any Unicode text.
+    agent_column_options = " CHARACTER SET utf8mb4"
 
     def _history_shape_rows(self) -> List[Row]:
         """The history table's shape rows; notes its engine, and the journal's existence, columns, engine and charset.
@@ -348,6 +372,8 @@ class MySQLDialect(Dialect):
                 columns.setdefault(as_text(table), []).append((name, first, second, third))
         is_table, transactional, engine = tables.get(HISTORY_TABLE, (True, True, ""))
         self._history_engine = engine if is_table and not transactional else None
+        agent_charsets = {as_text(c[3]).lower() for c in columns.get(HISTORY_TABLE, []) if as_text(c[0]).lower() == "agent" and c[3]}
+        self._agent_column_narrow = ", ".join(sorted(agent_charsets - _FULL_UNICODE)) or None
         journal = tables.get(JOURNAL_TABLE)
         self._journal_exists = journal is not None
         if journal is None:
@@ -372,6 +398,28 @@ class MySQLDialect(Dialect):
             columns = self._columns()
         self._refuse_non_transactional_history()
         super().ensure_history(columns)
+        if self._agent_column_narrow:
+            self._widen_agent_column()
+
+    def _widen_agent_column(self) -> None:
+        """Make an ``agent`` column an earlier release added to refinery's latin1 table utf8mb4 (under the lock).
+
+        The column is ours (refinery neither reads nor writes it), and in the
+        table's character set an agent whose name it cannot store would have
+        its migration applied and then its history row refused. Only that
+        column changes; if it cannot, :class:`BookkeepingTableError` names the
+        statement to run by hand.
+        """
+        try:
+            self._run(_WIDEN_AGENT_COLUMN)
+        except pymysql.err.MySQLError as error:
+            if self._lost(error):
+                raise
+            raise BookkeepingTableError(
+                HISTORY_TABLE, self.location(), _WIDEN_AGENT_COLUMN, charset=self._agent_column_narrow, cause=_error_message(error)
+            ) from error
+        self._agent_column_narrow = None
+        logger.info("converted %s.agent to utf8mb4 (an earlier release added it in the table's character set)", HISTORY_TABLE)
 
     def _history_rows(self, sql: str) -> List[Row]:
         """The history rows, and in the same statement the journal's, when it exists (kept for :meth:`unfinished`).
@@ -495,9 +543,9 @@ class MySQLDialect(Dialect):
             return error
         if _error_code(error) == ER.TABLE_NOT_LOCKED:
             return ConnectionStateError(
-                f"the PyMySQL connection holds table locks (LOCK TABLES), so the runner may not read its own tables "
-                f"({_error_message(error)}): release them with UNLOCK TABLES before running migrations (the runner's "
-                f"transactions would release them, and it never ends what is not its own)"
+                f"the PyMySQL connection holds table locks (LOCK TABLES), which the runner's transactions would "
+                f"release ({_error_message(error)}): release them with UNLOCK TABLES before running migrations (the "
+                f"runner never ends what is not its own)"
             )
         message = quote_message(redact(_error_message(error)))
         if self._lost(error):
@@ -700,13 +748,23 @@ class MySQLDialect(Dialect):
         change either itself (its own settings are put back after it). The
         caller's values are restored when the session ends. One statement
         reads both; one more sets them, only when the caller had changed them.
+
+        The same statement opens a table no caller locks (see
+        :data:`_LOCK_TABLES_PROBE`), so a session holding ``LOCK TABLES``
+        (even on the runner's own tables, or before they exist) is refused
+        with :class:`ConnectionStateError` before ``START TRANSACTION`` would
+        release the caller's table locks.
         """
         if self._foreign_keys_checked:
             return
         self._foreign_keys_checked = True
-        checks, unique, safe, mode = self._query(
-            "SELECT @@SESSION.foreign_key_checks, @@SESSION.unique_checks, @@SESSION.sql_safe_updates, @@SESSION.sql_mode"
-        )[0]
+        read = "SELECT @@SESSION.foreign_key_checks, @@SESSION.unique_checks, @@SESSION.sql_safe_updates, @@SESSION.sql_mode"
+        try:
+            checks, unique, safe, mode = self._query(read + _LOCK_TABLES_PROBE)[0]
+        except pymysql.err.ProgrammingError as error:
+            if _error_code(error) != ER.NO_SUCH_TABLE:  # a server older than the probe's table (MariaDB 10.4)
+                raise
+            checks, unique, safe, mode = self._query(read)[0]
         caller_mode = as_text(mode or "")
         wanted: Dict[str, Any] = {}
         for name, value, run_value in (
