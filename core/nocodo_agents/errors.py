@@ -372,8 +372,25 @@ class SessionTimeoutError(DatabaseAccessError):
             f"the session's {setting} = {value} cancelled {during}. {left} The runner's wait for its migration "
             f"lock is bounded by lock_timeout= alone, but a migration's statements (and the runner's own reads and "
             f"writes) run under the session's timeouts: raise or unset {setting} on the connection that runs the "
-            f"migrations (for the command line: ALTER ROLE ... SET {setting} = ..., or the server's setting), "
-            f"then run again.",
+            f"migrations (for the command line: the URL's options parameter on PostgreSQL, ALTER ROLE ... SET "
+            f"{setting} = ..., or the server's setting), then run again.",
+        )
+
+
+class StatementCancelledError(DatabaseAccessError):
+    """Someone outside the run cancelled one of its statements (``pg_cancel_backend``, ``KILL QUERY``).
+
+    Not the migration's fault, and the connection still works: ``during``
+    says what was cancelled, and the message what it left.
+    """
+
+    def __init__(self, database: str, during: str, left: str, server_message: str) -> None:
+        self.during = during
+        self.server_message = server_message
+        super().__init__(
+            database,
+            f"{during} was cancelled from outside the run ({server_message}: an operator's pg_cancel_backend or "
+            f"KILL QUERY, or a tool doing so). {left} Find out who cancelled it, then run again.",
         )
 
 

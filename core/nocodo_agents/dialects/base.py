@@ -9,9 +9,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, FrozenSet, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
-from ..errors import HistoryRowError, HistoryTableError, MigrationFailedError, SchemaReplayError, SessionTimeoutError
+from ..errors import (
+    HistoryRowError,
+    HistoryTableError,
+    MigrationFailedError,
+    SchemaReplayError,
+    SessionTimeoutError,
+    StatementCancelledError,
+)
 from ..history import HISTORY_TABLE, HistoryRow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -97,8 +104,8 @@ def interrupted(failed: MigrationFailedError) -> str:
     )
 
 
-def timeout_error(location: str, setting: str, value: str, error: BaseException) -> SessionTimeoutError:
-    """:class:`SessionTimeoutError` for ``error``: a statement the session's ``setting`` (= ``value``) cancelled.
+def _what_stopped(error: BaseException) -> Tuple[str, str]:
+    """For a statement stopped from outside the run: what it was, and what the run left behind.
 
     ``error`` is what left the run: a :class:`MigrationFailedError` (a
     migration's or rollback's statement: what it left is said as for any
@@ -108,17 +115,29 @@ def timeout_error(location: str, setting: str, value: str, error: BaseException)
     from ..urls import redact
 
     if isinstance(error, MigrationFailedError):
-        during, left = f"a statement of the {error.phase}", interrupted(error)
-    elif isinstance(error, SchemaReplayError):
+        return f"a statement of the {error.phase}", interrupted(error)
+    if isinstance(error, SchemaReplayError):
         during = (
             f"the drift check's replay of migration V{error.version}__{error.name} of agent {error.agent!r} "
             f"(distribution {error.distribution}, {error.source}) at statement {error.statement_index + 1}"
         )
-        left = f"The replay ran in {error.scratch}; the live database was not touched."
-    else:
-        during = f"one of the runner's own statements ({redact(str(error).strip())})"
-        left = "Each migration is recorded in the history as soon as it is applied: run `status` to see where it stopped."
+        return during, f"The replay ran in {error.scratch}; the live database was not touched."
+    return (
+        f"one of the runner's own statements ({redact(str(error).strip())})",
+        "Each migration is recorded in the history as soon as it is applied: run `status` to see where it stopped.",
+    )
+
+
+def timeout_error(location: str, setting: str, value: str, error: BaseException) -> SessionTimeoutError:
+    """:class:`SessionTimeoutError` for ``error``: a statement the session's ``setting`` (= ``value``) cancelled."""
+    during, left = _what_stopped(error)
     return SessionTimeoutError(location, setting, value, during, left)
+
+
+def cancelled_error(location: str, error: BaseException, server_message: str) -> StatementCancelledError:
+    """:class:`StatementCancelledError` for ``error``: a statement someone outside the run cancelled."""
+    during, left = _what_stopped(error)
+    return StatementCancelledError(location, during[0].upper() + during[1:], left, server_message)
 
 
 class Dialect(ABC):

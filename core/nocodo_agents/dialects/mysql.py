@@ -119,7 +119,7 @@ from ..session_state import SessionVariableGuard
 from ..sql_lexer import SqlSyntax, mysql_version_id
 from ..sql_split import split_statements
 from ..urls import redact
-from .base import Dialect, UnfinishedMigration, as_text, interrupted, timeout_error
+from .base import Dialect, UnfinishedMigration, as_text, cancelled_error, interrupted, timeout_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from pymysql.connections import Connection
@@ -531,11 +531,13 @@ class MySQLDialect(Dialect):
         server stopped, the connection was killed) is reported as the
         connection's failure, naming the migration and what it left.
         """
-        setting = _TIMEOUT_SETTINGS.get(
-            _error_code(error.__cause__ if isinstance(error, (MigrationFailedError, SchemaReplayError)) else error) or 0
-        )
+        driver_error = error.__cause__ if isinstance(error, (MigrationFailedError, SchemaReplayError)) else error
+        code = _error_code(driver_error) or 0
+        setting = _TIMEOUT_SETTINGS.get(code)
         if setting is not None and self.connection.open:
             return self._timeout_error(setting, error)
+        if code == ER.QUERY_INTERRUPTED and self.connection.open:
+            return cancelled_error(self.location(), error, quote_message(_error_message(driver_error)))
         failed: Optional[MigrationFailedError] = None
         if isinstance(error, MigrationFailedError) and self._lost(error.__cause__):
             failed, error = error, error.__cause__  # type: ignore[assignment]
@@ -919,7 +921,8 @@ class MySQLDialect(Dialect):
         except pymysql.err.MySQLError as journal_error:
             logger.warning(
                 "could not record in %s that statement %s of V%s failed (%s); its entry still stops "
-                "the next run", JOURNAL_TABLE, index + 1, version, journal_error,
+                "the next run", JOURNAL_TABLE, index + 1, version,
+                _error_message(journal_error) or "the connection is closed",
             )
 
     def journal_done(self, version: int) -> None:

@@ -42,7 +42,7 @@ from ..history import HISTORY_TABLE
 from ..sql_split import split_statements
 from ..excerpt import quote_message
 from ..urls import redact
-from .base import Dialect, as_text, interrupted, timeout_error
+from .base import Dialect, as_text, cancelled_error, interrupted, timeout_error
 from .postgresql_lock import BEGIN, begin_locked, guarded
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -225,9 +225,12 @@ class PostgreSQLDialect(Dialect):
         """
         import psycopg
 
-        setting = self._timeout_setting(error.__cause__ if isinstance(error, (MigrationFailedError, SchemaReplayError)) else error)
+        driver_error = error.__cause__ if isinstance(error, (MigrationFailedError, SchemaReplayError)) else error
+        setting = self._timeout_setting(driver_error)
         if setting is not None:
             return self._timeout_error(setting, error)
+        if isinstance(driver_error, psycopg.errors.QueryCanceled) and "user request" in str(driver_error):
+            return cancelled_error(self.location(), error, quote_message(str(driver_error).strip()))
         failed: Optional[MigrationFailedError] = None
         if isinstance(error, MigrationFailedError) and self._environmental(error.__cause__):
             failed, error = error, error.__cause__  # type: ignore[assignment]
