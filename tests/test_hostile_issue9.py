@@ -6,7 +6,8 @@
   when the caller locked the runner's own tables or when they do not exist yet;
   a session whose transactions are read-only is named as such.
 * The splitter keeps routine bodies whole only in routines: a table called
-  ``event`` with a column ``begin`` splits; MariaDB's ``END FOR`` closes nothing.
+  ``event`` with a column ``begin`` splits; MariaDB's ``END FOR`` closes nothing;
+  a trigger body that is one ``IF ... END IF`` without ``BEGIN`` stays whole.
 * In a history table refinery created in latin1, the ``agent`` column (ours)
   stores any agent name.
 """
@@ -161,13 +162,6 @@ def test_a_mariadb_for_loop_in_a_procedure_body_stays_in_its_statement(conn: Con
     assert [row[0] for row in query(conn, "SELECT i FROM counted ORDER BY i")] == [1, 2, 3, 99]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the splitter keeps a routine's body whole only from BEGIN to its END: a body that is one compound "
-    "statement without BEGIN (IF ... END IF, WHILE ... END WHILE, CASE ... END CASE) is cut at its inner semicolon, "
-    "and the cut statement fails on the server (loudly: the migration is not recorded; on MariaDB the statements before it stay applied and are journalled); telling IF/REPEAT statements from the IF()/"
-    "REPEAT() functions there needs the routine header parsed (issue 10's restructuring)",
-)
 def test_a_trigger_whose_body_is_an_if_statement_without_begin(conn: Connection, agent_package) -> None:
     package = agent_package(
         {
@@ -179,7 +173,7 @@ def test_a_trigger_whose_body_is_an_if_statement_without_begin(conn: Connection,
         }
     )
     run_migrations(conn, registry=registry_of(clamp=package))
-    assert query(conn, "SELECT a FROM amounts") == ((0,),)
+    assert query(conn, "SELECT a FROM amounts") == [(0,)]
 
 
 # -- a history table refinery created in the server's default character set (latin1) ------------------

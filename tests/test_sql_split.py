@@ -233,3 +233,70 @@ def test_quoted_values_never_split_under_either_backslash_mode(values: list, bac
 def test_a_literal_sql_mode_after_an_unreadable_one_in_the_same_set_wins() -> None:
     sql = "SET sql_mode = CONCAT(@@sql_mode, ',X'), sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'C:\\'; SELECT 1"
     assert split_statements(sql, "mysql")[1:] == ["SELECT 'C:\\'", "SELECT 1"]
+
+
+# -- MySQL routine bodies that are one compound statement without BEGIN ----------------------------
+
+_BODIES = [
+    "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW IF NEW.a < 0 THEN SET NEW.a = 0; END IF",
+    "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW FOLLOWS `other` IF NEW.a < 0 THEN SET NEW.a = 0; ELSE SET NEW.a = 1; END IF",
+    "CREATE PROCEDURE p() WHILE @i < 3 DO SET @i = @i + 1; INSERT INTO t VALUES (IF(@i > 1, 1, 0)); END WHILE",
+    "CREATE PROCEDURE p() DETERMINISTIC COMMENT 'x;y' SQL SECURITY INVOKER l: LOOP SET @i = 1; LEAVE l; END LOOP l",
+    "CREATE PROCEDURE p(IN a INT) REPEAT SET @i = @i + 1; UNTIL @i > CASE WHEN a THEN 3 ELSE 4 END END REPEAT",
+    "CREATE FUNCTION f(a INT) RETURNS VARCHAR(10) CHARACTER SET utf8mb4 DETERMINISTIC "
+    "CASE a WHEN 1 THEN RETURN 'a;'; ELSE RETURN REPEAT('x', 3); END CASE",
+    "CREATE EVENT e ON SCHEDULE EVERY 1 DAY COMMENT 'do; it' DO IF 1 THEN INSERT INTO t VALUES (1); END IF",
+    "ALTER EVENT e DO BEGIN INSERT INTO t VALUES (1); INSERT INTO t VALUES (2); END",
+    "CREATE PROCEDURE p() FOR i IN 1..3 DO INSERT INTO t VALUES (i); END FOR",
+    "CREATE PROCEDURE p() IF a THEN IF b THEN SELECT 1; ELSEIF c THEN WHILE 0 DO SELECT 2; END WHILE; "
+    "ELSE BEGIN SELECT 3; END; END IF; END IF",
+    "CREATE PROCEDURE p() IF a THEN DECLARE CONTINUE HANDLER FOR SQLSTATE VALUE '23000', NOT FOUND IF 1 THEN SET @e = 1; END IF; "
+    "SELECT CASE WHEN 1 THEN 2 END; END IF",
+]
+
+
+@pytest.mark.parametrize("routine", _BODIES)
+def test_mysql_routine_body_without_begin_stays_whole(routine: str) -> None:
+    assert split_statements(f"{routine};\nSELECT IF(1, 2, 3); SELECT REPEAT('a', 2);", "mysql") == [
+        routine, "SELECT IF(1, 2, 3)", "SELECT REPEAT('a', 2)",
+    ]
+
+
+@pytest.mark.parametrize(
+    "routine",
+    [
+        "CREATE FUNCTION f() RETURNS TEXT RETURN REPEAT('x', 3)",
+        "CREATE FUNCTION f() RETURNS SET('a', 'b') RETURN IF(1, 'a', 'b')",
+        "CREATE FUNCTION f(a INT) RETURNS INT DETERMINISTIC RETURN CASE WHEN a THEN 1 ELSE 2 END",
+        "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW SET NEW.a = IF(NEW.a < 0, 0, NEW.a)",
+        "CREATE PROCEDURE p() SELECT IF(1, 2, 3), REPEAT('x', 2)",
+        "CREATE TABLE repeat_if (id INT, `if` INT)",
+    ],
+)
+def test_mysql_simple_routine_bodies_and_functions_split_at_each_semicolon(routine: str) -> None:
+    assert split_statements(f"{routine}; SELECT 1; SELECT IF(1, 2, 3)", "mysql") == [routine, "SELECT 1", "SELECT IF(1, 2, 3)"]
+
+
+@pytest.mark.parametrize(
+    "sql, what",
+    [
+        ("CREATE PROCEDURE p() IF a THEN SELECT 1; SELECT 2", "END is not reached"),
+        ("CREATE PROCEDURE p() IF a; THEN SELECT 1; END IF; SELECT 2", "semicolon inside the condition of IF"),
+        ("CREATE PROCEDURE p() l: LOOP SELECT 1; END IF; SELECT 2", "END IF where END LOOP"),
+        ("CREATE PROCEDURE p() IF a THEN CREATE PROCEDURE q() SELECT 1; END IF", "CREATE PROCEDURE inside it"),
+        ("CREATE PROCEDURE p() l: SELECT 1", "label of the procedure's body"),
+    ],
+)
+def test_mysql_routine_body_that_cannot_be_read_with_certainty_is_refused(sql: str, what: str) -> None:
+    with pytest.raises(SplitError, match=what) as raised:
+        split_statements(sql, "mysql")
+    assert "BEGIN ... END" in str(raised.value.advice)
+
+
+def test_postgresql_routines_and_sqlite_style_words_split_as_before() -> None:
+    sql = (
+        "CREATE FUNCTION f(a int) RETURNS int AS $$ BEGIN IF a < 0 THEN RETURN 0; END IF; RETURN a; END $$ LANGUAGE plpgsql;\n"
+        "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW EXECUTE FUNCTION g();\n"
+        "SELECT CASE WHEN 1 = 1 THEN 2 END"
+    )
+    assert len(split_statements(sql, "postgresql")) == 3

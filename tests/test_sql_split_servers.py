@@ -310,3 +310,154 @@ def test_postgresql_is_the_oracle_of_the_split(pg, data: Any) -> None:
     got = [pg.execute(statement).fetchone()[0] for statement in statements]
     pg.rollback()
     assert got == values, (sql, statements)
+
+
+# -- issue 9: MySQL routine bodies that are one compound statement without BEGIN ------------------
+
+ROUTINE_TABLES = "CREATE TABLE o (seq INT AUTO_INCREMENT PRIMARY KEY, v INT);\nCREATE TABLE s (seq INT AUTO_INCREMENT PRIMARY KEY, v TEXT);"
+
+ROUTINE_FORMS = {
+    "trigger-if": (
+        "CREATE TRIGGER clamp BEFORE INSERT ON o FOR EACH ROW IF NEW.v < 0 THEN SET NEW.v = 0; ELSE SET NEW.v = NEW.v * 10; END IF;\n"
+        "INSERT INTO o (v) VALUES (-5), (2);",
+        "SELECT v FROM o ORDER BY seq", [(0,), (20,)],
+    ),
+    "procedure-while": (
+        "CREATE PROCEDURE w() WHILE (SELECT COUNT(*) FROM o) < 3 DO INSERT INTO o (v) VALUES (IF((SELECT COUNT(*) FROM o) = 0, 10, 20)); END WHILE;\n"
+        "CALL w();",
+        "SELECT v FROM o ORDER BY seq", [(10,), (20,), (20,)],
+    ),
+    "labelled-loop": (
+        "CREATE PROCEDURE l() NOT DETERMINISTIC MODIFIES SQL DATA SQL SECURITY INVOKER COMMENT 'a; loop' "
+        "again: LOOP INSERT INTO o (v) VALUES (1); IF (SELECT COUNT(*) FROM o) >= 2 THEN LEAVE again; END IF; END LOOP again;\n"
+        "CALL l();",
+        "SELECT v FROM o ORDER BY seq", [(1,), (1,)],
+    ),
+    "procedure-repeat": (
+        "CREATE PROCEDURE r() LANGUAGE SQL REPEAT INSERT INTO o (v) VALUES (LENGTH(REPEAT('x', 3))); UNTIL (SELECT COUNT(*) FROM o) >= 2 END REPEAT;\n"
+        "CALL r();",
+        "SELECT v FROM o ORDER BY seq", [(3,), (3,)],
+    ),
+    "function-case-statement": (
+        "CREATE FUNCTION f(a INT) RETURNS VARCHAR(10) CHARACTER SET utf8mb4 DETERMINISTIC "
+        "CASE a WHEN 1 THEN RETURN 'one;'; ELSE RETURN REPEAT('x', a); END CASE;\n"
+        "INSERT INTO s (v) VALUES (f(1)), (f(3));",
+        "SELECT v FROM s ORDER BY seq", [("one;",), ("xxx",)],
+    ),
+    "mariadb-for": (
+        "CREATE PROCEDURE fo() FOR i IN 1..3 DO INSERT INTO o (v) VALUES (i); END FOR;\nCALL fo();",
+        "SELECT v FROM o ORDER BY seq", [(1,), (2,), (3,)],
+    ),
+    "event-do-if": (
+        "CREATE EVENT ev ON SCHEDULE AT CURRENT_TIMESTAMP + INTERVAL 1 DAY COMMENT 'do; later' DO "
+        "IF 1 THEN INSERT INTO o (v) VALUES (1); INSERT INTO o (v) VALUES (2); END IF;\n"
+        "INSERT INTO s (v) SELECT EVENT_DEFINITION FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE();",
+        "SELECT v FROM s", [("IF 1 THEN INSERT INTO o (v) VALUES (1); INSERT INTO o (v) VALUES (2); END IF",)],
+    ),
+    "alter-event-begin": (
+        "CREATE EVENT ev ON SCHEDULE AT CURRENT_TIMESTAMP + INTERVAL 1 DAY DO INSERT INTO o (v) VALUES (0);\n"
+        "ALTER EVENT ev DO BEGIN INSERT INTO o (v) VALUES (1); INSERT INTO o (v) VALUES (2); END;\n"
+        "INSERT INTO s (v) SELECT EVENT_DEFINITION FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE();",
+        "SELECT v FROM s", [("BEGIN INSERT INTO o (v) VALUES (1); INSERT INTO o (v) VALUES (2); END",)],
+    ),
+    "nested": (
+        "CREATE PROCEDURE n(a INT) IF a > 0 THEN WHILE a > 0 DO CASE WHEN a % 2 = 0 THEN INSERT INTO o (v) VALUES (a); "
+        "ELSE BEGIN INSERT INTO o (v) VALUES (-a); END; END CASE; SET a = a - 1; END WHILE; "
+        "ELSEIF a = 0 THEN rep: REPEAT INSERT INTO o (v) VALUES (0); UNTIL 1 END REPEAT rep; ELSE INSERT INTO o (v) VALUES (99); END IF;\n"
+        "CALL n(3);\nCALL n(0);",
+        "SELECT v FROM o ORDER BY seq", [(-3,), (2,), (-1,), (0,)],
+    ),
+    "handler-statement": (
+        "CREATE PROCEDURE h() IF 1 THEN BEGIN DECLARE CONTINUE HANDLER FOR SQLSTATE '23000', NOT FOUND "
+        "IF 1 THEN INSERT INTO o (v) VALUES (-1); END IF; INSERT INTO o (seq, v) VALUES (1, 1); INSERT INTO o (seq, v) VALUES (1, 2); "
+        "INSERT INTO o (v) VALUES (3); END; END IF;\nCALL h();",
+        "SELECT v FROM o ORDER BY seq", [(1,), (-1,), (3,)],
+    ),
+    "trigger-if-function": (
+        "CREATE TRIGGER clamp BEFORE INSERT ON o FOR EACH ROW SET NEW.v = IF(NEW.v < 0, 0, NEW.v);\nINSERT INTO o (v) VALUES (-5);\nINSERT INTO o (v) VALUES (5);",
+        "SELECT v FROM o ORDER BY seq", [(0,), (5,)],
+    ),
+    "function-return-repeat-and-case": (
+        "CREATE FUNCTION g(a INT) RETURNS TEXT DETERMINISTIC RETURN CASE WHEN a > 1 THEN REPEAT('x', a) ELSE 'one;' END;\n"
+        "CREATE FUNCTION h() RETURNS TEXT RETURN REPEAT('y', 2);\n"
+        "INSERT INTO s (v) VALUES (g(1)), (g(3)), (h());",
+        "SELECT v FROM s ORDER BY seq", [("one;",), ("xxx",), ("yy",)],
+    ),
+    "statements-using-if-repeat-case": (
+        "INSERT INTO o (v) VALUES (IF(1, 5, 6));\nINSERT INTO o (v) SELECT LENGTH(REPEAT('ab', 2));\n"
+        "INSERT INTO o (v) SELECT CASE WHEN 1 THEN 7 END;\nINSERT INTO o (v) VALUES (8);",
+        "SELECT v FROM o ORDER BY seq", [(5,), (4,), (7,), (8,)],
+    ),
+}
+
+
+@pytest.mark.parametrize("form", list(ROUTINE_FORMS))
+def test_mariadb_routine_bodies_without_begin_are_kept_whole_as_the_server_parses_them(maria, agent_package, form: str) -> None:
+    sql, check, expected = ROUTINE_FORMS[form]
+    registry = registry_of(rt=agent_package({"V100__tables": ROUTINE_TABLES, "V101__routine": sql}))
+    run_agent_migrations(maria, registry=registry)
+    assert _maria_rows(maria, check) == expected
+    assert verify_database(maria, registry=registry).ok
+
+
+def test_mariadb_routine_body_the_splitter_cannot_read_is_refused_by_name_before_anything_is_applied(maria, agent_package) -> None:
+    body = "CREATE PROCEDURE p() IF 1 THEN SELECT end FROM o; END IF;\nCALL p();"  # a column named `end`
+    registry = registry_of(rt=agent_package({"V100__tables": ROUTINE_TABLES, "V101__unreadable": body}))
+    with pytest.raises(UnsplittableSqlError) as raised:
+        run_agent_migrations(maria, registry=registry)
+    message = str(raised.value)
+    assert raised.value.version == 101 and "V101__unreadable" in message and "'rt'" in message
+    assert "Wrap the routine's body in BEGIN ... END" in message and "Close the string" not in message
+    assert not _maria_rows(maria, "SHOW TABLES")  # not even V100 ran
+
+
+@st.composite
+def _compound(draw: Any, depth: int = 0, labels: Any = None) -> str:
+    """A compound statement over the parameter ``n`` (every loop decrements it or runs once), with IF()/REPEAT()/CASE inside."""
+    labels = labels if labels is not None else [0]
+    conditions = st.sampled_from(["n > 1", "n % 2 = 0", "IF(n > 2, 1, 0) = 1", "CASE WHEN n > 1 THEN 1 ELSE 0 END = 1", "LENGTH(REPEAT('x', n)) > 2", "(n) < 3"])
+    values = st.sampled_from(["n", "IF(n > 1, n, -n)", "LENGTH(REPEAT('ab', n))", "CASE n WHEN 3 THEN 30 ELSE 0 END", "1"])
+
+    def statements() -> str:
+        count = draw(st.integers(1, 2))
+        return " ".join(draw(_compound(depth + 1, labels)) if depth < 2 and draw(st.booleans()) else f"INSERT INTO o (v) VALUES ({draw(values)});" for _ in range(count))
+
+    labels[0] += 1
+    label = f"l{labels[0]}"
+    form = draw(st.sampled_from(["IF", "CASE", "CASE_VALUE", "WHILE", "LOOP", "REPEAT", "FOR", "BEGIN"] if depth else ["IF", "CASE", "CASE_VALUE", "WHILE", "LOOP", "REPEAT", "FOR"]))
+    if form == "IF":
+        text = f"IF {draw(conditions)} THEN {statements()} " + (f"ELSEIF {draw(conditions)} THEN {statements()} " if draw(st.booleans()) else "") + f"ELSE {statements()} END IF;"
+    elif form == "CASE":
+        text = f"CASE WHEN {draw(conditions)} THEN {statements()} ELSE {statements()} END CASE;"
+    elif form == "CASE_VALUE":
+        text = f"CASE n WHEN 3 THEN {statements()} WHEN 2 THEN {statements()} ELSE {statements()} END CASE;"
+    elif form == "WHILE":
+        text = f"{label}: WHILE n > 0 DO {statements()} SET n = n - 1; END WHILE {label};"
+    elif form == "LOOP":
+        text = f"{label}: LOOP {statements()} LEAVE {label}; END LOOP {label};"
+    elif form == "REPEAT":
+        text = f"REPEAT {statements()} SET n = n - 1; UNTIL n < {draw(st.integers(0, 3))} END REPEAT;"
+    elif form == "FOR":
+        text = f"FOR i{labels[0]} IN 1..2 DO {statements()} END FOR;"
+    else:
+        text = f"{label}: BEGIN {statements()} END {label};"
+    return text
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=_compound())
+def test_mariadb_is_the_oracle_of_routine_bodies_without_begin(maria, body: str) -> None:
+    """A procedure whose body is one random compound statement splits in two and does what the same body inside BEGIN ... END does."""
+    dialect = dialect_for(maria)
+    results = []
+    for routine in (f"CREATE PROCEDURE p(n INT) {body[:-1]}", f"CREATE PROCEDURE p(n INT) BEGIN {body} END"):  # body ends with ;
+        statements = dialect.split_statements(f"{routine};\nCALL p(3);\nSELECT IF(1, 2, 3);")
+        assert statements == [routine, "CALL p(3)", "SELECT IF(1, 2, 3)"], body
+        with maria.cursor() as cursor:
+            cursor.execute("DROP PROCEDURE IF EXISTS p")
+            cursor.execute("CREATE TABLE IF NOT EXISTS o (seq INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+            cursor.execute("TRUNCATE o")
+            for statement in statements:
+                cursor.execute(statement)
+        results.append(_maria_rows(maria, "SELECT v FROM o ORDER BY seq"))
+    assert results[0] == results[1] and results[0], body

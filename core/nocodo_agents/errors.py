@@ -686,13 +686,18 @@ class UnsplittableSqlError(InvalidMigrationError):
     would refuse the text, or the statements around it would be cut in the
     wrong places), or a ``SET sql_mode`` / ``standard_conforming_strings``
     whose value the text does not say, followed by statements that split
-    differently depending on it. Raised before any of the migration's
-    statements run (for a run, before its first migration is applied).
-    ``line`` and ``offset`` locate the problem in the SQL; ``phase`` is
-    ``"migration"`` or ``"rollback"``.
+    differently depending on it, or (MySQL) a routine body that is one
+    compound statement without ``BEGIN`` that cannot be read with certainty.
+    Raised before any of the migration's statements run (for a run, before
+    its first migration is applied). ``line`` and ``offset`` locate the
+    problem in the SQL; ``phase`` is ``"migration"`` or ``"rollback"``;
+    ``advice`` says what to do when it is not closing a string or comment.
     """
 
-    def __init__(self, planned: "PlannedMigration", dialect: str, line: int, offset: int, reason: str, phase: str = "migration") -> None:
+    def __init__(
+        self, planned: "PlannedMigration", dialect: str, line: int, offset: int, reason: str, phase: str = "migration",
+        advice: Optional[str] = None,
+    ) -> None:
         self.version = planned.version
         self.name = planned.name
         self.agent = planned.agent
@@ -703,6 +708,7 @@ class UnsplittableSqlError(InvalidMigrationError):
         self.offset = offset
         self.reason = reason
         self.phase = phase
+        self.advice = advice
         self.problem = f"its {phase} SQL for {dialect} cannot be split into statements: {reason} (line {line})"
         what = "migration" if phase == "migration" else "the rollback() of migration"
         MigrationError.__init__(
@@ -710,9 +716,13 @@ class UnsplittableSqlError(InvalidMigrationError):
             f"{what} V{planned.version}__{planned.name} of agent {planned.agent!r} (distribution "
             f"{planned.distribution}, {planned.source}) cannot be split into statements for {dialect}: "
             f"{reason}, at line {line} (offset {offset}) of its {phase} SQL. None of its statements ran. "
-            f"Close the string, quoted name or comment (on MySQL a backslash escapes the quote after it: write "
-            f"'C:\\\\' for C:\\), or set sql_mode / standard_conforming_strings to a literal value. If the "
-            f"migration is already applied, run `nocodo-agents repair` after fixing the file to re-record its checksum.",
+            + (
+                f"{advice}. "
+                if advice
+                else "Close the string, quoted name or comment (on MySQL a backslash escapes the quote after it: write "
+                "'C:\\\\' for C:\\), or set sql_mode / standard_conforming_strings to a literal value. "
+            )
+            + "If the migration is already applied, run `nocodo-agents repair` after fixing the file to re-record its checksum.",
         )
 
 

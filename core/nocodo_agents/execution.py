@@ -60,7 +60,7 @@ def split(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str = "m
     try:
         return dialect.split_statements(sql)
     except SplitError as error:
-        raise UnsplittableSqlError(planned, dialect.name, error.line, error.offset, error.reason, phase) from None
+        raise UnsplittableSqlError(planned, dialect.name, error.line, error.offset, error.reason, phase, error.advice) from None
 
 
 def _refuse_nul(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str) -> None:

@@ -5,8 +5,12 @@ strings, quoted identifiers, comments and dollar quotes do not split, under
 the rules in force when each statement runs (:class:`SqlSyntax`). Nor do
 semicolons inside the ``BEGIN ... END`` body of a
 ``CREATE TRIGGER/PROCEDURE/FUNCTION/EVENT`` (MySQL compound statements,
-PostgreSQL ``BEGIN ATOMIC``), MariaDB's ``BEGIN NOT ATOMIC ... END`` block, or
-(PostgreSQL, as psql) parentheses. There is no ``DELIMITER`` command: it
+PostgreSQL ``BEGIN ATOMIC``), MySQL's ``ALTER EVENT ... DO``, MariaDB's
+``BEGIN NOT ATOMIC ... END`` block, or (PostgreSQL, as psql) parentheses. A
+MySQL routine body that is one compound statement without ``BEGIN``
+(``FOR EACH ROW IF ... END IF``, ``WHILE ... END WHILE``...) is read to its
+``END`` by :mod:`nocodo_agents.sql_routine`, or refused when it cannot be
+read with certainty. There is no ``DELIMITER`` command: it
 belongs to the mysql client, not the server.
 
 MySQL executable comments are read as the server reads them (see
@@ -32,6 +36,7 @@ from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
 from .sql_lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, IDENTIFIER, PUNCT, STRING, WORD, SqlLexError, SqlSyntax, tokens
+from .sql_routine import RoutineBody, RoutineBodyError
 
 #: ``END IF`` and friends close blocks whose opening words are not counted.
 _UNCOUNTED_ENDS = frozenset({"IF", "LOOP", "WHILE", "REPEAT", "FOR"})  # FOR: MariaDB's FOR ... DO ... END FOR
@@ -50,12 +55,17 @@ _MAX_UNREADABLE_MODES = 3
 
 
 class SplitError(Exception):
-    """SQL text the splitter cannot split safely: ``reason``, at ``offset`` (line ``line``) of the text."""
+    """SQL text the splitter cannot split safely: ``reason``, at ``offset`` (line ``line``) of the text.
 
-    def __init__(self, offset: int, line: int, reason: str) -> None:
+    ``advice`` says what to do when it is not to close a string or comment
+    (a routine body to wrap in ``BEGIN ... END``), else ``None``.
+    """
+
+    def __init__(self, offset: int, line: int, reason: str, advice: Optional[str] = None) -> None:
         self.offset = offset
         self.line = line
         self.reason = reason
+        self.advice = advice
         super().__init__(f"{reason} (line {line}, offset {offset})")
 
 
@@ -72,7 +82,8 @@ def split_statements(sql: str, dialect: str, syntax: Optional[SqlSyntax] = None)
     try:
         return _Splitter(sql, syntax, _MAX_UNREADABLE_MODES).split(0)
     except SqlLexError as error:
-        raise SplitError(error.offset, sql.count("\n", 0, error.offset) + 1, error.what) from None
+        advice = error.advice if isinstance(error, RoutineBodyError) else None
+        raise SplitError(error.offset, sql.count("\n", 0, error.offset) + 1, error.what, advice) from None
 
 
 class _Splitter:
@@ -96,6 +107,7 @@ class _Splitter:
         depth = parens = 0
         exec_marker: Optional[str] = None
         pending = ""  # a BEGIN, END or CASE waiting for the token after it
+        body: Optional[RoutineBody] = None  # a MySQL routine's header and body (one compound statement without BEGIN)
         for token in tokens(sql, self.syntax, start):
             kind, text = token.kind, sql[token.start : token.end]
             if kind == EXEC_OPEN:
@@ -110,7 +122,9 @@ class _Splitter:
             if pending:
                 depth = _block_depth(pending, upper, depth, routine, mysql)
                 pending = ""
-            if kind == PUNCT and text == ";" and depth == 0 and parens == 0:
+            if body is not None:
+                body.feed(kind, upper, token.start)
+            if kind == PUNCT and text == ";" and depth == 0 and parens == 0 and not (body is not None and body.open):
                 if has_code:
                     statements.append((prefix + sql[piece_start : token.start] + (" */" if exec_marker else "")).strip())
                     change = self._mode_change(code) if first == "SET" else None
@@ -119,13 +133,15 @@ class _Splitter:
                 piece_start, prefix = token.end, (exec_marker + " " if exec_marker else "")
                 first = previous = ""
                 has_code = routine = kind_read = False
-                code, depth, parens = [], 0, 0
+                code, depth, parens, body = [], 0, 0, None
                 continue
             if not has_code:
                 has_code, first = True, upper if kind == WORD else ""
             if kind == WORD:
-                if first == "CREATE" and not kind_read and (upper in _ROUTINES or upper in _NOT_ROUTINES):
-                    kind_read, routine = True, upper in _ROUTINES
+                if (first == "CREATE" or (mysql and first == "ALTER")) and not kind_read and (upper in _ROUTINES or upper in _NOT_ROUTINES):
+                    kind_read, routine = True, upper in _ROUTINES and (first == "CREATE" or upper == "EVENT")  # ALTER EVENT ... DO <body>
+                    if routine and mysql:
+                        body = RoutineBody(upper)
                 if upper in ("BEGIN", "END") or (upper == "CASE" and previous != "END"):  # END CASE closes, once
                     pending = upper
                 previous = upper
@@ -133,6 +149,8 @@ class _Splitter:
                 parens = parens + 1 if text == "(" else max(parens - 1, 0)
             if first == "SET" and len(code) < 256:
                 code.append((kind, text))
+        if body is not None and body.open:
+            raise RoutineBodyError(len(sql), body.unclosed())
         if has_code:
             statements.append((prefix + sql[piece_start:] + (" */" if exec_marker else "")).strip())
         return statements
@@ -204,6 +222,8 @@ class _Splitter:
         for candidate in candidates:
             try:
                 splits.append(_Splitter(self.sql, candidate, self.unreadable_left - 1, self.saved).split(offset))
+            except RoutineBodyError:
+                raise
             except SqlLexError:
                 splits.append(None)
         if splits[0] is None or any(split != splits[0] for split in splits):
