@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 from . import adoption
 from .dialects import Dialect, dbapi_connection, dialect_for
+from .dialects.base import UnfinishedMigration
 from .discovery import AgentRegistry
 from .errors import IncompleteMigrationError, InvalidArgumentError, InvalidIndexError, MigrationFailedError
 from .execution import check_before_running, run_statements
@@ -194,10 +195,15 @@ def _up_to_date(dialect: Dialect, installed: Sequence[PlannedMigration], target:
     run never stops half-way over something knowable before it starts. A
     migration or rollback left unfinished in the journal stops the run here,
     even when its version is recorded as applied (the journal is read with the
-    history: no statement more).
+    history: no statement more); one another runner, holding the lock, may be
+    applying right now sends this run to wait for the lock and look again.
     """
     history = dialect.read_history() if dialect.history_exists() else []
-    refuse_unfinished(dialect)
+    unfinished = dialect.unfinished()
+    if unfinished is not None:
+        if unfinished.in_progress:
+            return None  # another runner is at work on it: wait for its lock, then look again under it
+        raise incomplete_error(unfinished)
     plan = make_plan(installed, history, dialect.name, target)
     if plan.pending:
         check_before_running(dialect, plan.pending)  # before anything is written
@@ -297,10 +303,26 @@ def _apply(
 
 
 def incomplete(dialect: Dialect) -> Optional[IncompleteMigrationError]:
-    """The journal's migration (or rollback) stopped part-way, as the error naming it and the ``resolve`` commands."""
+    """The journal's migration (or rollback) stopped part-way, as the error naming it and the ``resolve`` commands.
+
+    ``None`` also when the entry was read without the migration lock while
+    another runner held it: that runner may be applying it right now (MySQL
+    journals as it goes); whoever takes the lock next sees whether it stopped.
+    """
     unfinished = dialect.unfinished()
     if unfinished is None:
         return None
+    if unfinished.in_progress:
+        logger.info(
+            "V%s__%s of agent %r is in the journal while another runner holds the migration lock: it is "
+            "probably being applied right now", unfinished.version, unfinished.name, unfinished.agent,
+        )
+        return None
+    return incomplete_error(unfinished)
+
+
+def incomplete_error(unfinished: UnfinishedMigration) -> IncompleteMigrationError:
+    """The error naming a journal entry that stopped part-way, and the ``resolve`` commands."""
     return IncompleteMigrationError(
         unfinished.version, unfinished.name, unfinished.agent, unfinished.statements,
         unfinished.failed_index, unfinished.error, unfinished.direction,

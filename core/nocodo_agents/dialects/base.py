@@ -30,7 +30,11 @@ if TYPE_CHECKING:  # pragma: no cover
 class UnfinishedMigration:
     """A journal entry: a migration (or its rollback, ``direction``) that stopped part-way.
 
-    Statements before ``failed_index`` ran.
+    Statements before ``failed_index`` ran. ``in_progress``: read without
+    the migration lock while another connection held it, so the entry may be
+    a live runner's, at work right now, rather than a stopped one's; only the
+    lock's holder can tell (MySQL journals each statement as it goes, and
+    commits that at once).
     """
 
     version: int
@@ -40,6 +44,7 @@ class UnfinishedMigration:
     failed_index: int
     error: str
     direction: str = "migration"
+    in_progress: bool = False
 
 
 #: refinery's DDL for the history table (one for every driver), plus our nullable ``agent`` column;

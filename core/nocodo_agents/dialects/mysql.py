@@ -830,7 +830,7 @@ class MySQLDialect(Dialect):
         ``direction`` existed reads too.
         """
         if self._journal_seen is not None and self._journal_seen[0] == self.statements:
-            return self._journal_seen[1]
+            return self._while_locked_elsewhere(self._journal_seen[1])
         self.statements += 1
         try:
             with self.connection.cursor(Cursor) as cursor:
@@ -850,11 +850,25 @@ class MySQLDialect(Dialect):
         if not rows:
             return None
         entry = dict(zip(columns, rows[0]))
-        return _unfinished(
+        return self._while_locked_elsewhere(_unfinished(
             tuple(entry.get(column) for column in (
                 "version", "name", "agent", "statements", "next_statement", "failed_statement", "error_utf8", "direction",
             ))
-        )
+        ))
+
+    def _while_locked_elsewhere(self, entry: Optional[UnfinishedMigration]) -> Optional[UnfinishedMigration]:
+        """``entry``, marked ``in_progress`` if it was read without the lock while another connection held it.
+
+        Only the lock's holder writes the journal, and a runner at work keeps
+        its row there until it records the migration: seen from outside the
+        lock (the no-op path, ``status``, ``verify``, dry runs) while someone
+        holds the lock, the row may be that runner's. One statement, only when
+        the journal holds a row and this runner does not hold the lock.
+        """
+        if entry is None or self._lock_held:
+            return entry
+        holder = self._query("SELECT IS_USED_LOCK(%s)", (self._lock_name,))[0][0]
+        return entry if holder is None else replace(entry, in_progress=True)
 
     def _journal_write(self, sql: str, params: Sequence[Any]) -> None:
         """Write to the journal and commit it at once (with whatever ran before it)."""
