@@ -412,12 +412,49 @@ class PostgreSQLDialect(Dialect):
         def count() -> None:
             self.statements += 1
 
-        with guarded(self.connection, self.lock_timeout, self.location(), count):
-            self._guarded = True
-            try:
-                yield
-            finally:
-                self._guarded = False
+        try:
+            with guarded(self.connection, self.lock_timeout, self.location(), count, self._query):
+                self._guarded = True
+                try:
+                    yield
+                finally:
+                    self._guarded = False
+        except BaseException as error:
+            starved = self._pool_starved(error)
+            if starved is None:
+                raise
+            raise starved from error
+
+    def _pool_starved(self, error: BaseException) -> Optional[DatabaseAccessError]:
+        """PgBouncer found no server connection for this one while the guard held one: the error saying so, else ``None``.
+
+        Behind a pooler in transaction mode the guard's idle transaction keeps
+        a server connection for itself, so a pool of one server connection
+        per database and user leaves none for the migration: the statement
+        waits in PgBouncer's queue until ``query_wait_timeout`` ends it (or
+        forever, with 0). Running again would do the same.
+        """
+        import psycopg
+
+        failed = error if isinstance(error, MigrationFailedError) else None
+        cause = error.__cause__ if failed is not None else error
+        if not isinstance(cause, psycopg.Error) or "query_wait_timeout" not in str(cause):
+            return None
+        if failed is not None:
+            left = interrupted(failed)
+        else:
+            left = (
+                "The history says what was applied (`status`): a migration outside a transaction is recorded only "
+                "once all its statements ran (with a pool of one, none of them could run)."
+            )
+        return DatabaseAccessError(
+            self.location(),
+            f"PgBouncer found no free server connection for it within query_wait_timeout while this runner's second "
+            f"connection held the migration lock in another: a `transactional = False` migration needs two server "
+            f"connections at once (one holding the lock, one running the migration), and the pool gives this database "
+            f"and user fewer. {left} Let the pool give at least two (default_pool_size or the database's pool_size, "
+            f"max_db_connections, max_user_connections), or run the migrations on a direct connection, then run again.",
+        )
 
     def invalid_indexes(self) -> List[str]:
         """The indexes of the history table's schema with ``pg_index.indisvalid = false``, schema-qualified."""
