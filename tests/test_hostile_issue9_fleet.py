@@ -25,6 +25,7 @@ import pytest
 from conftest import registry_of
 from nocodo_agents import DatabaseAccessError, InvalidIndexError
 from nocodo_agents.database.migrations import run_agent_migrations
+from nocodo_agents.lifecycle import verify_database
 from servers import PgBouncer, PostgresServer
 
 _names = itertools.count()
@@ -178,3 +179,125 @@ def test_a_pool_of_one_server_connection_is_named_not_blamed_on_the_server(
     # with a direct connection, as the message says, it applies
     with psycopg.connect(direct) as conn:
         assert run_agent_migrations(conn, registry=registry_of(fleet=package)).versions == (6,)
+
+
+# -- the invalid-index check's scope ------------------------------------------------------------
+
+
+def test_a_partitioned_index_waiting_for_its_partitions_indexes_is_not_refused(
+    postgres_server: PostgresServer, agent_package
+) -> None:
+    """PostgreSQL's way to index a partitioned table without blocking writes, across three migrations.
+
+    ``CREATE INDEX ... ON ONLY`` makes a partitioned index that stays invalid
+    until an index of every partition is attached; each partition's is built
+    ``CONCURRENTLY``. The partitioned index was taken for a failed build: the
+    concurrent migration was refused, with ``DROP INDEX CONCURRENTLY`` as the
+    fix, which PostgreSQL refuses for a partitioned index.
+    """
+    database = _database(postgres_server)
+    dsn = postgres_server.dsn(database)
+    package = agent_package({
+        "V5__measurements": (
+            "CREATE TABLE m (id INT, t INT) PARTITION BY RANGE (t); "
+            "CREATE TABLE m1 PARTITION OF m FOR VALUES FROM (0) TO (10); "
+            "CREATE TABLE m2 PARTITION OF m FOR VALUES FROM (10) TO (20); "
+            "CREATE INDEX m_id ON ONLY m (id);"
+        ),
+        "V6__partitions": (
+            "def migration():\n    return 'CREATE INDEX CONCURRENTLY IF NOT EXISTS m1_id ON m1 (id); "
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS m2_id ON m2 (id);'\n\ntransactional = False\n"
+        ),
+        "V7__attach": "ALTER INDEX m_id ATTACH PARTITION m1_id; ALTER INDEX m_id ATTACH PARTITION m2_id;",
+    })
+    with psycopg.connect(dsn) as conn:
+        assert run_agent_migrations(conn, registry=registry_of(parts=package)).versions == (1, 2, 3, 5, 6, 7)
+        assert verify_database(conn, registry=registry_of(parts=package)).invalid_indexes == ()
+    assert _rows(dsn, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'm_id'::regclass") == [(True,)]
+
+
+def test_an_invalid_index_of_another_schema_is_refused_and_not_recorded(postgres_server: PostgresServer, agent_package) -> None:
+    """A migration may name its schema: the index it leaves invalid there counts as one of the current schema would.
+
+    It was not looked for: the failed build was reported as a plain
+    failure, and the run after it skipped the half-built index (``IF NOT
+    EXISTS``) and recorded the migration.
+    """
+    database = _database(postgres_server)
+    dsn = postgres_server.dsn(database)
+    package = agent_package({
+        "V5__dupes": "CREATE SCHEMA other; CREATE TABLE other.d (x INT); INSERT INTO other.d SELECT g % 10 FROM generate_series(1, 100) g;",
+        "V6__unique": "def migration():\n    return 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS d_x ON other.d (x);'\n\ntransactional = False\n",
+    })
+    with psycopg.connect(dsn) as conn:
+        with pytest.raises(InvalidIndexError) as failed:
+            run_agent_migrations(conn, registry=registry_of(dup=package))
+        assert failed.value.indexes == ("other.d_x",) and failed.value.already_invalid == ()
+        assert "could not create unique index" in str(failed.value) and "DROP INDEX CONCURRENTLY other.d_x;" in str(failed.value)
+        with pytest.raises(InvalidIndexError) as skipped:  # IF NOT EXISTS skips it now
+            run_agent_migrations(conn, registry=registry_of(dup=package))
+        assert skipped.value.indexes == ("other.d_x",) and skipped.value.already_invalid == ("other.d_x",)
+        assert "invalid already before it ran" in str(skipped.value) and "left invalid" not in str(skipped.value)
+    assert _rows(dsn, "SELECT max(version) FROM refinery_schema_history") == [(5,)]
+
+
+def test_an_unrelated_index_invalid_before_the_run_is_not_said_to_be_left_by_the_migration(
+    postgres_server: PostgresServer, agent_package
+) -> None:
+    """The application's own failed build blocks a concurrent migration (an invalid index is a fault to fix), honestly named."""
+    database = _database(postgres_server)
+    dsn = postgres_server.dsn(database)
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute("CREATE TABLE app_pairs (x INT); INSERT INTO app_pairs VALUES (1), (1)")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            admin.execute("CREATE UNIQUE INDEX CONCURRENTLY app_pairs_x ON app_pairs (x)")
+    package = agent_package({
+        "V5__table": "CREATE TABLE t (x INT);",
+        "V6__index": "def migration():\n    return 'CREATE INDEX CONCURRENTLY IF NOT EXISTS t_x ON t (x);'\n\ntransactional = False\n",
+    })
+    with psycopg.connect(dsn) as conn:
+        with pytest.raises(InvalidIndexError) as refused:
+            run_agent_migrations(conn, registry=registry_of(app=package))
+    error = refused.value
+    assert error.indexes == error.already_invalid == ("public.app_pairs_x",)
+    message = str(error)
+    assert "ran to its end, but invalid index(es) public.app_pairs_x remain, invalid already before it ran" in message
+    assert "left invalid" not in message and "DROP INDEX CONCURRENTLY public.app_pairs_x;" in message
+    assert _rows(dsn, "SELECT max(version) FROM refinery_schema_history") == [(5,)]
+    # the way out the message gives
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute("DROP INDEX CONCURRENTLY public.app_pairs_x")
+    with psycopg.connect(dsn) as conn:
+        assert run_agent_migrations(conn, registry=registry_of(app=package)).versions == (6,)
+
+
+def test_verify_while_an_index_is_being_built_does_not_call_it_invalid(postgres_server: PostgresServer, agent_package) -> None:
+    """An index under construction has not failed: ``verify`` told the operator to drop it (which would wait for the build)."""
+    database = _database(postgres_server)
+    dsn = postgres_server.dsn(database)
+    package = agent_package({"V5__big": BIG_TABLE})
+    with psycopg.connect(dsn) as conn:
+        run_agent_migrations(conn, registry=registry_of(fleet=package))
+    writer = psycopg.connect(dsn)
+    writer.execute("INSERT INTO big VALUES (0, 'keeps the build waiting')")
+    built: List[Any] = []
+
+    def build() -> None:
+        with psycopg.connect(dsn, autocommit=True) as builder:
+            builder.execute("CREATE INDEX CONCURRENTLY big_payload ON big (payload)")
+            built.append(True)
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    try:
+        with psycopg.connect(dsn, autocommit=True) as monitor:
+            while monitor.execute("SELECT count(*) FROM pg_stat_progress_create_index").fetchone() == (0,):
+                time.sleep(0.02)
+        assert _rows(dsn, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'big_payload'::regclass") == [(False,)]
+        with psycopg.connect(dsn) as conn:
+            assert verify_database(conn, registry=registry_of(fleet=package)).invalid_indexes == ()
+    finally:
+        writer.commit()
+        writer.close()
+        thread.join(60)
+    assert built == [True]

@@ -344,19 +344,21 @@ def run_outside_transaction(dialect: Dialect, planned: PlannedMigration, sql: st
 
     Raises :class:`InvalidIndexError` if the database holds an index marked
     invalid afterwards (the caller then records nothing), also when a
-    statement failed and left one; otherwise a failing statement raises
+    statement failed and left one, and also one invalid before it ran (which
+    ``IF NOT EXISTS`` would have skipped: the error tells them apart); otherwise a failing statement raises
     :class:`MigrationFailedError` as usual.
     """
+    before = dialect.invalid_indexes()  # to tell the indexes it left from those invalid already
     try:
         run_statements(dialect, planned, sql, rolled_back=False, phase=phase)
     except MigrationFailedError as failure:
         invalid = _invalid_indexes_after(dialect, failure)
         if invalid:
-            raise InvalidIndexError(planned, invalid, phase, failure) from failure
+            raise InvalidIndexError(planned, invalid, phase, failure, already_invalid=before) from failure
         raise
     invalid = dialect.invalid_indexes()
     if invalid:
-        raise InvalidIndexError(planned, invalid, phase)
+        raise InvalidIndexError(planned, invalid, phase, already_invalid=before)
 
 
 def _invalid_indexes_after(dialect: Dialect, failure: MigrationFailedError) -> List[str]:

@@ -51,12 +51,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger("nocodo_agents")
 
-#: The invalid indexes (a failed or interrupted concurrent build) of the current schema, schema-qualified.
+#: The invalid indexes (a failed or interrupted concurrent build) of every schema but the server's own,
+#: schema-qualified: a migration may name any schema. Not partitioned indexes: never built concurrently, they
+#: are invalid by design until an index of every partition is attached (``CREATE INDEX ... ON ONLY``, then each
+#: partition's, then ``ATTACH PARTITION``). ``{building}``: optionally, not those a session builds right now.
 _INVALID_INDEXES = (
     "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_index x "
     "JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = current_schema() AND NOT x.indisvalid ORDER BY c.relname"
+    "WHERE NOT x.indisvalid AND c.relkind = 'i' AND n.nspname <> 'information_schema' "
+    "AND left(n.nspname, 3) <> 'pg_'{building} ORDER BY n.nspname, c.relname"
 )
+#: PostgreSQL 12 and later: an index some session builds right now.
+_NOT_BUILDING = " AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = x.indexrelid)"
 #: Tables of ours that are not part of any agent's schema.
 _BOOKKEEPING = (HISTORY_TABLE,)
 #: SQLSTATE classes of a server short of something, not of a statement's fault: 53 insufficient resources
@@ -456,9 +462,10 @@ class PostgreSQLDialect(Dialect):
             f"max_db_connections, max_user_connections), or run the migrations on a direct connection, then run again.",
         )
 
-    def invalid_indexes(self) -> List[str]:
-        """The indexes of the history table's schema with ``pg_index.indisvalid = false``, schema-qualified."""
-        return [row[0] for row in self._query(_INVALID_INDEXES)]
+    def invalid_indexes(self, building: bool = True) -> List[str]:
+        """The indexes with ``pg_index.indisvalid = false``, in any schema but the server's, schema-qualified."""
+        excluded = _NOT_BUILDING if not building and self.connection.info.server_version >= 120000 else ""
+        return [row[0] for row in self._query(_INVALID_INDEXES.format(building=excluded))]
 
     def _check_session_state(self) -> None:
         """Before the first write: refuse TEMP relations and a search_path naming no schema, note settings to set back.

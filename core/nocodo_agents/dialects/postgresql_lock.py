@@ -100,14 +100,15 @@ def begin_locked(query: Query, lock_timeout: float, location: str) -> None:
         query("ROLLBACK")
 
 
-def wait_for_other_index_builds(query: Query, lock_timeout: float, location: str) -> None:
-    """Return once no other session of the database builds an index; :class:`LockTimeoutError` after ``lock_timeout``.
+def wait_for_other_index_builds(query: Query, lock_timeout: float, location: str, started: float) -> None:
+    """Return once no other session of the database builds an index; :class:`LockTimeoutError` once ``lock_timeout``
+    has passed since ``started`` (``time.monotonic()`` when the wait for the lock began: one wait in all).
 
     Each poll is one short statement in a transaction of its own (``query``
     in autocommit), so a build waits for none of them and each sees the
     server's activity anew.
     """
-    deadline = time.monotonic() + lock_timeout
+    deadline = started + lock_timeout
     pause = _FIRST_PAUSE
     logged = False
     while True:
@@ -205,11 +206,12 @@ def guarded(connection: Any, lock_timeout: float, location: str, count: Callable
     ``poll`` sends a statement on ``connection`` (in autocommit): it waits for
     the index builds of other sessions (see :func:`wait_for_other_index_builds`).
     """
+    started = time.monotonic()
     guard = LockGuard(connection, count)
     try:
         guard.hold(lock_timeout, location)
         if guard.connection.info.server_version >= 120000:  # the progress view's first release
-            wait_for_other_index_builds(poll, lock_timeout, location)
+            wait_for_other_index_builds(poll, lock_timeout, location, started)
         yield
     finally:
         guard.release()
