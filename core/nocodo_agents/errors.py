@@ -743,9 +743,10 @@ class InvalidIndexError(MigrationFailedError):
     ``indexes`` are the invalid indexes (``pg_index.indisvalid = false``) of
     the database (any schema but the server's), schema-qualified: what a
     failed, cancelled or interrupted ``CREATE INDEX CONCURRENTLY`` leaves, and
-    what ``IF NOT EXISTS`` then silently skips. ``already_invalid`` are those of
-    them that were invalid before the migration ran (an earlier failed build,
-    of this migration or of someone else's). The migration is not recorded (a
+    what ``IF NOT EXISTS`` then silently skips: those it left, and those
+    invalid before it ran that its SQL names. ``already_invalid`` are the
+    latter (an earlier failed build of this migration, or of one naming the
+    same index). The migration is not recorded (a
     rollback's history row is kept); nothing is rolled back, since it ran
     outside a transaction. ``failure`` is the :class:`MigrationFailedError` of
     the statement that failed, if one did.
@@ -784,7 +785,7 @@ class InvalidIndexError(MigrationFailedError):
         if self.already_invalid:
             found.append(
                 f"invalid index(es) {', '.join(self.already_invalid)} remain, invalid already before it ran (an earlier "
-                f"build that failed, of this migration or of someone else's)"
+                f"build that failed, of this migration or of another naming it)"
             )
         happened = f"{happened}{' and ' if left else ', but '}{' and '.join(found)}"
         record = (
