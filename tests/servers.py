@@ -192,12 +192,15 @@ class PostgresServer:
 class PgBouncer:
     """PgBouncer in transaction pooling mode in front of a :class:`PostgresServer`."""
 
-    def __init__(self, server: PostgresServer) -> None:
+    def __init__(self, server: PostgresServer, pool_size: int = 4, query_wait_timeout: int = 120) -> None:
+        """``pool_size``: server connections per database and user; ``query_wait_timeout``: seconds a client may queue."""
         binary = _find(["pgbouncer"], ["/usr/sbin/pgbouncer"])
         if binary is None:
             unavailable("pgbouncer not found: apt-get install pgbouncer")
         self.binary = binary
         self.server = server
+        self.pool_size = pool_size
+        self.query_wait_timeout = query_wait_timeout
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="nocodo-pgbouncer-"))
         self.process: Optional[subprocess.Popen] = None
@@ -211,7 +214,8 @@ class PgBouncer:
             "[pgbouncer]\n"
             f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
             f"auth_type = trust\nauth_file = {self.root / 'users.txt'}\n"
-            "pool_mode = transaction\nmax_client_conn = 200\ndefault_pool_size = 4\n"
+            f"pool_mode = transaction\nmax_client_conn = 200\ndefault_pool_size = {self.pool_size}\n"
+            f"query_wait_timeout = {self.query_wait_timeout}\n"
             f"logfile = {self.root / 'pgbouncer.log'}\npidfile = {self.root / 'pgbouncer.pid'}\n"
         )
         os_user = _service_user()

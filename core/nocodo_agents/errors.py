@@ -769,12 +769,15 @@ class InvalidIndexError(MigrationFailedError):
     """A ``transactional = False`` migration (or its rollback) left an index PostgreSQL marks invalid.
 
     ``indexes`` are the invalid indexes (``pg_index.indisvalid = false``) of
-    the history table's schema, schema-qualified: what a failed, cancelled or
-    interrupted ``CREATE INDEX CONCURRENTLY`` leaves, and what ``IF NOT
-    EXISTS`` then silently skips. The migration is not recorded (a rollback's
-    history row is kept); nothing is rolled back, since it ran outside a
-    transaction. ``failure`` is the :class:`MigrationFailedError` of the
-    statement that failed, if one did.
+    the database (any schema but the server's), schema-qualified: what a
+    failed, cancelled or interrupted ``CREATE INDEX CONCURRENTLY`` leaves, and
+    what ``IF NOT EXISTS`` then silently skips: those it left, and those
+    invalid before it ran that its SQL names. ``already_invalid`` are the
+    latter (an earlier failed build of this migration, or of one naming the
+    same index). The migration is not recorded (a
+    rollback's history row is kept); nothing is rolled back, since it ran
+    outside a transaction. ``failure`` is the :class:`MigrationFailedError` of
+    the statement that failed, if one did.
     """
 
     def __init__(
@@ -783,6 +786,7 @@ class InvalidIndexError(MigrationFailedError):
         indexes: Sequence[str],
         phase: str = "migration",
         failure: Optional[MigrationFailedError] = None,
+        already_invalid: Sequence[str] = (),
     ) -> None:
         self.version = planned.version
         self.name = planned.name
@@ -790,6 +794,7 @@ class InvalidIndexError(MigrationFailedError):
         self.distribution = planned.distribution
         self.source = planned.source
         self.indexes = tuple(indexes)
+        self.already_invalid = tuple(index for index in self.indexes if index in set(already_invalid))
         self.failure = failure
         self.statement = failure.statement if failure is not None else ""
         self.statement_index = failure.statement_index if failure is not None else -1
@@ -797,12 +802,20 @@ class InvalidIndexError(MigrationFailedError):
         self.phase = phase
         self.journalled = False
         what = "migration" if phase == "migration" else "the rollback() of migration"
+        left = [index for index in self.indexes if index not in self.already_invalid]
         if failure is not None:
-            happened = (
-                f"failed at statement {failure.statement_index + 1} ({failure.__cause__ or failure.statement.strip()}) and left"
-            )
+            happened = f"failed at statement {failure.statement_index + 1} ({failure.__cause__ or failure.statement.strip()})"
         else:
-            happened = "ran to its end but left"
+            happened = "ran to its end"
+        found = []
+        if left:
+            found.append(f"left invalid index(es) {', '.join(left)}")
+        if self.already_invalid:
+            found.append(
+                f"invalid index(es) {', '.join(self.already_invalid)} remain, invalid already before it ran (an earlier "
+                f"build that failed, of this migration or of another naming it)"
+            )
+        happened = f"{happened}{' and ' if left else ', but '}{' and '.join(found)}"
         record = (
             f"V{planned.version} was not recorded in the history"
             if phase == "migration"
@@ -813,7 +826,7 @@ class InvalidIndexError(MigrationFailedError):
         MigrationError.__init__(
             self,
             f"{what} V{planned.version}__{planned.name} of agent {planned.agent!r} (distribution "
-            f"{planned.distribution}, {planned.source}) {happened} invalid index(es) {', '.join(self.indexes)} "
+            f"{planned.distribution}, {planned.source}) {happened} "
             f"(pg_index.indisvalid = false: a CONCURRENTLY build that failed or was interrupted; IF NOT EXISTS "
             f"skips such an index instead of building it). It ran outside a transaction (transactional = False), "
             f"so nothing of it was undone, and {record}. Drop the invalid index(es) with `{drops}`, fix what made "

@@ -210,10 +210,11 @@ class VerifyReport:
     :class:`IncompleteMigrationError` naming the ``resolve`` commands; its
     version is not listed in ``pending``.
 
-    ``invalid_indexes`` names, schema-qualified, the indexes of the history
-    table's schema that PostgreSQL marks invalid (a ``CREATE INDEX
-    CONCURRENTLY`` that failed or was interrupted): queries do not use them,
-    and their definition can look exactly as the migrations expect.
+    ``invalid_indexes`` names, schema-qualified, the indexes of any schema
+    that PostgreSQL marks invalid (a ``CREATE INDEX CONCURRENTLY`` that failed
+    or was interrupted; not one being built right now, nor a partitioned
+    index waiting for its partitions' indexes): queries do not use them, and
+    their definition can look exactly as the migrations expect.
     """
 
     dialect: str
@@ -255,7 +256,7 @@ def verify_database(
         applied_installed = _applied_installed(installed, history)
         check_before_running(dialect, applied_installed, replay=True)  # the replay would escape its scratch transaction
         drift = dialect.schema_drift(applied_installed)
-        invalid_indexes = tuple(dialect.invalid_indexes())
+        invalid_indexes = tuple(dialect.invalid_indexes(building=False))  # a build under way has not failed
     applied = {row.version for row in history}
     if unfinished is not None:
         applied.add(unfinished.version)  # neither applied nor pending: unfinished

@@ -193,11 +193,13 @@ class Dialect(ABC):
         """
         yield
 
-    def invalid_indexes(self) -> List[str]:
-        """Indexes of the history table's schema that the database marks unusable (a failed concurrent build).
+    def invalid_indexes(self, building: bool = True) -> List[str]:
+        """Indexes the database marks unusable (a failed concurrent build), in any schema of the database.
 
         Checked after a ``transactional = False`` migration and by ``verify``;
-        dialects without such a state answer with no statement.
+        ``building=False`` leaves out those a session is building right now
+        (``verify``: their build has not failed). Dialects without such a
+        state answer with no statement.
         """
         return []
 

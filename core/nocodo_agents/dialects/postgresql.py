@@ -51,12 +51,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger("nocodo_agents")
 
-#: The invalid indexes (a failed or interrupted concurrent build) of the current schema, schema-qualified.
+#: The invalid indexes (a failed or interrupted concurrent build) of every schema but the server's own,
+#: schema-qualified: a migration may name any schema. Not partitioned indexes: never built concurrently, they
+#: are invalid by design until an index of every partition is attached (``CREATE INDEX ... ON ONLY``, then each
+#: partition's, then ``ATTACH PARTITION``). ``{building}``: optionally, not those a session builds right now.
 _INVALID_INDEXES = (
     "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_index x "
     "JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = current_schema() AND NOT x.indisvalid ORDER BY c.relname"
+    "WHERE NOT x.indisvalid AND c.relkind = 'i' AND n.nspname <> 'information_schema' "
+    "AND left(n.nspname, 3) <> 'pg_'{building} ORDER BY n.nspname, c.relname"
 )
+#: PostgreSQL 12 and later: an index some session builds right now.
+_NOT_BUILDING = " AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = x.indexrelid)"
 #: Tables of ours that are not part of any agent's schema.
 _BOOKKEEPING = (HISTORY_TABLE,)
 #: SQLSTATE classes of a server short of something, not of a statement's fault: 53 insufficient resources
@@ -415,16 +421,54 @@ class PostgreSQLDialect(Dialect):
         def count() -> None:
             self.statements += 1
 
-        with guarded(self.connection, self.lock_timeout, self.location(), count):
-            self._guarded = True
-            try:
-                yield
-            finally:
-                self._guarded = False
+        try:
+            with guarded(self.connection, self.lock_timeout, self.location(), count, self._query):
+                self._guarded = True
+                try:
+                    yield
+                finally:
+                    self._guarded = False
+        except BaseException as error:
+            starved = self._pool_starved(error)
+            if starved is None:
+                raise
+            raise starved from error
 
-    def invalid_indexes(self) -> List[str]:
-        """The indexes of the history table's schema with ``pg_index.indisvalid = false``, schema-qualified."""
-        return [row[0] for row in self._query(_INVALID_INDEXES)]
+    def _pool_starved(self, error: BaseException) -> Optional[DatabaseAccessError]:
+        """PgBouncer found no server connection for this one while the guard held one: the error saying so, else ``None``.
+
+        Behind a pooler in transaction mode the guard's idle transaction keeps
+        a server connection for itself, so a pool of one server connection
+        per database and user leaves none for the migration: the statement
+        waits in PgBouncer's queue until ``query_wait_timeout`` ends it (or
+        forever, with 0). Running again would do the same.
+        """
+        import psycopg
+
+        failed = error if isinstance(error, MigrationFailedError) else None
+        cause = error.__cause__ if failed is not None else error
+        if not isinstance(cause, psycopg.Error) or "query_wait_timeout" not in str(cause):
+            return None
+        if failed is not None:
+            left = interrupted(failed)
+        else:
+            left = (
+                "The history says what was applied (`status`): a migration outside a transaction is recorded only "
+                "once all its statements ran (with a pool of one, none of them could run)."
+            )
+        return DatabaseAccessError(
+            self.location(),
+            f"PgBouncer found no free server connection for it within query_wait_timeout while this runner's second "
+            f"connection held the migration lock in another: a `transactional = False` migration needs two server "
+            f"connections at once (one holding the lock, one running the migration), and the pool gives this database "
+            f"and user fewer. {left} Let the pool give at least two (default_pool_size or the database's pool_size, "
+            f"max_db_connections, max_user_connections), or run the migrations on a direct connection, then run again.",
+        )
+
+    def invalid_indexes(self, building: bool = True) -> List[str]:
+        """The indexes with ``pg_index.indisvalid = false``, in any schema but the server's, schema-qualified."""
+        excluded = _NOT_BUILDING if not building and self.connection.info.server_version >= 120000 else ""
+        return [row[0] for row in self._query(_INVALID_INDEXES.format(building=excluded))]
 
     def _check_session_state(self) -> None:
         """Before the first write: refuse TEMP relations and a search_path naming no schema, note settings to set back.

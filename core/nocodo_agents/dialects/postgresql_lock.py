@@ -30,6 +30,17 @@ a concurrent index build does not wait for. Its ``idle_in_transaction_session_ti
 (and, from PostgreSQL 17, ``transaction_timeout``) is switched off for that
 transaction so the server does not end it while a long build runs. The guard is
 rolled back and closed however the migration ends.
+
+**Index builds that outlive their runner.** A runner killed during a
+``CREATE INDEX CONCURRENTLY`` (SIGKILL, OOM) loses its guard at once, and the
+lock with it, but its server process goes on building the index until the
+build ends. A runner that took the lock then would run its own concurrent
+build (or ``ALTER TABLE``) on the same table and deadlock with that orphan
+(each waits for the other's transaction), or find the index half-built. So
+once the guard holds the lock the runner waits, polling
+``pg_stat_progress_create_index`` from its own connection in autocommit (a
+transaction sees other sessions' activity as it was at its first look), until
+no other session of the database builds an index, within ``lock_timeout``.
 """
 
 from __future__ import annotations
@@ -48,6 +59,11 @@ LOCK_KEY = "hashtext('nocodo_agents.migrations')"
 #: Every unit of work of the runner (and of the guard) starts so.
 BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
 _TRY_LOCK = f"SELECT pg_try_advisory_xact_lock({LOCK_KEY})"
+#: The server processes building an index in this database, other than the one asking (PostgreSQL 12 and later).
+_OTHER_BUILDS = (
+    "SELECT coalesce(array_agg(pid ORDER BY pid), '{}') FROM pg_stat_progress_create_index "
+    "WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND pid <> pg_backend_pid()"
+)
 #: Pauses between tries, in seconds: the first, and the longest.
 _FIRST_PAUSE = 0.01
 _LONGEST_PAUSE = 0.25
@@ -82,6 +98,41 @@ def begin_locked(query: Query, lock_timeout: float, location: str) -> None:
         if query(_TRY_LOCK)[0][0]:
             return
         query("ROLLBACK")
+
+
+def wait_for_other_index_builds(query: Query, lock_timeout: float, location: str, started: float) -> None:
+    """Return once no other session of the database builds an index; :class:`LockTimeoutError` once ``lock_timeout``
+    has passed since ``started`` (``time.monotonic()`` when the wait for the lock began: one wait in all).
+
+    Each poll is one short statement in a transaction of its own (``query``
+    in autocommit), so a build waits for none of them and each sees the
+    server's activity anew.
+    """
+    deadline = started + lock_timeout
+    pause = _FIRST_PAUSE
+    logged = False
+    while True:
+        building = query(_OTHER_BUILDS)[0][0]
+        if not building:
+            return
+        pids = ", ".join(str(pid) for pid in building)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LockTimeoutError(
+                "postgresql",
+                lock_timeout,
+                f"this runner holds the lock, but server process(es) {pids} of {location} still build an index "
+                f"(a runner killed during CREATE INDEX CONCURRENTLY leaves its build running; see "
+                f"pg_stat_progress_create_index): migrations outside a transaction wait for such builds to end",
+            )
+        if not logged:
+            logger.info(
+                "waiting up to %g s for the index build(s) of server process(es) %s on %s (a runner killed during "
+                "a build leaves it running) before running a migration outside a transaction", lock_timeout, pids, location,
+            )
+            logged = True
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, _LONGEST_PAUSE)
 
 
 def connection_parameters(connection: Any) -> Dict[str, str]:
@@ -149,11 +200,18 @@ def _location(connection: Any) -> str:
 
 
 @contextmanager
-def guarded(connection: Any, lock_timeout: float, location: str, count: Callable[[], None]) -> Iterator[None]:
-    """The migration lock held by a :class:`LockGuard` for the duration; released and closed always."""
+def guarded(connection: Any, lock_timeout: float, location: str, count: Callable[[], None], poll: Query) -> Iterator[None]:
+    """The migration lock held by a :class:`LockGuard` for the duration, other index builds over; released and closed always.
+
+    ``poll`` sends a statement on ``connection`` (in autocommit): it waits for
+    the index builds of other sessions (see :func:`wait_for_other_index_builds`).
+    """
+    started = time.monotonic()
     guard = LockGuard(connection, count)
     try:
         guard.hold(lock_timeout, location)
+        if guard.connection.info.server_version >= 120000:  # the progress view's first release
+            wait_for_other_index_builds(poll, lock_timeout, location, started)
         yield
     finally:
         guard.release()
