@@ -287,17 +287,43 @@ class ConnectionStateError(MigrationError):
 
 
 class LockTimeoutError(MigrationError):
-    """Another runner held the migration lock for longer than the allowed wait."""
+    """Another runner held the migration lock for longer than the allowed wait.
 
-    def __init__(self, dialect: str, waited_seconds: float, cause: "BaseException | str | None" = None) -> None:
+    ``done_before`` lists, as ``V<version>`` strings, what this run had
+    already applied (or rolled back) and recorded before it had to wait; the
+    message says so rather than claiming nothing changed.
+    """
+
+    def __init__(
+        self,
+        dialect: str,
+        waited_seconds: float,
+        cause: "BaseException | str | None" = None,
+        done_before: Sequence[str] = (),
+    ) -> None:
         self.dialect = dialect
         self.waited_seconds = waited_seconds
+        self.cause = cause
+        self.done_before = tuple(done_before)
+        if self.done_before:
+            changed = (
+                f"Before it had to wait, this run had already done {', '.join(self.done_before)}, each recorded in "
+                f"the history with its changes; nothing more was changed."
+            )
+        else:
+            changed = "Nothing was changed by the waiting runner."
         super().__init__(
             f"could not take the {dialect} migration lock within {waited_seconds:g} s: another "
-            f"runner (or a long transaction) holds it. Nothing was changed by the waiting runner. Wait "
+            f"runner (or a long transaction) holds it. {changed} Wait "
             f"for it to finish, or allow a longer wait (lock_timeout=, or --lock-timeout on the command "
             f"line)." + (f" Cause: {cause}" if cause else "")
         )
+
+    def after(self, done_before: Sequence[str]) -> "LockTimeoutError":
+        """The same timeout, told that this run had done ``done_before`` first (itself if nothing was)."""
+        if not done_before:
+            return self
+        return LockTimeoutError(self.dialect, self.waited_seconds, self.cause, done_before)
 
 
 class HistoryNotEmptyError(MigrationError):

@@ -18,6 +18,7 @@ from .errors import (
     DivergentMigrationError,
     HistoryNotEmptyError,
     IncompleteMigrationError,
+    LockTimeoutError,
     ResolveRefusedError,
     RollbackUnavailableError,
     SchemaDriftError,
@@ -167,13 +168,18 @@ def rollback_migrations(
                 for p in plan
             )
             return RollbackReport(dialect.name, True, steps, dialect.statements)
-        done = []
-        for planned in plan:
-            step = _roll_back_one(dialect, planned)
-            if step is not None:
-                done.append(step)
-                if progress is not None:
-                    progress(step)
+        done: List[RollbackStep] = []
+        try:
+            for planned in plan:
+                step = _roll_back_one(dialect, planned)
+                if step is not None:
+                    done.append(step)
+                    if progress is not None:
+                        progress(step)
+        except LockTimeoutError as error:
+            if not done:
+                raise
+            raise error.after([f"V{step.version}__{step.name} (rolled back)" for step in done]) from error
     return RollbackReport(dialect.name, False, tuple(done), dialect.statements)
 
 

@@ -32,7 +32,7 @@ from . import adoption
 from .dialects import Dialect, dbapi_connection, dialect_for
 from .dialects.base import UnfinishedMigration
 from .discovery import AgentRegistry
-from .errors import IncompleteMigrationError, InvalidArgumentError, InvalidIndexError, MigrationFailedError
+from .errors import IncompleteMigrationError, InvalidArgumentError, InvalidIndexError, LockTimeoutError, MigrationFailedError
 from .execution import check_before_running, run_statements
 from .history import HistoryRow, now_rfc3339
 from .planning import Plan, PlannedMigration, check_target, make_plan, merge
@@ -259,10 +259,33 @@ def _apply(
     progress: Optional[Callable[[MigrationStep], None]],
 ) -> MigrationReport:
     applied: List[MigrationStep] = []
-    adopted: Tuple[MigrationStep, ...] = ()
+    adopted: List[MigrationStep] = []
+    try:
+        return _apply_all(dialect, installed, target, progress, applied, adopted)
+    except LockTimeoutError as error:
+        if not applied and not adopted:
+            raise
+        done = [f"V{step.version}__{step.name} (adopted)" for step in adopted]
+        done += [f"V{step.version}__{step.name} (applied)" for step in applied]
+        raise error.after(done) from error
+
+
+def _apply_all(
+    dialect: Dialect,
+    installed: Sequence[PlannedMigration],
+    target: Optional[int],
+    progress: Optional[Callable[[MigrationStep], None]],
+    applied: List[MigrationStep],
+    adopted: List[MigrationStep],
+) -> MigrationReport:
+    """:func:`_apply`'s loop; ``applied`` and ``adopted`` collect the steps as they commit."""
     not_installed: Tuple[HistoryRow, ...] = ()
     first = True
+    just_adopted: Tuple[MigrationStep, ...] = ()
     while True:
+        adopted.extend(just_adopted)  # their transaction committed
+        just_adopted = ()
+        committed: Optional[MigrationStep] = None
         with dialect.write_transaction():
             if first:
                 # Adoption is judged before the history table is created, so that a refusal
@@ -279,26 +302,27 @@ def _apply(
                 first = False
                 not_installed = plan.not_installed
                 if not history and plan.pending:
-                    adopted = _adopt(dialect, plan, early)
-                    if adopted:
-                        continue  # committed; plan again with the adopted rows
+                    just_adopted = _adopt(dialect, plan, early)
+                    if just_adopted:
+                        continue  # commits; plan again with the adopted rows
             if not plan.pending:
                 break
             planned = plan.pending[0]
             if planned.migration.transactional:
-                applied.append(_apply_one(dialect, planned, plan))
+                committed = _apply_one(dialect, planned, plan)  # counted once its transaction commits
         if not planned.migration.transactional:
             # A migration that cannot run in a transaction runs once this transaction is over.
-            step = _apply_outside_transaction(dialect, planned, plan)
-            if step is None:
+            committed = _apply_outside_transaction(dialect, planned, plan)
+            if committed is None:
                 continue  # another runner applied it meanwhile
-            applied.append(step)
+        assert committed is not None
+        applied.append(committed)
         if progress is not None:
-            progress(applied[-1])
+            progress(committed)
     return MigrationReport(
         dialect.name,
         applied=tuple(applied),
-        adopted=adopted,
+        adopted=tuple(adopted),
         not_installed=not_installed,
     )
 
