@@ -232,6 +232,87 @@ def test_mariadb_statement_killed_from_outside_exits_6_and_keeps_the_journal(mar
     assert refused.code == 5 and "stopped part-way on an earlier run: statement 2 of 3" in refused.err, refused.text
 
 
+def test_postgresql_deadlock_with_another_session_is_a_lock_conflict_not_the_migrations_fault(postgres_server, agent_package) -> None:
+    """PostgreSQL breaks a deadlock by failing one statement: when it is a migration's, that is not its SQL's fault."""
+    from nocodo_agents import LockConflictError
+    from nocodo_agents.cli.exit_codes import exit_code_for
+
+    database = f"messages_{next(_names)}"
+    postgres_server.create_database(database)
+    with psycopg.connect(postgres_server.dsn(database), autocommit=True) as setup:
+        setup.execute("CREATE TABLE pair (id INT PRIMARY KEY, n INT); INSERT INTO pair VALUES (1, 0), (2, 0)")
+    package = agent_package({"V100__both": "UPDATE pair SET n = n + 1 WHERE id = 1;\nUPDATE pair SET n = n + 1 WHERE id = 2;"})
+    other = psycopg.connect(postgres_server.dsn(database))
+    other.execute("SET deadlock_timeout = '30s'")  # the migration's session detects the deadlock: it is the victim
+    other.execute("UPDATE pair SET n = n + 10 WHERE id = 2")  # holds row 2
+
+    def migration_waits() -> Any:
+        with psycopg.connect(postgres_server.dsn("postgres"), autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE query LIKE 'UPDATE pair SET n = n + 1 WHERE id = 2%' "
+                "AND wait_event_type = 'Lock'"
+            ).fetchone()
+        return row and row[0]
+
+    def close_the_cycle(pid: int) -> None:
+        try:
+            other.execute("UPDATE pair SET n = n + 10 WHERE id = 1")  # waits for the migration's row 1
+        finally:
+            other.rollback()
+
+    join = _when(migration_waits, close_the_cycle)
+    conn = psycopg.connect(postgres_server.dsn(database))
+    try:
+        with pytest.raises(LockConflictError) as caught:
+            run_agent_migrations(conn, registry=registry_of(both=package))
+        assert join(), "the other session never closed the cycle"
+        message = str(caught.value)
+        assert "V100__both" in message and "deadlock" in message and "not because of its SQL" in message
+        assert "its transaction was not committed" in message.lower() or "rolled back" in message
+        assert exit_code_for(caught.value) == 6
+        with psycopg.Cursor(conn) as cursor:
+            assert [r[0] for r in cursor.execute("SELECT version FROM refinery_schema_history ORDER BY 1")] == [1, 2, 3]
+            assert cursor.execute("SELECT n FROM pair ORDER BY id").fetchall() == [(0,), (0,)]
+        conn.rollback()
+    finally:
+        conn.close()
+        other.close()
+
+
+def test_mariadb_lock_wait_timeout_is_a_lock_conflict_and_keeps_the_journal(mariadb_server, agent_package) -> None:
+    """InnoDB's lock wait timeout on a migration's statement: exit 6 naming the other session's locks, journalled."""
+    from nocodo_agents import IncompleteMigrationError, LockConflictError
+    from nocodo_agents.cli.exit_codes import exit_code_for
+
+    database = f"messages_{next(_names)}"
+    mariadb_server.create_database(database)
+    setup = mariadb_server.connect(database)
+    with setup.cursor() as cursor:
+        cursor.execute("CREATE TABLE pair (id INT PRIMARY KEY, n INT) ENGINE=InnoDB")
+        cursor.execute("INSERT INTO pair VALUES (1, 0), (2, 0)")
+    setup.commit()
+    package = agent_package({"V100__both": "CREATE TABLE before_wait (id INT);\nUPDATE pair SET n = n + 1 WHERE id = 2;"})
+    with setup.cursor() as cursor:
+        cursor.execute("UPDATE pair SET n = 10 WHERE id = 2")  # holds row 2, uncommitted
+    conn = mariadb_server.connect(database)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        conn.commit()
+        with pytest.raises(LockConflictError) as caught:
+            run_agent_migrations(conn, registry=registry_of(both=package))
+        message = str(caught.value)
+        assert "V100__both" in message and "Lock wait timeout" in message and "not because of its SQL" in message
+        assert "resolve 100" in message
+        assert exit_code_for(caught.value) == 6
+        setup.rollback()
+        with pytest.raises(IncompleteMigrationError, match="V100__both"):
+            run_agent_migrations(conn, registry=registry_of(both=package))
+    finally:
+        conn.close()
+        setup.close()
+
+
 # -- lock timeouts no server can express --------------------------------------------------------------
 
 BAD_LOCK_TIMEOUTS = ["1e12", "inf", "-inf", "nan", "-1", "-0.001", "1e400", "2147484", "soon", ""]

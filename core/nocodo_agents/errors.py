@@ -420,6 +420,23 @@ class StatementCancelledError(DatabaseAccessError):
         )
 
 
+class LockConflictError(DatabaseAccessError):
+    """The server stopped a statement of the run over another session's locks (a deadlock, a lock wait timeout).
+
+    Not a fault of the migration's SQL: ``during`` says what was stopped,
+    ``server_message`` the server's words, and the message what it left.
+    """
+
+    def __init__(self, database: str, during: str, left: str, server_message: str, find_holder: str) -> None:
+        self.during = during
+        self.server_message = server_message
+        super().__init__(
+            database,
+            f"{during} was stopped by the server over another session's locks ({server_message}), not because of "
+            f"its SQL. {left} Find the session holding them ({find_holder}), let it finish or end it, then run again.",
+        )
+
+
 class ScaffoldError(MigrationError):
     """``new`` cannot create the requested migration module (bad name, version in use, no package)."""
 

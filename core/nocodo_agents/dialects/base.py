@@ -16,6 +16,7 @@ from ..errors import (
     HistoryTableError,
     MigrationFailedError,
     SchemaReplayError,
+    LockConflictError,
     SessionTimeoutError,
     StatementCancelledError,
 )
@@ -144,6 +145,12 @@ def cancelled_error(location: str, error: BaseException, server_message: str) ->
     during, left = _what_stopped(error)
     return StatementCancelledError(location, during[0].upper() + during[1:], left, server_message)
 
+
+
+def lock_conflict_error(location: str, error: BaseException, server_message: str, find_holder: str) -> LockConflictError:
+    """:class:`LockConflictError` for ``error``: a statement the server stopped over another session's locks."""
+    during, left = _what_stopped(error)
+    return LockConflictError(location, during[0].upper() + during[1:], left, server_message, find_holder)
 
 class Dialect(ABC):
     """One database connection seen through what migrations need.

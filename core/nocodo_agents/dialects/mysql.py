@@ -119,7 +119,7 @@ from ..session_state import SessionVariableGuard
 from ..sql_lexer import SqlSyntax, mysql_version_id
 from ..sql_split import split_statements
 from ..urls import redact
-from .base import Dialect, UnfinishedMigration, as_text, cancelled_error, interrupted, timeout_error
+from .base import Dialect, UnfinishedMigration, as_text, cancelled_error, interrupted, lock_conflict_error, timeout_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from pymysql.connections import Connection
@@ -538,6 +538,11 @@ class MySQLDialect(Dialect):
             return self._timeout_error(setting, error)
         if code == ER.QUERY_INTERRUPTED and self.connection.open:
             return cancelled_error(self.location(), error, quote_message(_error_message(driver_error)))
+        if code in (ER.LOCK_DEADLOCK, ER.LOCK_WAIT_TIMEOUT) and self.connection.open:
+            return lock_conflict_error(
+                self.location(), error, quote_message(redact(_error_message(driver_error))),
+                "information_schema.INNODB_TRX and SHOW PROCESSLIST",
+            )
         failed: Optional[MigrationFailedError] = None
         if isinstance(error, MigrationFailedError) and self._lost(error.__cause__):
             failed, error = error, error.__cause__  # type: ignore[assignment]

@@ -42,7 +42,7 @@ from ..history import HISTORY_TABLE
 from ..sql_split import split_statements
 from ..excerpt import quote_message
 from ..urls import redact
-from .base import Dialect, as_text, cancelled_error, interrupted, timeout_error
+from .base import Dialect, as_text, cancelled_error, interrupted, lock_conflict_error, timeout_error
 from .postgresql_lock import BEGIN, begin_locked, guarded
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,6 +70,8 @@ _BOOKKEEPING = (HISTORY_TABLE,)
 _RESOURCE_CLASSES = ("53", "58")
 #: SQLSTATE of a write refused by a read-only transaction (a hot standby, default_transaction_read_only).
 _READ_ONLY_TRANSACTION = "25006"
+#: SQLSTATEs of a statement stopped over another session's locks: deadlock_detected, serialization_failure.
+_LOCK_CONFLICT_STATES = ("40P01", "40001")
 
 
 class PostgreSQLDialect(Dialect):
@@ -237,6 +239,11 @@ class PostgreSQLDialect(Dialect):
             return self._timeout_error(setting, error)
         if isinstance(driver_error, psycopg.errors.QueryCanceled) and "user request" in str(driver_error):
             return cancelled_error(self.location(), error, quote_message(str(driver_error).strip()))
+        if getattr(driver_error, "sqlstate", None) in _LOCK_CONFLICT_STATES:
+            return lock_conflict_error(
+                self.location(), error, quote_message(redact(str(driver_error).strip())),
+                "pg_stat_activity and pg_locks; an index build of a runner that was killed keeps running until it ends",
+            )
         failed: Optional[MigrationFailedError] = None
         if isinstance(error, MigrationFailedError) and self._environmental(error.__cause__):
             failed, error = error, error.__cause__  # type: ignore[assignment]
