@@ -69,6 +69,17 @@ def test_mysql_compound_statement_bodies_stay_whole() -> None:
     assert statements[2] == "INSERT INTO audit VALUES (1, 2, 3)"
 
 
+def test_mysql_case_statement_right_after_a_case_expression_opens_a_block() -> None:
+    """``... END); CASE WHEN`` opens a CASE statement: only ``END CASE`` is the closing pair (found by the server oracle)."""
+    body = (
+        "BEGIN IF n > 1 THEN INSERT INTO o (v) VALUES (CASE n WHEN 3 THEN 30 ELSE 0 END); CASE WHEN n > 1 THEN "
+        "INSERT INTO o (v) VALUES (n); ELSE INSERT INTO o (v) VALUES (n); END CASE; ELSE INSERT INTO o (v) VALUES (n); "
+        "END IF; END"
+    )
+    routine = f"CREATE PROCEDURE p(n INT) {body}"
+    assert split_statements(f"{routine};\nCALL p(3);", "mysql") == [routine, "CALL p(3)"]
+
+
 def test_transaction_begin_is_not_a_block() -> None:
     assert split_statements("BEGIN; INSERT INTO t VALUES (1); COMMIT;", "mysql") == ["BEGIN", "INSERT INTO t VALUES (1)", "COMMIT"]
 

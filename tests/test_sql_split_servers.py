@@ -20,7 +20,7 @@ from typing import Any, Iterator, List, Set
 import psycopg
 import pymysql
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import migration_module, registry_of
@@ -446,6 +446,10 @@ def _compound(draw: Any, depth: int = 0, labels: Any = None) -> str:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=_compound())
+@example(body=(
+    "IF n > 1 THEN INSERT INTO o (v) VALUES (CASE n WHEN 3 THEN 30 ELSE 0 END); CASE WHEN n > 1 THEN INSERT INTO o (v) "
+    "VALUES (n); ELSE INSERT INTO o (v) VALUES (n); END CASE; ELSE INSERT INTO o (v) VALUES (n); END IF;"
+))  # once found by this test
 def test_mariadb_is_the_oracle_of_routine_bodies_without_begin(maria, body: str) -> None:
     """A procedure whose body is one random compound statement splits in two and does what the same body inside BEGIN ... END does."""
     dialect = dialect_for(maria)

@@ -101,7 +101,7 @@ class _Splitter:
         sql, mysql = self.sql, self.syntax.dialect == "mysql"
         statements: List[str] = []
         piece_start, prefix = start, ""
-        first = previous = ""  # the statement's first and latest word (upper case); first is "" until code
+        first = previous = ""  # the statement's first word and latest token (upper case); first is "" until code
         has_code = routine = kind_read = False  # kind_read: a CREATE's kind of object (routine or not) was read
         code: List[Tuple[str, str]] = []  # the statement's code tokens, kept for a SET only
         depth = parens = 0
@@ -144,9 +144,9 @@ class _Splitter:
                         body = RoutineBody(upper)
                 if upper in ("BEGIN", "END") or (upper == "CASE" and previous != "END"):  # END CASE closes, once
                     pending = upper
-                previous = upper
             elif kind == PUNCT and not mysql and text in "()":
                 parens = parens + 1 if text == "(" else max(parens - 1, 0)
+            previous = upper  # any token: "END); CASE" opens a CASE statement, only "END CASE" closes one
             if first == "SET" and len(code) < 256:
                 code.append((kind, text))
         if body is not None and body.open:
