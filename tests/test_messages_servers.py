@@ -113,6 +113,17 @@ def _when(found: Callable[[], Any], act: Callable[[Any], None]) -> Callable[[], 
     return lambda: (thread.join(), bool(acted))[1]
 
 
+def _maria_admin(server: Any, sql: str) -> Any:
+    """Run ``sql`` on a connection of its own (as an operator would) and return its first row."""
+    admin = server.connect()
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchone()
+    finally:
+        admin.close()
+
+
 def test_postgresql_backend_terminated_mid_migration_exits_6(postgres_server, cli: Cli) -> None:
     database = f"messages_{next(_names)}"
     postgres_server.create_database(database)
@@ -147,20 +158,11 @@ def test_mariadb_connection_killed_mid_migration_exits_6(mariadb_server, cli: Cl
         "V100__slow": sql_module("CREATE TABLE slow (id INT);\nSELECT SLEEP(30);\nCREATE TABLE after_sleep (id INT);"),
     })
 
-    def admin_run(sql: str) -> Any:
-        admin = mariadb_server.connect()
-        try:
-            with admin.cursor() as cursor:
-                cursor.execute(sql)
-                return cursor.fetchone()
-        finally:
-            admin.close()
-
     def sleeping() -> Any:
-        row = admin_run("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(30)%%' AND ID <> CONNECTION_ID()")
+        row = _maria_admin(mariadb_server, "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(30)%%' AND ID <> CONNECTION_ID()")
         return row and row[0]
 
-    join = _when(sleeping, lambda victim: admin_run(f"KILL CONNECTION {int(victim)}"))
+    join = _when(sleeping, lambda victim: _maria_admin(mariadb_server, f"KILL CONNECTION {int(victim)}"))
     failed = cli("migrate", "--db", mariadb_server.url(database))
     assert join(), "the connection was never killed"
     assert failed.code == 6, failed.text
@@ -208,20 +210,11 @@ def test_mariadb_statement_killed_from_outside_exits_6_and_keeps_the_journal(mar
         "V100__slow": sql_module(f"CREATE TABLE slow (id INT);\n{busy};\nCREATE TABLE after_busy (id INT);"),
     })
 
-    def admin_run(sql: str) -> Any:
-        admin = mariadb_server.connect()
-        try:
-            with admin.cursor() as cursor:
-                cursor.execute(sql)
-                return cursor.fetchone()
-        finally:
-            admin.close()
-
     def busy_query() -> Any:
-        row = admin_run("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT COUNT(*) FROM seq_1_to_%%' AND ID <> CONNECTION_ID()")
+        row = _maria_admin(mariadb_server, "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT COUNT(*) FROM seq_1_to_%%' AND ID <> CONNECTION_ID()")
         return row and row[0]
 
-    join = _when(busy_query, lambda victim: admin_run(f"KILL QUERY {int(victim)}"))
+    join = _when(busy_query, lambda victim: _maria_admin(mariadb_server, f"KILL QUERY {int(victim)}"))
     failed = cli("migrate", "--db", mariadb_server.url(database))
     assert join(), "the statement was never killed"
     assert failed.code == 6, failed.text
