@@ -28,7 +28,7 @@ import logging
 import re
 import secrets
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import (
     ConnectionStateError,
@@ -124,28 +124,39 @@ class PostgreSQLDialect(Dialect):
                 self._run("SET client_encoding = 'UTF8'")
             yield
         except BaseException as error:
-            self._restore_session_settings(quietly=True)
-            self._restore_encoding(caller_encoding, quietly=True)
-            self._restore_autocommit(saved, quietly=True)  # never hides the error on its way out
+            self._restore_caller_state(saved, caller_encoding, quietly=True)  # never hides the error on its way out
             named = self._named_error(error)
             if named is error:
                 raise
             raise named from error
-        self._restore_session_settings(quietly=False)
-        self._restore_encoding(caller_encoding, quietly=False)
-        self._restore_autocommit(saved, quietly=False)
+        self._restore_caller_state(saved, caller_encoding, quietly=False)
 
-    def _restore_encoding(self, caller_encoding: Optional[str], quietly: bool) -> None:
+    def _restore_caller_state(self, autocommit: bool, encoding: Optional[str], quietly: bool) -> None:
+        """Put back what the run changed on the caller's session: pinned settings, client_encoding, autocommit."""
+        if self._session_pinned:
+            self._session_pinned = False
+            restore = "; ".join(f"SET {name} = {caller}" for name, (caller, _) in self._pinned.items())
+            self._restore(", ".join(self._pinned), lambda: self._run(restore), quietly)
+        if encoding is not None:
+            self._restore(
+                f"client_encoding = {encoding}",
+                lambda: self._run("SELECT set_config('client_encoding', %s, false)", (encoding,)),
+                quietly,
+            )
+        self._restore(f"autocommit={autocommit}", lambda: setattr(self.connection, "autocommit", autocommit), quietly)
+
+    def _restore(self, what: str, action: Callable[[], Any], quietly: bool) -> None:
+        """Run ``action``, which puts the caller's ``what`` back; ``quietly`` (an error is on its way out): only log a failure."""
         import psycopg
 
-        if caller_encoding is None or self.connection.closed:
+        if self.connection.closed:
             return
         try:
-            self._run("SELECT set_config('client_encoding', %s, false)", (caller_encoding,))
+            action()
         except psycopg.Error as error:
             if not quietly:
                 raise self._named_error(error) from error
-            logger.warning("could not restore client_encoding = %s on %s: %s", caller_encoding, self.location(), error)
+            logger.warning("could not restore %s on %s: %s", what, self.location(), error)
 
     def execute(self, statement: str) -> None:
         """Run one statement of a migration; outside a transaction, under the settings each write sets back too.
@@ -178,32 +189,6 @@ class PostgreSQLDialect(Dialect):
         except psycopg.errors.InsufficientPrivilege as error:
             outcome = "nothing of this migration ran (the migrations before it in this run stay applied)"
             raise self._cannot_set_back(error, outcome) from error
-
-    def _restore_session_settings(self, quietly: bool) -> None:
-        """Put the caller's settings back if :meth:`execute` set them for a migration outside a transaction."""
-        import psycopg
-
-        if not self._session_pinned or self.connection.closed:
-            return
-        self._session_pinned = False
-        try:
-            self._run("; ".join(f"SET {name} = {caller}" for name, (caller, _) in self._pinned.items()))
-        except psycopg.Error as error:
-            if not quietly:
-                raise self._named_error(error) from error
-            logger.warning("could not restore %s on %s: %s", ", ".join(self._pinned), self.location(), error)
-
-    def _restore_autocommit(self, saved: bool, quietly: bool) -> None:
-        import psycopg
-
-        if self.connection.closed:
-            return
-        try:
-            self.connection.autocommit = saved
-        except psycopg.Error as error:
-            if not quietly:
-                raise self._named_error(error) from error
-            logger.warning("could not restore autocommit=%s on %s: %s", saved, self.location(), error)
 
     def _lost(self, error: "BaseException | None") -> bool:
         """Whether ``error`` means the connection to the server failed (rather than a statement)."""
