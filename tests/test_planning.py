@@ -3,7 +3,7 @@
 import pytest
 
 from nocodo_agents import DivergentMigrationError, Migration, MigrationConflictError
-from nocodo_agents.discovery import MigrationSet
+from nocodo_agents.migration_set import MigrationSet
 from nocodo_agents.history import HistoryRow
 from nocodo_agents.planning import make_plan, merge
 

@@ -96,7 +96,7 @@ def test_postgresql_begin_atomic_function_body() -> None:
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from nocodo_agents.migration import has_statement  # noqa: E402
+from nocodo_agents.sql_presence import has_statement  # noqa: E402
 from nocodo_agents.sql_lexer import SqlSyntax, mysql_version_id  # noqa: E402
 from nocodo_agents.sql_split import SplitError  # noqa: E402
 from nocodo_agents.transaction_control import first_word  # noqa: E402

@@ -21,11 +21,13 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 
 import pluggy
 
-from . import hookspecs
+from . import core_plugin, hookspecs
+from ._version import __version__
 from .core_plugin import CORE_AGENT, CORE_DISTRIBUTION
 from .errors import DuplicateAgentError, PluginLoadError, UnknownAgentError
 from .faults import PLUGIN_FAULTS, describe_fault
 from .migration import Migration
+from .migration_set import MigrationSet  # re-exported: its home was here
 
 if sys.version_info >= (3, 10):
     from importlib import metadata as importlib_metadata
@@ -59,19 +61,7 @@ class AgentEntry:
     load: Callable[[], object] = field(compare=False, repr=False)
 
 
-@dataclass(frozen=True)
-class MigrationSet:
-    """The migrations one agent contributes, with where they come from."""
-
-    agent: str
-    distribution: str
-    version: str
-    migrations: Tuple[Migration, ...]
-
-
 def _core_entry() -> AgentEntry:
-    from . import __version__, core_plugin
-
     return AgentEntry(CORE_AGENT, CORE_DISTRIBUTION, __version__, core_plugin.__name__, lambda: core_plugin)
 
 

@@ -25,9 +25,9 @@ from .errors import (
     TransactionEndedError,
     UnsplittableSqlError,
 )
-from .migration import has_statement
 from .planning import PlannedMigration
 from .session_state import SessionVariableGuard, find_session_change
+from .sql_presence import has_statement
 from .sql_split import SplitError
 from .transaction_control import find_transaction_control
 

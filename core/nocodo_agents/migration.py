@@ -13,7 +13,6 @@ from typing import Callable, Dict, Optional, Union
 from .checksum import checksum
 from .errors import InvalidMigrationError
 from .faults import PLUGIN_FAULTS, describe_fault
-from .sql_lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, SqlLexError, SqlSyntax, tokens
 
 #: Highest version refinery's ``i32`` history column holds.
 MAX_VERSION = 2**31 - 1
@@ -39,25 +38,6 @@ def parse_module_name(module_name: str) -> Optional["tuple[int, str]"]:
     if match is None:
         return None
     return int(match.group(1)), match.group(2)
-
-
-def has_statement(sql: str, dialect: str) -> bool:
-    """Whether ``sql`` holds anything but whitespace, semicolons and comments, for ``dialect``.
-
-    Read by :mod:`nocodo_agents.sql_lexer`, as the splitter reads it, up to
-    the first token of code: ``#`` starts a comment on MySQL only; the text
-    of MySQL's ``/*! ... */`` and MariaDB's ``/*M! ... */`` is code (whatever
-    the server's version); PostgreSQL's block comments nest. Text that does
-    not lex counts as code if it is a string (for the splitter to report),
-    as a comment if it is an unterminated comment.
-    """
-    try:
-        for token in tokens(sql, SqlSyntax.default(dialect)):
-            if token.kind not in (COMMENT, EXEC_OPEN, EXEC_CLOSE) and sql[token.start : token.end] != ";":
-                return True
-    except SqlLexError as error:
-        return "comment" not in error.what
-    return False
 
 
 def check_transactional(value: object, source: str) -> None:

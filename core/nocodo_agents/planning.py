@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
-from .discovery import MigrationSet
 from .errors import DivergentMigrationError, InvalidArgumentError, InvalidMigrationError, MigrationConflictError
 from .history import HistoryRow
 from .migration import MAX_VERSION, Migration
+from .migration_set import MigrationSet
 
 
 @dataclass(frozen=True)
