@@ -34,18 +34,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _no_installed_agents(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    if request.node.get_closest_marker("installed_agents"):
-        return
+def _no_installed_agents(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts and ends with no installed registry cached; unmarked tests may not scan."""
+    AgentRegistry.clear_installed()
+    if not request.node.get_closest_marker("installed_agents"):
 
-    def refuse() -> None:
-        raise AssertionError(
-            "this unit test reached the installed entry points: pass registry=... "
-            "or mark the test with @pytest.mark.installed_agents"
-        )
+        def refuse() -> None:
+            raise AssertionError(
+                "this unit test reached the installed entry points: pass registry=... "
+                "or mark the test with @pytest.mark.installed_agents"
+            )
 
-    monkeypatch.setattr(discovery, "installed_agent_entries", refuse)
-    monkeypatch.setattr(discovery, "_installed_cache", {})
+        monkeypatch.setattr(discovery, "installed_agent_entries", refuse)
+    yield
+    AgentRegistry.clear_installed()
 
 
 def migration_module(sql: str, *, rollback: Optional[str] = None, transactional: bool = True) -> str:

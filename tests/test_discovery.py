@@ -146,7 +146,6 @@ def test_installed_registry_is_scanned_once_until_sys_path_changes(monkeypatch, 
     from nocodo_agents import discovery
 
     scans = []
-    monkeypatch.setattr(discovery, "_installed_cache", {})
     monkeypatch.setattr(discovery, "installed_agent_entries", lambda: scans.append(1) or [])
     first = AgentRegistry.installed()
     assert AgentRegistry.installed() is first and len(scans) == 1

@@ -70,7 +70,6 @@ def test_the_switch_is_read_at_every_call_despite_the_cache(
         scans.append(1)
         return [AgentEntry("notes", "notes-agent", "1.0", "notes_agent.plugin", lambda: plugin)]
 
-    monkeypatch.setattr(discovery, "_installed_cache", {})
     monkeypatch.setattr(discovery, "installed_agent_entries", entries)
     monkeypatch.delenv(DISABLE_AUTOLOAD_ENV, raising=False)
     assert AgentRegistry.installed().agent_names() == ["core", "notes"]

@@ -1,6 +1,6 @@
-"""Which agents are installed, and loading the migrations of those requested.
+"""The registry of agents: loading the migrations of those requested, and the process-wide cache.
 
-Agents are found through entry points in the ``nocodo_agents`` group without
+Agents are found through entry points (:mod:`.agent_entries`) without
 importing them; an agent's code is imported only when it is requested, and a
 failure to import or to answer the hook (an exception, or ``sys.exit()``)
 becomes a :class:`PluginLoadError` naming the agent and its distribution.
@@ -8,103 +8,60 @@ becomes a :class:`PluginLoadError` naming the agent and its distribution.
 Setting ``NOCODO_AGENTS_DISABLE_PLUGIN_AUTOLOAD=1`` loads no entry point at
 all: only ``core`` and plugins registered in-process
 (:meth:`AgentRegistry.from_plugins`), for locked-down deployments.
+
+The only process-wide state of nocodo-agents lives here: the registry
+:meth:`AgentRegistry.installed` returns (see :class:`_InstalledRegistry`),
+dropped by :meth:`AgentRegistry.clear_installed`.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import pluggy
 
-from . import core_plugin, hookspecs
-from ._version import __version__
-from .core_plugin import CORE_AGENT, CORE_DISTRIBUTION
+from . import hookspecs
+from .agent_entries import (
+    DISABLE_AUTOLOAD_ENV,
+    AgentEntry,
+    PathStamp,
+    core_entry,
+    install_hint,
+    installed_agent_entries,
+    normalize_agent_name,
+    plugin_autoload_disabled,
+    sys_path_stamp,
+)
+from .core_plugin import CORE_AGENT
 from .errors import DuplicateAgentError, PluginLoadError, UnknownAgentError
 from .faults import PLUGIN_FAULTS, describe_fault
+from .loading import DirectoryStamp, directories_changed
 from .migration import Migration
-from .migration_set import MigrationSet  # re-exported: its home was here
+from .migration_set import MigrationSet
 
-if sys.version_info >= (3, 10):
-    from importlib import metadata as importlib_metadata
-else:  # pragma: no cover - exercised on 3.9 only
-    import importlib_metadata
+__all__ = [
+    "DISABLE_AUTOLOAD_ENV",
+    "HOOK_NAME",
+    "AgentEntry",
+    "AgentRegistry",
+    "MigrationSet",
+    "installed_agent_entries",
+    "normalize_agent_name",
+    "plugin_autoload_disabled",
+]
 
 HOOK_NAME = "nocodo_agents_migrations"
 
-#: Set (to anything but empty, ``0``, ``false``, ``no`` or ``off``) to load no entry point.
-DISABLE_AUTOLOAD_ENV = "NOCODO_AGENTS_DISABLE_PLUGIN_AUTOLOAD"
-
-
-def plugin_autoload_disabled() -> bool:
-    """Whether :data:`DISABLE_AUTOLOAD_ENV` forbids loading agents from entry points (read each time)."""
-    return os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
-
-
-def normalize_agent_name(name: str) -> str:
-    """Fold ``-``, ``_`` and ``.`` runs to ``_`` and lowercase: ``Requirements-QnA`` -> ``requirements_qna``."""
-    return re.sub(r"[-_.]+", "_", name).lower()
-
 
 @dataclass(frozen=True)
-class AgentEntry:
-    """An installed agent, known by its entry point and not yet imported."""
+class _Loaded:
+    """One agent's migrations as a registry holds them: the plugin, its set, the directories listed."""
 
-    name: str
-    distribution: str
-    version: str
-    target: str
-    load: Callable[[], object] = field(compare=False, repr=False)
-
-
-def _core_entry() -> AgentEntry:
-    return AgentEntry(CORE_AGENT, CORE_DISTRIBUTION, __version__, core_plugin.__name__, lambda: core_plugin)
-
-
-def installed_agent_entries() -> List[AgentEntry]:
-    """The agents registered in the ``nocodo_agents`` entry point group (none imported)."""
-    entries = []
-    for entry_point in importlib_metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP):
-        dist = getattr(entry_point, "dist", None)
-        entries.append(
-            AgentEntry(
-                name=entry_point.name,
-                distribution=dist.name if dist is not None else "(unknown distribution)",
-                version=dist.version if dist is not None else "?",
-                target=entry_point.value,
-                load=entry_point.load,
-            )
-        )
-    return entries
-
-
-def _path_stamp() -> Tuple[Tuple[str, int], ...]:
-    stamp = []
-    for entry in sys.path:
-        try:
-            stamp.append((entry, os.stat(entry or ".").st_mtime_ns))
-        except OSError:
-            stamp.append((entry, -1))
-    return tuple(stamp)
-
-
-_installed_cache: Dict[str, Tuple[Tuple[Tuple[str, int], ...], "AgentRegistry"]] = {}
-_installed_lock = threading.Lock()
-
-
-def _install_hint(agent: str) -> str:
-    dashed = normalize_agent_name(agent).replace("_", "-")
-    try:
-        extras = importlib_metadata.metadata(CORE_DISTRIBUTION).get_all("Provides-Extra") or []
-    except importlib_metadata.PackageNotFoundError:
-        extras = []
-    if dashed in extras:
-        return f"pip install 'nocodo-agents[{dashed}]'"
-    return f"pip install nocodo-agents-{dashed} (or the distribution that provides agent {agent!r})"
+    plugin: object
+    migration_set: MigrationSet
+    directories: DirectoryStamp
 
 
 class AgentRegistry:
@@ -113,19 +70,23 @@ class AgentRegistry:
     Build it with :meth:`installed` (what the runner uses by default: the
     entry points, scanned once per process), :meth:`from_entry_points` or
     :meth:`from_plugins` (for tests and applications that register plugin
-    objects directly). Each agent is imported and asked for its migrations at
-    most once per registry. ``autoload_disabled`` records that entry points
-    were left out on purpose (:data:`DISABLE_AUTOLOAD_ENV`), for messages.
+    objects directly). Each agent is imported once per registry and asked
+    for its migrations once, and again only when a directory its
+    :func:`~nocodo_agents.plugins.load_migrations` listed has changed (a
+    migration file added, removed or renamed, as while developing an agent
+    installed in editable mode). ``autoload_disabled`` records that entry
+    points were left out on purpose (:data:`DISABLE_AUTOLOAD_ENV`), for
+    messages.
     """
 
     def __init__(self, entries: Iterable[AgentEntry], *, autoload_disabled: bool = False) -> None:
         self.autoload_disabled = autoload_disabled
         self._entries: Dict[str, List[AgentEntry]] = {}
-        for entry in [_core_entry(), *entries]:
+        for entry in [core_entry(), *entries]:
             self._entries.setdefault(normalize_agent_name(entry.name), []).append(entry)
         self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
-        self._loaded: Dict[str, MigrationSet] = {}
+        self._loaded: Dict[str, _Loaded] = {}
         self._lock = threading.RLock()  # one registry may serve several threads
 
     @classmethod
@@ -143,20 +104,18 @@ class AgentRegistry:
         any of its directories changes, as installing or uninstalling a
         distribution does, so a long-running process sees new agents. With
         :data:`DISABLE_AUTOLOAD_ENV` set (checked at every call) it holds
-        only ``core``.
+        only ``core``. :meth:`clear_installed` drops it.
         """
-        if plugin_autoload_disabled():
-            with _installed_lock:
-                core_only = _installed_cache.get("autoload_disabled")
-                if core_only is None:
-                    core_only = _installed_cache["autoload_disabled"] = ((), cls.from_entry_points())
-                return core_only[1]
-        stamp = _path_stamp()
-        with _installed_lock:
-            cached = _installed_cache.get("registry")
-            if cached is None or cached[0] != stamp:
-                cached = _installed_cache["registry"] = (stamp, cls.from_entry_points())
-            return cached[1]
+        return _INSTALLED.get(cls.from_entry_points)
+
+    @staticmethod
+    def clear_installed() -> None:
+        """Forget the registry :meth:`installed` returns: the next call scans the entry points again.
+
+        For a process that changed its environment in a way the scan's
+        fingerprint does not see, and for tests.
+        """
+        _INSTALLED.clear()
 
     @classmethod
     def from_plugins(cls, plugins: Mapping[str, object], distribution: str = "(registered in-process)") -> "AgentRegistry":
@@ -176,21 +135,27 @@ class AgentRegistry:
         entries = self._entries.get(key)
         if not entries:
             raise UnknownAgentError(
-                agent, self.agent_names(), _install_hint(agent), autoload_disabled=self.autoload_disabled
+                agent, self.agent_names(), install_hint(agent), autoload_disabled=self.autoload_disabled
             )
         if len(entries) > 1:
             raise DuplicateAgentError(key, [e.distribution for e in entries])
         return entries[0]
 
     def migration_set(self, agent: str) -> MigrationSet:
-        """Import ``agent`` (once) and return the migrations its hook contributes."""
+        """Import ``agent`` (once) and return the migrations its hook contributes.
+
+        The hook is asked again when a directory its migrations were listed
+        from has changed since (one ``stat`` per directory at each call).
+        """
         entry = self.entry(agent)
         key = normalize_agent_name(entry.name)
         with self._lock:
             loaded = self._loaded.get(key)
             if loaded is None:
                 loaded = self._loaded[key] = self._load(key, entry)
-            return loaded
+            elif directories_changed(loaded.directories):
+                loaded = self._loaded[key] = self._ask(loaded.plugin, key, entry)
+            return loaded.migration_set
 
     def requested_sets(self, agents: Optional[Sequence[str]]) -> List[MigrationSet]:
         """``core`` plus the requested agents (every installed one for ``None``)."""
@@ -204,7 +169,8 @@ class AgentRegistry:
                 seen[key] = self.migration_set(name)
         return list(seen.values())
 
-    def _load(self, key: str, entry: AgentEntry) -> MigrationSet:
+    def _load(self, key: str, entry: AgentEntry) -> _Loaded:
+        """Import and register the agent's plugin, then ask it for its migrations."""
         try:
             plugin = entry.load()
         except PLUGIN_FAULTS as error:
@@ -215,14 +181,20 @@ class AgentRegistry:
             cause = describe_fault(error) if isinstance(error, SystemExit) else str(error)
             raise PluginLoadError(key, entry.distribution, f"{entry.target} is not a valid plugin: {cause}") from error
         try:
-            migrations = self._call_hook(plugin, key, entry)
+            return self._ask(plugin, key, entry)
         except PluginLoadError:
             self.plugin_manager.unregister(plugin)
             raise
-        return MigrationSet(key, entry.distribution, entry.version, tuple(migrations))
 
-    def _call_hook(self, plugin: object, key: str, entry: AgentEntry) -> List[Migration]:
-        """Ask one registered plugin for its migrations and check what it returns."""
+    def _ask(self, plugin: object, key: str, entry: AgentEntry) -> _Loaded:
+        """Call the registered plugin's hook: its migration set and the directories it listed."""
+        results = self._call_hook(plugin, key, entry)
+        migrations = [m for result in results for m in result]
+        directories = tuple(d for result in results for d in getattr(result, "directories", ()))
+        return _Loaded(plugin, MigrationSet(key, entry.distribution, entry.version, tuple(migrations)), directories)
+
+    def _call_hook(self, plugin: object, key: str, entry: AgentEntry) -> List[Sequence[Migration]]:
+        """Ask one registered plugin for its migrations and check what it returns (its lists, as returned)."""
         target = entry.target
 
         def fail(cause: str) -> PluginLoadError:
@@ -242,7 +214,6 @@ class AgentRegistry:
             raise fail(f"its {HOOK_NAME}() hook {describe_fault(error)}") from error
         if not results:
             raise fail(f"its {HOOK_NAME}() hook returned None, expected a list of Migration")
-        migrations: List[Migration] = []
         for result in results:
             if not isinstance(result, (list, tuple)):
                 raise fail(f"its {HOOK_NAME}() hook returned {type(result).__name__}, expected a list of Migration")
@@ -252,5 +223,45 @@ class AgentRegistry:
                         f"its {HOOK_NAME}() hook returned a list holding {item!r} "
                         f"({type(item).__name__}), expected only Migration objects"
                     )
-                migrations.append(item)
-        return migrations
+        return results
+
+
+class _InstalledRegistry:
+    """The registry :meth:`AgentRegistry.installed` returns: the one process-wide state of nocodo-agents.
+
+    It holds the registry built from the scanned entry points, keyed on
+    :func:`~nocodo_agents.agent_entries.sys_path_stamp` (scanning costs
+    milliseconds, the stamp one ``stat`` per ``sys.path`` entry), and, apart,
+    the ``core``-only registry used while :data:`DISABLE_AUTOLOAD_ENV` is set
+    (checked at every call, so switching it back finds the scanned registry
+    unchanged). Each registry re-lists an agent's migrations when their
+    directories change (:meth:`AgentRegistry.migration_set`).
+    :meth:`AgentRegistry.clear_installed` empties both.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scanned: Optional[Tuple[PathStamp, AgentRegistry]] = None
+        self._core_only: Optional[AgentRegistry] = None
+
+    def get(self, scan: Callable[[], AgentRegistry]) -> AgentRegistry:
+        """The cached registry, ``scan()``-ed again if the environment changed."""
+        if plugin_autoload_disabled():
+            with self._lock:
+                if self._core_only is None:
+                    self._core_only = scan()
+                return self._core_only
+        stamp: PathStamp = sys_path_stamp()
+        with self._lock:
+            if self._scanned is None or self._scanned[0] != stamp:
+                self._scanned = (stamp, scan())
+            return self._scanned[1]
+
+    def clear(self) -> None:
+        """Forget both registries."""
+        with self._lock:
+            self._scanned = None
+            self._core_only = None
+
+
+_INSTALLED = _InstalledRegistry()

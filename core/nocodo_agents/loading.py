@@ -10,7 +10,9 @@ a typo never silently drops a migration.
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import time
 from importlib import resources
 from pathlib import Path
 from types import ModuleType
@@ -132,12 +134,60 @@ class SqlFileMigration(Migration):
         self._loaded = True
 
 
-def _entries(package: str, parent: ModuleType) -> Iterator[Tuple[_Entry, str, bool]]:
+DirectoryStamp = Tuple[Tuple[str, int], ...]
+
+
+class LoadedMigrations(List[Migration]):
+    """The list :func:`load_migrations` returns, also recording the directories it listed.
+
+    ``directories`` holds each directory of the file system listed, with its
+    modification time (``st_mtime_ns``) read *before* it was listed: adding,
+    removing or renaming a file in it changes that time, so
+    :func:`directories_changed` tells a registry to list the package again
+    (an agent edited in an editable install, in a long-running process).
+    A directory modified within the last two seconds is recorded as changed
+    already (its time could still move within one tick of the clock unseen),
+    so it is listed again at the next run. Packages read from a zip file
+    record no directory.
+    """
+
+    directories: DirectoryStamp = ()
+
+
+def directories_changed(directories: DirectoryStamp) -> bool:
+    """Whether any of ``directories`` was modified (or removed) since its time was read."""
+    for path, mtime in directories:
+        try:
+            if os.stat(path).st_mtime_ns != mtime:
+                return True
+        except OSError:
+            return True
+    return False
+
+
+#: A directory modified less than this long ago (ns) could change again within the same tick of the
+#: file system's clock without its modification time moving (Linux stamps files with a coarse clock,
+#: some file systems keep seconds): it is recorded as already changed, so it is listed again next time.
+_RACY_NS = 2_000_000_000
+#: The modification time recorded for such a directory; no real one equals it.
+_UNSETTLED = -1
+
+
+def _listing(directory: Any, listed: List[Tuple[str, int]]) -> Iterator[Any]:
+    """``directory.iterdir()``, recording a file-system directory's modification time first."""
+    if isinstance(directory, os.PathLike):
+        path = os.fspath(directory)
+        mtime = os.stat(path).st_mtime_ns
+        listed.append((path, mtime if time.time_ns() - mtime >= _RACY_NS else _UNSETTLED))
+    return directory.iterdir()
+
+
+def _entries(package: str, parent: ModuleType, listed: List[Tuple[str, int]]) -> Iterator[Tuple[_Entry, str, bool]]:
     """Every entry of ``parent`` named like a migration: (entry, where it is, whether in a subdirectory).
 
     Subdirectories not named like migrations are searched too (refinery
     searches a migrations directory recursively), except ``__pycache__`` and
-    hidden ones.
+    hidden ones. Each file-system directory listed goes into ``listed``.
     """
     try:
         roots: List[Any] = [resources.files(parent)]
@@ -147,7 +197,7 @@ def _entries(package: str, parent: ModuleType) -> Iterator[Tuple[_Entry, str, bo
     try:
         while pending:
             directory, nested = pending.pop()
-            for entry in directory.iterdir():
+            for entry in _listing(directory, listed):
                 name = entry.name
                 if _LOOKS_LIKE_MIGRATION.match(name):
                     yield entry, str(entry), nested
@@ -196,7 +246,7 @@ def _misnamed(file_name: str, is_dir: bool) -> Optional[str]:
     return None
 
 
-def load_migrations(package: str) -> List[Migration]:
+def load_migrations(package: str) -> LoadedMigrations:
     """Return the migrations defined in ``package``, in version order.
 
     ``package`` is a dotted import name (``"my_agent.migrations"``). Its
@@ -207,7 +257,9 @@ def load_migrations(package: str) -> List[Migration]:
     whose name starts like a migration (``V`` or ``v`` followed by a digit,
     ``_`` or ``-``, or ``U`` and a digit) but is not one of those, or is a
     directory, is an :class:`InvalidMigrationError` naming it, so a typo
-    never silently drops a migration.
+    never silently drops a migration. The list also records the directories
+    listed (:class:`LoadedMigrations`), so that a registry lists them again
+    when a file is added, removed or renamed.
     """
     try:
         parent = importlib.import_module(package)
@@ -219,8 +271,9 @@ def load_migrations(package: str) -> List[Migration]:
         raise InvalidMigrationError(
             package, "is a module, not a package: migrations live in a package's V{n}__{name}.py modules"
         )
-    migrations: List[Migration] = []
-    for entry, location, nested in _entries(package, parent):
+    migrations = LoadedMigrations()
+    listed: List[Tuple[str, int]] = []
+    for entry, location, nested in _entries(package, parent, listed):
         file_name = entry.name
         problem = _misnamed(file_name, entry.is_dir())
         if problem is not None:
@@ -241,4 +294,5 @@ def load_migrations(package: str) -> List[Migration]:
         else:
             migrations.append(SqlFileMigration(version, name, entry, location))
     migrations.sort(key=lambda m: (m.version, m.source))
+    migrations.directories = tuple(listed)
     return migrations

@@ -1,0 +1,114 @@
+"""Which agents are installed: entry points read without importing any agent's code.
+
+An agent is an entry point in the ``nocodo_agents`` group; :class:`AgentEntry`
+records it (and how to import it, later). Setting
+``NOCODO_AGENTS_DISABLE_PLUGIN_AUTOLOAD=1`` loads no entry point at all.
+:func:`sys_path_stamp` is what tells a long-running process that a
+distribution was installed or uninstalled since it last scanned.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, List, Tuple
+
+from . import core_plugin
+from ._version import __version__
+from .core_plugin import CORE_AGENT, CORE_DISTRIBUTION
+from .hookspecs import ENTRY_POINT_GROUP
+
+if sys.version_info >= (3, 10):
+    from importlib import metadata as importlib_metadata
+else:  # pragma: no cover - exercised on 3.9 only
+    import importlib_metadata
+
+#: Set (to anything but empty, ``0``, ``false``, ``no`` or ``off``) to load no entry point.
+DISABLE_AUTOLOAD_ENV = "NOCODO_AGENTS_DISABLE_PLUGIN_AUTOLOAD"
+
+#: A fingerprint of ``sys.path``: each entry with its directory's modification time (``-1`` if absent).
+PathStamp = Tuple[Tuple[str, int], ...]
+
+
+def plugin_autoload_disabled() -> bool:
+    """Whether :data:`DISABLE_AUTOLOAD_ENV` forbids loading agents from entry points (read each time)."""
+    return os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
+@functools.lru_cache(maxsize=256)
+def normalize_agent_name(name: str) -> str:
+    """Fold ``-``, ``_`` and ``.`` runs to ``_`` and lowercase: ``Requirements-QnA`` -> ``requirements_qna``.
+
+    Cached: every run folds the same few names several times.
+    """
+    return _SEPARATORS.sub("_", name).lower()
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    """An installed agent, known by its entry point and not yet imported."""
+
+    name: str
+    distribution: str
+    version: str
+    target: str
+    load: Callable[[], object] = field(compare=False, repr=False)
+
+
+def core_entry() -> AgentEntry:
+    """The built-in ``core`` agent, registered like any installed one."""
+    return AgentEntry(CORE_AGENT, CORE_DISTRIBUTION, __version__, core_plugin.__name__, lambda: core_plugin)
+
+
+def installed_agent_entries() -> List[AgentEntry]:
+    """The agents registered in the ``nocodo_agents`` entry point group (none imported)."""
+    entries = []
+    for entry_point in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(entry_point, "dist", None)
+        entries.append(
+            AgentEntry(
+                name=entry_point.name,
+                distribution=dist.name if dist is not None else "(unknown distribution)",
+                version=dist.version if dist is not None else "?",
+                target=entry_point.value,
+                load=entry_point.load,
+            )
+        )
+    return entries
+
+
+def sys_path_stamp() -> PathStamp:
+    """``sys.path`` with the modification time of each of its directories.
+
+    Installing or uninstalling a distribution adds or removes its
+    ``*.dist-info`` directory (and, for an editable install, a ``.pth`` file)
+    in a ``sys.path`` directory, which changes that directory's modification
+    time: so the stamp changes exactly when a new scan of the entry points
+    could find something else. It costs one ``stat`` per ``sys.path`` entry,
+    where a scan reads every distribution's metadata (milliseconds).
+    """
+    stamp = []
+    for entry in sys.path:
+        try:
+            stamp.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            stamp.append((entry, -1))
+    return tuple(stamp)
+
+
+def install_hint(agent: str) -> str:
+    """The ``pip install`` command that would most likely provide ``agent``."""
+    dashed = normalize_agent_name(agent).replace("_", "-")
+    try:
+        extras = importlib_metadata.metadata(CORE_DISTRIBUTION).get_all("Provides-Extra") or []
+    except importlib_metadata.PackageNotFoundError:
+        extras = []
+    if dashed in extras:
+        return f"pip install 'nocodo-agents[{dashed}]'"
+    return f"pip install nocodo-agents-{dashed} (or the distribution that provides agent {agent!r})"
