@@ -1,7 +1,7 @@
 """Knowing from a test thread that a runner waits for another runner's migration lock.
 
 On PostgreSQL a waiting runner polls the lock in short transactions (see
-``dialects/postgresql_lock.py``), so ``pg_stat_activity`` never shows it in a
+``dialects/postgresql/lock.py``), so ``pg_stat_activity`` never shows it in a
 lock wait; what it does say, once, is the log line "waiting up to ... for
 another runner's migration lock".
 """

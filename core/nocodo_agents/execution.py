@@ -115,7 +115,7 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
     variables the statements assign are saved first and restored after the
     last (or failing) one. On
     a dialect without transactional DDL each statement is journalled first,
-    so a failure is remembered (the caller calls ``journal_done`` once the
+    so a failure is remembered (the caller calls ``journal.done`` once the
     history row is written, or deleted for a rollback). Once every statement
     ran, the dialect checks what they left (on SQLite: rows whose foreign key
     finds no parent raise :class:`ForeignKeyViolationError`).
@@ -125,12 +125,12 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
     _check(dialect, planned, sql, statements, phase)
     journal = not dialect.transactional_ddl
     if journal:
-        dialect.journal_start(planned.version, planned.name, planned.agent, len(statements), direction=phase)
+        dialect.journal.start(planned.version, planned.name, planned.agent, len(statements), direction=phase)
     session = SessionVariableGuard(dialect)
     for index, statement in enumerate(statements):
         try:
             if journal:
-                dialect.journal_statement(planned.version, index)
+                dialect.journal.statement(planned.version, index)
             session.execute(statement)
         except Exception as error:
             session.restore(quietly=True)  # the journal's error text is written with the caller's settings
@@ -159,7 +159,7 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
 def _record_failure(dialect: Dialect, planned: PlannedMigration, index: int, error: BaseException) -> None:
     """Journal the failure; a failure to journal must not hide the migration's own error."""
     try:
-        dialect.journal_failed(planned.version, index, error)
+        dialect.journal.failed(planned.version, index, error)
     except Exception as journal_error:
         logger.warning(
             "could not record in the journal that V%s__%s failed at statement %s: %s",

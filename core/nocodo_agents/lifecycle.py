@@ -194,7 +194,7 @@ def _roll_back_one(dialect: "Dialect", planned: PlannedMigration) -> Optional[Ro
         if transactional:
             run_statements(dialect, planned, sql, rolled_back=dialect.transactional_ddl, phase="rollback")
             dialect.delete_history(planned.version)
-            dialect.journal_done(planned.version)  # commits with the deletion
+            dialect.journal.done(planned.version)  # commits with the deletion
     if not transactional:  # statements outside a transaction, holding the lock; the row goes once they succeeded
         with dialect.outside_transaction():
             if not is_recorded(dialect, planned.version):
@@ -202,7 +202,7 @@ def _roll_back_one(dialect: "Dialect", planned: PlannedMigration) -> Optional[Ro
             run_outside_transaction(dialect, planned, sql, phase="rollback")
             with dialect.write_transaction():
                 dialect.delete_history(planned.version)
-                dialect.journal_done(planned.version)
+                dialect.journal.done(planned.version)
     duration = (time.perf_counter() - started) * 1000
     logger.info("rolled back V%s__%s of agent %r in %.1f ms", planned.version, planned.name, planned.agent, duration)
     return RollbackStep(planned.version, planned.name, planned.agent, planned.distribution, duration_ms=duration)
@@ -351,7 +351,7 @@ def resolve_unfinished(
     with prepare(conn, agents, registry, lock_timeout) as (installed, dialect), dialect.session(lock_timeout):
         by_version = {p.version: p for p in installed}
         with dialect.write_transaction():
-            unfinished = dialect.unfinished()
+            unfinished = dialect.journal.unfinished()
             if unfinished is None or unfinished.version != version:
                 held = f"V{unfinished.version}, an interrupted {unfinished.direction}" if unfinished else "nothing"
                 raise ResolveRefusedError(version, f"it is not an unfinished migration or rollback (the journal holds {held})")
@@ -371,7 +371,7 @@ def resolve_unfinished(
             elif not applied and recorded is not None:
                 dialect.delete_history(version)
                 row = None
-            dialect.clear_unfinished(version)
+            dialect.journal.clear(version)
     outcome = "recorded as applied" if applied else "rolled back" if unfinished.direction == "rollback" else "left pending"
     logger.info("resolved the interrupted %s of V%s: %s", unfinished.direction, version, outcome)
     return row

@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, Optional
 from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
 from .errors import DatabaseAccessError, DatabaseUrlError
-from .urls import hide_secrets, redact
+from .urls import DatabaseUrl, check_server_url, hide_secrets, redact
 
 
 def _flag(value: str) -> bool:
@@ -206,3 +206,15 @@ def connect_mysql(url: str, shown: Optional[str] = None) -> Any:
     except (pymysql.MySQLError, OSError) as error:  # OSError: ssl.SSLError in the TLS handshake, among others
         tls = " (TLS was required)" if "ssl" in arguments else ""
         raise DatabaseAccessError(shown, f"cannot connect{tls}: {hide_secrets(str(error), url)}") from error
+
+
+def parse_mysql_url(url: str, scheme: str, rest: str) -> DatabaseUrl:
+    """A ``mysql://`` or ``mariadb://`` URL, refusing what PyMySQL would misread or never see, before connecting."""
+    check_server_url(url, rest)
+    mysql_connect_arguments(url)
+    return DatabaseUrl(url, "mysql")
+
+
+def open_mysql_url(database_url: DatabaseUrl, *, create: bool, empty_if_missing: bool) -> Any:
+    """A PyMySQL connection for ``database_url`` (the server creates nothing: ``create`` does not apply)."""
+    return connect_mysql(database_url.url, str(database_url))

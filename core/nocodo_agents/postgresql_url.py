@@ -18,7 +18,7 @@ import os
 from typing import Any, Dict, Optional, Tuple
 
 from .errors import DatabaseAccessError, DatabaseUrlError
-from .urls import hide_secrets, redact
+from .urls import DatabaseUrl, check_server_url, hide_secrets, redact
 
 _TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 _PROTOCOL_VERSIONS = ("3.0", "3.2", "latest")
@@ -118,3 +118,14 @@ def connect_postgresql(url: str, shown: Optional[str] = None) -> Any:
         return psycopg.connect(conninfo(url), **extra)
     except psycopg.Error as error:
         raise DatabaseAccessError(shown, f"cannot connect: {hide_secrets(str(error).strip(), url)}") from error
+
+
+def parse_postgresql_url(url: str, scheme: str, rest: str) -> DatabaseUrl:
+    """A ``postgresql://`` URL, checked as every server URL is (libpq reads its parameters when connecting)."""
+    check_server_url(url, rest)
+    return DatabaseUrl(url, "postgresql")
+
+
+def open_postgresql_url(database_url: DatabaseUrl, *, create: bool, empty_if_missing: bool) -> Any:
+    """A psycopg connection for ``database_url`` (the server creates nothing: ``create`` does not apply)."""
+    return connect_postgresql(database_url.url, str(database_url))

@@ -200,7 +200,7 @@ def _up_to_date(dialect: Dialect, installed: Sequence[PlannedMigration], target:
     applying right now sends this run to wait for the lock and look again.
     """
     history = dialect.read_history() if dialect.history_exists() else []
-    unfinished = dialect.unfinished()
+    unfinished = dialect.journal.unfinished()
     if unfinished is not None:
         if unfinished.in_progress:
             return None  # another runner is at work on it: wait for its lock, then look again under it
@@ -334,7 +334,7 @@ def incomplete(dialect: Dialect) -> Optional[IncompleteMigrationError]:
     another runner held it: that runner may be applying it right now (MySQL
     journals as it goes); whoever takes the lock next sees whether it stopped.
     """
-    unfinished = dialect.unfinished()
+    unfinished = dialect.journal.unfinished()
     if unfinished is None:
         return None
     if unfinished.in_progress:
@@ -375,7 +375,7 @@ def _apply_one(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> Migra
     started = time.perf_counter()
     run_statements(dialect, planned, planned.sql(dialect.name), rolled_back=dialect.transactional_ddl)
     dialect.insert_history(planned.history_row(dialect.name, now_rfc3339()))
-    dialect.journal_done(planned.version)
+    dialect.journal.done(planned.version)
     duration = (time.perf_counter() - started) * 1000
     logger.info("applied V%s__%s of agent %r in %.1f ms", planned.version, planned.name, planned.agent, duration)
     return _step(planned, plan, duration_ms=duration)
@@ -460,7 +460,7 @@ def _apply_outside_transaction(dialect: Dialect, planned: PlannedMigration, plan
                 )
             else:
                 dialect.insert_history(planned.history_row(dialect.name, now_rfc3339()))
-                dialect.journal_done(planned.version)
+                dialect.journal.done(planned.version)
     duration = (time.perf_counter() - started) * 1000
     logger.info("applied V%s__%s of agent %r outside a transaction in %.1f ms", planned.version, planned.name, planned.agent, duration)
     return _step(planned, plan, duration_ms=duration)

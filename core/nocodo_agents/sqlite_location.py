@@ -23,10 +23,13 @@ import sqlite3
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, FrozenSet, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, Optional, Tuple
 from urllib.parse import parse_qsl, quote, unquote
 
 from .errors import DatabaseAccessError, DatabaseUrlError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .urls import DatabaseUrl
 
 #: The first 16 bytes of every SQLite database file (https://sqlite.org/fileformat.html).
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -199,3 +202,28 @@ def _open(uri: str, shown: str) -> sqlite3.Connection:
         return sqlite3.connect(uri, uri=True)
     except sqlite3.Error as error:
         raise DatabaseAccessError(shown, f"SQLite cannot open it: {error}") from error
+
+
+def parse_sqlite_url(url: str, scheme: str, rest: str) -> "DatabaseUrl":
+    """A ``sqlite://`` URL, a ``file:`` URI or a bare path (``scheme`` ``""``) as a checked :class:`DatabaseUrl`."""
+    from .urls import DatabaseUrl, redact
+
+    if scheme in ("", "file"):
+        text = url  # a file path or a SQLite file: URI
+    elif not rest:
+        text = MEMORY  # SQLAlchemy's spelling of an in-memory database
+    elif not rest.startswith("/"):
+        raise DatabaseUrlError(
+            redact(url), "write sqlite:///relative/path.db or sqlite:////absolute/path.db (three or four slashes)"
+        )
+    else:
+        text = rest[1:]
+    location = parse_sqlite_location(text, redact(url))
+    return DatabaseUrl(url, "sqlite", location.path, text.partition("?")[2], location)
+
+
+def open_sqlite_url(database_url: "DatabaseUrl", *, create: bool, empty_if_missing: bool) -> sqlite3.Connection:
+    """Open the SQLite database ``database_url`` names (see :meth:`SqliteLocation.connect`)."""
+    location = database_url.location if database_url.location is not None else SqliteLocation(database_url.path)
+    shown = str(database_url) if database_url.path in database_url.url else f"{database_url} (file {database_url.path})"
+    return location.connect(shown, create=create, empty_if_missing=empty_if_missing)

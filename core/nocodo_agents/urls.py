@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import unquote, urlsplit
 
 from .errors import DatabaseUrlError
-from .sqlite_location import MEMORY, SqliteLocation, parse_sqlite_location
 
-_SERVER_SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
+if TYPE_CHECKING:  # pragma: no cover
+    from .sqlite_location import SqliteLocation
 
 
 #: Query parameters (and conninfo keywords) whose value is a secret.
@@ -88,7 +88,7 @@ class DatabaseUrl:
     path: str = ""
     query: str = ""
     #: SQLite only: the parsed location (path and URI parameters).
-    location: Optional[SqliteLocation] = field(default=None, repr=False, compare=False)
+    location: "Optional[SqliteLocation]" = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         return redact(self.url)
@@ -103,50 +103,29 @@ class DatabaseUrl:
         ``empty_if_missing=True`` stands in an empty in-memory database for it
         (a dry run of a database not created yet, creating nothing).
         """
-        if self.dialect == "postgresql":
-            return self._connect_postgresql()
-        if self.dialect == "mysql":
-            return self._connect_mysql()
-        location = self.location if self.location is not None else SqliteLocation(self.path)
-        shown = str(self) if self.path in self.url else f"{self} (file {self.path})"
-        return location.connect(shown, create=create, empty_if_missing=empty_if_missing)
+        from .dialects.registry import DIALECTS
 
-    def _connect_postgresql(self) -> Any:
-        from .postgresql_url import connect_postgresql
-
-        return connect_postgresql(self.url, str(self))
-
-    def _connect_mysql(self) -> Any:
-        from .mysql_url import connect_mysql
-
-        return connect_mysql(self.url, str(self))
+        spec = next(spec for spec in DIALECTS if spec.name == self.dialect)
+        return spec.open_url(self, create=create, empty_if_missing=empty_if_missing)
 
 
 def parse_database_url(url: str) -> DatabaseUrl:
-    """Parse ``url``; raise :class:`DatabaseUrlError` (its message redacted) if it is unusable."""
+    """Parse ``url``; raise :class:`DatabaseUrlError` (its message redacted) if it is unusable.
+
+    The dialect is the one whose scheme the URL has (a text without ``://``
+    is a file path); that dialect's parser checks the rest (see
+    :mod:`nocodo_agents.dialects.registry`).
+    """
+    from .dialects.registry import spec_for_scheme, suggested_schemes
+
     if not url.strip():
         raise DatabaseUrlError(repr(url), "it is empty")
     scheme, separator, rest = url.partition("://")
-    scheme = scheme.lower().split("+", 1)[0]
-    if not separator or scheme == "file":
-        return _sqlite_url(url, url)  # a file path or a SQLite file: URI
-    if scheme == "sqlite":
-        if not rest:
-            return _sqlite_url(url, MEMORY)  # SQLAlchemy's spelling of an in-memory database
-        if not rest.startswith("/"):
-            raise DatabaseUrlError(
-                redact(url), "write sqlite:///relative/path.db or sqlite:////absolute/path.db (three or four slashes)"
-            )
-        return _sqlite_url(url, rest[1:])
-    if scheme in _SERVER_SCHEMES:
-        dialect = _SERVER_SCHEMES[scheme]
-        check_server_url(url, rest)
-        if dialect == "mysql":
-            from .mysql_url import mysql_connect_arguments
-
-            mysql_connect_arguments(url)  # refuse what PyMySQL would misread or never see, before connecting
-        return DatabaseUrl(url, dialect)
-    raise DatabaseUrlError(redact(url), f"unknown scheme {scheme!r}: use sqlite://, postgresql:// or mysql://")
+    scheme = scheme.lower().split("+", 1)[0] if separator else ""
+    spec = spec_for_scheme(scheme)
+    if spec is None:
+        raise DatabaseUrlError(redact(url), f"unknown scheme {scheme!r}: use {suggested_schemes()}")
+    return spec.parse_url(url, scheme, rest)
 
 
 #: The parts of a server URL, as named in messages, and how to find each (never printed: a password may be among them).
@@ -194,8 +173,3 @@ def check_server_url(url: str, rest: str) -> None:
             )
         if "%00" in texts[index]:
             raise DatabaseUrlError(shown, f"its {part} holds an encoded NUL character (%00), which no server accepts")
-
-
-def _sqlite_url(url: str, location_text: str) -> DatabaseUrl:
-    location = parse_sqlite_location(location_text, redact(url))
-    return DatabaseUrl(url, "sqlite", location.path, location_text.partition("?")[2], location)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-import sys
 from enum import IntEnum
 
+from ..dialects.registry import is_unavailable_error
 from ..errors import (
     AdoptionAmbiguousError,
     BookkeepingTableError,
@@ -50,15 +49,6 @@ def exit_code_for(error: BaseException) -> ExitCode:
         return ExitCode.VERIFICATION_FAILED
     if isinstance(error, (MigrationFailedError, ForeignKeyViolationError, InvalidMigrationError, IncompleteMigrationError)):
         return ExitCode.MIGRATION_FAILED
-    if isinstance(error, (DatabaseAccessError, sqlite3.Error)) or _is_driver_error(error):
+    if isinstance(error, DatabaseAccessError) or is_unavailable_error(error):
         return ExitCode.DATABASE_UNAVAILABLE
     return ExitCode.ERROR
-
-
-def _is_driver_error(error: BaseException) -> bool:
-    """An error raised by psycopg or PyMySQL (only looked up if the driver is loaded)."""
-    for module_name, class_name in (("psycopg", "Error"), ("pymysql", "MySQLError")):
-        module = sys.modules.get(module_name)
-        if module is not None and isinstance(error, getattr(module, class_name)):
-            return True
-    return False

@@ -1,25 +1,8 @@
-"""PostgreSQL through psycopg 3.
+"""The PostgreSQL dialect: transactions, the lock taken in each, history I/O (and, until it moves, introspection).
 
-DDL is transactional, so each migration and its history row commit
-together: a failure leaves nothing behind. For the run the connection is in
-autocommit mode and every unit of work is an explicit ``BEGIN`` ... ``COMMIT``
-whose first act is taking the advisory lock: the lock is taken before the
-history table is created or read, is released by the commit itself, and
-lives inside one transaction, so it works behind PgBouncer in transaction
-pooling mode (a session-level lock would not). How it is waited for (without
-holding a snapshot a ``CREATE INDEX CONCURRENTLY`` would wait for) and how it
-is held across a ``transactional = False`` migration (by a second, idle
-connection) is :mod:`nocodo_agents.dialects.postgresql_lock`; after such a
-migration, an index left invalid stops it from being recorded. Statements are
-sent with ``prepare=False`` so no server-side prepared statement outlives its
-transaction (PgBouncer again). A session whose
-``session_replication_role`` is not ``origin`` (which switches off foreign-key
-enforcement and ON DELETE actions) or whose ``standard_conforming_strings`` is
-off gets them set back to the defaults with ``SET LOCAL`` in each write
-transaction.
-
-Schema drift is computed by replaying the applied migrations in a scratch
-schema inside a transaction that is rolled back.
+See the package's docstring for what the run guarantees; the lock is
+:mod:`.lock`, the caller's settings :mod:`.session_settings`, psycopg's
+errors :mod:`.errors`.
 """
 
 from __future__ import annotations
@@ -28,26 +11,27 @@ import logging
 import re
 import secrets
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
-from ..errors import (
+from ...errors import (
     ConnectionStateError,
     DatabaseAccessError,
     ForeignKeyViolationError,
     MigrationFailedError,
     SchemaReplayError,
-    SessionTimeoutError,
 )
-from ..history import HISTORY_TABLE
-from ..sql_split import split_statements
-from ..excerpt import quote_message
-from ..urls import redact
-from .base import Dialect, as_text, cancelled_error, interrupted, lock_conflict_error, timeout_error
-from .postgresql_lock import BEGIN, begin_locked, guarded
+from ...history import HISTORY_TABLE
+from ...sql_split import split_statements
+from ...urls import redact
+from ..base import Dialect
+from ..history_table import as_text
+from .errors import DriverErrors
+from .lock import BEGIN, begin_locked, guarded
+from .session_settings import SessionSettings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..drift import DriftReport
-    from ..planning import PlannedMigration
+    from ...drift import DriftReport
+    from ...planning import PlannedMigration
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -65,16 +49,9 @@ _INVALID_INDEXES = (
 _NOT_BUILDING = " AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = x.indexrelid)"
 #: Tables of ours that are not part of any agent's schema.
 _BOOKKEEPING = (HISTORY_TABLE,)
-#: SQLSTATE classes of a server short of something, not of a statement's fault: 53 insufficient resources
-#: (disk full, out of memory, temp_file_limit), 58 system error (I/O).
-_RESOURCE_CLASSES = ("53", "58")
-#: SQLSTATE of a write refused by a read-only transaction (a hot standby, default_transaction_read_only).
-_READ_ONLY_TRANSACTION = "25006"
-#: SQLSTATEs of a statement stopped over another session's locks: deadlock_detected, serialization_failure.
-_LOCK_CONFLICT_STATES = ("40P01", "40001")
 
 
-class PostgreSQLDialect(Dialect):
+class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
     """A ``psycopg.Connection`` (psycopg 3)."""
 
     name = "postgresql"
@@ -125,160 +102,8 @@ class PostgreSQLDialect(Dialect):
             yield
         except BaseException as error:
             self._restore_caller_state(saved, caller_encoding, quietly=True)  # never hides the error on its way out
-            named = self._named_error(error)
-            if named is error:
-                raise
-            raise named from error
+            self._raise_named(error)
         self._restore_caller_state(saved, caller_encoding, quietly=False)
-
-    def _restore_caller_state(self, autocommit: bool, encoding: Optional[str], quietly: bool) -> None:
-        """Put back what the run changed on the caller's session: pinned settings, client_encoding, autocommit."""
-        if self._session_pinned:
-            self._session_pinned = False
-            restore = "; ".join(f"SET {name} = {caller}" for name, (caller, _) in self._pinned.items())
-            self._restore(", ".join(self._pinned), lambda: self._run(restore), quietly)
-        if encoding is not None:
-            self._restore(
-                f"client_encoding = {encoding}",
-                lambda: self._run("SELECT set_config('client_encoding', %s, false)", (encoding,)),
-                quietly,
-            )
-        self._restore(f"autocommit={autocommit}", lambda: setattr(self.connection, "autocommit", autocommit), quietly)
-
-    def _restore(self, what: str, action: Callable[[], Any], quietly: bool) -> None:
-        """Run ``action``, which puts the caller's ``what`` back; ``quietly`` (an error is on its way out): only log a failure."""
-        import psycopg
-
-        if self.connection.closed:
-            return
-        try:
-            action()
-        except psycopg.Error as error:
-            if not quietly:
-                raise self._named_error(error) from error
-            logger.warning("could not restore %s on %s: %s", what, self.location(), error)
-
-    def execute(self, statement: str) -> None:
-        """Run one statement of a migration; outside a transaction, under the settings each write sets back too.
-
-        A ``transactional = False`` migration runs outside the write
-        transactions whose ``SET LOCAL`` sets the caller's
-        ``session_replication_role`` and ``standard_conforming_strings`` back
-        to their defaults (see :meth:`_check_session_state`), so a caller's
-        ``replica`` would switch off its foreign keys, and ``off`` change what
-        its string literals mean: those settings are set for the session
-        before its first statement (one statement, only when the caller
-        changed them) and put back when the run ends. PgBouncer tracks
-        ``standard_conforming_strings`` per client; ``session_replication_role``
-        is set and put back on the same server connection only because no
-        transaction boundary lies between (each statement in autocommit is its
-        own transaction: behind PgBouncer in transaction mode, use a
-        connection with the defaults).
-        """
-        if not self._session_pinned and self._pinned and not self.transaction_open():
-            self._set_session_settings({name: wanted for name, (_, wanted) in self._pinned.items()})
-            self._session_pinned = True
-        self._run(statement)
-
-    def _set_session_settings(self, values: Dict[str, str]) -> None:
-        """``SET`` (for the session) each setting in ``values``, in one statement; refused if the user may not."""
-        import psycopg
-
-        try:
-            self._run("; ".join(f"SET {name} = {value}" for name, value in values.items()))
-        except psycopg.errors.InsufficientPrivilege as error:
-            outcome = "nothing of this migration ran (the migrations before it in this run stay applied)"
-            raise self._cannot_set_back(error, outcome) from error
-
-    def _lost(self, error: "BaseException | None") -> bool:
-        """Whether ``error`` means the connection to the server failed (rather than a statement)."""
-        import psycopg
-
-        if not isinstance(error, psycopg.OperationalError):
-            return False
-        state = getattr(error, "sqlstate", None)
-        return self.connection.closed or state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
-
-    def _environmental(self, error: "BaseException | None") -> bool:
-        """Whether ``error`` is a fault of the server, its resources or the connection, not of the SQL that ran."""
-        import psycopg
-
-        if not isinstance(error, psycopg.Error):
-            return False
-        state = getattr(error, "sqlstate", None) or ""
-        return self._lost(error) or state[:2] in _RESOURCE_CLASSES or state == _READ_ONLY_TRANSACTION
-
-    def _named_error(self, error: BaseException) -> BaseException:
-        """A psycopg error leaving the session as the named error a caller can act on.
-
-        A migration whose statement failed because of the server rather than
-        its SQL (the connection lost, the disk or a resource limit exhausted,
-        a read-only database) is reported as the server's problem, naming the
-        migration and what it left.
-        """
-        import psycopg
-
-        driver_error = error.__cause__ if isinstance(error, (MigrationFailedError, SchemaReplayError)) else error
-        setting = self._timeout_setting(driver_error)
-        if setting is not None:
-            return self._timeout_error(setting, error)
-        if isinstance(driver_error, psycopg.errors.QueryCanceled) and "user request" in str(driver_error):
-            return cancelled_error(self.location(), error, quote_message(str(driver_error).strip()))
-        if getattr(driver_error, "sqlstate", None) in _LOCK_CONFLICT_STATES:
-            return lock_conflict_error(
-                self.location(), error, quote_message(redact(str(driver_error).strip())),
-                "pg_stat_activity and pg_locks; an index build of a runner that was killed keeps running until it ends",
-            )
-        failed: Optional[MigrationFailedError] = None
-        if isinstance(error, MigrationFailedError) and self._environmental(error.__cause__):
-            failed, error = error, error.__cause__  # type: ignore[assignment]
-        if not isinstance(error, psycopg.Error):
-            return error
-        message = quote_message(redact(str(error).strip()))
-        if self._lost(error):
-            if failed is not None:
-                left = interrupted(failed) + ("" if failed.journalled else " Run again once the server is reachable.")
-            else:
-                left = (
-                    "The server rolls back whatever was not committed, and each migration commits together with its "
-                    "history row, so the history says exactly what was applied: run `status`, then run again once the "
-                    "server is reachable."
-                )
-            return DatabaseAccessError(self.location(), f"the connection to the server failed ({message}). {left}")
-        if failed is not None:
-            return DatabaseAccessError(
-                self.location(),
-                f"PostgreSQL could not run a migration's statement for a reason outside its SQL ({message}). "
-                f"{interrupted(failed)} Fix the cause (free disk space, raise the limit named, or migrate on a "
-                f"server that may write), then run again.",
-            )
-        return DatabaseAccessError(
-            self.location(),
-            f"PostgreSQL reported: {message}. Each migration commits together with its history row, so the "
-            f"history says exactly what was applied: fix the cause, then run again.",
-        )
-
-    @staticmethod
-    def _timeout_setting(error: "BaseException | None") -> Optional[str]:
-        """The session timeout that cancelled a statement with ``error``, if one did."""
-        import psycopg
-
-        text = str(error)
-        if isinstance(error, psycopg.errors.QueryCanceled) and "statement timeout" in text:
-            return "statement_timeout"
-        if isinstance(error, psycopg.errors.LockNotAvailable) and "lock timeout" in text:
-            return "lock_timeout"
-        return None
-
-    def _timeout_error(self, setting: str, error: BaseException) -> SessionTimeoutError:
-        """:class:`SessionTimeoutError` for ``error``, a statement cancelled by the session's ``setting``."""
-        import psycopg
-
-        try:  # the runner's transaction is over: this is the session's value again
-            value = str(self._query("SELECT current_setting(%s)", (setting,))[0][0])
-        except psycopg.Error:
-            value = "(unknown: the server did not answer)"
-        return timeout_error(self.location(), setting, value, error)
 
     # -- statements ------------------------------------------------------------------------------
 
@@ -304,23 +129,6 @@ class PostgreSQLDialect(Dialect):
             self._schema = self._current_schema()
         return f"{self._schema}.{HISTORY_TABLE}"
 
-    def _current_schema(self) -> str:
-        """``current_schema()`` quoted as the server quotes it; :class:`ConnectionStateError` if there is none."""
-        schema, search_path = self._query("SELECT quote_ident(current_schema()), current_setting('search_path')")[0]
-        if schema is None:
-            raise self._no_schema_error(search_path)
-        return str(schema)
-
-    def _no_schema_error(self, search_path: str) -> ConnectionStateError:
-        """The session's ``search_path`` names no schema that exists (``current_schema()`` is NULL)."""
-        return ConnectionStateError(
-            f"the PostgreSQL session's search_path ({search_path!r}) names no schema that exists on "
-            f"{self.location()}: the runner would not know where its history table lives, and a migration's "
-            f"unqualified names would have nowhere to go. Nothing was changed. Set search_path to an existing "
-            f"schema (SET search_path = public, or ALTER ROLE/DATABASE ... SET search_path for the command "
-            f"line), or create the schema it names."
-        )
-
     def _cursor(self) -> Any:
         """A plain cursor returning tuples, whatever ``row_factory``/``cursor_factory`` the caller set."""
         import psycopg
@@ -338,13 +146,6 @@ class PostgreSQLDialect(Dialect):
         self.statements += 1
         with self._cursor() as cursor:
             cursor.execute(sql, params or None, prepare=False)
-
-    def _refused_by_table(self, error: BaseException) -> bool:
-        import psycopg
-
-        return isinstance(error, (psycopg.errors.IntegrityError, psycopg.errors.DataError)) or (
-            isinstance(error, psycopg.errors.ProgrammingError) and not isinstance(error, psycopg.errors.InsufficientPrivilege)
-        ) or isinstance(error, psycopg.errors.RaiseException)
 
     def split_statements(self, sql: str) -> List[str]:
         return split_statements(sql, "postgresql")
@@ -393,7 +194,7 @@ class PostgreSQLDialect(Dialect):
         self._run("COMMIT")
 
     def _begin_locked(self) -> None:
-        """Open a transaction holding the migration lock (see :func:`~.postgresql_lock.begin_locked`)."""
+        """Open a transaction holding the migration lock (see :func:`~.lock.begin_locked`)."""
         import psycopg
 
         try:
@@ -426,95 +227,10 @@ class PostgreSQLDialect(Dialect):
                 raise
             raise starved from error
 
-    def _pool_starved(self, error: BaseException) -> Optional[DatabaseAccessError]:
-        """PgBouncer found no server connection for this one while the guard held one: the error saying so, else ``None``.
-
-        Behind a pooler in transaction mode the guard's idle transaction keeps
-        a server connection for itself, so a pool of one server connection
-        per database and user leaves none for the migration: the statement
-        waits in PgBouncer's queue until ``query_wait_timeout`` ends it (or
-        forever, with 0). Running again would do the same.
-        """
-        import psycopg
-
-        failed = error if isinstance(error, MigrationFailedError) else None
-        cause = error.__cause__ if failed is not None else error
-        if not isinstance(cause, psycopg.Error) or "query_wait_timeout" not in str(cause):
-            return None
-        if failed is not None:
-            left = interrupted(failed)
-        else:
-            left = (
-                "The history says what was applied (`status`): a migration outside a transaction is recorded only "
-                "once all its statements ran (with a pool of one, none of them could run)."
-            )
-        return DatabaseAccessError(
-            self.location(),
-            f"PgBouncer found no free server connection for it within query_wait_timeout while this runner's second "
-            f"connection held the migration lock in another: a `transactional = False` migration needs two server "
-            f"connections at once (one holding the lock, one running the migration), and the pool gives this database "
-            f"and user fewer. {left} Let the pool give at least two (default_pool_size or the database's pool_size, "
-            f"max_db_connections, max_user_connections), or run the migrations on a direct connection, then run again.",
-        )
-
     def invalid_indexes(self, building: bool = True) -> List[str]:
         """The indexes with ``pg_index.indisvalid = false``, in any schema but the server's, schema-qualified."""
         excluded = _NOT_BUILDING if not building and self.connection.info.server_version >= 120000 else ""
         return [row[0] for row in self._query(_INVALID_INDEXES.format(building=excluded))]
-
-    def _check_session_state(self) -> None:
-        """Before the first write: refuse TEMP relations and a search_path naming no schema, note settings to set back.
-
-        Unqualified names in migrations resolve to this session's TEMP
-        relations first. A replication role of ``replica`` (or ``local``)
-        disables the triggers that enforce foreign keys and run their ON
-        DELETE actions, so a migration could leave child rows without their
-        parent; ``standard_conforming_strings = off`` makes ``'C:\\temp'`` in a
-        migration mean something else. Each write transaction sets them back
-        to the defaults (SET LOCAL, so the caller's settings return at COMMIT).
-        """
-        role, strings, temporary, schema, search_path = self._query(
-            "SELECT current_setting('session_replication_role'), current_setting('standard_conforming_strings'), "
-            "ARRAY(SELECT relname::text FROM pg_class WHERE relnamespace = pg_my_temp_schema() ORDER BY relname), "
-            "current_schema(), current_setting('search_path')"
-        )[0]
-        if schema is None:
-            raise self._no_schema_error(search_path)
-        self._pinned = {
-            name: (value, wanted)
-            for name, value, wanted in (
-                ("session_replication_role", role, "origin"),
-                ("standard_conforming_strings", strings, "on"),
-            )
-            if value != wanted
-        }
-        if temporary:
-            raise ConnectionStateError(
-                f"the PostgreSQL session has temporary relations ({', '.join(temporary[:10])}): unqualified "
-                f"names in migrations would resolve to them first. Nothing was changed. Run the migrations on "
-                f"a connection of their own (behind PgBouncer in transaction mode, temporary tables of other "
-                f"clients can be left on a server connection: drop them, or discard them with DISCARD TEMP)."
-            )
-
-    def _set_back_session_settings(self) -> None:
-        """``SET LOCAL`` the settings :meth:`_check_session_state` found changed (one statement)."""
-        import psycopg
-
-        try:
-            self._run("; ".join(f"SET LOCAL {name} = {wanted}" for name, (_, wanted) in self._pinned.items()))
-        except psycopg.errors.InsufficientPrivilege as error:
-            raise self._cannot_set_back(error) from error
-
-    def _cannot_set_back(self, error: BaseException, outcome: str = "nothing was changed") -> ConnectionStateError:
-        """The user may not set the :attr:`_pinned` settings back to their defaults; ``outcome`` says what ran."""
-        found = ", ".join(f"{name} = {value}" for name, (value, _) in self._pinned.items())
-        defaults = ", ".join(wanted for _, wanted in self._pinned.values())
-        return ConnectionStateError(
-            f"the PostgreSQL session has {found}, which changes what migrations do (session_replication_role "
-            f"switches off foreign-key enforcement and ON DELETE actions), and user "
-            f"{self.connection.info.user!r} may not set it back to {defaults} ({str(error).strip()}): {outcome}. "
-            f"Run the migrations on a connection with the defaults."
-        )
 
     #: Fires every deferred constraint check of the transaction now (and the rest of it checks immediately).
     _CHECK_DEFERRED = "SET CONSTRAINTS ALL IMMEDIATE"
@@ -627,7 +343,7 @@ class PostgreSQLDialect(Dialect):
         return described
 
     def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
-        from ..drift import compare_schemas
+        from ...drift import compare_schemas
 
         live_schema = self._query("SELECT current_schema()")[0][0]
         live = self._describe(live_schema)

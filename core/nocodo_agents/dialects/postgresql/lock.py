@@ -50,7 +50,8 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List
 
-from ..errors import DatabaseAccessError, LockTimeoutError
+from ...errors import DatabaseAccessError, LockTimeoutError
+from ..lock_wait import LockStillHeld, pauses, poll_until, take_lock
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -64,10 +65,6 @@ _OTHER_BUILDS = (
     "SELECT coalesce(array_agg(pid ORDER BY pid), '{}') FROM pg_stat_progress_create_index "
     "WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND pid <> pg_backend_pid()"
 )
-#: Pauses between tries, in seconds: the first, and the longest.
-_FIRST_PAUSE = 0.01
-_LONGEST_PAUSE = 0.25
-
 #: ``query(sql)``: send one statement (counted by the caller) and return its rows.
 Query = Callable[[str], List[Any]]
 
@@ -77,27 +74,25 @@ def begin_locked(query: Query, lock_timeout: float, location: str) -> None:
 
     On return the transaction is open and holds the lock. Raises
     :class:`LockTimeoutError` (no transaction open) when the lock was still
-    held after ``lock_timeout`` seconds; logs once that it waits.
+    held after ``lock_timeout`` seconds; logs once that it waits (see
+    :func:`~nocodo_agents.dialects.lock_wait.take_lock`). Each try is a
+    transaction of its own, rolled back when the lock is held; between
+    tries the runner sleeps (10 ms, doubling up to 250 ms).
     """
-    query(BEGIN)
-    if query(_TRY_LOCK)[0][0]:
-        return
-    query("ROLLBACK")
-    if int(lock_timeout * 1000) < 1:
-        raise LockTimeoutError("postgresql", lock_timeout, "the lock is held and lock_timeout is 0")
-    logger.info("waiting up to %g s for another runner's migration lock on %s", lock_timeout, location)
-    deadline = time.monotonic() + lock_timeout
-    pause = _FIRST_PAUSE
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise LockTimeoutError("postgresql", lock_timeout)
-        time.sleep(min(pause, remaining))
-        pause = min(pause * 2, _LONGEST_PAUSE)
+
+    def try_now() -> bool:
         query(BEGIN)
         if query(_TRY_LOCK)[0][0]:
-            return
+            return True
         query("ROLLBACK")
+        return False
+
+    def wait(timeout: float) -> None:
+        if int(timeout * 1000) < 1:
+            raise LockStillHeld("the lock is held and lock_timeout is 0")
+        poll_until(try_now, timeout)
+
+    take_lock(try_now, wait, dialect="postgresql", lock_timeout=lock_timeout, lock="migration lock", where=lambda: location)
 
 
 def wait_for_other_index_builds(query: Query, lock_timeout: float, location: str, started: float) -> None:
@@ -109,15 +104,14 @@ def wait_for_other_index_builds(query: Query, lock_timeout: float, location: str
     server's activity anew.
     """
     deadline = started + lock_timeout
-    pause = _FIRST_PAUSE
+    ticks = pauses(deadline)
     logged = False
     while True:
         building = query(_OTHER_BUILDS)[0][0]
         if not building:
             return
         pids = ", ".join(str(pid) for pid in building)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if time.monotonic() >= deadline:
             raise LockTimeoutError(
                 "postgresql",
                 lock_timeout,
@@ -131,8 +125,7 @@ def wait_for_other_index_builds(query: Query, lock_timeout: float, location: str
                 "a build leaves it running) before running a migration outside a transaction", lock_timeout, pids, location,
             )
             logged = True
-        time.sleep(min(pause, remaining))
-        pause = min(pause * 2, _LONGEST_PAUSE)
+        next(ticks, None)
 
 
 def connection_parameters(connection: Any) -> Dict[str, str]:

@@ -1,0 +1,220 @@
+"""refinery's history table, read and written with the same statements on every dialect.
+
+:class:`HistoryTable` is the part of :class:`~nocodo_agents.dialects.Dialect`
+that creates, checks, reads and writes ``refinery_schema_history``; a dialect
+only says how it describes the table's columns (:attr:`HistoryTable.history_columns_sql`),
+which options its ``CREATE TABLE`` takes, and which driver errors mean the
+table refused a row.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, List, Optional, Sequence
+
+from ..errors import HistoryRowError, HistoryTableError
+from ..history import HISTORY_TABLE, HistoryRow
+
+#: refinery's DDL for the history table (one for every driver), plus our nullable ``agent`` column;
+#: ``{table}`` is the dialect's :attr:`Dialect.history_table`.
+CREATE_HISTORY = (
+    "CREATE TABLE IF NOT EXISTS {table}("
+    "version INT4 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), "
+    "checksum VARCHAR(255), agent VARCHAR(255))"
+)
+#: What turns a table refinery created into ours: its rows stay, attribution is added.
+ADD_AGENT_COLUMN = "ALTER TABLE {table} ADD COLUMN agent VARCHAR(255){options}"
+#: The columns refinery's history table has, which the runner reads and writes.
+_REQUIRED_COLUMNS = ("version", "name", "applied_on", "checksum")
+#: The columns :meth:`Dialect.read_history` reads, in order.
+_READ_COLUMNS = ("version", "name", "applied_on", "checksum", "agent")
+#: Every column the runner writes.
+_WRITTEN_COLUMNS = frozenset(_REQUIRED_COLUMNS) | {"agent"}
+
+
+def as_text(value: Any) -> str:
+    """A text column's value as ``str`` (some drivers hand back bytes)."""
+    return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+def _shown(value: Any) -> Any:
+    """A history value as read: bytes that are UTF-8 become ``str``; others stay bytes (and are reported)."""
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return bytes(value)
+    return value
+
+
+class HistoryTable:
+    """History I/O on top of a dialect's two statement primitives (:meth:`_query`, :meth:`_run`) and :meth:`location`."""
+
+    #: The driver's parameter placeholder (``%s`` for psycopg and PyMySQL, ``?`` for sqlite3).
+    placeholder: ClassVar[str] = "%s"
+
+    #: Table options appended to the history table's ``CREATE TABLE`` (MySQL: engine and character set).
+    history_table_options: ClassVar[str] = ""
+    #: Appended to the ``agent`` column added to a table refinery created (MySQL: a character set for any name).
+    agent_column_options: ClassVar[str] = ""
+
+    #: SQL describing the history table's columns, with one placeholder for the table name. Each row:
+    #: column name, whether it is NOT NULL, whether it has a default, whether the relation is a table.
+    history_columns_sql: ClassVar[str]
+
+    if TYPE_CHECKING:  # provided by every Dialect
+
+        def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]: ...
+
+        def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None: ...
+
+        def location(self) -> str: ...
+
+    _has_agent_column = False
+
+    @property
+    def history_table(self) -> str:
+        """The history table as statements name it (qualified where a same-named table could stand in)."""
+        return HISTORY_TABLE
+
+    def _columns(self) -> List[str]:
+        """The history table's column names (none if it does not exist), after checking its shape.
+
+        Raises :class:`HistoryTableError` for a view, a missing column, or a
+        column without default that the runner would have to fill.
+        """
+        rows = self._history_shape_rows()
+        shape = [(as_text(r[0]).lower(), bool(r[1]), bool(r[2]), bool(r[3])) for r in rows]
+        columns = [name for name, _, _, _ in shape]
+        if shape:
+            problems = []
+            if not all(is_table for _, _, _, is_table in shape):
+                problems.append("is a view (or another kind of relation), not a table")
+            missing = [c for c in _REQUIRED_COLUMNS if c not in columns]
+            if missing:
+                problems.append("lacks the column(s) " + ", ".join(missing))
+            unfillable = [name for name, not_null, has_default, _ in shape if not_null and not has_default and name not in _WRITTEN_COLUMNS]
+            if unfillable:
+                problems.append("has NOT NULL column(s) without a default that no migration runner fills: " + ", ".join(unfillable))
+            if problems:
+                raise HistoryTableError(HISTORY_TABLE, self.location(), "; ".join(problems))
+        self._has_agent_column = "agent" in columns
+        return columns
+
+    def _history_shape_rows(self) -> List[Any]:
+        """The rows of :attr:`history_columns_sql` for the history table (one statement)."""
+        rows = self._query(self.history_columns_sql, (HISTORY_TABLE,))
+        self._note_history_shape(rows)
+        return rows
+
+    def _note_history_shape(self, rows: Sequence[Any]) -> None:
+        """Keep what a dialect's :attr:`history_columns_sql` says beyond the four shape columns."""
+
+    def history_exists(self) -> bool:
+        """Whether ``refinery_schema_history`` exists (checking its shape: see :meth:`_columns`)."""
+        return bool(self._columns())
+
+    def history_columns(self) -> List[str]:
+        """The history table's column names, none if it does not exist (one statement; shape checked).
+
+        Pass them on to :meth:`history_setup_sql` or :meth:`ensure_history`
+        so the table is not looked up twice.
+        """
+        return self._columns()
+
+    def history_setup_sql(self, columns: Optional[Sequence[str]] = None) -> List[str]:
+        """The statements :meth:`ensure_history` would run now (none when the table is ready).
+
+        ``columns`` are those :meth:`history_columns` just returned; without
+        them the table is looked up.
+        """
+        if columns is None:
+            columns = self._columns()
+        if not columns:
+            return [CREATE_HISTORY.format(table=self.history_table) + self.history_table_options]
+        return [] if "agent" in columns else [ADD_AGENT_COLUMN.format(table=self.history_table, options=self.agent_column_options)]
+
+    def ensure_history(self, columns: Optional[Sequence[str]] = None) -> None:
+        """Create the history table (refinery's layout plus ``agent``) or add ``agent`` to refinery's.
+
+        ``columns`` as for :meth:`history_setup_sql`.
+        """
+        for statement in self.history_setup_sql(columns):
+            self._run(statement)
+        self._has_agent_column = True
+
+    def _history_rows(self, sql: str) -> List[Any]:
+        """The raw rows of the history query (a dialect may fetch text as bytes, to decode it here)."""
+        return self._query(sql)
+
+    def read_history(self) -> List[HistoryRow]:
+        """Every history row, in version order; call after :meth:`history_exists` or :meth:`ensure_history`."""
+        agent = "agent" if self._has_agent_column else "NULL"
+        rows = self._history_rows(f"SELECT version, name, applied_on, checksum, {agent} FROM {self.history_table} ORDER BY version")
+        history = []
+        for raw in rows:
+            row = tuple(_shown(value) for value in raw)
+            version, name, applied_on, checksum, by = row
+            if version is None or name is None or checksum is None:
+                raise HistoryRowError(HISTORY_TABLE, row, "version, name and checksum must not be NULL")
+            try:
+                number = int(version)
+            except (TypeError, ValueError):
+                raise HistoryRowError(HISTORY_TABLE, row, "the version is not an integer") from None
+            undecodable = [column for column, value in zip(_READ_COLUMNS, row) if isinstance(value, bytes)]
+            if undecodable:
+                raise HistoryRowError(HISTORY_TABLE, row, f"its {', '.join(undecodable)} holds bytes that are not UTF-8 text")
+            text = "" if applied_on is None else str(applied_on)
+            history.append(HistoryRow(number, str(name), text, str(checksum), None if by is None else str(by)))
+        return history
+
+    def _write_history(self, version: int, sql: str, params: Sequence[Any]) -> None:
+        """Run a statement writing the history; a row the table refuses raises :class:`HistoryTableError`."""
+        try:
+            self._run(sql, params)
+        except Exception as error:
+            if not self._refused_by_table(error):
+                raise
+            raise HistoryTableError(
+                HISTORY_TABLE,
+                self.location(),
+                f"refused the row of version {version}: {str(error).strip()} (a constraint or trigger of "
+                f"the table, not of a migration)",
+            ) from error
+
+    def _refused_by_table(self, error: BaseException) -> bool:
+        """Whether ``error`` says the table refused the row (a constraint, a trigger), not that the connection failed."""
+        return False
+
+    def insert_history(self, row: HistoryRow) -> None:
+        """Record one applied migration."""
+        p = self.placeholder
+        self._write_history(
+            row.version,
+            f"INSERT INTO {self.history_table} (version, name, applied_on, checksum, agent) VALUES ({p}, {p}, {p}, {p}, {p})",
+            (row.version, row.name, row.applied_on, row.checksum, row.agent),
+        )
+
+    def update_history(self, row: HistoryRow) -> None:
+        """Re-record the name, checksum and agent of an applied version (repair)."""
+        p = self.placeholder
+        self._write_history(
+            row.version,
+            f"UPDATE {self.history_table} SET name = {p}, checksum = {p}, agent = {p} WHERE version = {p}",
+            (row.name, row.checksum, row.agent, row.version),
+        )
+
+    def delete_history(self, version: int) -> None:
+        """Forget one applied version (rollback)."""
+        self._write_history(version, f"DELETE FROM {self.history_table} WHERE version = {self.placeholder}", (version,))
+
+    def history_insert_sql(self, row: HistoryRow) -> str:
+        """The statement recording ``row``, with its values written out, for showing to people."""
+        values = ", ".join(
+            "NULL" if value is None else str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
+            for value in (row.version, row.name, row.applied_on, row.checksum, row.agent)
+        )
+        return f"INSERT INTO {self.history_table} (version, name, applied_on, checksum, agent) VALUES ({values});"
+
+    def history_delete_sql(self, version: int) -> str:
+        """The statement forgetting ``version``, for showing to people."""
+        return f"DELETE FROM {self.history_table} WHERE version = {int(version)};"

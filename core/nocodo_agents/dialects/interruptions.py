@@ -1,0 +1,89 @@
+"""What a statement stopped from outside the run (by the server, the disk, a timeout, another session) left behind.
+
+Each dialect maps its driver's errors to the named errors built here, which
+say what the run was doing and what stays applied.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+from ..errors import (
+    LockConflictError,
+    MigrationFailedError,
+    SchemaReplayError,
+    SessionTimeoutError,
+    StatementCancelledError,
+)
+
+
+def interrupted(failed: MigrationFailedError) -> str:
+    """What a migration (or rollback) stopped by the server, the disk or the connection left behind.
+
+    For the :class:`~nocodo_agents.DatabaseAccessError` that replaces
+    ``failed`` when its statement failed for a reason outside its SQL: names
+    the migration and says, from ``failed``'s facts, what stays applied (and,
+    where the journal keeps it, how to settle it).
+    """
+    what = "Migration" if failed.phase == "migration" else f"The {failed.phase} of migration"
+    where = (
+        f"{what} V{failed.version}__{failed.name} of agent {failed.agent!r} (distribution {failed.distribution}, "
+        f"{failed.source}) was stopped at statement {failed.statement_index + 1}"
+    )
+    if failed.journalled:
+        record = "is still recorded as applied" if failed.phase == "rollback" else "was not recorded in the history"
+        return (
+            f"{where}: this database commits DDL implicitly, so the statements before it stay applied (statement "
+            f"{failed.statement_index + 1} itself may or may not have taken effect) and V{failed.version} {record}. "
+            f"The journal keeps it, and every run stops until it is settled: once the server is reachable, bring the "
+            f"schema by hand to V{failed.version} fully applied or fully absent and run "
+            f"`nocodo-agents resolve {failed.version} --applied` or `--absent`."
+        )
+    if failed.rolled_back:
+        return f"{where}; its transaction was not committed (it is rolled back): the database and its history are as they were before it."
+    return (
+        f"{where}; it ran outside a transaction (transactional = False), so the statements before it stay applied "
+        f"and V{failed.version} was not recorded in the history: check them before running again."
+    )
+
+
+def _what_stopped(error: BaseException) -> Tuple[str, str]:
+    """For a statement stopped from outside the run: what it was, and what the run left behind.
+
+    ``error`` is what left the run: a :class:`MigrationFailedError` (a
+    migration's or rollback's statement: what it left is said as for any
+    interrupted migration), a :class:`SchemaReplayError` (the drift check's
+    replay), or the driver's error (one of the runner's own statements).
+    """
+    from ..urls import redact
+
+    if isinstance(error, MigrationFailedError):
+        return f"a statement of the {error.phase}", interrupted(error)
+    if isinstance(error, SchemaReplayError):
+        during = (
+            f"the drift check's replay of migration V{error.version}__{error.name} of agent {error.agent!r} "
+            f"(distribution {error.distribution}, {error.source}) at statement {error.statement_index + 1}"
+        )
+        return during, f"The replay ran in {error.scratch}; the live database was not touched."
+    return (
+        f"one of the runner's own statements ({redact(str(error).strip())})",
+        "Each migration is recorded in the history as soon as it is applied: run `status` to see where it stopped.",
+    )
+
+
+def timeout_error(location: str, setting: str, value: str, error: BaseException) -> SessionTimeoutError:
+    """:class:`SessionTimeoutError` for ``error``: a statement the session's ``setting`` (= ``value``) cancelled."""
+    during, left = _what_stopped(error)
+    return SessionTimeoutError(location, setting, value, during, left)
+
+
+def cancelled_error(location: str, error: BaseException, server_message: str) -> StatementCancelledError:
+    """:class:`StatementCancelledError` for ``error``: a statement someone outside the run cancelled."""
+    during, left = _what_stopped(error)
+    return StatementCancelledError(location, during[0].upper() + during[1:], left, server_message)
+
+
+def lock_conflict_error(location: str, error: BaseException, server_message: str, find_holder: str) -> LockConflictError:
+    """:class:`LockConflictError` for ``error``: a statement the server stopped over another session's locks."""
+    during, left = _what_stopped(error)
+    return LockConflictError(location, during[0].upper() + during[1:], left, server_message, find_holder)
