@@ -99,7 +99,6 @@ KNOWN_VIOLATIONS: Set[str] = {
     "cycle: dialects.sqlite, drift",
     "upward: adoption (plan) imports dialects.sqlite (dialects)",
     "upward: drift (schema) imports dialects.sqlite (dialects)",
-    "cycle: mysql_url, postgresql_url, urls",
 }
 
 PACKAGE_DIR = Path(nocodo_agents.__file__).parent
