@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, FrozenSet, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import (
     HistoryRowError,
@@ -23,6 +23,7 @@ from ..errors import (
 from ..history import HISTORY_TABLE, HistoryRow
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..adoption import Footprint
     from ..drift import DriftReport
     from ..planning import PlannedMigration
 
@@ -434,6 +435,10 @@ class Dialect(ABC):
     @abstractmethod
     def schema_objects(self) -> FrozenSet[str]:
         """The live schema as ``"table t"``, ``"index i"``, ``"column t.c"``... (history table excluded)."""
+
+    @abstractmethod
+    def schema_footprints(self, pending: Sequence["PlannedMigration"]) -> Dict[int, "Footprint"]:
+        """What each of ``pending`` creates and touches, its own SQL replayed in order on a scratch database."""
 
     def transaction_open(self) -> bool:
         """Whether the runner's transaction is still open on the connection (checked after each statement).

@@ -18,15 +18,13 @@ enforcement and ON DELETE actions) or whose ``standard_conforming_strings`` is
 off gets them set back to the defaults with ``SET LOCAL`` in each write
 transaction.
 
-Schema drift is computed by replaying the applied migrations in a scratch
-schema inside a transaction that is rolled back.
+Schema drift and adoption replay migrations in a scratch schema inside a
+transaction that is rolled back (:mod:`nocodo_agents.schema.scratch_postgresql`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
@@ -46,7 +44,9 @@ from .base import Dialect, as_text, cancelled_error, interrupted, lock_conflict_
 from .postgresql_lock import BEGIN, begin_locked, guarded
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..adoption import Footprint
     from ..drift import DriftReport
+    from ..schema.scratch_postgresql import PostgreSQLAccess
     from ..planning import PlannedMigration
 
 logger = logging.getLogger("nocodo_agents")
@@ -63,8 +63,6 @@ _INVALID_INDEXES = (
 )
 #: PostgreSQL 12 and later: an index some session builds right now.
 _NOT_BUILDING = " AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = x.indexrelid)"
-#: Tables of ours that are not part of any agent's schema.
-_BOOKKEEPING = (HISTORY_TABLE,)
 #: SQLSTATE classes of a server short of something, not of a statement's fault: 53 insufficient resources
 #: (disk full, out of memory, temp_file_limit), 58 system error (I/O).
 _RESOURCE_CLASSES = ("53", "58")
@@ -559,112 +557,29 @@ class PostgreSQLDialect(Dialect):
         except Exception:  # a broken connection may not answer
             return "the PostgreSQL database"
 
-    # -- schema ----------------------------------------------------------------------------------
+    # -- schema: the schema layer's describer and replay, on this connection -----------------------
+
+    def _schema_access(self) -> "PostgreSQLAccess":
+        from ..schema.scratch_postgresql import PostgreSQLAccess
+
+        # Inside a caller's unit of work (repair, adoption) a savepoint keeps its transaction and lock.
+        return PostgreSQLAccess(self._query, self._run, self.split_statements, self.transaction_open())
 
     def schema_objects(self) -> FrozenSet[str]:
-        objects = set()
-        for name, kind in self._query(
-            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = current_schema() AND table_name != %s",
-            (HISTORY_TABLE,),
-        ):
-            objects.add(f"{'view' if kind == 'VIEW' else 'table'} {name}")
-        for table, column in self._query(
-            "SELECT c.table_name, c.column_name FROM information_schema.columns c JOIN information_schema.tables t "
-            "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
-            "WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.table_name != %s",
-            (HISTORY_TABLE,),
-        ):
-            objects.add(f"column {table}.{column}")
-        for (index,) in self._query("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"):
-            objects.add(f"index {index}")
-        for (trigger,) in self._query(
-            "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND NOT t.tgisinternal"
-        ):
-            objects.add(f"trigger {trigger}")
-        return frozenset(objects)
+        from ..schema.describe_postgresql import postgresql_objects
 
-    def _describe(self, schema: str) -> Dict[str, str]:
-        """Tables, columns, indexes and constraints of ``schema`` as flat ``{key: description}``."""
-        described: Dict[str, str] = {}
-        for table, column, kind, not_null, default, identity in self._query(
-            "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
-            "pg_get_expr(d.adbin, d.adrelid), a.attidentity "
-            "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
-            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped",
-            (schema,),
-        ):
-            if table in _BOOKKEEPING:
-                continue
-            described[f"table {table}"] = "table"
-            parts = [kind.upper()]
-            if not_null:
-                parts.append("NOT NULL")
-            if default is not None:
-                parts.append(f"DEFAULT {default}")
-            if identity:
-                parts.append("GENERATED " + ("ALWAYS" if identity == "a" else "BY DEFAULT") + " AS IDENTITY")
-            described[f"column {table}.{column}"] = " ".join(parts)
-        for table, index, definition in self._query(
-            "SELECT t.relname, i.relname, replace(pg_get_indexdef(i.oid), quote_ident(n.nspname) || '.', '') FROM pg_index x "
-            "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
-            "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = %s",
-            (schema,),
-        ):
-            if table not in _BOOKKEEPING:
-                described[f"index {table}.{index}"] = definition
-        for table, constraint, definition in self._query(
-            "SELECT t.relname, con.conname, replace(pg_get_constraintdef(con.oid), quote_ident(n.nspname) || '.', '') "
-            "FROM pg_constraint con "
-            "JOIN pg_class t ON t.oid = con.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
-            "WHERE n.nspname = %s",
-            (schema,),
-        ):
-            if table not in _BOOKKEEPING:
-                described[f"constraint {table}.{constraint}"] = definition
-        return described
+        return postgresql_objects(self._query)
 
     def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
-        from ..drift import compare_schemas
+        from ..schema.scratch_postgresql import postgresql_drift
 
-        live_schema = self._query("SELECT current_schema()")[0][0]
-        live = self._describe(live_schema)
-        scratch = f"nocodo_scratch_{secrets.token_hex(6)}"
-        # Inside a caller's unit of work (repair) a savepoint keeps its transaction and lock.
-        nested = self.connection.info.transaction_status != self._idle
-        self._run("SAVEPOINT nocodo_scratch" if nested else "BEGIN")
-        try:
-            self._run(f"CREATE SCHEMA {scratch}")
-            # replayed as migrations run: standard strings (set back for each write), whatever the caller's session says
-            self._run(f"SET LOCAL search_path TO {scratch}; SET LOCAL standard_conforming_strings = on")
-            for planned in sorted(applied, key=lambda p: p.version):
-                sql = planned.sql(self.name)
-                if not planned.migration.transactional:  # replayed in a transaction: same schema effect
-                    sql = re.sub(r"\bCONCURRENTLY\b", "", sql, flags=re.IGNORECASE)
-                for index, statement in enumerate(self.split_statements(sql)):
-                    try:
-                        self._run(statement)
-                    except Exception as error:
-                        raise SchemaReplayError(planned, statement, index, error, scratch=f"a scratch schema ({scratch}, rolled back)") from error
-            expected = self._describe(scratch)
-        finally:
-            if nested:
-                self._run("ROLLBACK TO SAVEPOINT nocodo_scratch")
-                self._run("RELEASE SAVEPOINT nocodo_scratch")
-            else:
-                self._run("ROLLBACK")
-        return compare_schemas(expected, live, owner=_owner)
+        return postgresql_drift(self._schema_access(), applied)
+
+    def schema_footprints(self, pending: Sequence["PlannedMigration"]) -> Dict[int, "Footprint"]:
+        from ..schema.scratch_postgresql import postgresql_footprints
+
+        return postgresql_footprints(self._schema_access(), pending)
 
     def transaction_open(self) -> bool:
         return bool(self.connection.info.transaction_status != self._idle)
 
-
-def _owner(key: str, description: str) -> Optional[str]:
-    """``column t.c``, ``index t.i``, ``constraint t.n`` belong to ``table t``."""
-    kind, _, rest = key.partition(" ")
-    if kind == "table":
-        return key
-    table, dot, _ = rest.partition(".")
-    return f"table {table}" if dot else None

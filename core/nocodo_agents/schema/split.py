@@ -1,0 +1,297 @@
+"""Splitting a server dialect's SQL script into statements at top-level semicolons, as the server will read them.
+
+The text is read by :mod:`nocodo_agents.sql_lexer`, so semicolons inside
+strings, quoted identifiers, comments and dollar quotes do not split, under
+the rules in force when each statement runs (:class:`SqlSyntax`). Nor do
+semicolons inside the ``BEGIN ... END`` body of a
+``CREATE TRIGGER/PROCEDURE/FUNCTION/EVENT`` (MySQL compound statements,
+PostgreSQL ``BEGIN ATOMIC``), MySQL's ``ALTER EVENT ... DO``, MariaDB's
+``BEGIN NOT ATOMIC ... END`` block, or (PostgreSQL, as psql) parentheses. A
+MySQL routine body that is one compound statement without ``BEGIN``
+(``FOR EACH ROW IF ... END IF``, ``WHILE ... END WHILE``...) is read to its
+``END`` by :mod:`nocodo_agents.sql_routine`, or refused when it cannot be
+read with certainty. There is no ``DELIMITER`` command: it
+belongs to the mysql client, not the server.
+
+MySQL executable comments are read as the server reads them (see
+:mod:`nocodo_agents.sql_lexer`): the text of one the server runs is code;
+statements before, inside or after it split at its semicolons, and a
+statement that ends inside one is closed there and the rest reopened with the
+same marker (``/*!40101 SET a = 1; SET b = 2 */`` runs as
+``/*!40101 SET a = 1 */`` and ``/*!40101 SET b = 2 */``). A statement
+holding only comments (or executable comments the server skips) is dropped.
+
+A statement that changes how the server reads the statements after it is
+followed: MySQL ``SET sql_mode = '...'`` (``NO_BACKSLASH_ESCAPES``,
+``ANSI_QUOTES``), also when saved in a user variable and set back from it,
+and PostgreSQL ``SET [LOCAL] standard_conforming_strings``. When the new mode
+cannot be read from the text (``SET sql_mode = CONCAT(...)``), the rest is
+split under every mode it could be, and must split the same way under each.
+Text the splitter cannot split safely raises :class:`SplitError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Dict, List, Optional, Tuple
+
+from .lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, IDENTIFIER, PUNCT, STRING, WORD, SqlLexError, SqlSyntax, tokens
+from .routine import RoutineBody, RoutineBodyError
+
+#: ``END IF`` and friends close blocks whose opening words are not counted.
+_UNCOUNTED_ENDS = frozenset({"IF", "LOOP", "WHILE", "REPEAT", "FOR"})  # FOR: MariaDB's FOR ... DO ... END FOR
+_ROUTINES = frozenset({"TRIGGER", "PROCEDURE", "FUNCTION", "EVENT"})
+#: The words naming what a ``CREATE`` makes that is not a routine: once one is read, a routine word later in the
+#: statement is a name (``CREATE TABLE event (begin INT)``), not a body to keep whole.
+_NOT_ROUTINES = frozenset(
+    {
+        "TABLE", "INDEX", "VIEW", "SEQUENCE", "SCHEMA", "DATABASE", "TYPE", "DOMAIN", "POLICY", "RULE", "EXTENSION",
+        "ROLE", "USER", "SERVER", "TABLESPACE", "COLLATION", "STATISTICS", "PUBLICATION", "SUBSCRIPTION", "CAST",
+        "OPERATOR", "CONVERSION", "LANGUAGE", "TRANSFORM", "MAPPING", "SYNONYM", "PACKAGE",
+    }
+)
+#: How many mode changes the splitter cannot read it follows in one script (each doubles the work).
+_MAX_UNREADABLE_MODES = 3
+
+
+class SplitError(Exception):
+    """SQL text the splitter cannot split safely: ``reason``, at ``offset`` (line ``line``) of the text.
+
+    ``advice`` says what to do when it is not to close a string or comment
+    (a routine body to wrap in ``BEGIN ... END``), else ``None``.
+    """
+
+    def __init__(self, offset: int, line: int, reason: str, advice: Optional[str] = None) -> None:
+        self.offset = offset
+        self.line = line
+        self.reason = reason
+        self.advice = advice
+        super().__init__(f"{reason} (line {line}, offset {offset})")
+
+
+def split_statements(sql: str, dialect: str, syntax: Optional[SqlSyntax] = None) -> List[str]:
+    """The statements of ``sql`` for ``dialect`` (``"postgresql"`` or ``"mysql"``), stripped, in order.
+
+    ``syntax`` says how the server will read the text (default:
+    :meth:`SqlSyntax.default`, how the runner has it read migrations).
+    Raises :class:`SplitError` for text the server would refuse to read
+    (an unterminated string or comment...) or that splits differently under
+    the modes an unreadable ``SET`` may leave.
+    """
+    syntax = syntax or SqlSyntax.default(dialect)
+    try:
+        return _Splitter(sql, syntax, _MAX_UNREADABLE_MODES).split(0)
+    except SqlLexError as error:
+        advice = error.advice if isinstance(error, RoutineBodyError) else None
+        raise SplitError(error.offset, sql.count("\n", 0, error.offset) + 1, error.what, advice) from None
+
+
+class _Splitter:
+    """One pass over ``sql`` from an offset under one syntax (see :func:`split_statements`)."""
+
+    def __init__(self, sql: str, syntax: SqlSyntax, unreadable_left: int, saved: Optional[Dict[str, SqlSyntax]] = None) -> None:
+        self.sql = sql
+        self.syntax = syntax
+        self.unreadable_left = unreadable_left
+        #: MySQL user variables holding a saved sql_mode (``SET @OLD_SQL_MODE = @@SQL_MODE``), as the syntax it gives.
+        self.saved: Dict[str, SqlSyntax] = dict(saved or {})
+
+    def split(self, start: int) -> List[str]:
+        """The statements from ``start`` to the end of the text."""
+        sql, mysql = self.sql, self.syntax.dialect == "mysql"
+        statements: List[str] = []
+        piece_start, prefix = start, ""
+        first = previous = ""  # the statement's first word and latest token (upper case); first is "" until code
+        has_code = routine = kind_read = False  # kind_read: a CREATE's kind of object (routine or not) was read
+        code: List[Tuple[str, str]] = []  # the statement's code tokens, kept for a SET only
+        depth = parens = 0
+        exec_marker: Optional[str] = None
+        pending = ""  # a BEGIN, END or CASE waiting for the token after it
+        body: Optional[RoutineBody] = None  # a MySQL routine's header and body (one compound statement without BEGIN)
+        for token in tokens(sql, self.syntax, start):
+            kind, text = token.kind, sql[token.start : token.end]
+            if kind == EXEC_OPEN:
+                exec_marker = text
+                continue
+            if kind == EXEC_CLOSE:
+                exec_marker = None
+                continue
+            if kind == COMMENT:
+                continue
+            upper = text.upper() if kind == WORD else text
+            if pending:
+                depth = _block_depth(pending, upper, depth, routine, mysql)
+                pending = ""
+            if body is not None:
+                body.feed(kind, upper, token.start)
+            if kind == PUNCT and text == ";" and depth == 0 and parens == 0 and not (body is not None and body.open):
+                if has_code:
+                    statements.append((prefix + sql[piece_start : token.start] + (" */" if exec_marker else "")).strip())
+                    change = self._mode_change(code) if first == "SET" else None
+                    if change is not None:
+                        return statements + self._after_mode_change(change, token.end, exec_marker, len(statements))
+                piece_start, prefix = token.end, (exec_marker + " " if exec_marker else "")
+                first = previous = ""
+                has_code = routine = kind_read = False
+                code, depth, parens, body = [], 0, 0, None
+                continue
+            if not has_code:
+                has_code, first = True, upper if kind == WORD else ""
+            if kind == WORD:
+                if (first == "CREATE" or (mysql and first == "ALTER")) and not kind_read and (upper in _ROUTINES or upper in _NOT_ROUTINES):
+                    kind_read, routine = True, upper in _ROUTINES and (first == "CREATE" or upper == "EVENT")  # ALTER EVENT ... DO <body>
+                    if routine and mysql:
+                        body = RoutineBody(upper)
+                if upper in ("BEGIN", "END") or (upper == "CASE" and previous != "END"):  # END CASE closes, once
+                    pending = upper
+            elif kind == PUNCT and not mysql and text in "()":
+                parens = parens + 1 if text == "(" else max(parens - 1, 0)
+            previous = upper  # any token: "END); CASE" opens a CASE statement, only "END CASE" closes one
+            if first == "SET" and len(code) < 256:
+                code.append((kind, text))
+        if body is not None and body.open:
+            raise RoutineBodyError(len(sql), body.unclosed())
+        if has_code:
+            statements.append((prefix + sql[piece_start:] + (" */" if exec_marker else "")).strip())
+        return statements
+
+    # -- statements that change how the rest is read ----------------------------------------------
+
+    def _mode_change(self, code: List[Tuple[str, str]]) -> Optional[SqlSyntax]:
+        """The syntax after a ``SET`` statement: ``None`` if it leaves it as it is, :data:`_UNREADABLE` if the text does not say."""
+        if self.syntax.dialect == "mysql":
+            return self._mysql_set(code)
+        if self.syntax.dialect == "postgresql":
+            return self._postgresql_set(code)
+        return None
+
+    def _mysql_set(self, code: List[Tuple[str, str]]) -> Optional[SqlSyntax]:
+        current, changed = self.syntax, False
+        for assignment in _assignments(code[1:]):
+            name, value = _assigned(assignment)
+            if name is None:
+                continue
+            if name.startswith("@") and not name.startswith("@@"):
+                source = _mode_source(value)
+                if source == "current":
+                    self.saved[name.lower()] = current
+                else:
+                    self.saved.pop(name.lower(), None)
+                continue
+            if name.lower().lstrip("@").rpartition(".")[2] != "sql_mode" or name.upper().startswith(("@@GLOBAL.", "GLOBAL ")):
+                continue
+            changed = True
+            if len(value) == 1 and value[0][0] == STRING:
+                current = (self.syntax if current is _UNREADABLE else current).with_sql_mode(_unquote(value[0][1]))
+            elif len(value) == 1 and value[0][0] == WORD and value[0][1].lower() in self.saved:
+                current = self.saved[value[0][1].lower()]
+            elif _mode_source(value) == "current":
+                pass
+            else:
+                current = _UNREADABLE
+        return current if changed and current != self.syntax else None
+
+    def _postgresql_set(self, code: List[Tuple[str, str]]) -> Optional[SqlSyntax]:
+        words = [text.upper() if kind == WORD else text for kind, text in code]
+        position = 2 if words[1:2] in (["LOCAL"], ["SESSION"]) else 1
+        if [w.lower() for w in words[position : position + 1]] != ["standard_conforming_strings"]:
+            return None
+        value = [w.strip("'").lower() for w in words[position + 2 :]]
+        if value in (["on"], ["true"], ["yes"], ["1"]):
+            new = replace(self.syntax, backslash_escapes=False)
+        elif value in (["off"], ["false"], ["no"], ["0"]):
+            new = replace(self.syntax, backslash_escapes=True)
+        else:
+            new = _UNREADABLE
+        return new if new != self.syntax else None
+
+    def _after_mode_change(self, change: SqlSyntax, offset: int, exec_marker: Optional[str], done: int) -> List[str]:
+        """The statements after ``offset`` once a statement changed the syntax to ``change``."""
+        if exec_marker is not None:  # the rest of an executable comment: split again from its start
+            raise SqlLexError(offset, "a statement changing sql_mode inside an executable comment holding more statements")
+        if change is not _UNREADABLE:
+            return _Splitter(self.sql, change, self.unreadable_left, self.saved).split(offset)
+        if self.unreadable_left <= 0:
+            raise SqlLexError(offset, "too many statements setting sql_mode or standard_conforming_strings to values the text does not say")
+        candidates = [
+            replace(self.syntax, backslash_escapes=backslash, ansi_quotes=ansi)
+            for backslash in (True, False)
+            for ansi in ((False, True) if self.syntax.dialect == "mysql" else (False,))
+        ]
+        splits: List[Optional[List[str]]] = []
+        for candidate in candidates:
+            try:
+                splits.append(_Splitter(self.sql, candidate, self.unreadable_left - 1, self.saved).split(offset))
+            except RoutineBodyError:
+                raise
+            except SqlLexError:
+                splits.append(None)
+        if splits[0] is None or any(split != splits[0] for split in splits):
+            raise SqlLexError(
+                offset,
+                f"statement {done} sets sql_mode or standard_conforming_strings to a value the text does not say, and "
+                f"the statements after it split differently depending on it (backslashes or double quotes in strings)",
+            )
+        return splits[0]
+
+
+def _block_depth(word: str, following: str, depth: int, routine: bool, mysql: bool) -> int:
+    """The compound-statement depth after ``word`` (BEGIN, END or CASE), knowing the token after it."""
+    if word == "BEGIN":
+        if following in ("WORK", "TRANSACTION", ";"):
+            return depth
+        if depth > 0 or routine or (mysql and following == "NOT"):  # MariaDB's anonymous BEGIN NOT ATOMIC block
+            return depth + 1
+        return depth
+    if word == "CASE":
+        return depth + 1 if depth > 0 else depth
+    if depth > 0 and following not in _UNCOUNTED_ENDS:
+        return depth - 1
+    return depth
+
+
+#: The syntax after a statement setting a mode to a value the splitter cannot read.
+_UNREADABLE = SqlSyntax("unreadable")
+
+
+def _assignments(code: List[Tuple[str, str]]) -> List[List[Tuple[str, str]]]:
+    """The comma-separated assignments of a ``SET`` (commas inside parentheses belong to values)."""
+    found: List[List[Tuple[str, str]]] = [[]]
+    depth = 0
+    for kind, text in code:
+        if kind == PUNCT and text == "(":
+            depth += 1
+        elif kind == PUNCT and text == ")":
+            depth -= 1
+        elif kind == PUNCT and text == "," and depth == 0:
+            found.append([])
+            continue
+        found[-1].append((kind, text))
+    return [a for a in found if a]
+
+
+def _assigned(assignment: List[Tuple[str, str]]) -> Tuple[Optional[str], List[Tuple[str, str]]]:
+    """``(variable, value tokens)`` of one ``SET`` assignment (``SESSION x = v`` gives ``"x"``), or ``(None, [])``."""
+    texts = [text for _, text in assignment]
+    scope = texts[0].upper() if texts else ""
+    position = 1 if scope in ("SESSION", "LOCAL", "GLOBAL", "PERSIST", "PERSIST_ONLY") and len(texts) > 2 else 0
+    if texts[position + 1 : position + 2] not in (["="], [":="]) or assignment[position][0] not in (WORD, IDENTIFIER):
+        return None, []
+    name = texts[position]
+    if position and scope != "SESSION" and scope != "LOCAL":
+        name = "GLOBAL " + name
+    return name.strip("`"), assignment[position + 2 :]
+
+
+def _mode_source(value: List[Tuple[str, str]]) -> Optional[str]:
+    """``"current"`` if ``value`` is the session's own sql_mode (``@@sql_mode``, ``@@SESSION.sql_mode``)."""
+    if len(value) == 1 and value[0][0] == WORD:
+        name = value[0][1].lower()
+        if name in ("@@sql_mode", "@@session.sql_mode", "@@local.sql_mode"):
+            return "current"
+    return None
+
+
+def _unquote(literal: str) -> str:
+    quote = literal[0]
+    return literal[1:-1].replace(quote * 2, quote)
