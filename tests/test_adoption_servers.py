@@ -17,11 +17,11 @@ import pytest
 
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import registry_of
-from nocodo_agents import AdoptionAmbiguousError
+from nocodo_agents import AdoptionAmbiguousError, PartialSchemaError
 from nocodo_agents.database.migrations import run_agent_migrations
-from nocodo_agents.lifecycle import baseline
+from nocodo_agents.lifecycle import baseline, verify_database
 from nocodo_agents.loading import load_migrations
-from nocodo_agents.sql_split import split_statements
+from nocodo_agents.schema.split import split_statements
 
 _names = itertools.count()
 
@@ -157,3 +157,97 @@ def test_command_exits_4_for_migrate_and_its_dry_run(db: ServerDatabase, tmp_pat
         assert "baseline --version" in result.err and "Traceback" not in result.err
     assert "refinery_schema_history" not in db.tables()
     assert db.colours() == ["green", "red"]
+
+
+# -- migrations with SQL for one server only: replayed in their own dialect ----------------------------
+
+#: Per dialect: V100 and V101 written only for that server (``dialect_sql`` with no SQLite SQL), in its own
+#: syntax; on MySQL two tables each with an index named ``by_hue`` (MySQL names indexes per table).
+SERVER_ONLY = {
+    "postgresql": {
+        "V100__palette": (
+            "CREATE TABLE palette (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, hue TEXT NOT NULL, "
+            "tags TEXT[] NOT NULL DEFAULT '{}');\nCREATE INDEX palette_by_hue ON palette USING btree (hue);"
+        ),
+        "V101__swatch": (
+            "CREATE TABLE swatch (id SERIAL PRIMARY KEY, palette BIGINT REFERENCES palette (id), body JSONB);\n"
+            "ALTER TABLE palette ADD COLUMN note TEXT COLLATE \"C\";"
+        ),
+    },
+    "mysql": {
+        "V100__palette": (
+            "CREATE TABLE palette (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, hue VARCHAR(40) NOT NULL) "
+            "ENGINE=InnoDB;\nCREATE INDEX by_hue ON palette (hue);"
+        ),
+        "V101__swatch": (
+            "CREATE TABLE swatch (id INT AUTO_INCREMENT PRIMARY KEY, palette BIGINT UNSIGNED, hue VARCHAR(40), "
+            "KEY by_hue (hue), FOREIGN KEY (palette) REFERENCES palette (id)) ENGINE=InnoDB;\n"
+            "ALTER TABLE palette ADD COLUMN note TEXT AFTER hue;"
+        ),
+    },
+}
+PORTABLE = "CREATE TABLE portable_after (id INTEGER);"
+
+
+def server_only_agent(agent_package, dialect: str) -> str:
+    """V100 and V101 with SQL for ``dialect`` only, then V102 in portable SQL."""
+    modules = {
+        name: f"from nocodo_agents.plugins import dialect_sql\nmigration = dialect_sql({dialect}={sql!r})\n"
+        for name, sql in SERVER_ONLY[dialect].items()
+    }
+    modules["V102__portable_after"] = PORTABLE
+    return agent_package(modules)
+
+
+def test_server_only_migrations_and_the_ones_after_them_are_adopted(db: ServerDatabase, agent_package) -> None:
+    """Replayed in the server's own SQL (there is no SQLite SQL to replay), each is judged by what it creates."""
+    db.make_legacy()
+    for sql in SERVER_ONLY[db.dialect].values():
+        db.run(sql)
+    db.run(PORTABLE)
+    palette = server_only_agent(agent_package, db.dialect)
+    before = db.tables()
+    dry = run_agent_migrations(db.conn, registry=registry_of(palette=palette), dry_run=True)
+    assert [s.version for s in dry.adopted] == [1, 2, 3, 100, 101, 102] and dry.applied == ()
+    assert db.tables() == before, "a dry run changes nothing"
+    report = run_agent_migrations(db.conn, registry=registry_of(palette=palette))
+    assert [s.version for s in report.adopted] == [1, 2, 3, 100, 101, 102] and report.applied == ()
+    assert db.tables() == before | {"refinery_schema_history"}
+    assert not [t for t in db.tables() if t.startswith("nocodo_scratch")]
+    assert verify_database(db.conn, registry=registry_of(palette=palette)).ok
+
+
+def test_server_only_migration_absent_from_the_database_is_applied(db: ServerDatabase, agent_package) -> None:
+    """Adopted up to V100 (present); V101 and V102 (absent) are applied, in the server's SQL."""
+    db.make_legacy()
+    db.run(SERVER_ONLY[db.dialect]["V100__palette"])
+    palette = server_only_agent(agent_package, db.dialect)
+    report = run_agent_migrations(db.conn, registry=registry_of(palette=palette))
+    assert [s.version for s in report.adopted] == [1, 2, 3, 100] and report.versions == (101, 102)
+    assert {"swatch", "portable_after"} <= db.tables()
+
+
+def test_server_only_migration_partly_present_stops(db: ServerDatabase, agent_package) -> None:
+    """V101's swatch exists but the column it adds to palette does not: judged from the server's SQL, refused."""
+    db.make_legacy()
+    db.run(SERVER_ONLY[db.dialect]["V100__palette"])
+    db.run(SERVER_ONLY[db.dialect]["V101__swatch"].split(";\n")[0] + ";")
+    with pytest.raises(PartialSchemaError) as raised:
+        run_agent_migrations(db.conn, registry=registry_of(palette=server_only_agent(agent_package, db.dialect)))
+    assert raised.value.version == 101 and raised.value.missing == ("column palette.note",)
+    assert "refinery_schema_history" not in db.tables()
+
+
+def test_data_migration_read_from_the_server_sql_stops_when_its_table_is_live(db: ServerDatabase, agent_package) -> None:
+    """What a server-only data migration writes to is read from its statements (no authorizer there)."""
+    db.make_legacy()
+    db.run(SERVER_ONLY[db.dialect]["V100__palette"])
+    seed = {"postgresql": "UPDATE palette AS p SET hue = lower(p.hue) WHERE p.hue <> 'CONCURRENTLY';", "mysql": "INSERT IGNORE INTO `palette` (hue) VALUES ('red');"}
+    package = agent_package({
+        "V100__palette": f"from nocodo_agents.plugins import dialect_sql\nmigration = dialect_sql({db.dialect}={SERVER_ONLY[db.dialect]['V100__palette']!r})\n",
+        "V101__seed": f"from nocodo_agents.plugins import dialect_sql\nmigration = dialect_sql({db.dialect}={seed[db.dialect]!r})\n",
+    })
+    with pytest.raises(AdoptionAmbiguousError) as raised:
+        run_agent_migrations(db.conn, registry=registry_of(palette=package))
+    assert raised.value.version == 101 and raised.value.touched == ("palette",) and raised.value.adopted == (1, 2, 3, 100)
+    assert "refinery_schema_history" not in db.tables()

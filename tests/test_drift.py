@@ -10,7 +10,7 @@ import pytest
 
 from conftest import registry_of
 from nocodo_agents.database.migrations import run_agent_migrations
-from nocodo_agents.dialects.sqlite_schema import describe_sqlite_schema, owning_object
+from nocodo_agents.schema.describe_sqlite import describe_sqlite_schema, owning_object
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.drift import (
     DriftReport,

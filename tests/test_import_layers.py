@@ -57,15 +57,9 @@ LAYER_OF: Dict[str, str] = {
     "planning": "plan",
     "adoption": "plan",
     # schema: reading SQL, replaying and describing schemas, comparing them
+    "schema": "schema",
     "schema.": "schema",
     "drift": "schema",
-    "session_state": "schema",
-    "sql_lexer": "schema",
-    "sql_presence": "schema",
-    "sql_routine": "schema",
-    "sql_split": "schema",
-    "transaction_control": "schema",
-    "dialects.sqlite_schema": "schema",
     # dialects: connections, locks, history I/O per database, and their URLs
     "dialects": "dialects",
     "dialects.": "dialects",
@@ -90,15 +84,6 @@ LAYER_OF: Dict[str, str] = {
     "database": "api",
     "database.store": "api",
     "database.migrations": "api",
-}
-
-#: Cycles and upward imports that other parts of issue 10 are removing right now. This set must
-#: shrink to empty (the lead empties it after merging them); the test fails on any violation not
-#: listed here AND on any entry here that no longer occurs, so it cannot go stale.
-KNOWN_VIOLATIONS: Set[str] = {
-    "cycle: dialects.sqlite, drift",
-    "upward: adoption (plan) imports dialects.sqlite (dialects)",
-    "upward: drift (schema) imports dialects.sqlite (dialects)",
 }
 
 PACKAGE_DIR = Path(nocodo_agents.__file__).parent
@@ -248,7 +233,7 @@ def _display(module: str) -> str:
 
 
 def violations() -> Dict[str, str]:
-    """Every cycle and upward import, as ``{key for KNOWN_VIOLATIONS: explanation}``."""
+    """Every cycle and upward import, as ``{short key: explanation}``."""
     found = {}
     for component in _strongly_connected(GRAPH):
         key = "cycle: " + ", ".join(_display(m) for m in component)
@@ -277,7 +262,7 @@ def test_the_graph_is_read() -> None:
         "from . import history, errors as e\n"
         "from .migration import Migration\n"
         "import nocodo_agents.planning\n"
-        "from nocodo_agents.sql_split import split_statements\n"
+        "from nocodo_agents.schema.split import split_statements\n"
         "if TYPE_CHECKING:\n"
         "    from .runner import MigrationReport\n"
         "else:\n"
@@ -289,7 +274,7 @@ def test_the_graph_is_read() -> None:
         "        import nocodo_agents\n"
     )
     assert _imported("status", source, is_package=False) == {
-        "history", "errors", "migration", "planning", "sql_split", "checksum", "urls", ""
+        "history", "errors", "migration", "planning", "schema.split", "checksum", "urls", ""
     }, "module- and function-level, relative and absolute; TYPE_CHECKING left out, its else kept"
     assert _imported("dialects.sqlite", "from ..history import HistoryRow\nfrom . import Dialect\n", is_package=False) == {
         "history",
@@ -299,21 +284,14 @@ def test_the_graph_is_read() -> None:
         "dialects.base",
         "dialects.sqlite",
     }
-    assert layer_of("dialects.mysql") == "dialects" and layer_of("dialects.sqlite_schema") == "schema"
+    assert layer_of("dialects.mysql") == "dialects" and layer_of("schema.describe_sqlite") == "schema"
     assert layer_of("database.migrations.V1__create_agent_sessions") == "agents"
     assert layer_of("database.migrations") == "api" and layer_of("") == "api"
 
 
-def test_no_new_cycle_and_no_upward_import() -> None:
+def test_no_cycle_and_no_upward_import() -> None:
     found = violations()
-    new = {key: why for key, why in found.items() if key not in KNOWN_VIOLATIONS}
-    assert not new, "new import violations:\n" + "\n".join(new.values())
-
-
-def test_known_violations_still_occur() -> None:
-    """KNOWN_VIOLATIONS only shrinks: an entry fixed elsewhere must be taken out of it."""
-    gone = KNOWN_VIOLATIONS - set(violations())
-    assert not gone, f"remove these entries from KNOWN_VIOLATIONS, they no longer occur: {sorted(gone)}"
+    assert not found, "import violations:\n" + "\n".join(found.values())
 
 
 # -- what the dynamic imports may pull in, checked at run time --------------------------------------

@@ -21,7 +21,7 @@ from nocodo_agents import InvalidMigrationError, Migration, MigrationConflictErr
 from nocodo_agents.checksum import checksum
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.loading import SqlFileMigration, load_migrations
-from nocodo_agents.sql_presence import has_statement
+from nocodo_agents.schema.presence import has_statement
 
 NOTES = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n"
 

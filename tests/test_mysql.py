@@ -34,7 +34,7 @@ from nocodo_agents.dialects.mysql import JOURNAL_TABLE, migration_lock_name
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import repair_history, resolve_unfinished, rollback_migrations, verify_database
 from nocodo_agents.loading import load_migrations
-from nocodo_agents.sql_split import split_statements
+from nocodo_agents.schema.split import split_statements
 from fleet import assert_each_applied_once, run_fleet
 from servers import MariaDBServer
 

@@ -31,7 +31,7 @@ from nocodo_agents.cli.exit_codes import ExitCode, exit_code_for
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import record_as_applied, rollback_migrations, verify_database
 from nocodo_agents.runner import run_agent_migrations
-from nocodo_agents.session_state import find_session_change, session_variables
+from nocodo_agents.schema.session_state import find_session_change, session_variables
 from test_transaction_control import Target, target  # noqa: F401  (the fixture, one database per dialect)
 
 _names = itertools.count()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nocodo_agents.sql_split import split_statements
+from nocodo_agents.schema.split import split_statements
 
 
 @pytest.mark.parametrize("dialect", ["postgresql", "mysql"])
@@ -96,10 +96,10 @@ def test_postgresql_begin_atomic_function_body() -> None:
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from nocodo_agents.sql_presence import has_statement  # noqa: E402
-from nocodo_agents.sql_lexer import SqlSyntax, mysql_version_id  # noqa: E402
-from nocodo_agents.sql_split import SplitError  # noqa: E402
-from nocodo_agents.transaction_control import first_word  # noqa: E402
+from nocodo_agents.schema.presence import has_statement  # noqa: E402
+from nocodo_agents.schema.lexer import SqlSyntax, mysql_version_id  # noqa: E402
+from nocodo_agents.schema.split import SplitError  # noqa: E402
+from nocodo_agents.schema.transaction_control import first_word  # noqa: E402
 
 MARIADB = SqlSyntax("mysql", backslash_escapes=True, server_version=101119, mariadb=True)
 MYSQL8 = SqlSyntax("mysql", backslash_escapes=True, server_version=80036, mariadb=False)

@@ -35,8 +35,8 @@ from nocodo_agents.cli.exit_codes import ExitCode, exit_code_for
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import record_as_applied, rollback_migrations, verify_database
 from nocodo_agents.runner import run_agent_migrations
-from nocodo_agents.sql_split import split_statements
-from nocodo_agents.transaction_control import classify, find_transaction_control
+from nocodo_agents.schema.split import split_statements
+from nocodo_agents.schema.transaction_control import classify, find_transaction_control
 
 _names = itertools.count()
 

@@ -266,9 +266,10 @@ class AdoptionAmbiguousError(MigrationError):
             )
         else:
             why = (
-                "what it does is unknown: its SQLite SQL cannot be replayed after the migrations before it on "
-                "a scratch database (it has none, or it needs tables no migration creates), so it cannot be "
-                "compared with the schema"
+                "what it does is unknown: its SQL for this database cannot be replayed after the migrations "
+                "before it on a scratch database (it has none, it needs tables no migration creates, or, on a "
+                "server, what its statements write to cannot be read from them), so it cannot be compared with "
+                "the schema"
             )
         listed = ", ".join(f"V{v}" for v in self.adopted)
         super().__init__(

@@ -1,9 +1,9 @@
 """Running one migration's (or rollback's) statements, turning a failure into a named error.
 
 Before a statement runs, the migration is checked for statements that would
-end or escape the runner's transaction (:mod:`nocodo_agents.transaction_control`)
+end or escape the runner's transaction (:mod:`nocodo_agents.schema.transaction_control`)
 or change the connection's session state for good
-(:mod:`nocodo_agents.session_state`), and SQL the splitter cannot split
+(:mod:`nocodo_agents.schema.session_state`), and SQL the splitter cannot split
 safely is refused (:class:`UnsplittableSqlError`); MySQL session variables it assigns are
 restored after its last statement. After each statement of a migration run
 inside the runner's transaction, the transaction is checked to be still
@@ -26,10 +26,10 @@ from .errors import (
     UnsplittableSqlError,
 )
 from .planning import PlannedMigration
-from .session_state import SessionVariableGuard, find_session_change
-from .sql_presence import has_statement
-from .sql_split import SplitError
-from .transaction_control import find_transaction_control
+from .schema.session_state import SessionVariableGuard, find_session_change
+from .schema.presence import has_statement
+from .schema.split import SplitError
+from .schema.transaction_control import find_transaction_control
 
 logger = logging.getLogger("nocodo_agents")
 

@@ -249,7 +249,7 @@ def _assess_adoption(dialect: Dialect, pending: Sequence[PlannedMigration]) -> a
     live = dialect.schema_objects()
     if not adoption.needs_adoption(pending, live):
         return adoption.Adoption(())
-    return adoption.assess(pending, adoption.footprints(pending), live)
+    return adoption.assess(pending, dialect.schema_footprints(pending), live)
 
 
 def _apply(

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, FrozenSet, Iterator, List, NoReturn, Optional, Sequence, Type
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, FrozenSet, Iterator, List, NoReturn, Optional, Sequence, Type
 
 from .history_table import HistoryTable, as_text
 from .interruptions import cancelled_error, interrupted, lock_conflict_error, timeout_error
 from .journal import Journal, UnfinishedMigration
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..adoption import Footprint
     from ..drift import DriftReport
     from ..planning import PlannedMigration
 
@@ -174,6 +175,10 @@ class Dialect(HistoryTable, ABC):
     @abstractmethod
     def schema_objects(self) -> FrozenSet[str]:
         """The live schema as ``"table t"``, ``"index i"``, ``"column t.c"``... (history table excluded)."""
+
+    @abstractmethod
+    def schema_footprints(self, pending: Sequence["PlannedMigration"]) -> Dict[int, "Footprint"]:
+        """What each of ``pending`` creates and touches, its own SQL replayed in order on a scratch database."""
 
     def transaction_open(self) -> bool:
         """Whether the runner's transaction is still open on the connection (checked after each statement).

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional
 
 from ..errors import ConnectionStateError, LockTimeoutError
 from ..history import HISTORY_TABLE
-from ..sql_lexer import SqlLexError, SqlSyntax, tokens
-from ..sql_split import SplitError
+from ..schema.sqlite_split import split_sqlite_statements
 from .base import Dialect
 from .lock_wait import LockStillHeld, take_lock
 from .sqlite_errors import is_busy, named_sqlite_error, refused_by_table
@@ -26,55 +25,11 @@ from .sqlite_integrity import ForeignKeyCheck, Violation
 from .sqlite_writes import PinnedPragmas
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..adoption import Footprint
     from ..drift import DriftReport
     from ..planning import PlannedMigration
 
 logger = logging.getLogger("nocodo_agents")
-
-_SQLITE_SYNTAX = SqlSyntax.default("sqlite")
-
-
-def split_sqlite_statements(sql: str) -> List[str]:
-    """Split SQL text into complete statements, using SQLite's own tokenizer rules.
-
-    Semicolons inside strings, comments and trigger bodies do not split.
-    Text after the last complete statement holding an unterminated string or
-    quoted name raises :class:`~nocodo_agents.sql_split.SplitError` (SQLite
-    would refuse it; an unterminated comment ends with the text, as in SQLite).
-    """
-    statements: List[str] = []
-    start = 0
-    for position, char in enumerate(sql):
-        if char == ";":
-            candidate = sql[start : position + 1]
-            if sqlite3.complete_statement(candidate):
-                statements.append(candidate.strip())
-                start = position + 1
-    rest = sql[start:].strip()
-    if rest:
-        try:
-            for _ in tokens(sql, _SQLITE_SYNTAX, start):
-                pass
-        except SqlLexError as error:
-            raise SplitError(error.offset, sql.count("\n", 0, error.offset) + 1, error.what) from None
-        statements.append(rest)
-    return [s for s in statements if s.strip("; \t\r\n")]
-
-
-def sqlite_schema_objects(connection: sqlite3.Connection) -> FrozenSet[str]:
-    """Tables, indexes, views, triggers and table columns of a SQLite database."""
-    objects = set()
-    rows = connection.execute(
-        "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name != ?",
-        (HISTORY_TABLE,),
-    ).fetchall()
-    for kind, name in rows:
-        objects.add(f"{kind} {name}")
-        if kind == "table":
-            for column in connection.execute("SELECT name FROM pragma_table_info(?)", (name,)):
-                objects.add(f"column {name}.{column[0]}")
-    return frozenset(objects)
-
 
 class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
     """A :class:`sqlite3.Connection` (preparing it for writes: :mod:`.sqlite_writes`; foreign keys: :mod:`.sqlite_integrity`)."""
@@ -264,15 +219,24 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
     def split_statements(self, sql: str) -> List[str]:
         return split_sqlite_statements(sql)
 
+    # The schema layer is imported when needed, not on the no-op path.
+
     def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
-        from ..drift import sqlite_schema_drift
+        from ..schema.scratch_sqlite import sqlite_schema_drift
 
         self.statements += 1
         return sqlite_schema_drift(self.connection, applied)
 
     def schema_objects(self) -> FrozenSet[str]:
+        from ..schema.describe_sqlite import sqlite_schema_objects
+
         self.statements += 1
         return sqlite_schema_objects(self.connection)
+
+    def schema_footprints(self, pending: Sequence["PlannedMigration"]) -> Dict[int, "Footprint"]:
+        from ..schema.scratch_sqlite import sqlite_footprints
+
+        return sqlite_footprints(pending)  # replayed on a scratch database: no statement here
 
     def transaction_open(self) -> bool:
         return self.connection.in_transaction

@@ -14,7 +14,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import ForeignKeyViolationError
-from ..transaction_control import first_word
+from ..schema.transaction_control import first_word
 from .history_table import as_text
 from .sqlite_errors import is_busy, is_read_only
 

@@ -1,4 +1,4 @@
-"""The MySQL dialect: statements, transactions reopened after implicit commits, the session (and, until it moves, introspection).
+"""The MySQL dialect: statements, transactions reopened after implicit commits, the session; its schema is read by the schema layer (:mod:`nocodo_agents.schema`).
 
 See the package's docstring for what MySQL guarantees and what the run does
 instead; the lock is :mod:`.lock`, the caller's settings :mod:`.connection`,
@@ -9,39 +9,34 @@ PyMySQL's errors :mod:`.errors`.
 from __future__ import annotations
 
 import logging
-import secrets
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 import pymysql
-from pymysql.constants import ER, SERVER_STATUS
+from pymysql.constants import SERVER_STATUS
 from pymysql.cursors import Cursor
 
-from ...errors import ConnectionStateError, DatabaseAccessError, MigrationError, SchemaReplayError
-from ...history import HISTORY_TABLE
-from ...session_state import SessionVariableGuard
-from ...sql_lexer import SqlSyntax, mysql_version_id
-from ...sql_split import split_statements
+from ...errors import ConnectionStateError, DatabaseAccessError, MigrationError
+from ...schema.lexer import SqlSyntax, mysql_version_id
+from ...schema.split import split_statements
 from ..base import Dialect
 from ..history_table import as_text
 from .bookkeeping import BookkeepingTables
 from .connection import CallerSettings
 from .errors import DENIED, READ_ONLY, DriverErrors, access_problem, error_code, error_message
-from .journal import JOURNAL_TABLE, MySQLJournal
+from .journal import MySQLJournal
 from .lock import MigrationLock, migration_lock_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from pymysql.connections import Connection
 
+    from ...adoption import Footprint
     from ...drift import DriftReport
     from ...planning import PlannedMigration
+    from ...schema.scratch_mysql import MySQLAccess
 
 logger = logging.getLogger("nocodo_agents")
-
-
-#: Tables of ours that are not part of any agent's schema.
-_BOOKKEEPING = frozenset({HISTORY_TABLE, JOURNAL_TABLE})
 
 Row = Tuple[Any, ...]
 
@@ -186,234 +181,40 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
         database = self._database or as_text(self.connection.db or "")
         return f"mysql://{user_text}@{self.connection.host}:{self.connection.port}/{database}"
 
-    # -- schema ----------------------------------------------------------------------------------
+    # -- schema: the schema layer's describer and replay, on this connection -----------------------
+
+    def _schema_access(self, refused: FrozenSet[int] = DENIED | READ_ONLY) -> "MySQLAccess":
+        """This connection for the schema layer; a scratch database refused with a code of ``refused`` is named so."""
+        from ...schema.scratch_mysql import MySQLAccess
+
+        return MySQLAccess(
+            self._query, self._run, self.split_statements, self._use, self._database or self._current_database(),
+            self._is_mariadb(), self.location(), (pymysql.err.MySQLError,),
+            lambda error: error_message(error) if error_code(error) in refused else None,
+        )
 
     def schema_objects(self) -> FrozenSet[str]:
-        """Tables, views, triggers, indexes and table columns of the current database, as adoption needs them.
+        from ...schema.describe_mysql import mysql_objects
 
-        Indexes are named ``index i`` here, as in SQLite, whose footprints
-        adoption compares them with.
-        """
-        described, owners = self._describe(self._database or self._current_database())
-        objects = set()
-        for key in described:
-            kind = key.partition(" ")[0]
-            if kind == "index":  # "index t.i", owned by "table t"
-                table = owners[key][len("table ") :]
-                objects.add(f"index {key[len('index ') + len(table) + 1 :]}")
-            elif kind in ("table", "view", "trigger", "column"):
-                objects.add(key)
-        return frozenset(objects)
+        return mysql_objects(self._query, self._database or self._current_database(), self._is_mariadb())
 
     def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
         """Compare the live schema with the applied migrations replayed in a scratch database."""
-        from ...drift import compare_schemas
+        from ...schema.scratch_mysql import mysql_drift
 
-        database = self._database or self._current_database()
         # Replayed as migrations run (same sql_mode, so the same split; foreign keys on), and both schemas
         # described in that mode (ANSI_QUOTES changes how CHECK clauses are shown).
         self._enforce_foreign_keys()
-        live, owners = self._describe(database)
-        expected, expected_owners = self._replay(database, applied)
-        owner_of = {**expected_owners, **owners}
-        return compare_schemas(expected, live, owner=lambda key, _description: owner_of.get(key))
+        return mysql_drift(self._schema_access(), applied)
 
-    def _replay(self, database: str, applied: Sequence["PlannedMigration"]) -> Tuple[Dict[str, str], Dict[str, str]]:
-        """The schema ``applied`` produce in a new scratch database, which is dropped afterwards."""
-        scratch = f"nocodo_scratch_{secrets.token_hex(6)}"
-        charset, collation = self._query(
-            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
-            "WHERE SCHEMA_NAME = %s",
-            (database,),
-        )[0]
-        try:
-            self._run(f"CREATE DATABASE `{scratch}` CHARACTER SET %s COLLATE %s", (as_text(charset), as_text(collation)))
-        except pymysql.err.MySQLError as error:
-            if error_code(error) in DENIED | READ_ONLY:
-                raise DatabaseAccessError(
-                    self.location(),
-                    f"the drift check could not create its scratch database {scratch} ({error_message(error)}). It "
-                    f"replays the applied migrations in a scratch database on the same server and drops it "
-                    f"afterwards: grant this user CREATE and DROP on `nocodo\\_scratch\\_%`.*, or verify as a "
-                    f"user who may create databases. The live database was not touched.",
-                ) from error
-            raise
-        try:
-            self._use(scratch)
-            session = SessionVariableGuard(self)  # SET FOREIGN_KEY_CHECKS... replayed must not stay on the caller's session
-            try:
-                for planned in sorted(applied, key=lambda p: p.version):
-                    for index, statement in enumerate(self.split_statements(planned.sql(self.name))):
-                        try:
-                            session.execute(statement)
-                        except pymysql.err.MySQLError as error:
-                            raise SchemaReplayError(
-                                planned, statement, index, error, scratch=f"a scratch database ({scratch}, dropped afterwards)"
-                            ) from error
-            finally:
-                session.restore(quietly=True)
-                self._use(database)
-            return self._describe(scratch)
-        finally:
-            self._drop_scratch(scratch)
+    def schema_footprints(self, pending: Sequence["PlannedMigration"]) -> Dict[int, "Footprint"]:
+        from ...schema.scratch_mysql import mysql_footprints
+
+        self._enforce_foreign_keys()  # replayed as migrations run
+        # A read-only server or session refuses the migrations too: named as such (access_problem), not as the scratch's.
+        return mysql_footprints(self._schema_access(refused=DENIED), pending)
 
     def _use(self, database: str) -> None:
         """Make ``database`` the current one (``COM_INIT_DB``: no SQL text to build)."""
         self.statements += 1
         self.connection.select_db(database)
-
-    def _drop_scratch(self, scratch: str) -> None:
-        try:
-            self._run(f"DROP DATABASE IF EXISTS `{scratch}`")
-        except pymysql.err.MySQLError as error:
-            logger.warning("could not drop the scratch database %s: %s; drop it by hand", scratch, error)
-
-    def _describe(self, database: str) -> Tuple[Dict[str, str], Dict[str, str]]:
-        """``database``'s schema as flat ``{key: description}``, and the owning table or view of each key.
-
-        Keys follow :mod:`nocodo_agents.drift`: ``table t``, ``view v``,
-        ``column t.c``, ``foreign key t (c)``, ``check t: expr``,
-        ``trigger g``; indexes are ``index t.i``, because MySQL names them
-        per table (two tables may each have an index ``i``). The history and
-        journal tables are left out.
-        """
-        described: Dict[str, str] = {}
-        owners: Dict[str, str] = {}
-
-        def put(key: str, description: str, owner: str) -> None:
-            described[key] = description
-            owners[key] = owner
-
-        qualifier = "`" + database.replace("`", "``") + "`."  # how the server names the database in definitions
-        tables: Set[str] = set()
-        for table, kind in self._query(
-            "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,)
-        ):
-            table = as_text(table)
-            if table in _BOOKKEEPING:
-                continue
-            if as_text(kind) == "VIEW":
-                continue  # views come with their definitions below
-            tables.add(table)
-            put(f"table {table}", "table", f"table {table}")
-        for row in self._query(
-            "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, COLUMN_KEY "
-            "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, ORDINAL_POSITION",
-            (database,),
-        ):
-            table = as_text(row[0])
-            if table in tables:
-                put(f"column {table}.{as_text(row[1])}", _column_description(row), f"table {table}")
-        self._describe_indexes(database, tables, put)
-        self._describe_foreign_keys(database, tables, put)
-        self._describe_checks(database, tables, put)
-        for name, definition in self._query(
-            "SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s", (database,)
-        ):
-            put(f"view {as_text(name)}", as_text(definition).replace(qualifier, ""), f"view {as_text(name)}")
-        for name, event, table, timing, statement in self._query(
-            "SELECT TRIGGER_NAME, EVENT_MANIPULATION, EVENT_OBJECT_TABLE, ACTION_TIMING, ACTION_STATEMENT "
-            "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s",
-            (database,),
-        ):
-            if as_text(table) in _BOOKKEEPING:
-                continue
-            body = as_text(statement).replace(qualifier, "")
-            put(
-                f"trigger {as_text(name)}",
-                f"{as_text(timing)} {as_text(event)} ON {as_text(table)} FOR EACH ROW {body}",
-                f"table {as_text(table)}",
-            )
-        return described, owners
-
-    def _describe_indexes(self, database: str, tables: Set[str], put: Callable[[str, str, str], None]) -> None:
-        """Every index but the primary key: ``[UNIQUE ]ON t (c1, c2(10) DESC)[ USING type]``."""
-        indexes: Dict[Tuple[str, str], List[str]] = {}
-        details: Dict[Tuple[str, str], Tuple[bool, str]] = {}
-        for table, index, non_unique, column, sub_part, collation, index_type in self._query(
-            "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART, COLLATION, INDEX_TYPE "
-            "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND INDEX_NAME != 'PRIMARY' "
-            "ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
-            (database,),
-        ):
-            table, index = as_text(table), as_text(index)
-            if table not in tables:
-                continue
-            part = "(expression)" if column is None else as_text(column)
-            if sub_part is not None:
-                part += f"({int(sub_part)})"
-            if collation is not None and as_text(collation) == "D":
-                part += " DESC"
-            indexes.setdefault((table, index), []).append(part)
-            details[(table, index)] = (not int(non_unique), as_text(index_type))
-        for (table, index), columns in indexes.items():
-            unique, index_type = details[(table, index)]
-            key = f"index {table}.{index}"
-            using = "" if index_type == "BTREE" else f" USING {index_type}"
-            put(key, f"{'UNIQUE ' if unique else ''}ON {table} ({', '.join(columns)}){using}", f"table {table}")
-
-    def _describe_foreign_keys(self, database: str, tables: Set[str], put: Callable[[str, str, str], None]) -> None:
-        """``foreign key t (c)`` -> ``REFERENCES r (rc) ON UPDATE ... ON DELETE ...``."""
-        keys: Dict[Tuple[str, str], List[Row]] = {}
-        for row in self._query(
-            "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, "
-            "k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE "
-            "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
-            "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
-            "AND r.TABLE_NAME = k.TABLE_NAME "
-            "WHERE k.CONSTRAINT_SCHEMA = %s AND k.REFERENCED_TABLE_NAME IS NOT NULL "
-            "ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
-            (database,),
-        ):
-            if as_text(row[0]) in tables:
-                keys.setdefault((as_text(row[0]), as_text(row[1])), []).append(row)
-        for (table, _), rows in keys.items():
-            columns = ", ".join(as_text(r[2]) for r in rows)
-            referenced_schema, referenced = as_text(rows[0][3]), as_text(rows[0][4])
-            if referenced_schema != database:
-                referenced = f"{referenced_schema}.{referenced}"
-            referenced_columns = ", ".join(as_text(r[5]) for r in rows)
-            put(
-                f"foreign key {table} ({columns})",
-                f"REFERENCES {referenced} ({referenced_columns}) ON UPDATE {as_text(rows[0][6])} ON DELETE {as_text(rows[0][7])}",
-                f"table {table}",
-            )
-
-    def _describe_checks(self, database: str, tables: Set[str], put: Callable[[str, str, str], None]) -> None:
-        """``check t: expr``, as the server prints the expression (MariaDB 10.2+, MySQL 8.0.16+)."""
-        if self._is_mariadb():
-            sql = (  # MariaDB names checks per table (a column's check after the column)
-                "SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
-                "WHERE CONSTRAINT_SCHEMA = %s"
-            )
-        else:  # MySQL has no TABLE_NAME there; its check names are unique per database
-            sql = (
-                "SELECT t.TABLE_NAME, c.CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS c "
-                "JOIN information_schema.TABLE_CONSTRAINTS t ON t.CONSTRAINT_SCHEMA = c.CONSTRAINT_SCHEMA "
-                "AND t.CONSTRAINT_NAME = c.CONSTRAINT_NAME AND t.CONSTRAINT_TYPE = 'CHECK' "
-                "WHERE c.CONSTRAINT_SCHEMA = %s"
-            )
-        try:
-            rows = self._query(sql, (database,))
-        except pymysql.err.MySQLError as error:
-            if error_code(error) not in (ER.UNKNOWN_TABLE, ER.BAD_FIELD_ERROR):
-                raise
-            return  # a server too old to report CHECK constraints (it does not enforce them either)
-        for table, clause in rows:
-            if as_text(table) in tables:
-                put(f"check {as_text(table)}: {as_text(clause)}", "check", f"table {as_text(table)}")
-
-
-def _column_description(row: Row) -> str:
-    """``bigint(20) NOT NULL DEFAULT 0 AUTO_INCREMENT PRIMARY KEY`` from an information_schema.COLUMNS row."""
-    _, _, column_type, nullable, default, extra, column_key = row
-    parts = [as_text(column_type)]
-    if as_text(nullable) == "NO":
-        parts.append("NOT NULL")
-    if default is not None:
-        parts.append(f"DEFAULT {as_text(default)}")
-    if extra:
-        parts.append(as_text(extra).upper())
-    if column_key is not None and as_text(column_key) == "PRI":
-        parts.append("PRIMARY KEY")
-    return " ".join(parts)

@@ -1,4 +1,4 @@
-"""The PostgreSQL dialect: transactions, the lock taken in each, history I/O (and, until it moves, introspection).
+"""The PostgreSQL dialect: transactions, the lock taken in each, history I/O; its schema is read by the schema layer (:mod:`nocodo_agents.schema`).
 
 See the package's docstring for what the run guarantees; the lock is
 :mod:`.lock`, the caller's settings :mod:`.session_settings`, psycopg's
@@ -8,8 +8,6 @@ errors :mod:`.errors`.
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
@@ -18,10 +16,9 @@ from ...errors import (
     DatabaseAccessError,
     ForeignKeyViolationError,
     MigrationFailedError,
-    SchemaReplayError,
 )
 from ...history import HISTORY_TABLE
-from ...sql_split import split_statements
+from ...schema.split import split_statements
 from ...urls import redact
 from ..base import Dialect
 from ..history_table import as_text
@@ -30,8 +27,10 @@ from .lock import BEGIN, begin_locked, guarded
 from .session_settings import SessionSettings
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ...adoption import Footprint
     from ...drift import DriftReport
     from ...planning import PlannedMigration
+    from ...schema.scratch_postgresql import PostgreSQLAccess
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -47,8 +46,6 @@ _INVALID_INDEXES = (
 )
 #: PostgreSQL 12 and later: an index some session builds right now.
 _NOT_BUILDING = " AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = x.indexrelid)"
-#: Tables of ours that are not part of any agent's schema.
-_BOOKKEEPING = (HISTORY_TABLE,)
 
 
 class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
@@ -275,112 +272,28 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
         except Exception:  # a broken connection may not answer
             return "the PostgreSQL database"
 
-    # -- schema ----------------------------------------------------------------------------------
+    # -- schema: the schema layer's describer and replay, on this connection -----------------------
+
+    def _schema_access(self) -> "PostgreSQLAccess":
+        from ...schema.scratch_postgresql import PostgreSQLAccess
+
+        # Inside a caller's unit of work (repair, adoption) a savepoint keeps its transaction and lock.
+        return PostgreSQLAccess(self._query, self._run, self.split_statements, self.transaction_open())
 
     def schema_objects(self) -> FrozenSet[str]:
-        objects = set()
-        for name, kind in self._query(
-            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = current_schema() AND table_name != %s",
-            (HISTORY_TABLE,),
-        ):
-            objects.add(f"{'view' if kind == 'VIEW' else 'table'} {name}")
-        for table, column in self._query(
-            "SELECT c.table_name, c.column_name FROM information_schema.columns c JOIN information_schema.tables t "
-            "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
-            "WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.table_name != %s",
-            (HISTORY_TABLE,),
-        ):
-            objects.add(f"column {table}.{column}")
-        for (index,) in self._query("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"):
-            objects.add(f"index {index}")
-        for (trigger,) in self._query(
-            "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND NOT t.tgisinternal"
-        ):
-            objects.add(f"trigger {trigger}")
-        return frozenset(objects)
+        from ...schema.describe_postgresql import postgresql_objects
 
-    def _describe(self, schema: str) -> Dict[str, str]:
-        """Tables, columns, indexes and constraints of ``schema`` as flat ``{key: description}``."""
-        described: Dict[str, str] = {}
-        for table, column, kind, not_null, default, identity in self._query(
-            "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
-            "pg_get_expr(d.adbin, d.adrelid), a.attidentity "
-            "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
-            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped",
-            (schema,),
-        ):
-            if table in _BOOKKEEPING:
-                continue
-            described[f"table {table}"] = "table"
-            parts = [kind.upper()]
-            if not_null:
-                parts.append("NOT NULL")
-            if default is not None:
-                parts.append(f"DEFAULT {default}")
-            if identity:
-                parts.append("GENERATED " + ("ALWAYS" if identity == "a" else "BY DEFAULT") + " AS IDENTITY")
-            described[f"column {table}.{column}"] = " ".join(parts)
-        for table, index, definition in self._query(
-            "SELECT t.relname, i.relname, replace(pg_get_indexdef(i.oid), quote_ident(n.nspname) || '.', '') FROM pg_index x "
-            "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
-            "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = %s",
-            (schema,),
-        ):
-            if table not in _BOOKKEEPING:
-                described[f"index {table}.{index}"] = definition
-        for table, constraint, definition in self._query(
-            "SELECT t.relname, con.conname, replace(pg_get_constraintdef(con.oid), quote_ident(n.nspname) || '.', '') "
-            "FROM pg_constraint con "
-            "JOIN pg_class t ON t.oid = con.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
-            "WHERE n.nspname = %s",
-            (schema,),
-        ):
-            if table not in _BOOKKEEPING:
-                described[f"constraint {table}.{constraint}"] = definition
-        return described
+        return postgresql_objects(self._query)
 
     def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
-        from ...drift import compare_schemas
+        from ...schema.scratch_postgresql import postgresql_drift
 
-        live_schema = self._query("SELECT current_schema()")[0][0]
-        live = self._describe(live_schema)
-        scratch = f"nocodo_scratch_{secrets.token_hex(6)}"
-        # Inside a caller's unit of work (repair) a savepoint keeps its transaction and lock.
-        nested = self.connection.info.transaction_status != self._idle
-        self._run("SAVEPOINT nocodo_scratch" if nested else "BEGIN")
-        try:
-            self._run(f"CREATE SCHEMA {scratch}")
-            # replayed as migrations run: standard strings (set back for each write), whatever the caller's session says
-            self._run(f"SET LOCAL search_path TO {scratch}; SET LOCAL standard_conforming_strings = on")
-            for planned in sorted(applied, key=lambda p: p.version):
-                sql = planned.sql(self.name)
-                if not planned.migration.transactional:  # replayed in a transaction: same schema effect
-                    sql = re.sub(r"\bCONCURRENTLY\b", "", sql, flags=re.IGNORECASE)
-                for index, statement in enumerate(self.split_statements(sql)):
-                    try:
-                        self._run(statement)
-                    except Exception as error:
-                        raise SchemaReplayError(planned, statement, index, error, scratch=f"a scratch schema ({scratch}, rolled back)") from error
-            expected = self._describe(scratch)
-        finally:
-            if nested:
-                self._run("ROLLBACK TO SAVEPOINT nocodo_scratch")
-                self._run("RELEASE SAVEPOINT nocodo_scratch")
-            else:
-                self._run("ROLLBACK")
-        return compare_schemas(expected, live, owner=_owner)
+        return postgresql_drift(self._schema_access(), applied)
+
+    def schema_footprints(self, pending: Sequence["PlannedMigration"]) -> Dict[int, "Footprint"]:
+        from ...schema.scratch_postgresql import postgresql_footprints
+
+        return postgresql_footprints(self._schema_access(), pending)
 
     def transaction_open(self) -> bool:
         return bool(self.connection.info.transaction_status != self._idle)
-
-
-def _owner(key: str, description: str) -> Optional[str]:
-    """``column t.c``, ``index t.i``, ``constraint t.n`` belong to ``table t``."""
-    kind, _, rest = key.partition(" ")
-    if kind == "table":
-        return key
-    table, dot, _ = rest.partition(".")
-    return f"table {table}" if dot else None

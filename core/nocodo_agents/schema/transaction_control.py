@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Tuple
 
-from .sql_lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, STRING, SqlLexError, SqlSyntax, tokens
+from .lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, STRING, SqlLexError, SqlSyntax, tokens
 
 #: Why each kind of statement is refused (completing "statement N ...").
 REASONS = {
@@ -192,7 +192,7 @@ def first_word(statement: str, dialect: str) -> str:
 def _tokens(sql: str, dialect: str, limit: Optional[int] = None) -> Iterator[str]:
     """Words, quoted identifiers (with their quotes), ``'`` for a string, and punctuation; comments skipped.
 
-    Read by :mod:`nocodo_agents.sql_lexer` as the runner has the server
+    Read by :mod:`nocodo_agents.schema.lexer` as the runner has the server
     read migrations, the text of every MySQL executable comment counting as
     code. The body of a PostgreSQL dollar quote is read as code too (a
     ``DO $$ ... $$`` block runs it). Text that does not lex to the end (an

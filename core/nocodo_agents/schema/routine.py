@@ -2,7 +2,7 @@
 
 A ``CREATE TRIGGER/PROCEDURE/FUNCTION/EVENT`` (and ``ALTER EVENT ... DO``)
 body is one statement. ``BEGIN ... END`` bodies are kept whole by the
-splitter's block depth (:mod:`nocodo_agents.sql_split`); a body that is one
+splitter's block depth (:mod:`nocodo_agents.schema.split`); a body that is one
 ``IF ... END IF``, ``CASE ... END CASE``, ``WHILE ... END WHILE``,
 ``LOOP ... END LOOP``, ``REPEAT ... UNTIL ... END REPEAT`` or MariaDB
 ``FOR ... END FOR`` (labelled or not) is read here, as the server parses it:
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from .sql_lexer import IDENTIFIER, PUNCT, STRING, WORD, SqlLexError
+from .lexer import IDENTIFIER, PUNCT, STRING, WORD, SqlLexError
 
 #: What to do about a body the splitter cannot read with certainty.
 WRAP_ADVICE = "Wrap the routine's body in BEGIN ... END (the splitter keeps a BEGIN ... END body whole)"

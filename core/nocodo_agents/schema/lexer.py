@@ -1,8 +1,8 @@
 """Reading SQL text as each server reads it: one lexer, one set of rules per dialect.
 
-The splitter (:mod:`nocodo_agents.sql_split`), the emptiness check
+The splitter (:mod:`nocodo_agents.schema.split`), the emptiness check
 (:func:`nocodo_agents.migration.has_statement`) and the statement checks
-(:mod:`nocodo_agents.transaction_control`, :mod:`nocodo_agents.session_state`)
+(:mod:`nocodo_agents.schema.transaction_control`, :mod:`nocodo_agents.schema.session_state`)
 all see the same tokens, so they agree on where strings and comments end.
 
 Per dialect:

@@ -6,13 +6,13 @@ needs :mod:`.sql_lexer`, which belongs to the schema layer above it.
 
 from __future__ import annotations
 
-from .sql_lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, SqlLexError, SqlSyntax, tokens
+from .lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, SqlLexError, SqlSyntax, tokens
 
 
 def has_statement(sql: str, dialect: str) -> bool:
     """Whether ``sql`` holds anything but whitespace, semicolons and comments, for ``dialect``.
 
-    Read by :mod:`nocodo_agents.sql_lexer`, as the splitter reads it, up to
+    Read by :mod:`nocodo_agents.schema.lexer`, as the splitter reads it, up to
     the first token of code: ``#`` starts a comment on MySQL only; the text
     of MySQL's ``/*! ... */`` and MariaDB's ``/*M! ... */`` is code (whatever
     the server's version); PostgreSQL's block comments nest. Text that does

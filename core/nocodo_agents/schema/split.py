@@ -1,6 +1,6 @@
 """Splitting a server dialect's SQL script into statements at top-level semicolons, as the server will read them.
 
-The text is read by :mod:`nocodo_agents.sql_lexer`, so semicolons inside
+The text is read by :mod:`nocodo_agents.schema.lexer`, so semicolons inside
 strings, quoted identifiers, comments and dollar quotes do not split, under
 the rules in force when each statement runs (:class:`SqlSyntax`). Nor do
 semicolons inside the ``BEGIN ... END`` body of a
@@ -9,12 +9,12 @@ PostgreSQL ``BEGIN ATOMIC``), MySQL's ``ALTER EVENT ... DO``, MariaDB's
 ``BEGIN NOT ATOMIC ... END`` block, or (PostgreSQL, as psql) parentheses. A
 MySQL routine body that is one compound statement without ``BEGIN``
 (``FOR EACH ROW IF ... END IF``, ``WHILE ... END WHILE``...) is read to its
-``END`` by :mod:`nocodo_agents.sql_routine`, or refused when it cannot be
+``END`` by :mod:`nocodo_agents.schema.routine`, or refused when it cannot be
 read with certainty. There is no ``DELIMITER`` command: it
 belongs to the mysql client, not the server.
 
 MySQL executable comments are read as the server reads them (see
-:mod:`nocodo_agents.sql_lexer`): the text of one the server runs is code;
+:mod:`nocodo_agents.schema.lexer`): the text of one the server runs is code;
 statements before, inside or after it split at its semicolons, and a
 statement that ends inside one is closed there and the rest reopened with the
 same marker (``/*!40101 SET a = 1; SET b = 2 */`` runs as
@@ -35,8 +35,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
-from .sql_lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, IDENTIFIER, PUNCT, STRING, WORD, SqlLexError, SqlSyntax, tokens
-from .sql_routine import RoutineBody, RoutineBodyError
+from .lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, IDENTIFIER, PUNCT, STRING, WORD, SqlLexError, SqlSyntax, tokens
+from .routine import RoutineBody, RoutineBodyError
 
 #: ``END IF`` and friends close blocks whose opening words are not counted.
 _UNCOUNTED_ENDS = frozenset({"IF", "LOOP", "WHILE", "REPEAT", "FOR"})  # FOR: MariaDB's FOR ... DO ... END FOR

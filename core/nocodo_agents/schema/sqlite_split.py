@@ -1,0 +1,40 @@
+"""Splitting SQLite migrations into statements with SQLite's own completeness rules."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import List
+
+from .lexer import SqlLexError, SqlSyntax, tokens
+from .split import SplitError
+
+__all__ = ["split_sqlite_statements"]
+
+_SQLITE_SYNTAX = SqlSyntax.default("sqlite")
+
+
+def split_sqlite_statements(sql: str) -> List[str]:
+    """Split SQL text into complete statements, using SQLite's own tokenizer rules.
+
+    Semicolons inside strings, comments and trigger bodies do not split.
+    Text after the last complete statement holding an unterminated string or
+    quoted name raises :class:`~nocodo_agents.schema.split.SplitError` (SQLite
+    would refuse it; an unterminated comment ends with the text, as in SQLite).
+    """
+    statements: List[str] = []
+    start = 0
+    for position, char in enumerate(sql):
+        if char == ";":
+            candidate = sql[start : position + 1]
+            if sqlite3.complete_statement(candidate):
+                statements.append(candidate.strip())
+                start = position + 1
+    rest = sql[start:].strip()
+    if rest:
+        try:
+            for _ in tokens(sql, _SQLITE_SYNTAX, start):
+                pass
+        except SqlLexError as error:
+            raise SplitError(error.offset, sql.count("\n", 0, error.offset) + 1, error.what) from None
+        statements.append(rest)
+    return [s for s in statements if s.strip("; \t\r\n")]
