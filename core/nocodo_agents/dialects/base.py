@@ -155,8 +155,9 @@ def lock_conflict_error(location: str, error: BaseException, server_message: str
 class Dialect(ABC):
     """One database connection seen through what migrations need.
 
-    ``statements`` counts every statement sent to the server, so tests can
-    check how much work a run does without timing it.
+    ``statements`` counts every statement sent to the server and
+    ``rows_read`` the rows its queries returned, so tests can check how much
+    work a run does without timing it.
     """
 
     #: The dialect name migrations receive: ``"sqlite"``, ``"postgresql"``, ``"mysql"``.
@@ -172,6 +173,7 @@ class Dialect(ABC):
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self.statements = 0
+        self.rows_read = 0
 
     @abstractmethod
     def ensure_idle(self) -> None:
@@ -226,7 +228,7 @@ class Dialect(ABC):
 
     @abstractmethod
     def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]:
-        """Send one statement (values only as parameters), count it, and return its rows, if any."""
+        """Send one statement (values only as parameters), count it and its rows (:attr:`rows_read`), return the rows."""
 
     @abstractmethod
     def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
@@ -339,6 +341,20 @@ class Dialect(ABC):
             text = "" if applied_on is None else str(applied_on)
             history.append(HistoryRow(number, str(name), text, str(checksum), None if by is None else str(by)))
         return history
+
+    def history_guard(self, version: Optional[int]) -> Tuple[int, bool]:
+        """One row: how many versions the history holds, and whether ``version`` is one of them (one statement).
+
+        The apply loop's concurrency guard, asked under the lock before each
+        migration instead of reading the whole history again (``None``: only
+        the count).
+        """
+        p = self.placeholder
+        count, recorded = self._query(
+            f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN version = {p} THEN 1 ELSE 0 END), 0) FROM {self.history_table}",
+            (version,),
+        )[0]
+        return int(count), bool(int(recorded))
 
     def _write_history(self, version: int, sql: str, params: Sequence[Any]) -> None:
         """Run a statement writing the history; a row the table refuses raises :class:`HistoryTableError`."""
