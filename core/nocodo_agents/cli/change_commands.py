@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..lifecycle import RollbackStep, baseline, record_as_applied, repair_history, resolve_unfinished, rollback_migrations
-from ..runner import MigrationReport, MigrationStep, run_agent_migrations
-from ..status import PENDING, migration_status
+from ..engine.history_ops import baseline, record_as_applied, repair_history, resolve_unfinished
+from ..engine.migrate import migrate, run_agent_migrations
+from ..engine.reports import MigrationReport, MigrationStep, RollbackStep
+from ..engine.rollback import rollback_migrations
+from ..engine.run import open_run
 from .exit_codes import ExitCode
 from .output import Output
 from .session import database_url, open_database
@@ -29,23 +31,22 @@ def migrate_command(args: argparse.Namespace, output: Output) -> int:
             output.line(f"done: {len(report.adopted)} recorded without running" if report.adopted else "up to date: nothing to record")
             _notes(report, output)
             return ExitCode.OK
-        pending = [row for row in migration_status(conn, args.agents, lock_timeout=args.lock_timeout) if row.state == PENDING]
-        if args.target is not None:
-            pending = [row for row in pending if row.version <= args.target]
-        if pending:
-            output.line(f"migrating {url}: {len(pending)} pending")
-        done = 0
+        with open_run(conn, args.agents, None, args.lock_timeout, target=args.target) as run:  # one session, one history read
+            pending = len(run.unapplied())
+            if pending:
+                output.line(f"migrating {url}: {pending} pending")
+            done = 0
 
-        def progress(step: MigrationStep) -> None:
-            nonlocal done
-            done += 1
-            late = " (out of order)" if step.out_of_order else ""
-            output.line(
-                f"[{done}/{max(len(pending), done)}] applied V{step.version}__{step.name} "
-                f"({step.agent}) in {step.duration_ms or 0:.1f} ms{late}"
-            )
+            def progress(step: MigrationStep) -> None:
+                nonlocal done
+                done += 1
+                late = " (out of order)" if step.out_of_order else ""
+                output.line(
+                    f"[{done}/{max(pending, done)}] applied V{step.version}__{step.name} "
+                    f"({step.agent}) in {step.duration_ms or 0:.1f} ms{late}"
+                )
 
-        report = run_agent_migrations(conn, args.agents, target=args.target, progress=progress, lock_timeout=args.lock_timeout)
+            report = migrate(run, progress)
     for step in report.adopted:
         output.line(f"adopted V{step.version}__{step.name} ({step.agent}): its tables already existed")
     if report.applied or report.adopted:

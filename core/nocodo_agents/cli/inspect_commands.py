@@ -7,8 +7,9 @@ from typing import Any, Dict, List
 
 from ..discovery import DISABLE_AUTOLOAD_ENV, AgentRegistry
 from ..errors import MigrationError
-from ..lifecycle import verify_database
-from ..status import DIVERGENT, PENDING, UNFINISHED, migration_status
+from ..engine.run import incomplete_error
+from ..engine.status import DIVERGENT, PENDING, UNFINISHED, migration_status
+from ..engine.verify import verify_database
 from .exit_codes import ExitCode
 from .output import Output
 from .session import open_database
@@ -64,11 +65,12 @@ def status_command(args: argparse.Namespace, output: Output) -> int:
 def verify_command(args: argparse.Namespace, output: Output) -> int:
     with open_database(args, create=False) as conn:
         report = verify_database(conn, args.agents, lock_timeout=args.lock_timeout)
+    unfinished = None if report.unfinished is None else str(incomplete_error(report.unfinished))
     if args.json:
         output.json(
             {
                 "ok": report.ok,
-                "divergent": [{"version": d.version, "agent": d.agent, "message": str(d)} for d in report.divergent],
+                "divergent": [{"version": d.version, "agent": d.agent, "message": d.message} for d in report.divergent],
                 "drift": [{"kind": d.kind, "key": d.key, "expected": d.expected, "live": d.live} for d in report.drift.differences],
                 "invalid_indexes": list(report.invalid_indexes),
                 "unmanaged": list(report.drift.unmanaged),
@@ -77,17 +79,17 @@ def verify_command(args: argparse.Namespace, output: Output) -> int:
                 "unfinished": None if report.unfinished is None else {
                     "version": report.unfinished.version,
                     "direction": report.unfinished.direction,
-                    "message": str(report.unfinished),
+                    "message": unfinished,
                 },
             }
         )
     else:
         if report.unfinished is not None:
-            output.result(f"unfinished: V{report.unfinished.version}: {report.unfinished}")
+            output.result(f"unfinished: V{report.unfinished.version}: {unfinished}")
         if report.divergent:
             output.result(f"checksums: {len(report.divergent)} applied migration(s) differ from the installed files")
             for divergence in report.divergent:
-                output.result(f"  V{divergence.version}: {divergence}")
+                output.result(f"  V{divergence.version}: {divergence.message}")
         else:
             output.result("checksums: every applied migration matches its installed file")
         if report.drift.has_drift:

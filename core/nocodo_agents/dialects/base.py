@@ -42,8 +42,9 @@ logger = logging.getLogger("nocodo_agents")
 class Dialect(HistoryTable, ABC):
     """One database connection seen through what migrations need.
 
-    ``statements`` counts every statement sent to the server, so tests can
-    check how much work a run does without timing it.
+    ``statements`` counts every statement sent to the server and
+    ``rows_read`` the rows its queries returned, so tests can check how much
+    work a run does without timing it.
     """
 
     #: The dialect name migrations receive: ``"sqlite"``, ``"postgresql"``, ``"mysql"``.
@@ -59,6 +60,7 @@ class Dialect(HistoryTable, ABC):
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self.statements = 0
+        self.rows_read = 0
         #: Where statements are journalled as they run (:class:`~.journal.Journal`: nowhere, for transactional DDL).
         self.journal: Journal = Journal()
 
@@ -103,7 +105,7 @@ class Dialect(HistoryTable, ABC):
 
     @abstractmethod
     def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]:
-        """Send one statement (values only as parameters), count it, and return its rows, if any."""
+        """Send one statement (values only as parameters), count it and its rows (:attr:`rows_read`), return the rows."""
 
     @abstractmethod
     def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:

@@ -9,7 +9,7 @@ table refused a row.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, List, Optional, Sequence, Tuple
 
 from ..errors import HistoryRowError, HistoryTableError
 from ..history import HISTORY_TABLE, HistoryRow
@@ -166,6 +166,21 @@ class HistoryTable:
             text = "" if applied_on is None else str(applied_on)
             history.append(HistoryRow(number, str(name), text, str(checksum), None if by is None else str(by)))
         return history
+
+    def history_guard(self, version: Optional[int]) -> Tuple[int, bool]:
+        """One row: how many versions the history holds, and whether ``version`` is one of them (one statement).
+
+        The apply loop's concurrency guard, asked under the lock before each
+        migration instead of reading the whole history again (``None``: only
+        the count). The version is looked up by its primary key.
+        """
+        table = self.history_table
+        count, recorded = self._query(
+            f"SELECT (SELECT COUNT(*) FROM {table}), "
+            f"(SELECT COUNT(*) FROM {table} WHERE version = {self.placeholder})",
+            (version,),
+        )[0]
+        return int(count), bool(int(recorded))
 
     def _write_history(self, version: int, sql: str, params: Sequence[Any]) -> None:
         """Run a statement writing the history; a row the table refuses raises :class:`HistoryTableError`."""

@@ -199,7 +199,9 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
 
     def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]:
         self.statements += 1
-        return self.connection.execute(sql, params or ()).fetchall()
+        rows = self.connection.execute(sql, params or ()).fetchall()
+        self.rows_read += len(rows)
+        return rows
 
     def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
         self.statements += 1

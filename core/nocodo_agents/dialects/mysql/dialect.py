@@ -69,7 +69,9 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
         self.statements += 1
         with self.connection.cursor(Cursor) as cursor:
             cursor.execute(sql, params)
-            return list(cursor.fetchall()) if cursor.description else []
+            rows = list(cursor.fetchall()) if cursor.description else []
+        self.rows_read += len(rows)
+        return rows
 
     def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
         """Send a statement; inside a unit of work, reopen the transaction if the statement committed it."""

@@ -104,6 +104,7 @@ class MySQLJournal(Journal):
                 )
                 columns = [as_text(column[0]).lower() for column in cursor.description or ()]
                 rows = list(cursor.fetchall())
+            self.dialect.rows_read += len(rows)
         except pymysql.err.ProgrammingError as error:
             if error_code(error) != ER.NO_SUCH_TABLE:
                 raise

@@ -137,7 +137,9 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
         self.statements += 1
         with self._cursor() as cursor:
             cursor.execute(sql, params or None, prepare=False)
-            return cursor.fetchall() if cursor.description else []
+            rows = cursor.fetchall() if cursor.description else []
+        self.rows_read += len(rows)
+        return rows
 
     def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
         self.statements += 1

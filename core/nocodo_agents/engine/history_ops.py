@@ -1,0 +1,161 @@
+"""Operations that write only the history: record without running, baseline, repair, resolve.
+
+Each reads the history under the lock, inside the one write transaction
+that holds all its writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional, Sequence
+
+from ..discovery import AgentRegistry
+from ..errors import HistoryNotEmptyError, ResolveRefusedError, SchemaDriftError
+from ..execution import check_before_running
+from ..history import HistoryRow, now_rfc3339
+from .reports import MigrationReport, MigrationStep, RepairReport
+from .run import DEFAULT_LOCK_TIMEOUT, open_run
+from .verify import applied_installed
+
+logger = logging.getLogger("nocodo_agents")
+
+
+def record_as_applied(
+    conn: Any,
+    agents: Optional[Sequence[str]] = None,
+    *,
+    target: Optional[int] = None,
+    registry: Optional[AgentRegistry] = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    require_empty_history: bool = False,
+) -> MigrationReport:
+    """Record the pending migrations (up to ``target``) as applied without running them.
+
+    For a database whose schema was brought up to date by other means
+    (``migrate --fake``). All rows are written in one transaction. With
+    ``require_empty_history=True`` a database that has history is refused
+    (:class:`HistoryNotEmptyError`). The report lists the rows in ``adopted``.
+    """
+    with open_run(conn, agents, registry, lock_timeout, target=target, read=False) as run:
+        dialect = run.dialect
+        with dialect.write_transaction():
+            run.read()  # under the lock
+            dialect.ensure_history(run.columns)
+            if require_empty_history and run.history:
+                raise HistoryNotEmptyError([row.version for row in run.history])
+            run.refuse_unfinished()
+            plan = run.plan()
+            applied_on = now_rfc3339()
+            for planned in plan.pending:
+                dialect.insert_history(planned.history_row(dialect.name, applied_on))
+                logger.info("recorded V%s__%s of agent %r as applied without running it", planned.version, planned.name, planned.agent)
+    steps = tuple(MigrationStep(p.version, p.name, p.agent, p.distribution) for p in plan.pending)
+    return MigrationReport(dialect.name, adopted=steps, not_installed=plan.not_installed, statements=dialect.statements)
+
+
+def baseline(
+    conn: Any,
+    version: int,
+    agents: Optional[Sequence[str]] = None,
+    *,
+    registry: Optional[AgentRegistry] = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> MigrationReport:
+    """Adopt a database without history: record every installed migration up to ``version``.
+
+    Refuses (:class:`HistoryNotEmptyError`) a database that already has history.
+    """
+    return record_as_applied(
+        conn, agents, target=version, registry=registry, lock_timeout=lock_timeout, require_empty_history=True
+    )
+
+
+def repair_history(
+    conn: Any,
+    agents: Optional[Sequence[str]] = None,
+    *,
+    registry: Optional[AgentRegistry] = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> RepairReport:
+    """Re-record the name and checksum of divergent applied migrations, if the schema has not drifted.
+
+    For intended changes: a database made by the Rust crate (whose SQL text
+    differs byte for byte), a whitespace edit. Raises :class:`SchemaDriftError`
+    and changes nothing when the live schema differs from what the installed
+    migrations produce.
+    """
+    with open_run(conn, agents, registry, lock_timeout) as run:
+        dialect = run.dialect
+        if not run.columns:
+            return RepairReport(dialect.name, ())
+        by_version = run.installed_by_version()
+        repaired = []
+        with dialect.write_transaction():
+            run.read()  # under the lock
+            dialect.ensure_history(run.columns)
+            run.refuse_unfinished()
+            found = run.divergences()
+            if found:
+                expected = applied_installed(run.installed, run.history)
+                check_before_running(dialect, expected, replay=True)
+                drift = dialect.schema_drift(expected)
+                if drift.has_drift:
+                    raise SchemaDriftError(drift.differences, "repair the history")
+            applied_on = {row.version: row.applied_on for row in run.history}
+            for divergence in found:
+                row = by_version[divergence.version].history_row(dialect.name, applied_on[divergence.version])
+                dialect.update_history(row)
+                repaired.append(row)
+                logger.info("re-recorded V%s__%s of agent %r: checksum %s", row.version, row.name, row.agent, row.checksum)
+    return RepairReport(dialect.name, tuple(repaired), dialect.statements)
+
+
+def resolve_unfinished(
+    conn: Any,
+    version: int,
+    applied: bool,
+    agents: Optional[Sequence[str]] = None,
+    *,
+    registry: Optional[AgentRegistry] = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> Optional[HistoryRow]:
+    """Settle a migration, or a rollback, that an earlier run stopped part-way (databases without transactional DDL).
+
+    The operator first brings the schema to the migration fully applied or
+    fully absent. ``applied=True`` then makes sure it is recorded in history
+    (a migration is recorded; after an interrupted rollback its row is kept),
+    ``applied=False`` makes sure it is not (a migration stays pending; after
+    an interrupted rollback its row is deleted: the rollback is complete).
+    The history change and the removal of the journal entry commit together.
+    Returns the migration's history row when it is recorded as applied,
+    ``None`` when absent. Raises :class:`ResolveRefusedError` (changing
+    nothing) if the journal holds no entry for ``version``, or if a migration
+    to record is not installed.
+    """
+    with open_run(conn, agents, registry, lock_timeout, read=False) as run:
+        dialect = run.dialect
+        with dialect.write_transaction():
+            unfinished = dialect.journal.unfinished()
+            if unfinished is None or unfinished.version != version:
+                held = f"V{unfinished.version}, an interrupted {unfinished.direction}" if unfinished else "nothing"
+                raise ResolveRefusedError(version, f"it is not an unfinished migration or rollback (the journal holds {held})")
+            dialect.ensure_history()
+            recorded = next((existing for existing in dialect.read_history() if existing.version == version), None)
+            row = recorded
+            if applied and recorded is None:
+                planned = run.installed_by_version().get(version)
+                if planned is None:
+                    raise ResolveRefusedError(
+                        version,
+                        "it is not installed (or its agent was not requested), so it cannot be recorded as applied: "
+                        "install its agent, or pass it with --agent",
+                    )
+                row = planned.history_row(dialect.name, now_rfc3339())
+                dialect.insert_history(row)
+            elif not applied and recorded is not None:
+                dialect.delete_history(version)
+                row = None
+            dialect.journal.clear(version)
+    outcome = "recorded as applied" if applied else "rolled back" if unfinished.direction == "rollback" else "left pending"
+    logger.info("resolved the interrupted %s of V%s: %s", unfinished.direction, version, outcome)
+    return row

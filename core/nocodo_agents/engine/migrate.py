@@ -1,0 +1,113 @@
+"""``run_agent_migrations``: the no-op path, the dry run, or applying what is pending."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any, Callable, Optional, Sequence
+
+from ..discovery import AgentRegistry
+from ..execution import check_before_running
+from ..history import now_rfc3339
+from .apply import apply_pending, assess_adoption, step_of
+from .reports import MigrationReport, MigrationStep
+from .run import DEFAULT_LOCK_TIMEOUT, Run, incomplete_error, open_run
+
+logger = logging.getLogger("nocodo_agents")
+
+
+def run_agent_migrations(
+    conn: Any,
+    agents: Optional[Sequence[str]] = None,
+    *,
+    target: Optional[int] = None,
+    dry_run: bool = False,
+    registry: Optional[AgentRegistry] = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    progress: Optional[Callable[[MigrationStep], None]] = None,
+) -> MigrationReport:
+    """Apply the core migrations and those of the requested agents to ``conn``.
+
+    ``conn`` is an open connection outside any transaction: ``sqlite3``,
+    psycopg 3, PyMySQL, or a SQLAlchemy ``Engine``/``Connection`` over one.
+    ``agents=None`` means every installed agent; a list means core plus those
+    agents (``-`` and ``_`` are folded when matching names). ``target`` stops
+    after that version. ``dry_run=True`` verifies and plans like a real run
+    and changes nothing, not even creating the history table; the report's
+    steps then carry their SQL. ``registry`` replaces the installed agents
+    (tests, applications registering plugins in-process). ``lock_timeout`` is
+    how long to wait, in seconds, for a concurrent runner. ``progress`` is
+    called with each :class:`MigrationStep` as soon as it is committed.
+
+    Raises a :class:`~nocodo_agents.MigrationError` subclass on any problem;
+    plugin and ordering problems are raised before the database is touched.
+    Where DDL is transactional (SQLite, PostgreSQL) a failing migration
+    leaves no trace of itself; on MySQL its earlier statements stay and the
+    journal stops later runs until ``nocodo-agents resolve`` (see the README).
+    """
+    with open_run(conn, agents, registry, lock_timeout, target=target) as run:
+        report = dry_run_report(run) if dry_run else migrate(run, progress)
+    return replace(report, statements=run.dialect.statements)
+
+
+def migrate(run: Run, progress: Optional[Callable[[MigrationStep], None]] = None) -> MigrationReport:
+    """Within an open run: the no-op report if nothing is pending, else apply what is (logging the outcome)."""
+    report = up_to_date(run) or apply_pending(run, progress)
+    for step in report.out_of_order:
+        logger.warning(
+            "applied V%s__%s of agent %r out of order (a higher version was already applied)",
+            step.version, step.name, step.agent,
+        )
+    for row in report.not_installed:
+        logger.info("V%s__%s is applied but no requested agent provides it (agent %s)", row.version, row.name, row.agent)
+    return report
+
+
+def up_to_date(run: Run) -> Optional[MigrationReport]:
+    """The no-op path: from the history read without any lock, a report if nothing is pending (creating nothing).
+
+    Otherwise check every pending migration for transaction control first, so a
+    run never stops half-way over something knowable before it starts. A
+    migration or rollback left unfinished in the journal stops the run here,
+    even when its version is recorded as applied (the journal is read with the
+    history: no statement more); one another runner, holding the lock, may be
+    applying right now sends this run to wait for the lock and look again.
+    """
+    if run.unfinished is not None:
+        if run.unfinished.in_progress:
+            return None  # another runner is at work on it: wait for its lock, then look again under it
+        raise incomplete_error(run.unfinished)
+    plan = run.plan()
+    if plan.pending:
+        check_before_running(run.dialect, plan.pending)  # before anything is written
+        return None
+    return MigrationReport(run.dialect.name, not_installed=plan.not_installed)
+
+
+def dry_run_report(run: Run) -> MigrationReport:
+    """What a run would do, verified and planned as a real run is, changing nothing (not even creating the history table)."""
+    dialect = run.dialect
+    plan = run.plan()
+    run.refuse_unfinished()
+    check_before_running(dialect, plan.pending)
+    adopted = assess_adoption(dialect, plan.pending).adopted if not run.history else ()
+    adopted_versions = {p.version for p in adopted}
+    return MigrationReport(
+        dialect.name,
+        dry_run=True,
+        setup_sql=tuple(dialect.history_setup_sql(run.columns)) if plan.pending else (),
+        applied=tuple(
+            step_of(
+                p, plan,
+                sql=p.sql(dialect.name),
+                history_sql=dialect.history_insert_sql(p.history_row(dialect.name, now_rfc3339())),
+            )
+            for p in plan.pending
+            if p.version not in adopted_versions
+        ),
+        adopted=tuple(
+            step_of(p, plan, history_sql=dialect.history_insert_sql(p.history_row(dialect.name, now_rfc3339())))
+            for p in adopted
+        ),
+        not_installed=plan.not_installed,
+    )

@@ -1,0 +1,123 @@
+"""``rollback_migrations``: undo applied migrations above a version, newest first, each with its history row."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, List, Optional, Sequence
+
+from ..dialects import Dialect
+from ..discovery import AgentRegistry
+from ..errors import LockTimeoutError, RollbackUnavailableError
+from ..execution import check_before_running, run_statements
+from ..history import HistoryRow
+from ..planning import PlannedMigration, check_target
+from .non_transactional import is_recorded, run_outside_transaction
+from .reports import RollbackReport, RollbackStep
+from .run import DEFAULT_LOCK_TIMEOUT, Run, incomplete_error, open_run
+
+logger = logging.getLogger("nocodo_agents")
+
+
+def _rollback_plan(run: Run, to: int) -> List[PlannedMigration]:
+    """The applied migrations above ``to``, newest first; each must be installed and define ``rollback()``."""
+    by_version = run.installed_by_version()
+    plan = []
+    rows: Sequence[HistoryRow] = sorted((r for r in run.history if r.version > to), key=lambda r: r.version, reverse=True)
+    for row in rows:
+        planned = by_version.get(row.version)
+        if planned is None:
+            raise RollbackUnavailableError(
+                row.version, row.name, row.agent, None, "it is not installed (or its agent was not requested)"
+            )
+        if planned.rollback_sql(run.dialect.name) is None:
+            raise RollbackUnavailableError(row.version, row.name, planned.agent, planned.source, "the migration defines no rollback()")
+        plan.append(planned)
+    return plan
+
+
+def rollback_migrations(
+    conn: Any,
+    to: int,
+    agents: Optional[Sequence[str]] = None,
+    *,
+    dry_run: bool = False,
+    registry: Optional[AgentRegistry] = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    progress: Optional[Callable[[RollbackStep], None]] = None,
+) -> RollbackReport:
+    """Undo every applied migration above version ``to``, newest first.
+
+    Each migration's ``rollback()`` SQL runs atomically with the removal of
+    its history row (on MySQL it is journalled statement by statement, as a
+    migration is). If any of them has no ``rollback()`` or is not installed,
+    :class:`RollbackUnavailableError` is raised before anything changes, and
+    :class:`TransactionControlError` if one's SQL controls transactions; a
+    divergent history raises :class:`DivergentMigrationError` first, and an
+    unfinished migration or rollback in the journal :class:`IncompleteMigrationError`.
+    """
+    check_target(to)
+    with open_run(conn, agents, registry, lock_timeout) as run:
+        dialect = run.dialect
+        divergent = run.divergences()
+        if divergent:
+            raise divergent[0]
+        plan = _rollback_plan(run, to)
+        check_before_running(dialect, plan, phase="rollback")
+        run.refuse_unfinished()  # even with nothing to roll back
+        if dry_run:
+            steps = tuple(
+                RollbackStep(
+                    p.version, p.name, p.agent, p.distribution,
+                    sql=p.rollback_sql(dialect.name), history_sql=dialect.history_delete_sql(p.version),
+                )
+                for p in plan
+            )
+            return RollbackReport(dialect.name, True, steps, dialect.statements)
+        done: List[RollbackStep] = []
+        try:
+            for planned in plan:
+                step = _roll_back_one(dialect, planned)
+                if step is not None:
+                    done.append(step)
+                    if progress is not None:
+                        progress(step)
+        except LockTimeoutError as error:
+            if not done:
+                raise
+            raise error.after([f"V{step.version}__{step.name} (rolled back)" for step in done]) from error
+    return RollbackReport(dialect.name, False, tuple(done), dialect.statements)
+
+
+def _roll_back_one(dialect: Dialect, planned: PlannedMigration) -> Optional[RollbackStep]:
+    """Roll back one migration; ``None`` if another runner rolled it back meanwhile.
+
+    Under the lock, before it: the journal must hold nothing unfinished, and
+    its version must still be recorded (one row each: the lock is held per
+    transaction on SQLite and PostgreSQL, so another runner may have been at
+    work since the history was read).
+    """
+    started = time.perf_counter()
+    sql = planned.rollback_sql(dialect.name) or ""
+    transactional = planned.migration.transactional
+    with dialect.write_transaction():
+        unfinished = dialect.journal.unfinished()
+        if unfinished is not None:
+            raise incomplete_error(unfinished)
+        if not is_recorded(dialect, planned.version):
+            return None  # another runner rolled it back meanwhile
+        if transactional:
+            run_statements(dialect, planned, sql, rolled_back=dialect.transactional_ddl, phase="rollback")
+            dialect.delete_history(planned.version)
+            dialect.journal.done(planned.version)  # commits with the deletion
+    if not transactional:  # statements outside a transaction, holding the lock; the row goes once they succeeded
+        with dialect.outside_transaction():
+            if not is_recorded(dialect, planned.version):
+                return None  # another runner rolled it back meanwhile
+            run_outside_transaction(dialect, planned, sql, phase="rollback")
+            with dialect.write_transaction():
+                dialect.delete_history(planned.version)
+                dialect.journal.done(planned.version)
+    duration = (time.perf_counter() - started) * 1000
+    logger.info("rolled back V%s__%s of agent %r in %.1f ms", planned.version, planned.name, planned.agent, duration)
+    return RollbackStep(planned.version, planned.name, planned.agent, planned.distribution, duration_ms=duration)

@@ -1,0 +1,165 @@
+"""One run: the arguments checked, the agents loaded, the session taken and the history read, once.
+
+Every operation (apply, dry run, record, rollback, verify, repair, resolve,
+status) starts with :func:`open_run` and works from the :class:`Run` it
+yields, so each reads and verifies the history once, and plans once.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from ..dialects import Dialect, UnfinishedMigration, dbapi_connection, dialect_for
+from ..discovery import AgentRegistry
+from ..errors import DivergentMigrationError, IncompleteMigrationError, InvalidArgumentError
+from ..history import HistoryRow
+from ..planning import Plan, PlannedMigration, check_target, divergences, make_plan, merge
+
+logger = logging.getLogger("nocodo_agents")
+
+#: How long a runner waits for another one's lock by default, in seconds.
+DEFAULT_LOCK_TIMEOUT = 60.0
+#: The longest wait every dialect can express: 2**31 - 1 milliseconds (about 24.8 days),
+#: the limit of SQLite's busy timeout and of PostgreSQL's ``lock_timeout``.
+MAX_LOCK_TIMEOUT = (2**31 - 1) / 1000
+
+
+def check_lock_timeout(lock_timeout: float) -> None:
+    """Raise :class:`InvalidArgumentError` unless ``lock_timeout`` is a finite number of seconds in range."""
+    if (
+        isinstance(lock_timeout, bool)
+        or not isinstance(lock_timeout, (int, float))
+        or not 0 <= lock_timeout <= MAX_LOCK_TIMEOUT
+    ):
+        raise InvalidArgumentError(
+            f"lock_timeout= must be a number of seconds >= 0 (0: do not wait) and at most "
+            f"{MAX_LOCK_TIMEOUT:g} (about 24.8 days; infinity is not accepted), not {lock_timeout!r}"
+        )
+
+
+@dataclass
+class Run:
+    """What every operation needs: the dialect, the requested migrations, and the history as last read.
+
+    ``columns`` are the history table's (none: it does not exist), ``history``
+    its rows in version order, ``unfinished`` the journal's entry (MySQL), if
+    any. They are read once when the run opens, without any lock; an operation
+    that writes reads them again under the lock (:meth:`read` in its write transaction), as
+    another runner may have written in between.
+    """
+
+    dialect: Dialect
+    installed: Tuple[PlannedMigration, ...]
+    target: Optional[int] = None
+    columns: Tuple[str, ...] = ()
+    history: Tuple[HistoryRow, ...] = ()
+    unfinished: Optional[UnfinishedMigration] = None
+    _plan: Optional[Plan] = field(default=None, repr=False)
+    _divergences: Optional[List[DivergentMigrationError]] = field(default=None, repr=False)
+
+    def read(self) -> None:
+        """Read the history table's columns, its rows and the journal's entry (one statement each, at most).
+
+        Inside a write transaction this reads under the migration lock, so
+        what another runner wrote since the run opened is seen.
+        """
+        self.columns = tuple(self.dialect.history_columns())
+        self.history = tuple(self.dialect.read_history()) if self.columns else ()
+        self.unfinished = self.dialect.journal.unfinished()  # MySQL: read with the history, no statement more
+        self._plan = None
+        self._divergences = None
+
+    def recorded(self, rows: Sequence[HistoryRow]) -> None:
+        """This run wrote ``rows`` to the history (in the transaction now open): plan from the history with them."""
+        self.history = tuple(sorted((*self.history, *rows), key=lambda row: row.version))
+        self._plan = None
+        self._divergences = None
+
+    def plan(self) -> Plan:
+        """What remains to do up to the run's target; verifies the history (:class:`DivergentMigrationError`)."""
+        if self._plan is None:
+            self._plan = make_plan(self.installed, self.history, self.dialect.name, self.target)
+        return self._plan
+
+    def divergences(self) -> List[DivergentMigrationError]:
+        """Every applied row whose name or checksum differs from its installed file (the history verified whole)."""
+        if self._divergences is None:
+            self._divergences = divergences(self.installed, self.history, self.dialect.name)
+        return self._divergences
+
+    def unapplied(self) -> List[PlannedMigration]:
+        """The installed migrations neither applied nor stopped part-way, up to the target (verifies nothing)."""
+        applied = {row.version for row in self.history}
+        if self.unfinished is not None and not self.unfinished.in_progress:
+            applied.add(self.unfinished.version)
+        return [p for p in self.installed if p.version not in applied and (self.target is None or p.version <= self.target)]
+
+    def stopped(self) -> Optional[UnfinishedMigration]:
+        """The journal's entry if its migration (or rollback) stopped part-way; ``None`` also for one a live runner holds.
+
+        An entry read without the migration lock while another runner held it
+        may be that runner at work right now (MySQL journals as it goes);
+        whoever takes the lock next sees whether it stopped.
+        """
+        entry = self.unfinished
+        if entry is None:
+            return None
+        if entry.in_progress:
+            logger.info(
+                "V%s__%s of agent %r is in the journal while another runner holds the migration lock: it is "
+                "probably being applied right now", entry.version, entry.name, entry.agent,
+            )
+            return None
+        return entry
+
+    def refuse_unfinished(self) -> None:
+        """Raise :class:`IncompleteMigrationError` if the journal holds a migration (or rollback) stopped part-way."""
+        entry = self.stopped()
+        if entry is not None:
+            raise incomplete_error(entry)
+
+    def installed_by_version(self) -> Dict[int, PlannedMigration]:
+        """The requested migrations keyed by version."""
+        return {p.version: p for p in self.installed}
+
+
+def incomplete_error(unfinished: UnfinishedMigration) -> IncompleteMigrationError:
+    """The error naming a journal entry that stopped part-way, and the ``resolve`` commands."""
+    return IncompleteMigrationError(
+        unfinished.version, unfinished.name, unfinished.agent, unfinished.statements,
+        unfinished.failed_index, unfinished.error, unfinished.direction,
+    )
+
+
+@contextmanager
+def open_run(
+    conn: Any,
+    agents: Optional[Sequence[str]],
+    registry: Optional[AgentRegistry],
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    *,
+    target: Optional[int] = None,
+    read: bool = True,
+) -> Iterator[Run]:
+    """Check the arguments, load and merge the requested agents, take the dialect's session, read the history.
+
+    Nothing touches the database before the arguments and the requested
+    migration sets pass. ``read=False`` leaves the history unread, for an
+    operation that reads it under the lock itself (:meth:`Run.read` in its write transaction).
+    A SQLAlchemy ``Engine``'s borrowed connection goes back to its pool afterwards.
+    """
+    check_lock_timeout(lock_timeout)
+    check_target(target)
+    registry = registry if registry is not None else AgentRegistry.installed()
+    installed = merge(registry.requested_sets(agents))
+    with dbapi_connection(conn) as raw:
+        dialect = dialect_for(raw)
+        dialect.ensure_idle()
+        with dialect.session(lock_timeout):
+            run = Run(dialect, installed, target)
+            if read:
+                run.read()
+            yield run

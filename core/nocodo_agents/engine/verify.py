@@ -1,0 +1,53 @@
+"""``verify_database``: applied checksums against the installed files, the live schema against the migrations."""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional, Sequence
+
+from ..discovery import AgentRegistry
+from ..execution import check_before_running
+from ..history import HistoryRow
+from ..planning import PlannedMigration
+from .reports import Divergence, VerifyReport
+from .run import DEFAULT_LOCK_TIMEOUT, open_run
+
+
+def applied_installed(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow]) -> List[PlannedMigration]:
+    """The installed migrations the history records, in version order: what the live schema should be made of."""
+    applied = {row.version for row in history}
+    return [p for p in installed if p.version in applied]
+
+
+def verify_database(
+    conn: Any,
+    agents: Optional[Sequence[str]] = None,
+    *,
+    registry: Optional[AgentRegistry] = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> VerifyReport:
+    """Check applied checksums against the installed files and the live schema against the migrations.
+
+    Changes nothing. The expected schema is what the applied, installed
+    migrations produce, in version order, on a scratch database.
+    """
+    with open_run(conn, agents, registry, lock_timeout) as run:
+        dialect = run.dialect
+        unfinished = run.stopped()
+        expected = applied_installed(run.installed, run.history)
+        check_before_running(dialect, expected, replay=True)  # the replay would escape its scratch transaction
+        drift = dialect.schema_drift(expected)
+        invalid_indexes = tuple(dialect.invalid_indexes(building=False))  # a build under way has not failed
+        divergent = tuple(Divergence.of(error) for error in run.divergences())
+    applied = {row.version for row in run.history}
+    if unfinished is not None:
+        applied.add(unfinished.version)  # neither applied nor pending: unfinished
+    installed_versions = {p.version for p in run.installed}
+    return VerifyReport(
+        dialect.name,
+        divergent,
+        drift,
+        tuple(row for row in run.history if row.version not in installed_versions),
+        tuple(p.version for p in run.installed if p.version not in applied),
+        unfinished,
+        invalid_indexes,
+    )
