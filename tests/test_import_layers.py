@@ -82,7 +82,9 @@ LAYER_OF: Dict[str, str] = {
     # api: the facades
     "": "api",
     "database": "api",
+    "database.records": "api",
     "database.store": "api",
+    "database.writes": "api",
     "database.migrations": "api",
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Callable, Dict, List, Optional
+from typing import List, Optional
 
 from ..errors import MigrationError
 from ..urls import redact
@@ -13,25 +13,6 @@ from .output import Output
 from .parser import build_parser
 
 __all__ = ["ExitCode", "main"]
-
-
-def _handlers() -> Dict[str, Callable[..., int]]:
-    from .change_commands import baseline_command, migrate_command, repair_command, resolve_command, rollback_command
-    from .inspect_commands import agents_command, status_command, verify_command
-    from .scaffold_command import new_command
-
-    return {
-        "agents": agents_command,
-        "status": status_command,
-        "info": status_command,
-        "migrate": migrate_command,
-        "verify": verify_command,
-        "repair": repair_command,
-        "baseline": baseline_command,
-        "rollback": rollback_command,
-        "resolve": resolve_command,
-        "new": new_command,
-    }
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
@@ -50,7 +31,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     output = Output(quiet=args.quiet)
     _configure_logging(args.verbose, args.quiet)
     try:
-        return int(_handlers()[args.command](args, output))
+        return int(args.run(args, output))
     except KeyboardInterrupt:
         output.error("interrupted")
         return 130

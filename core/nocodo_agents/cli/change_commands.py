@@ -1,17 +1,25 @@
-"""Commands that change the database: migrate, baseline, rollback, repair."""
+"""Commands that change the database: migrate, baseline, rollback, repair, resolve.
+
+Each command's arguments are declared beside its handler, and the two are
+put together in a :class:`~.command.Command` (``MIGRATE``, ``BASELINE``...).
+The handlers import the engine when they run, not when this module is
+imported: building the parser must stay cheap.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
-from ..engine.history_ops import baseline, record_as_applied, repair_history, resolve_unfinished
-from ..engine.migrate import migrate, run_agent_migrations
-from ..engine.reports import MigrationReport, MigrationStep, RollbackStep
-from ..engine.rollback import rollback_migrations
-from ..engine.run import open_run
+from .command import Command
 from .exit_codes import ExitCode
+from .options import add_agent_options, version_number
 from .output import Output
 from .session import database_url, open_database
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine.reports import MigrationReport
+    from ..urls import DatabaseUrl
 
 
 def _notes(report: MigrationReport, output: Output) -> None:
@@ -19,34 +27,24 @@ def _notes(report: MigrationReport, output: Output) -> None:
         output.line(f"note: V{row.version}__{row.name} is applied but not installed (agent {row.agent})")
 
 
+# migrate
+
+def _migrate_arguments(parser: argparse.ArgumentParser) -> None:
+    add_agent_options(parser)
+    parser.add_argument("--target", type=version_number, metavar="V", help="stop after version V")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="print the SQL that would run, with the history inserts; change nothing")
+    mode.add_argument("--fake", action="store_true", help="record pending migrations as applied without running them")
+
+
 def migrate_command(args: argparse.Namespace, output: Output) -> int:
     url = database_url(args)
     with open_database(args, create=not args.dry_run, empty_if_missing=args.dry_run) as conn:
         if args.dry_run:
-            return _print_dry_run(run_agent_migrations(conn, args.agents, target=args.target, dry_run=True, lock_timeout=args.lock_timeout), output)
+            return _print_dry_run(conn, args, output)
         if args.fake:
-            report = record_as_applied(conn, args.agents, target=args.target, lock_timeout=args.lock_timeout)
-            for step in report.adopted:
-                output.line(f"recorded V{step.version}__{step.name} ({step.agent}) as applied without running it")
-            output.line(f"done: {len(report.adopted)} recorded without running" if report.adopted else "up to date: nothing to record")
-            _notes(report, output)
-            return ExitCode.OK
-        with open_run(conn, args.agents, None, args.lock_timeout, target=args.target) as run:  # one session, one history read
-            pending = len(run.unapplied())
-            if pending:
-                output.line(f"migrating {url}: {pending} pending")
-            done = 0
-
-            def progress(step: MigrationStep) -> None:
-                nonlocal done
-                done += 1
-                late = " (out of order)" if step.out_of_order else ""
-                output.line(
-                    f"[{done}/{max(pending, done)}] applied V{step.version}__{step.name} "
-                    f"({step.agent}) in {step.duration_ms or 0:.1f} ms{late}"
-                )
-
-            report = migrate(run, progress)
+            return _record_without_running(conn, args, output)
+        report = _apply_pending(conn, args, output, url)
     for step in report.adopted:
         output.line(f"adopted V{step.version}__{step.name} ({step.agent}): its tables already existed")
     if report.applied or report.adopted:
@@ -58,7 +56,47 @@ def migrate_command(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
-def _print_dry_run(report: MigrationReport, output: Output) -> int:
+def _apply_pending(conn: Any, args: argparse.Namespace, output: Output, url: DatabaseUrl) -> MigrationReport:
+    """``migrate``: apply what is pending, printing each migration as it is committed."""
+    from ..engine.migrate import migrate
+    from ..engine.reports import MigrationStep
+    from ..engine.run import open_run
+
+    with open_run(conn, args.agents, None, args.lock_timeout, target=args.target) as run:  # one session, one history read
+        pending = len(run.unapplied())
+        if pending:
+            output.line(f"migrating {url}: {pending} pending")
+        done = 0
+
+        def progress(step: MigrationStep) -> None:
+            nonlocal done
+            done += 1
+            late = " (out of order)" if step.out_of_order else ""
+            output.line(
+                f"[{done}/{max(pending, done)}] applied V{step.version}__{step.name} "
+                f"({step.agent}) in {step.duration_ms or 0:.1f} ms{late}"
+            )
+
+        return migrate(run, progress)
+
+
+def _record_without_running(conn: Any, args: argparse.Namespace, output: Output) -> int:
+    """``migrate --fake``."""
+    from ..engine.history_ops import record_as_applied
+
+    report = record_as_applied(conn, args.agents, target=args.target, lock_timeout=args.lock_timeout)
+    for step in report.adopted:
+        output.line(f"recorded V{step.version}__{step.name} ({step.agent}) as applied without running it")
+    output.line(f"done: {len(report.adopted)} recorded without running" if report.adopted else "up to date: nothing to record")
+    _notes(report, output)
+    return ExitCode.OK
+
+
+def _print_dry_run(conn: Any, args: argparse.Namespace, output: Output) -> int:
+    """``migrate --dry-run``: the SQL that would run, with the history inserts."""
+    from ..engine.migrate import run_agent_migrations
+
+    report = run_agent_migrations(conn, args.agents, target=args.target, dry_run=True, lock_timeout=args.lock_timeout)
     if not report.applied and not report.adopted:
         output.line("-- up to date: nothing would run")
     for statement in report.setup_sql:
@@ -74,7 +112,19 @@ def _print_dry_run(report: MigrationReport, output: Output) -> int:
     return ExitCode.OK
 
 
+MIGRATE = Command("migrate", "apply pending migrations, printing each as it goes", _migrate_arguments, migrate_command)
+
+
+# baseline
+
+def _baseline_arguments(parser: argparse.ArgumentParser) -> None:
+    add_agent_options(parser)
+    parser.add_argument("--version", dest="baseline_version", type=version_number, required=True, metavar="V", help="the version the existing schema is at")
+
+
 def baseline_command(args: argparse.Namespace, output: Output) -> int:
+    from ..engine.history_ops import baseline
+
     with open_database(args, create=False) as conn:
         report = baseline(conn, args.baseline_version, args.agents, lock_timeout=args.lock_timeout)
     for step in report.adopted:
@@ -83,7 +133,23 @@ def baseline_command(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
+BASELINE = Command(
+    "baseline", "adopt a database without history: record every migration up to V as applied", _baseline_arguments, baseline_command
+)
+
+
+# rollback
+
+def _rollback_arguments(parser: argparse.ArgumentParser) -> None:
+    add_agent_options(parser)
+    parser.add_argument("--to", type=version_number, required=True, metavar="V", help="keep versions up to V")
+    parser.add_argument("--dry-run", action="store_true", help="print the rollback SQL; change nothing")
+
+
 def rollback_command(args: argparse.Namespace, output: Output) -> int:
+    from ..engine.reports import RollbackStep
+    from ..engine.rollback import rollback_migrations
+
     def progress(step: RollbackStep) -> None:
         output.line(f"rolled back V{step.version}__{step.name} ({step.agent}) in {step.duration_ms or 0:.1f} ms")
 
@@ -101,7 +167,14 @@ def rollback_command(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
+ROLLBACK = Command("rollback", "undo applied migrations above V, newest first, using their rollback()", _rollback_arguments, rollback_command)
+
+
+# repair
+
 def repair_command(args: argparse.Namespace, output: Output) -> int:
+    from ..engine.history_ops import repair_history
+
     with open_database(args, create=False) as conn:
         report = repair_history(conn, args.agents, lock_timeout=args.lock_timeout)
     for row in report.repaired:
@@ -110,7 +183,24 @@ def repair_command(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
+REPAIR = Command(
+    "repair", "re-record checksums of divergent applied migrations, only if the schema has not drifted", add_agent_options, repair_command
+)
+
+
+# resolve
+
+def _resolve_arguments(parser: argparse.ArgumentParser) -> None:
+    add_agent_options(parser)
+    parser.add_argument("version", type=version_number, metavar="V", help="the unfinished migration's version")
+    outcome = parser.add_mutually_exclusive_group(required=True)
+    outcome.add_argument("--applied", action="store_true", help="the schema now has it fully applied: record it")
+    outcome.add_argument("--absent", action="store_true", help="the schema now has none of it: leave it pending")
+
+
 def resolve_command(args: argparse.Namespace, output: Output) -> int:
+    from ..engine.history_ops import resolve_unfinished
+
     with open_database(args, create=False) as conn:  # ResolveRefusedError: exit 2 (exit_codes)
         row = resolve_unfinished(conn, args.version, args.applied, args.agents, lock_timeout=args.lock_timeout)
     if row is not None:
@@ -118,3 +208,8 @@ def resolve_command(args: argparse.Namespace, output: Output) -> int:
     else:
         output.line(f"V{args.version} recorded as absent (not applied); migrations can run again")
     return ExitCode.OK
+
+
+RESOLVE = Command(
+    "resolve", "settle a migration that stopped part-way (MySQL): after fixing the schema by hand", _resolve_arguments, resolve_command
+)

@@ -1,21 +1,32 @@
-"""Commands that only read: agents, status, verify."""
+"""Commands that only read: agents, status, verify.
+
+Each command's arguments are declared beside its handler, and the two are
+put together in a :class:`~.command.Command` (``AGENTS``, ``STATUS``,
+``VERIFY``). The handlers import the registry and the engine when they
+run, not when this module is imported: building the parser must stay cheap.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from ..discovery import DISABLE_AUTOLOAD_ENV, AgentRegistry
 from ..errors import MigrationError
-from ..engine.run import incomplete_error
-from ..engine.status import DIVERGENT, PENDING, UNFINISHED, migration_status
-from ..engine.verify import verify_database
+from .command import Command
 from .exit_codes import ExitCode
+from .options import add_agent_options, add_json_option
 from .output import Output
 from .session import open_database
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine.reports import VerifyReport
+
+
+# agents
 
 def agents_command(args: argparse.Namespace, output: Output) -> int:
+    from ..discovery import DISABLE_AUTOLOAD_ENV, AgentRegistry
+
     registry = AgentRegistry.installed()
     rows: List[Dict[str, Any]] = []
     for name in registry.agent_names():
@@ -38,7 +49,22 @@ def agents_command(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
+AGENTS = Command(
+    "agents", "list installed agents: distribution, version, entry point, migration versions", add_json_option, agents_command
+)
+
+
+# status
+
+def _status_arguments(parser: argparse.ArgumentParser) -> None:
+    add_agent_options(parser)
+    add_json_option(parser)
+    parser.add_argument("--check", action="store_true", help="exit 3 if anything is pending, 4 if anything diverges, 7 if a migration or rollback is unfinished")
+
+
 def status_command(args: argparse.Namespace, output: Output) -> int:
+    from ..engine.status import DIVERGENT, PENDING, UNFINISHED, migration_status
+
     with open_database(args, create=False) as conn:
         rows = migration_status(conn, args.agents, lock_timeout=args.lock_timeout)
     if args.json:
@@ -62,55 +88,84 @@ def status_command(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
+STATUS = Command(
+    "status", "one row per migration version: applied, pending, out of order, not installed, divergent",
+    _status_arguments, status_command, aliases=("info",),
+)
+
+
+# verify
+
+def _verify_arguments(parser: argparse.ArgumentParser) -> None:
+    add_agent_options(parser)
+    add_json_option(parser)
+
+
 def verify_command(args: argparse.Namespace, output: Output) -> int:
+    from ..engine.run import incomplete_error
+    from ..engine.verify import verify_database
+
     with open_database(args, create=False) as conn:
         report = verify_database(conn, args.agents, lock_timeout=args.lock_timeout)
     unfinished = None if report.unfinished is None else str(incomplete_error(report.unfinished))
     if args.json:
-        output.json(
-            {
-                "ok": report.ok,
-                "divergent": [{"version": d.version, "agent": d.agent, "message": d.message} for d in report.divergent],
-                "drift": [{"kind": d.kind, "key": d.key, "expected": d.expected, "live": d.live} for d in report.drift.differences],
-                "invalid_indexes": list(report.invalid_indexes),
-                "unmanaged": list(report.drift.unmanaged),
-                "not_installed": [row.version for row in report.not_installed],
-                "pending": list(report.pending),
-                "unfinished": None if report.unfinished is None else {
-                    "version": report.unfinished.version,
-                    "direction": report.unfinished.direction,
-                    "message": unfinished,
-                },
-            }
-        )
+        output.json(_verify_json(report, unfinished))
     else:
-        if report.unfinished is not None:
-            output.result(f"unfinished: V{report.unfinished.version}: {unfinished}")
-        if report.divergent:
-            output.result(f"checksums: {len(report.divergent)} applied migration(s) differ from the installed files")
-            for divergence in report.divergent:
-                output.result(f"  V{divergence.version}: {divergence.message}")
-        else:
-            output.result("checksums: every applied migration matches its installed file")
-        if report.drift.has_drift:
-            output.result(f"schema: {len(report.drift.differences)} difference(s) from what the applied migrations produce")
-            for difference in report.drift.differences:
-                output.result(f"  {difference}")
-        else:
-            output.result("schema: no drift from what the applied migrations produce")
-        if report.invalid_indexes:
-            output.result(
-                f"indexes: {len(report.invalid_indexes)} invalid (a CONCURRENTLY build failed or was interrupted; "
-                f"queries do not use them): drop each, then migrate again"
-            )
-            for index in report.invalid_indexes:
-                output.result(f"  {index}: DROP INDEX CONCURRENTLY {index};")
-        for name in report.drift.unmanaged:
-            output.line(f"note: {name} is not created by any migration (not checked)")
-        for row in report.not_installed:
-            output.line(f"note: V{row.version}__{row.name} is applied but not installed (agent {row.agent})")
-        if report.pending:
-            output.line("note: pending (not applied yet): " + ", ".join(f"V{v}" for v in report.pending))
+        _print_verify(report, unfinished, output)
     if report.unfinished is not None:
         return ExitCode.UNFINISHED
     return ExitCode.OK if report.ok else ExitCode.VERIFICATION_FAILED
+
+
+def _verify_json(report: VerifyReport, unfinished: Optional[str]) -> Dict[str, Any]:
+    """``verify --json``: what the verification found, as one JSON object."""
+    return {
+        "ok": report.ok,
+        "divergent": [{"version": d.version, "agent": d.agent, "message": d.message} for d in report.divergent],
+        "drift": [{"kind": d.kind, "key": d.key, "expected": d.expected, "live": d.live} for d in report.drift.differences],
+        "invalid_indexes": list(report.invalid_indexes),
+        "unmanaged": list(report.drift.unmanaged),
+        "not_installed": [row.version for row in report.not_installed],
+        "pending": list(report.pending),
+        "unfinished": None if report.unfinished is None else {
+            "version": report.unfinished.version,
+            "direction": report.unfinished.direction,
+            "message": unfinished,
+        },
+    }
+
+
+def _print_verify(report: VerifyReport, unfinished: Optional[str], output: Output) -> None:
+    """``verify``: what the verification found, one section per check, then notes."""
+    if report.unfinished is not None:
+        output.result(f"unfinished: V{report.unfinished.version}: {unfinished}")
+    if report.divergent:
+        output.result(f"checksums: {len(report.divergent)} applied migration(s) differ from the installed files")
+        for divergence in report.divergent:
+            output.result(f"  V{divergence.version}: {divergence.message}")
+    else:
+        output.result("checksums: every applied migration matches its installed file")
+    if report.drift.has_drift:
+        output.result(f"schema: {len(report.drift.differences)} difference(s) from what the applied migrations produce")
+        for difference in report.drift.differences:
+            output.result(f"  {difference}")
+    else:
+        output.result("schema: no drift from what the applied migrations produce")
+    if report.invalid_indexes:
+        output.result(
+            f"indexes: {len(report.invalid_indexes)} invalid (a CONCURRENTLY build failed or was interrupted; "
+            f"queries do not use them): drop each, then migrate again"
+        )
+        for index in report.invalid_indexes:
+            output.result(f"  {index}: DROP INDEX CONCURRENTLY {index};")
+    for name in report.drift.unmanaged:
+        output.line(f"note: {name} is not created by any migration (not checked)")
+    for row in report.not_installed:
+        output.line(f"note: V{row.version}__{row.name} is applied but not installed (agent {row.agent})")
+    if report.pending:
+        output.line("note: pending (not applied yet): " + ", ".join(f"V{v}" for v in report.pending))
+
+
+VERIFY = Command(
+    "verify", "check applied checksums against installed files and the live schema against the migrations", _verify_arguments, verify_command
+)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from ..urls import DatabaseUrl, parse_database_url
-from .parser import DEFAULT_DATABASE
+from .options import DEFAULT_DATABASE
 
 #: The environment variable naming the database when --db is not given.
 DATABASE_ENV = "NOCODO_AGENTS_DB"

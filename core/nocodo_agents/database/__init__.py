@@ -3,23 +3,28 @@
 :class:`Database` opens (or creates) the file, applies the core migrations
 and those of the requested agents, and stores sessions, messages and tool
 calls, returned as the frozen records :class:`Session`, :class:`Message` and
-:class:`ToolCall`. They live in :mod:`.store`, imported on first use, so
-``import nocodo_agents.database.migrations`` stays cheap.
+:class:`ToolCall`. They live in :mod:`.store` and :mod:`.records`, imported
+on first use, so ``import nocodo_agents.database.migrations`` stays cheap
+(and the records alone do not load the runner).
 """
 
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .store import Database, Message, Session, ToolCall
+    from .records import Message, Session, ToolCall
+    from .store import Database
 
 __all__ = ["Database", "Message", "Session", "ToolCall"]
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from . import store
+        if name == "Database":
+            from . import store as module
+        else:
+            from . import records as module
 
-        value = getattr(store, name)
+        value = getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

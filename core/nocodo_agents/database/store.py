@@ -1,5 +1,7 @@
 """The agents' database: open and migrate a SQLite file, then store sessions, messages and tool calls.
 
+The rows come back as the records of :mod:`.records` (re-exported here).
+
 Every write runs in its own transaction (``with self.connection:``) and
 every value is passed as a parameter. Timestamps are integer Unix seconds.
 The JSON columns (a session's ``config``, a tool call's ``request`` and
@@ -11,107 +13,34 @@ schema rejects (an unknown message role, a missing required value) raises
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
-import time
-from dataclasses import dataclass, fields
 from types import TracebackType
-from typing import Any, List, Optional, Sequence, Tuple, Type, Union
+from typing import Any, List, Optional, Type, Union
 
 from ..discovery import AgentRegistry
 from ..errors import DatabaseUrlError
 from ..runner import MigrationReport, run_agent_migrations
 from ..sqlite_location import SqliteLocation
 from ..urls import parse_database_url, redact
+from .records import (
+    _SELECT_MESSAGES,
+    _SELECT_SESSIONS,
+    _SELECT_TOOL_CALLS,
+    MESSAGE_ROLES,
+    SESSION_STATUSES,
+    TOOL_CALL_STATUSES,
+    Message,
+    Session,
+    ToolCall,
+    _now,
+    _session,
+    _to_json,
+    _tool_call,
+)
+from .writes import RowWrites
 
-#: The values the schema allows in ``agent_sessions.status``.
-SESSION_STATUSES = ("running", "completed", "failed", "waiting_for_user_input")
-#: The values the schema allows in ``agent_messages.role``.
-MESSAGE_ROLES = ("user", "assistant", "system", "tool")
-#: The values the schema allows in ``agent_tool_calls.status``.
-TOOL_CALL_STATUSES = ("pending", "completed", "failed")
-
-
-@dataclass(frozen=True)
-class Session:
-    """One row of ``agent_sessions``: an agent run. ``config`` is parsed JSON."""
-
-    id: int
-    agent_name: str
-    provider: str
-    model: str
-    system_prompt: Optional[str]
-    user_prompt: str
-    config: Any
-    status: str
-    started_at: int
-    ended_at: Optional[int]
-    result: Optional[str]
-    error: Optional[str]
-
-
-@dataclass(frozen=True)
-class Message:
-    """One row of ``agent_messages``: a turn of a session's conversation."""
-
-    id: int
-    session_id: int
-    role: str
-    content: str
-    created_at: int
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """One row of ``agent_tool_calls``. ``request`` and ``response`` are parsed JSON."""
-
-    id: int
-    session_id: int
-    message_id: Optional[int]
-    tool_call_id: str
-    tool_name: str
-    request: Any
-    response: Any
-    status: str
-    created_at: int
-    completed_at: Optional[int]
-    execution_time_ms: Optional[int]
-    error_details: Optional[str]
-
-
-def _columns(record: type) -> str:
-    return ", ".join(f.name for f in fields(record))
-
-
-_SELECT_SESSIONS = f"SELECT {_columns(Session)} FROM agent_sessions"
-_SELECT_MESSAGES = f"SELECT {_columns(Message)} FROM agent_messages"
-_SELECT_TOOL_CALLS = f"SELECT {_columns(ToolCall)} FROM agent_tool_calls"
-
-
-def _now() -> int:
-    return int(time.time())
-
-
-def _to_json(value: Any) -> str:
-    return json.dumps(value)
-
-
-def _from_json(text: Optional[str]) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def _session(row: Sequence[Any]) -> Session:
-    values = dict(zip((f.name for f in fields(Session)), row))
-    values["config"] = _from_json(values["config"])
-    return Session(**values)
-
-
-def _tool_call(row: Sequence[Any]) -> ToolCall:
-    values = dict(zip((f.name for f in fields(ToolCall)), row))
-    values["request"] = _from_json(values["request"])
-    values["response"] = _from_json(values["response"])
-    return ToolCall(**values)
+__all__ = ["MESSAGE_ROLES", "SESSION_STATUSES", "TOOL_CALL_STATUSES", "Database", "Message", "Session", "ToolCall"]
 
 
 def _sqlite_location(path: Union[str, "os.PathLike[str]"]) -> SqliteLocation:
@@ -126,7 +55,7 @@ def _sqlite_location(path: Union[str, "os.PathLike[str]"]) -> SqliteLocation:
     return url.location
 
 
-class Database:
+class Database(RowWrites):
     """A SQLite file holding the agents' tables, migrated when opened.
 
     ``Database(path)`` creates the file and its parent directories if
@@ -351,56 +280,3 @@ class Database:
     create_message = add_message
     get_messages = list_messages
     get_pending_tool_calls = list_pending_tool_calls
-
-    # Helpers
-
-    def _insert(
-        self,
-        sql: str,
-        parameters: Tuple[Any, ...],
-        *,
-        session_id: Optional[int] = None,
-        message_id: Optional[int] = None,
-        invalid: Optional[str] = None,
-    ) -> int:
-        """Run one INSERT in its own transaction; return the new row id."""
-        try:
-            with self.connection:
-                cursor = self.connection.execute(sql, parameters)
-        except sqlite3.IntegrityError as error:
-            raise self._explain(error, session_id, message_id, invalid) from error
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
-
-    def _update(self, sql: str, parameters: Tuple[Any, ...], missing: str) -> None:
-        """Run one UPDATE of one row in its own transaction; raise ``KeyError(missing)`` if none matched."""
-        with self.connection:
-            cursor = self.connection.execute(sql, parameters)
-        if cursor.rowcount == 0:
-            raise KeyError(missing)
-
-    def _explain(
-        self,
-        error: sqlite3.IntegrityError,
-        session_id: Optional[int],
-        message_id: Optional[int],
-        invalid: Optional[str],
-    ) -> Exception:
-        """Turn a constraint failure into ``KeyError`` (missing parent row) or ``ValueError`` (bad value)."""
-        text = str(error)
-        if text.startswith("FOREIGN KEY"):
-            missing = []
-            if session_id is not None and not self._exists("SELECT 1 FROM agent_sessions WHERE id = ?", session_id):
-                missing.append(f"session with id {session_id}")
-            if message_id is not None and not self._exists("SELECT 1 FROM agent_messages WHERE id = ?", message_id):
-                missing.append(f"message with id {message_id}")
-            return KeyError(f"no {' and no '.join(missing) or 'referenced row'} ({text})")
-        if text.startswith("CHECK") and invalid is not None:
-            return ValueError(invalid)
-        if text.startswith("NOT NULL"):
-            column = text.rsplit(".", 1)[-1]
-            return ValueError(f"{column} is required, got None")
-        return ValueError(f"the database rejected the value: {text}")
-
-    def _exists(self, sql: str, row_id: int) -> bool:
-        return self.connection.execute(sql, (row_id,)).fetchone() is not None

@@ -1,0 +1,103 @@
+"""The rows of the agents' tables as frozen records, and how a row becomes one.
+
+:class:`Session`, :class:`Message` and :class:`ToolCall` mirror the
+columns of ``agent_sessions``, ``agent_messages`` and ``agent_tool_calls``
+(the ``SELECT`` statements list their fields, in order). JSON columns are
+stored as text and given back parsed. The underscored helpers serve
+:mod:`.store` only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, fields
+from typing import Any, Optional, Sequence
+
+#: The values the schema allows in ``agent_sessions.status``.
+SESSION_STATUSES = ("running", "completed", "failed", "waiting_for_user_input")
+#: The values the schema allows in ``agent_messages.role``.
+MESSAGE_ROLES = ("user", "assistant", "system", "tool")
+#: The values the schema allows in ``agent_tool_calls.status``.
+TOOL_CALL_STATUSES = ("pending", "completed", "failed")
+
+
+@dataclass(frozen=True)
+class Session:
+    """One row of ``agent_sessions``: an agent run. ``config`` is parsed JSON."""
+
+    id: int
+    agent_name: str
+    provider: str
+    model: str
+    system_prompt: Optional[str]
+    user_prompt: str
+    config: Any
+    status: str
+    started_at: int
+    ended_at: Optional[int]
+    result: Optional[str]
+    error: Optional[str]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One row of ``agent_messages``: a turn of a session's conversation."""
+
+    id: int
+    session_id: int
+    role: str
+    content: str
+    created_at: int
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One row of ``agent_tool_calls``. ``request`` and ``response`` are parsed JSON."""
+
+    id: int
+    session_id: int
+    message_id: Optional[int]
+    tool_call_id: str
+    tool_name: str
+    request: Any
+    response: Any
+    status: str
+    created_at: int
+    completed_at: Optional[int]
+    execution_time_ms: Optional[int]
+    error_details: Optional[str]
+
+
+def _columns(record: type) -> str:
+    return ", ".join(f.name for f in fields(record))
+
+
+_SELECT_SESSIONS = f"SELECT {_columns(Session)} FROM agent_sessions"
+_SELECT_MESSAGES = f"SELECT {_columns(Message)} FROM agent_messages"
+_SELECT_TOOL_CALLS = f"SELECT {_columns(ToolCall)} FROM agent_tool_calls"
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def _to_json(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _from_json(text: Optional[str]) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _session(row: Sequence[Any]) -> Session:
+    values = dict(zip((f.name for f in fields(Session)), row))
+    values["config"] = _from_json(values["config"])
+    return Session(**values)
+
+
+def _tool_call(row: Sequence[Any]) -> ToolCall:
+    values = dict(zip((f.name for f in fields(ToolCall)), row))
+    values["request"] = _from_json(values["request"])
+    values["response"] = _from_json(values["response"])
+    return ToolCall(**values)

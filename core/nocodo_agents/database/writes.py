@@ -1,0 +1,69 @@
+"""Writing one row of the agents' tables in its own transaction, and what a constraint failure means.
+
+:class:`RowWrites` is the base of :class:`~.store.Database`: its methods
+run one ``INSERT`` or one single-row ``UPDATE`` and turn SQLite's
+constraint failures into the :class:`KeyError` (a missing parent row) or
+:class:`ValueError` (a value the schema rejects) the store documents.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Optional, Tuple
+
+
+class RowWrites:
+    """One-row writes on :attr:`connection`, each in its own transaction."""
+
+    connection: sqlite3.Connection
+
+    def _insert(
+        self,
+        sql: str,
+        parameters: Tuple[Any, ...],
+        *,
+        session_id: Optional[int] = None,
+        message_id: Optional[int] = None,
+        invalid: Optional[str] = None,
+    ) -> int:
+        """Run one INSERT in its own transaction; return the new row id."""
+        try:
+            with self.connection:
+                cursor = self.connection.execute(sql, parameters)
+        except sqlite3.IntegrityError as error:
+            raise self._explain(error, session_id, message_id, invalid) from error
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def _update(self, sql: str, parameters: Tuple[Any, ...], missing: str) -> None:
+        """Run one UPDATE of one row in its own transaction; raise ``KeyError(missing)`` if none matched."""
+        with self.connection:
+            cursor = self.connection.execute(sql, parameters)
+        if cursor.rowcount == 0:
+            raise KeyError(missing)
+
+    def _explain(
+        self,
+        error: sqlite3.IntegrityError,
+        session_id: Optional[int],
+        message_id: Optional[int],
+        invalid: Optional[str],
+    ) -> Exception:
+        """Turn a constraint failure into ``KeyError`` (missing parent row) or ``ValueError`` (bad value)."""
+        text = str(error)
+        if text.startswith("FOREIGN KEY"):
+            missing = []
+            if session_id is not None and not self._exists("SELECT 1 FROM agent_sessions WHERE id = ?", session_id):
+                missing.append(f"session with id {session_id}")
+            if message_id is not None and not self._exists("SELECT 1 FROM agent_messages WHERE id = ?", message_id):
+                missing.append(f"message with id {message_id}")
+            return KeyError(f"no {' and no '.join(missing) or 'referenced row'} ({text})")
+        if text.startswith("CHECK") and invalid is not None:
+            return ValueError(invalid)
+        if text.startswith("NOT NULL"):
+            column = text.rsplit(".", 1)[-1]
+            return ValueError(f"{column} is required, got None")
+        return ValueError(f"the database rejected the value: {text}")
+
+    def _exists(self, sql: str, row_id: int) -> bool:
+        return self.connection.execute(sql, (row_id,)).fetchone() is not None
