@@ -9,7 +9,7 @@ table refused a row.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, List, NamedTuple, Optional, Sequence
 
 from ..errors import HistoryRowError, HistoryTableError
 from ..history import HISTORY_TABLE, HistoryRow
@@ -44,6 +44,14 @@ def _shown(value: Any) -> Any:
         except UnicodeDecodeError:
             return bytes(value)
     return value
+
+
+class HistoryGuard(NamedTuple):
+    """What :meth:`HistoryTable.history_guard` reads: enough to tell whether the history changed, in one row."""
+
+    rows: int  #: how many versions the history holds
+    version_sum: int  #: the sum of those versions
+    recorded: bool  #: whether the version asked about is one of them
 
 
 class HistoryTable:
@@ -167,20 +175,22 @@ class HistoryTable:
             history.append(HistoryRow(number, str(name), text, str(checksum), None if by is None else str(by)))
         return history
 
-    def history_guard(self, version: Optional[int]) -> Tuple[int, bool]:
-        """One row: how many versions the history holds, and whether ``version`` is one of them (one statement).
+    def history_guard(self, version: Optional[int]) -> "HistoryGuard":
+        """One row: how many versions the history holds, their sum, and whether ``version`` is one of them (one statement).
 
         The apply loop's concurrency guard, asked under the lock before each
         migration instead of reading the whole history again (``None``: only
-        the count). The version is looked up by its primary key.
+        the count and sum). The sum tells a rollback followed by another
+        runner's apply (same count, other versions) from no change at all. The
+        version is looked up by its primary key.
         """
         table = self.history_table
-        count, recorded = self._query(
-            f"SELECT (SELECT COUNT(*) FROM {table}), "
+        count, total, recorded = self._query(
+            f"SELECT (SELECT COUNT(*) FROM {table}), (SELECT COALESCE(SUM(version), 0) FROM {table}), "
             f"(SELECT COUNT(*) FROM {table} WHERE version = {self.placeholder})",
             (version,),
         )[0]
-        return int(count), bool(int(recorded))
+        return HistoryGuard(int(count), int(total), bool(int(recorded)))
 
     def _write_history(self, version: int, sql: str, params: Sequence[Any]) -> None:
         """Run a statement writing the history; a row the table refuses raises :class:`HistoryTableError`."""

@@ -62,25 +62,32 @@ def assess_adoption(dialect: Dialect, pending: Tuple[PlannedMigration, ...]) -> 
 
 @dataclass
 class _Seen:
-    """The plan as this run last confirmed it under the lock, and how many rows the history held then."""
+    """The plan as this run last confirmed it under the lock, and the history's versions then (count and sum)."""
 
     plan: Plan
     rows: int
+    version_sum: int
     done: int = 0  # how many of plan.pending this run has applied since
+
+    @classmethod
+    def of(cls, run: Run) -> "_Seen":
+        """The run's plan, from the history it holds now."""
+        return cls(run.plan(), len(run.history), sum(row.version for row in run.history))
 
     def next(self) -> Optional[PlannedMigration]:
         return self.plan.pending[self.done] if self.done < len(self.plan.pending) else None
 
-    def applied_one(self) -> None:
+    def applied_one(self, version: int) -> None:
         self.done += 1
         self.rows += 1
+        self.version_sum += version
 
 
 def _replan(run: Run) -> _Seen:
     """Read the history and the journal again under the lock, and plan again from them."""
     run.read()
     run.refuse_unfinished()  # under the lock: an entry in the journal stopped part-way
-    return _Seen(run.plan(), len(run.history))
+    return _Seen.of(run)
 
 
 def _guarded(run: Run, seen: _Seen) -> _Seen:
@@ -92,19 +99,21 @@ def _guarded(run: Run, seen: _Seen) -> _Seen:
     roll back) migrations. Reading the whole history again before each
     migration would cost n^2/2 rows for n migrations; one row tells whether
     anything changed: the history must hold as many rows as this run last saw
-    plus those it wrote, and the next version must still be unapplied. Only
-    when either fails (another runner was at work) is the history read and
-    the run planned again. After the last migration one more transaction asks
-    the same (a runner returns only once nothing is pending under the lock).
-    The journal (MySQL, where a migration that stopped part-way stops every
-    run) is checked under the lock too; elsewhere that costs no statement.
+    plus those it wrote, with the same sum of versions (a rollback followed by
+    another runner's apply keeps the count), and the next version must still
+    be unapplied. Only when any of these fails (another runner was at work) is
+    the history read and the run planned again. After the last migration one
+    more transaction asks the same (a runner returns only once nothing is
+    pending under the lock). The journal (MySQL, where a migration that
+    stopped part-way stops every run) is checked under the lock too; elsewhere
+    that costs no statement.
     """
     planned = seen.next()
-    rows, recorded = run.dialect.history_guard(None if planned is None else planned.version)
+    guard = run.dialect.history_guard(None if planned is None else planned.version)
     unfinished = run.dialect.journal.unfinished()
     if unfinished is not None:
         raise incomplete_error(unfinished)
-    if rows == seen.rows and not recorded:
+    if guard.rows == seen.rows and guard.version_sum == seen.version_sum and not guard.recorded:
         return seen
     logger.info("the history changed since this run read it (another runner): planning again")
     return _replan(run)
@@ -120,7 +129,7 @@ def _first_look(run: Run) -> Tuple[_Seen, Tuple[MigrationStep, ...]]:
     early: Optional[adoption.Adoption] = None
     if "agent" in run.columns and run.unfinished is None:
         dialect.ensure_history(run.columns)  # ready: nothing to run (MySQL: an agent column too narrow is widened)
-        seen = _guarded(run, _Seen(run.plan(), len(run.history)))  # confirm the plan read without the lock: one row
+        seen = _guarded(run, _Seen.of(run))  # confirm the plan read without the lock: one row
     else:
         columns = dialect.history_columns()  # under the lock: another runner may have made the table since
         if not columns:
@@ -143,7 +152,7 @@ def _first_look(run: Run) -> Tuple[_Seen, Tuple[MigrationStep, ...]]:
         logger.info("adopted V%s__%s of agent %r: its objects already exist", planned.version, planned.name, planned.agent)
     adopted = tuple(step_of(p, seen.plan) for p in decision.adopted)
     run.recorded(rows)  # what the history holds once this transaction commits
-    return _Seen(run.plan(), len(run.history)), adopted
+    return _Seen.of(run), adopted
 
 
 def apply_pending(run: Run, progress: Progress) -> MigrationReport:
@@ -188,7 +197,7 @@ def _apply_all(run: Run, progress: Progress, applied: List[MigrationStep], adopt
             if committed is None:
                 continue  # another runner applied it meanwhile: the next guard sees it and plans again
         assert committed is not None
-        seen.applied_one()
+        seen.applied_one(committed.version)
         applied.append(committed)
         if progress is not None:
             progress(committed)

@@ -21,7 +21,7 @@ logger = logging.getLogger("nocodo_agents")
 
 def is_recorded(dialect: Dialect, version: int) -> bool:
     """Whether the history holds ``version`` (one statement, one row; call once the history table exists)."""
-    return dialect.history_guard(version)[1]
+    return dialect.history_guard(version).recorded
 
 
 def run_outside_transaction(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str = "migration") -> None:
