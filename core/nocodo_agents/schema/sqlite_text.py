@@ -1,13 +1,10 @@
-"""Reading SQLite's SQL text for the describer: its tokens, and a normalizer.
+"""Reading SQLite's SQL text for the describer: what a CREATE statement says, and a normalizer.
 
 What SQLite does not report through its pragmas (CHECK constraints, column
 collations, generated-column expressions, AUTOINCREMENT, deferred foreign
-keys, partial index conditions) is read from the CREATE statement with
-:func:`sql_tokens`: the tokens :mod:`.lexer` reads with SQLite's rules (so
-strings, quoted names and comments end where the splitter says they do), in
-the finer grain the describer needs (a qualified name in its parts, a number
-with its exponent, a blob ``X'..'`` and a two-character operator as one
-token each). :func:`render` writes tokens back in a canonical form, so that the
+keys, partial index conditions) is read from the CREATE statement's tokens
+(:func:`~.sqlite_tokens.sql_tokens`, the one lexer's with SQLite's rules).
+:func:`render` writes tokens back in a canonical form, so that the
 same schema written differently describes the same: comments dropped,
 whitespace canonical, keywords upper-cased, identifiers unquoted unless they
 need quoting or are keywords (then double-quoted), ``==`` written ``=`` and
@@ -20,7 +17,22 @@ from __future__ import annotations
 import re
 from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
-from .lexer import COMMENT, IDENTIFIER, PUNCT, STRING, WORD, SqlLexError, SqlSyntax, tokens
+from .sqlite_tokens import Token, sql_tokens
+
+__all__ = [
+    "TableText",
+    "Token",
+    "key_name",
+    "matching_paren",
+    "name_of",
+    "normalize",
+    "normalized_statement",
+    "parenthesised_after",
+    "read_table_sql",
+    "render",
+    "split_commas",
+    "sql_tokens",
+]
 
 #: SQLite's keywords (https://sqlite.org/lang_keywords.html) plus the words
 #: it treats as keywords in context; upper-cased wherever they appear.
@@ -42,11 +54,6 @@ _KEYWORDS = frozenset(
     """.split()
 )
 
-_SQLITE = SqlSyntax("sqlite")
-#: SQLite's operators of more than one character, longest first (the lexer gives one token per character).
-_OPERATORS = ("->>", "||", "<<", ">>", "<=", ">=", "==", "!=", "<>", "->")
-_CLOSING_QUOTE = {'"': '"', "`": "`", "[": "]"}
-
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
 
 #: Operators SQLite treats as the same, written one way.
@@ -54,91 +61,6 @@ _SAME_OPERATOR = {"==": "=", "<>": "!="}
 
 #: The words that open a table constraint rather than a column definition.
 _TABLE_CONSTRAINTS = frozenset({"CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"})
-
-
-class Token(NamedTuple):
-    """One SQL token; ``text`` of an ``ident`` is the name without its quotes."""
-
-    kind: str  # "word", "ident", "string", "number" or "op"
-    text: str
-
-    def is_word(self, *words: str) -> bool:
-        return self.kind == "word" and self.text.upper() in words
-
-    def is_op(self, *ops: str) -> bool:
-        return self.kind == "op" and self.text in ops
-
-
-def sql_tokens(sql: str) -> List[Token]:
-    """The tokens of ``sql``, comments and whitespace dropped.
-
-    Text SQLite would not read to the end (an unterminated string or quoted
-    name) ends with one token holding the rest, as SQLite never stores such text.
-    """
-    read: List[Token] = []
-    lexed = _lexed(sql)
-    index = 0
-    while index < len(lexed):
-        kind, start, end = lexed[index]
-        index += 1
-        text = sql[start:end]
-        if kind == STRING:
-            read.append(Token("string", text))
-        elif kind == IDENTIFIER:
-            read.append(Token("ident", _unquoted(text)))
-        elif text == "." and index < len(lexed) and lexed[index][1] == end and sql[end].isdigit():
-            lexed[index] = (WORD, start, lexed[index][2])  # .5: a number, read on below
-        elif kind == PUNCT:
-            operator = next((op for op in _OPERATORS if sql.startswith(op, start)), text)
-            index += len(operator) - len(text)  # its other characters are the next PUNCT tokens
-            read.append(Token("op", operator))
-        elif text in ("x", "X") and index < len(lexed) and lexed[index][0] == STRING and lexed[index][1] == end:
-            read.append(Token("string", "X" + sql[end : lexed[index][2]].upper()))  # a blob X'..'
-            index += 1
-        elif text[0].isdigit() or text[0] == ".":
-            if _signed_exponent(sql, text, end):
-                text += sql[end : lexed[index + 1][2]]  # 1.5e-3: the lexer's word stops at the exponent's sign
-                index += 2
-            read.append(Token("number", text))
-        else:
-            read.extend(_qualified(text))
-    return read
-
-
-def _lexed(sql: str) -> List[Tuple[str, int, int]]:
-    """SQLite's lexer tokens of ``sql``, comments left out; the rest of unreadable text as one token."""
-    read: List[Tuple[str, int, int]] = []
-    try:
-        for token in tokens(sql, _SQLITE):
-            if token.kind != COMMENT:
-                read.append(token)
-    except SqlLexError as error:
-        read.append((STRING if sql[error.offset] == "'" else IDENTIFIER, error.offset, len(sql)))
-    return read
-
-
-def _signed_exponent(sql: str, number: str, end: int) -> bool:
-    """Whether the number ``number`` ending at ``end`` goes on with an exponent's sign and digits (``1e`` ``-`` ``3``)."""
-    decimal = number[-1] in "eE" and number[:2] not in ("0x", "0X")
-    return decimal and sql[end : end + 1] in ("+", "-") and sql[end + 1 : end + 2].isdigit()
-
-
-def _unquoted(text: str) -> str:
-    """A quoted name's text: quotes dropped, a doubled closing quote written once (``[...]`` has none)."""
-    closing = _CLOSING_QUOTE[text[0]]
-    inner = text[1:-1] if len(text) > 1 and text.endswith(closing) else text[1:]
-    return inner.replace(closing * 2, closing) if closing != "]" else inner
-
-
-def _qualified(word: str) -> List[Token]:
-    """A lexer word in its parts: ``main.t`` is ``main``, ``.``, ``t`` (the lexer reads a dotted name as one word)."""
-    parts: List[Token] = []
-    for index, part in enumerate(word.split(".")):
-        if index:
-            parts.append(Token("op", "."))
-        if part:
-            parts.append(Token("word", part))
-    return parts
 
 
 def key_name(name: str) -> str:
