@@ -56,6 +56,7 @@ LAYER_OF: Dict[str, str] = {
     # plan: pure decisions from (installed migrations, history)
     "planning": "plan",
     "adoption": "plan",
+    "status_rows": "plan",
     # schema: reading SQL, replaying and describing schemas, comparing them
     "schema": "schema",
     "schema.": "schema",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, List, NamedTuple, Optional, Sequence
 
 from ..errors import HistoryRowError, HistoryTableError
-from ..history import HISTORY_TABLE, HistoryRow
+from ..history import HISTORY_TABLE, HistoryRow, as_text
 
 #: refinery's DDL for the history table (one for every driver), plus our nullable ``agent`` column;
 #: ``{table}`` is the dialect's :attr:`Dialect.history_table`.
@@ -29,11 +29,6 @@ _REQUIRED_COLUMNS = ("version", "name", "applied_on", "checksum")
 _READ_COLUMNS = ("version", "name", "applied_on", "checksum", "agent")
 #: Every column the runner writes.
 _WRITTEN_COLUMNS = frozenset(_REQUIRED_COLUMNS) | {"agent"}
-
-
-def as_text(value: Any) -> str:
-    """A text column's value as ``str`` (some drivers hand back bytes)."""
-    return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 def _shown(value: Any) -> Any:

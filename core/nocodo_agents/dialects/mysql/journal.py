@@ -22,7 +22,7 @@ from pymysql.cursors import Cursor
 
 from ...errors import BookkeepingTableError
 from ...excerpt import quote_message
-from ...history import now_rfc3339
+from ...history import JOURNAL_TABLE, now_rfc3339
 from ..history_table import as_text
 from ..journal import Journal, UnfinishedMigration
 from .errors import error_code, error_message
@@ -32,8 +32,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger("nocodo_agents")
 
-#: Where a migration in progress is remembered (see the module docstring).
-JOURNAL_TABLE = "nocodo_agents_migration_journal"
 _CREATE_JOURNAL = (
     f"CREATE TABLE IF NOT EXISTS {JOURNAL_TABLE} ("
     "version INT PRIMARY KEY, name VARCHAR(255), agent VARCHAR(255), statements INT, "
