@@ -11,6 +11,7 @@ from ..engine.run import incomplete_error
 from ..engine.status import DIVERGENT, PENDING, UNFINISHED, migration_status
 from ..engine.verify import verify_database
 from .exit_codes import ExitCode
+from .hints import hint_for, hint_for_divergence, hint_for_status
 from .output import Output
 from .session import open_database
 
@@ -42,7 +43,7 @@ def status_command(args: argparse.Namespace, output: Output) -> int:
     with open_database(args, create=False) as conn:
         rows = migration_status(conn, args.agents, lock_timeout=args.lock_timeout)
     if args.json:
-        output.json([row.as_dict() for row in rows])
+        output.json([{**row.as_dict(), "hint": hint_for_status(row)} for row in rows])
     else:
         output.table(
             [row.as_dict() for row in rows],
@@ -52,6 +53,9 @@ def status_command(args: argparse.Namespace, output: Output) -> int:
         for row in rows:
             if row.detail:
                 output.line(f"\nV{row.version}: {row.detail}")
+            hint = hint_for_status(row)
+            if row.detail and hint:
+                output.line(f"hint: {hint}")
     if args.check:
         if any(row.state == UNFINISHED for row in rows):
             return ExitCode.UNFINISHED
@@ -65,12 +69,16 @@ def status_command(args: argparse.Namespace, output: Output) -> int:
 def verify_command(args: argparse.Namespace, output: Output) -> int:
     with open_database(args, create=False) as conn:
         report = verify_database(conn, args.agents, lock_timeout=args.lock_timeout)
-    unfinished = None if report.unfinished is None else str(incomplete_error(report.unfinished))
+    stopped = None if report.unfinished is None else incomplete_error(report.unfinished)
+    unfinished = None if stopped is None else str(stopped)
     if args.json:
         output.json(
             {
                 "ok": report.ok,
-                "divergent": [{"version": d.version, "agent": d.agent, "message": d.message} for d in report.divergent],
+                "divergent": [
+                    {"version": d.version, "agent": d.agent, "message": d.message, "hint": hint_for_divergence(d)}
+                    for d in report.divergent
+                ],
                 "drift": [{"kind": d.kind, "key": d.key, "expected": d.expected, "live": d.live} for d in report.drift.differences],
                 "invalid_indexes": list(report.invalid_indexes),
                 "unmanaged": list(report.drift.unmanaged),
@@ -80,16 +88,19 @@ def verify_command(args: argparse.Namespace, output: Output) -> int:
                     "version": report.unfinished.version,
                     "direction": report.unfinished.direction,
                     "message": unfinished,
+                    "hint": hint_for(stopped),
                 },
             }
         )
     else:
         if report.unfinished is not None:
             output.result(f"unfinished: V{report.unfinished.version}: {unfinished}")
+            output.result(f"  hint: {hint_for(stopped)}")
         if report.divergent:
             output.result(f"checksums: {len(report.divergent)} applied migration(s) differ from the installed files")
             for divergence in report.divergent:
                 output.result(f"  V{divergence.version}: {divergence.message}")
+                output.result(f"  hint: {hint_for_divergence(divergence)}")
         else:
             output.result("checksums: every applied migration matches its installed file")
         if report.drift.has_drift:

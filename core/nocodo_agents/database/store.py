@@ -121,7 +121,8 @@ def _sqlite_location(path: Union[str, "os.PathLike[str]"]) -> SqliteLocation:
     url = parse_database_url(path)
     if url.dialect != "sqlite" or url.location is None:
         raise DatabaseUrlError(
-            redact(path), "Database opens SQLite only: pass a PostgreSQL or MySQL connection to run_agent_migrations()"
+            url=redact(path),
+            problem="Database opens SQLite only: pass a PostgreSQL or MySQL connection to run_agent_migrations()"
         )
     return url.location
 
