@@ -131,6 +131,9 @@ TABLE: Dict[Type[MigrationError], Tuple[Dict[str, Any], FrozenSet[str]]] = {
     errors.ResolveRefusedError: ({"version": 4127, "problem": "it is not an unfinished migration or rollback"}, frozenset({"needs_agent"})),
     errors.ScaffoldError: ({"target": "widgets.migrations.V4128__more", "problem": "the file already exists"}, frozenset()),
     errors.DatabaseUrlError: ({"url": "mysql://app:***@db", "problem": "name the database"}, frozenset()),
+    errors.RowNotFoundError: ({"missing": [("session", 4127), ("message", 99)], "detail": "FOREIGN KEY constraint failed"}, frozenset()),
+    errors.RejectedValueError: ({"argument": "role", "value": "robot", "problem": "invalid message role 'robot'"}, frozenset()),
+    errors.SessionNotPausedError: ({"session_id": 4127, "status": "completed"}, frozenset()),
 }
 
 #: class -> (facts beyond the table's, what the library's message says instead, the command the hint holds)
@@ -329,3 +332,37 @@ def test_the_console_script_prints_no_hint_where_there_is_no_command(cli: Cli) -
     result = cli("status", "--db", "bogus://somewhere")
     assert result.code == 2, result.text
     assert "nocodo-agents: error: bad database URL" in result.err and "hint:" not in result.err
+
+
+# The Database store: a missing row, a rejected value, a value that is not JSON, each a named error that is
+# also the KeyError / ValueError / TypeError the store raised before.
+
+
+def test_the_store_raises_named_errors_that_are_still_key_and_value_errors(tmp_path: Path) -> None:
+    from nocodo_agents import Database, RejectedValueError, RowNotFoundError, SessionNotPausedError
+
+    with Database(tmp_path / "store.db", agents=[], registry=AgentRegistry([])) as db:
+        with pytest.raises(RowNotFoundError) as missing:
+            db.get_session(4127)
+        assert isinstance(missing.value, KeyError) and missing.value.missing == (("session", 4127),)
+        assert str(missing.value) == "no session with id 4127"
+        with pytest.raises(RowNotFoundError) as missing:
+            db.complete_tool_call(404, {"ok": True})
+        assert missing.value.missing == (("tool call", 404),)
+        session_id = db.create_session("coder", "openai", "gpt-4o", "prompt")
+        with pytest.raises(RowNotFoundError) as missing:
+            db.create_tool_call(session_id, "c1", "search", {}, message_id=99)
+        assert missing.value.missing == (("message", 99),) and "FOREIGN KEY" in (missing.value.detail or "")
+        with pytest.raises(RejectedValueError) as rejected:
+            db.add_message(session_id, "robot", "beep")
+        assert isinstance(rejected.value, ValueError) and (rejected.value.argument, rejected.value.value) == ("role", "robot")
+        with pytest.raises(RejectedValueError) as rejected:
+            db.list_sessions(status="done")
+        assert (rejected.value.argument, rejected.value.value) == ("status", "done")
+        with pytest.raises(SessionNotPausedError) as not_paused:
+            db.resume_session(session_id)
+        assert isinstance(not_paused.value, ValueError) and (not_paused.value.session_id, not_paused.value.status) == (session_id, "running")
+        with pytest.raises(InvalidArgumentTypeError) as not_json:
+            db.create_tool_call(session_id, "c1", "search", {"when": object()})
+        assert isinstance(not_json.value, TypeError) and not_json.value.argument == "request="
+        assert db.list_tool_calls(session_id) == [], "nothing was written"

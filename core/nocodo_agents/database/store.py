@@ -4,9 +4,11 @@ Every write runs in its own transaction (``with self.connection:``) and
 every value is passed as a parameter. Timestamps are integer Unix seconds.
 The JSON columns (a session's ``config``, a tool call's ``request`` and
 ``response``) take any JSON-serialisable Python value and give it back
-parsed. A missing row raises :class:`KeyError` naming its id; a value the
-schema rejects (an unknown message role, a missing required value) raises
-:class:`ValueError`.
+parsed. A missing row raises :class:`~nocodo_agents.RowNotFoundError` (a
+``KeyError``) naming its id; a value the schema rejects (an unknown message
+role, a missing required value) :class:`~nocodo_agents.RejectedValueError` (a
+``ValueError``); a value that is not JSON
+:class:`~nocodo_agents.InvalidArgumentTypeError` (a ``TypeError``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from types import TracebackType
 from typing import Any, List, Optional, Sequence, Tuple, Type, Union
 
 from ..discovery import AgentRegistry
-from ..errors import DatabaseUrlError
+from ..errors import DatabaseUrlError, InvalidArgumentTypeError, RejectedValueError, RowNotFoundError, SessionNotPausedError
 from ..runner import MigrationReport, run_agent_migrations
 from ..sqlite_location import SqliteLocation
 from ..urls import parse_database_url, redact
@@ -93,8 +95,14 @@ def _now() -> int:
     return int(time.time())
 
 
-def _to_json(value: Any) -> str:
-    return json.dumps(value)
+def _to_json(value: Any, argument: str) -> str:
+    """``value`` as JSON text; :class:`InvalidArgumentTypeError` naming ``argument`` if it cannot be."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError) as error:
+        raise InvalidArgumentTypeError(
+            argument=argument, value=value, expected=f"a JSON-serialisable value (dicts, lists, text, numbers, booleans, None): {error}"
+        ) from error
 
 
 def _from_json(text: Optional[str]) -> Any:
@@ -197,7 +205,7 @@ class Database:
 
         ``config`` is any JSON-serialisable value; ``None`` stores NULL.
         """
-        config_json = None if config is None else _to_json(config)
+        config_json = None if config is None else _to_json(config, "config=")
         return self._insert(
             "INSERT INTO agent_sessions (agent_name, provider, model, system_prompt, user_prompt, config, started_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -205,16 +213,19 @@ class Database:
         )
 
     def get_session(self, session_id: int) -> Session:
-        """The session ``session_id``; raises :class:`KeyError` if there is none."""
+        """The session ``session_id``; raises :class:`~nocodo_agents.RowNotFoundError` (a ``KeyError``) if there is none."""
         row = self.connection.execute(f"{_SELECT_SESSIONS} WHERE id = ?", (session_id,)).fetchone()
         if row is None:
-            raise KeyError(f"no session with id {session_id}")
+            raise RowNotFoundError(missing=[("session", session_id)])
         return _session(row)
 
     def list_sessions(self, agent_name: Optional[str] = None, status: Optional[str] = None) -> List[Session]:
         """Sessions in the order they started, optionally only one agent's or one status's."""
         if status is not None and status not in SESSION_STATUSES:
-            raise ValueError(f"invalid session status {status!r}: expected one of {', '.join(SESSION_STATUSES)}")
+            raise RejectedValueError(
+                argument="status", value=status,
+                problem=f"invalid session status {status!r}: expected one of {', '.join(SESSION_STATUSES)}",
+            )
         rows = self.connection.execute(
             f"{_SELECT_SESSIONS} WHERE (? IS NULL OR agent_name = ?) AND (? IS NULL OR status = ?) "
             "ORDER BY started_at, id",
@@ -227,7 +238,7 @@ class Database:
         self._update(
             "UPDATE agent_sessions SET status = 'completed', ended_at = ?, result = ? WHERE id = ?",
             (_now(), result, session_id),
-            f"no session with id {session_id}",
+            ("session", session_id),
         )
 
     def fail_session(self, session_id: int, error: str) -> None:
@@ -235,7 +246,7 @@ class Database:
         self._update(
             "UPDATE agent_sessions SET status = 'failed', ended_at = ?, error = ? WHERE id = ?",
             (_now(), error, session_id),
-            f"no session with id {session_id}",
+            ("session", session_id),
         )
 
     def pause_session_for_user_input(self, session_id: int) -> None:
@@ -243,14 +254,15 @@ class Database:
         self._update(
             "UPDATE agent_sessions SET status = 'waiting_for_user_input' WHERE id = ?",
             (session_id,),
-            f"no session with id {session_id}",
+            ("session", session_id),
         )
 
     def resume_session(self, session_id: int) -> None:
         """Put a session paused for user input back to ``running``.
 
-        Raises :class:`ValueError` if the session is in any other status, and
-        :class:`KeyError` if it does not exist.
+        Raises :class:`~nocodo_agents.SessionNotPausedError` (a ``ValueError``) if the
+        session is in any other status, and :class:`~nocodo_agents.RowNotFoundError`
+        (a ``KeyError``) if it does not exist.
         """
         with self.connection:
             cursor = self.connection.execute(
@@ -259,10 +271,7 @@ class Database:
             )
         if cursor.rowcount == 0:
             status = self.get_session(session_id).status
-            raise ValueError(
-                f"session {session_id} is {status!r}, not 'waiting_for_user_input': only a session "
-                f"paused with pause_session_for_user_input() can be resumed"
-            )
+            raise SessionNotPausedError(session_id=session_id, status=status)
 
     # Messages
 
@@ -275,7 +284,9 @@ class Database:
             "INSERT INTO agent_messages (session_id, role, content, created_at) VALUES (?, ?, ?, ?)",
             (session_id, role, content, _now()),
             session_id=session_id,
-            invalid=f"invalid message role {role!r}: expected one of {', '.join(MESSAGE_ROLES)}",
+            invalid=RejectedValueError(
+                argument="role", value=role, problem=f"invalid message role {role!r}: expected one of {', '.join(MESSAGE_ROLES)}"
+            ),
         )
 
     def list_messages(self, session_id: int) -> List[Message]:
@@ -304,16 +315,16 @@ class Database:
         return self._insert(
             "INSERT INTO agent_tool_calls (session_id, message_id, tool_call_id, tool_name, request, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (session_id, message_id, tool_call_id, tool_name, _to_json(request), _now()),
+            (session_id, message_id, tool_call_id, tool_name, _to_json(request, "request="), _now()),
             session_id=session_id,
             message_id=message_id,
         )
 
     def get_tool_call(self, call_id: int) -> ToolCall:
-        """The tool call with row id ``call_id``; raises :class:`KeyError` if there is none."""
+        """The tool call with row id ``call_id``; raises :class:`~nocodo_agents.RowNotFoundError` (a ``KeyError``) if there is none."""
         row = self.connection.execute(f"{_SELECT_TOOL_CALLS} WHERE id = ?", (call_id,)).fetchone()
         if row is None:
-            raise KeyError(f"no tool call with id {call_id}")
+            raise RowNotFoundError(missing=[("tool call", call_id)])
         return _tool_call(row)
 
     def list_tool_calls(self, session_id: int) -> List[ToolCall]:
@@ -336,8 +347,8 @@ class Database:
         self._update(
             "UPDATE agent_tool_calls SET status = 'completed', response = ?, completed_at = ?, "
             "execution_time_ms = ? WHERE id = ?",
-            (_to_json(response), _now(), None if execution_time_ms is None else int(execution_time_ms), call_id),
-            f"no tool call with id {call_id}",
+            (_to_json(response, "response="), _now(), None if execution_time_ms is None else int(execution_time_ms), call_id),
+            ("tool call", call_id),
         )
 
     def fail_tool_call(self, call_id: int, error_details: str) -> None:
@@ -345,7 +356,7 @@ class Database:
         self._update(
             "UPDATE agent_tool_calls SET status = 'failed', error_details = ?, completed_at = ? WHERE id = ?",
             (error_details, _now(), call_id),
-            f"no tool call with id {call_id}",
+            ("tool call", call_id),
         )
 
     # The names of the original Rust crate (nocodo-agents/src/database/mod.rs).
@@ -362,7 +373,7 @@ class Database:
         *,
         session_id: Optional[int] = None,
         message_id: Optional[int] = None,
-        invalid: Optional[str] = None,
+        invalid: Optional[RejectedValueError] = None,
     ) -> int:
         """Run one INSERT in its own transaction; return the new row id."""
         try:
@@ -373,35 +384,38 @@ class Database:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def _update(self, sql: str, parameters: Tuple[Any, ...], missing: str) -> None:
-        """Run one UPDATE of one row in its own transaction; raise ``KeyError(missing)`` if none matched."""
+    def _update(self, sql: str, parameters: Tuple[Any, ...], row: Tuple[str, int]) -> None:
+        """Run one UPDATE of one ``row`` (kind, id) in its own transaction; raise :class:`RowNotFoundError` if none matched."""
         with self.connection:
             cursor = self.connection.execute(sql, parameters)
         if cursor.rowcount == 0:
-            raise KeyError(missing)
+            raise RowNotFoundError(missing=[row])
 
     def _explain(
         self,
         error: sqlite3.IntegrityError,
         session_id: Optional[int],
         message_id: Optional[int],
-        invalid: Optional[str],
+        invalid: Optional[RejectedValueError],
     ) -> Exception:
-        """Turn a constraint failure into ``KeyError`` (missing parent row) or ``ValueError`` (bad value)."""
+        """Turn a constraint failure into :class:`RowNotFoundError` (missing parent row) or :class:`RejectedValueError`.
+
+        ``invalid`` is the error a CHECK constraint's failure means.
+        """
         text = str(error)
         if text.startswith("FOREIGN KEY"):
             missing = []
             if session_id is not None and not self._exists("SELECT 1 FROM agent_sessions WHERE id = ?", session_id):
-                missing.append(f"session with id {session_id}")
+                missing.append(("session", session_id))
             if message_id is not None and not self._exists("SELECT 1 FROM agent_messages WHERE id = ?", message_id):
-                missing.append(f"message with id {message_id}")
-            return KeyError(f"no {' and no '.join(missing) or 'referenced row'} ({text})")
+                missing.append(("message", message_id))
+            return RowNotFoundError(missing=missing, detail=text)
         if text.startswith("CHECK") and invalid is not None:
-            return ValueError(invalid)
+            return invalid
         if text.startswith("NOT NULL"):
             column = text.rsplit(".", 1)[-1]
-            return ValueError(f"{column} is required, got None")
-        return ValueError(f"the database rejected the value: {text}")
+            return RejectedValueError(argument=column, value=None, problem=f"{column} is required, got None")
+        return RejectedValueError(argument=None, value=None, problem=f"the database rejected the value: {text}")
 
     def _exists(self, sql: str, row_id: int) -> bool:
         return self.connection.execute(sql, (row_id,)).fetchone() is not None

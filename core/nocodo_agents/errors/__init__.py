@@ -12,7 +12,8 @@ divergence), :mod:`.statements` (SQL refused before it runs),
 :mod:`.running` (failed and unfinished migrations), :mod:`.integrity`
 (orphaned rows, invalid indexes), :mod:`.database` (connection, access,
 timeouts, locks, bookkeeping tables), :mod:`.operations` (adoption,
-rollback, drift, resolve, scaffolding, URLs).
+rollback, drift, resolve, scaffolding, URLs), :mod:`.store` (the
+``Database`` store's missing rows and rejected values).
 """
 
 from .base import InvalidArgumentError, InvalidArgumentTypeError, MigrationError, migration_facts
@@ -43,6 +44,7 @@ from .planning import DivergentMigrationError, MigrationConflictError
 from .plugins import DuplicateAgentError, InvalidMigrationError, PluginLoadError, UnknownAgentError
 from .running import IncompleteMigrationError, MigrationFailedError, TransactionEndedError
 from .statements import SessionStateError, TransactionControlError, UnsplittableSqlError
+from .store import RejectedValueError, RowNotFoundError, SessionNotPausedError
 
 __all__ = [
     "AdoptionAmbiguousError",
@@ -68,11 +70,14 @@ __all__ = [
     "MigrationFailedError",
     "PartialSchemaError",
     "PluginLoadError",
+    "RejectedValueError",
     "ResolveRefusedError",
     "RollbackUnavailableError",
+    "RowNotFoundError",
     "ScaffoldError",
     "SchemaDriftError",
     "SchemaReplayError",
+    "SessionNotPausedError",
     "SessionStateError",
     "SessionTimeoutError",
     "StatementCancelledError",
