@@ -40,6 +40,7 @@ LAYER_OF: Dict[str, str] = {
     "_version": "values",
     "checksum": "values",
     "errors": "values",
+    "errors.": "values",
     "excerpt": "values",
     "faults": "values",
     "history": "values",

@@ -32,6 +32,7 @@ from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import record_as_applied, rollback_migrations, verify_database
 from nocodo_agents.runner import run_agent_migrations
 from nocodo_agents.schema.session_state import find_session_change, session_variables
+from nocodo_agents.cli.hints import hint_for
 from test_transaction_control import Target, target  # noqa: F401  (the fixture, one database per dialect)
 
 _names = itertools.count()
@@ -245,7 +246,8 @@ def test_verify_refuses_to_replay_an_applied_migration_that_changes_the_session(
     before = target.snapshot()
     with pytest.raises(SessionStateError) as raised:
         verify_database(conn, registry=registry)
-    assert raised.value.version == 100 and "nocodo-agents repair" in str(raised.value)
+    assert raised.value.version == 100 and "repair_history(conn)" in str(raised.value)
+    assert "`nocodo-agents repair` after fixing the file" in hint_for(raised.value)
     assert target.snapshot() == before
 
 

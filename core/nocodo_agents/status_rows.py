@@ -144,6 +144,6 @@ def status_rows(
 def incomplete_error(unfinished: UnfinishedMigration) -> IncompleteMigrationError:
     """The error naming a journal entry that stopped part-way, and the ``resolve`` commands."""
     return IncompleteMigrationError(
-        unfinished.version, unfinished.name, unfinished.agent, unfinished.statements,
-        unfinished.failed_index, unfinished.error, unfinished.direction,
+        version=unfinished.version, name=unfinished.name, agent=unfinished.agent, statements=unfinished.statements,
+        failed_index=unfinished.failed_index, error=unfinished.error, direction=unfinished.direction,
     )

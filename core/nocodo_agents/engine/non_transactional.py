@@ -12,7 +12,7 @@ import re
 from typing import List, Sequence
 
 from ..dialects import Dialect
-from ..errors import InvalidIndexError, MigrationFailedError
+from ..errors import InvalidIndexError, MigrationFailedError, migration_facts
 from ..execution import run_statements
 from ..planning import PlannedMigration
 from ..schema.code_words import code_words
@@ -42,11 +42,17 @@ def run_outside_transaction(dialect: Dialect, planned: PlannedMigration, sql: st
     except MigrationFailedError as failure:
         invalid = _its_invalid_indexes(_invalid_indexes_after(dialect, failure), before, sql)
         if invalid:
-            raise InvalidIndexError(planned, invalid, phase, failure, already_invalid=before) from failure
+            raise InvalidIndexError(
+                **migration_facts(planned),
+                indexes=invalid,
+                phase=phase,
+                failure=failure,
+                already_invalid=before,
+            ) from failure
         raise
     invalid = _its_invalid_indexes(dialect.invalid_indexes(), before, sql)
     if invalid:
-        raise InvalidIndexError(planned, invalid, phase, already_invalid=before)
+        raise InvalidIndexError(**migration_facts(planned), indexes=invalid, phase=phase, already_invalid=before)
 
 
 def _its_invalid_indexes(invalid: Sequence[str], before: Sequence[str], sql: str) -> List[str]:

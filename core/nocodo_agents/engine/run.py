@@ -36,8 +36,12 @@ def check_lock_timeout(lock_timeout: float) -> None:
         or not 0 <= lock_timeout <= MAX_LOCK_TIMEOUT
     ):
         raise InvalidArgumentError(
-            f"lock_timeout= must be a number of seconds >= 0 (0: do not wait) and at most "
-            f"{MAX_LOCK_TIMEOUT:g} (about 24.8 days; infinity is not accepted), not {lock_timeout!r}"
+            argument="lock_timeout=",
+            value=lock_timeout,
+            expected=(
+                f"a number of seconds >= 0 (0: do not wait) and at most {MAX_LOCK_TIMEOUT:g} "
+                f"(about 24.8 days; infinity is not accepted)"
+            ),
         )
 
 

@@ -178,7 +178,12 @@ class MySQLJournal(Journal):
                 raise
             engine, charset = self.convert
             raise BookkeepingTableError(
-                JOURNAL_TABLE, self.dialect.location(), _CONVERT_JOURNAL, engine=engine, charset=charset, cause=error_message(error)
+                table=JOURNAL_TABLE,
+                database=self.dialect.location(),
+                fix=_CONVERT_JOURNAL,
+                engine=engine,
+                charset=charset,
+                cause=error_message(error)
             ) from error
         self.convert = None
         logger.info("converted %s to InnoDB and utf8mb4 (an earlier release created it with the server's defaults)", JOURNAL_TABLE)
@@ -219,7 +224,7 @@ class MySQLJournal(Journal):
         versions = ", ".join(f"V{v}" for v in sorted(self.journalled))
         return (
             f" {versions} had started and is left in the journal: the next run will ask you to "
-            f"resolve it (`nocodo-agents resolve`)."
+            f"settle it with nocodo_agents.lifecycle.resolve_unfinished (the command line's resolve)."
         )
 
 
