@@ -11,10 +11,9 @@ facts call for no command.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Type
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Type
 
-from ..engine.reports import Divergence
-from ..engine.status import DIVERGENT, UNFINISHED, StatusRow
+from ..status_rows import DIVERGENT, UNFINISHED, StatusRow
 from ..errors import (
     AdoptionAmbiguousError,
     DatabaseAccessError,
@@ -31,6 +30,9 @@ from ..errors import (
     TransactionControlError,
     UnsplittableSqlError,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine.reports import Divergence
 
 PROGRAM = "nocodo-agents"
 
@@ -139,7 +141,7 @@ def hint_for(error: BaseException) -> Optional[str]:
     return None
 
 
-def hint_for_divergence(divergence: Divergence) -> str:
+def hint_for_divergence(divergence: "Divergence") -> str:
     """The command line's advice for a divergent migration ``verify`` lists."""
     return _repair(divergence.recorded_agent)
 
