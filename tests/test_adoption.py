@@ -10,6 +10,7 @@ from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import baseline
 from nocodo_agents.loading import load_migrations
+from nocodo_agents.cli.hints import hint_for
 
 
 def make_legacy(connection: sqlite3.Connection) -> None:
@@ -101,7 +102,9 @@ def test_seed_rows_are_never_run_twice_on_adoption(conn, agent_package) -> None:
         assert error.source.endswith("V101__seed_colours.py") and error.source in str(error)
         assert error.distribution in str(error) and error.touched == ("colours",)
         assert error.adopted == (1, 2, 3, 100)
-        assert "baseline --version" in str(error) and "lifecycle.baseline(conn" in str(error)
+        assert "lifecycle.baseline(conn, V)" in str(error) and "the command line's baseline" in str(error)
+        assert "`nocodo-agents baseline --version V`" in hint_for(error) and "V101 if that migration" in hint_for(error)
+        assert "`nocodo-agents migrate`" in hint_for(error)
         assert "nothing was changed" in str(error)
         assert tables(conn) == before, "not even the history table was created"
         assert colours(conn) == [("red",), ("green",)]

@@ -22,6 +22,7 @@ from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.lifecycle import baseline, verify_database
 from nocodo_agents.loading import load_migrations
 from nocodo_agents.schema.split import split_statements
+from nocodo_agents.cli.hints import hint_for
 
 _names = itertools.count()
 
@@ -99,7 +100,8 @@ def test_seed_rows_are_never_run_twice_on_adoption(db: ServerDatabase, agent_pac
             run_agent_migrations(db.conn, registry=registry_of(seed=seed), dry_run=dry_run)
         error = raised.value
         assert (error.version, error.agent, error.touched, error.adopted) == (101, "seed", ("colours",), (1, 2, 3, 100))
-        assert error.source in str(error) and "baseline --version" in str(error)
+        assert error.source in str(error) and "lifecycle.baseline(conn, V)" in str(error)
+        assert "`nocodo-agents baseline --version V`" in hint_for(error)
         assert db.tables() == before, "not even the history table was created"
         assert db.colours() == ["green", "red"]
     baseline(db.conn, 101, registry=registry_of(seed=seed))

@@ -26,6 +26,7 @@ from lock_waits import lock_wait_logged
 from nocodo_agents import DatabaseAccessError, IncompleteMigrationError, LockTimeoutError, SessionTimeoutError
 from nocodo_agents.cli.exit_codes import ExitCode, exit_code_for
 from nocodo_agents.runner import run_agent_migrations
+from nocodo_agents.cli.hints import hint_for
 
 PG_LOCK = "hashtext('nocodo_agents.migrations')"
 
@@ -329,6 +330,7 @@ def test_mariadb_max_statement_time_cancelling_a_migration_is_named(maria, agent
     assert (error.setting, error.value) == ("max_statement_time", "0.2")
     message = str(error)
     assert "max_statement_time = 0.2" in message and "V100__slow" in message and "statement 2" in message
-    assert "resolve 100" in message and "rolled back" not in message
+    assert "resolve_unfinished(conn, 100, applied=True)" in message and "rolled back" not in message
+    assert error.unfinished == (100,) and "`nocodo-agents resolve 100 --applied` or `--absent`" in hint_for(error)
     with pytest.raises(IncompleteMigrationError):
         run_agent_migrations(maria, registry=registry)

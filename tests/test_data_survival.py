@@ -53,6 +53,7 @@ from nocodo_agents.database import Database
 from nocodo_agents.database.migrations import MigrationReport, run_agent_migrations
 from nocodo_agents.discovery import AgentEntry, AgentRegistry
 from nocodo_agents.lifecycle import resolve_unfinished
+from nocodo_agents.cli.hints import hint_for
 
 Row = Tuple[Any, ...]
 
@@ -923,7 +924,8 @@ def test_mariadb_drop_of_a_referenced_parent_fails_changes_nothing_and_asks_for_
 
         with pytest.raises(IncompleteMigrationError) as stopped:
             backend.migrate(registry)
-        assert stopped.value.version == 20 and "nocodo-agents resolve 20 --absent" in str(stopped.value)
+        assert stopped.value.version == 20 and "resolve_unfinished(conn, 20, applied=False)" in str(stopped.value)
+        assert "nocodo-agents resolve 20 --absent" in hint_for(stopped.value)
         assert resolve_unfinished(backend.connection, 20, applied=False, registry=registry) is None
         assert backend.migrate(registry_with()).applied == ()
         assert _snapshot_all(backend) == before

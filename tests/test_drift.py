@@ -339,6 +339,23 @@ def test_what_sqlite_does_not_report_is_read_from_the_statement(conn: sqlite3.Co
     assert schema["column w.k"] == "TEXT NOT NULL PRIMARY KEY"  # SQLite enforces NOT NULL here
 
 
+def test_names_beyond_ascii_and_literals_are_read_as_sqlite_reads_them(conn: sqlite3.Connection) -> None:
+    """The describer reads CREATE statements with the one lexer: ``prix€`` is one name, as SQLite reads it."""
+    conn.executescript(
+        """
+        CREATE TABLE m (
+            prix€ TEXT COLLATE NOCASE CHECK (prix€ <> 'x''y' AND length(prix€)>=1.5e-3 OR prix€ == x'0aFf'),
+            n INTEGER DEFAULT -.5 -- a comment: CHECK (n > 0)
+        );
+        """
+    )
+    schema = describe_sqlite_schema(conn)
+    assert schema['column m."prix€"'] == "TEXT COLLATE NOCASE"
+    assert schema["check m: prix€ != 'x''y' AND length(prix€) >= 1.5e-3 OR prix€ = X'0AFF'"]
+    assert schema["column m.n"] == "INTEGER DEFAULT -.5"
+    assert not any("n > 0" in key for key in schema)
+
+
 def test_views_and_triggers_are_normalized_statements(conn: sqlite3.Connection) -> None:
     conn.executescript(
         """

@@ -40,6 +40,7 @@ LAYER_OF: Dict[str, str] = {
     "_version": "values",
     "checksum": "values",
     "errors": "values",
+    "errors.": "values",
     "excerpt": "values",
     "faults": "values",
     "history": "values",
@@ -56,6 +57,7 @@ LAYER_OF: Dict[str, str] = {
     # plan: pure decisions from (installed migrations, history)
     "planning": "plan",
     "adoption": "plan",
+    "status_rows": "plan",
     # schema: reading SQL, replaying and describing schemas, comparing them
     "schema": "schema",
     "schema.": "schema",

@@ -27,6 +27,7 @@ from nocodo_agents import InvalidArgumentError
 from nocodo_agents.excerpt import shorten
 from nocodo_agents.lifecycle import baseline, record_as_applied, repair_history, resolve_unfinished, rollback_migrations
 from nocodo_agents.runner import run_agent_migrations
+from nocodo_agents.cli.hints import hint_for
 
 _names = itertools.count()
 HUGE = 10_000_000
@@ -255,7 +256,8 @@ def test_mariadb_lock_wait_timeout_is_a_lock_conflict_and_keeps_the_journal(mari
             run_agent_migrations(conn, registry=registry_of(both=package))
         message = str(caught.value)
         assert "V100__both" in message and "Lock wait timeout" in message and "not because of its SQL" in message
-        assert "resolve 100" in message
+        assert "resolve_unfinished(conn, 100, applied=True)" in message and caught.value.unfinished == (100,)
+        assert "`nocodo-agents resolve 100 --applied` or `--absent`" in hint_for(caught.value)
         assert exit_code_for(caught.value) == 6
         setup.rollback()
         with pytest.raises(IncompleteMigrationError, match="V100__both"):

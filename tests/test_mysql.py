@@ -35,6 +35,7 @@ from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import repair_history, resolve_unfinished, rollback_migrations, verify_database
 from nocodo_agents.loading import load_migrations
 from nocodo_agents.schema.split import split_statements
+from nocodo_agents.cli.hints import hint_for
 from fleet import assert_each_applied_once, run_fleet
 from servers import MariaDBServer
 
@@ -312,7 +313,9 @@ def test_failure_after_ddl_is_journalled_and_stops_the_next_run(conn: Connection
     assert (stopped.value.version, stopped.value.failed_index) == (4, 2)
     text = str(stopped.value)
     assert "V4__broken" in text and "statement 3 of 4" in text and "statements 1-2 stay applied" in text
-    assert "nocodo-agents resolve 4 --applied" in text and "nocodo-agents resolve 4 --absent" in text
+    assert "resolve_unfinished(conn, 4, applied=True)" in text and "resolve_unfinished(conn, 4, applied=False)" in text
+    hint = hint_for(stopped.value)
+    assert hint is not None and "nocodo-agents resolve 4 --applied" in hint and "nocodo-agents resolve 4 --absent" in hint
     with pytest.raises(IncompleteMigrationError):
         run_agent_migrations(conn, registry=registry, dry_run=True)
 

@@ -252,7 +252,7 @@ def test_a_version_journalled_and_recorded_is_never_taken_as_applied(journalled_
 
     rows = migration_status(conn, registry=core)
     assert [row.state for row in rows] == ["applied", "applied", UNFINISHED]
-    assert rows[2].applied_on is not None and "`nocodo-agents resolve 3 --applied`" in (rows[2].detail or "")
+    assert rows[2].applied_on is not None and "resolve_unfinished(conn, 3, applied=True)" in (rows[2].detail or "")
     report = verify_database(conn, registry=core)
     assert not report.ok and report.unfinished is not None and report.unfinished.version == 3 and report.pending == ()
 
@@ -290,7 +290,8 @@ def test_status_shows_an_unfinished_migration_and_check_exits_7(cli: Cli, defaul
     assert "nocodo-agents resolve 300 --applied" in shown.out and NON_LATIN1 in shown.out
     rows = {row["version"]: row for row in json.loads(cli("status", "--json", "--agent", "bk", "--db", url).out)}
     assert rows[300]["state"] == "unfinished" and rows[300]["applied_on"] is None
-    assert "`nocodo-agents resolve 300 --absent`" in rows[300]["detail"]
+    assert "resolve_unfinished(conn, 300, applied=False)" in rows[300]["detail"]
+    assert "`nocodo-agents resolve 300 --absent`" in rows[300]["hint"]
     check = cli("status", "--check", "--agent", "bk", "--db", url)
     assert check.code == ExitCode.UNFINISHED == 7, check.text
     verified = cli("verify", "--agent", "bk", "--db", url)

@@ -26,6 +26,7 @@ from nocodo_agents.dialects.mysql import JOURNAL_TABLE
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import record_as_applied, resolve_unfinished, rollback_migrations
 from nocodo_agents.runner import run_agent_migrations
+from nocodo_agents.cli.hints import hint_for
 from servers import MariaDBServer
 from test_mysql import history, query, tables
 
@@ -105,8 +106,10 @@ def test_a_rollback_failing_part_way_is_journalled_and_stops_every_later_run(con
     text = str(error)
     assert "the rollback of migration V4__pair of agent 'rj'" in text and "statements before the failing one stay applied" in text
     assert "V4 is still recorded as applied" in text and "was rolled back" not in text
-    assert "`nocodo-agents resolve 4 --applied` (it stays applied: its history row is kept)" in text
-    assert "`nocodo-agents resolve 4 --absent` (the rollback is complete: its history row is deleted)" in text
+    assert "resolve_unfinished(conn, 4, applied=True) (it stays applied: its history row is kept)" in text
+    assert "resolve_unfinished(conn, 4, applied=False) (the rollback is complete: its history row is deleted)" in text
+    assert "`nocodo-agents resolve 4 --applied` (it stays applied: its history row is kept)" in hint_for(error)
+    assert "`nocodo-agents resolve 4 --absent` (the rollback is complete: its history row is deleted)" in hint_for(error)
     assert "rj_a" in tables(conn) and "rj_b" not in tables(conn) and "rj_c" not in tables(conn)
     assert versions(conn) == [1, 2, 3, 4]
     assert journal(conn) == [(4, "pair", "rj", 3, 1, 1, "rollback")]
@@ -128,8 +131,11 @@ def test_a_rollback_failing_part_way_is_journalled_and_stops_every_later_run(con
     assert "the rollback of migration V4__pair of agent 'rj' stopped part-way" in message
     assert "statement 2 of 3 of its rollback() failed" in message and "statement 1 stays applied" in message
     assert "V4 is still recorded as applied" in message
-    assert "`nocodo-agents resolve 4 --applied` (the migration stays applied: its history row is kept)" in message
-    assert "`nocodo-agents resolve 4 --absent` (the rollback is complete: its history row is deleted)" in message
+    assert "resolve_unfinished(conn, 4, applied=True) (the migration stays applied: its history row is kept)" in message
+    assert "resolve_unfinished(conn, 4, applied=False) (the rollback is complete: its history row is deleted)" in message
+    hint = hint_for(stopped.value)
+    assert "`nocodo-agents resolve 4 --applied` (the migration stays applied: its history row is kept)" in hint
+    assert "`nocodo-agents resolve 4 --absent` (the rollback is complete: its history row is deleted)" in hint
 
 
 def test_resolve_absent_completes_the_rollback(conn: Connection, agent_package) -> None:

@@ -6,6 +6,7 @@ from nocodo_agents import DivergentMigrationError, Migration, MigrationConflictE
 from nocodo_agents.migration_set import MigrationSet
 from nocodo_agents.history import HistoryRow
 from nocodo_agents.planning import make_plan, merge
+from nocodo_agents.cli.hints import hint_for
 
 
 def mset(agent: str, *versions: int) -> MigrationSet:
@@ -84,4 +85,5 @@ def test_renamed_file_is_divergent() -> None:
 def test_history_written_by_refinery_points_to_repair() -> None:
     with pytest.raises(DivergentMigrationError) as raised:
         make_plan(merge([mset("core", 1)]), [row(1, agent=None, checksum="42")], "sqlite")
-    assert "refinery" in str(raised.value) and "nocodo-agents repair" in str(raised.value)
+    assert "refinery" in str(raised.value) and "repair_history(conn)" in str(raised.value)
+    assert "`nocodo-agents repair`" in hint_for(raised.value)

@@ -15,6 +15,7 @@ from nocodo_agents import DivergentMigrationError
 from nocodo_agents.database.migrations import checksum, run_agent_migrations
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.loading import load_migrations
+from nocodo_agents.cli.hints import hint_for
 
 REFINERY_CREATE = """CREATE TABLE IF NOT EXISTS refinery_schema_history(
              version INT4 PRIMARY KEY,
@@ -83,6 +84,7 @@ def test_history_from_the_original_rust_crate_is_divergent_and_points_to_repair(
     with pytest.raises(DivergentMigrationError) as raised:
         run_agent_migrations(conn, registry=AgentRegistry([]))
     message = str(raised.value)
-    assert "V1" in message and "refinery" in message and "nocodo-agents repair" in message
+    assert "V1" in message and "refinery" in message and "repair_history(conn)" in message
+    assert "`nocodo-agents repair` to re-record the checksums" in hint_for(raised.value)
     assert raised.value.recorded_agent is None
     assert conn.execute("SELECT COUNT(*) FROM refinery_schema_history").fetchone() == (1,)

@@ -1,8 +1,8 @@
-"""The schema layer (``nocodo_agents.schema``): its place in the layers, and the readers only it has.
+"""The schema layer (``nocodo_agents.schema``): the readers only it has.
 
-* Nothing in ``schema/``, ``drift.py`` or ``adoption.py`` imports the
-  dialects, the engine or the CLI (the dialects call into the schema layer,
-  never the other way round).
+Its place in the layers (it imports nothing above it) is checked with every
+other module's by ``tests/test_import_layers.py``.
+
 * PostgreSQL's replay drops the keyword ``CONCURRENTLY`` of a
   ``transactional = False`` migration only where the lexer reads it as a
   word: a string literal holding it is replayed as written, so the drift
@@ -13,61 +13,16 @@
 
 from __future__ import annotations
 
-import ast
 import itertools
-from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
 import pytest
 
-import nocodo_agents
 from conftest import registry_of
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.lifecycle import verify_database
 from nocodo_agents.schema.scratch_postgresql import without_concurrently
 from nocodo_agents.schema.touched import touched_names
-
-PACKAGE = Path(nocodo_agents.__file__).parent
-#: What the schema layer may not import: the layers above it.
-ABOVE = ("dialects", "runner", "lifecycle", "execution", "status", "cli", "database", "discovery", "core_plugin")
-
-
-def imported_modules(path: Path) -> List[str]:
-    """Every module ``path`` imports (also under ``if TYPE_CHECKING``), as dotted names inside ``nocodo_agents``."""
-    package = ["nocodo_agents"] + list(path.relative_to(PACKAGE).parent.parts)
-    found = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = package[: len(package) - node.level + 1] if node.level else []
-            module = ".".join(base + ([node.module] if node.module else []))
-            found += [module] + [f"{module}.{alias.name}" for alias in node.names]
-    return found
-
-
-def schema_layer_files() -> List[Path]:
-    return sorted((PACKAGE / "schema").glob("*.py")) + [PACKAGE / "drift.py", PACKAGE / "adoption.py"]
-
-
-@pytest.mark.parametrize("path", schema_layer_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_schema_layer_imports_nothing_above_it(path: Path) -> None:
-    above = [m for m in imported_modules(path) if any(m == f"nocodo_agents.{a}" or m.startswith(f"nocodo_agents.{a}.") for a in ABOVE)]
-    assert above == [], f"{path.name} imports {above}"
-
-
-def test_the_checker_sees_relative_imports() -> None:
-    """The test above resolves ``from ..x import y`` and ``from .x import y`` (it caught session_state's ``..dialects``)."""
-    assert "nocodo_agents.schema.sqlite_split" in imported_modules(PACKAGE / "dialects" / "sqlite.py")
-    assert "nocodo_agents.dialects.base.Dialect" in imported_modules(PACKAGE / "dialects" / "sqlite.py")
-    assert "nocodo_agents.schema.lexer" in imported_modules(PACKAGE / "schema" / "split.py")
-
-
-def test_journal_table_is_named_alike_in_the_dialect_and_the_describer() -> None:
-    from nocodo_agents.dialects import mysql
-    from nocodo_agents.schema import describe_mysql
-
-    assert describe_mysql.JOURNAL_TABLE == mysql.JOURNAL_TABLE
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from nocodo_agents import ConnectionStateError, DatabaseAccessError, HistoryTabl
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.lifecycle import verify_database
 from nocodo_agents.status import migration_status
+from nocodo_agents.cli.hints import hint_for
 
 _names = itertools.count()
 
@@ -224,7 +225,8 @@ def test_mariadb_connection_killed_mid_migration_is_journalled_and_resolvable(ma
     failed = caught.value.__cause__
     assert isinstance(failed, MigrationFailedError) and failed.journalled and failed.version == 100
     message = str(caught.value)
-    assert "V100__slow" in message and "stay applied" in message and "resolve 100" in message
+    assert "V100__slow" in message and "stay applied" in message and "resolve_unfinished(conn, 100, applied=True)" in message
+    assert caught.value.unfinished == (100,) and "`nocodo-agents resolve 100 --applied` or `--absent`" in hint_for(caught.value)
     assert "rolled back" not in message and "fix the migration" not in message
     checker = mariadb_server.connect(name)
     try:

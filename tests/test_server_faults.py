@@ -32,6 +32,7 @@ from conftest import migration_module, registry_of
 from nocodo_agents import DatabaseAccessError, IncompleteMigrationError
 from nocodo_agents.lifecycle import resolve_unfinished
 from nocodo_agents.runner import run_agent_migrations
+from nocodo_agents.cli.hints import hint_for
 from servers import MariaDBServer, PostgresServer
 
 _names = itertools.count()
@@ -292,7 +293,8 @@ def test_mariadb_server_stopped_mid_migration(my_server: MariaDBServer, agent_pa
     assert join(), "the server was never stopped"
     message = str(caught.value)
     _assert_names_the_fault(message)
-    assert "V100__slow" in message and "statement 2" in message and "resolve 100" in message
+    assert "V100__slow" in message and "statement 2" in message and "resolve_unfinished(conn, 100, applied=True)" in message
+    assert caught.value.unfinished == (100,) and "`nocodo-agents resolve 100 --applied` or `--absent`" in hint_for(caught.value)
     assert "rolled back" not in message
     my_server.restart()
     checker = my_server.connect(database)

@@ -32,6 +32,7 @@ from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import record_as_applied, rollback_migrations, verify_database
 from nocodo_agents.runner import run_agent_migrations
 from nocodo_agents.schema.session_state import find_session_change, session_variables
+from nocodo_agents.cli.hints import hint_for
 from test_transaction_control import Target, target  # noqa: F401  (the fixture, one database per dialect)
 
 _names = itertools.count()
@@ -67,6 +68,8 @@ REFUSED = [
     ("sqlite", "PRAGMA recursive_triggers = ON", "sqlite_pragma"),
     ("sqlite", "PRAGMA legacy_alter_table = 1", "sqlite_pragma"),
     ("sqlite", "PRAGMA main.journal_mode = MEMORY", "sqlite_pragma"),
+    ("sqlite", 'PRAGMA "main".journal_mode = MEMORY', "sqlite_pragma"),  # a quoted qualifier was read as the name
+    ("sqlite", 'PRAGMA main."journal_mode" = MEMORY', "sqlite_pragma"),
     ("sqlite", "PRAGMA synchronous(OFF)", "sqlite_pragma"),
     ("sqlite", "PRAGMA busy_timeout = 5", "sqlite_pragma"),
     ("sqlite", "PRAGMA query_only = 1", "sqlite_pragma"),
@@ -74,6 +77,8 @@ REFUSED = [
     ("sqlite", "DETACH other", "sqlite_attach"),
     ("sqlite", "CREATE TEMP TABLE scratch (id INT)", "temp_object"),
     ("sqlite", "CREATE TABLE temp.scratch (id INT)", "temp_object"),
+    ("sqlite", 'CREATE TABLE "temp".scratch (id INT)', "temp_object"),  # a quoted temp schema was not seen
+    ("postgresql", 'CREATE TABLE "pg_temp".scratch (id INT)', "temp_object"),
     ("sqlite", "CREATE TEMPORARY VIEW v AS SELECT 1", "temp_object"),
     ("postgresql", "CREATE TEMP TABLE scratch (id INT)", "temp_object"),
     ("postgresql", "CREATE GLOBAL TEMPORARY TABLE IF NOT EXISTS scratch (id INT)", "temp_object"),
@@ -130,6 +135,10 @@ def test_temporary_objects_the_migration_drops_itself_are_allowed() -> None:
     assert left is not None and (left.index, left.kind, left.subject) == (0, "temp_object", "a")
     case = find_session_change(['CREATE TEMP TABLE "A" (id INT)', "DROP TABLE a"], "postgresql")
     assert case is not None and case.subject == "A", "a quoted name is compared exactly"
+    quoted = ['CREATE TABLE "temp"."B" (id INT)', 'DROP TABLE temp."B"', "CREATE TEMP TABLE c (id INT)", 'DROP TABLE "temp".c']
+    assert find_session_change(quoted, "sqlite") is None, "a name's parts are read however each is quoted"
+    other = find_session_change(["CREATE TEMP TABLE d (id INT)", "DROP TABLE main.d"], "sqlite")
+    assert other is not None and other.subject == "d", "main.d is another table"
 
 
 def test_sqlite_foreign_keys_pragma_is_refused_only_where_it_would_apply() -> None:
@@ -169,12 +178,12 @@ CHANGES = {
     "sqlite": [
         "PRAGMA recursive_triggers = ON", "PRAGMA legacy_alter_table = ON", "PRAGMA query_only = 1", "PRAGMA busy_timeout = 5",
         "PRAGMA journal_mode = MEMORY", "PRAGMA synchronous = OFF", "PRAGMA cache_size = 10", "ATTACH DATABASE ':memory:' AS tc_other",
-        "CREATE TEMP TABLE tc_temp (id INT)",
+        "CREATE TEMP TABLE tc_temp (id INT)", 'PRAGMA "main".journal_mode = MEMORY', 'CREATE TABLE "temp".tc_temp (id INT)',
     ],
     "postgresql": [
         "SET search_path = pg_catalog", "SET SCHEMA 'pg_catalog'", "SET ROLE NONE", "SET SESSION AUTHORIZATION DEFAULT", "RESET ALL",
         "DISCARD PLANS", "SELECT set_config('search_path', 'pg_catalog', false)", "LISTEN tc_channel", "PREPARE tc_q AS SELECT 1",
-        "SET statement_timeout = '1min'", "CREATE TEMP TABLE tc_temp (id INT)",
+        "SET statement_timeout = '1min'", "CREATE TEMP TABLE tc_temp (id INT)", 'CREATE TABLE "pg_temp".tc_temp (id INT)',
     ],
     "mysql": [
         "USE mysql", "SET ROLE NONE", "SET SESSION TRANSACTION READ ONLY", "SET timestamp = 1", "CREATE TEMPORARY TABLE tc_temp (id INT)",
@@ -237,7 +246,8 @@ def test_verify_refuses_to_replay_an_applied_migration_that_changes_the_session(
     before = target.snapshot()
     with pytest.raises(SessionStateError) as raised:
         verify_database(conn, registry=registry)
-    assert raised.value.version == 100 and "nocodo-agents repair" in str(raised.value)
+    assert raised.value.version == 100 and "repair_history(conn)" in str(raised.value)
+    assert "`nocodo-agents repair` after fixing the file" in hint_for(raised.value)
     assert target.snapshot() == before
 
 

@@ -311,3 +311,26 @@ def test_postgresql_routines_and_sqlite_style_words_split_as_before() -> None:
         "SELECT CASE WHEN 1 = 1 THEN 2 END"
     )
     assert len(split_statements(sql, "postgresql")) == 3
+
+
+# -- names with characters beyond ASCII -----------------------------------------------------------
+
+#: A block body whose name holds a character beyond ASCII that Python does not call a letter (``€``):
+#: every server reads it as part of the name, so ``a€END`` is one name, not ``a``, ``€`` and ``END``.
+NON_ASCII_NAMES = {
+    "postgresql": (
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 AS x€END; SELECT 2; END;\nSELECT 3;",
+        ["CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 AS x€END; SELECT 2; END", "SELECT 3"],
+    ),
+    "mysql": (
+        "CREATE PROCEDURE p() BEGIN UPDATE t SET a€END = 1; SELECT 1; END;\nSELECT 2;",
+        ["CREATE PROCEDURE p() BEGIN UPDATE t SET a€END = 1; SELECT 1; END", "SELECT 2"],
+    ),
+}
+
+
+@pytest.mark.parametrize("dialect", sorted(NON_ASCII_NAMES))
+def test_a_name_with_a_character_beyond_ascii_is_one_word(dialect: str) -> None:
+    """The lexer read ``€`` as punctuation, so ``a€END`` ended the block at its first ``;``."""
+    sql, expected = NON_ASCII_NAMES[dialect]
+    assert split_statements(sql, dialect) == expected

@@ -161,6 +161,34 @@ def test_postgresql_and_sqlite_read_executable_comments_as_comments(pg, agent_pa
     lite.close()
 
 
+# -- names beyond ASCII: one word, as the servers read them -------------------------------------------
+
+
+def test_postgresql_block_body_naming_a_column_beyond_ascii_stays_whole(pg, agent_package) -> None:
+    """``x€END`` is one name on the server; the lexer read ``€`` as punctuation and ended the body early."""
+    sql = (
+        "CREATE TABLE u (x€end INT);\n"
+        "CREATE FUNCTION u_count() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT count(x€END) FROM u; END;\n"
+        "INSERT INTO u VALUES (1), (2);\n"
+    )
+    registry = registry_of(u=agent_package({"V100__u": sql}))
+    run_agent_migrations(pg, registry=registry)
+    assert _pg_rows(pg, "SELECT u_count()") == [(2,)]
+    assert verify_database(pg, registry=registry).ok
+
+
+def test_mariadb_block_body_naming_a_column_beyond_ascii_stays_whole(maria, agent_package) -> None:
+    sql = (
+        "CREATE TABLE u (a€END INT);\n"
+        "CREATE PROCEDURE u_fill() BEGIN INSERT INTO u (a€END) VALUES (1); INSERT INTO u (a€END) VALUES (2); END;\n"
+        "CALL u_fill();\n"
+    )
+    registry = registry_of(u=agent_package({"V100__u": sql}))
+    run_agent_migrations(maria, registry=registry)
+    assert _maria_rows(maria, "SELECT COUNT(*) FROM u") == [(2,)]
+    assert verify_database(maria, registry=registry).ok
+
+
 # -- point 8: session modes ---------------------------------------------------------------------
 
 BACKSLASHES = (

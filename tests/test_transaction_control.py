@@ -37,6 +37,7 @@ from nocodo_agents.lifecycle import record_as_applied, rollback_migrations, veri
 from nocodo_agents.runner import run_agent_migrations
 from nocodo_agents.schema.split import split_statements
 from nocodo_agents.schema.transaction_control import classify, find_transaction_control
+from nocodo_agents.cli.hints import hint_for
 
 _names = itertools.count()
 
@@ -362,7 +363,8 @@ def test_verify_refuses_to_replay_an_applied_migration_that_would_escape_its_scr
     victim.commit()
     with pytest.raises(TransactionControlError) as raised:
         verify_database(conn, registry=registry)
-    assert raised.value.version == 100 and "nocodo-agents repair" in str(raised.value)
+    assert raised.value.version == 100 and "repair_history(conn)" in str(raised.value)
+    assert "`nocodo-agents repair` after fixing the file" in hint_for(raised.value)
     assert target.rows("SELECT id FROM tc_victim") == [(7,)], "the live table was not touched"
     if target.dialect == "postgresql":
         assert target.rows("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'nocodo_scratch%'") == []

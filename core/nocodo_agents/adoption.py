@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Sequence, Tuple
 
-from .errors import AdoptionAmbiguousError, PartialSchemaError
+from .errors import AdoptionAmbiguousError, PartialSchemaError, migration_facts
 from .planning import PlannedMigration
 
 
@@ -74,17 +74,27 @@ def assess(
             continue
         missing = created - live
         if missing:
-            raise PartialSchemaError(planned.version, planned.name, planned.agent, sorted(present), sorted(missing))
+            raise PartialSchemaError(
+                version=planned.version,
+                name=planned.name,
+                agent=planned.agent,
+                present=sorted(present),
+                missing=sorted(missing),
+            )
         adopted.append(planned)
     if adopted:
         live_names = frozenset(_object_name(key) for key in live if not key.startswith("column "))
         for planned in unjudged:
             known = footprint.get(planned.version)
             if known is None:
-                raise AdoptionAmbiguousError(planned, tuple(p.version for p in adopted), ())
+                raise AdoptionAmbiguousError(**migration_facts(planned), adopted=tuple(p.version for p in adopted), touched=())
             touched_live = sorted(known.touched & live_names)
             if touched_live:
-                raise AdoptionAmbiguousError(planned, tuple(p.version for p in adopted), touched_live)
+                raise AdoptionAmbiguousError(
+                    **migration_facts(planned),
+                    adopted=tuple(p.version for p in adopted),
+                    touched=touched_live,
+                )
     return Adoption(tuple(adopted))
 
 

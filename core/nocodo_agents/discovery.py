@@ -35,7 +35,7 @@ from .agent_entries import (
     sys_path_stamp,
 )
 from .core_plugin import CORE_AGENT
-from .errors import DuplicateAgentError, PluginLoadError, UnknownAgentError
+from .errors import DuplicateAgentError, InvalidArgumentTypeError, PluginLoadError, UnknownAgentError
 from .faults import PLUGIN_FAULTS, describe_fault
 from .loading import DirectoryStamp, directories_changed
 from .migration import Migration
@@ -135,10 +135,13 @@ class AgentRegistry:
         entries = self._entries.get(key)
         if not entries:
             raise UnknownAgentError(
-                agent, self.agent_names(), install_hint(agent), autoload_disabled=self.autoload_disabled
+                agent=agent,
+                installed=self.agent_names(),
+                install_hint=install_hint(agent),
+                autoload_disabled=self.autoload_disabled
             )
         if len(entries) > 1:
-            raise DuplicateAgentError(key, [e.distribution for e in entries])
+            raise DuplicateAgentError(agent=key, distributions=[e.distribution for e in entries])
         return entries[0]
 
     def migration_set(self, agent: str) -> MigrationSet:
@@ -160,7 +163,11 @@ class AgentRegistry:
     def requested_sets(self, agents: Optional[Sequence[str]]) -> List[MigrationSet]:
         """``core`` plus the requested agents (every installed one for ``None``)."""
         if isinstance(agents, str):
-            raise TypeError("agents= takes a list of agent names, not a single string")
+            raise InvalidArgumentTypeError(
+                argument="agents=",
+                value=agents,
+                expected=f"a list of agent names (for one: agents=[{agents!r}])",
+            )
         names = self.agent_names() if agents is None else [CORE_AGENT, *agents]
         seen: Dict[str, MigrationSet] = {}
         for name in names:
@@ -174,12 +181,20 @@ class AgentRegistry:
         try:
             plugin = entry.load()
         except PLUGIN_FAULTS as error:
-            raise PluginLoadError(key, entry.distribution, f"importing {entry.target} {describe_fault(error)}") from error
+            raise PluginLoadError(
+                agent=key,
+                distribution=entry.distribution,
+                cause=f"importing {entry.target} {describe_fault(error)}",
+            ) from error
         try:
             self.plugin_manager.register(plugin, name=key)
         except PLUGIN_FAULTS as error:
             cause = describe_fault(error) if isinstance(error, SystemExit) else str(error)
-            raise PluginLoadError(key, entry.distribution, f"{entry.target} is not a valid plugin: {cause}") from error
+            raise PluginLoadError(
+                agent=key,
+                distribution=entry.distribution,
+                cause=f"{entry.target} is not a valid plugin: {cause}",
+            ) from error
         try:
             return self._ask(plugin, key, entry)
         except PluginLoadError:
@@ -198,7 +213,7 @@ class AgentRegistry:
         target = entry.target
 
         def fail(cause: str) -> PluginLoadError:
-            return PluginLoadError(key, entry.distribution, cause)
+            return PluginLoadError(agent=key, distribution=entry.distribution, cause=cause)
 
         implementers = [c.name for c in self.plugin_manager.get_hookcallers(plugin) or []]
         if HOOK_NAME not in implementers:

@@ -24,6 +24,7 @@ from .errors import (
     TransactionControlError,
     TransactionEndedError,
     UnsplittableSqlError,
+    migration_facts,
 )
 from .planning import PlannedMigration
 from .schema.session_state import SessionVariableGuard, find_session_change
@@ -60,7 +61,15 @@ def split(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str = "m
     try:
         return dialect.split_statements(sql)
     except SplitError as error:
-        raise UnsplittableSqlError(planned, dialect.name, error.line, error.offset, error.reason, phase, error.advice) from None
+        raise UnsplittableSqlError(
+            **migration_facts(planned),
+            dialect=dialect.name,
+            line=error.line,
+            offset=error.offset,
+            reason=error.reason,
+            phase=phase,
+            advice=error.advice,
+        ) from None
 
 
 def _refuse_nul(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str) -> None:
@@ -73,8 +82,8 @@ def _refuse_nul(dialect: Dialect, planned: PlannedMigration, sql: str, phase: st
     offset = sql.find("\x00")
     if offset >= 0 and dialect.name != "mysql":
         raise InvalidMigrationError(
-            planned.source,
-            f"its {phase} SQL for {dialect.name} holds a NUL character (at offset {offset}): "
+            source=planned.source,
+            problem=f"its {phase} SQL for {dialect.name} holds a NUL character (at offset {offset}): "
             + (
                 "PostgreSQL's client library would end the statement there and run only what comes before it"
                 if dialect.name == "postgresql"
@@ -89,18 +98,31 @@ def _refuse_nul(dialect: Dialect, planned: PlannedMigration, sql: str, phase: st
 def _check(dialect: Dialect, planned: PlannedMigration, sql: str, statements: Sequence[str], phase: str, replay: bool = False) -> None:
     if phase == "migration" and not replay and not has_statement(sql, dialect.name):
         raise InvalidMigrationError(
-            planned.source,
-            f"its SQL for {dialect.name} is empty (nothing but whitespace, comments or semicolons): write the "
+            source=planned.source,
+            problem=f"its SQL for {dialect.name} is empty (nothing but whitespace, comments or semicolons): write the "
             f"statements it should run, or delete the migration if it is not needed (distribution "
             f"{planned.distribution})",
             agent=planned.agent,
         )
     found = find_transaction_control(statements, dialect.name, transactional=planned.migration.transactional)
     if found is not None:
-        raise TransactionControlError(planned, found.statement, found.index, found.reason, phase)
+        raise TransactionControlError(
+            **migration_facts(planned),
+            statement=found.statement,
+            statement_index=found.index,
+            reason=found.reason,
+            phase=phase,
+        )
     change = find_session_change(statements, dialect.name, transactional=planned.migration.transactional)
     if change is not None:
-        raise SessionStateError(planned, change.statement, change.index, change.reason, change.advice, phase)
+        raise SessionStateError(
+            **migration_facts(planned),
+            statement=change.statement,
+            statement_index=change.index,
+            reason=change.reason,
+            advice=change.advice,
+            phase=phase,
+        )
 
 
 def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rolled_back: bool, phase: str = "migration") -> None:
@@ -137,21 +159,21 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
             if journal:
                 _record_failure(dialect, planned, index, error)
             raise MigrationFailedError(
-                planned.version,
-                planned.name,
-                planned.agent,
-                planned.distribution,
-                planned.source,
-                statement,
-                index,
-                error,
+                version=planned.version,
+                name=planned.name,
+                agent=planned.agent,
+                distribution=planned.distribution,
+                source=planned.source,
+                statement=statement,
+                statement_index=index,
+                cause=error,
                 rolled_back=rolled_back,
                 phase=phase,
                 journalled=journal,
             ) from error
         if rolled_back and not dialect.transaction_open():
             session.restore(quietly=True)
-            raise TransactionEndedError(planned, statement, index, phase)
+            raise TransactionEndedError(**migration_facts(planned), statement=statement, statement_index=index, phase=phase)
     session.restore()
     dialect.check_integrity(planned, phase, rolled_back)
 

@@ -1,14 +1,23 @@
-"""Rows of the ``refinery_schema_history`` table and how their fields are written."""
+"""What the bookkeeping tables hold: refinery's history rows, MySQL's journal entries, and their names.
+
+Values only: the dialects read and write these tables, the schema layer
+leaves them out of a described schema, the plan layer reads the rows.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Optional
+from typing import Any, Optional
 
 #: refinery's history table name.
 HISTORY_TABLE = "refinery_schema_history"
+#: MySQL's statement journal (see :mod:`nocodo_agents.dialects.mysql.journal`): where a migration in
+#: progress is remembered, statement by statement.
+JOURNAL_TABLE = "nocodo_agents_migration_journal"
+#: The tables the runner keeps for itself: bookkeeping, never part of an agent's schema.
+BOOKKEEPING_TABLES = frozenset({HISTORY_TABLE, JOURNAL_TABLE})
 
 
 @dataclass(frozen=True)
@@ -20,6 +29,32 @@ class HistoryRow:
     applied_on: str
     checksum: str
     agent: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class UnfinishedMigration:
+    """A journal entry: a migration (or its rollback, ``direction``) that stopped part-way.
+
+    Statements before ``failed_index`` ran. ``in_progress``: read without
+    the migration lock while another connection held it, so the entry may be
+    a live runner's, at work right now, rather than a stopped one's; only the
+    lock's holder can tell (MySQL journals each statement as it goes, and
+    commits that at once).
+    """
+
+    version: int
+    name: str
+    agent: str
+    statements: int
+    failed_index: int
+    error: str
+    direction: str = "migration"
+    in_progress: bool = False
+
+
+def as_text(value: Any) -> str:
+    """A text column's value as ``str`` (some drivers, PyMySQL among them, hand back bytes)."""
+    return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 def now_rfc3339() -> str:

@@ -75,23 +75,26 @@ class ModuleMigration(Migration):
             rollback = getattr(module, "rollback", None)
             transactional = getattr(module, "transactional", True)
         except PLUGIN_FAULTS as error:
-            raise InvalidMigrationError(self.source, f"importing {self.module_name} {describe_fault(error)}") from error
+            raise InvalidMigrationError(
+                source=self.source,
+                problem=f"importing {self.module_name} {describe_fault(error)}",
+            ) from error
         if function is None:
             raise InvalidMigrationError(
-                self.source,
-                "the module defines no migration() function; define "
+                source=self.source,
+                problem="the module defines no migration() function; define "
                 "`def migration(dialect): return \"...SQL...\"`",
             )
         if not callable(function):
             raise InvalidMigrationError(
-                self.source,
-                f"migration is a {type(function).__name__}, not a function; define "
+                source=self.source,
+                problem=f"migration is a {type(function).__name__}, not a function; define "
                 f"`def migration(dialect): return \"...SQL...\"`",
             )
         if rollback is not None and not callable(rollback):
             raise InvalidMigrationError(
-                self.source,
-                f"rollback is a {type(rollback).__name__}, not a function; define "
+                source=self.source,
+                problem=f"rollback is a {type(rollback).__name__}, not a function; define "
                 f"`def rollback(dialect): return \"...SQL...\"` or remove it",
             )
         check_transactional(transactional, self.source)
@@ -124,12 +127,12 @@ class SqlFileMigration(Migration):
         try:
             data = self._file.read_bytes()
         except OSError as error:
-            raise InvalidMigrationError(self.source, f"the file cannot be read: {error}") from error
+            raise InvalidMigrationError(source=self.source, problem=f"the file cannot be read: {error}") from error
         try:
             self._sql = data.decode("utf-8")
         except UnicodeDecodeError as error:
             raise InvalidMigrationError(
-                self.source, f"the file is not UTF-8 text ({error}); save it as UTF-8, as refinery requires"
+                source=self.source, problem=f"the file is not UTF-8 text ({error}); save it as UTF-8, as refinery requires"
             ) from None
         self._loaded = True
 
@@ -204,7 +207,7 @@ def _entries(package: str, parent: ModuleType, listed: List[Tuple[str, int]]) ->
                 elif entry.is_dir() and name != "__pycache__" and not name.startswith("."):
                     pending.append((entry, True))
     except OSError as error:
-        raise InvalidMigrationError(package, f"the migrations package cannot be listed: {error}") from error
+        raise InvalidMigrationError(source=package, problem=f"the migrations package cannot be listed: {error}") from error
 
 
 def _misnamed(file_name: str, is_dir: bool) -> Optional[str]:
@@ -265,11 +268,11 @@ def load_migrations(package: str) -> LoadedMigrations:
         parent = importlib.import_module(package)
     except PLUGIN_FAULTS as error:
         raise InvalidMigrationError(
-            package, f"the migrations package could not be imported: importing it {describe_fault(error)}"
+            source=package, problem=f"the migrations package could not be imported: importing it {describe_fault(error)}"
         ) from error
     if getattr(parent, "__path__", None) is None:
         raise InvalidMigrationError(
-            package, "is a module, not a package: migrations live in a package's V{n}__{name}.py modules"
+            source=package, problem="is a module, not a package: migrations live in a package's V{n}__{name}.py modules"
         )
     migrations = LoadedMigrations()
     listed: List[Tuple[str, int]] = []
@@ -277,16 +280,16 @@ def load_migrations(package: str) -> LoadedMigrations:
         file_name = entry.name
         problem = _misnamed(file_name, entry.is_dir())
         if problem is not None:
-            raise InvalidMigrationError(location, problem)
+            raise InvalidMigrationError(source=location, problem=problem)
         stem, _, suffix = file_name.partition(".")
         parsed = parse_module_name(stem)
         if parsed is None:  # _misnamed checked it; never reached, but not an assert (python -O strips those)
-            raise InvalidMigrationError(location, "the name must be V{version}__{name}")
+            raise InvalidMigrationError(source=location, problem="the name must be V{version}__{name}")
         version, name = parsed
         if suffix == "py" and nested:
             raise InvalidMigrationError(
-                location,
-                f"a migration module must be directly in the package {package} (.sql files may be in "
+                source=location,
+                problem=f"a migration module must be directly in the package {package} (.sql files may be in "
                 f"subdirectories); move it up",
             )
         if suffix == "py":

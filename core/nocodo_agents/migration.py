@@ -44,7 +44,7 @@ def check_transactional(value: object, source: str) -> None:
     """Refuse a ``transactional`` flag that is not a ``bool`` (``"False"`` would be truthy)."""
     if not isinstance(value, bool):
         raise InvalidMigrationError(
-            source, f"transactional must be True or False, not {value!r} ({type(value).__name__})"
+            source=source, problem=f"transactional must be True or False, not {value!r} ({type(value).__name__})"
         )
 
 
@@ -83,8 +83,8 @@ def _check_text(text: str, kind: str, dialect: str, source: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError as error:
         raise InvalidMigrationError(
-            source,
-            f"{kind}() returned SQL holding {text[error.start]!r} at offset {error.start} (dialect {dialect!r}), a "
+            source=source,
+            problem=f"{kind}() returned SQL holding {text[error.start]!r} at offset {error.start} (dialect {dialect!r}), a "
             f"lone surrogate that is not text and cannot be sent to the database as UTF-8: write the character "
             f"it was meant to be (read SQL files as UTF-8, not with errors='surrogateescape')",
         ) from None
@@ -134,24 +134,24 @@ class Migration:
     ) -> None:
         self.source = source or f"V{version}__{name}"
         if isinstance(version, bool) or not isinstance(version, int):
-            raise InvalidMigrationError(self.source, f"version must be an int, not {version!r}")
+            raise InvalidMigrationError(source=self.source, problem=f"version must be an int, not {version!r}")
         if not 0 <= version <= MAX_VERSION:
             raise InvalidMigrationError(
-                self.source,
-                f"version {version} is outside 0..{MAX_VERSION} (refinery stores versions as a "
+                source=self.source,
+                problem=f"version {version} is outside 0..{MAX_VERSION} (refinery stores versions as a "
                 f"32-bit integer); renumber the migration",
             )
         if not isinstance(name, str) or not _NAME.match(name):
             raise InvalidMigrationError(
-                self.source, f"name {name!r} must match [A-Za-z0-9_]+ (ASCII letters, digits, underscores)"
+                source=self.source, problem=f"name {name!r} must match [A-Za-z0-9_]+ (ASCII letters, digits, underscores)"
             )
         if not (isinstance(sql, str) or callable(sql)):
             raise InvalidMigrationError(
-                self.source, f"sql must be a str or a callable returning one, not {type(sql).__name__}"
+                source=self.source, problem=f"sql must be a str or a callable returning one, not {type(sql).__name__}"
             )
         if not (rollback is None or isinstance(rollback, str) or callable(rollback)):
             raise InvalidMigrationError(
-                self.source, f"rollback must be a str or a callable returning one, not {type(rollback).__name__}"
+                source=self.source, problem=f"rollback must be a str or a callable returning one, not {type(rollback).__name__}"
             )
         check_transactional(transactional, self.source)
         self.version = version
@@ -210,12 +210,12 @@ class Migration:
                 raise
             except PLUGIN_FAULTS as error:
                 raise InvalidMigrationError(
-                    self.source, f"{kind}() {describe_fault(error)} (dialect {dialect!r})"
+                    source=self.source, problem=f"{kind}() {describe_fault(error)} (dialect {dialect!r})"
                 ) from error
         if not isinstance(text, str):
             raise InvalidMigrationError(
-                self.source,
-                f"{kind}() must return the SQL as a str, got {type(text).__name__} "
+                source=self.source,
+                problem=f"{kind}() must return the SQL as a str, got {type(text).__name__} "
                 f"(dialect {dialect!r})",
             )
         _check_text(text, kind, dialect, self.source)

@@ -94,21 +94,21 @@ def mysql_options(url: str) -> Dict[str, Any]:
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True, errors="strict")
     except (ValueError, UnicodeDecodeError):
-        raise DatabaseUrlError(redact(url), "its query is not name=value pairs joined by '&'") from None
+        raise DatabaseUrlError(url=redact(url), problem="its query is not name=value pairs joined by '&'") from None
     known = ", ".join(MYSQL_PARAMETERS)
     for name, value in pairs:
         read = MYSQL_PARAMETERS.get(name)
         if read is None:
             why = f": {_REFUSED[name]}" if name in _REFUSED else ""
             raise DatabaseUrlError(
-                redact(url), f"unknown parameter {name!r} for MySQL/MariaDB{why} (the parameters taken: {known})"
+                url=redact(url), problem=f"unknown parameter {name!r} for MySQL/MariaDB{why} (the parameters taken: {known})"
             )
         if name in options:
-            raise DatabaseUrlError(redact(url), f"the parameter {name!r} is given twice")
+            raise DatabaseUrlError(url=redact(url), problem=f"the parameter {name!r} is given twice")
         try:
             options[name] = read(value)
         except ValueError as error:
-            raise DatabaseUrlError(redact(url), f"{name}={value!r}: {error}") from None
+            raise DatabaseUrlError(url=redact(url), problem=f"{name}={value!r}: {error}") from None
     return options
 
 
@@ -119,16 +119,22 @@ def _tls(url: str, options: Dict[str, Any]) -> Dict[str, Any]:
     if disabled:
         others = sorted(name for name, value in asked.items() if not (name == "ssl" and value is False))
         if others:
-            raise DatabaseUrlError(redact(url), f"TLS is disabled (ssl=false or ssl_disabled=true) yet {', '.join(others)} asks for it: choose one")
+            raise DatabaseUrlError(
+                url=redact(url),
+                problem=f"TLS is disabled (ssl=false or ssl_disabled=true) yet {', '.join(others)} asks for it: choose one",
+            )
         return {"ssl_disabled": True}
     if not asked:
         return {}
     if "ssl_key" in asked and "ssl_cert" not in asked:
-        raise DatabaseUrlError(redact(url), "ssl_key is given without ssl_cert: give the client certificate too")
+        raise DatabaseUrlError(url=redact(url), problem="ssl_key is given without ssl_cert: give the client certificate too")
     identity = asked.get("ssl_verify_identity", False)
     verify = asked.get("ssl_verify_cert", "ssl_ca" in asked or identity)
     if identity and not verify:
-        raise DatabaseUrlError(redact(url), "ssl_verify_identity=true needs the certificate verified: drop ssl_verify_cert=false")
+        raise DatabaseUrlError(
+            url=redact(url),
+            problem="ssl_verify_identity=true needs the certificate verified: drop ssl_verify_cert=false",
+        )
     # Only ssl_ca's certificates are trusted when it is given, the system's otherwise (as PyMySQL does).
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if "ssl_ca" in asked else ssl.create_default_context()
     context.verify_flags &= ~getattr(ssl, "VERIFY_X509_STRICT", 0)  # servers' self-made certificates lack what it demands
@@ -141,7 +147,10 @@ def _tls(url: str, options: Dict[str, Any]) -> Dict[str, Any]:
             context.load_cert_chain(asked["ssl_cert"], keyfile=asked.get("ssl_key"))
     except (ssl.SSLError, OSError) as error:
         names = "ssl_ca" if "ssl_cert" not in asked else "ssl_ca, ssl_cert or ssl_key"
-        raise DatabaseUrlError(redact(url), f"{names} cannot be used ({error}): give PEM files (and the key matching the certificate)") from None
+        raise DatabaseUrlError(
+            url=redact(url),
+            problem=f"{names} cannot be used ({error}): give PEM files (and the key matching the certificate)",
+        ) from None
     return {"ssl": context}
 
 
@@ -149,7 +158,7 @@ def _text(url: str, raw: str, part: str) -> str:
     try:
         return unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
-        raise DatabaseUrlError(redact(url), f"its {part} is not UTF-8 once percent-decoded") from None
+        raise DatabaseUrlError(url=redact(url), problem=f"its {part} is not UTF-8 once percent-decoded") from None
 
 
 def _password(given: Optional[str]) -> bytes:
@@ -168,16 +177,16 @@ def mysql_connect_arguments(url: str) -> Dict[str, Any]:
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
     if "," in parts.netloc.rpartition("@")[2]:
-        raise DatabaseUrlError(redact(url), "it names more than one host: MySQL/MariaDB URLs take one")
+        raise DatabaseUrlError(url=redact(url), problem="it names more than one host: MySQL/MariaDB URLs take one")
     try:
         port = parts.port
     except ValueError:
         port = -1
     if port is not None and not 0 < port <= 65535:
-        raise DatabaseUrlError(redact(url), "its port is not a number from 1 to 65535")
+        raise DatabaseUrlError(url=redact(url), problem="its port is not a number from 1 to 65535")
     database = _text(url, parts.path.lstrip("/"), "database name")
     if not database:
-        raise DatabaseUrlError(redact(url), "name the database: mysql://user:password@host:port/DATABASE")
+        raise DatabaseUrlError(url=redact(url), problem="name the database: mysql://user:password@host:port/DATABASE")
     options = mysql_options(url)
     arguments: Dict[str, Any] = {
         "host": host,
@@ -199,13 +208,13 @@ def connect_mysql(url: str, shown: Optional[str] = None) -> Any:
     try:
         import pymysql
     except ImportError:
-        raise DatabaseUrlError(shown, "MySQL and MariaDB need PyMySQL: pip install 'nocodo-agents[mysql]'") from None
+        raise DatabaseUrlError(url=shown, problem="MySQL and MariaDB need PyMySQL: pip install 'nocodo-agents[mysql]'") from None
     arguments = mysql_connect_arguments(url)
     try:
         return pymysql.connect(**arguments)
     except (pymysql.MySQLError, OSError) as error:  # OSError: ssl.SSLError in the TLS handshake, among others
         tls = " (TLS was required)" if "ssl" in arguments else ""
-        raise DatabaseAccessError(shown, f"cannot connect{tls}: {hide_secrets(str(error), url)}") from error
+        raise DatabaseAccessError(database=shown, problem=f"cannot connect{tls}: {hide_secrets(str(error), url)}") from error
 
 
 def parse_mysql_url(url: str, scheme: str, rest: str) -> DatabaseUrl:

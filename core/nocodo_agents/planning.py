@@ -60,7 +60,7 @@ class PlannedMigration:
         if error.agent is not None:
             return error
         return InvalidMigrationError(
-            error.source, f"{error.problem} (distribution {self.distribution})", agent=self.agent
+            source=error.source, problem=f"{error.problem} (distribution {self.distribution})", agent=self.agent
         )
 
     def history_row(self, dialect: str, applied_on: str) -> HistoryRow:
@@ -91,9 +91,9 @@ def merge(sets: Sequence[MigrationSet]) -> Tuple[PlannedMigration, ...]:
             earlier = by_version.get(migration.version)
             if earlier is not None:
                 raise MigrationConflictError(
-                    migration.version,
-                    (earlier.agent, earlier.distribution, earlier.source),
-                    (planned.agent, planned.distribution, planned.source),
+                    version=migration.version,
+                    first=(earlier.agent, earlier.distribution, earlier.source),
+                    second=(planned.agent, planned.distribution, planned.source),
                 )
             by_version[migration.version] = planned
     return tuple(by_version[v] for v in sorted(by_version))
@@ -103,7 +103,7 @@ def check_target(target: Optional[int]) -> None:
     if target is None:
         return
     if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target <= MAX_VERSION:
-        raise InvalidArgumentError(f"target= must be a version between 0 and {MAX_VERSION}, not {target!r}")
+        raise InvalidArgumentError(argument="target=", value=target, expected=f"a version between 0 and {MAX_VERSION}")
 
 
 def divergences(
@@ -120,14 +120,15 @@ def divergences(
         if row.name != planned.name or row.checksum.strip() != str(expected):
             found.append(
                 DivergentMigrationError(
-                    row.version,
-                    row.name,
-                    row.checksum,
-                    planned.migration,
-                    expected,
-                    planned.agent,
-                    planned.distribution,
-                    row.agent,
+                    version=row.version,
+                    applied_name=row.name,
+                    applied_checksum=row.checksum,
+                    installed_name=planned.name,
+                    installed_checksum=expected,
+                    source=planned.source,
+                    agent=planned.agent,
+                    distribution=planned.distribution,
+                    recorded_agent=row.agent,
                 )
             )
     return found

@@ -89,17 +89,23 @@ def postgresql_parameters(url: str) -> Dict[str, str]:
     try:
         parameters = {name: str(value) for name, value in conninfo_to_dict(conninfo(url)).items()}
     except ProgrammingError as error:  # an unknown parameter, a malformed query or host
-        raise DatabaseUrlError(redact(url), f"libpq cannot read it: {hide_secrets(str(error).strip(), url)}") from None
+        raise DatabaseUrlError(
+            url=redact(url),
+            problem=f"libpq cannot read it: {hide_secrets(str(error).strip(), url)}",
+        ) from None
     for name, value in parameters.items():
         problem = _problem(name, value)
         if problem is not None:
-            raise DatabaseUrlError(redact(url), f"the parameter {name}: {problem}")
+            raise DatabaseUrlError(url=redact(url), problem=f"the parameter {name}: {problem}")
     for name, variable in _ENVIRONMENT.items():
         value = os.environ.get(variable)
         if name not in parameters and value:
             problem = _problem(name, value)
             if problem is not None:
-                raise DatabaseUrlError(redact(url), f"the environment variable {variable} (libpq's {name}): {problem}")
+                raise DatabaseUrlError(
+                    url=redact(url),
+                    problem=f"the environment variable {variable} (libpq's {name}): {problem}",
+                )
     return parameters
 
 
@@ -109,7 +115,7 @@ def connect_postgresql(url: str, shown: Optional[str] = None) -> Any:
     try:
         import psycopg
     except ImportError:
-        raise DatabaseUrlError(shown, "PostgreSQL needs psycopg: pip install 'nocodo-agents[postgresql]'") from None
+        raise DatabaseUrlError(url=shown, problem="PostgreSQL needs psycopg: pip install 'nocodo-agents[postgresql]'") from None
     parameters = postgresql_parameters(url)
     extra: Dict[str, Any] = {}
     if "connect_timeout" not in parameters and not os.environ.get("PGCONNECT_TIMEOUT"):
@@ -117,7 +123,7 @@ def connect_postgresql(url: str, shown: Optional[str] = None) -> Any:
     try:
         return psycopg.connect(conninfo(url), **extra)
     except psycopg.Error as error:
-        raise DatabaseAccessError(shown, f"cannot connect: {hide_secrets(str(error).strip(), url)}") from error
+        raise DatabaseAccessError(database=shown, problem=f"cannot connect: {hide_secrets(str(error).strip(), url)}") from error
 
 
 def parse_postgresql_url(url: str, scheme: str, rest: str) -> DatabaseUrl:

@@ -31,9 +31,9 @@ def _migrations_package(package: str) -> Tuple[str, Path]:
     try:
         spec = importlib.util.find_spec(package)
     except (ImportError, ValueError) as error:
-        raise ScaffoldError(package, f"cannot import it: {error}") from error
+        raise ScaffoldError(target=package, problem=f"cannot import it: {error}") from error
     if spec is None or not spec.submodule_search_locations:
-        raise ScaffoldError(package, "is not an importable package (is it installed, or on PYTHONPATH?)")
+        raise ScaffoldError(target=package, problem="is not an importable package (is it installed, or on PYTHONPATH?)")
     directory = Path(list(spec.submodule_search_locations)[0])
     if package.rsplit(".", 1)[-1] == "migrations" or any(directory.glob("V[0-9]*__*.py")) or any(directory.glob("V[0-9]*__*.sql")):
         return package, directory
@@ -67,7 +67,7 @@ def scaffold_migration(
     that any installed agent already uses is refused.
     """
     if not _NAME.match(name):
-        raise ScaffoldError(f"V?__{name}", "the name must be made of letters, digits and underscores")
+        raise ScaffoldError(target=f"V?__{name}", problem="the name must be made of letters, digits and underscores")
     registry = registry if registry is not None else AgentRegistry.installed()
     dotted, directory = _migrations_package(package)
     own = {m.version for m in load_migrations(dotted)}
@@ -77,18 +77,19 @@ def scaffold_migration(
         version = max(own) + 1 if own else free
         if version in used and version not in own:
             raise ScaffoldError(
-                f"{dotted}.V{version}__{name}",
-                f"the next version, {version}, is already used by {used[version]}; pass --version {free}",
+                target=f"{dotted}.V{version}__{name}",
+                problem=f"the next version, {version}, is already used by {used[version]}; pass --version {free}",
             )
     elif version in used or version in own:
         owner = used.get(version, f"package {dotted}")
         raise ScaffoldError(
-            f"{dotted}.V{version}__{name}", f"version {version} is already used by {owner}; the next free one is {free}"
+            target=f"{dotted}.V{version}__{name}",
+            problem=f"version {version} is already used by {owner}; the next free one is {free}"
         )
     if version > MAX_VERSION:
-        raise ScaffoldError(f"{dotted}.V{version}__{name}", f"version {version} is above {MAX_VERSION}")
+        raise ScaffoldError(target=f"{dotted}.V{version}__{name}", problem=f"version {version} is above {MAX_VERSION}")
     path = directory / f"V{version}__{name}.py"
     if path.exists():
-        raise ScaffoldError(str(path), "the file already exists")
+        raise ScaffoldError(target=str(path), problem="the file already exists")
     path.write_text(TEMPLATE.format(version=version, name=name, path=path.name))
     return path, version

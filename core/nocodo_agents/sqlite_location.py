@@ -94,9 +94,14 @@ class SqliteLocation:
             if empty_if_missing:
                 return sqlite3.connect(MEMORY)
             if self.mode in ("ro", "rw"):
-                raise DatabaseAccessError(shown, f"the file does not exist (mode={self.mode} never creates one). Check the path.")
+                raise DatabaseAccessError(
+                    database=shown,
+                    problem=f"the file does not exist (mode={self.mode} never creates one). Check the path.",
+                )
             raise DatabaseAccessError(
-                shown, "the file does not exist. Check the path, or run `nocodo-agents migrate` to create it."
+                database=shown,
+                problem="the file does not exist. Check the path, or run the migrations to create it (the command line's migrate).",
+                missing=True,
             )
         _make_parent(path, shown)
         return _open(self._uri("rwc"), shown)
@@ -105,17 +110,17 @@ class SqliteLocation:
 def parse_sqlite_location(text: str, shown: str) -> SqliteLocation:
     """Parse a SQLite location (see the module docstring); ``shown`` names it in errors."""
     if "\x00" in text:
-        raise DatabaseUrlError(shown, "it holds a NUL character")
+        raise DatabaseUrlError(url=shown, problem="it holds a NUL character")
     if text.startswith("file:"):
         text = text.partition("#")[0]  # a URI's fragment, which SQLite ignores
     location, question, query = text.partition("?")
     if location.startswith("file:"):
         location = _file_uri_path(location[len("file:"):], shown)
     if not location:
-        raise DatabaseUrlError(shown, "no file path is given" + (" before '?'" if question else ""))
+        raise DatabaseUrlError(url=shown, problem="no file path is given" + (" before '?'" if question else ""))
     if location != location.strip():
         raise DatabaseUrlError(
-            shown, f"the file path {location!r} begins or ends with whitespace: remove it (or check the quoting)"
+            url=shown, problem=f"the file path {location!r} begins or ends with whitespace: remove it (or check the quoting)"
         )
     if location.startswith("~"):
         location = os.path.expanduser(location)
@@ -127,30 +132,30 @@ def _file_uri_path(rest: str, shown: str) -> str:
     if rest.startswith("//"):
         authority, slash, path = rest[2:].partition("/")
         if authority not in ("", "localhost"):
-            raise DatabaseUrlError(shown, f"a file: URI names no host other than localhost, not {authority!r}")
+            raise DatabaseUrlError(url=shown, problem=f"a file: URI names no host other than localhost, not {authority!r}")
         rest = slash + path
     return unquote(rest)
 
 
 def _parameters(query: str, shown: str) -> Tuple[Tuple[str, str], ...]:
     if not query:
-        raise DatabaseUrlError(shown, "nothing follows '?': remove it, or add parameters such as ?mode=ro")
+        raise DatabaseUrlError(url=shown, problem="nothing follows '?': remove it, or add parameters such as ?mode=ro")
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
     except ValueError:
-        raise DatabaseUrlError(shown, f"its parameters {query!r} are not name=value pairs joined by '&'") from None
+        raise DatabaseUrlError(url=shown, problem=f"its parameters {query!r} are not name=value pairs joined by '&'") from None
     seen = set()
     for name, value in pairs:
         if name not in _PARAMETERS:
             known = ", ".join(sorted(_PARAMETERS))
             raise DatabaseUrlError(
-                shown, f"unknown SQLite URI parameter {name!r} (known: {known}); SQLite would ignore it silently"
+                url=shown, problem=f"unknown SQLite URI parameter {name!r} (known: {known}); SQLite would ignore it silently"
             )
         allowed = _PARAMETERS[name]
         if allowed is not None and value.lower() not in allowed:
-            raise DatabaseUrlError(shown, f"{name}={value!r} is not one of {', '.join(sorted(allowed))}")
+            raise DatabaseUrlError(url=shown, problem=f"{name}={value!r} is not one of {', '.join(sorted(allowed))}")
         if name in seen:
-            raise DatabaseUrlError(shown, f"the parameter {name!r} is given twice")
+            raise DatabaseUrlError(url=shown, problem=f"the parameter {name!r} is given twice")
         seen.add(name)
     return tuple((name, value.lower() if _PARAMETERS[name] is not None else value) for name, value in pairs)
 
@@ -162,25 +167,31 @@ def _check_existing(path: Path, shown: str) -> bool:
     except FileNotFoundError:
         return False
     except NotADirectoryError as error:
-        raise DatabaseAccessError(shown, "part of its path is a file, not a directory: check the path") from error
+        raise DatabaseAccessError(
+            database=shown,
+            problem="part of its path is a file, not a directory: check the path",
+        ) from error
     except OSError as error:
-        raise DatabaseAccessError(shown, f"cannot look at it: {error.strerror or error}") from error
+        raise DatabaseAccessError(database=shown, problem=f"cannot look at it: {error.strerror or error}") from error
     if stat.S_ISDIR(mode):
         raise DatabaseAccessError(
-            shown,
-            f"it is a directory, not a database file. Name a file, for example {path / 'nocodo-agents.db'}",
+            database=shown,
+            problem=f"it is a directory, not a database file. Name a file, for example {path / 'nocodo-agents.db'}",
         )
     if not stat.S_ISREG(mode):
-        raise DatabaseAccessError(shown, "it is not a regular file (a device, pipe or socket): name a database file")
+        raise DatabaseAccessError(
+            database=shown,
+            problem="it is not a regular file (a device, pipe or socket): name a database file",
+        )
     try:
         with open(path, "rb") as file:
             header = file.read(len(SQLITE_HEADER))
     except OSError as error:
-        raise DatabaseAccessError(shown, f"cannot read it: {error.strerror or error}") from error
+        raise DatabaseAccessError(database=shown, problem=f"cannot read it: {error.strerror or error}") from error
     if header and header != SQLITE_HEADER:
         raise DatabaseAccessError(
-            shown,
-            "it is not a SQLite database (the file does not start with SQLite's header). Nothing was "
+            database=shown,
+            problem="it is not a SQLite database (the file does not start with SQLite's header). Nothing was "
             "changed. Check the path, or move that file away",
         )
     return True
@@ -194,14 +205,14 @@ def _make_parent(path: Path, shown: str) -> None:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         problem = "part of that path is a file" if isinstance(error, (FileExistsError, NotADirectoryError)) else error.strerror or str(error)
-        raise DatabaseAccessError(shown, f"cannot create its directory {parent}: {problem}") from error
+        raise DatabaseAccessError(database=shown, problem=f"cannot create its directory {parent}: {problem}") from error
 
 
 def _open(uri: str, shown: str) -> sqlite3.Connection:
     try:
         return sqlite3.connect(uri, uri=True)
     except sqlite3.Error as error:
-        raise DatabaseAccessError(shown, f"SQLite cannot open it: {error}") from error
+        raise DatabaseAccessError(database=shown, problem=f"SQLite cannot open it: {error}") from error
 
 
 def parse_sqlite_url(url: str, scheme: str, rest: str) -> "DatabaseUrl":
@@ -214,7 +225,7 @@ def parse_sqlite_url(url: str, scheme: str, rest: str) -> "DatabaseUrl":
         text = MEMORY  # SQLAlchemy's spelling of an in-memory database
     elif not rest.startswith("/"):
         raise DatabaseUrlError(
-            redact(url), "write sqlite:///relative/path.db or sqlite:////absolute/path.db (three or four slashes)"
+            url=redact(url), problem="write sqlite:///relative/path.db or sqlite:////absolute/path.db (three or four slashes)"
         )
     else:
         text = rest[1:]

@@ -119,12 +119,12 @@ def parse_database_url(url: str) -> DatabaseUrl:
     from .dialects.registry import spec_for_scheme, suggested_schemes
 
     if not url.strip():
-        raise DatabaseUrlError(repr(url), "it is empty")
+        raise DatabaseUrlError(url=repr(url), problem="it is empty")
     scheme, separator, rest = url.partition("://")
     scheme = scheme.lower().split("+", 1)[0] if separator else ""
     spec = spec_for_scheme(scheme)
     if spec is None:
-        raise DatabaseUrlError(redact(url), f"unknown scheme {scheme!r}: use {suggested_schemes()}")
+        raise DatabaseUrlError(url=redact(url), problem=f"unknown scheme {scheme!r}: use {suggested_schemes()}")
     return spec.parse_url(url, scheme, rest)
 
 
@@ -145,18 +145,22 @@ def check_server_url(url: str, rest: str) -> None:
     """
     shown = redact(url)
     if any(character.isspace() or ord(character) < 32 or ord(character) == 127 for character in url):
-        raise DatabaseUrlError(shown, "it holds whitespace or a control character: percent-encode it (a space is %20)")
+        raise DatabaseUrlError(
+            url=shown,
+            problem="it holds whitespace or a control character: percent-encode it (a space is %20)",
+        )
     if "#" in rest:
         raise DatabaseUrlError(
-            shown, "it holds a '#': a URL fragment means nothing to a database; percent-encode a '#' of a password or name as %23"
+            url=shown,
+            problem="it holds a '#': a URL fragment means nothing to a database; percent-encode a '#' of a password or name as %23"
         )
     ends = [i for i in (rest.find("/"), rest.find("?")) if i >= 0]
     tail = rest[min(ends):] if ends else ""
     path, _, query = tail.partition("?")
     if "@" in path or any("@" in pair.partition("=")[0] or "=" not in pair for pair in query.split("&") if "@" in pair):
         raise DatabaseUrlError(
-            shown,
-            "its user information or database name holds an unencoded '/', '?' or '@': percent-encode them in the "
+            url=shown,
+            problem="its user information or database name holds an unencoded '/', '?' or '@': percent-encode them in the "
             "password or name (%2F, %3F, %40)",
         )
     try:
@@ -164,12 +168,15 @@ def check_server_url(url: str, rest: str) -> None:
         userinfo, _, host = parts.netloc.rpartition("@")
         user, _, password = userinfo.partition(":")
     except ValueError as error:  # "Invalid IPv6 URL": an unclosed '['
-        raise DatabaseUrlError(shown, f"its host is malformed ({error}): write an IPv6 address in brackets, [::1]") from None
+        raise DatabaseUrlError(
+            url=shown,
+            problem=f"its host is malformed ({error}): write an IPv6 address in brackets, [::1]",
+        ) from None
     texts = (user, password, host, parts.path, parts.query)
     for part, index in _PARTS:
         if _BAD_ESCAPE.search(texts[index]):
             raise DatabaseUrlError(
-                shown, f"its {part} holds a '%' not followed by two hexadecimal digits: write a literal '%' as %25"
+                url=shown, problem=f"its {part} holds a '%' not followed by two hexadecimal digits: write a literal '%' as %25"
             )
         if "%00" in texts[index]:
-            raise DatabaseUrlError(shown, f"its {part} holds an encoded NUL character (%00), which no server accepts")
+            raise DatabaseUrlError(url=shown, problem=f"its {part} holds an encoded NUL character (%00), which no server accepts")

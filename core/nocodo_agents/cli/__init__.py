@@ -40,4 +40,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if code == ExitCode.ERROR and not isinstance(error, (MigrationError, OSError)):
             raise  # not a condition we know: a bug, so let its traceback show
         output.error(redact(str(error)))
+        from .hints import hint_for  # imported only when there is an error to print
+
+        hint = hint_for(error)
+        if hint is not None:
+            output.hint(redact(hint))
         return int(code)

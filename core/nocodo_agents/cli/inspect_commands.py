@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from ..errors import MigrationError
 from .command import Command
 from .exit_codes import ExitCode
+from .hints import hint_for, hint_for_divergence, hint_for_status
 from .options import add_agent_options, add_json_option
 from .output import Output
 from .session import open_database
@@ -68,7 +69,7 @@ def status_command(args: argparse.Namespace, output: Output) -> int:
     with open_database(args, create=False) as conn:
         rows = migration_status(conn, args.agents, lock_timeout=args.lock_timeout)
     if args.json:
-        output.json([row.as_dict() for row in rows])
+        output.json([{**row.as_dict(), "hint": hint_for_status(row)} for row in rows])
     else:
         output.table(
             [row.as_dict() for row in rows],
@@ -78,6 +79,9 @@ def status_command(args: argparse.Namespace, output: Output) -> int:
         for row in rows:
             if row.detail:
                 output.line(f"\nV{row.version}: {row.detail}")
+            hint = hint_for_status(row)
+            if row.detail and hint:
+                output.line(f"hint: {hint}")
     if args.check:
         if any(row.state == UNFINISHED for row in rows):
             return ExitCode.UNFINISHED
@@ -107,21 +111,24 @@ def verify_command(args: argparse.Namespace, output: Output) -> int:
 
     with open_database(args, create=False) as conn:
         report = verify_database(conn, args.agents, lock_timeout=args.lock_timeout)
-    unfinished = None if report.unfinished is None else str(incomplete_error(report.unfinished))
+    stopped = None if report.unfinished is None else incomplete_error(report.unfinished)
     if args.json:
-        output.json(_verify_json(report, unfinished))
+        output.json(_verify_json(report, stopped))
     else:
-        _print_verify(report, unfinished, output)
+        _print_verify(report, stopped, output)
     if report.unfinished is not None:
         return ExitCode.UNFINISHED
     return ExitCode.OK if report.ok else ExitCode.VERIFICATION_FAILED
 
 
-def _verify_json(report: VerifyReport, unfinished: Optional[str]) -> Dict[str, Any]:
+def _verify_json(report: VerifyReport, stopped: Optional[MigrationError]) -> Dict[str, Any]:
     """``verify --json``: what the verification found, as one JSON object."""
     return {
         "ok": report.ok,
-        "divergent": [{"version": d.version, "agent": d.agent, "message": d.message} for d in report.divergent],
+        "divergent": [
+            {"version": d.version, "agent": d.agent, "message": d.message, "hint": hint_for_divergence(d)}
+            for d in report.divergent
+        ],
         "drift": [{"kind": d.kind, "key": d.key, "expected": d.expected, "live": d.live} for d in report.drift.differences],
         "invalid_indexes": list(report.invalid_indexes),
         "unmanaged": list(report.drift.unmanaged),
@@ -130,19 +137,22 @@ def _verify_json(report: VerifyReport, unfinished: Optional[str]) -> Dict[str, A
         "unfinished": None if report.unfinished is None else {
             "version": report.unfinished.version,
             "direction": report.unfinished.direction,
-            "message": unfinished,
+            "message": str(stopped),
+            "hint": hint_for(stopped),
         },
     }
 
 
-def _print_verify(report: VerifyReport, unfinished: Optional[str], output: Output) -> None:
+def _print_verify(report: VerifyReport, stopped: Optional[MigrationError], output: Output) -> None:
     """``verify``: what the verification found, one section per check, then notes."""
     if report.unfinished is not None:
-        output.result(f"unfinished: V{report.unfinished.version}: {unfinished}")
+        output.result(f"unfinished: V{report.unfinished.version}: {stopped}")
+        output.result(f"  hint: {hint_for(stopped)}")
     if report.divergent:
         output.result(f"checksums: {len(report.divergent)} applied migration(s) differ from the installed files")
         for divergence in report.divergent:
             output.result(f"  V{divergence.version}: {divergence.message}")
+            output.result(f"  hint: {hint_for_divergence(divergence)}")
     else:
         output.result("checksums: every applied migration matches its installed file")
     if report.drift.has_drift:

@@ -27,6 +27,10 @@ class Output:
     def error(self, text: str) -> None:
         print(f"nocodo-agents: error: {text}", file=self.err, flush=True)
 
+    def hint(self, text: str) -> None:
+        """The command to run next, after an error (always printed: it belongs to the error)."""
+        print(f"nocodo-agents: hint: {text}", file=self.err, flush=True)
+
     def json(self, value: Any) -> None:
         print(json.dumps(value, indent=2, sort_keys=False), file=self.out, flush=True)
 

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any, Optional, Sequence
 
+from ..errors import InvalidArgumentTypeError
+
 #: The values the schema allows in ``agent_sessions.status``.
 SESSION_STATUSES = ("running", "completed", "failed", "waiting_for_user_input")
 #: The values the schema allows in ``agent_messages.role``.
@@ -82,8 +84,14 @@ def _now() -> int:
     return int(time.time())
 
 
-def _to_json(value: Any) -> str:
-    return json.dumps(value)
+def _to_json(value: Any, argument: str) -> str:
+    """``value`` as JSON text; :class:`InvalidArgumentTypeError` naming ``argument`` if it cannot be."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError) as error:
+        raise InvalidArgumentTypeError(
+            argument=argument, value=value, expected=f"a JSON-serialisable value (dicts, lists, text, numbers, booleans, None): {error}"
+        ) from error
 
 
 def _from_json(text: Optional[str]) -> Any:

@@ -6,9 +6,11 @@ Every write runs in its own transaction (``with self.connection:``) and
 every value is passed as a parameter. Timestamps are integer Unix seconds.
 The JSON columns (a session's ``config``, a tool call's ``request`` and
 ``response``) take any JSON-serialisable Python value and give it back
-parsed. A missing row raises :class:`KeyError` naming its id; a value the
-schema rejects (an unknown message role, a missing required value) raises
-:class:`ValueError`.
+parsed. A missing row raises :class:`~nocodo_agents.RowNotFoundError` (a
+``KeyError``) naming its id; a value the schema rejects (an unknown message
+role, a missing required value) :class:`~nocodo_agents.RejectedValueError` (a
+``ValueError``); a value that is not JSON
+:class:`~nocodo_agents.InvalidArgumentTypeError` (a ``TypeError``).
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from __future__ import annotations
 import os
 import sqlite3
 from types import TracebackType
-from typing import Any, List, Optional, Type, Union
+from typing import Any, List, Optional, Sequence, Type, Union
 
 from ..discovery import AgentRegistry
-from ..errors import DatabaseUrlError
+from ..errors import DatabaseUrlError, RejectedValueError, RowNotFoundError, SessionNotPausedError
 from ..runner import MigrationReport, run_agent_migrations
 from ..sqlite_location import SqliteLocation
 from ..urls import parse_database_url, redact
@@ -50,7 +52,8 @@ def _sqlite_location(path: Union[str, "os.PathLike[str]"]) -> SqliteLocation:
     url = parse_database_url(path)
     if url.dialect != "sqlite" or url.location is None:
         raise DatabaseUrlError(
-            redact(path), "Database opens SQLite only: pass a PostgreSQL or MySQL connection to run_agent_migrations()"
+            url=redact(path),
+            problem="Database opens SQLite only: pass a PostgreSQL or MySQL connection to run_agent_migrations()"
         )
     return url.location
 
@@ -125,7 +128,7 @@ class Database(RowWrites):
 
         ``config`` is any JSON-serialisable value; ``None`` stores NULL.
         """
-        config_json = None if config is None else _to_json(config)
+        config_json = None if config is None else _to_json(config, "config=")
         return self._insert(
             "INSERT INTO agent_sessions (agent_name, provider, model, system_prompt, user_prompt, config, started_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -133,16 +136,19 @@ class Database(RowWrites):
         )
 
     def get_session(self, session_id: int) -> Session:
-        """The session ``session_id``; raises :class:`KeyError` if there is none."""
+        """The session ``session_id``; raises :class:`~nocodo_agents.RowNotFoundError` (a ``KeyError``) if there is none."""
         row = self.connection.execute(f"{_SELECT_SESSIONS} WHERE id = ?", (session_id,)).fetchone()
         if row is None:
-            raise KeyError(f"no session with id {session_id}")
+            raise RowNotFoundError(missing=[("session", session_id)])
         return _session(row)
 
     def list_sessions(self, agent_name: Optional[str] = None, status: Optional[str] = None) -> List[Session]:
         """Sessions in the order they started, optionally only one agent's or one status's."""
         if status is not None and status not in SESSION_STATUSES:
-            raise ValueError(f"invalid session status {status!r}: expected one of {', '.join(SESSION_STATUSES)}")
+            raise RejectedValueError(
+                argument="status", value=status,
+                problem=f"invalid session status {status!r}: expected one of {', '.join(SESSION_STATUSES)}",
+            )
         rows = self.connection.execute(
             f"{_SELECT_SESSIONS} WHERE (? IS NULL OR agent_name = ?) AND (? IS NULL OR status = ?) "
             "ORDER BY started_at, id",
@@ -155,7 +161,7 @@ class Database(RowWrites):
         self._update(
             "UPDATE agent_sessions SET status = 'completed', ended_at = ?, result = ? WHERE id = ?",
             (_now(), result, session_id),
-            f"no session with id {session_id}",
+            ("session", session_id),
         )
 
     def fail_session(self, session_id: int, error: str) -> None:
@@ -163,7 +169,7 @@ class Database(RowWrites):
         self._update(
             "UPDATE agent_sessions SET status = 'failed', ended_at = ?, error = ? WHERE id = ?",
             (_now(), error, session_id),
-            f"no session with id {session_id}",
+            ("session", session_id),
         )
 
     def pause_session_for_user_input(self, session_id: int) -> None:
@@ -171,14 +177,15 @@ class Database(RowWrites):
         self._update(
             "UPDATE agent_sessions SET status = 'waiting_for_user_input' WHERE id = ?",
             (session_id,),
-            f"no session with id {session_id}",
+            ("session", session_id),
         )
 
     def resume_session(self, session_id: int) -> None:
         """Put a session paused for user input back to ``running``.
 
-        Raises :class:`ValueError` if the session is in any other status, and
-        :class:`KeyError` if it does not exist.
+        Raises :class:`~nocodo_agents.SessionNotPausedError` (a ``ValueError``) if the
+        session is in any other status, and :class:`~nocodo_agents.RowNotFoundError`
+        (a ``KeyError``) if it does not exist.
         """
         with self.connection:
             cursor = self.connection.execute(
@@ -187,10 +194,7 @@ class Database(RowWrites):
             )
         if cursor.rowcount == 0:
             status = self.get_session(session_id).status
-            raise ValueError(
-                f"session {session_id} is {status!r}, not 'waiting_for_user_input': only a session "
-                f"paused with pause_session_for_user_input() can be resumed"
-            )
+            raise SessionNotPausedError(session_id=session_id, status=status)
 
     # Messages
 
@@ -203,7 +207,9 @@ class Database(RowWrites):
             "INSERT INTO agent_messages (session_id, role, content, created_at) VALUES (?, ?, ?, ?)",
             (session_id, role, content, _now()),
             session_id=session_id,
-            invalid=f"invalid message role {role!r}: expected one of {', '.join(MESSAGE_ROLES)}",
+            invalid=RejectedValueError(
+                argument="role", value=role, problem=f"invalid message role {role!r}: expected one of {', '.join(MESSAGE_ROLES)}"
+            ),
         )
 
     def list_messages(self, session_id: int) -> List[Message]:
@@ -232,16 +238,16 @@ class Database(RowWrites):
         return self._insert(
             "INSERT INTO agent_tool_calls (session_id, message_id, tool_call_id, tool_name, request, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (session_id, message_id, tool_call_id, tool_name, _to_json(request), _now()),
+            (session_id, message_id, tool_call_id, tool_name, _to_json(request, "request="), _now()),
             session_id=session_id,
             message_id=message_id,
         )
 
     def get_tool_call(self, call_id: int) -> ToolCall:
-        """The tool call with row id ``call_id``; raises :class:`KeyError` if there is none."""
+        """The tool call with row id ``call_id``; raises :class:`~nocodo_agents.RowNotFoundError` (a ``KeyError``) if there is none."""
         row = self.connection.execute(f"{_SELECT_TOOL_CALLS} WHERE id = ?", (call_id,)).fetchone()
         if row is None:
-            raise KeyError(f"no tool call with id {call_id}")
+            raise RowNotFoundError(missing=[("tool call", call_id)])
         return _tool_call(row)
 
     def list_tool_calls(self, session_id: int) -> List[ToolCall]:
@@ -264,8 +270,8 @@ class Database(RowWrites):
         self._update(
             "UPDATE agent_tool_calls SET status = 'completed', response = ?, completed_at = ?, "
             "execution_time_ms = ? WHERE id = ?",
-            (_to_json(response), _now(), None if execution_time_ms is None else int(execution_time_ms), call_id),
-            f"no tool call with id {call_id}",
+            (_to_json(response, "response="), _now(), None if execution_time_ms is None else int(execution_time_ms), call_id),
+            ("tool call", call_id),
         )
 
     def fail_tool_call(self, call_id: int, error_details: str) -> None:
@@ -273,7 +279,7 @@ class Database(RowWrites):
         self._update(
             "UPDATE agent_tool_calls SET status = 'failed', error_details = ?, completed_at = ? WHERE id = ?",
             (error_details, _now(), call_id),
-            f"no tool call with id {call_id}",
+            ("tool call", call_id),
         )
 
     # The names of the original Rust crate (nocodo-agents/src/database/mod.rs).

@@ -2,14 +2,16 @@
 
 :class:`RowWrites` is the base of :class:`~.store.Database`: its methods
 run one ``INSERT`` or one single-row ``UPDATE`` and turn SQLite's
-constraint failures into the :class:`KeyError` (a missing parent row) or
-:class:`ValueError` (a value the schema rejects) the store documents.
+constraint failures into the :class:`~nocodo_agents.RowNotFoundError` (a missing parent row) or
+:class:`~nocodo_agents.RejectedValueError` (a value the schema rejects) the store documents.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from typing import Any, Optional, Tuple
+
+from ..errors import RejectedValueError, RowNotFoundError
 
 
 class RowWrites:
@@ -24,7 +26,7 @@ class RowWrites:
         *,
         session_id: Optional[int] = None,
         message_id: Optional[int] = None,
-        invalid: Optional[str] = None,
+        invalid: Optional[RejectedValueError] = None,
     ) -> int:
         """Run one INSERT in its own transaction; return the new row id."""
         try:
@@ -35,35 +37,38 @@ class RowWrites:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def _update(self, sql: str, parameters: Tuple[Any, ...], missing: str) -> None:
-        """Run one UPDATE of one row in its own transaction; raise ``KeyError(missing)`` if none matched."""
+    def _update(self, sql: str, parameters: Tuple[Any, ...], row: Tuple[str, int]) -> None:
+        """Run one UPDATE of one ``row`` (kind, id) in its own transaction; raise :class:`RowNotFoundError` if none matched."""
         with self.connection:
             cursor = self.connection.execute(sql, parameters)
         if cursor.rowcount == 0:
-            raise KeyError(missing)
+            raise RowNotFoundError(missing=[row])
 
     def _explain(
         self,
         error: sqlite3.IntegrityError,
         session_id: Optional[int],
         message_id: Optional[int],
-        invalid: Optional[str],
+        invalid: Optional[RejectedValueError],
     ) -> Exception:
-        """Turn a constraint failure into ``KeyError`` (missing parent row) or ``ValueError`` (bad value)."""
+        """Turn a constraint failure into :class:`RowNotFoundError` (missing parent row) or :class:`RejectedValueError`.
+
+        ``invalid`` is the error a CHECK constraint's failure means.
+        """
         text = str(error)
         if text.startswith("FOREIGN KEY"):
             missing = []
             if session_id is not None and not self._exists("SELECT 1 FROM agent_sessions WHERE id = ?", session_id):
-                missing.append(f"session with id {session_id}")
+                missing.append(("session", session_id))
             if message_id is not None and not self._exists("SELECT 1 FROM agent_messages WHERE id = ?", message_id):
-                missing.append(f"message with id {message_id}")
-            return KeyError(f"no {' and no '.join(missing) or 'referenced row'} ({text})")
+                missing.append(("message", message_id))
+            return RowNotFoundError(missing=missing, detail=text)
         if text.startswith("CHECK") and invalid is not None:
-            return ValueError(invalid)
+            return invalid
         if text.startswith("NOT NULL"):
             column = text.rsplit(".", 1)[-1]
-            return ValueError(f"{column} is required, got None")
-        return ValueError(f"the database rejected the value: {text}")
+            return RejectedValueError(argument=column, value=None, problem=f"{column} is required, got None")
+        return RejectedValueError(argument=None, value=None, problem=f"the database rejected the value: {text}")
 
     def _exists(self, sql: str, row_id: int) -> bool:
         return self.connection.execute(sql, (row_id,)).fetchone() is not None

@@ -53,7 +53,7 @@ def dialect_for(connection: Any) -> Dialect:
     if spec is not None:
         return spec.dialect(connection)
     raise ConnectionStateError(
-        f"unsupported connection object {type(connection).__module__}.{type(connection).__qualname__}: "
+        problem=f"unsupported connection object {type(connection).__module__}.{type(connection).__qualname__}: "
         f"pass an open {supported_drivers()} connection, or a SQLAlchemy Engine or "
         f"Connection using one of them"
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, List, NamedTuple, Optional, Sequence
 
 from ..errors import HistoryRowError, HistoryTableError
-from ..history import HISTORY_TABLE, HistoryRow
+from ..history import HISTORY_TABLE, HistoryRow, as_text
 
 #: refinery's DDL for the history table (one for every driver), plus our nullable ``agent`` column;
 #: ``{table}`` is the dialect's :attr:`Dialect.history_table`.
@@ -29,11 +29,6 @@ _REQUIRED_COLUMNS = ("version", "name", "applied_on", "checksum")
 _READ_COLUMNS = ("version", "name", "applied_on", "checksum", "agent")
 #: Every column the runner writes.
 _WRITTEN_COLUMNS = frozenset(_REQUIRED_COLUMNS) | {"agent"}
-
-
-def as_text(value: Any) -> str:
-    """A text column's value as ``str`` (some drivers hand back bytes)."""
-    return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 def _shown(value: Any) -> Any:
@@ -104,7 +99,7 @@ class HistoryTable:
             if unfillable:
                 problems.append("has NOT NULL column(s) without a default that no migration runner fills: " + ", ".join(unfillable))
             if problems:
-                raise HistoryTableError(HISTORY_TABLE, self.location(), "; ".join(problems))
+                raise HistoryTableError(table=HISTORY_TABLE, database=self.location(), problem="; ".join(problems))
         self._has_agent_column = "agent" in columns
         return columns
 
@@ -163,14 +158,18 @@ class HistoryTable:
             row = tuple(_shown(value) for value in raw)
             version, name, applied_on, checksum, by = row
             if version is None or name is None or checksum is None:
-                raise HistoryRowError(HISTORY_TABLE, row, "version, name and checksum must not be NULL")
+                raise HistoryRowError(table=HISTORY_TABLE, row=row, problem="version, name and checksum must not be NULL")
             try:
                 number = int(version)
             except (TypeError, ValueError):
-                raise HistoryRowError(HISTORY_TABLE, row, "the version is not an integer") from None
+                raise HistoryRowError(table=HISTORY_TABLE, row=row, problem="the version is not an integer") from None
             undecodable = [column for column, value in zip(_READ_COLUMNS, row) if isinstance(value, bytes)]
             if undecodable:
-                raise HistoryRowError(HISTORY_TABLE, row, f"its {', '.join(undecodable)} holds bytes that are not UTF-8 text")
+                raise HistoryRowError(
+                    table=HISTORY_TABLE,
+                    row=row,
+                    problem=f"its {', '.join(undecodable)} holds bytes that are not UTF-8 text",
+                )
             text = "" if applied_on is None else str(applied_on)
             history.append(HistoryRow(number, str(name), text, str(checksum), None if by is None else str(by)))
         return history
@@ -200,9 +199,9 @@ class HistoryTable:
             if not self._refused_by_table(error):
                 raise
             raise HistoryTableError(
-                HISTORY_TABLE,
-                self.location(),
-                f"refused the row of version {version}: {str(error).strip()} (a constraint or trigger of "
+                table=HISTORY_TABLE,
+                database=self.location(),
+                problem=f"refused the row of version {version}: {str(error).strip()} (a constraint or trigger of "
                 f"the table, not of a migration)",
             ) from error
 

@@ -6,7 +6,7 @@ say what the run was doing and what stays applied.
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 from ..errors import (
     LockConflictError,
@@ -15,6 +15,14 @@ from ..errors import (
     SessionTimeoutError,
     StatementCancelledError,
 )
+from ..errors.base import resolve_calls
+
+
+def left_unfinished(error: Optional[BaseException]) -> Tuple[int, ...]:
+    """The version ``error`` left in the journal (a journalled :class:`MigrationFailedError`'s), for an error's ``unfinished``."""
+    if isinstance(error, MigrationFailedError) and error.journalled:
+        return (error.version,)
+    return ()
 
 
 def interrupted(failed: MigrationFailedError) -> str:
@@ -36,8 +44,8 @@ def interrupted(failed: MigrationFailedError) -> str:
             f"{where}: this database commits DDL implicitly, so the statements before it stay applied (statement "
             f"{failed.statement_index + 1} itself may or may not have taken effect) and V{failed.version} {record}. "
             f"The journal keeps it, and every run stops until it is settled: once the server is reachable, bring the "
-            f"schema by hand to V{failed.version} fully applied or fully absent and run "
-            f"`nocodo-agents resolve {failed.version} --applied` or `--absent`."
+            f"schema by hand to V{failed.version} fully applied or fully absent and record which with "
+            f"{resolve_calls(failed.version)}."
         )
     if failed.rolled_back:
         return f"{where}; its transaction was not committed (it is rolled back): the database and its history are as they were before it."
@@ -67,23 +75,32 @@ def _what_stopped(error: BaseException) -> Tuple[str, str]:
         return during, f"The replay ran in {error.scratch}; the live database was not touched."
     return (
         f"one of the runner's own statements ({redact(str(error).strip())})",
-        "Each migration is recorded in the history as soon as it is applied: run `status` to see where it stopped.",
+        "Each migration is recorded in the history as soon as it is applied: nocodo_agents.status.migration_status(conn) "
+        "(the command line's status) shows where it stopped.",
     )
 
 
 def timeout_error(location: str, setting: str, value: str, error: BaseException) -> SessionTimeoutError:
     """:class:`SessionTimeoutError` for ``error``: a statement the session's ``setting`` (= ``value``) cancelled."""
     during, left = _what_stopped(error)
-    return SessionTimeoutError(location, setting, value, during, left)
+    return SessionTimeoutError(
+        database=location, setting=setting, value=value, during=during, left=left, unfinished=left_unfinished(error),
+    )
 
 
 def cancelled_error(location: str, error: BaseException, server_message: str) -> StatementCancelledError:
     """:class:`StatementCancelledError` for ``error``: a statement someone outside the run cancelled."""
     during, left = _what_stopped(error)
-    return StatementCancelledError(location, during[0].upper() + during[1:], left, server_message)
+    return StatementCancelledError(
+        database=location, during=during[0].upper() + during[1:], left=left, server_message=server_message,
+        unfinished=left_unfinished(error),
+    )
 
 
 def lock_conflict_error(location: str, error: BaseException, server_message: str, find_holder: str) -> LockConflictError:
     """:class:`LockConflictError` for ``error``: a statement the server stopped over another session's locks."""
     during, left = _what_stopped(error)
-    return LockConflictError(location, during[0].upper() + during[1:], left, server_message, find_holder)
+    return LockConflictError(
+        database=location, during=during[0].upper() + during[1:], left=left, server_message=server_message,
+        find_holder=find_holder, unfinished=left_unfinished(error),
+    )

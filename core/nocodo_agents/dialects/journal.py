@@ -9,29 +9,11 @@ The runner talks to ``dialect.journal`` the same way on every dialect.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
+from ..history import UnfinishedMigration
 
-@dataclass(frozen=True)
-class UnfinishedMigration:
-    """A journal entry: a migration (or its rollback, ``direction``) that stopped part-way.
-
-    Statements before ``failed_index`` ran. ``in_progress``: read without
-    the migration lock while another connection held it, so the entry may be
-    a live runner's, at work right now, rather than a stopped one's; only the
-    lock's holder can tell (MySQL journals each statement as it goes, and
-    commits that at once).
-    """
-
-    version: int
-    name: str
-    agent: str
-    statements: int
-    failed_index: int
-    error: str
-    direction: str = "migration"
-    in_progress: bool = False
+__all__ = ["Journal", "UnfinishedMigration"]
 
 
 class Journal:

@@ -57,7 +57,7 @@ def take_lock(
         wait(lock_timeout)
     except LockStillHeld as held:
         cause = held.cause if isinstance(held.cause, BaseException) else None
-        raise LockTimeoutError(dialect, lock_timeout, held.cause) from cause
+        raise LockTimeoutError(dialect=dialect, waited_seconds=lock_timeout, cause=held.cause) from cause
 
 
 #: Pauses between polls, in seconds: the first, and the longest (each twice the one before).

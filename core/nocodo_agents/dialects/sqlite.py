@@ -53,19 +53,19 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
             in_transaction = self.connection.in_transaction
         except sqlite3.ProgrammingError as error:
             raise ConnectionStateError(
-                f"the sqlite3 connection cannot be used here ({error}): nothing was changed. Run the migrations "
+                problem=f"the sqlite3 connection cannot be used here ({error}): nothing was changed. Run the migrations "
                 f"on an open connection, in the thread that opened it (or one opened with "
                 f"check_same_thread=False and used by one thread at a time)"
             ) from error
         if getattr(self.connection, "autocommit", None) is False:
             raise ConnectionStateError(
-                "this sqlite3 connection was opened with autocommit=False, so it always holds an "
+                problem="this sqlite3 connection was opened with autocommit=False, so it always holds an "
                 "open transaction and the runner cannot take the write lock: open it with the "
                 "default autocommit setting (or autocommit=True) for migrations"
             )
         if in_transaction:
             raise ConnectionStateError(
-                "the sqlite3 connection is inside a transaction: commit or roll back your own work "
+                problem="the sqlite3 connection is inside a transaction: commit or roll back your own work "
                 "before running migrations (the runner never commits or rolls back work that is "
                 "not its own)"
             )
@@ -142,7 +142,9 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
                     logger.warning("ROLLBACK failed on %s after %s: %s", self.location(), type(error).__name__, rollback_error)
             if committing and is_busy(error):
                 raise LockTimeoutError(
-                    self.name, self.lock_timeout, f"{error}: readers kept the database busy at COMMIT; it was rolled back"
+                    dialect=self.name,
+                    waited_seconds=self.lock_timeout,
+                    cause=f"{error}: readers kept the database busy at COMMIT; it was rolled back"
                 ) from error
             raise
 

@@ -6,7 +6,7 @@ import sqlite3
 from typing import Callable, Optional
 
 from ..errors import DatabaseAccessError, LockTimeoutError, MigrationFailedError
-from .interruptions import interrupted
+from .interruptions import interrupted, left_unfinished
 
 
 def is_busy(error: BaseException) -> bool:
@@ -51,36 +51,38 @@ def named_sqlite_error(error: BaseException, where: Callable[[], str], lock_time
         return error
     if is_busy(error):
         return LockTimeoutError(
-            "sqlite", lock_timeout,
-            f"{error} (another connection holds a lock on {where()}: a writer in rollback-journal "
+            dialect="sqlite", waited_seconds=lock_timeout,
+            cause=f"{error} (another connection holds a lock on {where()}: a writer in rollback-journal "
             f"mode, or BEGIN EXCLUSIVE)",
         )
     if is_read_only(error):
         return DatabaseAccessError(
-            where(),
-            "it is read-only (file permissions, a read-only mount or directory, ?mode=ro, or PRAGMA "
+            database=where(),
+            problem="it is read-only (file permissions, a read-only mount or directory, ?mode=ro, or PRAGMA "
             "query_only): nothing was changed. Run the migrations with write access to the file and its "
             "directory.",
         )
     message = str(error)
     if any(text in message for text in _NOT_A_DATABASE):
         return DatabaseAccessError(
-            where(),
-            f"it is not a SQLite database, or it is damaged ({message}): nothing was changed. Check the "
+            database=where(),
+            problem=f"it is not a SQLite database, or it is damaged ({message}): nothing was changed. Check the "
             f"path; restore the file from a backup if it is damaged.",
         )
     if failed is not None:
         return DatabaseAccessError(
-            where(),
-            f"SQLite could not run a migration's statement for a reason outside its SQL ({message}). "
+            database=where(),
+            problem=f"SQLite could not run a migration's statement for a reason outside its SQL ({message}). "
             f"{interrupted(failed)} Fix the cause (disk space, PRAGMA max_page_count, permissions, the file), "
             f"then run again.",
+            unfinished=left_unfinished(failed),
         )
     return DatabaseAccessError(
-        where(),
-        f"SQLite reported: {message}. A migration is committed together with its history row, so the "
+        database=where(),
+        problem=f"SQLite reported: {message}. A migration is committed together with its history row, so the "
         f"history says exactly what was applied: fix the cause (disk space, PRAGMA max_page_count, "
-        f"permissions, the file), then run `status` and run again.",
+        f"permissions, the file), see what was applied (nocodo_agents.status.migration_status(conn), the command "
+        f"line's status) and run again.",
     )
 
 

@@ -13,7 +13,7 @@ import sqlite3
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from ..errors import ForeignKeyViolationError
+from ..errors import ForeignKeyViolationError, migration_facts
 from ..schema.transaction_control import first_word
 from .history_table import as_text
 from .sqlite_errors import is_busy, is_read_only
@@ -81,10 +81,23 @@ class ForeignKeyCheck:
             if after == before:
                 logger.warning("foreign keys of %s cannot be checked (%s); not checked after V%s", self.location(), after, planned.version)
                 return
-            raise ForeignKeyViolationError(planned, [], 0, rolled_back, phase, detail=f"SQLite cannot check its foreign keys any more ({after})")
+            raise ForeignKeyViolationError(
+                **migration_facts(planned),
+                violations=[],
+                total=0,
+                rolled_back=rolled_back,
+                phase=phase,
+                detail=f"SQLite cannot check its foreign keys any more ({after})",
+            )
         new = new_violations([] if isinstance(before, str) else before, after)
         if new:
-            raise ForeignKeyViolationError(planned, new[:_VIOLATIONS_SHOWN], len(new), rolled_back, phase)
+            raise ForeignKeyViolationError(
+                **migration_facts(planned),
+                violations=new[:_VIOLATIONS_SHOWN],
+                total=len(new),
+                rolled_back=rolled_back,
+                phase=phase,
+            )
 
 
 def new_violations(before: List[Violation], after: List[Violation]) -> List[Violation]:

@@ -69,7 +69,7 @@ class PinnedPragmas:
                 foreign.append((kind, name))
         if journal_mode == "off" or (journal_mode == "memory" and main_file):
             raise ConnectionStateError(
-                f"the sqlite3 connection has PRAGMA journal_mode = {journal_mode.upper()}: "
+                problem=f"the sqlite3 connection has PRAGMA journal_mode = {journal_mode.upper()}: "
                 + (
                     "SQLite cannot roll back then, so a failing migration would stay half-applied"
                     if journal_mode == "off"
@@ -80,14 +80,14 @@ class PinnedPragmas:
             )
         if self._settings["query_only"]:
             raise DatabaseAccessError(
-                self.location(),
-                "the connection has PRAGMA query_only = ON, so it may not write: nothing was changed. Run "
+                database=self.location(),
+                problem="the connection has PRAGMA query_only = ON, so it may not write: nothing was changed. Run "
                 "the migrations on a connection that may write.",
             )
         if foreign:
             listed = ", ".join(f"{kind} {name}" for kind, name in foreign)
             raise ConnectionStateError(
-                f"the sqlite3 connection sees more than its main database ({listed}): unqualified names "
+                problem=f"the sqlite3 connection sees more than its main database ({listed}): unqualified names "
                 f"in migrations would resolve to TEMP objects first and could reach an attached database. "
                 f"Nothing was changed. Run the migrations on a connection of their own (for example "
                 f"nocodo_agents.Database(path), or a fresh sqlite3.connect(path)), or DETACH the databases "

@@ -42,7 +42,7 @@ def record_as_applied(
             run.read()  # under the lock
             dialect.ensure_history(run.columns)
             if require_empty_history and run.history:
-                raise HistoryNotEmptyError([row.version for row in run.history])
+                raise HistoryNotEmptyError(applied_versions=[row.version for row in run.history])
             run.refuse_unfinished()
             plan = run.plan()
             applied_on = now_rfc3339()
@@ -100,7 +100,7 @@ def repair_history(
                 check_before_running(dialect, expected, replay=True)
                 drift = dialect.schema_drift(expected)
                 if drift.has_drift:
-                    raise SchemaDriftError(drift.differences, "repair the history")
+                    raise SchemaDriftError(differences=drift.differences, action="repair the history")
             applied_on = {row.version: row.applied_on for row in run.history}
             for divergence in found:
                 row = by_version[divergence.version].history_row(dialect.name, applied_on[divergence.version])
@@ -138,7 +138,10 @@ def resolve_unfinished(
             unfinished = dialect.journal.unfinished()
             if unfinished is None or unfinished.version != version:
                 held = f"V{unfinished.version}, an interrupted {unfinished.direction}" if unfinished else "nothing"
-                raise ResolveRefusedError(version, f"it is not an unfinished migration or rollback (the journal holds {held})")
+                raise ResolveRefusedError(
+                    version=version,
+                    problem=f"it is not an unfinished migration or rollback (the journal holds {held})",
+                )
             dialect.ensure_history()
             recorded = next((existing for existing in dialect.read_history() if existing.version == version), None)
             row = recorded
@@ -146,9 +149,10 @@ def resolve_unfinished(
                 planned = run.installed_by_version().get(version)
                 if planned is None:
                     raise ResolveRefusedError(
-                        version,
-                        "it is not installed (or its agent was not requested), so it cannot be recorded as applied: "
-                        "install its agent, or pass it with --agent",
+                        version=version,
+                        problem="it is not installed (or its agent was not requested), so it cannot be recorded as applied: "
+                        "install its agent, or request it (agents=, the command line's agent option)",
+                        needs_agent=True,
                     )
                 row = planned.history_row(dialect.name, now_rfc3339())
                 dialect.insert_history(row)

@@ -12,9 +12,10 @@ import re
 from typing import List, Sequence
 
 from ..dialects import Dialect
-from ..errors import InvalidIndexError, MigrationFailedError
+from ..errors import InvalidIndexError, MigrationFailedError, migration_facts
 from ..execution import run_statements
 from ..planning import PlannedMigration
+from ..schema.code_words import code_words
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -41,11 +42,17 @@ def run_outside_transaction(dialect: Dialect, planned: PlannedMigration, sql: st
     except MigrationFailedError as failure:
         invalid = _its_invalid_indexes(_invalid_indexes_after(dialect, failure), before, sql)
         if invalid:
-            raise InvalidIndexError(planned, invalid, phase, failure, already_invalid=before) from failure
+            raise InvalidIndexError(
+                **migration_facts(planned),
+                indexes=invalid,
+                phase=phase,
+                failure=failure,
+                already_invalid=before,
+            ) from failure
         raise
     invalid = _its_invalid_indexes(dialect.invalid_indexes(), before, sql)
     if invalid:
-        raise InvalidIndexError(planned, invalid, phase, already_invalid=before)
+        raise InvalidIndexError(**migration_facts(planned), indexes=invalid, phase=phase, already_invalid=before)
 
 
 def _its_invalid_indexes(invalid: Sequence[str], before: Sequence[str], sql: str) -> List[str]:
@@ -65,12 +72,25 @@ _LAST_IDENTIFIER = re.compile(r'(?:"(?:[^"]|"")*"|[^."]+)$')
 
 
 def _names(sql: str, qualified: str) -> bool:
-    """Whether ``sql`` mentions the relation ``qualified`` (``schema.name`` as ``quote_ident`` writes it) by name."""
-    match = _LAST_IDENTIFIER.search(qualified)
+    """Whether ``sql`` mentions the relation ``qualified`` (``schema.name`` as ``quote_ident`` writes it) by name.
+
+    ``sql`` is read as code (:func:`~nocodo_agents.schema.code_words.code_words`):
+    a name in a comment or a string literal does not count. A bare name
+    compares case-insensitively, as the server folds it; a quoted one exactly.
+    """
+    match = _LAST_IDENTIFIER.search(qualified)  # the server's quote_ident output, not migration SQL
     name = match.group(0) if match else qualified
-    if name.startswith('"'):
-        name = name[1:-1].replace('""', '"')
-    return re.search(r"(?<![\w$])" + re.escape(name) + r"(?![\w$])", sql, re.IGNORECASE) is not None
+    target = name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
+    return any(target in _name_parts(word) for word in code_words(sql, "postgresql"))
+
+
+def _name_parts(word: str) -> List[str]:
+    """The name parts a code word holds: a quoted identifier's text, or a bare (dotted) word's parts, folded."""
+    if word.startswith('"'):
+        return [word[1:-1].replace('""', '"')]
+    if word[:1].isalnum() or word[:1] in "_$" or word[:1] > "\x7f":
+        return [part.lower() for part in word.split(".") if part]
+    return []
 
 
 def _invalid_indexes_after(dialect: Dialect, failure: MigrationFailedError) -> List[str]:

@@ -28,10 +28,20 @@ def _rollback_plan(run: Run, to: int) -> List[PlannedMigration]:
         planned = by_version.get(row.version)
         if planned is None:
             raise RollbackUnavailableError(
-                row.version, row.name, row.agent, None, "it is not installed (or its agent was not requested)"
+                version=row.version,
+                name=row.name,
+                agent=row.agent,
+                source=None,
+                reason="it is not installed (or its agent was not requested)"
             )
         if planned.rollback_sql(run.dialect.name) is None:
-            raise RollbackUnavailableError(row.version, row.name, planned.agent, planned.source, "the migration defines no rollback()")
+            raise RollbackUnavailableError(
+                version=row.version,
+                name=row.name,
+                agent=planned.agent,
+                source=planned.source,
+                reason="the migration defines no rollback()",
+            )
         plan.append(planned)
     return plan
 

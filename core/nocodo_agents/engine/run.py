@@ -14,9 +14,10 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..dialects import Dialect, UnfinishedMigration, dbapi_connection, dialect_for
 from ..discovery import AgentRegistry
-from ..errors import DivergentMigrationError, IncompleteMigrationError, InvalidArgumentError
+from ..errors import DivergentMigrationError, InvalidArgumentError
 from ..history import HistoryRow
 from ..planning import Plan, PlannedMigration, check_target, divergences, make_plan, merge
+from ..status_rows import incomplete_error
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -35,8 +36,12 @@ def check_lock_timeout(lock_timeout: float) -> None:
         or not 0 <= lock_timeout <= MAX_LOCK_TIMEOUT
     ):
         raise InvalidArgumentError(
-            f"lock_timeout= must be a number of seconds >= 0 (0: do not wait) and at most "
-            f"{MAX_LOCK_TIMEOUT:g} (about 24.8 days; infinity is not accepted), not {lock_timeout!r}"
+            argument="lock_timeout=",
+            value=lock_timeout,
+            expected=(
+                f"a number of seconds >= 0 (0: do not wait) and at most {MAX_LOCK_TIMEOUT:g} "
+                f"(about 24.8 days; infinity is not accepted)"
+            ),
         )
 
 
@@ -116,7 +121,7 @@ class Run:
         return entry
 
     def refuse_unfinished(self) -> None:
-        """Raise :class:`IncompleteMigrationError` if the journal holds a migration (or rollback) stopped part-way."""
+        """Raise :class:`~nocodo_agents.errors.IncompleteMigrationError` if the journal holds a migration (or rollback) stopped part-way."""
         entry = self.stopped()
         if entry is not None:
             raise incomplete_error(entry)
@@ -124,14 +129,6 @@ class Run:
     def installed_by_version(self) -> Dict[int, PlannedMigration]:
         """The requested migrations keyed by version."""
         return {p.version: p for p in self.installed}
-
-
-def incomplete_error(unfinished: UnfinishedMigration) -> IncompleteMigrationError:
-    """The error naming a journal entry that stopped part-way, and the ``resolve`` commands."""
-    return IncompleteMigrationError(
-        unfinished.version, unfinished.name, unfinished.agent, unfinished.statements,
-        unfinished.failed_index, unfinished.error, unfinished.direction,
-    )
 
 
 @contextmanager

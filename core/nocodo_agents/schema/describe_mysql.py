@@ -13,22 +13,14 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
-from ..history import HISTORY_TABLE
+from ..history import BOOKKEEPING_TABLES, as_text
 from .query import Query
 from .keys import ADOPTION_KINDS
 
-__all__ = ["JOURNAL_TABLE", "describe_mysql", "mysql_objects"]
+__all__ = ["describe_mysql", "mysql_objects"]
 
-#: MySQL's statement journal (see :mod:`nocodo_agents.dialects.mysql`): bookkeeping, not an agent's schema.
-JOURNAL_TABLE = "nocodo_agents_migration_journal"
-_BOOKKEEPING = frozenset({HISTORY_TABLE, JOURNAL_TABLE})
 #: ER_UNKNOWN_TABLE, ER_BAD_FIELD_ERROR: a server too old to report CHECK constraints.
 _NO_CHECKS_REPORTED = (1109, 1054)
-
-
-def _text(value: Any) -> str:
-    """A text column's value as ``str`` (PyMySQL may hand back bytes)."""
-    return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 def _server_code(error: BaseException) -> Optional[int]:
@@ -64,10 +56,10 @@ def describe_mysql(query: Query, database: str, mariadb: bool) -> Tuple[Dict[str
     for table, kind in query(
         "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,)
     ):
-        table = _text(table)
-        if table in _BOOKKEEPING:
+        table = as_text(table)
+        if table in BOOKKEEPING_TABLES:
             continue
-        if _text(kind) == "VIEW":
+        if as_text(kind) == "VIEW":
             continue  # views come with their definitions below
         tables.add(table)
         put(f"table {table}", "table", f"table {table}")
@@ -76,28 +68,28 @@ def describe_mysql(query: Query, database: str, mariadb: bool) -> Tuple[Dict[str
         "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, ORDINAL_POSITION",
         (database,),
     ):
-        table = _text(row[0])
+        table = as_text(row[0])
         if table in tables:
-            put(f"column {table}.{_text(row[1])}", _column_description(row), f"table {table}")
+            put(f"column {table}.{as_text(row[1])}", _column_description(row), f"table {table}")
     _describe_indexes(query, database, tables, put)
     _describe_foreign_keys(query, database, tables, put)
     _describe_checks(query, database, mariadb, tables, put)
     for name, definition in query(
         "SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s", (database,)
     ):
-        put(f"view {_text(name)}", _text(definition).replace(qualifier, ""), f"view {_text(name)}")
+        put(f"view {as_text(name)}", as_text(definition).replace(qualifier, ""), f"view {as_text(name)}")
     for name, event, table, timing, statement in query(
         "SELECT TRIGGER_NAME, EVENT_MANIPULATION, EVENT_OBJECT_TABLE, ACTION_TIMING, ACTION_STATEMENT "
         "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s",
         (database,),
     ):
-        if _text(table) in _BOOKKEEPING:
+        if as_text(table) in BOOKKEEPING_TABLES:
             continue
-        body = _text(statement).replace(qualifier, "")
+        body = as_text(statement).replace(qualifier, "")
         put(
-            f"trigger {_text(name)}",
-            f"{_text(timing)} {_text(event)} ON {_text(table)} FOR EACH ROW {body}",
-            f"table {_text(table)}",
+            f"trigger {as_text(name)}",
+            f"{as_text(timing)} {as_text(event)} ON {as_text(table)} FOR EACH ROW {body}",
+            f"table {as_text(table)}",
         )
     return described, owners
 
@@ -111,16 +103,16 @@ def _describe_indexes(query: Query, database: str, tables: Set[str], put: Callab
         "ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
         (database,),
     ):
-        table, index = _text(table), _text(index)
+        table, index = as_text(table), as_text(index)
         if table not in tables:
             continue
-        part = "(expression)" if column is None else _text(column)
+        part = "(expression)" if column is None else as_text(column)
         if sub_part is not None:
             part += f"({int(sub_part)})"
-        if collation is not None and _text(collation) == "D":
+        if collation is not None and as_text(collation) == "D":
             part += " DESC"
         indexes.setdefault((table, index), []).append(part)
-        details[(table, index)] = (not int(non_unique), _text(index_type))
+        details[(table, index)] = (not int(non_unique), as_text(index_type))
     for (table, index), columns in indexes.items():
         unique, index_type = details[(table, index)]
         key = f"index {table}.{index}"
@@ -140,17 +132,17 @@ def _describe_foreign_keys(query: Query, database: str, tables: Set[str], put: C
         "ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
         (database,),
     ):
-        if _text(row[0]) in tables:
-            keys.setdefault((_text(row[0]), _text(row[1])), []).append(row)
+        if as_text(row[0]) in tables:
+            keys.setdefault((as_text(row[0]), as_text(row[1])), []).append(row)
     for (table, _), rows in keys.items():
-        columns = ", ".join(_text(r[2]) for r in rows)
-        referenced_schema, referenced = _text(rows[0][3]), _text(rows[0][4])
+        columns = ", ".join(as_text(r[2]) for r in rows)
+        referenced_schema, referenced = as_text(rows[0][3]), as_text(rows[0][4])
         if referenced_schema != database:
             referenced = f"{referenced_schema}.{referenced}"
-        referenced_columns = ", ".join(_text(r[5]) for r in rows)
+        referenced_columns = ", ".join(as_text(r[5]) for r in rows)
         put(
             f"foreign key {table} ({columns})",
-            f"REFERENCES {referenced} ({referenced_columns}) ON UPDATE {_text(rows[0][6])} ON DELETE {_text(rows[0][7])}",
+            f"REFERENCES {referenced} ({referenced_columns}) ON UPDATE {as_text(rows[0][6])} ON DELETE {as_text(rows[0][7])}",
             f"table {table}",
         )
 
@@ -175,8 +167,8 @@ def _describe_checks(query: Query, database: str, mariadb: bool, tables: Set[str
             raise
         return  # a server too old to report CHECK constraints (it does not enforce them either)
     for table, clause in rows:
-        if _text(table) in tables:
-            put(f"check {_text(table)}: {_text(clause)}", "check", f"table {_text(table)}")
+        if as_text(table) in tables:
+            put(f"check {as_text(table)}: {as_text(clause)}", "check", f"table {as_text(table)}")
 
 
 
@@ -184,13 +176,13 @@ def _describe_checks(query: Query, database: str, mariadb: bool, tables: Set[str
 def _column_description(row: Sequence[Any]) -> str:
     """``bigint(20) NOT NULL DEFAULT 0 AUTO_INCREMENT PRIMARY KEY`` from an information_schema.COLUMNS row."""
     _, _, column_type, nullable, default, extra, column_key = row
-    parts = [_text(column_type)]
-    if _text(nullable) == "NO":
+    parts = [as_text(column_type)]
+    if as_text(nullable) == "NO":
         parts.append("NOT NULL")
     if default is not None:
-        parts.append(f"DEFAULT {_text(default)}")
+        parts.append(f"DEFAULT {as_text(default)}")
     if extra:
-        parts.append(_text(extra).upper())
-    if column_key is not None and _text(column_key) == "PRI":
+        parts.append(as_text(extra).upper())
+    if column_key is not None and as_text(column_key) == "PRI":
         parts.append("PRIMARY KEY")
     return " ".join(parts)

@@ -15,7 +15,7 @@ import logging
 import re
 from typing import Dict, List, Optional, Protocol, Set, Tuple
 
-from .transaction_control import _tokens, first_word
+from .code_words import code_words, first_word
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -118,7 +118,7 @@ def session_variables(statement: str, dialect: str) -> Tuple[str, ...]:
     """The MySQL session system variables ``statement`` assigns (none on other dialects, or if it is refused)."""
     if dialect != "mysql" or first_word(statement, dialect) != "SET":
         return ()
-    words = list(_tokens(statement, dialect))
+    words = list(code_words(statement, dialect))
     kind, _, variables = classify_mysql_set(words, [w.upper() for w in words])
     return () if kind is not None else variables
 

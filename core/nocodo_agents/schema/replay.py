@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import ContextManager, Dict, FrozenSet, List, Optional, Protocol, Sequence, Set, Tuple, Type
 
 from ..adoption import Footprint
-from ..errors import SchemaReplayError
+from ..errors import SchemaReplayError, migration_facts
 from ..planning import PlannedMigration
 
 __all__ = ["Scratch", "Touched", "footprints", "replay", "replay_migration"]
@@ -78,7 +78,13 @@ def replay_migration(scratch: Scratch, planned: PlannedMigration, statements: Se
         try:
             scratch.execute(statement)
         except scratch.failures as error:
-            raise SchemaReplayError(planned, statement, index, error, scratch=scratch.where) from error
+            raise SchemaReplayError(
+                **migration_facts(planned),
+                statement=statement,
+                statement_index=index,
+                cause=error,
+                scratch=scratch.where,
+            ) from error
 
 
 def replay(scratch: Scratch, applied: Sequence[PlannedMigration]) -> Dict[str, str]:

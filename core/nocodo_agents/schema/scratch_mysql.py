@@ -145,8 +145,8 @@ def mysql_scratch(access: MySQLAccess, purpose: Tuple[str, str, str]) -> Iterato
         if refused is None:
             raise
         raise DatabaseAccessError(
-            access.location,
-            f"the {check} could not create its scratch database {name} ({refused}). It "
+            database=access.location,
+            problem=f"the {check} could not create its scratch database {name} ({refused}). It "
             f"replays the {replayed} in a scratch database on the same server and drops it "
             f"afterwards: grant this user CREATE and DROP on `nocodo\\_scratch\\_%`.*, or {command} "
             f"as a user who may create databases. The live database was not touched.",

@@ -54,7 +54,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .mysql_session import SessionVariableGuard, classify_mysql_set, session_variables
 from .session_reasons import ADVICE, REASONS
-from .transaction_control import _tokens, first_word
+from .code_words import code_words, first_word, qualified_name
 
 __all__ = ["ADVICE", "REASONS", "SessionChange", "SessionVariableGuard", "find_session_change", "session_variables"]
 
@@ -111,7 +111,7 @@ def find_session_change(statements: Sequence[str], dialect: str, *, transactiona
             continue
         if first not in watched and not (dialect == "postgresql" and "set_config" in statement.lower()):
             continue  # most statements (INSERT of many rows...) are never tokenized in full
-        words = list(_tokens(statement, dialect))
+        words = list(code_words(statement, dialect))
         if first == "CREATE":
             created = _temporary_object(words, dialect)
             if created is not None:
@@ -205,8 +205,9 @@ def _sets_config_for_session(words: List[str]) -> bool:
 def _sqlite_pragma(words: List[str], transactional: bool) -> Tuple[Optional[str], str]:
     if len(words) < 2:
         return None, ""
-    name = words[1].rpartition(".")[2].strip('"`[]').lower()
-    if words[2:3] not in (["="], ["("]):
+    parts, after = qualified_name(words, 1)  # main.foreign_keys, "main"."foreign_keys"...
+    name = parts[-1].lower() if parts else ""
+    if words[after : after + 1] not in (["="], ["("]):
         return None, ""  # no value: a read, a check, or an action on the file
     if name in _SQLITE_SETTABLE or name in _SQLITE_QUERIES:
         return None, ""
@@ -231,14 +232,14 @@ def _temporary_object(words: List[str], dialect: str) -> Optional[str]:
     position += 1
     if upper[position : position + 3] == ["IF", "NOT", "EXISTS"]:
         position += 3
-    if position >= len(words):
+    parts, _ = qualified_name(words, position)
+    if not parts:
         return None
-    schema, _, _ = words[position].rpartition(".")
-    if not temporary and schema.strip('"').lower() not in _TEMP_SCHEMAS:
+    if not temporary and (len(parts) < 2 or parts[-2].lower() not in _TEMP_SCHEMAS):
         return None
     if dialect == "postgresql" and _follows(upper, ["ON", "COMMIT", "DROP"]):
         return None
-    return _object_name(words[position])
+    return _object_name(parts)
 
 
 def _dropped(words: List[str]) -> List[str]:
@@ -253,23 +254,24 @@ def _dropped(words: List[str]) -> List[str]:
     if upper[position : position + 2] == ["IF", "EXISTS"]:
         position += 2
     names = []
-    for word in words[position:]:
-        if word == ",":
+    while position < len(words):
+        if words[position] == ",":
+            position += 1
             continue
-        if word in (";", "(") or word.upper() in ("CASCADE", "RESTRICT", "ON"):
+        if words[position].upper() in ("CASCADE", "RESTRICT", "ON"):
             break
-        names.append(_object_name(word))
+        parts, position = qualified_name(words, position)
+        if not parts:
+            break  # ; ( or the end
+        names.append(_object_name(parts))
     return names
 
 
-def _object_name(word: str) -> str:
-    """An object's name without a ``temp.`` / ``pg_temp.`` schema, compared as the servers do."""
-    schema, dot, name = word.rpartition(".")
-    if not dot or schema.strip('"`[]').lower() not in _TEMP_SCHEMAS:
-        name = word
-    if name[:1] in ('"', "`", "["):
-        return name[1:-1]
-    return name.lower()
+def _object_name(parts: List[str]) -> str:
+    """An object's name without a ``temp.`` / ``pg_temp.`` schema (a name in another schema keeps its own)."""
+    if len(parts) > 1 and parts[-2].lower() not in _TEMP_SCHEMAS:
+        return ".".join(parts)
+    return parts[-1]
 
 
 def _follows(upper: List[str], sequence: List[str]) -> bool:

@@ -1,10 +1,10 @@
-"""Reading SQLite's SQL text for the describer: a small tokenizer and a normalizer.
+"""Reading SQLite's SQL text for the describer: what a CREATE statement says, and a normalizer.
 
 What SQLite does not report through its pragmas (CHECK constraints, column
 collations, generated-column expressions, AUTOINCREMENT, deferred foreign
-keys, partial index conditions) is read from the CREATE statement with
-:func:`sql_tokens`, which skips string literals, quoted identifiers and
-comments. :func:`render` writes tokens back in a canonical form, so that the
+keys, partial index conditions) is read from the CREATE statement's tokens
+(:func:`~.sqlite_tokens.sql_tokens`, the one lexer's with SQLite's rules).
+:func:`render` writes tokens back in a canonical form, so that the
 same schema written differently describes the same: comments dropped,
 whitespace canonical, keywords upper-cased, identifiers unquoted unless they
 need quoting or are keywords (then double-quoted), ``==`` written ``=`` and
@@ -16,6 +16,23 @@ from __future__ import annotations
 
 import re
 from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
+
+from .sqlite_tokens import Token, sql_tokens
+
+__all__ = [
+    "TableText",
+    "Token",
+    "key_name",
+    "matching_paren",
+    "name_of",
+    "normalize",
+    "normalized_statement",
+    "parenthesised_after",
+    "read_table_sql",
+    "render",
+    "split_commas",
+    "sql_tokens",
+]
 
 #: SQLite's keywords (https://sqlite.org/lang_keywords.html) plus the words
 #: it treats as keywords in context; upper-cased wherever they appear.
@@ -37,20 +54,6 @@ _KEYWORDS = frozenset(
     """.split()
 )
 
-_TOKEN = re.compile(
-    r"""
-     (?P<space>\s+)
-    |(?P<comment>--[^\n]*|/\*.*?(?:\*/|\Z))
-    |(?P<blob>[xX]'[^']*'?)
-    |(?P<string>'(?:[^']|'')*'?)
-    |(?P<ident>"(?:[^"]|"")*"?|\[[^\]]*\]?|`(?:[^`]|``)*`?)
-    |(?P<number>0[xX][0-9a-fA-F]+|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
-    |(?P<word>[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*)
-    |(?P<op>\|\||<<|>>|<=|>=|==|!=|<>|->>|->|.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
 
 #: Operators SQLite treats as the same, written one way.
@@ -58,37 +61,6 @@ _SAME_OPERATOR = {"==": "=", "<>": "!="}
 
 #: The words that open a table constraint rather than a column definition.
 _TABLE_CONSTRAINTS = frozenset({"CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"})
-
-
-class Token(NamedTuple):
-    """One SQL token; ``text`` of an ``ident`` is the name without its quotes."""
-
-    kind: str  # "word", "ident", "string", "number" or "op"
-    text: str
-
-    def is_word(self, *words: str) -> bool:
-        return self.kind == "word" and self.text.upper() in words
-
-    def is_op(self, *ops: str) -> bool:
-        return self.kind == "op" and self.text in ops
-
-
-def sql_tokens(sql: str) -> List[Token]:
-    """The tokens of ``sql``, comments and whitespace dropped."""
-    tokens = []
-    for match in _TOKEN.finditer(sql):
-        kind = match.lastgroup or "op"
-        text = match.group()
-        if kind in ("space", "comment"):
-            continue
-        if kind == "blob":
-            kind, text = "string", "X" + text[1:].upper()
-        elif kind == "ident":
-            closing = {"[": "]"}.get(text[0], text[0])
-            inner = text[1:-1] if len(text) > 1 and text.endswith(closing) else text[1:]
-            text = inner.replace(closing * 2, closing) if closing != "]" else inner
-        tokens.append(Token(kind, text))
-    return tokens
 
 
 def key_name(name: str) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import FrozenSet, List, Optional, Sequence, Set, Tuple
 
-from .transaction_control import _tokens
+from .code_words import code_words, qualified_name
 
 __all__ = ["touched_names"]
 
@@ -39,7 +39,7 @@ def touched_names(statements: Sequence[str], dialect: str) -> Optional[FrozenSet
     """The bare, lower-cased names ``statements`` write to, alter or drop; ``None`` if one cannot be read."""
     names: Set[str] = set()
     for statement in statements:
-        words = list(_tokens(statement, dialect))
+        words = list(code_words(statement, dialect))
         if not words:
             continue
         found = _statement_names(words)
@@ -84,22 +84,7 @@ def _skip(upper: List[str], position: int, words: FrozenSet[str]) -> int:
 
 def _name(words: List[str], position: int) -> Tuple[Optional[str], int]:
     """The bare name starting at ``position`` (``s.t``, ``"s"."T"``, ```t```) and the position after it."""
-    parts: List[str] = []
-    while position < len(words):
-        word = words[position]
-        if word[:1] in ('"', "`"):
-            parts.append(word[1:-1])
-        elif word[:1].isalnum() or word[:1] == "_":
-            parts.extend(part.lower() for part in word.split(".") if part)
-        else:
-            break
-        position += 1
-        if position < len(words) and words[position] == ".":
-            position += 1
-            continue
-        if word.endswith("."):
-            continue
-        break
+    parts, position = qualified_name(words, position)
     return (parts[-1] if parts else None), position
 
 

@@ -31,9 +31,11 @@ as code, as the server runs it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-from .lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, STRING, SqlLexError, SqlSyntax, tokens
+from .code_words import code_words, first_word, unquoted
+
+__all__ = ["REASONS", "TransactionControl", "classify", "find_transaction_control", "first_word"]
 
 #: Why each kind of statement is refused (completing "statement N ...").
 REASONS = {
@@ -120,7 +122,7 @@ def classify(statement: str, dialect: str) -> Tuple[Optional[str], Optional[str]
     ``release``, ``rollback_to`` (allowed for a savepoint of the migration's own).
     """
     mysql = dialect == "mysql"
-    words = list(_tokens(statement, dialect, limit=6))
+    words = list(code_words(statement, dialect, limit=6))
     if not words:
         return None, None
     upper = [w.upper() for w in words]
@@ -164,57 +166,14 @@ def classify(statement: str, dialect: str) -> Tuple[Optional[str], Optional[str]
 
 def _savepoint_name(words: Sequence[str], position: int) -> Optional[str]:
     """A savepoint name compared as the servers do: quoted exactly, unquoted case-insensitively."""
-    if position >= len(words):
-        return None
-    word = words[position]
-    if word[:1] in ('"', "`", "["):
-        return word[1:-1]
-    return word.lower()
+    return unquoted(words[position]) if position < len(words) else None
 
 
 def _sets_session_mode(statement: str) -> bool:
     """Whether a MySQL ``SET`` assigns ``autocommit`` or ``completion_type`` (any scope, any spelling)."""
-    tokens = list(_tokens(statement, "mysql"))
+    tokens = list(code_words(statement, "mysql"))
     for position, token in enumerate(tokens[:-1]):
         variable = token.upper().lstrip("@").rpartition(".")[2]
         if variable in _SESSION_MODE_VARIABLES and tokens[position + 1] in ("=", ":="):
             return True
     return False
-
-
-def first_word(statement: str, dialect: str) -> str:
-    """The statement's first word, upper-cased, after whitespace and comments (``""`` if none)."""
-    for token in _tokens(statement, dialect, limit=1):
-        return token.upper()
-    return ""
-
-
-def _tokens(sql: str, dialect: str, limit: Optional[int] = None) -> Iterator[str]:
-    """Words, quoted identifiers (with their quotes), ``'`` for a string, and punctuation; comments skipped.
-
-    Read by :mod:`nocodo_agents.schema.lexer` as the runner has the server
-    read migrations, the text of every MySQL executable comment counting as
-    code. The body of a PostgreSQL dollar quote is read as code too (a
-    ``DO $$ ... $$`` block runs it). Text that does not lex to the end (an
-    unterminated string under these rules) ends with one ``'``.
-    """
-    produced = 0
-    for token in _code_tokens(sql, SqlSyntax.default(dialect), 0, len(sql)):
-        if limit is not None and produced >= limit:
-            return
-        produced += 1
-        yield token
-
-
-def _code_tokens(sql: str, syntax: SqlSyntax, start: int, end: int) -> Iterator[str]:
-    try:
-        for token in tokens(sql[:end], syntax, start):
-            if token.kind in (COMMENT, EXEC_OPEN, EXEC_CLOSE):
-                continue
-            if token.kind == STRING and sql.startswith("$", token.start):  # a dollar quote: its body is code
-                tag = sql.index("$", token.start + 1) + 1 - token.start
-                yield from _code_tokens(sql[: token.end - tag], syntax, token.start + tag, token.end - tag)
-                continue
-            yield "'" if token.kind == STRING else sql[token.start : token.end]
-    except SqlLexError:
-        yield "'"

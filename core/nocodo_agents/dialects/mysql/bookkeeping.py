@@ -111,7 +111,10 @@ class BookkeepingTables:
         """Before a write: raise :class:`BookkeepingTableError` if the history table's engine is not transactional."""
         if self._history_engine is not None:
             raise BookkeepingTableError(
-                HISTORY_TABLE, self.location(), f"ALTER TABLE {HISTORY_TABLE} ENGINE=InnoDB", engine=self._history_engine
+                table=HISTORY_TABLE,
+                database=self.location(),
+                fix=f"ALTER TABLE {HISTORY_TABLE} ENGINE=InnoDB",
+                engine=self._history_engine
             )
 
     def ensure_history(self, columns: Optional[Sequence[str]] = None) -> None:
@@ -138,7 +141,11 @@ class BookkeepingTables:
             if self._lost(error):
                 raise
             raise BookkeepingTableError(
-                HISTORY_TABLE, self.location(), _WIDEN_AGENT_COLUMN, charset=self._agent_column_narrow, cause=error_message(error)
+                table=HISTORY_TABLE,
+                database=self.location(),
+                fix=_WIDEN_AGENT_COLUMN,
+                charset=self._agent_column_narrow,
+                cause=error_message(error)
             ) from error
         self._agent_column_narrow = None
         logger.info("converted %s.agent to utf8mb4 (an earlier release added it in the table's character set)", HISTORY_TABLE)

@@ -126,7 +126,7 @@ class CallerSettings:
         database, limit, client, connection, results, collation = row[:6]
         if mariadb and row[6]:
             raise ConnectionStateError(
-                "the PyMySQL connection is inside a transaction (autocommit is off and a statement, even a SELECT, "
+                problem="the PyMySQL connection is inside a transaction (autocommit is off and a statement, even a SELECT, "
                 "has opened one; the server holds its snapshot and any row locks it took): commit or roll back your "
                 "own work before running migrations (the runner never commits or rolls back work that is not its own)"
             )
@@ -150,7 +150,7 @@ class CallerSettings:
 
     def _no_database_error(self) -> ConnectionStateError:
         return ConnectionStateError(
-            "the PyMySQL connection has no current database: connect with database=... (or run "
+            problem="the PyMySQL connection has no current database: connect with database=... (or run "
             "USE) so the runner knows which database to migrate"
         )
 

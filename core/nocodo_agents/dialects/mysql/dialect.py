@@ -94,10 +94,10 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
 
     def ensure_idle(self) -> None:
         if not self.connection.open:
-            raise ConnectionStateError("the PyMySQL connection is closed: pass an open connection")
+            raise ConnectionStateError(problem="the PyMySQL connection is closed: pass an open connection")
         if self._in_transaction():
             raise ConnectionStateError(
-                "the PyMySQL connection is inside a transaction: commit or roll back your own work "
+                problem="the PyMySQL connection is inside a transaction: commit or roll back your own work "
                 "before running migrations (the runner never commits or rolls back work that is not "
                 "its own)"
             )
@@ -163,7 +163,9 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
             self._rollback_quietly()
             problem = None if isinstance(error, MigrationError) else access_problem(error)
             if problem is not None:
-                raise DatabaseAccessError(self.location(), problem + self.journal.hint()) from error
+                raise DatabaseAccessError(
+                    database=self.location(), problem=problem + self.journal.hint(), unfinished=sorted(self.journal.journalled),
+                ) from error
             raise
         self._in_write = False
         self._query("COMMIT")

@@ -16,7 +16,7 @@ from ...errors import ConnectionStateError, DatabaseAccessError, MigrationFailed
 from ...excerpt import quote_message
 from ...urls import redact
 from ..history_table import as_text
-from ..interruptions import cancelled_error, interrupted, lock_conflict_error, timeout_error
+from ..interruptions import cancelled_error, interrupted, left_unfinished, lock_conflict_error, timeout_error
 
 #: Error codes meaning the server or the user may not write (1792: a READ ONLY transaction).
 #: ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION: the session's (not the server's) transactions are read-only.
@@ -126,7 +126,7 @@ class DriverErrors:
             return error
         if error_code(error) == ER.TABLE_NOT_LOCKED:
             return ConnectionStateError(
-                f"the PyMySQL connection holds table locks (LOCK TABLES), which the runner's transactions would "
+                problem=f"the PyMySQL connection holds table locks (LOCK TABLES), which the runner's transactions would "
                 f"release ({error_message(error)}): release them with UNLOCK TABLES before running migrations (the "
                 f"runner never ends what is not its own)"
             )
@@ -137,13 +137,17 @@ class DriverErrors:
             else:
                 left = (
                     "A migration stopped part-way is kept in the journal and the next run says so; otherwise the "
-                    "history says exactly what was applied: run `status`, then run again once the server is reachable."
+                    "history says exactly what was applied (nocodo_agents.status.migration_status(conn), the command line's "
+                    "status): look, then run again once the server is reachable."
                 )
-            return DatabaseAccessError(self.location(), f"the connection to the server failed ({message}). {left}")
+            return DatabaseAccessError(
+                database=self.location(), problem=f"the connection to the server failed ({message}). {left}",
+                unfinished=left_unfinished(failed),
+            )
         problem = access_problem(error)
         return DatabaseAccessError(
-            self.location(),
-            problem if problem is not None else f"the server reported: {message}. Fix the cause, then run again.",
+            database=self.location(),
+            problem=problem if problem is not None else f"the server reported: {message}. Fix the cause, then run again.",
         )
 
     def _timeout_error(self, setting: str, error: BaseException) -> SessionTimeoutError:

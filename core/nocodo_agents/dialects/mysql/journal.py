@@ -22,7 +22,7 @@ from pymysql.cursors import Cursor
 
 from ...errors import BookkeepingTableError
 from ...excerpt import quote_message
-from ...history import now_rfc3339
+from ...history import JOURNAL_TABLE, now_rfc3339
 from ..history_table import as_text
 from ..journal import Journal, UnfinishedMigration
 from .errors import error_code, error_message
@@ -32,8 +32,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger("nocodo_agents")
 
-#: Where a migration in progress is remembered (see the module docstring).
-JOURNAL_TABLE = "nocodo_agents_migration_journal"
 _CREATE_JOURNAL = (
     f"CREATE TABLE IF NOT EXISTS {JOURNAL_TABLE} ("
     "version INT PRIMARY KEY, name VARCHAR(255), agent VARCHAR(255), statements INT, "
@@ -180,7 +178,12 @@ class MySQLJournal(Journal):
                 raise
             engine, charset = self.convert
             raise BookkeepingTableError(
-                JOURNAL_TABLE, self.dialect.location(), _CONVERT_JOURNAL, engine=engine, charset=charset, cause=error_message(error)
+                table=JOURNAL_TABLE,
+                database=self.dialect.location(),
+                fix=_CONVERT_JOURNAL,
+                engine=engine,
+                charset=charset,
+                cause=error_message(error)
             ) from error
         self.convert = None
         logger.info("converted %s to InnoDB and utf8mb4 (an earlier release created it with the server's defaults)", JOURNAL_TABLE)
@@ -221,7 +224,7 @@ class MySQLJournal(Journal):
         versions = ", ".join(f"V{v}" for v in sorted(self.journalled))
         return (
             f" {versions} had started and is left in the journal: the next run will ask you to "
-            f"resolve it (`nocodo-agents resolve`)."
+            f"settle it with nocodo_agents.lifecycle.resolve_unfinished (the command line's resolve)."
         )
 
 

@@ -16,6 +16,7 @@ from ...errors import (
     DatabaseAccessError,
     ForeignKeyViolationError,
     MigrationFailedError,
+    migration_facts,
 )
 from ...history import HISTORY_TABLE
 from ...schema.split import split_statements
@@ -63,7 +64,7 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
         status = self.connection.info.transaction_status
         if status != self._idle:
             raise ConnectionStateError(
-                f"the psycopg connection is not idle ({status.name}): commit or roll back your own work "
+                problem=f"the psycopg connection is not idle ({status.name}): commit or roll back your own work "
                 f"before running migrations (the runner never commits or rolls back work that is not its own)"
             )
 
@@ -157,8 +158,8 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
 
         if self.connection.read_only:
             raise DatabaseAccessError(
-                self.location(),
-                "the psycopg connection is read-only (connection.read_only = True): nothing was changed. "
+                database=self.location(),
+                problem="the psycopg connection is read-only (connection.read_only = True): nothing was changed. "
                 "Run the migrations on a connection that may write.",
             )
         # READ COMMITTED whatever the caller or the server default: history is read after the lock is
@@ -182,11 +183,14 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
                     pass  # the connection is gone: the server rolls back by itself; keep the original error
             refused = error.__cause__ if isinstance(error, MigrationFailedError) else error  # a migration's own statement, too
             if isinstance(refused, psycopg.errors.ReadOnlySqlTransaction):
-                raise DatabaseAccessError(self.location(), "it is read-only (a hot standby, or default_transaction_read_only): nothing was changed") from error
+                raise DatabaseAccessError(
+                    database=self.location(),
+                    problem="it is read-only (a hot standby, or default_transaction_read_only): nothing was changed",
+                ) from error
             if isinstance(error, psycopg.errors.InsufficientPrivilege):
                 raise DatabaseAccessError(
-                    self.location(),
-                    f"user {self.connection.info.user!r} lacks a privilege the migrations need ({str(error).strip()}): "
+                    database=self.location(),
+                    problem=f"user {self.connection.info.user!r} lacks a privilege the migrations need ({str(error).strip()}): "
                     f"nothing was changed. Grant it (for example CREATE on the schema), or migrate as the schema's owner.",
                 ) from error
             raise
@@ -258,13 +262,22 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
             detail = redact(str(error).strip())
             if isinstance(error, psycopg.errors.ForeignKeyViolation):
                 raise ForeignKeyViolationError(
-                    planned, [], 0, rolled_back, phase, detail=f"leaves a deferred foreign key violated ({detail})"
+                    **migration_facts(planned),
+                    violations=[],
+                    total=0,
+                    rolled_back=rolled_back,
+                    phase=phase,
+                    detail=f"leaves a deferred foreign key violated ({detail})"
                 ) from error
             raise MigrationFailedError(
-                planned.version, planned.name, planned.agent, planned.distribution, planned.source,
-                f"{self._CHECK_DEFERRED} (the runner's check of the constraints the {phase} deferred)",
-                len(self.split_statements(planned.sql(self.name) if phase == "migration" else planned.rollback_sql(self.name) or "")),
-                error, rolled_back=True, phase=phase,
+                version=planned.version,
+                name=planned.name,
+                agent=planned.agent,
+                distribution=planned.distribution,
+                source=planned.source,
+                statement=f"{self._CHECK_DEFERRED} (the runner's check of the constraints the {phase} deferred)",
+                statement_index=len(self.split_statements(planned.sql(self.name) if phase == "migration" else planned.rollback_sql(self.name) or "")),
+                cause=error, rolled_back=True, phase=phase,
             ) from error
 
     def location(self) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Type
 from ...errors import DatabaseAccessError, MigrationFailedError, SchemaReplayError, SessionTimeoutError
 from ...excerpt import quote_message
 from ...urls import redact
-from ..interruptions import cancelled_error, interrupted, lock_conflict_error, timeout_error
+from ..interruptions import cancelled_error, interrupted, left_unfinished, lock_conflict_error, timeout_error
 
 #: SQLSTATE classes of a server short of something, not of a statement's fault: 53 insufficient resources
 #: (disk full, out of memory, temp_file_limit), 58 system error (I/O).
@@ -93,20 +93,24 @@ class DriverErrors:
             else:
                 left = (
                     "The server rolls back whatever was not committed, and each migration commits together with its "
-                    "history row, so the history says exactly what was applied: run `status`, then run again once the "
-                    "server is reachable."
+                    "history row, so the history says exactly what was applied (nocodo_agents.status.migration_status(conn), "
+                    "the command line's status): look, then run again once the server is reachable."
                 )
-            return DatabaseAccessError(self.location(), f"the connection to the server failed ({message}). {left}")
+            return DatabaseAccessError(
+                database=self.location(), problem=f"the connection to the server failed ({message}). {left}",
+                unfinished=left_unfinished(failed),
+            )
         if failed is not None:
             return DatabaseAccessError(
-                self.location(),
-                f"PostgreSQL could not run a migration's statement for a reason outside its SQL ({message}). "
+                database=self.location(),
+                problem=f"PostgreSQL could not run a migration's statement for a reason outside its SQL ({message}). "
                 f"{interrupted(failed)} Fix the cause (free disk space, raise the limit named, or migrate on a "
                 f"server that may write), then run again.",
+                unfinished=left_unfinished(failed),
             )
         return DatabaseAccessError(
-            self.location(),
-            f"PostgreSQL reported: {message}. Each migration commits together with its history row, so the "
+            database=self.location(),
+            problem=f"PostgreSQL reported: {message}. Each migration commits together with its history row, so the "
             f"history says exactly what was applied: fix the cause, then run again.",
         )
 
@@ -158,12 +162,12 @@ class DriverErrors:
             left = interrupted(failed)
         else:
             left = (
-                "The history says what was applied (`status`): a migration outside a transaction is recorded only "
+                "The history says what was applied (nocodo_agents.status.migration_status(conn), the command line's status): a migration outside a transaction is recorded only "
                 "once all its statements ran (with a pool of one, none of them could run)."
             )
         return DatabaseAccessError(
-            self.location(),
-            f"PgBouncer found no free server connection for it within query_wait_timeout while this runner's second "
+            database=self.location(),
+            problem=f"PgBouncer found no free server connection for it within query_wait_timeout while this runner's second "
             f"connection held the migration lock in another: a `transactional = False` migration needs two server "
             f"connections at once (one holding the lock, one running the migration), and the pool gives this database "
             f"and user fewer. {left} Let the pool give at least two (default_pool_size or the database's pool_size, "

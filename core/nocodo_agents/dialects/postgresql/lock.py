@@ -113,9 +113,9 @@ def wait_for_other_index_builds(query: Query, lock_timeout: float, location: str
         pids = ", ".join(str(pid) for pid in building)
         if time.monotonic() >= deadline:
             raise LockTimeoutError(
-                "postgresql",
-                lock_timeout,
-                f"this runner holds the lock, but server process(es) {pids} of {location} still build an index "
+                dialect="postgresql",
+                waited_seconds=lock_timeout,
+                cause=f"this runner holds the lock, but server process(es) {pids} of {location} still build an index "
                 f"(a runner killed during CREATE INDEX CONCURRENTLY leaves its build running; see "
                 f"pg_stat_progress_create_index): migrations outside a transaction wait for such builds to end",
             )
@@ -149,8 +149,8 @@ class LockGuard:
             self.connection = psycopg.connect(autocommit=True, prepare_threshold=None, **connection_parameters(connection))
         except psycopg.Error as error:
             raise DatabaseAccessError(
-                _location(connection),
-                f"could not open a second connection to hold the migration lock while a `transactional = False` "
+                database=_location(connection),
+                problem=f"could not open a second connection to hold the migration lock while a `transactional = False` "
                 f"migration runs outside a transaction ({str(error).strip()}): nothing of it ran. Allow one more "
                 f"connection for the run (max_connections, a pooler's limit), then run again.",
             ) from error

@@ -94,7 +94,7 @@ class SessionSettings:
     def _no_schema_error(self, search_path: str) -> ConnectionStateError:
         """The session's ``search_path`` names no schema that exists (``current_schema()`` is NULL)."""
         return ConnectionStateError(
-            f"the PostgreSQL session's search_path ({search_path!r}) names no schema that exists on "
+            problem=f"the PostgreSQL session's search_path ({search_path!r}) names no schema that exists on "
             f"{self.location()}: the runner would not know where its history table lives, and a migration's "
             f"unqualified names would have nowhere to go. Nothing was changed. Set search_path to an existing "
             f"schema (SET search_path = public, or ALTER ROLE/DATABASE ... SET search_path for the command "
@@ -129,7 +129,7 @@ class SessionSettings:
         }
         if temporary:
             raise ConnectionStateError(
-                f"the PostgreSQL session has temporary relations ({', '.join(temporary[:10])}): unqualified "
+                problem=f"the PostgreSQL session has temporary relations ({', '.join(temporary[:10])}): unqualified "
                 f"names in migrations would resolve to them first. Nothing was changed. Run the migrations on "
                 f"a connection of their own (behind PgBouncer in transaction mode, temporary tables of other "
                 f"clients can be left on a server connection: drop them, or discard them with DISCARD TEMP)."
@@ -149,7 +149,7 @@ class SessionSettings:
         found = ", ".join(f"{name} = {value}" for name, (value, _) in self._pinned.items())
         defaults = ", ".join(wanted for _, wanted in self._pinned.values())
         return ConnectionStateError(
-            f"the PostgreSQL session has {found}, which changes what migrations do (session_replication_role "
+            problem=f"the PostgreSQL session has {found}, which changes what migrations do (session_replication_role "
             f"switches off foreign-key enforcement and ON DELETE actions), and user "
             f"{self.connection.info.user!r} may not set it back to {defaults} ({str(error).strip()}): {outcome}. "
             f"Run the migrations on a connection with the defaults."

@@ -1,0 +1,153 @@
+"""The command line's advice for an error: the ``nocodo-agents`` command to run next, built from the error's facts.
+
+The library's messages say what to do in the library's terms (call
+``resolve_unfinished(conn, 5, applied=True)``); the command line prints its
+own advice after the message: :func:`hint_for` gives it for an error,
+:func:`hint_for_status` for a row of ``status`` and :func:`hint_for_divergence`
+for a divergent migration ``verify`` lists. Each hint is keyed by the error's
+class (the most specific class with a hint wins) and returns ``None`` when the
+facts call for no command.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional, Type
+
+from ..engine.reports import Divergence
+from ..engine.status import DIVERGENT, UNFINISHED, StatusRow
+from ..errors import (
+    AdoptionAmbiguousError,
+    DatabaseAccessError,
+    DivergentMigrationError,
+    HistoryNotEmptyError,
+    HistoryTableError,
+    IncompleteMigrationError,
+    LockTimeoutError,
+    MigrationFailedError,
+    PartialSchemaError,
+    ResolveRefusedError,
+    SchemaDriftError,
+    SessionStateError,
+    TransactionControlError,
+    UnsplittableSqlError,
+)
+
+PROGRAM = "nocodo-agents"
+
+#: After a migration file already applied was fixed.
+REPAIR_AFTER_FIX = f"if the migration is already applied, run `{PROGRAM} repair` after fixing the file to re-record its checksum"
+
+
+def _resolve_either(version: int) -> str:
+    return f"`{PROGRAM} resolve {version} --applied` or `--absent`"
+
+
+def _resolve_rollback(version: int, stays: str) -> str:
+    return (
+        f"either restore V{version}'s schema by hand and run `{PROGRAM} resolve {version} --applied` ({stays}: its "
+        f"history row is kept), or finish undoing it by hand and run `{PROGRAM} resolve {version} --absent` (the rollback "
+        f"is complete: its history row is deleted)"
+    )
+
+
+def _repair(recorded_agent: Optional[str]) -> str:
+    if recorded_agent is None:
+        return f"if the schema is the one this migration creates, run `{PROGRAM} repair` to re-record the checksums"
+    return f"if the change is intended and the schema already matches, run `{PROGRAM} repair` to re-record the checksum"
+
+
+def _divergent(error: DivergentMigrationError) -> str:
+    return _repair(error.recorded_agent)
+
+
+def _failed(error: MigrationFailedError) -> Optional[str]:
+    if not error.journalled:
+        return None
+    if error.phase == "rollback":
+        return _resolve_rollback(error.version, "it stays applied")
+    return (
+        f"bring the schema to V{error.version} fully applied or fully absent by hand, then run "
+        f"{_resolve_either(error.version)}"
+    )
+
+
+def _incomplete(error: IncompleteMigrationError) -> str:
+    if error.direction == "rollback":
+        return _resolve_rollback(error.version, "the migration stays applied")
+    return (
+        f"bring the schema to the migration fully applied or fully absent by hand, then run "
+        f"`{PROGRAM} resolve {error.version} --applied` or `{PROGRAM} resolve {error.version} --absent`"
+    )
+
+
+def _access(error: DatabaseAccessError) -> Optional[str]:
+    if error.unfinished:
+        return "; ".join(
+            f"once the server is reachable, bring the schema by hand to V{version} fully applied or fully absent and "
+            f"run {_resolve_either(version)}"
+            for version in error.unfinished
+        )
+    if error.missing:
+        return f"run `{PROGRAM} migrate` to create it"
+    return None
+
+
+def _adoption(error: AdoptionAmbiguousError) -> str:
+    return (
+        f"record what the database already holds with `{PROGRAM} baseline --version V`, where V is the last version "
+        f"whose effects it holds (V{error.version} if that migration already ran here, an earlier one if not), then run "
+        f"`{PROGRAM} migrate` to apply the rest"
+    )
+
+
+def _resolve_refused(error: ResolveRefusedError) -> Optional[str]:
+    if error.needs_agent:
+        return "install its agent, or pass it with `--agent NAME`"
+    return None
+
+
+_HINTS: Dict[Type[BaseException], Callable[..., Optional[str]]] = {
+    DivergentMigrationError: _divergent,
+    TransactionControlError: lambda error: REPAIR_AFTER_FIX,
+    SessionStateError: lambda error: REPAIR_AFTER_FIX,
+    UnsplittableSqlError: lambda error: REPAIR_AFTER_FIX,
+    MigrationFailedError: _failed,
+    IncompleteMigrationError: _incomplete,
+    DatabaseAccessError: _access,
+    PartialSchemaError: lambda error: f"or adopt the database explicitly with `{PROGRAM} baseline`",
+    AdoptionAmbiguousError: _adoption,
+    HistoryNotEmptyError: lambda error: f"use `{PROGRAM} migrate --fake --target V` to record further versions without running them",
+    SchemaDriftError: lambda error: f"`{PROGRAM} verify` lists the drift",
+    LockTimeoutError: lambda error: "or allow a longer wait with --lock-timeout SECONDS",
+    HistoryTableError: lambda error: (
+        f"or rename the table away and record what the schema holds with `{PROGRAM} baseline`"
+    ),
+    ResolveRefusedError: _resolve_refused,
+}
+
+
+def hint_for(error: BaseException) -> Optional[str]:
+    """The command line's advice for ``error`` (the command to run next), or ``None``.
+
+    Looked up by the most specific class of ``error`` that has a hint, so a
+    subclass shares its parent's unless it has its own.
+    """
+    for cls in type(error).__mro__:
+        hint = _HINTS.get(cls)
+        if hint is not None:
+            return hint(error)
+    return None
+
+
+def hint_for_divergence(divergence: Divergence) -> str:
+    """The command line's advice for a divergent migration ``verify`` lists."""
+    return _repair(divergence.recorded_agent)
+
+
+def hint_for_status(row: StatusRow) -> Optional[str]:
+    """The command line's advice for a row of ``status``: ``resolve`` an unfinished one, ``repair`` a divergent one."""
+    if row.state == UNFINISHED:
+        return f"settle it with `{PROGRAM} resolve {row.version} --applied` or `{PROGRAM} resolve {row.version} --absent`"
+    if row.state == DIVERGENT:
+        return f"if the schema already matches, run `{PROGRAM} repair` to re-record the checksum"
+    return None

@@ -1,0 +1,89 @@
+"""Every error nocodo-agents raises, each deriving from :class:`MigrationError`.
+
+Each class takes the facts of its case as keyword-only parameters and keeps
+them as attributes of the same names (version, agent, distribution, file...)
+so programs can act on them; its message names them and says what to do
+next, in the library's terms. The command line adds its own advice (the
+``nocodo-agents`` command to run) from those facts: :mod:`nocodo_agents.cli.hints`.
+
+The classes live by concern: :mod:`.base` (the root, bad arguments),
+:mod:`.plugins` (agents and migration files), :mod:`.planning` (conflicts,
+divergence), :mod:`.statements` (SQL refused before it runs),
+:mod:`.running` (failed and unfinished migrations), :mod:`.integrity`
+(orphaned rows, invalid indexes), :mod:`.database` (connection, access,
+timeouts, locks, bookkeeping tables), :mod:`.operations` (adoption,
+rollback, drift, resolve, scaffolding, URLs), :mod:`.store` (the
+``Database`` store's missing rows and rejected values).
+"""
+
+from .base import InvalidArgumentError, InvalidArgumentTypeError, MigrationError, migration_facts
+from .database import (
+    BookkeepingTableError,
+    ConnectionStateError,
+    DatabaseAccessError,
+    HistoryRowError,
+    HistoryTableError,
+    LockConflictError,
+    LockTimeoutError,
+    SessionTimeoutError,
+    StatementCancelledError,
+)
+from .integrity import ForeignKeyViolationError, InvalidIndexError
+from .operations import (
+    AdoptionAmbiguousError,
+    DatabaseUrlError,
+    HistoryNotEmptyError,
+    PartialSchemaError,
+    ResolveRefusedError,
+    RollbackUnavailableError,
+    ScaffoldError,
+    SchemaDriftError,
+    SchemaReplayError,
+)
+from .planning import DivergentMigrationError, MigrationConflictError
+from .plugins import DuplicateAgentError, InvalidMigrationError, PluginLoadError, UnknownAgentError
+from .running import IncompleteMigrationError, MigrationFailedError, TransactionEndedError
+from .statements import SessionStateError, TransactionControlError, UnsplittableSqlError
+from .store import RejectedValueError, RowNotFoundError, SessionNotPausedError
+
+__all__ = [
+    "AdoptionAmbiguousError",
+    "BookkeepingTableError",
+    "ConnectionStateError",
+    "DatabaseAccessError",
+    "DatabaseUrlError",
+    "DivergentMigrationError",
+    "DuplicateAgentError",
+    "ForeignKeyViolationError",
+    "HistoryNotEmptyError",
+    "HistoryRowError",
+    "HistoryTableError",
+    "IncompleteMigrationError",
+    "InvalidArgumentError",
+    "InvalidArgumentTypeError",
+    "InvalidIndexError",
+    "InvalidMigrationError",
+    "LockConflictError",
+    "LockTimeoutError",
+    "MigrationConflictError",
+    "MigrationError",
+    "MigrationFailedError",
+    "PartialSchemaError",
+    "PluginLoadError",
+    "RejectedValueError",
+    "ResolveRefusedError",
+    "RollbackUnavailableError",
+    "RowNotFoundError",
+    "ScaffoldError",
+    "SchemaDriftError",
+    "SchemaReplayError",
+    "SessionNotPausedError",
+    "SessionStateError",
+    "SessionTimeoutError",
+    "StatementCancelledError",
+    "TransactionControlError",
+    "TransactionEndedError",
+    "UnknownAgentError",
+    "UnsplittableSqlError",
+    "migration_facts",
+]

@@ -1,0 +1,80 @@
+"""Errors of agents and their migration files: malformed files, plugins that fail to load, unknown or duplicate agents."""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional, Sequence
+
+from .base import MigrationError
+
+
+class InvalidMigrationError(MigrationError):
+    """A migration module or object is malformed (name, version, SQL).
+
+    ``source`` is the file (or object) at fault, ``problem`` what is wrong
+    with it, ``agent`` the agent providing it when known.
+    """
+
+    def __init__(self, *, source: str, problem: str, agent: Optional[str] = None) -> None:
+        self.source = source
+        self.problem = problem
+        self.agent = agent
+        who = f" (agent {agent!r})" if agent else ""
+        super().__init__(f"invalid migration {source}{who}: {problem}")
+
+
+class PluginLoadError(MigrationError):
+    """An agent plugin failed to import, its hook raised, or it returned something malformed."""
+
+    def __init__(self, *, agent: str, distribution: str, cause: str) -> None:
+        self.agent = agent
+        self.distribution = distribution
+        self.cause = cause
+        super().__init__(
+            f"agent {agent!r} from distribution {distribution} could not be loaded: {cause}. "
+            f"Reinstall or upgrade {distribution}, or leave {agent!r} out of `agents=`."
+        )
+
+
+class DuplicateAgentError(MigrationError):
+    """Two distributions register the same agent name (or one claims the reserved name ``core``)."""
+
+    def __init__(self, *, agent: str, distributions: Sequence[str]) -> None:
+        self.agent = agent
+        self.distributions = tuple(distributions)
+        listed = " and ".join(self.distributions)
+        reserved = (
+            " The name 'core' is reserved for the migrations of nocodo-agents itself."
+            if agent == "core"
+            else ""
+        )
+        super().__init__(
+            f"agent name {agent!r} is registered by more than one distribution: {listed}.{reserved} "
+            f"Uninstall one of them (pip uninstall ...) or ask its author to rename the "
+            f"entry point in the 'nocodo_agents' group."
+        )
+
+
+class UnknownAgentError(MigrationError):
+    """A requested agent is not installed (or not loaded: plugin autoload is disabled).
+
+    ``installed`` lists the agents there are (sorted), ``install_hint`` the
+    ``pip install`` line that would bring the agent.
+    """
+
+    def __init__(self, *, agent: str, installed: Iterable[str], install_hint: str, autoload_disabled: bool = False) -> None:
+        self.agent = agent
+        self.installed = tuple(sorted(installed))
+        self.install_hint = install_hint
+        self.autoload_disabled = autoload_disabled
+        listed = ", ".join(self.installed) if self.installed else "none"
+        if autoload_disabled:
+            super().__init__(
+                f"agent {agent!r} is not loaded: NOCODO_AGENTS_DISABLE_PLUGIN_AUTOLOAD is set, so no agent "
+                f"is loaded from the installed distributions (loaded agents: {listed}). Unset it to use "
+                f"installed agents, or register the agent in-process with AgentRegistry.from_plugins()."
+            )
+            return
+        super().__init__(
+            f"agent {agent!r} is not installed (installed agents: {listed}). "
+            f"Install it with: {install_hint}"
+        )

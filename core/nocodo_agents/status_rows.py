@@ -1,0 +1,149 @@
+"""Where each migration stands, as rows: one per version across core and the requested agents; pure.
+
+:func:`status_rows` builds them from what is installed, what the history
+holds and the journal entry of a migration stopped part-way, if any
+(:func:`nocodo_agents.status.migration_status` reads those from a database).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Set
+
+from .errors import IncompleteMigrationError
+from .history import HistoryRow, UnfinishedMigration, parse_rfc3339
+from .planning import PlannedMigration, divergences
+
+__all__ = [
+    "APPLIED",
+    "APPLIED_NOT_INSTALLED",
+    "APPLIED_OUT_OF_ORDER",
+    "DIVERGENT",
+    "PENDING",
+    "STATES",
+    "UNFINISHED",
+    "StatusRow",
+    "incomplete_error",
+    "status_rows",
+]
+
+APPLIED = "applied"
+PENDING = "pending"
+APPLIED_OUT_OF_ORDER = "applied-out-of-order"
+APPLIED_NOT_INSTALLED = "applied-not-installed"
+DIVERGENT = "divergent"
+UNFINISHED = "unfinished"
+
+#: Every state a :class:`StatusRow` can be in.
+STATES = (APPLIED, PENDING, APPLIED_OUT_OF_ORDER, APPLIED_NOT_INSTALLED, DIVERGENT, UNFINISHED)
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """One version: ``state`` is one of :data:`STATES`.
+
+    ``applied-out-of-order`` marks a version applied after a higher one
+    (an agent installed later); ``applied-not-installed`` one that no requested
+    agent provides; ``divergent`` one whose installed file differs from what
+    was applied (``detail`` says how); ``unfinished`` one whose migration or
+    rollback stopped part-way (MySQL's journal holds it, whether or not its
+    history row exists): ``detail`` says what stays applied and which
+    ``nocodo-agents resolve`` command settles it, and ``applied_on`` is the
+    history row's, if any.
+    """
+
+    version: int
+    name: str
+    agent: Optional[str]
+    distribution: Optional[str]
+    state: str
+    applied_on: Optional[str]
+    detail: Optional[str] = None
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "agent": self.agent,
+            "distribution": self.distribution,
+            "state": self.state,
+            "applied_on": self.applied_on,
+            "detail": self.detail,
+        }
+
+
+def _applied_out_of_order(history: Sequence[HistoryRow]) -> Set[int]:
+    """Versions applied after a higher version was (judged by ``applied_on``)."""
+    dated = sorted(
+        (moment, row.version) for row in history for moment in [parse_rfc3339(row.applied_on)] if moment is not None
+    )
+    late: Set[int] = set()
+    highest = -1
+    for _, version in dated:
+        if version < highest:
+            late.add(version)
+        highest = max(highest, version)
+    return late
+
+
+def status_rows(
+    installed: Sequence[PlannedMigration],
+    history: Sequence[HistoryRow],
+    dialect: str,
+    unfinished: Optional[UnfinishedMigration] = None,
+) -> List[StatusRow]:
+    """Pure: the status of every installed, applied or unfinished version, in version order."""
+    by_version = {p.version: p for p in installed}
+    applied = {row.version: row for row in history}
+    diverged = {d.version: str(d) for d in divergences(installed, history, dialect)}
+    late = _applied_out_of_order(history)
+    rows = []
+    stopped = set() if unfinished is None else {unfinished.version}
+    for version in sorted(set(by_version) | set(applied) | stopped):
+        planned = by_version.get(version)
+        row = applied.get(version)
+        if unfinished is not None and version == unfinished.version:
+            rows.append(
+                StatusRow(
+                    version,
+                    planned.name if planned else unfinished.name,
+                    planned.agent if planned else unfinished.agent,
+                    planned.distribution if planned else None,
+                    UNFINISHED,
+                    row.applied_on if row else None,
+                    str(incomplete_error(unfinished)),
+                )
+            )
+            continue
+        if row is None:
+            assert planned is not None
+            rows.append(StatusRow(version, planned.name, planned.agent, planned.distribution, PENDING, None))
+            continue
+        if planned is None:
+            state = APPLIED_NOT_INSTALLED
+        elif version in diverged:
+            state = DIVERGENT
+        elif version in late:
+            state = APPLIED_OUT_OF_ORDER
+        else:
+            state = APPLIED
+        rows.append(
+            StatusRow(
+                version,
+                row.name,
+                planned.agent if planned else row.agent,
+                planned.distribution if planned else None,
+                state,
+                row.applied_on,
+                diverged.get(version),
+            )
+        )
+    return rows
+
+
+def incomplete_error(unfinished: UnfinishedMigration) -> IncompleteMigrationError:
+    """The error naming a journal entry that stopped part-way, and the ``resolve`` commands."""
+    return IncompleteMigrationError(
+        version=unfinished.version, name=unfinished.name, agent=unfinished.agent, statements=unfinished.statements,
+        failed_index=unfinished.failed_index, error=unfinished.error, direction=unfinished.direction,
+    )
