@@ -6,11 +6,14 @@ there as they run (the session's sql_mode, so the same split; foreign keys
 on), the session variables a migration's ``SET`` changes are put back before
 the scratch schema is described (so both schemas are described in the same
 mode: ``ANSI_QUOTES`` changes how CHECK clauses are shown), the live database
-is made current again and the scratch database is dropped. The replay stays
-in the scratch database only as far as the migrations use unqualified names,
-as they should; one naming a database explicitly would reach that database.
-DDL commits on MySQL, so nothing replayed can be undone: after a migration
-that fails there, the later ones have no footprint.
+is made current again and the scratch database is dropped. DDL commits on
+MySQL, so nothing replayed can be undone: each statement first passes
+:class:`~.mysql_replay_scope.ReplayScope`, which leaves out statements that
+only change rows (or accounts) and refuses one that would reach beyond the
+scratch database (naming another database, ``USE``, dynamic SQL...): drift
+then fails naming the migration, and adoption counts its footprint unknown.
+After a migration that fails or is refused there, the later ones have no
+footprint.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from ..planning import PlannedMigration
 from .compare import DriftReport, compare_schemas
 from .describe_mysql import describe_mysql, mysql_objects
 from .query import Query
+from .mysql_replay_scope import SKIP, ReplayRefused, ReplayScope
 from .mysql_session import SessionVariableGuard
 from .replay import Touched, footprints, replay
 from .touched import touched_names
@@ -75,7 +79,8 @@ class MySQLScratch:
         self.access = access
         self.name = name
         self.where = f"a scratch database ({name}, dropped afterwards)"
-        self.failures = access.failures
+        self.failures = access.failures + (ReplayRefused,)
+        self.scope = ReplayScope(name, self._databases)
         #: The owning table or view of each key :meth:`describe` gave.
         self.owners: Dict[str, str] = {}
         # SET FOREIGN_KEY_CHECKS... replayed must not stay on the caller's session
@@ -85,7 +90,15 @@ class MySQLScratch:
         return self.access.split(planned.sql("mysql"))
 
     def execute(self, statement: str) -> None:
+        """Run ``statement`` in the scratch database, unless the scope leaves it out (or refuses it: raises)."""
+        if self.scope.action(statement) == SKIP:
+            return
         self.session.execute(statement)
+
+    def _databases(self) -> FrozenSet[str]:
+        """The names of the databases this user sees on the server."""
+        rows = self.access.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA", ())
+        return frozenset(_text(row[0]) for row in rows)
 
     def describe(self) -> Dict[str, str]:
         self.session.restore(quietly=True)
