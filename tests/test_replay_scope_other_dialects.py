@@ -3,8 +3,9 @@
 SQLite replays in a separate in-memory database; the way out of it would be
 ``ATTACH``ing the live file, which the migration checks refuse before any
 replay (:class:`SessionStateError`). PostgreSQL replays in a transaction
-that is rolled back; a data statement naming the live schema is rolled back
-with it, and a ``COMMIT`` that would keep it is refused before any replay
+that is rolled back, leaving out statements that only change rows (a live
+sequence they advanced would stay advanced); other statements naming the live
+schema are rolled back with it, and a ``COMMIT`` that would keep it is refused before any replay
 (:class:`TransactionControlError`). Checked with ``verify`` and with dry runs
 and runs of an adoption.
 """
@@ -87,12 +88,15 @@ def test_postgresql_replay_of_statements_naming_the_live_schema_is_rolled_back(p
     run_agent_migrations(pg.conn, registry=registry)
     pg.run("INSERT INTO palette (hue) VALUES ('blue')")
     tables, rows = pg.tables(), pg.rows("SELECT id, hue FROM palette ORDER BY id")
+    sequence = pg.rows("SELECT last_value, is_called FROM palette_id_seq")
     for _ in range(2):
         try:
             verify_database(pg.conn, registry=registry)  # drift or not, it must change nothing
         except SchemaReplayError as error:  # the qualified CREATE TABLE meets the live table inside the transaction
             assert error.version == 101 and "already exists" in str(error)
         assert pg.tables() == tables and pg.rows("SELECT id, hue FROM palette ORDER BY id") == rows
+        # not even the live sequence: nextval() is not rolled back with the replay's transaction
+        assert pg.rows("SELECT last_value, is_called FROM palette_id_seq") == sequence
 
 
 def test_postgresql_replay_cannot_commit_its_way_out(pg: ServerDatabase, agent_package) -> None:

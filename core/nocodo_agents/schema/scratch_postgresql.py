@@ -7,7 +7,9 @@ that ``SET LOCAL search_path`` makes current, with standard strings as
 migrations run. Nothing of it outlives the rollback. A ``transactional =
 False`` migration is replayed in the transaction too, without the keyword
 ``CONCURRENTLY`` (same schema effect; removed where the lexer reads it as a
-word, never inside a string, comment or quoted name).
+word, never inside a string, comment or quoted name). Statements that only
+change rows are left out: they cannot change a schema, and a sequence they
+advance would stay advanced after the rollback.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Sequence
 
 from ..adoption import Footprint
 from ..planning import PlannedMigration
+from .code_words import first_word
 from .compare import DriftReport, compare_schemas
 from .describe_postgresql import describe_postgresql, postgresql_objects
 from .keys import table_prefixed_owner
@@ -28,6 +31,13 @@ from .replay import Touched, footprints, replay
 from .touched import touched_names
 
 __all__ = ["PostgreSQLAccess", "postgresql_drift", "postgresql_footprints", "without_concurrently"]
+
+#: Statements that only change rows, never a schema: left out of the replay. Replayed inside the
+#: rolled-back transaction they could still act outside it: a sequence a row's default advanced
+#: (``nextval``) stays advanced after the rollback, so a migration writing to a table of the live
+#: schema by name would leave gaps in its ids at every ``verify``; ``COPY ... PROGRAM`` runs a
+#: command on the server. What a data migration touches is read from its text (:mod:`.touched`).
+_ROW_CHANGES = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "COPY", "TRUNCATE"})
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,8 @@ class PostgreSQLScratch:
         return self.access.split(sql)
 
     def execute(self, statement: str) -> None:
+        if first_word(statement, "postgresql") in _ROW_CHANGES:
+            return  # changes rows only (see _ROW_CHANGES)
         self.access.run(statement)
 
     def describe(self) -> Dict[str, str]:
