@@ -159,11 +159,7 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
             if journal:
                 _record_failure(dialect, planned, index, error)
             raise MigrationFailedError(
-                version=planned.version,
-                name=planned.name,
-                agent=planned.agent,
-                distribution=planned.distribution,
-                source=planned.source,
+                **migration_facts(planned),
                 statement=statement,
                 statement_index=index,
                 cause=error,

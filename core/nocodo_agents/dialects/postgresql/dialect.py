@@ -270,11 +270,7 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
                     detail=f"leaves a deferred foreign key violated ({detail})"
                 ) from error
             raise MigrationFailedError(
-                version=planned.version,
-                name=planned.name,
-                agent=planned.agent,
-                distribution=planned.distribution,
-                source=planned.source,
+                **migration_facts(planned),
                 statement=f"{self._CHECK_DEFERRED} (the runner's check of the constraints the {phase} deferred)",
                 statement_index=len(self.split_statements(planned.sql(self.name) if phase == "migration" else planned.rollback_sql(self.name) or "")),
                 cause=error, rolled_back=True, phase=phase,
