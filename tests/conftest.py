@@ -176,3 +176,19 @@ def mariadb_server() -> Iterator["MariaDBServer"]:
         yield server.start()
     finally:
         server.stop()
+
+
+@pytest.fixture
+def mariadb_database(mariadb_server: "MariaDBServer") -> Iterator[str]:
+    """The name of a database of its own on the private MariaDB server, dropped after the test."""
+    import uuid
+
+    name = f"nocodo_t_{uuid.uuid4().hex[:12]}"
+    mariadb_server.create_database(name)
+    yield name
+    admin = mariadb_server.connect()
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        admin.close()

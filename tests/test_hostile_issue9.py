@@ -33,15 +33,8 @@ CORE = AgentRegistry([])
 
 
 @pytest.fixture
-def database(mariadb_server: MariaDBServer) -> Iterator[str]:
-    name = f"nocodo_h9_{uuid.uuid4().hex[:12]}"
-    mariadb_server.create_database(name)
-    yield name
-    admin = mariadb_server.connect()
-    try:
-        query(admin, f"DROP DATABASE IF EXISTS `{name}`")
-    finally:
-        admin.close()
+def database(mariadb_database: str) -> str:
+    return mariadb_database
 
 
 @pytest.fixture

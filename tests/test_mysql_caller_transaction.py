@@ -11,7 +11,6 @@ is refused too; a named lock the caller holds (``GET_LOCK``) is left held.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Callable, Iterator
 
 import pymysql
@@ -32,15 +31,8 @@ CORE = AgentRegistry([])
 
 
 @pytest.fixture
-def database(mariadb_server: MariaDBServer) -> Iterator[str]:
-    name = f"nocodo_ct_{uuid.uuid4().hex[:12]}"
-    mariadb_server.create_database(name)
-    yield name
-    admin = mariadb_server.connect()
-    try:
-        query(admin, f"DROP DATABASE IF EXISTS `{name}`")
-    finally:
-        admin.close()
+def database(mariadb_database: str) -> str:
+    return mariadb_database
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pymysql
 import pytest
@@ -31,15 +30,8 @@ SLOW = migration_module("CREATE TABLE slow_a (id INT);\nSELECT SLEEP(4);\nCREATE
 
 
 @pytest.fixture
-def database(mariadb_server: MariaDBServer) -> Iterator[str]:
-    name = f"nocodo_jp_{uuid.uuid4().hex[:12]}"
-    mariadb_server.create_database(name)
-    yield name
-    admin = mariadb_server.connect()
-    try:
-        query(admin, f"DROP DATABASE IF EXISTS `{name}`")
-    finally:
-        admin.close()
+def database(mariadb_database: str) -> str:
+    return mariadb_database
 
 
 def _sleeping(mariadb_server: MariaDBServer) -> bool:
