@@ -1,0 +1,11 @@
+CREATE TABLE t1 (id INT PRIMARY KEY, v INT);
+/*!50003 SET @saved_sql_mode       = @@sql_mode */ ;
+/*!50003 SET sql_mode              = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION' */ ;
+/*!50003 CREATE*/ /*!50017 DEFINER=CURRENT_USER*/ /*!50003 TRIGGER t1_bi BEFORE INSERT ON t1 FOR EACH ROW BEGIN
+  IF NEW.v IS NULL THEN SET NEW.v = 0; END IF;
+END */;
+/*!50003 SET sql_mode              = @saved_sql_mode */ ;
+/*!50003 CREATE*/ /*!50020 DEFINER=CURRENT_USER*/ /*!50003 PROCEDURE `p1`()
+BEGIN
+  SELECT 1; SELECT 2;
+END */;
