@@ -58,6 +58,10 @@ TABLE: Dict[Type[MigrationError], Tuple[Dict[str, Any], FrozenSet[str]]] = {
         {"version": 4127, "first": ("agent_one", "dist-one", "one/V4127__a.py"), "second": ("agent_two", "dist-two", "two/V4127__b.py")},
         frozenset(),
     ),
+    errors.HistoryAttributionError: (
+        {"version": 4127, "agent": "agent_two", "recorded_agent": "agent_one", "database": "/srv/data/app.db"},
+        frozenset(),
+    ),
     errors.DivergentMigrationError: (
         {
             "version": 4127, "applied_name": "add_widgets", "applied_checksum": "1111", "installed_name": "add_widgets",

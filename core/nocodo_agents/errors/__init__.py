@@ -40,7 +40,7 @@ from .operations import (
     SchemaDriftError,
     SchemaReplayError,
 )
-from .planning import DivergentMigrationError, MigrationConflictError
+from .planning import DivergentMigrationError, HistoryAttributionError, MigrationConflictError
 from .plugins import DuplicateAgentError, InvalidMigrationError, PluginLoadError, UnknownAgentError
 from .running import IncompleteMigrationError, MigrationFailedError, TransactionEndedError
 from .statements import SessionStateError, TransactionControlError, UnsplittableSqlError
@@ -55,6 +55,7 @@ __all__ = [
     "DivergentMigrationError",
     "DuplicateAgentError",
     "ForeignKeyViolationError",
+    "HistoryAttributionError",
     "HistoryNotEmptyError",
     "HistoryRowError",
     "HistoryTableError",
