@@ -22,6 +22,7 @@ from ..errors import (
     HistoryNotEmptyError,
     HistoryTableError,
     IncompleteMigrationError,
+    InstalledCopyError,
     LockTimeoutError,
     MigrationConflictError,
     MigrationFailedError,
@@ -143,6 +144,10 @@ _HINTS: Dict[Type[BaseException], Callable[..., Optional[str]]] = {
         f"or rename the table away and record what the schema holds with `{PROGRAM} baseline`"
     ),
     ResolveRefusedError: _resolve_refused,
+    InstalledCopyError: lambda error: (
+        f"install the agent from its source tree with `pip install -e PATH` and run `{PROGRAM} new` again, "
+        f"or pass `--force` to write into the installed copy anyway"
+    ),
 }
 
 
