@@ -58,6 +58,10 @@ TABLE: Dict[Type[MigrationError], Tuple[Dict[str, Any], FrozenSet[str]]] = {
         {"version": 4127, "first": ("agent_one", "dist-one", "one/V4127__a.py"), "second": ("agent_two", "dist-two", "two/V4127__b.py")},
         frozenset(),
     ),
+    errors.HistoryAttributionError: (
+        {"version": 4127, "agent": "agent_two", "recorded_agent": "agent_one", "database": "/srv/data/app.db"},
+        frozenset(),
+    ),
     errors.DivergentMigrationError: (
         {
             "version": 4127, "applied_name": "add_widgets", "applied_checksum": "1111", "installed_name": "add_widgets",
@@ -130,6 +134,10 @@ TABLE: Dict[Type[MigrationError], Tuple[Dict[str, Any], FrozenSet[str]]] = {
     errors.SchemaReplayError: ({**MIGRATION, **STATEMENT, "cause": "no such table: gadgets_table", "scratch": "a scratch schema"}, frozenset()),
     errors.ResolveRefusedError: ({"version": 4127, "problem": "it is not an unfinished migration or rollback"}, frozenset({"needs_agent"})),
     errors.ScaffoldError: ({"target": "widgets.migrations.V4128__more", "problem": "the file already exists"}, frozenset()),
+    errors.InstalledCopyError: (
+        {"path": "/venv/lib/site-packages/widgets/migrations/V4128__more.py", "installed_in": "/venv/lib/site-packages", "package": "widgets.migrations"},
+        frozenset(),
+    ),
     errors.DatabaseUrlError: ({"url": "mysql://app:***@db", "problem": "name the database"}, frozenset()),
     errors.RowNotFoundError: ({"missing": [("session", 4127), ("message", 99)], "detail": "FOREIGN KEY constraint failed"}, frozenset()),
     errors.RejectedValueError: ({"argument": "role", "value": "robot", "problem": "invalid message role 'robot'"}, frozenset()),
@@ -162,6 +170,7 @@ HINTS: Dict[Type[MigrationError], Tuple[Dict[str, Any], str, str]] = {
     errors.LockTimeoutError: ({}, "lock_timeout=", "--lock-timeout"),
     errors.HistoryTableError: ({}, "lifecycle.baseline(conn, version)", "`nocodo-agents baseline`"),
     errors.ResolveRefusedError: ({"needs_agent": True}, "cannot resolve V4127", "`--agent NAME`"),
+    errors.InstalledCopyError: ({}, "force=True", "`--force`"),
 }
 
 #: What the library's messages must not hold: a command of the console script, or one of its options.

@@ -35,7 +35,7 @@ DYNAMIC_IMPORTERS: Dict[str, str] = {
     "database.migrations": "module __getattr__: the names of its _LAZY table (checked by name here)",
     "dialects.registry": "the 'module:attribute' references of its DialectSpec table (checked by name here)",
     "loading": "an agent's migrations package and its V-modules: the agent's code, not this package's",
-    "scaffold": "find_spec of the agent package a migration is scaffolded into",
+    "scaffold_target": "find_spec of the agent package a migration is scaffolded into",
 }
 
 _IMPORT_CALLS = {"import_module", "__import__", "find_spec", "reload"}

@@ -76,6 +76,7 @@ LAYER_OF: Dict[str, str] = {
     "lifecycle": "engine",
     "runner": "engine",
     "scaffold": "engine",
+    "scaffold_target": "engine",
     "status": "engine",
     # cli
     "__main__": "cli",

@@ -215,3 +215,42 @@ def test_third_party_agents_install_beside_the_core(tmp_path: Path, wheelhouse: 
     assert result["error"]["agent"] == "broken"
     assert result["error"]["distribution"] == "broken-agent"
     assert "a_dependency_that_is_not_installed" in result["error"]["message"]
+
+
+# -- `new` writes into the author's source tree, never unasked into an installed copy -------------
+
+
+def _script(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The environment's own ``nocodo-agents`` console script, isolated from this checkout."""
+    environment = {"PATH": f"{python.parent}:/usr/bin:/bin", "HOME": str(cwd)}
+    return subprocess.run([str(python.parent / "nocodo-agents"), *args], cwd=cwd, env=environment, capture_output=True, text=True)
+
+
+def test_new_refuses_to_write_into_an_installed_wheel_unless_forced(tmp_path: Path, wheelhouse: Path) -> None:
+    python = fresh_env(tmp_path, wheelhouse, "nocodo-agents", "my-agent")
+    installed = Path(run(str(python), "-I", "-c", "import my_agent, os; print(os.path.dirname(my_agent.__file__))").strip())
+    migrations = installed / "migrations"
+    assert installed.parent.name == "site-packages"
+    refused = _script(python, "new", "my-agent", "add_tags", cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert str(migrations / "V{version}__add_tags.py") in refused.stderr
+    assert str(installed.parent) in refused.stderr and "reinstalled" in refused.stderr
+    assert "pip install -e" in refused.stderr and "--force" in refused.stderr
+    assert sorted(p.name for p in migrations.glob("V*")) == ["V100__create_my_agent_notes.py", "V101__create_my_agent_tags.sql"]
+    forced = _script(python, "new", "my_agent", "add_tags", "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert (migrations / "V102__add_tags.py").exists() and str(migrations / "V102__add_tags.py") in forced.stdout
+
+
+def test_new_writes_into_the_source_tree_of_an_editable_install(tmp_path: Path, wheelhouse: Path) -> None:
+    build_tools = tmp_path / "build-tools"  # the build backend, for pip's isolated build of the editable install
+    run(sys.executable, "-m", "pip", "download", "--only-binary=:all:", "-d", str(build_tools), "hatchling", "editables")
+    source = write_project(tmp_path / "src" / "my_agent", THIRD_PARTY)
+    python = fresh_env(tmp_path, wheelhouse, "nocodo-agents")
+    run(str(python), "-m", "pip", "install", "--no-index", "--find-links", str(wheelhouse), "--find-links", str(build_tools), "-e", str(source))
+    created = _script(python, "new", "my-agent", "add_tags", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    written = source / "my_agent" / "migrations" / "V102__add_tags.py"
+    assert written.exists() and str(written) in created.stdout
+    listed = json.loads(_script(python, "agents", "--json", cwd=tmp_path).stdout)
+    assert {a["agent"]: a["migrations"] for a in listed}["my_agent"] == [100, 101, 102], "the editable install sees it at once"

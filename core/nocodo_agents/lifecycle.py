@@ -7,11 +7,12 @@ inside the dialect's write transaction. They live in :mod:`nocodo_agents.engine`
 """
 
 from .engine.history_ops import baseline, record_as_applied, repair_history, resolve_unfinished
-from .engine.reports import Divergence, RepairReport, RollbackReport, RollbackStep, UnfinishedMigration, VerifyReport
+from .engine.reports import Conflict, Divergence, RepairReport, RollbackReport, RollbackStep, UnfinishedMigration, VerifyReport
 from .engine.rollback import rollback_migrations
 from .engine.verify import verify_database
 
 __all__ = [
+    "Conflict",
     "Divergence",
     "RepairReport",
     "RollbackReport",

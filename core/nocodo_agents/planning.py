@@ -106,15 +106,49 @@ def check_target(target: Optional[int]) -> None:
         raise InvalidArgumentError(argument="target=", value=target, expected=f"a version between 0 and {MAX_VERSION}")
 
 
+def claimed_by_another(row: HistoryRow, planned: PlannedMigration) -> bool:
+    """Whether ``row`` is attributed to an agent other than ``planned``'s (a row without attribution is nobody's)."""
+    return row.agent is not None and row.agent != planned.agent
+
+
+def history_conflicts(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow]) -> List[MigrationConflictError]:
+    """One error per applied row attributed to another agent than the requested one claiming its version.
+
+    Such a version is never divergent (and never repairable): the row is the
+    other agent's, whatever the checksums say. Rows without attribution
+    (written by refinery) are left to :func:`divergences`.
+    """
+    by_version = {p.version: p for p in installed}
+    return [
+        MigrationConflictError(
+            version=row.version, recorded_agent=row.agent, applied_name=row.name,
+            agent=planned.agent, distribution=planned.distribution, source=planned.source,
+        )
+        for row in history
+        for planned in [by_version.get(row.version)]
+        if planned is not None and claimed_by_another(row, planned)
+    ]
+
+
+def refuse_history_conflicts(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow]) -> None:
+    """Raise :class:`MigrationConflictError` for the first applied version another requested agent claims."""
+    found = history_conflicts(installed, history)
+    if found:
+        raise found[0]
+
+
 def divergences(
     installed: Sequence[PlannedMigration], history: Sequence[HistoryRow], dialect: str
 ) -> List[DivergentMigrationError]:
-    """One error per applied row whose name or checksum differs from the installed migration."""
+    """One error per applied row whose name or checksum differs from the installed migration.
+
+    A row attributed to another agent is not one of them: :func:`history_conflicts`.
+    """
     by_version = {p.version: p for p in installed}
     found = []
     for row in history:
         planned = by_version.get(row.version)
-        if planned is None:
+        if planned is None or claimed_by_another(row, planned):
             continue
         expected = planned.checksum(dialect)
         if row.name != planned.name or row.checksum.strip() != str(expected):
@@ -135,7 +169,9 @@ def divergences(
 
 
 def verify(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow], dialect: str) -> None:
-    """Raise :class:`DivergentMigrationError` for the first applied row that differs from its file."""
+    """Raise :class:`MigrationConflictError` for a version another agent applied, then
+    :class:`DivergentMigrationError` for the first applied row that differs from its file."""
+    refuse_history_conflicts(installed, history)
     found = divergences(installed, history, dialect)
     if found:
         raise found[0]
@@ -149,7 +185,9 @@ def make_plan(
 ) -> Plan:
     """Verify ``history`` against ``installed`` and return what remains to do.
 
-    Raises :class:`DivergentMigrationError` when an applied version's name or
+    Raises :class:`MigrationConflictError` when an applied version is
+    attributed to another agent than the requested one claiming it, and
+    :class:`DivergentMigrationError` when an applied version's name or
     checksum differs from the installed migration's.
     """
     check_target(target)

@@ -1,16 +1,25 @@
-"""Creating the next ``V{version}__{name}.py`` migration module in an agent package."""
+"""Creating the next ``V{version}__{name}.py`` migration module in an agent package.
+
+The version is the next free number, a given one, or (``timestamp=True``)
+the current UTC time as ``YYYYMMDDHHMMSS``, the scheme for third-party
+agents. Where the module goes is :mod:`nocodo_agents.scaffold_target`'s.
+"""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Set, Tuple
 
+from . import migration as migration_module
 from .discovery import AgentRegistry
-from .errors import MigrationError, ScaffoldError
+from .errors import InstalledCopyError, MigrationError, ScaffoldError
 from .loading import load_migrations
-from .migration import MAX_VERSION, _NAME
+from .migration import _NAME
+from .scaffold_target import create_package, installed_root, migrations_target
+
+#: The format of a timestamp version: UTC, to the second.
+TIMESTAMP_FORMAT = "%Y%m%d%H%M%S"
 
 TEMPLATE = '''"""V{version}: {name}."""
 
@@ -26,25 +35,6 @@ def rollback(dialect: str) -> str:
 '''
 
 
-def _migrations_package(package: str) -> Tuple[str, Path]:
-    """The dotted name and directory of ``package``'s migrations (``package`` itself if it holds them)."""
-    try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError) as error:
-        raise ScaffoldError(target=package, problem=f"cannot import it: {error}") from error
-    if spec is None or not spec.submodule_search_locations:
-        raise ScaffoldError(target=package, problem="is not an importable package (is it installed, or on PYTHONPATH?)")
-    directory = Path(list(spec.submodule_search_locations)[0])
-    if package.rsplit(".", 1)[-1] == "migrations" or any(directory.glob("V[0-9]*__*.py")) or any(directory.glob("V[0-9]*__*.sql")):
-        return package, directory
-    migrations = directory / "migrations"
-    if not migrations.exists():
-        migrations.mkdir()
-        (migrations / "__init__.py").write_text(f'"""Migrations of {package}, one V{{version}}__{{name}}.py module each."""\n')
-    importlib.invalidate_caches()
-    return f"{package}.migrations", migrations
-
-
 def _versions_in_use(registry: AgentRegistry) -> Dict[int, str]:
     used: Dict[int, str] = {}
     for agent in registry.agent_names():
@@ -57,23 +47,59 @@ def _versions_in_use(registry: AgentRegistry) -> Dict[int, str]:
     return used
 
 
-def scaffold_migration(
-    package: str, name: str, *, version: Optional[int] = None, registry: Optional[AgentRegistry] = None
-) -> Tuple[Path, int]:
-    """Write ``V{version}__{name}.py`` into ``package``'s migrations and return its path and version.
+def timestamp_version(taken: Set[int], now: Optional[Callable[[], datetime]] = None) -> int:
+    """The current UTC time as ``YYYYMMDDHHMMSS``, or the next second that is not in ``taken``."""
+    moment = (now or (lambda: datetime.now(timezone.utc)))().astimezone(timezone.utc).replace(microsecond=0)
+    while int(moment.strftime(TIMESTAMP_FORMAT)) in taken:
+        moment += timedelta(seconds=1)
+    return int(moment.strftime(TIMESTAMP_FORMAT))
 
-    Without ``version`` the next one after the package's highest (or, for a
-    package without migrations, after the highest installed) is used. A version
-    that any installed agent already uses is refused.
+
+def scaffold_migration(
+    package: str,
+    name: str,
+    *,
+    version: Optional[int] = None,
+    timestamp: bool = False,
+    force: bool = False,
+    registry: Optional[AgentRegistry] = None,
+    now: Optional[Callable[[], datetime]] = None,
+) -> Tuple[Path, int]:
+    """Write ``V{version}__{name}.py`` into the migrations of ``package`` and return its path and version.
+
+    ``package`` is an installed agent's name (``requirements-qna`` or
+    ``requirements_qna``) or an import name. Without ``version`` the next
+    one after the package's highest (or, for a package without migrations,
+    after the highest installed) is used; with ``timestamp=True`` the current
+    UTC time as ``YYYYMMDDHHMMSS`` (the next free second if that one is
+    taken), the scheme for third-party agents. A version that any installed
+    agent already uses is refused, and an existing file is never overwritten.
+    A package that is an installed copy (in ``site-packages``, not the
+    author's source tree) is refused with :class:`InstalledCopyError`
+    unless ``force=True``.
     """
     if not _NAME.match(name):
         raise ScaffoldError(target=f"V?__{name}", problem="the name must be made of letters, digits and underscores")
+    if timestamp and version is not None:
+        raise ScaffoldError(target=f"V?__{name}", problem="give either a version or timestamp=True, not both")
     registry = registry if registry is not None else AgentRegistry.installed()
-    dotted, directory = _migrations_package(package)
+    target = migrations_target(registry, package)
+    dotted, directory = target
+    installed_in = installed_root(directory)
+    if installed_in is not None and not force:
+        raise InstalledCopyError(
+            path=str(directory / f"V{version if version is not None else '{version}'}__{name}.py"),
+            installed_in=str(installed_in),
+            package=dotted,
+        )
+    create_package(target)
     own = {m.version for m in load_migrations(dotted)}
     used = _versions_in_use(registry)
     free = max([*used, *own], default=0) + 1
-    if version is None:
+    existing = {int(p.name[1:].split("__", 1)[0]) for p in directory.glob("V[0-9]*__*.*") if p.name[1:].split("__", 1)[0].isdigit()}
+    if timestamp:
+        version = timestamp_version(set(used) | own | existing, now)  # then checked against the limit below
+    elif version is None:
         version = max(own) + 1 if own else free
         if version in used and version not in own:
             raise ScaffoldError(
@@ -86,10 +112,17 @@ def scaffold_migration(
             target=f"{dotted}.V{version}__{name}",
             problem=f"version {version} is already used by {owner}; the next free one is {free}"
         )
-    if version > MAX_VERSION:
-        raise ScaffoldError(target=f"{dotted}.V{version}__{name}", problem=f"version {version} is above {MAX_VERSION}")
-    path = directory / f"V{version}__{name}.py"
-    if path.exists():
-        raise ScaffoldError(target=str(path), problem="the file already exists")
-    path.write_text(TEMPLATE.format(version=version, name=name, path=path.name))
-    return path, version
+    if version > migration_module.MAX_VERSION:
+        raise ScaffoldError(target=f"{dotted}.V{version}__{name}", problem=f"version {version} is above {migration_module.MAX_VERSION}")
+    taken = set(used) | own | existing
+    while True:
+        path = directory / f"V{version}__{name}.py"
+        try:
+            with open(path, "x", encoding="utf-8") as module:  # never overwrite, even a file made a moment ago
+                module.write(TEMPLATE.format(version=version, name=name, path=path.name))
+            return path, version
+        except FileExistsError:
+            if not timestamp:
+                raise ScaffoldError(target=str(path), problem="the file already exists") from None
+            taken.add(version)
+            version = timestamp_version(taken, now)

@@ -12,12 +12,13 @@ from typing import Any, Dict, List, Optional, Sequence, Set
 
 from .errors import IncompleteMigrationError
 from .history import HistoryRow, UnfinishedMigration, parse_rfc3339
-from .planning import PlannedMigration, divergences
+from .planning import PlannedMigration, divergences, history_conflicts
 
 __all__ = [
     "APPLIED",
     "APPLIED_NOT_INSTALLED",
     "APPLIED_OUT_OF_ORDER",
+    "CONFLICT",
     "DIVERGENT",
     "PENDING",
     "STATES",
@@ -32,10 +33,11 @@ PENDING = "pending"
 APPLIED_OUT_OF_ORDER = "applied-out-of-order"
 APPLIED_NOT_INSTALLED = "applied-not-installed"
 DIVERGENT = "divergent"
+CONFLICT = "conflict"
 UNFINISHED = "unfinished"
 
 #: Every state a :class:`StatusRow` can be in.
-STATES = (APPLIED, PENDING, APPLIED_OUT_OF_ORDER, APPLIED_NOT_INSTALLED, DIVERGENT, UNFINISHED)
+STATES = (APPLIED, PENDING, APPLIED_OUT_OF_ORDER, APPLIED_NOT_INSTALLED, DIVERGENT, CONFLICT, UNFINISHED)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,11 @@ class StatusRow:
     ``applied-out-of-order`` marks a version applied after a higher one
     (an agent installed later); ``applied-not-installed`` one that no requested
     agent provides; ``divergent`` one whose installed file differs from what
-    was applied (``detail`` says how); ``unfinished`` one whose migration or
+    was applied (``detail`` says how); ``conflict`` one the history records as
+    applied by another agent than the requested one claiming it (``agent`` is
+    the history row's, ``detail`` names both agents and the claiming file: it
+    is resolved by renumbering the claiming agent's migration, never by
+    ``repair``); ``unfinished`` one whose migration or
     rollback stopped part-way (MySQL's journal holds it, whether or not its
     history row exists): ``detail`` says what stays applied and which
     ``nocodo-agents resolve`` command settles it, and ``applied_on`` is the
@@ -96,6 +102,7 @@ def status_rows(
     by_version = {p.version: p for p in installed}
     applied = {row.version: row for row in history}
     diverged = {d.version: str(d) for d in divergences(installed, history, dialect)}
+    conflicting = {c.version: str(c) for c in history_conflicts(installed, history)}
     late = _applied_out_of_order(history)
     rows = []
     stopped = set() if unfinished is None else {unfinished.version}
@@ -118,6 +125,9 @@ def status_rows(
         if row is None:
             assert planned is not None
             rows.append(StatusRow(version, planned.name, planned.agent, planned.distribution, PENDING, None))
+            continue
+        if version in conflicting:
+            rows.append(StatusRow(version, row.name, row.agent, None, CONFLICT, row.applied_on, conflicting[version]))
             continue
         if planned is None:
             state = APPLIED_NOT_INSTALLED

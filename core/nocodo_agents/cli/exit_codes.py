@@ -16,6 +16,7 @@ from ..errors import (
     HistoryRowError,
     IncompleteMigrationError,
     InvalidMigrationError,
+    MigrationConflictError,
     MigrationFailedError,
     PartialSchemaError,
     ResolveRefusedError,
@@ -36,10 +37,23 @@ class ExitCode(IntEnum):
     MIGRATION_FAILED = 5  # a migration (or rollback) failed, cannot be produced, or controls transactions or the session itself
     DATABASE_UNAVAILABLE = 6  # missing, unreachable or read-only database
     UNFINISHED = 7  # `status --check`, `verify`: a migration or rollback stopped part-way (MySQL journal): run `resolve`
+    CONFLICT = 8  # a version the history records for one agent is claimed by another requested agent: renumber, never repair
+
+
+def is_history_conflict(error: BaseException) -> bool:
+    """Whether ``error`` is a version claimed against another agent's history row (exit :attr:`ExitCode.CONFLICT`).
+
+    Its history write twin, :class:`~nocodo_agents.HistoryAttributionError`, too.
+    Two requested agents claiming one version (no database involved) stay
+    :attr:`ExitCode.ERROR`, as they always were.
+    """
+    return isinstance(error, MigrationConflictError) and error.recorded_agent is not None
 
 
 def exit_code_for(error: BaseException) -> ExitCode:
     """The exit code a failed command returns for ``error``."""
+    if is_history_conflict(error):
+        return ExitCode.CONFLICT
     if isinstance(error, (DatabaseUrlError, ScaffoldError, ResolveRefusedError)):
         return ExitCode.USAGE
     if isinstance(error, (

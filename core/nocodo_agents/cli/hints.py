@@ -3,8 +3,9 @@
 The library's messages say what to do in the library's terms (call
 ``resolve_unfinished(conn, 5, applied=True)``); the command line prints its
 own advice after the message: :func:`hint_for` gives it for an error,
-:func:`hint_for_status` for a row of ``status`` and :func:`hint_for_divergence`
-for a divergent migration ``verify`` lists. Each hint is keyed by the error's
+:func:`hint_for_status` for a row of ``status``, :func:`hint_for_divergence`
+for a divergent migration and :func:`hint_for_conflict` for a conflicting
+version ``verify`` lists. Each hint is keyed by the error's
 class (the most specific class with a hint wins) and returns ``None`` when the
 facts call for no command.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Dict, Optional, Type
 
-from ..status_rows import DIVERGENT, UNFINISHED, StatusRow
+from ..status_rows import CONFLICT, DIVERGENT, UNFINISHED, StatusRow
 from ..errors import (
     AdoptionAmbiguousError,
     DatabaseAccessError,
@@ -21,7 +22,9 @@ from ..errors import (
     HistoryNotEmptyError,
     HistoryTableError,
     IncompleteMigrationError,
+    InstalledCopyError,
     LockTimeoutError,
+    MigrationConflictError,
     MigrationFailedError,
     PartialSchemaError,
     ResolveRefusedError,
@@ -32,7 +35,7 @@ from ..errors import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.reports import Divergence
+    from ..engine.reports import Conflict, Divergence
 
 PROGRAM = "nocodo-agents"
 
@@ -60,6 +63,21 @@ def _repair(recorded_agent: Optional[str]) -> str:
 
 def _divergent(error: DivergentMigrationError) -> str:
     return _repair(error.recorded_agent)
+
+
+def _renumber(version: int, agent: Optional[str]) -> str:
+    """Advice for a version the history records for another agent: renumber the claiming one (never ``repair``)."""
+    return (
+        f"V{version} belongs to the agent the history records, and its row stays as it is: renumber the "
+        f"migration of agent {agent!r} (`{PROGRAM} new {agent} NAME --timestamp` writes a free version) and release it, "
+        f"or leave agent {agent!r} out (`--agent NAME` for each agent to run)"
+    )
+
+
+def _conflict(error: MigrationConflictError) -> Optional[str]:
+    if error.recorded_agent is None:
+        return None
+    return _renumber(error.version, error.agent)
 
 
 def _failed(error: MigrationFailedError) -> Optional[str]:
@@ -109,6 +127,7 @@ def _resolve_refused(error: ResolveRefusedError) -> Optional[str]:
 
 
 _HINTS: Dict[Type[BaseException], Callable[..., Optional[str]]] = {
+    MigrationConflictError: _conflict,
     DivergentMigrationError: _divergent,
     TransactionControlError: lambda error: REPAIR_AFTER_FIX,
     SessionStateError: lambda error: REPAIR_AFTER_FIX,
@@ -125,6 +144,10 @@ _HINTS: Dict[Type[BaseException], Callable[..., Optional[str]]] = {
         f"or rename the table away and record what the schema holds with `{PROGRAM} baseline`"
     ),
     ResolveRefusedError: _resolve_refused,
+    InstalledCopyError: lambda error: (
+        f"install the agent from its source tree with `pip install -e PATH` and run `{PROGRAM} new` again, "
+        f"or pass `--force` to write into the installed copy anyway"
+    ),
 }
 
 
@@ -146,8 +169,22 @@ def hint_for_divergence(divergence: "Divergence") -> str:
     return _repair(divergence.recorded_agent)
 
 
+def hint_for_conflict(conflict: "Conflict") -> str:
+    """The command line's advice for a conflicting version ``verify`` lists: renumber, never ``repair``."""
+    return _renumber(conflict.version, conflict.agent)
+
+
 def hint_for_status(row: StatusRow) -> Optional[str]:
-    """The command line's advice for a row of ``status``: ``resolve`` an unfinished one, ``repair`` a divergent one."""
+    """The command line's advice for a row of ``status``: ``resolve`` an unfinished one, ``repair`` a divergent one.
+
+    A conflicting one (recorded for another agent) is never repaired: the
+    row names the recorded agent, and its detail the claiming one.
+    """
+    if row.state == CONFLICT:
+        return (
+            f"V{row.version} belongs to agent {row.agent!r}, and its row stays as it is: renumber the claiming "
+            f"agent's migration (the detail names it), or leave that agent out (`--agent NAME` for each agent to run)"
+        )
     if row.state == UNFINISHED:
         return f"settle it with `{PROGRAM} resolve {row.version} --applied` or `{PROGRAM} resolve {row.version} --absent`"
     if row.state == DIVERGENT:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from ..errors import MigrationError
 from .command import Command
 from .exit_codes import ExitCode
-from .hints import hint_for, hint_for_divergence, hint_for_status
+from .hints import hint_for, hint_for_conflict, hint_for_divergence, hint_for_status
 from .options import add_agent_options, add_json_option
 from .output import Output
 from .session import open_database
@@ -60,11 +60,18 @@ AGENTS = Command(
 def _status_arguments(parser: argparse.ArgumentParser) -> None:
     add_agent_options(parser)
     add_json_option(parser)
-    parser.add_argument("--check", action="store_true", help="exit 3 if anything is pending, 4 if anything diverges, 7 if a migration or rollback is unfinished")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help=(
+            "exit 3 if anything is pending, 4 if anything diverges, 7 if a migration or rollback is unfinished, "
+            "8 if a requested agent claims a version the history records for another agent"
+        ),
+    )
 
 
 def status_command(args: argparse.Namespace, output: Output) -> int:
-    from ..engine.status import DIVERGENT, PENDING, UNFINISHED, migration_status
+    from ..engine.status import CONFLICT, DIVERGENT, PENDING, UNFINISHED, migration_status
 
     with open_database(args, create=False) as conn:
         rows = migration_status(conn, args.agents, lock_timeout=args.lock_timeout)
@@ -83,6 +90,8 @@ def status_command(args: argparse.Namespace, output: Output) -> int:
             if row.detail and hint:
                 output.line(f"hint: {hint}")
     if args.check:
+        if any(row.state == CONFLICT for row in rows):
+            return ExitCode.CONFLICT
         if any(row.state == UNFINISHED for row in rows):
             return ExitCode.UNFINISHED
         if any(row.state == DIVERGENT for row in rows):
@@ -93,7 +102,7 @@ def status_command(args: argparse.Namespace, output: Output) -> int:
 
 
 STATUS = Command(
-    "status", "one row per migration version: applied, pending, out of order, not installed, divergent",
+    "status", "one row per migration version: applied, pending, out of order, not installed, divergent, conflict",
     _status_arguments, status_command, aliases=("info",),
 )
 
@@ -116,6 +125,8 @@ def verify_command(args: argparse.Namespace, output: Output) -> int:
         output.json(_verify_json(report, stopped))
     else:
         _print_verify(report, stopped, output)
+    if report.conflicts:
+        return ExitCode.CONFLICT
     if report.unfinished is not None:
         return ExitCode.UNFINISHED
     return ExitCode.OK if report.ok else ExitCode.VERIFICATION_FAILED
@@ -125,6 +136,13 @@ def _verify_json(report: VerifyReport, stopped: Optional[MigrationError]) -> Dic
     """``verify --json``: what the verification found, as one JSON object."""
     return {
         "ok": report.ok,
+        "conflicts": [
+            {
+                "version": c.version, "recorded_agent": c.recorded_agent, "agent": c.agent, "distribution": c.distribution,
+                "source": c.source, "message": c.message, "hint": hint_for_conflict(c),
+            }
+            for c in report.conflicts
+        ],
         "divergent": [
             {"version": d.version, "agent": d.agent, "message": d.message, "hint": hint_for_divergence(d)}
             for d in report.divergent
@@ -148,6 +166,9 @@ def _print_verify(report: VerifyReport, stopped: Optional[MigrationError], outpu
     if report.unfinished is not None:
         output.result(f"unfinished: V{report.unfinished.version}: {stopped}")
         output.result(f"  hint: {hint_for(stopped)}")
+    for conflict in report.conflicts:
+        output.result(f"conflict: V{conflict.version}: {conflict.message}")
+        output.result(f"  hint: {hint_for_conflict(conflict)}")
     if report.divergent:
         output.result(f"checksums: {len(report.divergent)} applied migration(s) differ from the installed files")
         for divergence in report.divergent:

@@ -18,7 +18,8 @@ database: --db URL, else $NOCODO_AGENTS_DB (empty: unset), else sqlite:///nocodo
 URLs: sqlite:///relative/path.db, sqlite:////absolute/path.db, or a plain file path; for SQLite,
 ?mode=ro and other SQLite URI parameters pass through. postgresql://... and mysql://... open servers.
 exit codes: 0 ok, 1 other error, 2 usage, 3 pending (status --check), 4 verification failed,
-5 migration failed, 6 database unavailable, 7 unfinished migration or rollback to resolve (status --check, verify).
+5 migration failed, 6 database unavailable, 7 unfinished migration or rollback to resolve (status --check, verify),
+8 a requested agent claims a version the history records for another agent (renumber it).
 """
 
 

@@ -11,17 +11,39 @@ from .output import Output
 
 
 def _new_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("package", metavar="AGENT_PACKAGE", help="import name of the agent package (or of its migrations package)")
+    parser.add_argument(
+        "package",
+        metavar="AGENT",
+        help="an installed agent's name (requirements-qna or requirements_qna), or the import name of its package "
+        "(or of its migrations package)",
+    )
     parser.add_argument("name", metavar="NAME", help="migration name: letters, digits, underscores")
-    parser.add_argument("--version", dest="new_version", type=version_number, metavar="N", help="use this version instead of the next free one")
+    versions = parser.add_mutually_exclusive_group()
+    versions.add_argument("--version", dest="new_version", type=version_number, metavar="N", help="use this version instead of the next free one")
+    versions.add_argument(
+        "--timestamp",
+        action="store_true",
+        help="use the current UTC time as the version (YYYYMMDDHHMMSS; the next free second if taken): "
+        "the scheme for third-party agents",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write even into an installed copy of the agent (site-packages) instead of refusing",
+    )
 
 
 def new_command(args: argparse.Namespace, output: Output) -> int:
     from ..scaffold import scaffold_migration
 
-    path, version = scaffold_migration(args.package, args.name, version=args.new_version)
+    path, version = scaffold_migration(
+        args.package, args.name, version=args.new_version, timestamp=args.timestamp, force=args.force
+    )
     output.result(f"created {path} (version {version}): write its migration() and rollback() SQL")
     return ExitCode.OK
 
 
-NEW = Command("new", "create the next V{n}__{name}.py migration module in an agent package", _new_arguments, new_command)
+NEW = Command(
+    "new", "create the next V{n}__{name}.py migration module (or a timestamped one) in an agent's source tree",
+    _new_arguments, new_command,
+)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, List, NamedTuple, Optional, Sequence
 
-from ..errors import HistoryRowError, HistoryTableError
+from ..errors import HistoryAttributionError, HistoryRowError, HistoryTableError
 from ..history import HISTORY_TABLE, HistoryRow, as_text
 
 #: refinery's DDL for the history table (one for every driver), plus our nullable ``agent`` column;
@@ -219,13 +219,31 @@ class HistoryTable:
         )
 
     def update_history(self, row: HistoryRow) -> None:
-        """Re-record the name, checksum and agent of an applied version (repair)."""
+        """Re-record the name, checksum and agent of an applied version (repair): never another agent's row.
+
+        The statement matches the version's row only if it has no agent or
+        ``row.agent``; one more statement then reads the row back, and a row
+        the update did not match (attributed to another agent, or gone) raises
+        :class:`HistoryAttributionError`, leaving the write transaction to
+        roll back. The planning check (:func:`~nocodo_agents.planning.history_conflicts`)
+        refuses such a version first; this is the table's own guarantee.
+        """
         p = self.placeholder
         self._write_history(
             row.version,
-            f"UPDATE {self.history_table} SET name = {p}, checksum = {p}, agent = {p} WHERE version = {p}",
-            (row.name, row.checksum, row.agent, row.version),
+            f"UPDATE {self.history_table} SET name = {p}, checksum = {p}, agent = {p} "
+            f"WHERE version = {p} AND (agent IS NULL OR agent = {p})",
+            (row.name, row.checksum, row.agent, row.version, row.agent),
         )
+        found = self._query(f"SELECT name, checksum, agent FROM {self.history_table} WHERE version = {p}", (row.version,))
+        written = [tuple(_shown(value) for value in values) for values in found]
+        if written != [(row.name, row.checksum, row.agent)]:
+            raise HistoryAttributionError(
+                version=row.version,
+                agent=str(row.agent),
+                recorded_agent=None if not written or written[0][2] is None else str(written[0][2]),
+                database=self.location(),
+            )
 
     def delete_history(self, version: int) -> None:
         """Forget one applied version (rollback)."""

@@ -40,6 +40,7 @@ def record_as_applied(
         dialect = run.dialect
         with dialect.write_transaction():
             run.read()  # under the lock
+            run.refuse_conflicts()  # before anything is written: another agent's row is never re-recorded
             dialect.ensure_history(run.columns)
             if require_empty_history and run.history:
                 raise HistoryNotEmptyError(applied_versions=[row.version for row in run.history])
@@ -92,6 +93,7 @@ def repair_history(
         repaired = []
         with dialect.write_transaction():
             run.read()  # under the lock
+            run.refuse_conflicts()  # another agent's row is a conflict, never a divergence to re-record
             dialect.ensure_history(run.columns)
             run.refuse_unfinished()
             found = run.divergences()
@@ -135,6 +137,8 @@ def resolve_unfinished(
     with open_run(conn, agents, registry, lock_timeout, read=False) as run:
         dialect = run.dialect
         with dialect.write_transaction():
+            run.read()  # under the lock
+            run.refuse_conflicts()  # nothing is settled for an agent claiming another agent's version
             unfinished = dialect.journal.unfinished()
             if unfinished is None or unfinished.version != version:
                 held = f"V{unfinished.version}, an interrupted {unfinished.direction}" if unfinished else "nothing"
@@ -142,8 +146,8 @@ def resolve_unfinished(
                     version=version,
                     problem=f"it is not an unfinished migration or rollback (the journal holds {held})",
                 )
-            dialect.ensure_history()
-            recorded = next((existing for existing in dialect.read_history() if existing.version == version), None)
+            dialect.ensure_history(run.columns)
+            recorded = next((existing for existing in run.history if existing.version == version), None)
             row = recorded
             if applied and recorded is None:
                 planned = run.installed_by_version().get(version)

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional, Tuple
 
 from ..dialects.base import UnfinishedMigration
-from ..errors import DivergentMigrationError
+from ..errors import DivergentMigrationError, MigrationConflictError
 from ..history import HistoryRow
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..drift import DriftReport
 
 __all__ = [
+    "Conflict",
     "Divergence",
     "MigrationReport",
     "MigrationStep",
@@ -133,8 +134,34 @@ class Divergence:
 
 
 @dataclass(frozen=True)
+class Conflict:
+    """An applied version the history attributes to ``recorded_agent`` while the requested ``agent`` claims it.
+
+    Never divergent, never repairable: ``message`` says to renumber the
+    claiming agent's migration (``source`` of ``distribution``), as
+    :class:`~nocodo_agents.MigrationConflictError` (which a run raises for it) does.
+    """
+
+    version: int
+    recorded_agent: str
+    applied_name: str
+    agent: str
+    distribution: str
+    source: str
+    message: str = field(compare=False)
+
+    @classmethod
+    def of(cls, error: MigrationConflictError) -> "Conflict":
+        """The facts the history form of :class:`MigrationConflictError` carries."""
+        return cls(
+            error.version, str(error.recorded_agent), str(error.applied_name), str(error.agent), str(error.distribution),
+            str(error.source), str(error),
+        )
+
+
+@dataclass(frozen=True)
 class VerifyReport:
-    """What ``verify`` found: divergent checksums, schema drift, a migration or rollback left unfinished, and (PostgreSQL) invalid indexes.
+    """What ``verify`` found: versions claimed against another agent's history, divergent checksums, schema drift, a migration or rollback left unfinished, and (PostgreSQL) invalid indexes.
 
     ``divergent`` lists a :class:`Divergence` per applied migration whose
     file changed. ``unfinished`` is the journal's entry (MySQL), an
@@ -154,12 +181,15 @@ class VerifyReport:
     pending: Tuple[int, ...]
     unfinished: Optional[UnfinishedMigration] = None
     invalid_indexes: Tuple[str, ...] = ()
+    #: A :class:`Conflict` per applied version another agent than the requested one claiming it applied.
+    conflicts: Tuple[Conflict, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """No divergent migration, no schema drift, nothing unfinished, no invalid index."""
+        """No conflict, no divergent migration, no schema drift, nothing unfinished, no invalid index."""
         return (
-            not self.divergent and not self.drift.has_drift and self.unfinished is None and not self.invalid_indexes
+            not self.conflicts and not self.divergent and not self.drift.has_drift and self.unfinished is None
+            and not self.invalid_indexes
         )
 
 

@@ -69,6 +69,7 @@ def rollback_migrations(
     check_target(to)
     with open_run(conn, agents, registry, lock_timeout) as run:
         dialect = run.dialect
+        run.refuse_conflicts()  # another agent's version is never rolled back with this agent's rollback()
         divergent = run.divergences()
         if divergent:
             raise divergent[0]

@@ -14,9 +14,9 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..dialects import Dialect, UnfinishedMigration, dbapi_connection, dialect_for
 from ..discovery import AgentRegistry
-from ..errors import DivergentMigrationError, InvalidArgumentError
+from ..errors import DivergentMigrationError, InvalidArgumentError, MigrationConflictError
 from ..history import HistoryRow
-from ..planning import Plan, PlannedMigration, check_target, divergences, make_plan, merge
+from ..planning import Plan, PlannedMigration, check_target, divergences, history_conflicts, make_plan, merge
 from ..status_rows import incomplete_error
 
 logger = logging.getLogger("nocodo_agents")
@@ -84,7 +84,7 @@ class Run:
         self._divergences = None
 
     def plan(self) -> Plan:
-        """What remains to do up to the run's target; verifies the history (:class:`DivergentMigrationError`)."""
+        """What remains to do up to the run's target; verifies the history (:class:`MigrationConflictError`, :class:`DivergentMigrationError`)."""
         if self._plan is None:
             self._plan = make_plan(self.installed, self.history, self.dialect.name, self.target)
         return self._plan
@@ -94,6 +94,21 @@ class Run:
         if self._divergences is None:
             self._divergences = divergences(self.installed, self.history, self.dialect.name)
         return self._divergences
+
+    def conflicts(self) -> List[MigrationConflictError]:
+        """Every applied version attributed to another agent than the requested one claiming it (never divergent)."""
+        return history_conflicts(self.installed, self.history)
+
+    def refuse_conflicts(self) -> None:
+        """Raise :class:`MigrationConflictError` if a requested agent claims a version another agent applied.
+
+        Every operation that writes the history calls it (or :meth:`plan`,
+        which checks it) before writing anything: no run hands one agent's
+        history row to another.
+        """
+        found = self.conflicts()
+        if found:
+            raise found[0]
 
     def unapplied(self) -> List[PlannedMigration]:
         """The installed migrations neither applied nor stopped part-way, up to the target (verifies nothing)."""

@@ -8,7 +8,7 @@ from ..discovery import AgentRegistry
 from ..execution import check_before_running
 from ..history import HistoryRow
 from ..planning import PlannedMigration
-from .reports import Divergence, VerifyReport
+from .reports import Conflict, Divergence, VerifyReport
 from .run import DEFAULT_LOCK_TIMEOUT, open_run
 
 
@@ -27,13 +27,17 @@ def verify_database(
 ) -> VerifyReport:
     """Check applied checksums against the installed files and the live schema against the migrations.
 
-    Changes nothing. The expected schema is what the applied, installed
+    Changes nothing. A version the history attributes to another agent than
+    the requested one claiming it is reported in ``conflicts`` (not as
+    divergent) and left out of the expected schema. The expected schema is what the applied, installed
     migrations produce, in version order, on a scratch database.
     """
     with open_run(conn, agents, registry, lock_timeout) as run:
         dialect = run.dialect
         unfinished = run.stopped()
-        expected = applied_installed(run.installed, run.history)
+        conflicts = tuple(Conflict.of(error) for error in run.conflicts())
+        claimed = {conflict.version for conflict in conflicts}  # another agent's: not what the claiming file makes
+        expected = [p for p in applied_installed(run.installed, run.history) if p.version not in claimed]
         check_before_running(dialect, expected, replay=True)  # the replay would escape its scratch transaction
         drift = dialect.schema_drift(expected)
         invalid_indexes = tuple(dialect.invalid_indexes(building=False))  # a build under way has not failed
@@ -50,4 +54,5 @@ def verify_database(
         tuple(p.version for p in run.installed if p.version not in applied),
         unfinished,
         invalid_indexes,
+        conflicts,
     )

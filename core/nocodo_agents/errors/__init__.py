@@ -33,6 +33,7 @@ from .operations import (
     AdoptionAmbiguousError,
     DatabaseUrlError,
     HistoryNotEmptyError,
+    InstalledCopyError,
     PartialSchemaError,
     ResolveRefusedError,
     RollbackUnavailableError,
@@ -40,7 +41,7 @@ from .operations import (
     SchemaDriftError,
     SchemaReplayError,
 )
-from .planning import DivergentMigrationError, MigrationConflictError
+from .planning import DivergentMigrationError, HistoryAttributionError, MigrationConflictError
 from .plugins import DuplicateAgentError, InvalidMigrationError, PluginLoadError, UnknownAgentError
 from .running import IncompleteMigrationError, MigrationFailedError, TransactionEndedError
 from .statements import SessionStateError, TransactionControlError, UnsplittableSqlError
@@ -55,10 +56,12 @@ __all__ = [
     "DivergentMigrationError",
     "DuplicateAgentError",
     "ForeignKeyViolationError",
+    "HistoryAttributionError",
     "HistoryNotEmptyError",
     "HistoryRowError",
     "HistoryTableError",
     "IncompleteMigrationError",
+    "InstalledCopyError",
     "InvalidArgumentError",
     "InvalidArgumentTypeError",
     "InvalidIndexError",

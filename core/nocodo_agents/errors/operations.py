@@ -173,6 +173,30 @@ class ScaffoldError(MigrationError):
         super().__init__(f"cannot create {target}: {problem}")
 
 
+class InstalledCopyError(ScaffoldError):
+    """``new`` refused to write into an installed copy of the agent (site-packages), not its source tree.
+
+    ``path`` is the file it would have written, ``installed_in`` the
+    site-packages (or dist-packages) directory holding that copy,
+    ``package`` the migrations package. Nothing was written.
+    """
+
+    def __init__(self, *, path: str, installed_in: str, package: str) -> None:
+        self.path = path
+        self.installed_in = installed_in
+        self.package = package
+        self.target = path
+        self.problem = f"{package} resolves to an installed copy in {installed_in}"
+        MigrationError.__init__(
+            self,
+            f"refused to create {path}: the migrations package {package} resolves to an installed copy in "
+            f"{installed_in}, not to the agent's source tree. A file written there is lost when the distribution is "
+            f"reinstalled or upgraded, and never reaches the published distribution. Install the agent from its "
+            f"source tree in editable mode (pip install -e path/to/the/agent) and run this again, or pass "
+            f"force=True to write into the installed copy anyway. Nothing was written.",
+        )
+
+
 class DatabaseUrlError(MigrationError):
     """A database URL that cannot be used: malformed or of an unsupported kind (password redacted)."""
 

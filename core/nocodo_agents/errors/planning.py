@@ -11,15 +11,43 @@ REPAIR_CALL = "nocodo_agents.lifecycle.repair_history(conn)"
 
 
 class MigrationConflictError(MigrationError):
-    """Two requested migration sets claim the same version.
+    """Two agents claim the same version: two requested migration sets, or the history and a requested set.
 
-    ``first`` and ``second`` are (agent, distribution, migration source).
+    Two forms. Two requested sets claiming one version: ``first`` and
+    ``second`` are (agent, distribution, migration source), and
+    ``recorded_agent`` is ``None``. A version the history records as applied
+    by agent ``recorded_agent`` (its row named ``applied_name``) and claimed
+    by the requested agent ``agent`` of ``distribution`` with the file
+    ``source``: ``first`` and ``second`` are ``None``. The second form is
+    never repairable: the history row belongs to the other agent, and stays
+    as it is; the claiming agent's migration must be renumbered.
     """
 
-    def __init__(self, *, version: int, first: Tuple[str, str, str], second: Tuple[str, str, str]) -> None:
+    def __init__(
+        self,
+        *,
+        version: int,
+        first: Optional[Tuple[str, str, str]] = None,
+        second: Optional[Tuple[str, str, str]] = None,
+        recorded_agent: Optional[str] = None,
+        applied_name: Optional[str] = None,
+        agent: Optional[str] = None,
+        distribution: Optional[str] = None,
+        source: Optional[str] = None,
+    ) -> None:
         self.version = version
-        self.first = tuple(first)
-        self.second = tuple(second)
+        self.first = None if first is None else tuple(first)
+        self.second = None if second is None else tuple(second)
+        self.recorded_agent = recorded_agent
+        self.applied_name = applied_name
+        self.agent = agent
+        self.distribution = distribution
+        self.source = source
+        if recorded_agent is not None:
+            super().__init__(history_conflict_message(version, recorded_agent, applied_name, agent, distribution, source))
+            return
+        if first is None or second is None:
+            raise TypeError("MigrationConflictError takes first= and second=, or recorded_agent= and agent=")
         if first[0] == second[0]:
             super().__init__(
                 f"version {version} is claimed twice within agent {first[0]!r} (distribution "
@@ -33,6 +61,32 @@ class MigrationConflictError(MigrationError):
             f"(distribution {second[1]}). Nothing was changed. Renumber one of them, or do "
             f"not request both agents in one run."
         )
+
+    @property
+    def in_history(self) -> bool:
+        """Whether the version is claimed against the history (a row of another agent), not by two requested sets."""
+        return self.recorded_agent is not None
+
+
+def history_conflict_message(
+    version: int,
+    recorded_agent: str,
+    applied_name: Optional[str],
+    agent: Optional[str],
+    distribution: Optional[str],
+    source: Optional[str],
+) -> str:
+    """The message of a version the history records for ``recorded_agent`` and ``agent`` claims."""
+    applied = f" as {applied_name!r}" if applied_name else ""
+    claim = f"by {source} of agent {agent!r} (distribution {distribution})" if source else f"by agent {agent!r}"
+    return (
+        f"version {version} is recorded in the history{applied} as applied by agent {recorded_agent!r}, and is "
+        f"claimed {claim}: two agents chose the same version. Nothing was changed, and the history row of "
+        f"agent {recorded_agent!r} must stay as it is (re-recording it would hand agent {recorded_agent!r}'s "
+        f"migration to agent {agent!r}). Resolve it by renumbering the migration of agent {agent!r}: give it "
+        f"a new version no other agent uses (a UTC timestamp such as V20261201120000, which the publisher of "
+        f"{distribution or 'that agent'} releases), or do not request agent {agent!r} for this database."
+    )
 
 
 class DivergentMigrationError(MigrationError):
@@ -92,4 +146,40 @@ class DivergentMigrationError(MigrationError):
             )
         super().__init__(
             f"applied migration V{version} of agent {agent!r} diverges: {what}.{origin}"
+        )
+
+
+class HistoryAttributionError(MigrationConflictError):
+    """A history write (repair, record, resolve) found the version's row attributed to another agent, and changed nothing.
+
+    The defensive twin of :class:`MigrationConflictError`'s history form, raised
+    by the history table itself: its writes only match a row that has no
+    agent or the writer's agent. ``agent`` is the writer's, ``recorded_agent``
+    the row's (``None``: no row of ``version`` was found at all), ``database``
+    where it is. The write transaction is left to roll back.
+    """
+
+    def __init__(self, *, version: int, agent: str, recorded_agent: Optional[str], database: str) -> None:
+        self.version = version
+        self.first = None
+        self.second = None
+        self.recorded_agent = recorded_agent
+        self.applied_name = None
+        self.agent = agent
+        self.distribution = None
+        self.source = None
+        self.database = database
+        if recorded_agent is None:
+            MigrationError.__init__(
+                self,
+                f"re-recording version {version} for agent {agent!r} in the history of {database} matched no row: "
+                f"another runner removed it. Nothing was changed; run the command again.",
+            )
+            return
+        MigrationError.__init__(
+            self,
+            f"refused to re-record version {version} for agent {agent!r} in the history of {database}: its row is "
+            f"attributed to agent {recorded_agent!r}, and one agent never takes over another's history. Nothing "
+            f"was changed. Two agents chose the same version: renumber the migration of agent {agent!r} (a new "
+            f"version no other agent uses, such as a UTC timestamp), or do not request agent {agent!r}.",
         )

@@ -1,0 +1,227 @@
+"""``new``: timestamp versions, an agent's dashed name, and never writing into an installed copy unasked.
+
+A real wheel in a fresh virtual environment and an editable install are in
+tests/test_packaging.py; here the scaffolding API and the console script,
+with agents registered in-process or unpacked beside the script.
+
+Timestamp versions (``YYYYMMDDHHMMSS``) are above the 32-bit limit of
+:data:`nocodo_agents.migration.MAX_VERSION` until the 64-bit versions of
+issue 11 land; the ``int8_limit`` fixture lifts the limit to 2**63 - 1 (the
+value they set) so that these tests check the file ``new --timestamp``
+writes. Once merged the fixture changes nothing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+import nocodo_agents.migration as migration_module
+from cli_support import Cli, sql_module, write_agent_distribution
+from conftest import registry_of
+from nocodo_agents import InstalledCopyError, ScaffoldError
+from nocodo_agents.agent_entries import AgentEntry
+from nocodo_agents.discovery import AgentRegistry
+from nocodo_agents.loading import load_migrations
+from nocodo_agents.scaffold import scaffold_migration
+from nocodo_agents.scaffold_target import installed_root
+
+NOON = datetime(2026, 12, 1, 12, 0, 0, 345678, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def int8_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(migration_module, "MAX_VERSION", 2**63 - 1)
+    yield
+
+
+def _package_dir(dotted: str) -> Path:
+    module = __import__(dotted, fromlist=["__path__"])
+    return Path(list(module.__path__)[0])
+
+
+# -- --timestamp ----------------------------------------------------------------------------------
+
+
+def test_timestamp_writes_the_utc_second_as_the_version(agent_package: Callable[..., str], int8_limit: None) -> None:
+    package = agent_package({"V100__create_things": "CREATE TABLE things (id INTEGER);"})
+    registry = registry_of(things=package)
+    path, version = scaffold_migration("things", "add_tags", timestamp=True, registry=registry, now=lambda: NOON)
+    assert (path.name, version) == ("V20261201120000__add_tags.py", 20261201120000)
+    assert path.parent == _package_dir(package)
+    text = path.read_text()
+    assert '"""V20261201120000: add_tags."""' in text and "def migration(dialect" in text and "def rollback(dialect" in text
+    assert "V20261201120000__add_tags" in text
+    # a clock in another zone is read in UTC
+    east = datetime(2026, 12, 1, 14, 0, 5, tzinfo=timezone(timedelta(hours=2)))
+    _, version = scaffold_migration("things", "add_more", timestamp=True, registry=registry, now=lambda: east)
+    assert version == 20261201120005
+
+
+def test_two_timestamps_in_one_second_take_the_next_free_second(agent_package: Callable[..., str], int8_limit: None) -> None:
+    package = agent_package({"V100__create_things": "CREATE TABLE things (id INTEGER);"})
+    registry = registry_of(things=package)
+    first, v1 = scaffold_migration("things", "add_tags", timestamp=True, registry=registry, now=lambda: NOON)
+    written = first.read_text()
+    second, v2 = scaffold_migration("things", "add_tags", timestamp=True, registry=registry, now=lambda: NOON)
+    third, v3 = scaffold_migration("things", "add_notes", timestamp=True, registry=registry, now=lambda: NOON)
+    assert (v1, v2, v3) == (20261201120000, 20261201120001, 20261201120002)
+    assert first.read_text() == written, "never overwritten"
+    assert second.name == "V20261201120001__add_tags.py" and third.name == "V20261201120002__add_notes.py"
+    assert [m.version for m in load_migrations(package)] == [100, v1, v2, v3]
+    # the last second of a minute rolls over to the next minute, not to second 60
+    late = datetime(2026, 12, 1, 12, 0, 59, tzinfo=timezone.utc)
+    scaffold_migration("things", "at_59", timestamp=True, registry=registry, now=lambda: late)
+    _, rolled = scaffold_migration("things", "after_59", timestamp=True, registry=registry, now=lambda: late)
+    assert rolled == 20261201120100
+
+
+def test_a_timestamp_another_agent_uses_is_skipped(agent_package: Callable[..., str], int8_limit: None) -> None:
+    taken = agent_package({"V20261201120000__theirs": "CREATE TABLE theirs (id INTEGER);"})
+    mine = agent_package({"V100__create_mine": "CREATE TABLE mine (id INTEGER);"})
+    path, version = scaffold_migration("mine", "add_x", timestamp=True, registry=registry_of(theirs=taken, mine=mine), now=lambda: NOON)
+    assert version == 20261201120001 and path.parent == _package_dir(mine)
+
+
+def test_timestamp_without_a_clock_given_is_now(agent_package: Callable[..., str], int8_limit: None) -> None:
+    package = agent_package({"V100__create_things": "CREATE TABLE things (id INTEGER);"})
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    _, version = scaffold_migration("things", "add_tags", timestamp=True, registry=registry_of(things=package))
+    after = datetime.now(timezone.utc)
+    assert before <= datetime.strptime(str(version), "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc) <= after
+
+
+def test_timestamp_and_version_together_are_refused(agent_package: Callable[..., str]) -> None:
+    package = agent_package({"V100__create_things": "CREATE TABLE things (id INTEGER);"})
+    with pytest.raises(ScaffoldError) as raised:
+        scaffold_migration("things", "x", version=200, timestamp=True, registry=registry_of(things=package))
+    assert "not both" in str(raised.value)
+    assert sorted(p.name for p in _package_dir(package).glob("V*")) == ["V100__create_things.py"]
+
+
+# -- agent names ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", ["tag_notes", "tag-notes", "Tag-Notes"])
+def test_new_takes_the_agents_name_in_any_spelling(agent_package: Callable[..., str], spelling: str) -> None:
+    package = agent_package({"V100__create_tag_notes": "CREATE TABLE tag_notes (id INTEGER);"})
+    path, version = scaffold_migration(spelling, "add_x", registry=registry_of(tag_notes=package))
+    assert (path.parent, version) == (_package_dir(package), 101)
+
+
+def test_an_agent_without_module_migrations_gets_its_plugin_packages_migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "src"
+    (root / "empty_agent").mkdir(parents=True)
+    (root / "empty_agent" / "__init__.py").write_text("")
+    (root / "empty_agent" / "plugin.py").write_text(
+        "from nocodo_agents.plugins import hookimpl\n\n\n@hookimpl\ndef nocodo_agents_migrations():\n    return []\n"
+    )
+    monkeypatch.syspath_prepend(str(root))
+    import importlib
+
+    plugin = importlib.import_module("empty_agent.plugin")
+    registry = AgentRegistry([AgentEntry("empty-agent", "empty-agent", "1", "empty_agent.plugin", lambda: plugin)])
+    path, version = scaffold_migration("empty-agent", "first", registry=registry)
+    assert path == root / "empty_agent" / "migrations" / "V4__first.py", "after the highest installed (core's V3)"
+    assert version == 4
+    assert (root / "empty_agent" / "migrations" / "__init__.py").exists()
+    for name in [m for m in sys.modules if m == "empty_agent" or m.startswith("empty_agent.")]:
+        del sys.modules[name]
+
+
+def test_neither_an_agent_nor_a_package_lists_the_installed_agents(agent_package: Callable[..., str]) -> None:
+    package = agent_package({"V100__create_things": "CREATE TABLE things (id INTEGER);"})
+    with pytest.raises(ScaffoldError) as raised:
+        scaffold_migration("no-such-agent", "x", registry=registry_of(things=package))
+    message = str(raised.value)
+    assert "no-such-agent" in message and "installed: core, things" in message and "requirements-qna" in message
+
+
+# -- installed copies -----------------------------------------------------------------------------
+
+
+def test_an_installed_copy_is_refused_unless_forced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "venv" / "lib" / "python3.x" / "site-packages"
+    write_agent_distribution(site, "copied-agent", "copied", "copied_agent", {"V100__create_copied": sql_module("CREATE TABLE copied (id INTEGER);")})
+    monkeypatch.syspath_prepend(str(site))
+    import importlib
+
+    plugin = importlib.import_module("copied_agent.plugin")
+    registry = AgentRegistry.from_plugins({"copied": plugin}, distribution="copied-agent")
+    migrations = site / "copied_agent" / "migrations"
+    assert installed_root(migrations) == site.resolve()
+    with pytest.raises(InstalledCopyError) as raised:
+        scaffold_migration("copied", "add_x", registry=registry)
+    error = raised.value
+    assert isinstance(error, ScaffoldError)
+    assert error.installed_in == str(site.resolve()) and error.path.startswith(str(migrations))
+    assert "pip install -e" in str(error) and "force=True" in str(error) and "reinstalled" in str(error)
+    assert sorted(p.name for p in migrations.glob("V*")) == ["V100__create_copied.py"], "nothing written"
+    path, version = scaffold_migration("copied", "add_x", registry=registry, force=True)
+    assert path == migrations / "V101__add_x.py" and version == 101
+    for name in [m for m in sys.modules if m == "copied_agent" or m.startswith("copied_agent.")]:
+        del sys.modules[name]
+
+
+def test_a_source_tree_is_not_an_installed_copy(tmp_path: Path) -> None:
+    assert installed_root(tmp_path / "src" / "my_agent" / "migrations") is None
+    assert installed_root(tmp_path / "dist-packages" / "x") == (tmp_path / "dist-packages").resolve()
+    import sysconfig
+
+    assert installed_root(Path(sysconfig.get_paths()["purelib"]) / "anything") is not None
+
+
+# -- the console script ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    site = tmp_path / "site"
+    site.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    return Cli(work, site)
+
+
+def test_new_by_dashed_agent_name_and_unknown_names(cli: Cli) -> None:
+    write_agent_distribution(cli.site, "tag-notes-agent", "tag_notes", "tag_notes_pkg", {"V100__create_tag_notes": sql_module("CREATE TABLE tag_notes (id INTEGER);")})
+    result = cli("new", "tag-notes", "add_tags")
+    assert result.code == 0, result.text
+    created = cli.site / "tag_notes_pkg" / "migrations" / "V101__add_tags.py"
+    assert created.exists() and str(created) in result.out
+    again = cli("new", "tag_notes", "add_more")
+    assert again.code == 0 and (cli.site / "tag_notes_pkg" / "migrations" / "V102__add_more.py").exists()
+    unknown = cli("new", "no-such-agent", "x")
+    assert unknown.code == 2
+    assert "installed: core, requirements_qna, tag_notes" in unknown.err
+    both = cli("new", "tag-notes", "x", "--version", "200", "--timestamp")
+    assert both.code == 2 and "not allowed with" in both.err
+
+
+def test_new_timestamp_from_the_command_line(cli: Cli) -> None:
+    """The command's parser and handler, with the 64-bit limit lifted as :func:`int8_limit` does."""
+    write_agent_distribution(cli.site, "tag-notes-agent", "tag_notes", "tag_notes_pkg", {"V100__create_tag_notes": sql_module("CREATE TABLE tag_notes (id INTEGER);")})
+    script = (
+        "import sys, nocodo_agents.migration as m\n"
+        "m.MAX_VERSION = 2**63 - 1\n"
+        "from nocodo_agents.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    environment = {"PYTHONPATH": str(cli.site), "PATH": "/usr/bin:/bin"}
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    runs = [
+        subprocess.run([sys.executable, "-c", script, "new", "tag-notes", "add_tags", "--timestamp"], cwd=cli.cwd, env=environment, capture_output=True, text=True, timeout=120)
+        for _ in range(2)
+    ]
+    after = datetime.now(timezone.utc)
+    assert all(run.returncode == 0 for run in runs), [run.stderr for run in runs]
+    written = sorted(p.name for p in (cli.site / "tag_notes_pkg" / "migrations").glob("V*__add_tags.py"))
+    assert len(written) == 2, "two calls, two files, whatever second they fall in"
+    moments = [datetime.strptime(name[1:].split("__")[0], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc) for name in written]
+    assert before <= moments[0] < moments[1] <= after + timedelta(seconds=1)
+    assert all(f"{name}" in run.stdout for name, run in zip(written, runs))
