@@ -2,7 +2,8 @@
 
 refinery hashes ``name``, ``version`` and ``sql`` with ``SipHasher13`` (zero
 keys) through Rust's ``Hash`` trait: a ``str`` feeds its UTF-8 bytes then
-``0xFF``; an ``i32`` feeds its 4 little-endian bytes. No maintained Python
+``0xFF``; the version, an ``i32`` (or an ``i64`` when refinery is built with
+its ``int8-versions`` feature), feeds its 4 (8) little-endian bytes. No maintained Python
 package offers SipHash-1-3 (only 2-4), so the ~20 lines live here.
 """
 
@@ -42,16 +43,18 @@ def _siphash13(data: bytes) -> int:
     return v0 ^ v1 ^ v2 ^ v3
 
 
-def checksum(name: str, version: int, sql: str) -> int:
+def checksum(name: str, version: int, sql: str, int8_versions: bool = False) -> int:
     """Return refinery's checksum of a migration: an unsigned 64-bit integer.
 
-    ``version`` must fit refinery's ``i32``. The history table stores the
-    decimal text of the result.
+    ``int8_versions=False`` hashes the version as refinery's default ``i32``
+    (it must fit one); ``True`` as the ``i64`` of refinery built with
+    ``int8-versions``, the encoding of a history whose version column is
+    64-bit. The history table stores the decimal text of the result.
     """
     data = (
         name.encode("utf-8")
         + b"\xff"
-        + version.to_bytes(4, "little", signed=True)
+        + version.to_bytes(8 if int8_versions else 4, "little", signed=True)
         + sql.encode("utf-8")
         + b"\xff"
     )

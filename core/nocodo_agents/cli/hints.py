@@ -20,6 +20,7 @@ from ..errors import (
     DivergentMigrationError,
     HistoryNotEmptyError,
     HistoryTableError,
+    HistoryWideningError,
     IncompleteMigrationError,
     LockTimeoutError,
     MigrationFailedError,
@@ -125,6 +126,10 @@ _HINTS: Dict[Type[BaseException], Callable[..., Optional[str]]] = {
         f"or rename the table away and record what the schema holds with `{PROGRAM} baseline`"
     ),
     ResolveRefusedError: _resolve_refused,
+    HistoryWideningError: lambda error: (
+        f"install or request (`--agent NAME`) the agents providing those rows; if they belong to a Rust application "
+        f"sharing the database, run `{PROGRAM} widen-history --keep-unverified` first"
+    ),
 }
 
 

@@ -51,7 +51,9 @@ class Run:
 
     ``columns`` are the history table's (none: it does not exist), ``history``
     its rows in version order, ``unfinished`` the journal's entry (MySQL), if
-    any. They are read once when the run opens, without any lock; an operation
+    any, ``int8`` whether its version column is 64-bit (from the column's
+    declared type, read with the columns: every checksum then hashes the
+    version as ``i64``, as refinery's ``int8-versions``). They are read once when the run opens, without any lock; an operation
     that writes reads them again under the lock (:meth:`read` in its write transaction), as
     another runner may have written in between.
     """
@@ -62,6 +64,7 @@ class Run:
     columns: Tuple[str, ...] = ()
     history: Tuple[HistoryRow, ...] = ()
     unfinished: Optional[UnfinishedMigration] = None
+    int8: bool = False
     _plan: Optional[Plan] = field(default=None, repr=False)
     _divergences: Optional[List[DivergentMigrationError]] = field(default=None, repr=False)
 
@@ -72,6 +75,7 @@ class Run:
         what another runner wrote since the run opened is seen.
         """
         self.columns = tuple(self.dialect.history_columns())
+        self.int8 = bool(self.columns) and self.dialect.history_int8
         self.history = tuple(self.dialect.read_history()) if self.columns else ()
         self.unfinished = self.dialect.journal.unfinished()  # MySQL: read with the history, no statement more
         self._plan = None
@@ -83,16 +87,23 @@ class Run:
         self._plan = None
         self._divergences = None
 
+    def rerecorded(self, rows: Sequence[HistoryRow]) -> None:
+        """This run wrote ``rows`` over existing ones (same versions, new checksums): plan from the history with them."""
+        by_version = {row.version: row for row in rows}
+        self.history = tuple(by_version.get(row.version, row) for row in self.history)
+        self._plan = None
+        self._divergences = None
+
     def plan(self) -> Plan:
         """What remains to do up to the run's target; verifies the history (:class:`DivergentMigrationError`)."""
         if self._plan is None:
-            self._plan = make_plan(self.installed, self.history, self.dialect.name, self.target)
+            self._plan = make_plan(self.installed, self.history, self.dialect.name, self.target, self.int8)
         return self._plan
 
     def divergences(self) -> List[DivergentMigrationError]:
         """Every applied row whose name or checksum differs from its installed file (the history verified whole)."""
         if self._divergences is None:
-            self._divergences = divergences(self.installed, self.history, self.dialect.name)
+            self._divergences = divergences(self.installed, self.history, self.dialect.name, self.int8)
         return self._divergences
 
     def unapplied(self) -> List[PlannedMigration]:

@@ -14,6 +14,7 @@ from ..status_rows import (
     APPLIED_NOT_INSTALLED,
     APPLIED_OUT_OF_ORDER,
     DIVERGENT,
+    NEEDS_RERECORDING,
     PENDING,
     STATES,
     UNFINISHED,
@@ -27,6 +28,7 @@ __all__ = [
     "APPLIED_NOT_INSTALLED",
     "APPLIED_OUT_OF_ORDER",
     "DIVERGENT",
+    "NEEDS_RERECORDING",
     "PENDING",
     "STATES",
     "UNFINISHED",
@@ -45,4 +47,4 @@ def migration_status(
 ) -> List[StatusRow]:
     """Read the history (and MySQL's journal) of ``conn``, changing nothing, and report every version's state."""
     with open_run(conn, agents, registry, lock_timeout) as run:
-        return status_rows(run.installed, run.history, run.dialect.name, run.stopped())
+        return status_rows(run.installed, run.history, run.dialect.name, run.stopped(), run.int8)
