@@ -317,3 +317,93 @@ def test_a_dry_run_shows_the_64_bit_history_it_would_make(db: Db, small: str, no
     assert any("int8" in s.lower() or "bigint" in s.lower() for s in report.setup_sql), report.setup_sql
     assert str(checksum("create_notes", TIMESTAMP, "CREATE TABLE notes (id INT)", True)) in (report.applied[0].history_sql or "")
     assert not db.is_64_bit(), "a dry run changes nothing"
+
+
+def test_a_32_bit_history_another_runner_made_while_this_one_waited_is_widened_first(tmp_path: Path, notes: str) -> None:
+    """This run saw no history (so it would create a 64-bit one); under the lock it finds a 32-bit one: widened first."""
+    import sqlite3
+    import threading
+
+    from int8_support import REFINERY_CREATE
+    from lock_waits import lock_wait_logged
+
+    db = sqlite_db(tmp_path)
+    registry = registry_of(notes=notes)
+    other = sqlite3.connect(tmp_path / "agents.sqlite", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute(REFINERY_CREATE.format(version_type="int4"))
+    outcome: dict = {}
+
+    def runner() -> None:
+        connection = sqlite3.connect(tmp_path / "agents.sqlite", check_same_thread=False)
+        try:
+            outcome["report"] = run_agent_migrations(connection, registry=registry, lock_timeout=60)
+        except BaseException as error:  # handed to the test thread
+            outcome["error"] = error
+        finally:
+            connection.close()
+
+    with lock_wait_logged() as waiting:
+        thread = threading.Thread(target=runner)
+        thread.start()
+        assert waiting.wait(60), "the runner waits for the lock, having read no history table"
+        other.execute("COMMIT")
+        thread.join(120)
+    other.close()
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["report"].versions == (1, 2, 3, TIMESTAMP)
+    assert db.is_64_bit()
+    checksums_are(db, registry, int8=True)
+
+
+def test_a_32_bit_checksum_of_a_version_beyond_i32_is_an_invalid_argument() -> None:
+    with pytest.raises(InvalidArgumentError, match="int8_versions=True") as raised:
+        checksum("create_notes", TIMESTAMP, "CREATE TABLE notes (id int);\n")
+    assert (raised.value.argument, raised.value.value) == ("version", TIMESTAMP)
+    with pytest.raises(InvalidArgumentError, match="i64"):
+        checksum("x", 2**63, "SELECT 1", int8_versions=True)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["no history table", "an empty 32-bit one"])
+def test_baseline_and_fake_record_timestamp_versions_in_a_64_bit_history(db: Db, notes: str, existing: bool) -> None:
+    from nocodo_agents.lifecycle import baseline, record_as_applied
+
+    if existing:
+        db.refinery_history(int8=False, migrations=[])
+    registry = registry_of(notes=notes)
+    report = call(db, baseline, 3, registry=registry)
+    assert [s.version for s in report.adopted] == [1, 2, 3]
+    assert not db.is_64_bit(), "nothing above 2**31 - 1 recorded yet"
+    report = call(db, record_as_applied, registry=registry)  # migrate --fake
+    assert [s.version for s in report.adopted] == [TIMESTAMP]
+    assert db.is_64_bit()
+    checksums_are(db, registry, int8=True)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["no history table", "an empty 32-bit one"])
+def test_a_baseline_straight_to_a_timestamp_version(db: Db, notes: str, existing: bool) -> None:
+    from nocodo_agents.lifecycle import baseline
+
+    if existing:
+        db.refinery_history(int8=False, migrations=[])
+    registry = registry_of(notes=notes)
+    report = call(db, baseline, TIMESTAMP, registry=registry)
+    assert [s.version for s in report.adopted] == [1, 2, 3, TIMESTAMP]
+    assert db.is_64_bit()
+    checksums_are(db, registry, int8=True)
+
+
+def test_a_sqlite_history_declared_int4_holding_a_64_bit_version_is_read_as_64_bit(tmp_path: Path, notes: str) -> None:
+    """SQLite stores any integer whatever the declared type: refinery with int8-versions appending to a table an
+    application without it created leaves such a history. Its rows are read in the i64 encoding."""
+    db = sqlite_db(tmp_path)
+    core = load_migrations(CORE)
+    db.refinery_history(int8=False, migrations=[])
+    db.run(*(
+        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES "
+        f"({m.version}, '{m.name}', '{REFINERY_APPLIED_ON}', '{expected_checksum(m, 'sqlite', True)}')"
+        for m in [*core, *load_migrations(notes)]
+    ))
+    registry = registry_of(notes=notes)
+    assert [r.state for r in call(db, migration_status, registry=registry)] == ["applied"] * 4
+    assert migrate(db, registry).applied == ()

@@ -9,6 +9,8 @@ package offers SipHash-1-3 (only 2-4), so the ~20 lines live here.
 
 from __future__ import annotations
 
+from .errors import InvalidArgumentError
+
 _MASK = 0xFFFFFFFFFFFFFFFF
 
 
@@ -49,8 +51,21 @@ def checksum(name: str, version: int, sql: str, int8_versions: bool = False) -> 
     ``int8_versions=False`` hashes the version as refinery's default ``i32``
     (it must fit one); ``True`` as the ``i64`` of refinery built with
     ``int8-versions``, the encoding of a history whose version column is
-    64-bit. The history table stores the decimal text of the result.
+    64-bit. The history table stores the decimal text of the result. A
+    version that does not fit the encoding raises
+    :class:`~nocodo_agents.InvalidArgumentError`.
     """
+    low, high = (-(2**63), 2**63 - 1) if int8_versions else (-(2**31), 2**31 - 1)
+    if isinstance(version, bool) or not isinstance(version, int) or not low <= version <= high:
+        raise InvalidArgumentError(
+            argument="version",
+            value=version,
+            expected=(
+                f"an integer from {low} to {high} (refinery's {'i64' if int8_versions else 'i32'}"
+                + ("" if int8_versions else "; pass int8_versions=True for a 64-bit history")
+                + ")"
+            ),
+        )
     data = (
         name.encode("utf-8")
         + b"\xff"

@@ -190,11 +190,17 @@ def _apply_all(run: Run, progress: Progress, applied: List[MigrationStep], adopt
                 not_installed = seen.plan.not_installed
             else:
                 seen = _guarded(run, seen)
-            planned = None if just_adopted else seen.next()
+            # Another runner may have made a 32-bit history since this run looked: widen it first.
+            unsettled = needs_settling(run, seen.plan)
+            planned = None if just_adopted or unsettled else seen.next()
             if planned is not None and planned.migration.transactional:
                 committed = _apply_one(dialect, planned, seen.plan)
         if just_adopted:
             adopted.extend(just_adopted)  # committed alone; the next transaction applies what remains
+            continue
+        if unsettled:
+            settle_width(run)
+            seen = None  # look again, under the lock, at the history as widened
             continue
         if planned is None:
             break

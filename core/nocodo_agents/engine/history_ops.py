@@ -47,11 +47,13 @@ def record_as_applied(
                 raise HistoryNotEmptyError(applied_versions=[row.version for row in run.history])
             run.refuse_unfinished()
             plan = run.plan()
-            wide = not run.columns and first_wide(plan.pending) is not None  # a baseline above 2**31 - 1: created 64-bit
-            dialect.ensure_history(run.columns, int8=wide)
+            wide = first_wide(plan.pending) is not None and not run.int8  # a version above 2**31 - 1: 64-bit first
+            dialect.ensure_history(run.columns, int8=wide)  # a missing table is created 64-bit
+            if wide and run.columns:
+                dialect.widen_history()  # only a baseline gets here (settle_width ran otherwise): its history is empty
             applied_on = now_rfc3339()
             for planned in plan.pending:
-                dialect.insert_history(planned.history_row(dialect.name, applied_on, plan.int8_versions or wide))
+                dialect.insert_history(planned.history_row(dialect.name, applied_on, run.int8 or wide))
                 logger.info("recorded V%s__%s of agent %r as applied without running it", planned.version, planned.name, planned.agent)
     steps = tuple(MigrationStep(p.version, p.name, p.agent, p.distribution) for p in plan.pending)
     return MigrationReport(dialect.name, adopted=steps, not_installed=plan.not_installed, statements=dialect.statements)

@@ -16,6 +16,7 @@ from ..dialects import Dialect, UnfinishedMigration, dbapi_connection, dialect_f
 from ..discovery import AgentRegistry
 from ..errors import DivergentMigrationError, InvalidArgumentError
 from ..history import HistoryRow
+from ..migration import MAX_INT4_VERSION
 from ..planning import Plan, PlannedMigration, check_target, divergences, make_plan, merge
 from ..status_rows import incomplete_error
 
@@ -75,8 +76,11 @@ class Run:
         what another runner wrote since the run opened is seen.
         """
         self.columns = tuple(self.dialect.history_columns())
-        self.int8 = bool(self.columns) and self.dialect.history_int8
         self.history = tuple(self.dialect.read_history()) if self.columns else ()
+        # SQLite stores any integer whatever the declared type: a version above 2**31 - 1 makes the history 64-bit.
+        self.int8 = bool(self.columns) and (
+            self.dialect.history_int8 or bool(self.history and self.history[-1].version > MAX_INT4_VERSION)
+        )
         self.unfinished = self.dialect.journal.unfinished()  # MySQL: read with the history, no statement more
         self._plan = None
         self._divergences = None
