@@ -113,6 +113,13 @@ TABLE: Dict[Type[MigrationError], Tuple[Dict[str, Any], FrozenSet[str]]] = {
     errors.LockTimeoutError: ({"dialect": "postgresql", "waited_seconds": 12.5, "cause": "held by pid 4242", "done_before": ("V7", "V8")}, frozenset()),
     errors.HistoryRowError: ({"table": "refinery_schema_history", "row": (None, "x", None, "1"), "problem": "version must not be NULL"}, frozenset()),
     errors.HistoryTableError: ({"table": "refinery_schema_history", "database": "/srv/data/app.db", "problem": "is a view"}, frozenset()),
+    errors.HistoryWideningError: (
+        {
+            "database": "/srv/data/app.db", "rows": [(50, "rust_side", None), (4127, "add_widgets", "widgets_agent")],
+            "needed_by": (20261201120000, "create_notes", "notes_agent"),
+        },
+        frozenset(),
+    ),
     errors.BookkeepingTableError: (
         {
             "table": "refinery_schema_history", "database": "mysql://app@db/app", "engine": "MyISAM",
@@ -171,6 +178,7 @@ HINTS: Dict[Type[MigrationError], Tuple[Dict[str, Any], str, str]] = {
     errors.HistoryTableError: ({}, "lifecycle.baseline(conn, version)", "`nocodo-agents baseline`"),
     errors.ResolveRefusedError: ({"needs_agent": True}, "cannot resolve V4127", "`--agent NAME`"),
     errors.InstalledCopyError: ({}, "force=True", "`--force`"),
+    errors.HistoryWideningError: ({}, "widen_history(conn, keep_unverified=True)", "`nocodo-agents widen-history --keep-unverified`"),
 }
 
 #: What the library's messages must not hold: a command of the console script, or one of its options.
@@ -297,7 +305,7 @@ def test_a_single_string_for_agents_is_an_invalid_argument_type_error() -> None:
         AgentRegistry([]).requested_sets("core")
 
 
-@pytest.mark.parametrize("target", [-1, 2**31, "5", 1.5])
+@pytest.mark.parametrize("target", [-1, 2**63, "5", 1.5])
 def test_a_target_out_of_range_is_an_invalid_argument_error(target: Any) -> None:
     from nocodo_agents.lifecycle import record_as_applied
 

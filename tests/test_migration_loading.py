@@ -57,12 +57,12 @@ def test_misnamed_migration_module_is_an_error_naming_the_file(agent_package, mo
     assert "V{version}__{name}" in str(raised.value)
 
 
-def test_version_beyond_i32_names_the_file(agent_package) -> None:
+def test_version_beyond_i64_names_the_file(agent_package) -> None:
     package = agent_package({f"V{MAX_VERSION + 1}__too_big": "SELECT 1;"})
     with pytest.raises(InvalidMigrationError) as raised:
         load_migrations(package)
     assert f"V{MAX_VERSION + 1}__too_big" in str(raised.value)
-    assert "32-bit" in str(raised.value)
+    assert "64-bit" in str(raised.value)
     assert load_migrations(agent_package({f"V{MAX_VERSION}__largest": "SELECT 1;"}))[0].version == MAX_VERSION
 
 

@@ -2,11 +2,14 @@
 
 refinery hashes ``name``, ``version`` and ``sql`` with ``SipHasher13`` (zero
 keys) through Rust's ``Hash`` trait: a ``str`` feeds its UTF-8 bytes then
-``0xFF``; an ``i32`` feeds its 4 little-endian bytes. No maintained Python
+``0xFF``; the version, an ``i32`` (or an ``i64`` when refinery is built with
+its ``int8-versions`` feature), feeds its 4 (8) little-endian bytes. No maintained Python
 package offers SipHash-1-3 (only 2-4), so the ~20 lines live here.
 """
 
 from __future__ import annotations
+
+from .errors import InvalidArgumentError
 
 _MASK = 0xFFFFFFFFFFFFFFFF
 
@@ -42,16 +45,31 @@ def _siphash13(data: bytes) -> int:
     return v0 ^ v1 ^ v2 ^ v3
 
 
-def checksum(name: str, version: int, sql: str) -> int:
+def checksum(name: str, version: int, sql: str, int8_versions: bool = False) -> int:
     """Return refinery's checksum of a migration: an unsigned 64-bit integer.
 
-    ``version`` must fit refinery's ``i32``. The history table stores the
-    decimal text of the result.
+    ``int8_versions=False`` hashes the version as refinery's default ``i32``
+    (it must fit one); ``True`` as the ``i64`` of refinery built with
+    ``int8-versions``, the encoding of a history whose version column is
+    64-bit. The history table stores the decimal text of the result. A
+    version that does not fit the encoding raises
+    :class:`~nocodo_agents.InvalidArgumentError`.
     """
+    low, high = (-(2**63), 2**63 - 1) if int8_versions else (-(2**31), 2**31 - 1)
+    if isinstance(version, bool) or not isinstance(version, int) or not low <= version <= high:
+        raise InvalidArgumentError(
+            argument="version",
+            value=version,
+            expected=(
+                f"an integer from {low} to {high} (refinery's {'i64' if int8_versions else 'i32'}"
+                + ("" if int8_versions else "; pass int8_versions=True for a 64-bit history")
+                + ")"
+            ),
+        )
     data = (
         name.encode("utf-8")
         + b"\xff"
-        + version.to_bytes(4, "little", signed=True)
+        + version.to_bytes(8 if int8_versions else 4, "little", signed=True)
         + sql.encode("utf-8")
         + b"\xff"
     )

@@ -20,6 +20,17 @@ JOURNAL_TABLE = "nocodo_agents_migration_journal"
 BOOKKEEPING_TABLES = frozenset({HISTORY_TABLE, JOURNAL_TABLE})
 
 
+def is_64_bit_type(declared_type: object) -> bool:
+    """Whether the history's ``version`` column, declared as ``declared_type``, holds 64-bit versions.
+
+    ``INT8``/``BIGINT`` (SQLite's declared type, PostgreSQL's ``int8``,
+    MySQL's ``bigint``, what refinery's ``int8-versions`` creates) are 64-bit;
+    ``INT4``/``INT``/``INTEGER`` (refinery's default) and anything else 32-bit.
+    """
+    text = as_text(declared_type).strip().lower() if declared_type is not None else ""
+    return "int8" in text or "bigint" in text
+
+
 @dataclass(frozen=True)
 class HistoryRow:
     """One row of ``refinery_schema_history``; ``agent`` is ``None`` where refinery wrote it."""

@@ -1,4 +1,4 @@
-"""Operations beyond migrating: record without running, baseline, roll back, verify, repair, resolve.
+"""Operations beyond migrating: record without running, baseline, roll back, verify, repair, resolve, widen the history.
 
 Each takes the same ``conn``/``agents``/``registry``/``lock_timeout`` as
 :func:`~nocodo_agents.runner.run_agent_migrations`, loads and merges the
@@ -10,6 +10,7 @@ from .engine.history_ops import baseline, record_as_applied, repair_history, res
 from .engine.reports import Conflict, Divergence, RepairReport, RollbackReport, RollbackStep, UnfinishedMigration, VerifyReport
 from .engine.rollback import rollback_migrations
 from .engine.verify import verify_database
+from .engine.widening import WidenReport, widen_history
 
 __all__ = [
     "Conflict",
@@ -19,10 +20,12 @@ __all__ = [
     "RollbackStep",
     "UnfinishedMigration",
     "VerifyReport",
+    "WidenReport",
     "baseline",
     "record_as_applied",
     "repair_history",
     "resolve_unfinished",
     "rollback_migrations",
     "verify_database",
+    "widen_history",
 ]

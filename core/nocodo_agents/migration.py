@@ -14,8 +14,11 @@ from .checksum import checksum
 from .errors import InvalidMigrationError
 from .faults import PLUGIN_FAULTS, describe_fault
 
-#: Highest version refinery's ``i32`` history column holds.
-MAX_VERSION = 2**31 - 1
+#: Highest version: refinery's ``i64`` (its ``int8-versions`` feature, a 64-bit history column).
+MAX_VERSION = 2**63 - 1
+#: Highest version refinery's default ``i32`` history column (``INT4``) holds; a run recording a
+#: higher one widens the history to 64-bit first.
+MAX_INT4_VERSION = 2**31 - 1
 
 #: What a migration module's name looks like: ``V{version}__{name}``. Versions are ASCII
 #: digits (``\d`` would take any Unicode digit) and ``\Z`` ends the name (``$`` would let a
@@ -139,7 +142,7 @@ class Migration:
             raise InvalidMigrationError(
                 source=self.source,
                 problem=f"version {version} is outside 0..{MAX_VERSION} (refinery stores versions as a "
-                f"32-bit integer); renumber the migration",
+                f"64-bit integer at most); renumber the migration",
             )
         if not isinstance(name, str) or not _NAME.match(name):
             raise InvalidMigrationError(
@@ -160,7 +163,7 @@ class Migration:
         self._sql = sql
         self._rollback = rollback
         self._cache: Dict["tuple[str, str]", str] = {}
-        self._checksums: Dict[str, int] = {}
+        self._checksums: Dict["tuple[str, bool]", int] = {}
 
     def _resolve(self) -> None:
         """Make ``_sql``, ``_rollback`` and ``_transactional`` final (lazy subclasses load here)."""
@@ -189,11 +192,16 @@ class Migration:
             return None
         return self._produce("rollback", self._rollback, dialect)
 
-    def checksum(self, dialect: str) -> int:
-        """refinery's checksum of this migration's SQL for ``dialect`` (computed once)."""
-        cached = self._checksums.get(dialect)
+    def checksum(self, dialect: str, int8_versions: bool = False) -> int:
+        """refinery's checksum of this migration's SQL for ``dialect`` (computed once per encoding).
+
+        ``int8_versions``: the version hashed as an ``i64``, as in a 64-bit
+        history (see :func:`~nocodo_agents.checksum.checksum`).
+        """
+        key = (dialect, int8_versions)
+        cached = self._checksums.get(key)
         if cached is None:
-            cached = self._checksums[dialect] = checksum(self.name, self.version, self.sql(dialect))
+            cached = self._checksums[key] = checksum(self.name, self.version, self.sql(dialect), int8_versions)
         return cached
 
     def _produce(self, kind: str, source: SqlSource, dialect: str) -> str:

@@ -12,7 +12,7 @@ from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from .errors import DivergentMigrationError, InvalidArgumentError, InvalidMigrationError, MigrationConflictError
 from .history import HistoryRow
-from .migration import MAX_VERSION, Migration
+from .migration import MAX_INT4_VERSION, MAX_VERSION, Migration
 from .migration_set import MigrationSet
 
 
@@ -50,9 +50,10 @@ class PlannedMigration:
         except InvalidMigrationError as error:
             raise self._owned(error) from error
 
-    def checksum(self, dialect: str) -> int:
+    def checksum(self, dialect: str, int8_versions: bool = False) -> int:
+        """refinery's checksum, the version hashed as ``i64`` in a 64-bit history (``int8_versions``)."""
         try:
-            return self.migration.checksum(dialect)
+            return self.migration.checksum(dialect, int8_versions)
         except InvalidMigrationError as error:
             raise self._owned(error) from error
 
@@ -63,8 +64,9 @@ class PlannedMigration:
             source=error.source, problem=f"{error.problem} (distribution {self.distribution})", agent=self.agent
         )
 
-    def history_row(self, dialect: str, applied_on: str) -> HistoryRow:
-        return HistoryRow(self.version, self.name, applied_on, str(self.checksum(dialect)), self.agent)
+    def history_row(self, dialect: str, applied_on: str, int8_versions: bool = False) -> HistoryRow:
+        """The row recording this migration, its checksum in the history's encoding (``int8_versions``: 64-bit)."""
+        return HistoryRow(self.version, self.name, applied_on, str(self.checksum(dialect, int8_versions)), self.agent)
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,18 @@ class Plan:
     ``pending`` lists the migrations to apply, in version order, up to the
     target; ``out_of_order`` holds the pending versions lower than the highest
     applied one; ``not_installed`` the applied rows no requested agent provides.
+    ``int8_versions``: the history is 64-bit, so its checksums hash versions
+    as ``i64``; ``rerecord`` its rows still holding the 32-bit checksum of the
+    same migration (verified: written before the history was widened), to be
+    recorded again in the ``i64`` encoding under the lock.
     """
 
     pending: Tuple[PlannedMigration, ...]
     out_of_order: FrozenSet[int]
     not_installed: Tuple[HistoryRow, ...]
     applied: Tuple[HistoryRow, ...]
+    int8_versions: bool = False
+    rerecord: Tuple[HistoryRow, ...] = ()
 
 
 def merge(sets: Sequence[MigrationSet]) -> Tuple[PlannedMigration, ...]:
@@ -137,12 +145,41 @@ def refuse_history_conflicts(installed: Sequence[PlannedMigration], history: Seq
         raise found[0]
 
 
+def int4_encoded(planned: PlannedMigration, row: HistoryRow, dialect: str) -> bool:
+    """Whether ``row`` of a 64-bit history holds ``planned``'s 32-bit checksum (recorded before the history was widened)."""
+    return (
+        planned.version <= MAX_INT4_VERSION
+        and row.name == planned.name
+        and row.checksum.strip() == str(planned.checksum(dialect, False))
+    )
+
+
+def rerecordable(
+    installed: Sequence[PlannedMigration], history: Sequence[HistoryRow], dialect: str, int8_versions: bool
+) -> Tuple[HistoryRow, ...]:
+    """The rows of a 64-bit history holding their installed migration's 32-bit checksum (none in a 32-bit history)."""
+    if not int8_versions:
+        return ()
+    by_version = {p.version: p for p in installed}
+    return tuple(
+        row
+        for row in history
+        if row.version in by_version
+        and not claimed_by_another(row, by_version[row.version])
+        and row.checksum.strip() != str(by_version[row.version].checksum(dialect, True))
+        and int4_encoded(by_version[row.version], row, dialect)
+    )
+
+
 def divergences(
-    installed: Sequence[PlannedMigration], history: Sequence[HistoryRow], dialect: str
+    installed: Sequence[PlannedMigration], history: Sequence[HistoryRow], dialect: str, int8_versions: bool = False
 ) -> List[DivergentMigrationError]:
     """One error per applied row whose name or checksum differs from the installed migration.
 
     A row attributed to another agent is not one of them: :func:`history_conflicts`.
+    In a 64-bit history (``int8_versions``) checksums hash the version as
+    ``i64``; a row holding the 32-bit checksum of the same migration is not
+    divergent (see :func:`rerecordable`).
     """
     by_version = {p.version: p for p in installed}
     found = []
@@ -150,7 +187,9 @@ def divergences(
         planned = by_version.get(row.version)
         if planned is None or claimed_by_another(row, planned):
             continue
-        expected = planned.checksum(dialect)
+        expected = planned.checksum(dialect, int8_versions)
+        if int8_versions and row.checksum.strip() != str(expected) and int4_encoded(planned, row, dialect):
+            continue
         if row.name != planned.name or row.checksum.strip() != str(expected):
             found.append(
                 DivergentMigrationError(
@@ -168,11 +207,13 @@ def divergences(
     return found
 
 
-def verify(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow], dialect: str) -> None:
+def verify(
+    installed: Sequence[PlannedMigration], history: Sequence[HistoryRow], dialect: str, int8_versions: bool = False
+) -> None:
     """Raise :class:`MigrationConflictError` for a version another agent applied, then
     :class:`DivergentMigrationError` for the first applied row that differs from its file."""
     refuse_history_conflicts(installed, history)
-    found = divergences(installed, history, dialect)
+    found = divergences(installed, history, dialect, int8_versions)
     if found:
         raise found[0]
 
@@ -182,16 +223,18 @@ def make_plan(
     history: Sequence[HistoryRow],
     dialect: str,
     target: Optional[int] = None,
+    int8_versions: bool = False,
 ) -> Plan:
     """Verify ``history`` against ``installed`` and return what remains to do.
 
     Raises :class:`MigrationConflictError` when an applied version is
     attributed to another agent than the requested one claiming it, and
     :class:`DivergentMigrationError` when an applied version's name or
-    checksum differs from the installed migration's.
+    checksum differs from the installed migration's. ``int8_versions``: the
+    history's version column is 64-bit (see :class:`Plan`).
     """
     check_target(target)
-    verify(installed, history, dialect)
+    verify(installed, history, dialect, int8_versions)
     applied_versions = {row.version for row in history}
     installed_versions = {p.version for p in installed}
     highest_applied = max(applied_versions, default=-1)
@@ -205,4 +248,6 @@ def make_plan(
         out_of_order=frozenset(p.version for p in pending if p.version < highest_applied),
         not_installed=tuple(r for r in history if r.version not in installed_versions),
         applied=tuple(r for r in history if r.version in installed_versions),
+        int8_versions=int8_versions,
+        rerecord=rerecordable(installed, history, dialect, int8_versions),
     )

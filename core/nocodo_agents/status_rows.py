@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set
 
 from .errors import IncompleteMigrationError
 from .history import HistoryRow, UnfinishedMigration, parse_rfc3339
-from .planning import PlannedMigration, divergences, history_conflicts
+from .planning import PlannedMigration, divergences, history_conflicts, rerecordable
 
 __all__ = [
     "APPLIED",
@@ -20,6 +20,7 @@ __all__ = [
     "APPLIED_OUT_OF_ORDER",
     "CONFLICT",
     "DIVERGENT",
+    "NEEDS_RERECORDING",
     "PENDING",
     "STATES",
     "UNFINISHED",
@@ -35,9 +36,10 @@ APPLIED_NOT_INSTALLED = "applied-not-installed"
 DIVERGENT = "divergent"
 CONFLICT = "conflict"
 UNFINISHED = "unfinished"
+NEEDS_RERECORDING = "applied-needs-rerecording"
 
 #: Every state a :class:`StatusRow` can be in.
-STATES = (APPLIED, PENDING, APPLIED_OUT_OF_ORDER, APPLIED_NOT_INSTALLED, DIVERGENT, CONFLICT, UNFINISHED)
+STATES = (APPLIED, PENDING, APPLIED_OUT_OF_ORDER, APPLIED_NOT_INSTALLED, DIVERGENT, CONFLICT, UNFINISHED, NEEDS_RERECORDING)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,9 @@ class StatusRow:
     rollback stopped part-way (MySQL's journal holds it, whether or not its
     history row exists): ``detail`` says what stays applied and which
     ``nocodo-agents resolve`` command settles it, and ``applied_on`` is the
-    history row's, if any.
+    history row's, if any; ``applied-needs-rerecording`` one applied and
+    verified whose row in a 64-bit history still holds the 32-bit checksum
+    (``detail`` says when it is recorded again).
     """
 
     version: int
@@ -97,12 +101,19 @@ def status_rows(
     history: Sequence[HistoryRow],
     dialect: str,
     unfinished: Optional[UnfinishedMigration] = None,
+    int8_versions: bool = False,
 ) -> List[StatusRow]:
-    """Pure: the status of every installed, applied or unfinished version, in version order."""
+    """Pure: the status of every installed, applied or unfinished version, in version order.
+
+    ``int8_versions``: the history is 64-bit (checksums hash versions as
+    ``i64``); a row still holding its 32-bit checksum is ``applied`` with a
+    ``detail`` saying it is re-recorded by the next run that changes anything.
+    """
     by_version = {p.version: p for p in installed}
     applied = {row.version: row for row in history}
-    diverged = {d.version: str(d) for d in divergences(installed, history, dialect)}
+    diverged = {d.version: str(d) for d in divergences(installed, history, dialect, int8_versions)}
     conflicting = {c.version: str(c) for c in history_conflicts(installed, history)}
+    stale = {row.version for row in rerecordable(installed, history, dialect, int8_versions)}
     late = _applied_out_of_order(history)
     rows = []
     stopped = set() if unfinished is None else {unfinished.version}
@@ -133,6 +144,8 @@ def status_rows(
             state = APPLIED_NOT_INSTALLED
         elif version in diverged:
             state = DIVERGENT
+        elif version in stale:
+            state = NEEDS_RERECORDING
         elif version in late:
             state = APPLIED_OUT_OF_ORDER
         else:
@@ -145,10 +158,18 @@ def status_rows(
                 planned.distribution if planned else None,
                 state,
                 row.applied_on,
-                diverged.get(version),
+                diverged.get(version) or (_REENCODE if version in stale else None),
             )
         )
     return rows
+
+
+#: The detail of an applied row of a 64-bit history still holding its 32-bit checksum.
+_REENCODE = (
+    "needs re-recording: its checksum is the 32-bit encoding refinery uses without int8-versions (recorded before "
+    "the history was widened); the next run that changes anything, or `nocodo-agents repair`, records it in the "
+    "64-bit encoding"
+)
 
 
 def incomplete_error(unfinished: UnfinishedMigration) -> IncompleteMigrationError:

@@ -1,4 +1,4 @@
-"""Commands that change the database: migrate, baseline, rollback, repair, resolve.
+"""Commands that change the database: migrate, baseline, rollback, repair, resolve, widen-history.
 
 Each command's arguments are declared beside its handler, and the two are
 put together in a :class:`~.command.Command` (``MIGRATE``, ``BASELINE``...).
@@ -212,4 +212,34 @@ def resolve_command(args: argparse.Namespace, output: Output) -> int:
 
 RESOLVE = Command(
     "resolve", "settle a migration that stopped part-way (MySQL): after fixing the schema by hand", _resolve_arguments, resolve_command
+)
+
+
+# widen-history
+
+def _widen_arguments(parser: argparse.ArgumentParser) -> None:
+    add_agent_options(parser)
+    parser.add_argument(
+        "--keep-unverified", action="store_true",
+        help="keep the 32-bit checksums of rows no requested agent provides (rows of a Rust application sharing the database)",
+    )
+
+
+def widen_command(args: argparse.Namespace, output: Output) -> int:
+    from ..engine.widening import widen_history
+
+    with open_database(args, create=False) as conn:  # HistoryWideningError: exit 4 (exit_codes)
+        report = widen_history(conn, args.agents, keep_unverified=args.keep_unverified, lock_timeout=args.lock_timeout)
+    for row in report.rerecorded:
+        output.line(f"re-recorded V{row.version}__{row.name} ({row.agent or 'no agent'}): checksum {row.checksum} (64-bit encoding)")
+    for row in report.kept:
+        output.line(f"kept V{row.version}__{row.name} ({row.agent or 'no agent'}): its 32-bit checksum, unverified (not provided by a requested agent)")
+    state = "widened to 64-bit versions" if report.widened else "already 64-bit"
+    output.line(f"done: history {state}, {len(report.rerecorded)} checksum(s) re-recorded")
+    return ExitCode.OK
+
+
+WIDEN_HISTORY = Command(
+    "widen-history", "make the history's versions 64-bit (refinery's int8-versions), re-recording every checksum",
+    _widen_arguments, widen_command,
 )

@@ -14,6 +14,7 @@ from ..errors import (
     ForeignKeyViolationError,
     HistoryTableError,
     HistoryRowError,
+    HistoryWideningError,
     IncompleteMigrationError,
     InvalidMigrationError,
     MigrationConflictError,
@@ -33,7 +34,7 @@ class ExitCode(IntEnum):
     ERROR = 1  # any other problem: unknown agent, broken plugin, conflicting versions, lock timeout...
     USAGE = 2  # bad arguments, database URL, a `new` that cannot be created, a `resolve` of nothing unfinished
     PENDING = 3  # `status --check`: migrations are pending
-    VERIFICATION_FAILED = 4  # divergent checksums, schema drift, partly present or ambiguous schema
+    VERIFICATION_FAILED = 4  # divergent checksums, schema drift, partly present or ambiguous schema, rows widening cannot verify
     MIGRATION_FAILED = 5  # a migration (or rollback) failed, cannot be produced, or controls transactions or the session itself
     DATABASE_UNAVAILABLE = 6  # missing, unreachable or read-only database
     UNFINISHED = 7  # `status --check`, `verify`: a migration or rollback stopped part-way (MySQL journal): run `resolve`
@@ -58,7 +59,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
         return ExitCode.USAGE
     if isinstance(error, (
         DivergentMigrationError, SchemaDriftError, SchemaReplayError, PartialSchemaError, AdoptionAmbiguousError, HistoryRowError,
-        HistoryTableError, BookkeepingTableError,
+        HistoryTableError, BookkeepingTableError, HistoryWideningError,
     )):
         return ExitCode.VERIFICATION_FAILED
     if isinstance(error, (MigrationFailedError, ForeignKeyViolationError, InvalidMigrationError, IncompleteMigrationError)):

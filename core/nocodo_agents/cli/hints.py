@@ -21,6 +21,7 @@ from ..errors import (
     DivergentMigrationError,
     HistoryNotEmptyError,
     HistoryTableError,
+    HistoryWideningError,
     IncompleteMigrationError,
     InstalledCopyError,
     LockTimeoutError,
@@ -147,6 +148,10 @@ _HINTS: Dict[Type[BaseException], Callable[..., Optional[str]]] = {
     InstalledCopyError: lambda error: (
         f"install the agent from its source tree with `pip install -e PATH` and run `{PROGRAM} new` again, "
         f"or pass `--force` to write into the installed copy anyway"
+    ),
+    HistoryWideningError: lambda error: (
+        f"install or request (`--agent NAME`) the agents providing those rows; if they belong to a Rust application "
+        f"sharing the database, run `{PROGRAM} widen-history --keep-unverified` first"
     ),
 }
 

@@ -10,6 +10,8 @@ import argparse
 
 #: Mirrors nocodo_agents.runner.MAX_LOCK_TIMEOUT (not imported: parsing --help must stay cheap).
 MAX_LOCK_TIMEOUT = (2**31 - 1) / 1000
+#: Mirrors nocodo_agents.migration.MAX_VERSION: refinery's i64 (int8-versions).
+MAX_VERSION = 2**63 - 1
 
 DEFAULT_DATABASE = "sqlite:///nocodo-agents.db"
 
@@ -64,10 +66,12 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
 
 
 def version_number(text: str) -> int:
-    """A migration version: ASCII digits, 0 to 2**31 - 1."""
+    """A migration version: ASCII digits, 0 to 2**63 - 1 (refinery's i64)."""
     if not text.isascii() or not text.isdigit():  # int() would also take "1_0", " 5" and non-ASCII digits
         raise argparse.ArgumentTypeError(f"not a version number (ASCII digits 0-9): {text!r}")
+    if len(text.lstrip("0")) > 19:  # int() of a huge text is slow; no such number is in range anyway
+        raise argparse.ArgumentTypeError(f"version {text[:30]}... is outside 0..{MAX_VERSION}")
     value = int(text)
-    if not 0 <= value <= 2**31 - 1:
-        raise argparse.ArgumentTypeError(f"version {value} is outside 0..{2**31 - 1}")
+    if not 0 <= value <= MAX_VERSION:
+        raise argparse.ArgumentTypeError(f"version {value} is outside 0..{MAX_VERSION}")
     return value

@@ -11,14 +11,14 @@ import argparse
 from typing import Tuple
 
 from .._version import __version__
-from .change_commands import BASELINE, MIGRATE, REPAIR, RESOLVE, ROLLBACK
+from .change_commands import BASELINE, MIGRATE, REPAIR, RESOLVE, ROLLBACK, WIDEN_HISTORY
 from .command import Command
 from .inspect_commands import AGENTS, STATUS, VERIFY
 from .options import EPILOG, add_common_options
 from .scaffold_command import NEW
 
 #: Every command, in the order ``nocodo-agents --help`` lists them.
-COMMANDS: Tuple[Command, ...] = (AGENTS, STATUS, MIGRATE, VERIFY, REPAIR, BASELINE, ROLLBACK, RESOLVE, NEW)
+COMMANDS: Tuple[Command, ...] = (AGENTS, STATUS, MIGRATE, VERIFY, REPAIR, BASELINE, ROLLBACK, RESOLVE, WIDEN_HISTORY, NEW)
 
 
 def build_parser() -> argparse.ArgumentParser:

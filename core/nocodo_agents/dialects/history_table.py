@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, List, NamedTuple, Optional, Sequence
 
 from ..errors import HistoryAttributionError, HistoryRowError, HistoryTableError
-from ..history import HISTORY_TABLE, HistoryRow, as_text
+from ..history import HISTORY_TABLE, HistoryRow, as_text, is_64_bit_type
 
 #: refinery's DDL for the history table (one for every driver), plus our nullable ``agent`` column;
-#: ``{table}`` is the dialect's :attr:`Dialect.history_table`.
+#: ``{table}`` is the dialect's :attr:`Dialect.history_table`, ``{version_type}`` refinery's
+#: ``INT4`` (or ``INT8``, as refinery's ``int8-versions`` feature creates it).
 CREATE_HISTORY = (
     "CREATE TABLE IF NOT EXISTS {table}("
-    "version INT4 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), "
+    "version {version_type} PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), "
     "checksum VARCHAR(255), agent VARCHAR(255))"
 )
 #: What turns a table refinery created into ours: its rows stay, attribution is added.
@@ -41,11 +42,16 @@ def _shown(value: Any) -> Any:
     return value
 
 
+def version_sum(versions: "Sequence[int] | Any") -> int:
+    """What :meth:`HistoryTable.history_guard` sums: each version modulo 2**32, so 64-bit versions never overflow."""
+    return sum(version % 4294967296 for version in versions)
+
+
 class HistoryGuard(NamedTuple):
     """What :meth:`HistoryTable.history_guard` reads: enough to tell whether the history changed, in one row."""
 
     rows: int  #: how many versions the history holds
-    version_sum: int  #: the sum of those versions
+    version_sum: int  #: the sum of those versions, each taken modulo 2**32 (:func:`version_sum`)
     recorded: bool  #: whether the version asked about is one of them
 
 
@@ -61,8 +67,11 @@ class HistoryTable:
     agent_column_options: ClassVar[str] = ""
 
     #: SQL describing the history table's columns, with one placeholder for the table name. Each row:
-    #: column name, whether it is NOT NULL, whether it has a default, whether the relation is a table.
+    #: column name, whether it is NOT NULL, whether it has a default, whether the relation is a table,
+    #: and at :attr:`declared_type_index` the column's declared type.
     history_columns_sql: ClassVar[str]
+    #: Where a row of :attr:`history_columns_sql` holds the column's declared type.
+    declared_type_index: ClassVar[int] = 4
 
     if TYPE_CHECKING:  # provided by every Dialect
 
@@ -73,6 +82,9 @@ class HistoryTable:
         def location(self) -> str: ...
 
     _has_agent_column = False
+    #: Whether the history's ``version`` column is 64-bit (``INT8``/``BIGINT``), as its declared type
+    #: said when the table was last looked up; ``False`` for refinery's ``INT4`` and for no table.
+    history_int8 = False
 
     @property
     def history_table(self) -> str:
@@ -88,6 +100,9 @@ class HistoryTable:
         rows = self._history_shape_rows()
         shape = [(as_text(r[0]).lower(), bool(r[1]), bool(r[2]), bool(r[3])) for r in rows]
         columns = [name for name, _, _, _ in shape]
+        self.history_int8 = any(
+            is_64_bit_type(r[self.declared_type_index]) for r, (name, _, _, _) in zip(rows, shape) if name == "version"
+        )
         if shape:
             problems = []
             if not all(is_table for _, _, _, is_table in shape):
@@ -124,26 +139,50 @@ class HistoryTable:
         """
         return self._columns()
 
-    def history_setup_sql(self, columns: Optional[Sequence[str]] = None) -> List[str]:
+    def history_setup_sql(self, columns: Optional[Sequence[str]] = None, int8: bool = False) -> List[str]:
         """The statements :meth:`ensure_history` would run now (none when the table is ready).
 
         ``columns`` are those :meth:`history_columns` just returned; without
-        them the table is looked up.
+        them the table is looked up. ``int8``: a table created now gets a
+        64-bit version column (a run whose first migrations need it).
         """
         if columns is None:
             columns = self._columns()
         if not columns:
-            return [CREATE_HISTORY.format(table=self.history_table) + self.history_table_options]
+            version_type = "INT8" if int8 else "INT4"
+            return [CREATE_HISTORY.format(table=self.history_table, version_type=version_type) + self.history_table_options]
         return [] if "agent" in columns else [ADD_AGENT_COLUMN.format(table=self.history_table, options=self.agent_column_options)]
 
-    def ensure_history(self, columns: Optional[Sequence[str]] = None) -> None:
+    def ensure_history(self, columns: Optional[Sequence[str]] = None, int8: bool = False) -> None:
         """Create the history table (refinery's layout plus ``agent``) or add ``agent`` to refinery's.
 
-        ``columns`` as for :meth:`history_setup_sql`.
+        ``columns`` and ``int8`` as for :meth:`history_setup_sql`.
         """
-        for statement in self.history_setup_sql(columns):
+        if columns is None:
+            columns = self._columns()
+        statements = self.history_setup_sql(columns, int8)
+        for statement in statements:
             self._run(statement)
+        if statements and not columns:
+            self.history_int8 = int8
         self._has_agent_column = True
+
+    def widen_history_sql(self) -> List[str]:
+        """The statements making the history's ``version`` column 64-bit (``ALTER ... TYPE int8``); rows kept.
+
+        Dialects whose ``ALTER`` cannot change a column's type (SQLite)
+        rebuild the table instead.
+        """
+        raise NotImplementedError
+
+    def widen_history(self) -> None:
+        """Make the history's ``version`` column 64-bit, under the lock (see :meth:`widen_history_sql`).
+
+        Where DDL commits implicitly (MySQL) this ends the transaction open.
+        """
+        for statement in self.widen_history_sql():
+            self._run(statement)
+        self.history_int8 = True
 
     def _history_rows(self, sql: str) -> List[Any]:
         """The raw rows of the history query (a dialect may fetch text as bytes, to decode it here)."""
@@ -184,8 +223,10 @@ class HistoryTable:
         version is looked up by its primary key.
         """
         table = self.history_table
+        # The sum is of the versions modulo 2**32: 64-bit versions would overflow SQLite's SUM.
+        modulo = "%%" if self.placeholder == "%s" else "%"  # a literal % beside the drivers' %s placeholders
         count, total, recorded = self._query(
-            f"SELECT (SELECT COUNT(*) FROM {table}), (SELECT COALESCE(SUM(version), 0) FROM {table}), "
+            f"SELECT (SELECT COUNT(*) FROM {table}), (SELECT COALESCE(SUM(version {modulo} 4294967296), 0) FROM {table}), "
             f"(SELECT COUNT(*) FROM {table} WHERE version = {self.placeholder})",
             (version,),
         )[0]

@@ -191,13 +191,44 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
     placeholder = "?"
     # ``main.``: neither a TEMP table of the same name nor an attached database's history stands in.
     history_columns_sql = (
-        "SELECT p.name, p.\"notnull\", p.dflt_value IS NOT NULL, m.type = 'table' FROM main.sqlite_master m "
+        "SELECT p.name, p.\"notnull\", p.dflt_value IS NOT NULL, m.type = 'table', p.type FROM main.sqlite_master m "
         "JOIN pragma_table_info(m.name, 'main') p WHERE m.name = ? COLLATE NOCASE AND m.type IN ('table', 'view')"
     )
 
     @property
     def history_table(self) -> str:
         return f"main.{HISTORY_TABLE}"
+
+    def widen_history_sql(self) -> List[str]:
+        """SQLite cannot change a column's type: the table is rebuilt with ``version INT8`` (one transaction, rows kept).
+
+        Every column keeps its declared type, ``NOT NULL``, default and
+        primary key, as ``PRAGMA table_info`` gives them (one statement).
+        """
+        info = self._query(
+            "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?, 'main') ORDER BY cid", (HISTORY_TABLE,)
+        )
+        definitions, names, keys = [], [], []
+        for name, declared, not_null, default, key in info:
+            quoted = '"' + str(name).replace('"', '""') + '"'
+            declared = "INT8" if str(name).lower() == "version" else str(declared or "")
+            definitions.append(
+                " ".join(part for part in (quoted, declared, "NOT NULL" if not_null else "", f"DEFAULT {default}" if default is not None else "") if part)
+            )
+            names.append(quoted)
+            if key:
+                keys.append((key, quoted))
+        if keys:
+            definitions.append("PRIMARY KEY (" + ", ".join(quoted for _, quoted in sorted(keys)) + ")")
+        widened = "nocodo_agents_widened_history"
+        listed = ", ".join(names)
+        return [
+            f"DROP TABLE IF EXISTS main.{widened}",
+            f"CREATE TABLE main.{widened} ({', '.join(definitions)})",
+            f"INSERT INTO main.{widened} ({listed}) SELECT {listed} FROM main.{HISTORY_TABLE}",
+            f"DROP TABLE main.{HISTORY_TABLE}",
+            f"ALTER TABLE main.{widened} RENAME TO {HISTORY_TABLE}",
+        ]
 
     def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]:
         self.statements += 1

@@ -31,6 +31,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from .. import adoption
 from ..dialects import Dialect
+from ..dialects.history_table import version_sum
 from ..errors import LockTimeoutError
 from ..execution import run_statements
 from ..history import HistoryRow, now_rfc3339
@@ -38,6 +39,7 @@ from ..planning import Plan, PlannedMigration, make_plan
 from .non_transactional import is_recorded, run_outside_transaction
 from .reports import MigrationReport, MigrationStep
 from .run import Run, incomplete_error
+from .widening import first_wide, needs_settling, settle_width
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -72,7 +74,7 @@ class _Seen:
     @classmethod
     def of(cls, run: Run) -> "_Seen":
         """The run's plan, from the history it holds now."""
-        return cls(run.plan(), len(run.history), sum(row.version for row in run.history))
+        return cls(run.plan(), len(run.history), version_sum(row.version for row in run.history))
 
     def next(self) -> Optional[PlannedMigration]:
         return self.plan.pending[self.done] if self.done < len(self.plan.pending) else None
@@ -80,7 +82,7 @@ class _Seen:
     def applied_one(self, version: int) -> None:
         self.done += 1
         self.rows += 1
-        self.version_sum += version
+        self.version_sum += version_sum([version])
 
 
 def _replan(run: Run) -> _Seen:
@@ -132,11 +134,14 @@ def _first_look(run: Run) -> Tuple[_Seen, Tuple[MigrationStep, ...]]:
         seen = _guarded(run, _Seen.of(run))  # confirm the plan read without the lock: one row
     else:
         columns = dialect.history_columns()  # under the lock: another runner may have made the table since
+        wide = False
         if not columns:
             # Adoption is judged before the history table is created, so that a refusal
             # leaves nothing behind even where DDL commits (MySQL).
-            early = assess_adoption(dialect, make_plan(run.installed, [], dialect.name, run.target).pending)
-        dialect.ensure_history(columns)
+            pending = make_plan(run.installed, [], dialect.name, run.target).pending
+            early = assess_adoption(dialect, pending)
+            wide = first_wide(pending) is not None  # a first run recording a version above 2**31 - 1: 64-bit at once
+        dialect.ensure_history(columns, int8=wide)
         seen = _replan(run)
     if run.history or not seen.plan.pending:
         return seen, ()
@@ -146,7 +151,7 @@ def _first_look(run: Run) -> Tuple[_Seen, Tuple[MigrationStep, ...]]:
     applied_on = now_rfc3339()
     rows = []
     for planned in decision.adopted:
-        row = planned.history_row(dialect.name, applied_on)
+        row = planned.history_row(dialect.name, applied_on, run.int8)
         dialect.insert_history(row)
         rows.append(row)
         logger.info("adopted V%s__%s of agent %r: its objects already exist", planned.version, planned.name, planned.agent)
@@ -174,6 +179,8 @@ def _apply_all(run: Run, progress: Progress, applied: List[MigrationStep], adopt
     dialect = run.dialect
     seen: Optional[_Seen] = None
     not_installed: Tuple[HistoryRow, ...] = ()
+    if needs_settling(run, run.plan()):
+        settle_width(run)  # under the lock: widen to 64-bit, or record 32-bit checksums again, first
     while True:
         committed: Optional[MigrationStep] = None
         just_adopted: Tuple[MigrationStep, ...] = ()
@@ -183,11 +190,17 @@ def _apply_all(run: Run, progress: Progress, applied: List[MigrationStep], adopt
                 not_installed = seen.plan.not_installed
             else:
                 seen = _guarded(run, seen)
-            planned = None if just_adopted else seen.next()
+            # Another runner may have made a 32-bit history since this run looked: widen it first.
+            unsettled = needs_settling(run, seen.plan)
+            planned = None if just_adopted or unsettled else seen.next()
             if planned is not None and planned.migration.transactional:
                 committed = _apply_one(dialect, planned, seen.plan)
         if just_adopted:
             adopted.extend(just_adopted)  # committed alone; the next transaction applies what remains
+            continue
+        if unsettled:
+            settle_width(run)
+            seen = None  # look again, under the lock, at the history as widened
             continue
         if planned is None:
             break
@@ -207,7 +220,7 @@ def _apply_all(run: Run, progress: Progress, applied: List[MigrationStep], adopt
 def _apply_one(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> MigrationStep:
     started = time.perf_counter()
     run_statements(dialect, planned, planned.sql(dialect.name), rolled_back=dialect.transactional_ddl)
-    dialect.insert_history(planned.history_row(dialect.name, now_rfc3339()))
+    dialect.insert_history(planned.history_row(dialect.name, now_rfc3339(), plan.int8_versions))
     dialect.journal.done(planned.version)
     duration = (time.perf_counter() - started) * 1000
     logger.info("applied V%s__%s of agent %r in %.1f ms", planned.version, planned.name, planned.agent, duration)
@@ -229,7 +242,7 @@ def _apply_outside_transaction(dialect: Dialect, planned: PlannedMigration, plan
                     "the same time: it ran twice", planned.version, planned.name, planned.agent,
                 )
             else:
-                dialect.insert_history(planned.history_row(dialect.name, now_rfc3339()))
+                dialect.insert_history(planned.history_row(dialect.name, now_rfc3339(), plan.int8_versions))
                 dialect.journal.done(planned.version)
     duration = (time.perf_counter() - started) * 1000
     logger.info("applied V%s__%s of agent %r outside a transaction in %.1f ms", planned.version, planned.name, planned.agent, duration)

@@ -16,6 +16,7 @@ from ..history import HistoryRow, now_rfc3339
 from .reports import MigrationReport, MigrationStep, RepairReport
 from .run import DEFAULT_LOCK_TIMEOUT, open_run
 from .verify import applied_installed
+from .widening import first_wide, rerecord_checksums, settle_width
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -38,17 +39,22 @@ def record_as_applied(
     """
     with open_run(conn, agents, registry, lock_timeout, target=target, read=False) as run:
         dialect = run.dialect
+        if first_wide(run.unapplied()) is not None and not require_empty_history:
+            settle_width(run)  # a version above 2**31 - 1 to record: the history made 64-bit first, under the lock
         with dialect.write_transaction():
             run.read()  # under the lock
             run.refuse_conflicts()  # before anything is written: another agent's row is never re-recorded
-            dialect.ensure_history(run.columns)
             if require_empty_history and run.history:
                 raise HistoryNotEmptyError(applied_versions=[row.version for row in run.history])
             run.refuse_unfinished()
             plan = run.plan()
+            wide = first_wide(plan.pending) is not None and not run.int8  # a version above 2**31 - 1: 64-bit first
+            dialect.ensure_history(run.columns, int8=wide)  # a missing table is created 64-bit
+            if wide and run.columns:
+                dialect.widen_history()  # only a baseline gets here (settle_width ran otherwise): its history is empty
             applied_on = now_rfc3339()
             for planned in plan.pending:
-                dialect.insert_history(planned.history_row(dialect.name, applied_on))
+                dialect.insert_history(planned.history_row(dialect.name, applied_on, run.int8 or wide))
                 logger.info("recorded V%s__%s of agent %r as applied without running it", planned.version, planned.name, planned.agent)
     steps = tuple(MigrationStep(p.version, p.name, p.agent, p.distribution) for p in plan.pending)
     return MigrationReport(dialect.name, adopted=steps, not_installed=plan.not_installed, statements=dialect.statements)
@@ -80,6 +86,8 @@ def repair_history(
 ) -> RepairReport:
     """Re-record the name and checksum of divergent applied migrations, if the schema has not drifted.
 
+    In a 64-bit history, rows still holding their 32-bit checksum are
+    recorded again in the ``i64`` encoding too (only their checksum changes).
     For intended changes: a database made by the Rust crate (whose SQL text
     differs byte for byte), a whitespace edit. Raises :class:`SchemaDriftError`
     and changes nothing when the live schema differs from what the installed
@@ -104,8 +112,9 @@ def repair_history(
                 if drift.has_drift:
                     raise SchemaDriftError(differences=drift.differences, action="repair the history")
             applied_on = {row.version: row.applied_on for row in run.history}
+            repaired.extend(rerecord_checksums(run))
             for divergence in found:
-                row = by_version[divergence.version].history_row(dialect.name, applied_on[divergence.version])
+                row = by_version[divergence.version].history_row(dialect.name, applied_on[divergence.version], run.int8)
                 dialect.update_history(row)
                 repaired.append(row)
                 logger.info("re-recorded V%s__%s of agent %r: checksum %s", row.version, row.name, row.agent, row.checksum)
@@ -158,7 +167,7 @@ def resolve_unfinished(
                         "install its agent, or request it (agents=, the command line's agent option)",
                         needs_agent=True,
                     )
-                row = planned.history_row(dialect.name, now_rfc3339())
+                row = planned.history_row(dialect.name, now_rfc3339(), dialect.history_int8)
                 dialect.insert_history(row)
             elif not applied and recorded is not None:
                 dialect.delete_history(version)

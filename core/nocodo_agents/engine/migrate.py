@@ -12,6 +12,7 @@ from ..history import now_rfc3339
 from .apply import apply_pending, assess_adoption, step_of
 from .reports import MigrationReport, MigrationStep
 from .run import DEFAULT_LOCK_TIMEOUT, Run, incomplete_error, open_run
+from .widening import first_wide
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -92,21 +93,26 @@ def dry_run_report(run: Run) -> MigrationReport:
     check_before_running(dialect, plan.pending)
     adopted = assess_adoption(dialect, plan.pending).adopted if not run.history else ()
     adopted_versions = {p.version for p in adopted}
+    wide = first_wide(plan.pending) is not None  # recording it needs a 64-bit history: created so, or widened
+    int8 = plan.int8_versions or wide
+    setup_sql = dialect.history_setup_sql(run.columns, wide) if plan.pending else []
+    if wide and run.columns and not plan.int8_versions:
+        setup_sql += dialect.widen_history_sql()
     return MigrationReport(
         dialect.name,
         dry_run=True,
-        setup_sql=tuple(dialect.history_setup_sql(run.columns)) if plan.pending else (),
+        setup_sql=tuple(setup_sql),
         applied=tuple(
             step_of(
                 p, plan,
                 sql=p.sql(dialect.name),
-                history_sql=dialect.history_insert_sql(p.history_row(dialect.name, now_rfc3339())),
+                history_sql=dialect.history_insert_sql(p.history_row(dialect.name, now_rfc3339(), int8)),
             )
             for p in plan.pending
             if p.version not in adopted_versions
         ),
         adopted=tuple(
-            step_of(p, plan, history_sql=dialect.history_insert_sql(p.history_row(dialect.name, now_rfc3339())))
+            step_of(p, plan, history_sql=dialect.history_insert_sql(p.history_row(dialect.name, now_rfc3339(), int8)))
             for p in adopted
         ),
         not_installed=plan.not_installed,

@@ -16,6 +16,7 @@ from ..dialects import Dialect, UnfinishedMigration, dbapi_connection, dialect_f
 from ..discovery import AgentRegistry
 from ..errors import DivergentMigrationError, InvalidArgumentError, MigrationConflictError
 from ..history import HistoryRow
+from ..migration import MAX_INT4_VERSION
 from ..planning import Plan, PlannedMigration, check_target, divergences, history_conflicts, make_plan, merge
 from ..status_rows import incomplete_error
 
@@ -51,7 +52,9 @@ class Run:
 
     ``columns`` are the history table's (none: it does not exist), ``history``
     its rows in version order, ``unfinished`` the journal's entry (MySQL), if
-    any. They are read once when the run opens, without any lock; an operation
+    any, ``int8`` whether its version column is 64-bit (from the column's
+    declared type, read with the columns: every checksum then hashes the
+    version as ``i64``, as refinery's ``int8-versions``). They are read once when the run opens, without any lock; an operation
     that writes reads them again under the lock (:meth:`read` in its write transaction), as
     another runner may have written in between.
     """
@@ -62,6 +65,7 @@ class Run:
     columns: Tuple[str, ...] = ()
     history: Tuple[HistoryRow, ...] = ()
     unfinished: Optional[UnfinishedMigration] = None
+    int8: bool = False
     _plan: Optional[Plan] = field(default=None, repr=False)
     _divergences: Optional[List[DivergentMigrationError]] = field(default=None, repr=False)
 
@@ -73,6 +77,10 @@ class Run:
         """
         self.columns = tuple(self.dialect.history_columns())
         self.history = tuple(self.dialect.read_history()) if self.columns else ()
+        # SQLite stores any integer whatever the declared type: a version above 2**31 - 1 makes the history 64-bit.
+        self.int8 = bool(self.columns) and (
+            self.dialect.history_int8 or bool(self.history and self.history[-1].version > MAX_INT4_VERSION)
+        )
         self.unfinished = self.dialect.journal.unfinished()  # MySQL: read with the history, no statement more
         self._plan = None
         self._divergences = None
@@ -83,16 +91,23 @@ class Run:
         self._plan = None
         self._divergences = None
 
+    def rerecorded(self, rows: Sequence[HistoryRow]) -> None:
+        """This run wrote ``rows`` over existing ones (same versions, new checksums): plan from the history with them."""
+        by_version = {row.version: row for row in rows}
+        self.history = tuple(by_version.get(row.version, row) for row in self.history)
+        self._plan = None
+        self._divergences = None
+
     def plan(self) -> Plan:
         """What remains to do up to the run's target; verifies the history (:class:`MigrationConflictError`, :class:`DivergentMigrationError`)."""
         if self._plan is None:
-            self._plan = make_plan(self.installed, self.history, self.dialect.name, self.target)
+            self._plan = make_plan(self.installed, self.history, self.dialect.name, self.target, self.int8)
         return self._plan
 
     def divergences(self) -> List[DivergentMigrationError]:
         """Every applied row whose name or checksum differs from its installed file (the history verified whole)."""
         if self._divergences is None:
-            self._divergences = divergences(self.installed, self.history, self.dialect.name)
+            self._divergences = divergences(self.installed, self.history, self.dialect.name, self.int8)
         return self._divergences
 
     def conflicts(self) -> List[MigrationConflictError]:

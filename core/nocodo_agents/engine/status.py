@@ -15,6 +15,7 @@ from ..status_rows import (
     APPLIED_OUT_OF_ORDER,
     CONFLICT,
     DIVERGENT,
+    NEEDS_RERECORDING,
     PENDING,
     STATES,
     UNFINISHED,
@@ -29,6 +30,7 @@ __all__ = [
     "APPLIED_OUT_OF_ORDER",
     "CONFLICT",
     "DIVERGENT",
+    "NEEDS_RERECORDING",
     "PENDING",
     "STATES",
     "UNFINISHED",
@@ -47,4 +49,4 @@ def migration_status(
 ) -> List[StatusRow]:
     """Read the history (and MySQL's journal) of ``conn``, changing nothing, and report every version's state."""
     with open_run(conn, agents, registry, lock_timeout) as run:
-        return status_rows(run.installed, run.history, run.dialect.name, run.stopped())
+        return status_rows(run.installed, run.history, run.dialect.name, run.stopped(), run.int8)

@@ -11,7 +11,8 @@ The classes live by concern: :mod:`.base` (the root, bad arguments),
 divergence), :mod:`.statements` (SQL refused before it runs),
 :mod:`.running` (failed and unfinished migrations), :mod:`.integrity`
 (orphaned rows, invalid indexes), :mod:`.database` (connection, access,
-timeouts, locks, bookkeeping tables), :mod:`.operations` (adoption,
+timeouts, locks, bookkeeping tables), :mod:`.history_width` (widening the
+history to 64-bit versions), :mod:`.operations` (adoption,
 rollback, drift, resolve, scaffolding, URLs), :mod:`.store` (the
 ``Database`` store's missing rows and rejected values).
 """
@@ -28,6 +29,7 @@ from .database import (
     SessionTimeoutError,
     StatementCancelledError,
 )
+from .history_width import HistoryWideningError
 from .integrity import ForeignKeyViolationError, InvalidIndexError
 from .operations import (
     AdoptionAmbiguousError,
@@ -60,6 +62,7 @@ __all__ = [
     "HistoryNotEmptyError",
     "HistoryRowError",
     "HistoryTableError",
+    "HistoryWideningError",
     "IncompleteMigrationError",
     "InstalledCopyError",
     "InvalidArgumentError",

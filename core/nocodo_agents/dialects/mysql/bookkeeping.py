@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 import pymysql
 
 from ...errors import BookkeepingTableError
-from ...history import HISTORY_TABLE
+from ...history import HISTORY_TABLE, is_64_bit_type
 from ..history_table import as_text
 from .errors import error_message
 from .journal import JOURNAL_TABLE, MySQLJournal
@@ -64,10 +64,10 @@ class BookkeepingTables:
         for table in ("%s", f"'{JOURNAL_TABLE}'")
         for part in (
             "SELECT 'column', TABLE_NAME, COLUMN_NAME, IS_NULLABLE = 'NO', COLUMN_DEFAULT IS NOT NULL "
-            "OR EXTRA LIKE '%%auto_increment%%' OR EXTRA LIKE '%%GENERATED%%', CHARACTER_SET_NAME "
+            "OR EXTRA LIKE '%%auto_increment%%' OR EXTRA LIKE '%%GENERATED%%', CHARACTER_SET_NAME, DATA_TYPE "
             "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {table}",
             "SELECT 'table', t.TABLE_NAME, t.TABLE_TYPE, t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED'), "
-            "COALESCE(e.TRANSACTIONS = 'YES', 0), t.ENGINE FROM information_schema.TABLES t "
+            "COALESCE(e.TRANSACTIONS = 'YES', 0), t.ENGINE, NULL FROM information_schema.TABLES t "
             "LEFT JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE "
             "WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_NAME = {table}",
         )
@@ -87,11 +87,11 @@ class BookkeepingTables:
         rows = self._query(self.history_columns_sql, (HISTORY_TABLE, HISTORY_TABLE))
         columns: Dict[str, List[Row]] = {}
         tables: Dict[str, Tuple[bool, bool, str]] = {}
-        for kind, table, name, first, second, third in rows:
+        for kind, table, name, first, second, third, declared in rows:
             if as_text(kind) == "table":
                 tables[as_text(table)] = (bool(first), bool(second), as_text(third or "none"))
             else:
-                columns.setdefault(as_text(table), []).append((name, first, second, third))
+                columns.setdefault(as_text(table), []).append((name, first, second, third, declared))
         is_table, transactional, engine = tables.get(HISTORY_TABLE, (True, True, ""))
         self._history_engine = engine if is_table and not transactional else None
         agent_charsets = {as_text(c[3]).lower() for c in columns.get(HISTORY_TABLE, []) if as_text(c[0]).lower() == "agent" and c[3]}
@@ -102,10 +102,20 @@ class BookkeepingTables:
         else:
             self.journal.exists = True
             self.journal.has_direction = any(as_text(c[0]).lower() == "direction" for c in columns.get(JOURNAL_TABLE, []))
+            self.journal.version_narrow = any(
+                as_text(c[0]).lower() == "version" and not is_64_bit_type(c[4]) for c in columns.get(JOURNAL_TABLE, [])
+            )
             charsets = sorted({as_text(c[3]).lower() for c in columns.get(JOURNAL_TABLE, []) if c[3] is not None} - _FULL_UNICODE)
             engine = None if journal[1] else journal[2]
             self.journal.convert = (engine, ", ".join(charsets) or None) if engine or charsets else None
-        return [(name, not_null, has_default, is_table) for name, not_null, has_default, _ in columns.get(HISTORY_TABLE, [])]
+        return [
+            (name, not_null, has_default, is_table, declared)
+            for name, not_null, has_default, _, declared in columns.get(HISTORY_TABLE, [])
+        ]
+
+    def widen_history_sql(self) -> List[str]:
+        """``MODIFY version BIGINT``, which commits implicitly: the checksums are re-recorded in a transaction after it."""
+        return [f"ALTER TABLE {HISTORY_TABLE} MODIFY version BIGINT NOT NULL"]
 
     def _refuse_non_transactional_history(self) -> None:
         """Before a write: raise :class:`BookkeepingTableError` if the history table's engine is not transactional."""
@@ -117,12 +127,12 @@ class BookkeepingTables:
                 engine=self._history_engine
             )
 
-    def ensure_history(self, columns: Optional[Sequence[str]] = None) -> None:
+    def ensure_history(self, columns: Optional[Sequence[str]] = None, int8: bool = False) -> None:
         """As :meth:`Dialect.ensure_history`, refusing a history table that is not transactional first."""
         if columns is None:
             columns = self._columns()
         self._refuse_non_transactional_history()
-        super().ensure_history(columns)
+        super().ensure_history(columns, int8)
         if self._agent_column_narrow:
             self._widen_agent_column()
 

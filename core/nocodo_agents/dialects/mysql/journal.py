@@ -17,12 +17,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Set, Tuple
 
 import pymysql
-from pymysql.constants import ER
+from pymysql.constants import ER, FIELD_TYPE
 from pymysql.cursors import Cursor
 
 from ...errors import BookkeepingTableError
 from ...excerpt import quote_message
 from ...history import JOURNAL_TABLE, now_rfc3339
+from ...migration import MAX_INT4_VERSION
 from ..history_table import as_text
 from ..journal import Journal, UnfinishedMigration
 from .errors import error_code, error_message
@@ -34,11 +35,13 @@ logger = logging.getLogger("nocodo_agents")
 
 _CREATE_JOURNAL = (
     f"CREATE TABLE IF NOT EXISTS {JOURNAL_TABLE} ("
-    "version INT PRIMARY KEY, name VARCHAR(255), agent VARCHAR(255), statements INT, "
+    "version BIGINT PRIMARY KEY, name VARCHAR(255), agent VARCHAR(255), statements INT, "
     "next_statement INT, failed_statement INT NULL, error TEXT NULL, started_on VARCHAR(64), "
     "direction VARCHAR(16) NULL"
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
 )
+#: What lets a journal table made before 64-bit versions hold one (run under the lock, when one is journalled).
+_WIDEN_VERSION = f"ALTER TABLE {JOURNAL_TABLE} MODIFY version BIGINT NOT NULL"
 #: What brings a journal table made before rollbacks were journalled up to date.
 _ADD_DIRECTION = f"ALTER TABLE {JOURNAL_TABLE} ADD COLUMN direction VARCHAR(16) NULL"
 #: What makes a journal table of another engine or character set (an earlier release took the
@@ -62,6 +65,8 @@ class MySQLJournal(Journal):
         self.exists: Optional[bool] = None
         #: Whether the journal table has its ``direction`` column, once the table was read.
         self.has_direction = False
+        #: Whether the journal table's ``version`` column is 32-bit (made before 64-bit versions), once the table was read.
+        self.version_narrow = False
         #: When the journal must be converted to InnoDB and utf8mb4 before it is written (an earlier release made it):
         #: its engine if not transactional, its character set if it cannot store every text.
         self.convert: Optional[Tuple[Optional[str], Optional[str]]] = None
@@ -101,6 +106,9 @@ class MySQLJournal(Journal):
                     f"ORDER BY version LIMIT 1"
                 )
                 columns = [as_text(column[0]).lower() for column in cursor.description or ()]
+                self.version_narrow = any(
+                    as_text(column[0]).lower() == "version" and column[1] != FIELD_TYPE.LONGLONG for column in cursor.description or ()
+                )
                 rows = list(cursor.fetchall())
             self.dialect.rows_read += len(rows)
         except pymysql.err.ProgrammingError as error:
@@ -157,6 +165,9 @@ class MySQLJournal(Journal):
             self.has_direction = True
         if self.convert:
             self._convert()
+        if self.version_narrow and version > MAX_INT4_VERSION:
+            self.dialect._run(_WIDEN_VERSION)
+            self.version_narrow = False
         self._write(
             f"REPLACE INTO {JOURNAL_TABLE} (version, name, agent, statements, next_statement, "
             f"failed_statement, error, started_on, direction) VALUES (%s, %s, %s, %s, 0, NULL, NULL, %s, %s)",

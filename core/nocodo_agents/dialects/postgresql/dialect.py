@@ -108,11 +108,17 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
     # The schema travels with the columns, so the no-op path learns where history lives for free.
     history_columns_sql = (
         "SELECT c.column_name, c.is_nullable = 'NO', c.column_default IS NOT NULL OR c.is_identity = 'YES' "
-        "OR c.is_generated <> 'NEVER', t.table_type = 'BASE TABLE', quote_ident(c.table_schema) "
+        "OR c.is_generated <> 'NEVER', t.table_type = 'BASE TABLE', quote_ident(c.table_schema), c.udt_name "
         "FROM information_schema.columns c JOIN information_schema.tables t "
         "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
         "WHERE c.table_schema = current_schema() AND c.table_name = %s"
     )
+
+    declared_type_index = 5
+
+    def widen_history_sql(self) -> List[str]:
+        """``ALTER ... TYPE int8``: transactional, so it commits with the checksums re-recorded after it."""
+        return [f"ALTER TABLE {self.history_table} ALTER COLUMN version TYPE int8"]
 
     def _note_history_shape(self, rows: Sequence[Any]) -> None:
         if rows:

@@ -1,0 +1,154 @@
+"""The history's version width: widening a 32-bit history to refinery's ``int8-versions``, and re-recording checksums.
+
+refinery's history holds versions as ``INT4`` unless the Rust application
+is built with ``int8-versions``, which makes the column ``INT8``/``BIGINT``
+and hashes every checksum's version as an ``i64``. A database keeps the
+32-bit layout until a version above 2**31 - 1 is to be recorded (or
+:func:`widen_history` is asked for): then, under the migration lock, every
+row the requested agents provide is verified (32-bit encoding), the column
+is widened, and those rows' checksums are recorded again in the ``i64``
+encoding. Where DDL is transactional (SQLite rebuilds the table, PostgreSQL
+``ALTER ... TYPE int8``) both happen in one transaction; MySQL's ``MODIFY``
+commits by itself, so the checksums follow in a transaction of their own,
+and a run stopped in between leaves rows that verification still accepts
+(their 32-bit checksum of the same migration) and the next run that changes
+anything records again. Nothing ever narrows the column back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence, Tuple
+
+from ..discovery import AgentRegistry
+from ..errors import HistoryWideningError
+from ..history import HistoryRow
+from ..migration import MAX_INT4_VERSION
+from ..planning import Plan, PlannedMigration, rerecordable
+from .run import DEFAULT_LOCK_TIMEOUT, Run, open_run
+
+logger = logging.getLogger("nocodo_agents")
+
+
+@dataclass(frozen=True)
+class WidenReport:
+    """What :func:`widen_history` did.
+
+    ``widened``: the version column was made 64-bit by this call (``False``:
+    it already was). ``rerecorded``: the rows whose checksum was recorded
+    again in the ``i64`` encoding; ``kept``: rows no requested agent
+    provides, whose 32-bit checksums were kept (``keep_unverified=True``).
+    """
+
+    dialect: str
+    widened: bool
+    rerecorded: Tuple[HistoryRow, ...]
+    kept: Tuple[HistoryRow, ...] = ()
+    statements: int = field(default=0, compare=False)
+
+
+def first_wide(pending: Sequence[PlannedMigration]) -> Optional[PlannedMigration]:
+    """The first of ``pending`` whose version a 32-bit history cannot hold, if any."""
+    return next((p for p in pending if p.version > MAX_INT4_VERSION), None)
+
+
+def needs_settling(run: Run, plan: Plan) -> bool:
+    """Whether a run that changes something must first widen the history or re-record 32-bit checksums (no statement)."""
+    if not run.columns:
+        return False
+    return bool(plan.rerecord) if run.int8 else first_wide(plan.pending) is not None
+
+
+def settle_width(run: Run, *, widen: bool = False, keep_unverified: bool = False) -> WidenReport:
+    """Under the lock: widen a 32-bit history if ``widen`` or a pending version needs it, and re-record 32-bit checksums.
+
+    Reads the history again under the lock and verifies it
+    (:class:`~nocodo_agents.DivergentMigrationError`). Rows no requested
+    agent provides stop the widening with :class:`HistoryWideningError`
+    before anything changes, unless ``keep_unverified``. A missing history
+    table is created 64-bit when needed. The run's history is up to date
+    afterwards.
+    """
+    dialect = run.dialect
+    widened = False
+    kept: Tuple[HistoryRow, ...] = ()
+    rerecorded: Tuple[HistoryRow, ...] = ()
+    with dialect.write_transaction():
+        run.read()  # under the lock
+        run.refuse_unfinished()
+        plan = run.plan()  # verified in the history's own encoding
+        wide = first_wide(plan.pending)
+        if not run.int8 and (widen or wide is not None):
+            if run.columns and plan.not_installed and not keep_unverified:
+                raise HistoryWideningError(
+                    database=dialect.location(),
+                    rows=[(row.version, row.name, row.agent) for row in plan.not_installed],
+                    needed_by=None if widen or wide is None else (wide.version, wide.name, wide.agent),
+                )
+            if run.columns:
+                dialect.ensure_history(run.columns)  # refinery's table: our agent column first
+                dialect.widen_history()
+                kept = plan.not_installed
+                logger.info("widened %s to 64-bit versions (refinery's int8-versions)", dialect.history_table)
+            else:
+                dialect.ensure_history(run.columns, int8=True)
+            widened = True
+            if dialect.transactional_ddl:
+                run.read()
+                rerecorded = rerecord_checksums(run)
+        elif run.int8:
+            rerecorded = rerecord_checksums(run)
+    if widened and not dialect.transactional_ddl:
+        # The ALTER committed by itself: the checksums follow in a transaction of their own. A run
+        # stopped in between leaves rows verification accepts, which the next run records again.
+        with dialect.write_transaction():
+            run.read()
+            run.refuse_unfinished()
+            rerecorded = rerecord_checksums(run)
+    return WidenReport(dialect.name, widened, rerecorded, kept)
+
+
+def rerecord_checksums(run: Run) -> Tuple[HistoryRow, ...]:
+    """Record the 32-bit checksums of a 64-bit history again in the ``i64`` encoding (in the transaction open).
+
+    Only rows holding their installed migration's 32-bit checksum change,
+    and only their checksum: name, ``applied_on`` and agent stay the row's.
+    """
+    dialect = run.dialect
+    by_version = run.installed_by_version()
+    rows = []
+    for stale in rerecordable(run.installed, run.history, dialect.name, run.int8):
+        checksum = str(by_version[stale.version].checksum(dialect.name, True))
+        row = HistoryRow(stale.version, stale.name, stale.applied_on, checksum, stale.agent)
+        dialect.update_history(row)
+        rows.append(row)
+        logger.info("re-recorded the checksum of V%s__%s in the 64-bit encoding: %s", row.version, row.name, checksum)
+    if rows:
+        run.rerecorded(rows)
+    return tuple(rows)
+
+
+def widen_history(
+    conn: Any,
+    agents: Optional[Sequence[str]] = None,
+    *,
+    keep_unverified: bool = False,
+    registry: Optional[AgentRegistry] = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> WidenReport:
+    """Make the history 64-bit (refinery's ``int8-versions``) now, before any version needs it.
+
+    For operators who switch their Rust application to ``int8-versions``
+    first. Every row the requested agents provide is verified, the version
+    column widened, and those rows' checksums recorded again in the ``i64``
+    encoding (see the module's documentation for each database). Rows no
+    requested agent provides raise :class:`HistoryWideningError` before
+    anything changes, unless ``keep_unverified=True`` keeps their 32-bit
+    checksums as they are (rows of a Rust application sharing the database).
+    A history already 64-bit only has its 32-bit checksums recorded again; a
+    missing one is created 64-bit.
+    """
+    with open_run(conn, agents, registry, lock_timeout, read=False) as run:
+        report = settle_width(run, widen=True, keep_unverified=keep_unverified)
+    return WidenReport(report.dialect, report.widened, report.rerecorded, report.kept, run.dialect.statements)
