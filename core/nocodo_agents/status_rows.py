@@ -7,8 +7,8 @@ holds and the journal entry of a migration stopped part-way, if any
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Set
+from dataclasses import dataclass, replace
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .errors import IncompleteMigrationError
 from .history import HistoryRow, UnfinishedMigration, parse_rfc3339
@@ -49,7 +49,8 @@ class StatusRow:
     rollback stopped part-way (MySQL's journal holds it, whether or not its
     history row exists): ``detail`` says what stays applied and which
     ``nocodo-agents resolve`` command settles it, and ``applied_on`` is the
-    history row's, if any.
+    history row's, if any. ``requires`` lists the agents the row's agent
+    requires (``None`` for a version no requested agent provides).
     """
 
     version: int
@@ -59,6 +60,7 @@ class StatusRow:
     state: str
     applied_on: Optional[str]
     detail: Optional[str] = None
+    requires: Optional[Tuple[str, ...]] = None
 
     def as_dict(self) -> Dict[str, Any]:
         return {
@@ -69,6 +71,7 @@ class StatusRow:
             "state": self.state,
             "applied_on": self.applied_on,
             "detail": self.detail,
+            "requires": None if self.requires is None else list(self.requires),
         }
 
 
@@ -91,8 +94,25 @@ def status_rows(
     history: Sequence[HistoryRow],
     dialect: str,
     unfinished: Optional[UnfinishedMigration] = None,
+    requires: Optional[Mapping[str, Tuple[str, ...]]] = None,
 ) -> List[StatusRow]:
-    """Pure: the status of every installed, applied or unfinished version, in version order."""
+    """Pure: the status of every installed, applied or unfinished version, in version order.
+
+    ``requires`` maps an agent to the agents it requires, shown in each of its rows.
+    """
+    rows = _status_rows(installed, history, dialect, unfinished)
+    if requires is None:
+        return rows
+    return [row if row.distribution is None else replace(row, requires=tuple(requires.get(row.agent or "", ()))) for row in rows]
+
+
+def _status_rows(
+    installed: Sequence[PlannedMigration],
+    history: Sequence[HistoryRow],
+    dialect: str,
+    unfinished: Optional[UnfinishedMigration],
+) -> List[StatusRow]:
+    """:func:`status_rows` without the requirements."""
     by_version = {p.version: p for p in installed}
     applied = {row.version: row for row in history}
     diverged = {d.version: str(d) for d in divergences(installed, history, dialect)}

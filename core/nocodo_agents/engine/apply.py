@@ -135,7 +135,7 @@ def _first_look(run: Run) -> Tuple[_Seen, Tuple[MigrationStep, ...]]:
         if not columns:
             # Adoption is judged before the history table is created, so that a refusal
             # leaves nothing behind even where DDL commits (MySQL).
-            early = assess_adoption(dialect, make_plan(run.installed, [], dialect.name, run.target).pending)
+            early = assess_adoption(dialect, make_plan(run.installed, [], dialect.name, run.target, run.requires).pending)
         dialect.ensure_history(columns)
         seen = _replan(run)
     if run.history or not seen.plan.pending:

@@ -9,7 +9,7 @@ next, in the library's terms. The command line adds its own advice (the
 The classes live by concern: :mod:`.base` (the root, bad arguments),
 :mod:`.plugins` (agents and migration files), :mod:`.planning` (conflicts,
 divergence), :mod:`.statements` (SQL refused before it runs),
-:mod:`.running` (failed and unfinished migrations), :mod:`.integrity`
+:mod:`.requirements` (agents requiring agents), :mod:`.running` (failed and unfinished migrations), :mod:`.integrity`
 (orphaned rows, invalid indexes), :mod:`.database` (connection, access,
 timeouts, locks, bookkeeping tables), :mod:`.operations` (adoption,
 rollback, drift, resolve, scaffolding, URLs), :mod:`.store` (the
@@ -42,6 +42,7 @@ from .operations import (
 )
 from .planning import DivergentMigrationError, MigrationConflictError
 from .plugins import DuplicateAgentError, InvalidMigrationError, PluginLoadError, UnknownAgentError
+from .requirements import RequiredAgentMissingError, RequirementOrderError
 from .running import IncompleteMigrationError, MigrationFailedError, TransactionEndedError
 from .statements import SessionStateError, TransactionControlError, UnsplittableSqlError
 from .store import RejectedValueError, RowNotFoundError, SessionNotPausedError
@@ -71,6 +72,8 @@ __all__ = [
     "PartialSchemaError",
     "PluginLoadError",
     "RejectedValueError",
+    "RequiredAgentMissingError",
+    "RequirementOrderError",
     "ResolveRefusedError",
     "RollbackUnavailableError",
     "RowNotFoundError",
