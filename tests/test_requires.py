@@ -345,3 +345,34 @@ def test_order_rules_are_pure_and_hold_on_a_larger_graph() -> None:
     assert later.out_of_order == frozenset({10})
     without = make_plan(installed, history, "sqlite")
     assert [p.version for p in without.pending] == [10, 20, 30, 40, 50], "no graph: version order, as before"
+
+
+def test_a_database_made_before_history_is_judged_in_the_order_migrations_will_run(db, agents: Agents) -> None:
+    """History-less with core's tables: core is adopted, and the pending migrations' replay (their
+    footprints) runs notes before tasks, as the run will; in version order V100 could not be replayed
+    and the run would stop as ambiguous."""
+    dialect, connection = db
+    registry = notes_and_tasks(agents)
+    run_agent_migrations(connection, agents=[], registry=registry)
+    cursor = connection.cursor()
+    cursor.execute("DROP TABLE refinery_schema_history")
+    connection.commit()
+    report = run_agent_migrations(connection, agents=["tasks"], registry=registry)
+    assert [s.version for s in report.adopted] == [1, 2, 3]
+    assert [s.version for s in report.applied] == [200, 201, 100]
+    assert query(connection, "SELECT id, note_id FROM tasks") == [(7, 7)]
+
+
+def test_baseline_refuses_a_version_splitting_a_requirement_from_its_user(db, agents: Agents) -> None:
+    from nocodo_agents.lifecycle import baseline
+
+    dialect, connection = db
+    registry = notes_and_tasks(agents)
+    with pytest.raises(RequirementOrderError) as refused:
+        baseline(connection, 150, agents=["tasks"], registry=registry)
+    assert (refused.value.agent_versions, refused.value.required_versions) == ((100,), (200, 201))
+    if dialect == "mysql":  # DDL commits there: the history table the transaction created stays, empty
+        assert history_versions(connection) == []
+    else:
+        assert history_table_absent(dialect, connection), "rolled back with the refused transaction"
+    assert [s.version for s in baseline(connection, 201, agents=["tasks"], registry=registry).adopted] == [1, 2, 3, 200, 201, 100]
