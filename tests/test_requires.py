@@ -191,15 +191,18 @@ def test_requirements_are_requested_transitively_and_only_they_are_loaded(db, ag
     assert not verify_database(connection, agents=["top"], registry=registry).drift.has_drift
 
 
-def test_an_agent_already_in_the_database_keeps_version_order(db, agents: Agents) -> None:
+def test_agents_both_already_in_the_database_keep_version_order(db, agents: Agents) -> None:
     dialect, connection = db
-    agents.add("notes", {"V200__create_notes": NOTES["V200__create_notes"]})
-    run_agent_migrations(connection, agents=["notes"], registry=agents.registry())
+    first = Agents(agents.agent_package)
+    first.add("notes", {"V200__create_notes": NOTES["V200__create_notes"]}).add("tasks", {"V150__create_plain": "CREATE TABLE plain (id INTEGER);"}, requires=["notes"])
+    assert run_agent_migrations(connection, agents=["tasks"], registry=first.registry()).versions == (1, 2, 3, 200, 150)
     later = Agents(agents.agent_package)
-    later.add("notes", NOTES).add("tasks", {**TASKS, "V300__tasks_done": "ALTER TABLE tasks ADD done INTEGER;"}, requires=["notes"])
+    later.add("notes", {**NOTES, "V400__more_notes": "CREATE TABLE more_notes (id INTEGER);"})
+    later.add("tasks", {"V150__create_plain": "CREATE TABLE plain (id INTEGER);", "V300__create_tasks": TASKS["V100__create_tasks"]}, requires=["notes"])
     report = run_agent_migrations(connection, agents=["tasks"], registry=later.registry())
-    assert [s.version for s in report.applied] == [100, 201, 300], "notes is not new: version order"
-    assert [s.version for s in report.out_of_order] == [100]
+    assert [s.version for s in report.applied] == [201, 300, 400], "neither is new: version order"
+    assert report.out_of_order == ()
+    assert query(connection, "SELECT id, note_id FROM tasks") == [(7, 7)]
 
 
 def test_a_cycle_requests_both_and_runs_by_version(db, agents: Agents) -> None:
@@ -341,8 +344,10 @@ def test_order_rules_are_pure_and_hold_on_a_larger_graph() -> None:
     history = [HistoryRow(1, "m1", "2026-01-01T00:00:00Z", str(installed[0].checksum("sqlite")), "core"),
                HistoryRow(5, "m5", "2026-01-01T00:00:01Z", str(installed[1].checksum("sqlite")), "old")]
     later = make_plan(installed, history, "sqlite", requires=graph)
-    assert [p.version for p in later.pending] == [20, 30, 10, 40, 50], "old is not new: by version; x and y first"
+    assert [p.version for p in later.pending] == [20, 30, 40, 10, 50], "app is new: what it requires first (old's V40 too)"
     assert later.out_of_order == frozenset({10})
+    graph_without_old = {**graph, "app": ("x", "core")}
+    assert [p.version for p in make_plan(installed, history, "sqlite", requires=graph_without_old).pending] == [20, 30, 10, 40, 50]
     without = make_plan(installed, history, "sqlite")
     assert [p.version for p in without.pending] == [10, 20, 30, 40, 50], "no graph: version order, as before"
 
@@ -376,3 +381,29 @@ def test_baseline_refuses_a_version_splitting_a_requirement_from_its_user(db, ag
     else:
         assert history_table_absent(dialect, connection), "rolled back with the refused transaction"
     assert [s.version for s in baseline(connection, 201, agents=["tasks"], registry=registry).adopted] == [1, 2, 3, 200, 201, 100]
+
+
+def test_the_order_survives_a_run_stopped_after_part_of_the_required_agent(db, agents: Agents) -> None:
+    """notes' V200 applied alone (a run stopped there, or another runner): notes is no longer new, tasks
+    still is, so notes' V201 still runs before tasks' V100, which copies the row V201 inserts."""
+    dialect, connection = db
+    registry = notes_and_tasks(agents)
+    assert run_agent_migrations(connection, agents=["tasks"], target=3, registry=registry).versions == (1, 2, 3)
+    partial = Agents(agents.agent_package)
+    partial.add("notes", {"V200__create_notes": NOTES["V200__create_notes"]})
+    assert run_agent_migrations(connection, agents=["notes"], registry=partial.registry()).versions == (200,)
+    report = run_agent_migrations(connection, agents=["tasks"], registry=registry)
+    assert report.versions == (201, 100)
+    assert query(connection, "SELECT id, note_id FROM tasks") == [(7, 7)]
+
+
+def test_an_established_required_agent_runs_its_pending_migrations_before_a_new_agent_requiring_it(db, agents: Agents) -> None:
+    dialect, connection = db
+    agents.add("notes", {"V200__create_notes": NOTES["V200__create_notes"]})
+    run_agent_migrations(connection, agents=["notes"], registry=agents.registry())
+    upgraded = Agents(agents.agent_package)
+    upgraded.add("notes", NOTES).add("tasks", TASKS, requires=["notes"])
+    with pytest.raises(RequirementOrderError) as refused:
+        run_agent_migrations(connection, agents=["tasks"], target=150, registry=upgraded.registry())
+    assert (refused.value.agent_versions, refused.value.required_versions) == ((100,), (201,))
+    assert run_agent_migrations(connection, agents=["tasks"], registry=upgraded.registry()).versions == (201, 100)

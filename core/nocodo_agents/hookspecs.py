@@ -90,13 +90,15 @@ def nocodo_agents_requires() -> List[str]:  # type: ignore[empty-body]
       distribution and the ``pip install`` that fixes it.
     - Cycles are allowed: every agent of a cycle is requested, and among the
       agents of one cycle migrations run by version.
-    - Ordering: pending migrations run in version order, except that an
-      agent new to the database (none of its versions applied) that is
-      required, directly or transitively, by another requested agent has all
-      its pending migrations applied before any pending migration of the
-      agents requiring it, whatever the version numbers. Where a ``target``
+    - Ordering: pending migrations run in version order, except that when
+      an agent requires another, directly or transitively, and either of the
+      two is new to the database (none of its versions applied, no history
+      row attributed to it), all pending migrations of the required agent
+      run before any pending migration of the requiring agent, whatever the
+      version numbers. So on a fresh database the required agent's tables
+      exist before this agent's first migration runs. Where a ``target``
       or a rollback would break that (apply a requiring agent's migration
-      without all of a new required agent's, or undo a required agent's
+      without all of a required agent's, or undo a required agent's
       migrations while migrations of an agent requiring it stay applied),
       the run stops before anything changes with
       :class:`~nocodo_agents.RequirementOrderError`.

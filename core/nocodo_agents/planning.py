@@ -201,12 +201,14 @@ def _out_of_order(pending: Sequence[PlannedMigration], highest_applied: int) -> 
 # An agent's ``nocodo_agents_requires()`` hook names the agents whose migrations its migrations need
 # (``core`` is required by every agent, implicitly: the registry's requirement graph says so). The
 # rule (stated in the README and in the hook's docstring): pending migrations run in version order,
-# except that an agent *new to the database* (none of its versions applied, no history row attributed
-# to it) that is required, directly or transitively, by another requested agent has all its pending
-# migrations applied before any pending migration of the agents requiring it, whatever the version
-# numbers. Agents of one cycle impose no order on each other. Ties and everything else go by version:
-# a topological sort (Kahn's) taking the lowest version first. Where a target or a rollback would
-# break the rule, :class:`RequirementOrderError` before anything changes.
+# except that when an agent requires another, directly or transitively, and either of the two is
+# *new to the database* (none of its versions applied, no history row attributed to it), all pending
+# migrations of the required agent run before any pending migration of the requiring agent, whatever
+# the version numbers. (That the requiring agent's being new counts too keeps the order through an
+# interruption: once part of a new required agent's migrations is applied, it is no longer new, but
+# the agent requiring it still is.) Agents of one cycle impose no order on each other. Ties and
+# everything else go by version: a topological sort (Kahn's) taking the lowest version first. Where
+# a target or a rollback would break the rule, :class:`RequirementOrderError` before anything changes.
 
 #: agent -> the agents it requires directly (folded names, ``core`` included for every other agent).
 Requirements = Mapping[str, Tuple[str, ...]]
@@ -263,13 +265,17 @@ def new_agents(installed: Sequence[_Owned], history: Sequence[HistoryRow]) -> Se
 def _blocking(
     pending: Sequence[_Owned], new: AbstractSet[str], graph: Requirements
 ) -> Dict[str, Set[str]]:
-    """Requiring agent -> the new agents (with pending migrations) whose migrations must all run before any of its own."""
+    """Requiring agent -> the agents it requires (with pending migrations) whose pending migrations must all run before any of its own.
+
+    Those where either of the two is new to the database.
+    """
     with_pending = {p.agent for p in pending}
     blocking: Dict[str, Set[str]] = {}
     for required, requirers in strict_requirers(graph).items():
-        if required in new and required in with_pending:
+        if required in with_pending:
             for agent in requirers & with_pending:
-                blocking.setdefault(agent, set()).add(required)
+                if required in new or agent in new:
+                    blocking.setdefault(agent, set()).add(required)
     return blocking
 
 
@@ -332,7 +338,7 @@ def _by_agent(migrations: Iterable[_Owned]) -> Dict[str, List[_Owned]]:
 def check_requirement_target(
     installed: Sequence[_Owned], history: Sequence[HistoryRow], graph: Requirements, target: Optional[int]
 ) -> None:
-    """Refuse a ``target`` applying a requiring agent's migration but leaving out part of a new required agent's."""
+    """Refuse a ``target`` applying a requiring agent's migration but leaving out part of a required agent's, one of the two being new."""
     if target is None:
         return
     applied = {row.version for row in history}
@@ -340,11 +346,11 @@ def check_requirement_target(
     new = new_agents(installed, history)
     for required, requirers in sorted(strict_requirers(graph).items()):
         left_out = [p for p in unapplied.get(required, ()) if p.version > target]
-        if required not in new or not left_out:
+        if not left_out:
             continue
         for agent in sorted(requirers):
             included = [p for p in unapplied.get(agent, ()) if p.version <= target]
-            if included:
+            if included and (required in new or agent in new):
                 raise RequirementOrderError(
                     operation="migrate",
                     target=target,

@@ -67,7 +67,7 @@ class RequirementOrderError(MigrationError):
     ``agent`` (of ``distribution``) requires ``required_agent`` (of
     ``required_distribution``). ``operation`` is ``"migrate"`` or
     ``"rollback"`` and ``target`` its version. For ``migrate``:
-    ``required_agent`` is new to the database, ``agent_versions`` are the
+    one of the two agents is new to the database, ``agent_versions`` are the
     requiring agent's migrations the target would apply and
     ``required_versions`` the required agent's it would leave out. For
     ``rollback``: ``required_versions`` would be undone while
@@ -107,8 +107,9 @@ class RequirementOrderError(MigrationError):
             return
         super().__init__(
             f"target version {target} would apply {_versions(self.agent_versions)} of {requiring} but not "
-            f"{_versions(self.required_versions)} of {required}, which it requires and which is new to this "
-            f"database: all of a new required agent's migrations run before any of the agents requiring it. "
+            f"{_versions(self.required_versions)} of {required}, which it requires: where either agent is new "
+            f"to this database, all of the required agent's pending migrations run before any of the requiring "
+            f"agent's. "
             f"Nothing was changed. Use a target of {max(self.required_versions)} or above, or below "
             f"{min(self.agent_versions)}."
         )
