@@ -54,6 +54,21 @@ TABLE: Dict[Type[MigrationError], Tuple[Dict[str, Any], FrozenSet[str]]] = {
         {"agent": "missing_agent", "installed": ("core", "other_agent"), "install_hint": "pip install missing-agent-dist"},
         frozenset(),
     ),
+    errors.RequiredAgentMissingError: (
+        {
+            "agent": "notes_agent", "required_by": "tasks_agent", "distribution": "tasks-dist",
+            "install_hint": "pip install notes-dist", "guessed": False,
+        },
+        frozenset(),
+    ),
+    errors.RequirementOrderError: (
+        {
+            "operation": "migrate", "target": 4127, "agent": "tasks_agent", "distribution": "tasks-dist",
+            "required_agent": "notes_agent", "required_distribution": "notes-dist",
+            "agent_versions": [4100], "required_versions": [4200, 4300],
+        },
+        frozenset({"operation"}),
+    ),
     errors.MigrationConflictError: (
         {"version": 4127, "first": ("agent_one", "dist-one", "one/V4127__a.py"), "second": ("agent_two", "dist-two", "two/V4127__b.py")},
         frozenset(),

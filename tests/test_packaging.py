@@ -80,6 +80,69 @@ BROKEN_THIRD_PARTY = {
     "broken_agent/plugin.py": "import a_dependency_that_is_not_installed\n",
 }
 
+def agent_project(distribution: str, agent: str, package: str, dependencies: str, plugin: str, migrations: Dict[str, str]) -> Dict[str, str]:
+    """The files of an agent distribution built with hatchling."""
+    files = {
+        "pyproject.toml": f"""
+            [build-system]
+            requires = ["hatchling"]
+            build-backend = "hatchling.build"
+
+            [project]
+            name = "{distribution}"
+            version = "1.0.0"
+            dependencies = {dependencies}
+
+            [project.entry-points.nocodo_agents]
+            {agent} = "{package}.plugin"
+
+            [tool.hatch.build.targets.wheel]
+            packages = ["{package}"]
+        """,
+        f"{package}/__init__.py": "",
+        f"{package}/plugin.py": plugin,
+        f"{package}/migrations/__init__.py": "",
+    }
+    files.update({f"{package}/migrations/{name}": text for name, text in migrations.items()})
+    return files
+
+
+# notes-agent (V200-V201) and tasks-agent, whose V100 has a foreign key to notes and requires agent notes
+NOTES_AGENT = agent_project(
+    "notes-agent", "notes", "notes_agent", '["nocodo-agents"]',
+    """
+    from nocodo_agents.plugins import hookimpl, load_migrations
+
+    @hookimpl
+    def nocodo_agents_migrations():
+        return load_migrations("notes_agent.migrations")
+    """,
+    {
+        "V200__create_notes.sql": "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n",
+        "V201__seed_notes.sql": "INSERT INTO notes (id, body) VALUES (7, 'seed');\n",
+    },
+)
+TASKS_AGENT = agent_project(
+    "tasks-agent", "tasks", "tasks_agent", '["nocodo-agents", "notes-agent>=1.0"]',
+    """
+    from nocodo_agents.plugins import hookimpl, load_migrations
+
+    @hookimpl
+    def nocodo_agents_requires():
+        return ["notes"]
+
+    @hookimpl
+    def nocodo_agents_migrations():
+        return load_migrations("tasks_agent.migrations")
+    """,
+    {
+        "V100__create_tasks.sql": (
+            "CREATE TABLE tasks (id INTEGER PRIMARY KEY, note_id INTEGER NOT NULL REFERENCES notes (id));\n"
+            "INSERT INTO tasks (id, note_id) SELECT id, id FROM notes;\n"
+        ),
+    },
+)
+
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -87,9 +150,11 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sources = tmp_path_factory.mktemp("third_party")
     my_agent = write_project(sources / "my_agent", THIRD_PARTY)
     broken = write_project(sources / "broken_agent", BROKEN_THIRD_PARTY)
+    notes = write_project(sources / "notes_agent", NOTES_AGENT)
+    tasks = write_project(sources / "tasks_agent", TASKS_AGENT)
     run(
         sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(directory),
-        str(ROOT), str(ROOT / "plugins" / "requirements_qna"), str(my_agent), str(broken),
+        str(ROOT), str(ROOT / "plugins" / "requirements_qna"), str(my_agent), str(broken), str(notes), str(tasks),
     )
     # The runtime dependencies, so that the environments below never reach an index.
     run(sys.executable, "-m", "pip", "download", "--only-binary=:all:", "-d", str(directory), "pluggy", "importlib-metadata>=4.6")
@@ -254,3 +319,35 @@ def test_new_writes_into_the_source_tree_of_an_editable_install(tmp_path: Path, 
     assert written.exists() and str(written) in created.stdout
     listed = json.loads(_script(python, "agents", "--json", cwd=tmp_path).stdout)
     assert {a["agent"]: a["migrations"] for a in listed}["my_agent"] == [100, 101, 102], "the editable install sees it at once"
+
+
+def test_an_agent_requiring_another_names_its_distribution_then_runs_after_it(tmp_path: Path, wheelhouse: Path) -> None:
+    """tasks-agent installed without its dependency (--no-deps): the error names notes-agent; once installed, notes runs first."""
+    python = fresh_env(tmp_path, wheelhouse, "--no-deps", "nocodo-agents", "pluggy", "tasks-agent")
+    code = """
+        import json, sqlite3
+        from nocodo_agents import RequiredAgentMissingError
+        from nocodo_agents.database.migrations import run_agent_migrations
+        from nocodo_agents.status import migration_status
+
+        conn = sqlite3.connect("agents.sqlite")
+        try:
+            report = run_agent_migrations(conn, agents=["tasks"])
+            result = {"applied": [s.version for s in report.applied],
+                      "tasks": conn.execute("SELECT id, note_id FROM tasks").fetchall(),
+                      "fk": conn.execute("PRAGMA foreign_key_check").fetchall(),
+                      "requires": {r.version: r.requires for r in migration_status(conn, ["tasks"])}}
+        except RequiredAgentMissingError as exc:
+            result = {"error": [exc.agent, exc.required_by, exc.distribution, exc.install_hint, exc.guessed, str(exc)],
+                      "tables": conn.execute("SELECT name FROM sqlite_master").fetchall()}
+        print(json.dumps(result))
+    """
+    missing = in_env(python, code, cwd=tmp_path)
+    agent, required_by, distribution, hint, guessed, message = missing["error"]
+    assert (agent, required_by, distribution, hint, guessed) == ("notes", "tasks", "tasks-agent", "pip install 'notes-agent>=1.0'", False)
+    assert "pip install 'notes-agent>=1.0'" in message and missing["tables"] == []
+    run(str(python), "-m", "pip", "install", "--no-index", "--find-links", str(wheelhouse), "notes-agent")
+    done = in_env(python, code, cwd=tmp_path)
+    assert done["applied"] == [1, 2, 3, 200, 201, 100]
+    assert done["tasks"] == [[7, 7]] and done["fk"] == []
+    assert done["requires"]["100"] == ["notes"] and done["requires"]["200"] == []

@@ -14,7 +14,7 @@ from nocodo_agents import hookspecs, plugins
 def test_every_hookspec_is_documented_and_prefixed() -> None:
     marker = f"{hookspecs.PROJECT_NAME}_spec"
     specs = [f for _, f in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(f, marker)]
-    assert [f.__name__ for f in specs] == ["nocodo_agents_migrations"]
+    assert [f.__name__ for f in specs] == ["nocodo_agents_migrations", "nocodo_agents_requires"]
     for spec in specs:
         assert spec.__name__.startswith("nocodo_agents_")
         assert spec.__doc__ and "Return" in spec.__doc__

@@ -32,10 +32,17 @@ from .agent_entries import (
     installed_agent_entries,
     normalize_agent_name,
     plugin_autoload_disabled,
+    required_agent_install_hint,
     sys_path_stamp,
 )
 from .core_plugin import CORE_AGENT
-from .errors import DuplicateAgentError, InvalidArgumentTypeError, PluginLoadError, UnknownAgentError
+from .errors import (
+    DuplicateAgentError,
+    InvalidArgumentTypeError,
+    PluginLoadError,
+    RequiredAgentMissingError,
+    UnknownAgentError,
+)
 from .faults import PLUGIN_FAULTS, describe_fault
 from .loading import DirectoryStamp, directories_changed
 from .migration import Migration
@@ -44,15 +51,19 @@ from .migration_set import MigrationSet
 __all__ = [
     "DISABLE_AUTOLOAD_ENV",
     "HOOK_NAME",
+    "REQUIRES_HOOK_NAME",
     "AgentEntry",
     "AgentRegistry",
     "MigrationSet",
     "installed_agent_entries",
     "normalize_agent_name",
     "plugin_autoload_disabled",
+    "requirement_graph",
 ]
 
 HOOK_NAME = "nocodo_agents_migrations"
+#: The optional hook naming the agents an agent requires.
+REQUIRES_HOOK_NAME = "nocodo_agents_requires"
 
 
 @dataclass(frozen=True)
@@ -161,7 +172,12 @@ class AgentRegistry:
             return loaded.migration_set
 
     def requested_sets(self, agents: Optional[Sequence[str]]) -> List[MigrationSet]:
-        """``core`` plus the requested agents (every installed one for ``None``)."""
+        """``core``, the requested agents (every installed one for ``None``) and what they require, transitively.
+
+        Only those agents are imported. A required agent that is not
+        installed raises :class:`RequiredAgentMissingError` naming the agent
+        requiring it (an unknown *requested* agent: :class:`UnknownAgentError`).
+        """
         if isinstance(agents, str):
             raise InvalidArgumentTypeError(
                 argument="agents=",
@@ -174,7 +190,28 @@ class AgentRegistry:
             key = normalize_agent_name(name)
             if key not in seen:
                 seen[key] = self.migration_set(name)
+        queue = list(seen.values())
+        while queue:
+            requiring = queue.pop(0)
+            for required in requiring.requires:
+                if required not in seen:
+                    seen[required] = self._required_set(required, requiring)
+                    queue.append(seen[required])
         return list(seen.values())
+
+    def _required_set(self, agent: str, requiring: MigrationSet) -> MigrationSet:
+        """The migration set of ``agent``, which ``requiring`` requires; :class:`RequiredAgentMissingError` if not installed."""
+        if not self._entries.get(agent):
+            hint, guessed = required_agent_install_hint(agent, requiring.distribution)
+            raise RequiredAgentMissingError(
+                agent=agent,
+                required_by=requiring.agent,
+                distribution=requiring.distribution,
+                install_hint=hint,
+                guessed=guessed,
+                autoload_disabled=self.autoload_disabled,
+            )
+        return self.migration_set(agent)
 
     def _load(self, key: str, entry: AgentEntry) -> _Loaded:
         """Import and register the agent's plugin, then ask it for its migrations."""
@@ -202,11 +239,44 @@ class AgentRegistry:
             raise
 
     def _ask(self, plugin: object, key: str, entry: AgentEntry) -> _Loaded:
-        """Call the registered plugin's hook: its migration set and the directories it listed."""
+        """Call the registered plugin's hooks: its migration set (with what it requires) and the directories it listed."""
         results = self._call_hook(plugin, key, entry)
         migrations = [m for result in results for m in result]
         directories = tuple(d for result in results for d in getattr(result, "directories", ()))
-        return _Loaded(plugin, MigrationSet(key, entry.distribution, entry.version, tuple(migrations)), directories)
+        requires = self._call_requires_hook(plugin, key, entry)
+        migration_set = MigrationSet(key, entry.distribution, entry.version, tuple(migrations), requires)
+        return _Loaded(plugin, migration_set, directories)
+
+    def _call_requires_hook(self, plugin: object, key: str, entry: AgentEntry) -> Tuple[str, ...]:
+        """The agents ``plugin``'s optional ``nocodo_agents_requires()`` names, folded, each once (none without the hook)."""
+
+        def fail(cause: str) -> PluginLoadError:
+            return PluginLoadError(agent=key, distribution=entry.distribution, cause=cause)
+
+        implementers = [c.name for c in self.plugin_manager.get_hookcallers(plugin) or []]
+        if REQUIRES_HOOK_NAME not in implementers:
+            return ()
+        others = [p for _, p in self.plugin_manager.list_name_plugin() if p is not plugin]
+        call = self.plugin_manager.subset_hook_caller(REQUIRES_HOOK_NAME, remove_plugins=others)
+        try:
+            results = call()
+        except PLUGIN_FAULTS as error:
+            raise fail(f"its {REQUIRES_HOOK_NAME}() hook {describe_fault(error)}") from error
+        required: Dict[str, None] = {}
+        for result in results or [None]:
+            if not isinstance(result, (list, tuple)):
+                raise fail(f"its {REQUIRES_HOOK_NAME}() hook returned {type(result).__name__}, expected a list of agent names")
+            for name in result:
+                if not isinstance(name, str) or not normalize_agent_name(name).strip("_"):
+                    raise fail(
+                        f"its {REQUIRES_HOOK_NAME}() hook returned a list holding {name!r}, expected only agent names "
+                        f"(non-empty strings)"
+                    )
+                folded = normalize_agent_name(name)
+                if folded == key:
+                    raise fail(f"its {REQUIRES_HOOK_NAME}() hook names the agent itself ({name!r}); an agent cannot require itself")
+                required[folded] = None
+        return tuple(required)
 
     def _call_hook(self, plugin: object, key: str, entry: AgentEntry) -> List[Sequence[Migration]]:
         """Ask one registered plugin for its migrations and check what it returns (its lists, as returned)."""
@@ -239,6 +309,15 @@ class AgentRegistry:
                         f"({type(item).__name__}), expected only Migration objects"
                     )
         return results
+
+
+def requirement_graph(sets: Iterable[MigrationSet]) -> Dict[str, Tuple[str, ...]]:
+    """Each set's agent -> the agents it requires directly: those it declares, and ``core`` for every other agent."""
+    graph: Dict[str, Tuple[str, ...]] = {}
+    for migration_set in sets:
+        implied = () if migration_set.agent == CORE_AGENT or CORE_AGENT in migration_set.requires else (CORE_AGENT,)
+        graph[migration_set.agent] = (*migration_set.requires, *implied)
+    return graph
 
 
 class _InstalledRegistry:

@@ -15,9 +15,14 @@ from .migration import Migration
 
 @dataclass(frozen=True)
 class MigrationSet:
-    """The migrations one agent contributes, with where they come from."""
+    """The migrations one agent contributes, with where they come from.
+
+    ``requires`` holds the agents its ``nocodo_agents_requires()`` hook names
+    (folded names, as declared, ``core`` left as declared; empty without the hook).
+    """
 
     agent: str
     distribution: str
     version: str
     migrations: Tuple[Migration, ...]
+    requires: Tuple[str, ...] = ()

@@ -7,8 +7,8 @@ holds and the journal entry of a migration stopped part-way, if any
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Set
+from dataclasses import dataclass, replace
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .errors import IncompleteMigrationError
 from .history import HistoryRow, UnfinishedMigration, parse_rfc3339
@@ -59,7 +59,8 @@ class StatusRow:
     ``nocodo-agents resolve`` command settles it, and ``applied_on`` is the
     history row's, if any; ``applied-needs-rerecording`` one applied and
     verified whose row in a 64-bit history still holds the 32-bit checksum
-    (``detail`` says when it is recorded again).
+    (``detail`` says when it is recorded again). ``requires`` lists the agents
+    the row's agent requires (``None`` for a version no requested agent provides).
     """
 
     version: int
@@ -69,6 +70,7 @@ class StatusRow:
     state: str
     applied_on: Optional[str]
     detail: Optional[str] = None
+    requires: Optional[Tuple[str, ...]] = None
 
     def as_dict(self) -> Dict[str, Any]:
         return {
@@ -79,6 +81,7 @@ class StatusRow:
             "state": self.state,
             "applied_on": self.applied_on,
             "detail": self.detail,
+            "requires": None if self.requires is None else list(self.requires),
         }
 
 
@@ -102,13 +105,28 @@ def status_rows(
     dialect: str,
     unfinished: Optional[UnfinishedMigration] = None,
     int8_versions: bool = False,
+    requires: Optional[Mapping[str, Tuple[str, ...]]] = None,
 ) -> List[StatusRow]:
     """Pure: the status of every installed, applied or unfinished version, in version order.
 
     ``int8_versions``: the history is 64-bit (checksums hash versions as
     ``i64``); a row still holding its 32-bit checksum is ``applied`` with a
     ``detail`` saying it is re-recorded by the next run that changes anything.
+    ``requires`` maps an agent to the agents it requires, shown in each of its rows.
     """
+    rows = _status_rows(installed, history, dialect, unfinished, int8_versions)
+    if requires is None:
+        return rows
+    return [row if row.distribution is None else replace(row, requires=tuple(requires.get(row.agent or "", ()))) for row in rows]
+
+
+def _status_rows(
+    installed: Sequence[PlannedMigration],
+    history: Sequence[HistoryRow],
+    dialect: str,
+    unfinished: Optional[UnfinishedMigration],
+    int8_versions: bool,
+) -> List[StatusRow]:
     by_version = {p.version: p for p in installed}
     applied = {row.version: row for row in history}
     diverged = {d.version: str(d) for d in divergences(installed, history, dialect, int8_versions)}

@@ -20,6 +20,8 @@ from ..errors import (
     MigrationConflictError,
     MigrationFailedError,
     PartialSchemaError,
+    RequiredAgentMissingError,
+    RequirementOrderError,
     ResolveRefusedError,
     ScaffoldError,
     SchemaDriftError,
@@ -31,7 +33,7 @@ class ExitCode(IntEnum):
     """Documented in the README; scripts depend on them."""
 
     OK = 0
-    ERROR = 1  # any other problem: unknown agent, broken plugin, conflicting versions, lock timeout...
+    ERROR = 1  # any other problem: unknown agent, a required agent not installed, broken plugin, conflicting versions, an order requirements forbid, lock timeout...
     USAGE = 2  # bad arguments, database URL, a `new` that cannot be created, a `resolve` of nothing unfinished
     PENDING = 3  # `status --check`: migrations are pending
     VERIFICATION_FAILED = 4  # divergent checksums, schema drift, partly present or ambiguous schema, rows widening cannot verify
@@ -66,4 +68,6 @@ def exit_code_for(error: BaseException) -> ExitCode:
         return ExitCode.MIGRATION_FAILED
     if isinstance(error, DatabaseAccessError) or is_unavailable_error(error):
         return ExitCode.DATABASE_UNAVAILABLE
+    if isinstance(error, (RequiredAgentMissingError, RequirementOrderError)):
+        return ExitCode.ERROR  # like an unknown agent: install what is named, or choose another target
     return ExitCode.ERROR

@@ -26,16 +26,23 @@ if TYPE_CHECKING:  # pragma: no cover
 # agents
 
 def agents_command(args: argparse.Namespace, output: Output) -> int:
+    from ..core_plugin import CORE_AGENT
     from ..discovery import DISABLE_AUTOLOAD_ENV, AgentRegistry
 
     registry = AgentRegistry.installed()
     rows: List[Dict[str, Any]] = []
     for name in registry.agent_names():
-        row: Dict[str, Any] = {"agent": name, "distribution": None, "version": None, "entry_point": None, "migrations": None, "error": None}
+        row: Dict[str, Any] = {
+            "agent": name, "distribution": None, "version": None, "entry_point": None, "migrations": None,
+            "requires": None, "error": None,
+        }
         try:
             entry = registry.entry(name)
             row.update(distribution=entry.distribution, version=entry.version, entry_point=entry.target)
-            row["migrations"] = [m.version for m in registry.migration_set(name).migrations]
+            migration_set = registry.migration_set(name)
+            row["migrations"] = [m.version for m in migration_set.migrations]
+            row["requires"] = [r for r in migration_set.requires if r != CORE_AGENT]  # core: required by every agent
+            registry.requested_sets([name])  # a required agent that is not installed is this agent's error
         except MigrationError as error:
             row["error"] = str(error)
         rows.append(row)
@@ -44,14 +51,20 @@ def agents_command(args: argparse.Namespace, output: Output) -> int:
         return ExitCode.OK
     for row in rows:
         row["shown"] = f"error: {row['error']}" if row["error"] else ", ".join(str(v) for v in row["migrations"]) or "(none)"
-    output.table(rows, ["agent", "distribution", "version", "entry_point", "shown"], ["AGENT", "DISTRIBUTION", "VERSION", "ENTRY POINT", "MIGRATIONS"])
+        row["required"] = ", ".join(row["requires"] or []) or "-"
+    output.table(
+        rows,
+        ["agent", "distribution", "version", "entry_point", "required", "shown"],
+        ["AGENT", "DISTRIBUTION", "VERSION", "ENTRY POINT", "REQUIRES", "MIGRATIONS"],
+    )
     if registry.autoload_disabled:
         output.line(f"note: {DISABLE_AUTOLOAD_ENV} is set: agents installed as distributions are not loaded")
     return ExitCode.OK
 
 
 AGENTS = Command(
-    "agents", "list installed agents: distribution, version, entry point, migration versions", add_json_option, agents_command
+    "agents", "list installed agents: distribution, version, entry point, required agents, migration versions",
+    add_json_option, agents_command
 )
 
 

@@ -172,7 +172,7 @@ class Dialect(HistoryTable, ABC):
 
     @abstractmethod
     def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
-        """Compare the live schema with what ``applied`` (in version order) produce on a scratch database."""
+        """Compare the live schema with what ``applied`` (in the order given) produce on a scratch database."""
 
     @abstractmethod
     def schema_objects(self) -> FrozenSet[str]:

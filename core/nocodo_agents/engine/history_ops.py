@@ -106,7 +106,7 @@ def repair_history(
             run.refuse_unfinished()
             found = run.divergences()
             if found:
-                expected = applied_installed(run.installed, run.history)
+                expected = applied_installed(run.installed, run.history, run.requires)
                 check_before_running(dialect, expected, replay=True)
                 drift = dialect.schema_drift(expected)
                 if drift.has_drift:

@@ -11,7 +11,7 @@ from ..discovery import AgentRegistry
 from ..errors import LockTimeoutError, RollbackUnavailableError
 from ..execution import check_before_running, run_statements
 from ..history import HistoryRow
-from ..planning import PlannedMigration, check_target
+from ..planning import PlannedMigration, check_requirement_rollback, check_target, replay_order
 from .non_transactional import is_recorded, run_outside_transaction
 from .reports import RollbackReport, RollbackStep
 from .run import DEFAULT_LOCK_TIMEOUT, Run, incomplete_error, open_run
@@ -20,7 +20,12 @@ logger = logging.getLogger("nocodo_agents")
 
 
 def _rollback_plan(run: Run, to: int) -> List[PlannedMigration]:
-    """The applied migrations above ``to``, newest first; each must be installed and define ``rollback()``."""
+    """The applied migrations above ``to``, in the reverse of the order a fresh database gets them; each must be installed and define ``rollback()``.
+
+    That is newest first, but for agent requirements: an agent's migrations
+    are undone before those of the agents it requires, whatever the versions
+    (the reverse of :func:`~nocodo_agents.planning.replay_order`).
+    """
     by_version = run.installed_by_version()
     plan = []
     rows: Sequence[HistoryRow] = sorted((r for r in run.history if r.version > to), key=lambda r: r.version, reverse=True)
@@ -43,6 +48,8 @@ def _rollback_plan(run: Run, to: int) -> List[PlannedMigration]:
                 reason="the migration defines no rollback()",
             )
         plan.append(planned)
+    if run.requires:
+        plan = list(reversed(replay_order(plan[::-1], run.requires)))
     return plan
 
 
@@ -56,13 +63,15 @@ def rollback_migrations(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     progress: Optional[Callable[[RollbackStep], None]] = None,
 ) -> RollbackReport:
-    """Undo every applied migration above version ``to``, newest first.
+    """Undo every applied migration above version ``to``, newest first (an agent's before those of the agents it requires).
 
     Each migration's ``rollback()`` SQL runs atomically with the removal of
     its history row (on MySQL it is journalled statement by statement, as a
     migration is). If any of them has no ``rollback()`` or is not installed,
     :class:`RollbackUnavailableError` is raised before anything changes, and
-    :class:`TransactionControlError` if one's SQL controls transactions; a
+    :class:`TransactionControlError` if one's SQL controls transactions,
+    :class:`RequirementOrderError` if it would undo a required agent's
+    migrations while migrations of an agent requiring it stay applied; a
     divergent history raises :class:`DivergentMigrationError` first, and an
     unfinished migration or rollback in the journal :class:`IncompleteMigrationError`.
     """
@@ -73,6 +82,7 @@ def rollback_migrations(
         divergent = run.divergences()
         if divergent:
             raise divergent[0]
+        check_requirement_rollback(run.installed, run.history, run.requires, to)
         plan = _rollback_plan(run, to)
         check_before_running(dialect, plan, phase="rollback")
         run.refuse_unfinished()  # even with nothing to roll back

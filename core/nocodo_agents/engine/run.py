@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ..dialects import Dialect, UnfinishedMigration, dbapi_connection, dialect_for
-from ..discovery import AgentRegistry
+from ..discovery import AgentRegistry, requirement_graph
 from ..errors import DivergentMigrationError, InvalidArgumentError, MigrationConflictError
 from ..history import HistoryRow
 from ..migration import MAX_INT4_VERSION
@@ -54,7 +54,9 @@ class Run:
     its rows in version order, ``unfinished`` the journal's entry (MySQL), if
     any, ``int8`` whether its version column is 64-bit (from the column's
     declared type, read with the columns: every checksum then hashes the
-    version as ``i64``, as refinery's ``int8-versions``). They are read once when the run opens, without any lock; an operation
+    version as ``i64``, as refinery's ``int8-versions``). ``requires`` is the
+    requested agents' requirement graph (agent -> the agents it requires
+    directly), which orders the plan. They are read once when the run opens, without any lock; an operation
     that writes reads them again under the lock (:meth:`read` in its write transaction), as
     another runner may have written in between.
     """
@@ -66,6 +68,7 @@ class Run:
     history: Tuple[HistoryRow, ...] = ()
     unfinished: Optional[UnfinishedMigration] = None
     int8: bool = False
+    requires: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
     _plan: Optional[Plan] = field(default=None, repr=False)
     _divergences: Optional[List[DivergentMigrationError]] = field(default=None, repr=False)
 
@@ -101,7 +104,9 @@ class Run:
     def plan(self) -> Plan:
         """What remains to do up to the run's target; verifies the history (:class:`MigrationConflictError`, :class:`DivergentMigrationError`)."""
         if self._plan is None:
-            self._plan = make_plan(self.installed, self.history, self.dialect.name, self.target, self.int8)
+            self._plan = make_plan(
+                self.installed, self.history, self.dialect.name, self.target, int8_versions=self.int8, requires=self.requires
+            )
         return self._plan
 
     def divergences(self) -> List[DivergentMigrationError]:
@@ -173,20 +178,24 @@ def open_run(
 ) -> Iterator[Run]:
     """Check the arguments, load and merge the requested agents, take the dialect's session, read the history.
 
-    Nothing touches the database before the arguments and the requested
-    migration sets pass. ``read=False`` leaves the history unread, for an
+    The requested agents are those of ``agents`` and what they require,
+    transitively (:meth:`AgentRegistry.requested_sets`). Nothing touches the
+    database before the arguments and the requested migration sets pass (a
+    required agent that is not installed included). ``read=False`` leaves the history unread, for an
     operation that reads it under the lock itself (:meth:`Run.read` in its write transaction).
     A SQLAlchemy ``Engine``'s borrowed connection goes back to its pool afterwards.
     """
     check_lock_timeout(lock_timeout)
     check_target(target)
     registry = registry if registry is not None else AgentRegistry.installed()
-    installed = merge(registry.requested_sets(agents))
+    sets = registry.requested_sets(agents)  # what the requested agents require too, transitively
+    installed = merge(sets)
+    requires = requirement_graph(sets)
     with dbapi_connection(conn) as raw:
         dialect = dialect_for(raw)
         dialect.ensure_idle()
         with dialect.session(lock_timeout):
-            run = Run(dialect, installed, target)
+            run = Run(dialect, installed, target, requires=requires)
             if read:
                 run.read()
             yield run

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, List, Optional, Sequence
 
+from ..core_plugin import CORE_AGENT
 from ..discovery import AgentRegistry
 from ..status_rows import (
     APPLIED,
@@ -47,6 +48,11 @@ def migration_status(
     registry: Optional[AgentRegistry] = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> List[StatusRow]:
-    """Read the history (and MySQL's journal) of ``conn``, changing nothing, and report every version's state."""
+    """Read the history (and MySQL's journal) of ``conn``, changing nothing, and report every version's state.
+
+    Each row's ``requires`` lists the agents its agent requires (``core``,
+    required by every agent, left out).
+    """
     with open_run(conn, agents, registry, lock_timeout) as run:
-        return status_rows(run.installed, run.history, run.dialect.name, run.stopped(), run.int8)
+        shown = {agent: tuple(r for r in required if r != CORE_AGENT) for agent, required in run.requires.items()}
+        return status_rows(run.installed, run.history, run.dialect.name, run.stopped(), run.int8, shown)

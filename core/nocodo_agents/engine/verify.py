@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from ..discovery import AgentRegistry
 from ..execution import check_before_running
 from ..history import HistoryRow
-from ..planning import PlannedMigration
+from ..planning import PlannedMigration, replay_order
 from .reports import Conflict, Divergence, VerifyReport
 from .run import DEFAULT_LOCK_TIMEOUT, open_run
 
 
-def applied_installed(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow]) -> List[PlannedMigration]:
-    """The installed migrations the history records, in version order: what the live schema should be made of."""
+def applied_installed(
+    installed: Sequence[PlannedMigration],
+    history: Sequence[HistoryRow],
+    requires: Optional[Mapping[str, Tuple[str, ...]]] = None,
+) -> List[PlannedMigration]:
+    """The installed migrations the history records, in the order a fresh database gets them: what the live schema should be made of.
+
+    That is version order, but for what the agents' requirements (``requires``)
+    impose: a required agent's migrations before those of the agents requiring it.
+    """
     applied = {row.version for row in history}
-    return [p for p in installed if p.version in applied]
+    recorded = [p for p in installed if p.version in applied]
+    return list(replay_order(recorded, requires)) if requires else recorded
 
 
 def verify_database(
@@ -29,15 +38,16 @@ def verify_database(
 
     Changes nothing. A version the history attributes to another agent than
     the requested one claiming it is reported in ``conflicts`` (not as
-    divergent) and left out of the expected schema. The expected schema is what the applied, installed
-    migrations produce, in version order, on a scratch database.
+    divergent) and left out of the expected schema. The expected schema is
+    what the applied, installed migrations produce, in version order (but for
+    what agent requirements impose, as on a fresh database), on a scratch database.
     """
     with open_run(conn, agents, registry, lock_timeout) as run:
         dialect = run.dialect
         unfinished = run.stopped()
         conflicts = tuple(Conflict.of(error) for error in run.conflicts())
         claimed = {conflict.version for conflict in conflicts}  # another agent's: not what the claiming file makes
-        expected = [p for p in applied_installed(run.installed, run.history) if p.version not in claimed]
+        expected = [p for p in applied_installed(run.installed, run.history, run.requires) if p.version not in claimed]
         check_before_running(dialect, expected, replay=True)  # the replay would escape its scratch transaction
         drift = dialect.schema_drift(expected)
         invalid_indexes = tuple(dialect.invalid_indexes(building=False))  # a build under way has not failed

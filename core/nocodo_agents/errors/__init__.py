@@ -9,7 +9,7 @@ next, in the library's terms. The command line adds its own advice (the
 The classes live by concern: :mod:`.base` (the root, bad arguments),
 :mod:`.plugins` (agents and migration files), :mod:`.planning` (conflicts,
 divergence), :mod:`.statements` (SQL refused before it runs),
-:mod:`.running` (failed and unfinished migrations), :mod:`.integrity`
+:mod:`.requirements` (agents requiring agents), :mod:`.running` (failed and unfinished migrations), :mod:`.integrity`
 (orphaned rows, invalid indexes), :mod:`.database` (connection, access,
 timeouts, locks, bookkeeping tables), :mod:`.history_width` (widening the
 history to 64-bit versions), :mod:`.operations` (adoption,
@@ -45,6 +45,7 @@ from .operations import (
 )
 from .planning import DivergentMigrationError, HistoryAttributionError, MigrationConflictError
 from .plugins import DuplicateAgentError, InvalidMigrationError, PluginLoadError, UnknownAgentError
+from .requirements import RequiredAgentMissingError, RequirementOrderError
 from .running import IncompleteMigrationError, MigrationFailedError, TransactionEndedError
 from .statements import SessionStateError, TransactionControlError, UnsplittableSqlError
 from .store import RejectedValueError, RowNotFoundError, SessionNotPausedError
@@ -77,6 +78,8 @@ __all__ = [
     "PartialSchemaError",
     "PluginLoadError",
     "RejectedValueError",
+    "RequiredAgentMissingError",
+    "RequirementOrderError",
     "ResolveRefusedError",
     "RollbackUnavailableError",
     "RowNotFoundError",

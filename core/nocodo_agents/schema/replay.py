@@ -6,7 +6,8 @@ of its own where its SQL can run and be undone: SQLite an empty in-memory
 database (:mod:`.scratch_sqlite`), PostgreSQL a scratch schema inside a
 transaction that is rolled back (:mod:`.scratch_postgresql`), MySQL a
 scratch database dropped afterwards (:mod:`.scratch_mysql`). The replay runs
-each migration's OWN SQL for that dialect, in version order:
+each migration's OWN SQL for that dialect, in the order given (version
+order, but for agent requirements):
 
 * :func:`replay` gives the schema the applied migrations produce, described
   as drift compares it; a statement that fails raises
@@ -88,8 +89,12 @@ def replay_migration(scratch: Scratch, planned: PlannedMigration, statements: Se
 
 
 def replay(scratch: Scratch, applied: Sequence[PlannedMigration]) -> Dict[str, str]:
-    """The schema ``applied`` (any order) produce when replayed in version order on ``scratch``, described."""
-    for planned in sorted(applied, key=lambda p: p.version):
+    """The schema ``applied`` produce when replayed in the order given on ``scratch``, described.
+
+    The runner gives them in the order a fresh database gets them: version
+    order, but for agent requirements (:func:`~nocodo_agents.planning.replay_order`).
+    """
+    for planned in applied:
         replay_migration(scratch, planned, scratch.statements(planned))
     return scratch.describe()
 
