@@ -76,7 +76,8 @@ class SqlSyntax:
     ``standard_conforming_strings = off``). ``ansi_quotes``: MySQL's
     ``"..."`` is an identifier. ``server_version``: the MySQL/MariaDB version
     as executable comments number it (``101119`` for 10.11.19); ``None`` runs
-    every executable comment. ``mariadb``: the server is MariaDB.
+    every executable comment. ``mariadb``: the server is MariaDB. ``oracle``:
+    MariaDB's ``sql_mode=ORACLE`` (stored programs in PL/SQL syntax).
     """
 
     dialect: str
@@ -84,6 +85,7 @@ class SqlSyntax:
     ansi_quotes: bool = False
     server_version: Optional[int] = None
     mariadb: bool = True
+    oracle: bool = False
 
     @classmethod
     def default(cls, dialect: str) -> "SqlSyntax":
@@ -93,7 +95,9 @@ class SqlSyntax:
     def with_sql_mode(self, sql_mode: str) -> "SqlSyntax":
         """This syntax under MySQL ``sql_mode`` (comma-separated flags)."""
         flags = {flag.strip().upper() for flag in sql_mode.split(",")}
-        return replace(self, backslash_escapes="NO_BACKSLASH_ESCAPES" not in flags, ansi_quotes=bool(flags & _ANSI_QUOTES_MODES))
+        return replace(
+            self, backslash_escapes="NO_BACKSLASH_ESCAPES" not in flags, ansi_quotes=bool(flags & _ANSI_QUOTES_MODES), oracle="ORACLE" in flags
+        )
 
     def runs(self, version: Optional[int], mariadb_only: bool) -> bool:
         """Whether the server runs the text of an executable comment numbered ``version`` (``None``: unnumbered)."""

@@ -1,17 +1,17 @@
 """Reading a MySQL/MariaDB routine's header, to where its body starts and what kind of body it is.
 
 A ``CREATE TRIGGER/PROCEDURE/FUNCTION/EVENT`` (and ``ALTER EVENT ... DO``)
-body is one statement. ``BEGIN ... END`` bodies are kept whole by the
-splitter's block depth (:mod:`nocodo_agents.schema.split`); a body that is one
-``IF ... END IF``, ``CASE ... END CASE``, ``WHILE ... END WHILE``,
-``LOOP ... END LOOP``, ``REPEAT ... UNTIL ... END REPEAT`` or MariaDB
-``FOR ... END FOR`` (labelled or not) is found here and read to its end by
-:mod:`.compound_statement`, as the server parses it:
-``IF``, ``CASE``, ``WHILE``, ``LOOP``, ``REPEAT`` and ``FOR`` open a block only
-in statement position (right after the header, after ``;``, ``BEGIN``,
-``THEN``, ``ELSE``, ``DO``, ``LOOP``, ``REPEAT``, a label ``name:`` or a
-handler's conditions); elsewhere ``IF(a, b, c)`` and ``REPEAT(s, n)`` are
-functions and ``CASE ... END`` an expression.
+body is one statement. A body that is one compound statement (a
+``BEGIN ... END`` block, ``IF ... END IF``, ``CASE ... END CASE``,
+``WHILE ... END WHILE``, ``LOOP ... END LOOP``, ``REPEAT ... UNTIL ... END REPEAT``
+or MariaDB ``FOR ... END FOR``, labelled or not) is found here and read to its
+end by :mod:`.compound_statement`, as the server parses it:
+``BEGIN``, ``IF``, ``CASE``, ``WHILE``, ``LOOP``, ``REPEAT`` and ``FOR`` open a
+block only in statement position (right after the header, after ``;``,
+``BEGIN``, ``THEN``, ``ELSE``, ``DO``, ``LOOP``, ``REPEAT``, a label ``name:``
+or a handler's conditions); elsewhere ``IF(a, b, c)`` and ``REPEAT(s, n)`` are
+functions, ``CASE ... END`` an expression, and ``begin`` or ``end`` a name
+(neither is reserved: ``SET NEW.end = NEW.start``, ``DECLARE end INT``).
 
 Text that does not read as the grammar says (a ``;`` inside a condition, an
 ``END IF`` closing a ``LOOP``, a body not closed when the text ends) raises
@@ -24,9 +24,15 @@ from __future__ import annotations
 from typing import List, Optional
 
 from .compound_statement import OPENERS, WRAP_ADVICE, CompoundStatement, RoutineBodyError
+
+#: What to do about a stored program written under sql_mode ORACLE.
+ORACLE_ADVICE = (
+    "Create the stored program in MariaDB's default syntax (without ORACLE in sql_mode; it still runs when called "
+    "from a session in ORACLE mode), with its body in BEGIN ... END"
+)
 from .lexer import IDENTIFIER, PUNCT, STRING, WORD
 
-__all__ = ["WRAP_ADVICE", "RoutineBody", "RoutineBodyError"]
+__all__ = ["ORACLE_ADVICE", "WRAP_ADVICE", "RoutineBody", "RoutineBodyError", "oracle_program"]
 
 #: Procedure characteristics between the parameter list and the body.
 _CHARACTERISTICS = frozenset(
@@ -44,12 +50,23 @@ _SIMPLE_STARTS = frozenset(
 )
 
 
+def oracle_program(offset: int, what: str) -> RoutineBodyError:
+    """The refusal of a stored program (``what``: procedure, package...) under sql_mode ORACLE, at ``offset``.
+
+    Its PL/SQL syntax (declarations between ``IS``/``AS`` and ``BEGIN``,
+    ``ELSIF``, ``WHILE ... LOOP``, packages) is not read by this module: where
+    it ends cannot be told with certainty.
+    """
+    return RoutineBodyError(
+        offset, f"a {what.lower()} created under sql_mode ORACLE (PL/SQL syntax, which the splitter does not read)", ORACLE_ADVICE
+    )
+
+
 class RoutineBody:
     """Fed the code tokens of one MySQL routine statement after the word naming its kind (``TRIGGER``...).
 
-    :attr:`open` is true while the body is a compound statement without
-    ``BEGIN`` that has not reached its ``END``: its semicolons do not end the
-    statement. :meth:`feed` raises :class:`RoutineBodyError` on text that
+    :attr:`open` is true while the body is a compound statement that has not
+    reached its ``END``: its semicolons do not end the statement. :meth:`feed` raises :class:`RoutineBodyError` on text that
     does not read as the grammar says.
     """
 
@@ -65,6 +82,13 @@ class RoutineBody:
         self.returns = False  # a function's RETURNS was read
         self.named = False  # a trigger's FOLLOWS/PRECEDES name was read
         self.block: Optional[CompoundStatement] = None
+
+    @classmethod
+    def block(cls) -> "RoutineBody":
+        """A compound statement outside a routine (MariaDB's ``BEGIN NOT ATOMIC ... END``, ``IF ... END IF``...), fed from its first word."""
+        body = cls("BLOCK")
+        body.phase = "start"
+        return body
 
     @property
     def open(self) -> bool:
@@ -95,10 +119,8 @@ class RoutineBody:
 
     def unclosed(self) -> str:
         """Why the text ends inside the body."""
-        return (
-            f"the body of this {self.kind.lower()} is a compound statement without BEGIN whose END is not reached "
-            f"before the text ends"
-        )
+        what = "this compound statement" if self.kind == "BLOCK" else f"the body of this {self.kind.lower()}"
+        return f"{what} is a compound statement whose END is not reached before the text ends"
 
     def _header(self, kind: str, text: str, offset: int) -> None:
         if self.held is not None:  # a function's SET: `RETURNS ... SET('a')` is a type, `SET x = 1` the body
@@ -154,9 +176,9 @@ class RoutineBody:
             raise RoutineBodyError(offset, f"the label of the {self.kind.lower()}'s body is not followed by BEGIN, IF, CASE, WHILE, LOOP, REPEAT or FOR")
 
     def _body(self, kind: str, text: str, offset: int) -> None:
-        if kind == WORD and text in OPENERS:
+        if kind == WORD and (text in OPENERS or text == "BEGIN"):
             self.block = CompoundStatement(self.kind.lower())
             self.phase = "compound"
             self.block.feed(kind, text, offset)
         else:
-            self.phase = "done"  # a BEGIN ... END body (kept whole by the block depth) or a simple statement
+            self.phase = "done"  # a simple statement

@@ -3,14 +3,18 @@
 The text is read by :mod:`nocodo_agents.schema.lexer`, so semicolons inside
 strings, quoted identifiers, comments and dollar quotes do not split, under
 the rules in force when each statement runs (:class:`SqlSyntax`). Nor do
-semicolons inside the ``BEGIN ... END`` body of a
-``CREATE TRIGGER/PROCEDURE/FUNCTION/EVENT`` (MySQL compound statements,
-PostgreSQL ``BEGIN ATOMIC``), MySQL's ``ALTER EVENT ... DO``, MariaDB's
-``BEGIN NOT ATOMIC ... END`` block, or (PostgreSQL, as psql) parentheses. A
-MySQL routine body that is one compound statement without ``BEGIN``
-(``FOR EACH ROW IF ... END IF``, ``WHILE ... END WHILE``...) is read to its
-``END`` by :mod:`nocodo_agents.schema.routine`, or refused when it cannot be
-read with certainty. There is no ``DELIMITER`` command: it
+semicolons inside a PostgreSQL ``CREATE FUNCTION/PROCEDURE``'s
+``BEGIN ATOMIC ... END`` body or (as psql) parentheses, or inside a MySQL
+compound statement: the body of a ``CREATE TRIGGER/PROCEDURE/FUNCTION/EVENT``
+or ``ALTER EVENT ... DO`` (``BEGIN ... END``, or one ``IF ... END IF``,
+``WHILE ... END WHILE``... without ``BEGIN``), and MariaDB's compound
+statements outside routines (``BEGIN NOT ATOMIC ... END``, ``IF ... END IF``,
+``WHILE ... END WHILE``...). A MySQL compound statement is read to its ``END``
+by :mod:`nocodo_agents.schema.routine` as the server parses it (``begin`` and
+``end`` are names where they are not in statement position), or refused when
+it cannot be read with certainty. On PostgreSQL ``BEGIN`` opens a body only
+before ``ATOMIC``, and ``CASE``/``END`` right after ``AS`` or ``.`` are names
+(``SELECT x AS end``). There is no ``DELIMITER`` command: it
 belongs to the mysql client, not the server.
 
 MySQL executable comments are read as the server reads them (see
@@ -36,10 +40,9 @@ from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
 from .lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, IDENTIFIER, PUNCT, STRING, WORD, SqlLexError, SqlSyntax, tokens
-from .routine import RoutineBody, RoutineBodyError
+from .compound_statement import OPENERS
+from .routine import RoutineBody, RoutineBodyError, oracle_program
 
-#: ``END IF`` and friends close blocks whose opening words are not counted.
-_UNCOUNTED_ENDS = frozenset({"IF", "LOOP", "WHILE", "REPEAT", "FOR"})  # FOR: MariaDB's FOR ... DO ... END FOR
 _ROUTINES = frozenset({"TRIGGER", "PROCEDURE", "FUNCTION", "EVENT"})
 #: The words naming what a ``CREATE`` makes that is not a routine: once one is read, a routine word later in the
 #: statement is a name (``CREATE TABLE event (begin INT)``), not a body to keep whole.
@@ -106,8 +109,9 @@ class _Splitter:
         code: List[Tuple[str, str]] = []  # the statement's code tokens, kept for a SET only
         depth = parens = 0
         exec_marker: Optional[str] = None
-        pending = ""  # a BEGIN, END or CASE waiting for the token after it
-        body: Optional[RoutineBody] = None  # a MySQL routine's header and body (one compound statement without BEGIN)
+        pending = before = ""  # PostgreSQL: a BEGIN, END or CASE waiting for the token after it; the token before it
+        begin_at: Optional[int] = None  # MySQL: a statement's first word BEGIN, waiting for the token after it (NOT: a block)
+        body: Optional[RoutineBody] = None  # MySQL: a routine's header and body, or a compound statement outside one
         for token in tokens(sql, self.syntax, start):
             kind, text = token.kind, sql[token.start : token.end]
             if kind == EXEC_OPEN:
@@ -119,8 +123,19 @@ class _Splitter:
             if kind == COMMENT:
                 continue
             upper = text.upper() if kind == WORD else text
-            if pending:
-                depth = _block_depth(pending, upper, depth, routine, mysql)
+            if mysql:
+                if begin_at is not None:
+                    if kind == WORD and upper == "NOT":  # MariaDB's BEGIN NOT ATOMIC block
+                        body = self._block(begin_at)
+                        body.feed(WORD, "BEGIN", begin_at)
+                    begin_at = None
+                elif not has_code and kind == WORD:
+                    if upper == "BEGIN":
+                        begin_at = token.start
+                    elif upper in OPENERS or (upper == "DECLARE" and self.syntax.oracle):  # MariaDB's IF/CASE... outside a routine
+                        body = self._block(token.start)
+            elif pending:
+                depth = _block_depth(pending, upper, before, depth, routine)
                 pending = ""
             if body is not None:
                 body.feed(kind, upper, token.start)
@@ -133,20 +148,22 @@ class _Splitter:
                 piece_start, prefix = token.end, (exec_marker + " " if exec_marker else "")
                 first = previous = ""
                 has_code = routine = kind_read = False
-                code, depth, parens, body = [], 0, 0, None
+                code, depth, parens, body, begin_at = [], 0, 0, None, None
                 continue
             if not has_code:
                 has_code, first = True, upper if kind == WORD else ""
             if kind == WORD:
                 if (first == "CREATE" or (mysql and first == "ALTER")) and not kind_read and (upper in _ROUTINES or upper in _NOT_ROUTINES):
                     kind_read, routine = True, upper in _ROUTINES and (first == "CREATE" or upper == "EVENT")  # ALTER EVENT ... DO <body>
+                    if mysql and self.syntax.oracle and (routine or upper == "PACKAGE"):
+                        raise oracle_program(token.start, upper)
                     if routine and mysql:
                         body = RoutineBody(upper)
-                if upper in ("BEGIN", "END") or (upper == "CASE" and previous != "END"):  # END CASE closes, once
-                    pending = upper
+                if not mysql and upper in ("BEGIN", "END", "CASE"):
+                    pending, before = upper, previous
             elif kind == PUNCT and not mysql and text in "()":
                 parens = parens + 1 if text == "(" else max(parens - 1, 0)
-            previous = upper  # any token: "END); CASE" opens a CASE statement, only "END CASE" closes one
+            previous = upper  # any token (PostgreSQL: AS or . before END makes it a name)
             if first == "SET" and len(code) < 256:
                 code.append((kind, text))
         if body is not None and body.open:
@@ -154,6 +171,12 @@ class _Splitter:
         if has_code:
             statements.append((prefix + sql[piece_start:] + (" */" if exec_marker else "")).strip())
         return statements
+
+    def _block(self, offset: int) -> RoutineBody:
+        """A MySQL compound statement outside a routine, starting at ``offset``."""
+        if self.syntax.oracle:
+            raise oracle_program(offset, "block")
+        return RoutineBody.block()
 
     # -- statements that change how the rest is read ----------------------------------------------
 
@@ -185,6 +208,8 @@ class _Splitter:
                 current = (self.syntax if current is _UNREADABLE else current).with_sql_mode(_unquote(value[0][1]))
             elif len(value) == 1 and value[0][0] == WORD and value[0][1].lower() in self.saved:
                 current = self.saved[value[0][1].lower()]
+            elif len(value) == 1 and value[0][0] == WORD and value[0][1][:1].isalpha() and value[0][1].upper() != "DEFAULT":
+                current = (self.syntax if current is _UNREADABLE else current).with_sql_mode(value[0][1])  # SET sql_mode = ORACLE
             elif _mode_source(value) == "current":
                 pass
             else:
@@ -235,19 +260,21 @@ class _Splitter:
         return splits[0]
 
 
-def _block_depth(word: str, following: str, depth: int, routine: bool, mysql: bool) -> int:
-    """The compound-statement depth after ``word`` (BEGIN, END or CASE), knowing the token after it."""
-    if word == "BEGIN":
-        if following in ("WORK", "TRANSACTION", ";"):
-            return depth
-        if depth > 0 or routine or (mysql and following == "NOT"):  # MariaDB's anonymous BEGIN NOT ATOMIC block
-            return depth + 1
+def _block_depth(word: str, following: str, before: str, depth: int, routine: bool) -> int:
+    """PostgreSQL: the ``BEGIN ATOMIC`` depth after ``word`` (BEGIN, END or CASE), knowing the tokens around it.
+
+    ``BEGIN`` opens a routine's body only before ``ATOMIC`` (elsewhere it is a
+    transaction or a name: ``RETURNS TABLE (begin int)``); inside the body a
+    ``CASE`` opens an expression its ``END`` closes. Right after ``AS`` or
+    ``.`` each is a name (``SELECT x AS end``, ``t.case``).
+    """
+    if before in ("AS", "."):
         return depth
+    if word == "BEGIN":
+        return depth + 1 if routine and depth == 0 and following == "ATOMIC" else depth
     if word == "CASE":
         return depth + 1 if depth > 0 else depth
-    if depth > 0 and following not in _UNCOUNTED_ENDS:
-        return depth - 1
-    return depth
+    return depth - 1 if depth > 0 else depth
 
 
 #: The syntax after a statement setting a mode to a value the splitter cannot read.
