@@ -112,6 +112,7 @@ class _Splitter:
         pending = before = ""  # PostgreSQL: a BEGIN, END or CASE waiting for the token after it; the token before it
         begin_at: Optional[int] = None  # MySQL: a statement's first word BEGIN, waiting for the token after it (NOT: a block)
         body: Optional[RoutineBody] = None  # MySQL: a routine's header and body, or a compound statement outside one
+        line_comment_last = ends_in_line_comment = False  # the latest token is a -- or # comment (up to its newline)
         for token in tokens(sql, self.syntax, start):
             kind, text = token.kind, sql[token.start : token.end]
             if kind == EXEC_OPEN:
@@ -121,7 +122,9 @@ class _Splitter:
                 exec_marker = None
                 continue
             if kind == COMMENT:
+                line_comment_last = text[:1] in "-#"  # a piece ending in it keeps the newline ending it
                 continue
+            ends_in_line_comment, line_comment_last = line_comment_last, False
             upper = text.upper() if kind == WORD else text
             if mysql:
                 if begin_at is not None:
@@ -141,7 +144,7 @@ class _Splitter:
                 body.feed(kind, upper, token.start)
             if kind == PUNCT and text == ";" and depth == 0 and parens == 0 and not (body is not None and body.open):
                 if has_code:
-                    statements.append((prefix + sql[piece_start : token.start] + (" */" if exec_marker else "")).strip())
+                    statements.append(_piece(prefix + sql[piece_start : token.start], exec_marker, ends_in_line_comment))
                     change = self._mode_change(code) if first == "SET" else None
                     if change is not None:
                         return statements + self._after_mode_change(change, token.end, exec_marker, len(statements))
@@ -169,7 +172,7 @@ class _Splitter:
         if body is not None and body.open:
             raise RoutineBodyError(len(sql), body.unclosed())
         if has_code:
-            statements.append((prefix + sql[piece_start:] + (" */" if exec_marker else "")).strip())
+            statements.append(_piece(prefix + sql[piece_start:], exec_marker, line_comment_last))
         return statements
 
     def _block(self, offset: int) -> RoutineBody:
@@ -258,6 +261,20 @@ class _Splitter:
                 f"the statements after it split differently depending on it (backslashes or double quotes in strings)",
             )
         return splits[0]
+
+
+def _piece(text: str, exec_marker: Optional[str], ends_in_line_comment: bool) -> str:
+    """One statement's text, trimmed: a trailing ``--``/``#`` comment keeps the newline that ends it.
+
+    Without it, whatever follows the statement (the ``;`` a dry run prints,
+    the `` */`` closing an executable comment) would fall inside the comment,
+    and a routine's stored body would lose what the server keeps.
+    """
+    closing = " */" if exec_marker else ""
+    trimmed = text.strip()
+    if ends_in_line_comment:
+        return trimmed + "\n" + closing.strip()
+    return (trimmed + closing).strip()
 
 
 def _block_depth(word: str, following: str, before: str, depth: int, routine: bool) -> int:
