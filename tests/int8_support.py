@@ -121,3 +121,53 @@ def postgresql_db(server: Any) -> Db:
 
 def mariadb_db(server: Any, name: str) -> Db:
     return Db("mysql", lambda: server.connect(name), server.url(name))
+
+
+# -- what a Rust application built with refinery's int8-versions does with the rows it reads back ----------------
+
+#: refinery reads ``applied_on`` with ``OffsetDateTime::parse(.., &Rfc3339).unwrap()``: RFC 3339, a ``T``, an offset.
+_REFINERY_RFC3339 = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+
+
+def refinery_verify(db: Db, migrations: Sequence[Migration], abort_missing: bool = True) -> List[int]:
+    """Read the history as refinery_core 0.9.1 built with ``int8-versions`` does, then ``verify_migrations``.
+
+    refinery's ``query_applied_migrations`` takes the version as an ``i64``
+    (the postgres crate refuses any column but ``int8``), parses ``applied_on``
+    as RFC 3339 and the checksum as a ``u64`` (both ``unwrap``/``expect``);
+    ``verify_migrations`` (``abort_divergent``, and ``abort_missing`` unless
+    told) then fails on an applied row whose name or checksum differs from its
+    migration (``DivergentVersion``), an applied row no migration has, or a
+    migration below the highest applied version that is not applied
+    (``MissingVersion``). Returns the versions it would apply; an
+    ``AssertionError`` names what refinery refuses.
+    """
+    import re
+
+    if db.dialect == "postgresql":
+        assert db.version_type() == "int8", f"postgres crate: i64 FromSql refuses a {db.version_type()} column"
+    else:
+        assert db.is_64_bit() or db.dialect == "sqlite", db.version_type()
+    applied = []
+    for version, name, applied_on, stored in db.rows(
+        "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version ASC"
+    ):
+        assert -(2**63) <= int(version) < 2**63, version
+        assert re.fullmatch(_REFINERY_RFC3339, str(applied_on)), f"Rfc3339 parse unwrap panics on {applied_on!r}"
+        assert re.fullmatch(r"\+?[0-9]+", str(stored)) and int(stored) < 2**64, f"checksum must be a valid u64: {stored!r}"
+        applied.append((int(version), str(name), int(stored)))
+    files = {m.version: (m.name, checksum(m.name, m.version, m.sql(db.dialect), True)) for m in migrations}
+    for version, name, stored in applied:
+        if version not in files:
+            assert not abort_missing, f"MissingVersion: V{version}__{name} is missing from the filesystem"
+            continue
+        assert files[version] == (name, stored), f"DivergentVersion: applied V{version}__{name} ({stored}) != {files[version]}"
+    current = applied[-1][0] if applied else -1
+    done = {version for version, _, _ in applied}
+    pending = []
+    for version in sorted(files):
+        if version in done:
+            continue
+        assert not (abort_missing and current >= version), f"MissingVersion: V{version} on the filesystem, not applied"
+        pending.append(version)
+    return pending

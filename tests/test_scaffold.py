@@ -4,24 +4,20 @@ A real wheel in a fresh virtual environment and an editable install are in
 tests/test_packaging.py; here the scaffolding API and the console script,
 with agents registered in-process or unpacked beside the script.
 
-Timestamp versions (``YYYYMMDDHHMMSS``) are above the 32-bit limit of
-:data:`nocodo_agents.migration.MAX_VERSION` until the 64-bit versions of
-issue 11 land; the ``int8_limit`` fixture lifts the limit to 2**63 - 1 (the
-value they set) so that these tests check the file ``new --timestamp``
-writes. Once merged the fixture changes nothing.
+Timestamp versions (``YYYYMMDDHHMMSS``) are above refinery's 32-bit range and
+within :data:`nocodo_agents.migration.MAX_VERSION` (2**63 - 1): what ``new
+--timestamp`` writes loads and migrates as it is.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
-import nocodo_agents.migration as migration_module
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import registry_of
 from nocodo_agents import InstalledCopyError, ScaffoldError
@@ -34,12 +30,6 @@ from nocodo_agents.scaffold_target import installed_root
 NOON = datetime(2026, 12, 1, 12, 0, 0, 345678, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def int8_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(migration_module, "MAX_VERSION", 2**63 - 1)
-    yield
-
-
 def _package_dir(dotted: str) -> Path:
     module = __import__(dotted, fromlist=["__path__"])
     return Path(list(module.__path__)[0])
@@ -48,7 +38,7 @@ def _package_dir(dotted: str) -> Path:
 # -- --timestamp ----------------------------------------------------------------------------------
 
 
-def test_timestamp_writes_the_utc_second_as_the_version(agent_package: Callable[..., str], int8_limit: None) -> None:
+def test_timestamp_writes_the_utc_second_as_the_version(agent_package: Callable[..., str]) -> None:
     package = agent_package({"V100__create_things": "CREATE TABLE things (id INTEGER);"})
     registry = registry_of(things=package)
     path, version = scaffold_migration("things", "add_tags", timestamp=True, registry=registry, now=lambda: NOON)
@@ -63,7 +53,7 @@ def test_timestamp_writes_the_utc_second_as_the_version(agent_package: Callable[
     assert version == 20261201120005
 
 
-def test_two_timestamps_in_one_second_take_the_next_free_second(agent_package: Callable[..., str], int8_limit: None) -> None:
+def test_two_timestamps_in_one_second_take_the_next_free_second(agent_package: Callable[..., str]) -> None:
     package = agent_package({"V100__create_things": "CREATE TABLE things (id INTEGER);"})
     registry = registry_of(things=package)
     first, v1 = scaffold_migration("things", "add_tags", timestamp=True, registry=registry, now=lambda: NOON)
@@ -81,14 +71,14 @@ def test_two_timestamps_in_one_second_take_the_next_free_second(agent_package: C
     assert rolled == 20261201120100
 
 
-def test_a_timestamp_another_agent_uses_is_skipped(agent_package: Callable[..., str], int8_limit: None) -> None:
+def test_a_timestamp_another_agent_uses_is_skipped(agent_package: Callable[..., str]) -> None:
     taken = agent_package({"V20261201120000__theirs": "CREATE TABLE theirs (id INTEGER);"})
     mine = agent_package({"V100__create_mine": "CREATE TABLE mine (id INTEGER);"})
     path, version = scaffold_migration("mine", "add_x", timestamp=True, registry=registry_of(theirs=taken, mine=mine), now=lambda: NOON)
     assert version == 20261201120001 and path.parent == _package_dir(mine)
 
 
-def test_timestamp_without_a_clock_given_is_now(agent_package: Callable[..., str], int8_limit: None) -> None:
+def test_timestamp_without_a_clock_given_is_now(agent_package: Callable[..., str]) -> None:
     package = agent_package({"V100__create_things": "CREATE TABLE things (id INTEGER);"})
     before = datetime.now(timezone.utc).replace(microsecond=0)
     _, version = scaffold_migration("things", "add_tags", timestamp=True, registry=registry_of(things=package))
@@ -203,25 +193,30 @@ def test_new_by_dashed_agent_name_and_unknown_names(cli: Cli) -> None:
     assert both.code == 2 and "not allowed with" in both.err
 
 
-def test_new_timestamp_from_the_command_line(cli: Cli) -> None:
-    """The command's parser and handler, with the 64-bit limit lifted as :func:`int8_limit` does."""
+def test_new_timestamp_from_the_command_line(cli: Cli, tmp_path: Path) -> None:
+    """The real console script writes two timestamp migrations; ``migrate`` applies them into a 64-bit history."""
     write_agent_distribution(cli.site, "tag-notes-agent", "tag_notes", "tag_notes_pkg", {"V100__create_tag_notes": sql_module("CREATE TABLE tag_notes (id INTEGER);")})
-    script = (
-        "import sys, nocodo_agents.migration as m\n"
-        "m.MAX_VERSION = 2**63 - 1\n"
-        "from nocodo_agents.cli import main\n"
-        "sys.exit(main(sys.argv[1:]))\n"
-    )
-    environment = {"PYTHONPATH": str(cli.site), "PATH": "/usr/bin:/bin"}
     before = datetime.now(timezone.utc).replace(microsecond=0)
-    runs = [
-        subprocess.run([sys.executable, "-c", script, "new", "tag-notes", "add_tags", "--timestamp"], cwd=cli.cwd, env=environment, capture_output=True, text=True, timeout=120)
-        for _ in range(2)
-    ]
+    runs = [cli("new", "tag-notes", "add_tags", "--timestamp") for _ in range(2)]
     after = datetime.now(timezone.utc)
-    assert all(run.returncode == 0 for run in runs), [run.stderr for run in runs]
+    assert all(run.code == 0 for run in runs), [run.text for run in runs]
     written = sorted(p.name for p in (cli.site / "tag_notes_pkg" / "migrations").glob("V*__add_tags.py"))
     assert len(written) == 2, "two calls, two files, whatever second they fall in"
     moments = [datetime.strptime(name[1:].split("__")[0], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc) for name in written]
     assert before <= moments[0] < moments[1] <= after + timedelta(seconds=1)
-    assert all(f"{name}" in run.stdout for name, run in zip(written, runs))
+    for index, name in enumerate(written):  # the author writes the SQL the scaffold asks for
+        (cli.site / "tag_notes_pkg" / "migrations" / name).write_text(sql_module(f"CREATE TABLE tags_{index} (id INTEGER);"))
+    url = f"sqlite:///{tmp_path / 'tag_notes.sqlite'}"
+    done = cli("migrate", "--db", url, "--agent", "tag-notes")
+    assert done.code == 0, done.text
+    versions = [int(name[1:].split("__")[0]) for name in written]
+    import sqlite3
+
+    connection = sqlite3.connect(tmp_path / "tag_notes.sqlite")
+    try:
+        history = [row[0] for row in connection.execute("SELECT version FROM refinery_schema_history ORDER BY version")]
+        declared = [row[2] for row in connection.execute("PRAGMA table_info(refinery_schema_history)") if row[1] == "version"]
+    finally:
+        connection.close()
+    assert history == [1, 2, 3, 100, *versions] and declared == ["INT8"], (history, declared)
+    assert all(name in run.out for name, run in zip(written, runs))

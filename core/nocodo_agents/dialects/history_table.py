@@ -53,6 +53,7 @@ class HistoryGuard(NamedTuple):
     rows: int  #: how many versions the history holds
     version_sum: int  #: the sum of those versions, each taken modulo 2**32 (:func:`version_sum`)
     recorded: bool  #: whether the version asked about is one of them
+    int8: bool = False  #: whether the ``version`` column is declared 64-bit (another runner may have widened it)
 
 
 class HistoryTable:
@@ -220,17 +221,23 @@ class HistoryTable:
         migration instead of reading the whole history again (``None``: only
         the count and sum). The sum tells a rollback followed by another
         runner's apply (same count, other versions) from no change at all. The
-        version is looked up by its primary key.
+        version is looked up by its primary key. The version column's declared
+        type comes in the same row: a widening by another runner changes no
+        version, only the encoding every checksum written from then on must use.
         """
         table = self.history_table
         # The sum is of the versions modulo 2**32: 64-bit versions would overflow SQLite's SUM.
         modulo = "%%" if self.placeholder == "%s" else "%"  # a literal % beside the drivers' %s placeholders
-        count, total, recorded = self._query(
+        count, total, recorded, declared = self._query(
             f"SELECT (SELECT COUNT(*) FROM {table}), (SELECT COALESCE(SUM(version {modulo} 4294967296), 0) FROM {table}), "
-            f"(SELECT COUNT(*) FROM {table} WHERE version = {self.placeholder})",
+            f"(SELECT COUNT(*) FROM {table} WHERE version = {self.placeholder}), {self.version_type_sql()}",
             (version,),
         )[0]
-        return HistoryGuard(int(count), int(total), bool(int(recorded)))
+        return HistoryGuard(int(count), int(total), bool(int(recorded)), is_64_bit_type(_shown(declared)))
+
+    def version_type_sql(self) -> str:
+        """A scalar subquery (no parameter): the declared type of the history's ``version`` column, as :attr:`history_columns_sql` gives it."""
+        raise NotImplementedError
 
     def _write_history(self, version: int, sql: str, params: Sequence[Any]) -> None:
         """Run a statement writing the history; a row the table refuses raises :class:`HistoryTableError`."""

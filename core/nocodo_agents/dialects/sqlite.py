@@ -199,6 +199,28 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
     def history_table(self) -> str:
         return f"main.{HISTORY_TABLE}"
 
+    def version_type_sql(self) -> str:
+        return f"(SELECT type FROM pragma_table_info('{HISTORY_TABLE}', 'main') WHERE name = 'version' COLLATE NOCASE)"
+
+    def widen_history(self) -> None:
+        """Rebuild the history with ``version INT8`` (:meth:`widen_history_sql`), views and triggers reading it left working.
+
+        The rebuild drops the table and renames its copy; SQLite (3.26 and
+        later) checks every view and trigger when a table is renamed, and one
+        reading the history (an operator's view of applied versions) names
+        a table that is gone at that moment. ``legacy_alter_table`` skips that
+        check for the rename; the view's text names the table, which exists
+        again once the rename is done. The setting is the connection's as before afterwards.
+        """
+        legacy = int(self._query("PRAGMA legacy_alter_table")[0][0])
+        if not legacy:
+            self._run("PRAGMA legacy_alter_table = ON")
+        try:
+            super().widen_history()
+        finally:
+            if not legacy:
+                self._run("PRAGMA legacy_alter_table = OFF")
+
     def widen_history_sql(self) -> List[str]:
         """SQLite cannot change a column's type: the table is rebuilt with ``version INT8`` (one transaction, rows kept).
 

@@ -104,7 +104,9 @@ def _guarded(run: Run, seen: _Seen) -> _Seen:
     plus those it wrote, with the same sum of versions (a rollback followed by
     another runner's apply keeps the count), and the next version must still
     be unapplied. Only when any of these fails (another runner was at work) is
-    the history read and the run planned again. After the last migration one
+    the history read and the run planned again; so is it when the version
+    column's declared width changed (another runner widened the history: the
+    checksums written from then on hash the version as ``i64``). After the last migration one
     more transaction asks the same (a runner returns only once nothing is
     pending under the lock). The journal (MySQL, where a migration that
     stopped part-way stops every run) is checked under the lock too; elsewhere
@@ -115,9 +117,13 @@ def _guarded(run: Run, seen: _Seen) -> _Seen:
     unfinished = run.dialect.journal.unfinished()
     if unfinished is not None:
         raise incomplete_error(unfinished)
-    if guard.rows == seen.rows and guard.version_sum == seen.version_sum and not guard.recorded:
+    unchanged = guard.rows == seen.rows and guard.version_sum == seen.version_sum and not guard.recorded
+    if unchanged and guard.int8 == run.dialect.history_int8:
         return seen
-    logger.info("the history changed since this run read it (another runner): planning again")
+    if unchanged:
+        logger.info("another runner widened the history to 64-bit versions since this run read it: planning again")
+    else:
+        logger.info("the history changed since this run read it (another runner): planning again")
     return _replan(run)
 
 
@@ -230,9 +236,11 @@ def _apply_one(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> Migra
 def _apply_outside_transaction(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> Optional[MigrationStep]:
     """Run and record one ``transactional = False`` migration holding the lock; ``None`` if another runner applied it."""
     with dialect.outside_transaction():
-        if is_recorded(dialect, planned.version):
+        guard = dialect.history_guard(planned.version)
+        if guard.recorded:
             logger.info("V%s__%s of agent %r was applied by another runner meanwhile", planned.version, planned.name, planned.agent)
             return None
+        int8 = plan.int8_versions or guard.int8  # another runner may have widened the history meanwhile; nothing narrows it
         started = time.perf_counter()
         run_outside_transaction(dialect, planned, planned.sql(dialect.name))
         with dialect.write_transaction():
@@ -242,7 +250,7 @@ def _apply_outside_transaction(dialect: Dialect, planned: PlannedMigration, plan
                     "the same time: it ran twice", planned.version, planned.name, planned.agent,
                 )
             else:
-                dialect.insert_history(planned.history_row(dialect.name, now_rfc3339(), plan.int8_versions))
+                dialect.insert_history(planned.history_row(dialect.name, now_rfc3339(), int8))
                 dialect.journal.done(planned.version)
     duration = (time.perf_counter() - started) * 1000
     logger.info("applied V%s__%s of agent %r outside a transaction in %.1f ms", planned.version, planned.name, planned.agent, duration)

@@ -167,7 +167,7 @@ def resolve_unfinished(
                         "install its agent, or request it (agents=, the command line's agent option)",
                         needs_agent=True,
                     )
-                row = planned.history_row(dialect.name, now_rfc3339(), dialect.history_int8)
+                row = planned.history_row(dialect.name, now_rfc3339(), run.int8)
                 dialect.insert_history(row)
             elif not applied and recorded is not None:
                 dialect.delete_history(version)

@@ -15,6 +15,7 @@ from ..planning import PlannedMigration, check_requirement_rollback, check_targe
 from .non_transactional import is_recorded, run_outside_transaction
 from .reports import RollbackReport, RollbackStep
 from .run import DEFAULT_LOCK_TIMEOUT, Run, incomplete_error, open_run
+from .widening import keep_64_bit
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -129,6 +130,7 @@ def _roll_back_one(dialect: Dialect, planned: PlannedMigration) -> Optional[Roll
             return None  # another runner rolled it back meanwhile
         if transactional:
             run_statements(dialect, planned, sql, rolled_back=dialect.transactional_ddl, phase="rollback")
+            keep_64_bit(dialect, planned.version)
             dialect.delete_history(planned.version)
             dialect.journal.done(planned.version)  # commits with the deletion
     if not transactional:  # statements outside a transaction, holding the lock; the row goes once they succeeded
@@ -137,6 +139,7 @@ def _roll_back_one(dialect: Dialect, planned: PlannedMigration) -> Optional[Roll
                 return None  # another runner rolled it back meanwhile
             run_outside_transaction(dialect, planned, sql, phase="rollback")
             with dialect.write_transaction():
+                keep_64_bit(dialect, planned.version)
                 dialect.delete_history(planned.version)
                 dialect.journal.done(planned.version)
     duration = (time.perf_counter() - started) * 1000

@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence, Tuple
 
+from ..dialects import Dialect
 from ..discovery import AgentRegistry
 from ..errors import HistoryWideningError
 from ..history import HistoryRow
@@ -107,6 +108,22 @@ def settle_width(run: Run, *, widen: bool = False, keep_unverified: bool = False
             run.refuse_unfinished()
             rerecorded = rerecord_checksums(run)
     return WidenReport(dialect.name, widened, rerecorded, kept)
+
+
+def keep_64_bit(dialect: Dialect, version: int) -> None:
+    """Before ``version``'s row leaves the history (in the write transaction open): a 64-bit version in a column declared 32-bit gets a 64-bit column first.
+
+    Only SQLite gets here (it stores any integer whatever the declared type:
+    refinery built with ``int8-versions`` appending to an ``INT4`` table an
+    application without it created). Such a history is read as 64-bit
+    because of its versions above 2**31 - 1; without the last of them it
+    would read as 32-bit, and every ``i64`` checksum in it would diverge. So
+    the column is widened (the table rebuilt) with the row still there: the
+    history stays 64-bit, as a widened one does.
+    """
+    if version > MAX_INT4_VERSION and not dialect.history_int8:
+        dialect.widen_history()
+        logger.info("widened %s to 64-bit versions before V%s leaves it (it held 64-bit versions)", dialect.history_table, version)
 
 
 def rerecord_checksums(run: Run) -> Tuple[HistoryRow, ...]:

@@ -57,6 +57,12 @@ class BookkeepingTables:
 
         def location(self) -> str: ...
 
+    def version_type_sql(self) -> str:
+        return (
+            "(SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+            f"AND TABLE_NAME = '{HISTORY_TABLE}' AND COLUMN_NAME = 'version')"
+        )
+
     # The history table and the journal, their columns, engines and character sets, in one statement:
     # each part looks one table up by name (MariaDB then opens no other table's definition).
     history_columns_sql = " UNION ALL ".join(

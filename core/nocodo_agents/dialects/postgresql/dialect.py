@@ -15,6 +15,7 @@ from ...errors import (
     ConnectionStateError,
     DatabaseAccessError,
     ForeignKeyViolationError,
+    HistoryTableError,
     MigrationFailedError,
     migration_facts,
 )
@@ -120,6 +121,33 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
         """``ALTER ... TYPE int8``: transactional, so it commits with the checksums re-recorded after it."""
         return [f"ALTER TABLE {self.history_table} ALTER COLUMN version TYPE int8"]
 
+    def widen_history(self) -> None:
+        """``ALTER ... TYPE int8``, after refusing (:class:`HistoryTableError`) views whose rules use the column.
+
+        PostgreSQL cannot change the type of a column a view uses; it is
+        asked first (one statement), so the error names the views and what
+        to do, and the transaction rolls back with nothing changed.
+        """
+        table = self.history_table.replace("'", "''")
+        views = [
+            as_text(row[0])
+            for row in self._query(
+                "SELECT DISTINCT v.oid::regclass::text FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid "
+                "JOIN pg_class v ON v.oid = r.ev_class JOIN pg_attribute a ON a.attrelid = d.refobjid "
+                f"AND a.attnum = d.refobjsubid WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = '{table}'::regclass "
+                "AND a.attname = 'version' AND v.oid <> d.refobjid ORDER BY 1"
+            )
+        ]
+        if views:
+            raise HistoryTableError(
+                table=HISTORY_TABLE,
+                database=self.location(),
+                problem=f"has its version column used by the view(s) {', '.join(views)}, so PostgreSQL cannot widen "
+                f"it to int8 (refinery's int8-versions): nothing was changed; drop "
+                f"the view(s), run again, then create them again (they read the widened column as they are)",
+            )
+        super().widen_history()
+
     def _note_history_shape(self, rows: Sequence[Any]) -> None:
         if rows:
             self._schema = rows[0][4]
@@ -132,6 +160,10 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
         if self._schema is None:
             self._schema = self._current_schema()
         return f"{self._schema}.{HISTORY_TABLE}"
+
+    def version_type_sql(self) -> str:
+        table = self.history_table.replace("'", "''")
+        return f"(SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = '{table}'::regclass AND attname = 'version')"
 
     def _cursor(self) -> Any:
         """A plain cursor returning tuples, whatever ``row_factory``/``cursor_factory`` the caller set."""
