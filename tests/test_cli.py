@@ -255,7 +255,7 @@ def test_verify_clean_then_drifted(cli: Cli) -> None:
     drifted = cli("verify")
     assert drifted.code == 4
     assert "column agent_sessions.surprise" in drifted.out and "idx_agent_messages_session_created" in drifted.out
-    assert "my_app_table is not created by any migration" in drifted.out
+    assert "my_app_table is not created by the requested agents' migrations" in drifted.out
     report = json.loads(cli("verify", "--json").out)
     assert report["ok"] is False and {d["kind"] for d in report["drift"]} == {"missing", "unexpected"}
 

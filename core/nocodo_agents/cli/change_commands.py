@@ -23,8 +23,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _notes(report: MigrationReport, output: Output) -> None:
+    from .row_notes import not_requested_row_note
+
     for row in report.not_installed:
-        output.line(f"note: V{row.version}__{row.name} is applied but not installed (agent {row.agent})")
+        output.line(not_requested_row_note(row))
 
 
 # migrate

@@ -202,10 +202,12 @@ def _print_verify(report: VerifyReport, stopped: Optional[MigrationError], outpu
         )
         for index in report.invalid_indexes:
             output.result(f"  {index}: DROP INDEX CONCURRENTLY {index};")
+    from .row_notes import not_requested_row_note, unmanaged_table_note
+
     for name in report.drift.unmanaged:
-        output.line(f"note: {name} is not created by any migration (not checked)")
+        output.line(unmanaged_table_note(name))
     for row in report.not_installed:
-        output.line(f"note: V{row.version}__{row.name} is applied but not installed (agent {row.agent})")
+        output.line(not_requested_row_note(row))
     if report.pending:
         output.line("note: pending (not applied yet): " + ", ".join(f"V{v}" for v in report.pending))
 

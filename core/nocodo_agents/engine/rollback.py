@@ -38,7 +38,8 @@ def _rollback_plan(run: Run, to: int) -> List[PlannedMigration]:
                 name=row.name,
                 agent=row.agent,
                 source=None,
-                reason="it is not installed (or its agent was not requested)"
+                reason="no requested agent provides it (its agent is not installed, or was not requested)",
+                not_requested=True,
             )
         if planned.rollback_sql(run.dialect.name) is None:
             raise RollbackUnavailableError(

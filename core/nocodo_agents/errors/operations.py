@@ -87,19 +87,35 @@ class HistoryNotEmptyError(MigrationError):
 
 
 class RollbackUnavailableError(MigrationError):
-    """A migration to roll back has no ``rollback()`` (or is not installed): nothing was changed."""
+    """A migration to roll back has no ``rollback()``, or no requested agent provides it (``not_requested``): nothing was changed."""
 
-    def __init__(self, *, version: int, name: str, agent: Union[str, None], source: Union[str, None], reason: str) -> None:
+    def __init__(
+        self,
+        *,
+        version: int,
+        name: str,
+        agent: Union[str, None],
+        source: Union[str, None],
+        reason: str,
+        not_requested: bool = False,
+    ) -> None:
         self.version = version
         self.name = name
         self.agent = agent
         self.source = source
         self.reason = reason
+        self.not_requested = not_requested
         where = f" ({source})" if source else ""
+        if not_requested:
+            remedy = (
+                f"To roll it back, request agent {agent!r} too (agents=[...]; the command line's --agent), "
+                f"installing its distribution first if it is not installed"
+            )
+        else:
+            remedy = "Add a rollback() function to the migration module"
         super().__init__(
             f"cannot roll back V{version}__{name} of agent {agent!r}{where}: {reason}. Nothing was "
-            f"changed. Add a rollback() function to the migration module, or roll back to a version "
-            f"at or above {version}."
+            f"changed. {remedy}, or roll back to a version at or above {version}."
         )
 
 
