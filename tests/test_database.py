@@ -10,7 +10,7 @@ import pytest
 
 import nocodo_agents_requirements_qna.plugin as qna_plugin
 from conftest import history, tables
-from nocodo_agents import UnknownAgentError
+from nocodo_agents import HistoryTableError, UnknownAgentError
 from nocodo_agents.database import Database, Message, Session, ToolCall
 from nocodo_agents.discovery import AgentRegistry
 
@@ -115,11 +115,20 @@ def test_a_failing_migration_run_raises_and_closes_the_connection(
         opened.append(real_connect(path, **options))
         return opened[-1]
 
+    path = tmp_path / "agents.sqlite"
+    setup = real_connect(path)  # a history that is a view: the run fails once the file is open
+    setup.execute("CREATE VIEW refinery_schema_history AS SELECT 1 AS version")
+    setup.close()
     monkeypatch.setattr("nocodo_agents.database.store.sqlite3.connect", connect)
-    with pytest.raises(UnknownAgentError, match="no_such_agent"):
-        Database(tmp_path / "agents.sqlite", agents=["no_such_agent"], registry=registry)
+    with pytest.raises(HistoryTableError, match="is a view"):
+        Database(path, registry=registry)
+    assert len(opened) == 1
     with pytest.raises(sqlite3.ProgrammingError):
         opened[0].execute("SELECT 1")
+    # an unknown agent is refused before any connection is opened (and no file is created)
+    with pytest.raises(UnknownAgentError, match="no_such_agent"):
+        Database(tmp_path / "other.sqlite", agents=["no_such_agent"], registry=registry)
+    assert len(opened) == 1 and not (tmp_path / "other.sqlite").exists()
 
 
 @pytest.mark.installed_agents

@@ -270,7 +270,8 @@ class _StopAt:
     def _reached(self, statement: str) -> bool:
         if self.point in self.landmarks:
             return statement.startswith(self.landmarks[self.point])
-        if statement == self.forget or (statement.startswith(self.record[0]) and self.record[1] in statement):
+        forgets = statement == self.forget or statement.startswith(self.forget + " ")  # ... AND (agent IS NULL OR agent = ...)
+        if forgets or (statement.startswith(self.record[0]) and self.record[1] in statement):
             self.history_written = True
             return self.point == "history"
         if self.history_written and not self.committed and statement == "COMMIT":

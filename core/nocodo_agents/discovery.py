@@ -211,7 +211,15 @@ class AgentRegistry:
                 guessed=guessed,
                 autoload_disabled=self.autoload_disabled,
             )
-        return self.migration_set(agent)
+        try:
+            return self.migration_set(agent)
+        except PluginLoadError as error:
+            if error.required_by is not None:
+                raise
+            raise PluginLoadError(
+                agent=error.agent, distribution=error.distribution, cause=error.cause,
+                required_by=(requiring.agent, requiring.distribution),
+            ) from error
 
     def _load(self, key: str, entry: AgentEntry) -> _Loaded:
         """Import and register the agent's plugin, then ask it for its migrations."""

@@ -102,6 +102,7 @@ class Plan:
 def merge(sets: Sequence[MigrationSet]) -> Tuple[PlannedMigration, ...]:
     """All migrations of ``sets`` in version order; a version claimed twice raises."""
     by_version: Dict[int, PlannedMigration] = {}
+    graph = {migration_set.agent: tuple(migration_set.requires) for migration_set in sets}
     for migration_set in sets:
         for migration in migration_set.migrations:
             planned = PlannedMigration(migration, migration_set.agent, migration_set.distribution)
@@ -111,9 +112,17 @@ def merge(sets: Sequence[MigrationSet]) -> Tuple[PlannedMigration, ...]:
                     version=migration.version,
                     first=(earlier.agent, earlier.distribution, earlier.source),
                     second=(planned.agent, planned.distribution, planned.source),
+                    requiring=_requiring(graph, earlier.agent, planned.agent),
                 )
             by_version[migration.version] = planned
     return tuple(by_version[v] for v in sorted(by_version))
+
+
+def _requiring(graph: "Requirements", first: str, second: str) -> Optional[str]:
+    """Which of two agents requires the other, directly or transitively (``None``: neither)."""
+    if first == second:
+        return None
+    return first if second in _reach(graph, first) else second if first in _reach(graph, second) else None
 
 
 def check_target(target: Optional[int]) -> None:

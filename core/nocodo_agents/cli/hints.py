@@ -78,6 +78,12 @@ def _renumber(version: int, agent: Optional[str]) -> str:
 def _conflict(error: MigrationConflictError) -> Optional[str]:
     if error.recorded_agent is None:
         return None
+    if getattr(error, "journalled", None):
+        return (
+            f"V{error.version} is an unfinished {error.journalled} of agent {error.recorded_agent!r}: settle it with "
+            f"`{PROGRAM} resolve {error.version} --applied` or `--absent` and `--agent {error.recorded_agent}`, then "
+            f"renumber the migration of agent {error.agent!r} (`{PROGRAM} new {error.agent} NAME --timestamp` writes a free version)"
+        )
     return _renumber(error.version, error.agent)
 
 

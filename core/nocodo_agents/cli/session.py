@@ -34,7 +34,15 @@ def open_database(args: argparse.Namespace, *, create: bool, empty_if_missing: b
     ``create=False`` (read-only commands, repair, rollback) refuses a SQLite
     file that does not exist instead of creating an empty one;
     ``empty_if_missing`` uses an empty in-memory database for it instead.
+    A command taking ``--agent`` has the requested agents loaded first
+    (what they require included): an unknown or missing agent, a plugin
+    that fails to load, two agents claiming one version are reported before
+    the database is touched (no SQLite file created, no server connected).
     """
+    if hasattr(args, "agents"):
+        from ..engine.run import requested_migrations
+
+        requested_migrations(args.agents)  # cached: the command's run loads them again at no cost
     connection = database_url(args).connect(create=create, empty_if_missing=empty_if_missing)
     try:
         yield connection

@@ -22,6 +22,7 @@ from typing import Any, List, Optional, Sequence, Type, Union
 
 from ..discovery import AgentRegistry
 from ..errors import DatabaseUrlError, RejectedValueError, RowNotFoundError, SessionNotPausedError
+from ..engine.run import requested_migrations
 from ..runner import MigrationReport, run_agent_migrations
 from ..sqlite_location import SqliteLocation
 from ..urls import parse_database_url, redact
@@ -85,7 +86,9 @@ class Database(RowWrites):
         registry: Optional[AgentRegistry] = None,
     ) -> None:
         self.path = os.fspath(path)
-        self.connection: sqlite3.Connection = _sqlite_location(path).connect(self.path, create=True)
+        location = _sqlite_location(path)
+        requested_migrations(agents, registry)  # an unknown or missing agent: raised before the file is created
+        self.connection: sqlite3.Connection = location.connect(self.path, create=True)
         try:
             self.connection.execute("PRAGMA foreign_keys = ON")
             self.migration_report: MigrationReport = run_agent_migrations(

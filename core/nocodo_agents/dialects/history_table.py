@@ -239,6 +239,26 @@ class HistoryTable:
         """A scalar subquery (no parameter): the declared type of the history's ``version`` column, as :attr:`history_columns_sql` gives it."""
         raise NotImplementedError
 
+    def recorded_for(self, version: int, agent: Optional[str], write: str = "delete") -> bool:
+        """Whether the history holds ``version`` for ``agent`` to change (one statement, one row), before changing it.
+
+        ``False``: the version is not recorded (another runner removed it). A
+        row attributed to another agent raises :class:`HistoryAttributionError`
+        (``write``: what was about to be done), so an operation learns it
+        before running any statement (MySQL's DDL commits as it runs).
+        """
+        p = self.placeholder
+        by = "agent" if self._has_agent_column else "NULL"
+        found = self._query(f"SELECT {by} FROM {self.history_table} WHERE version = {p}", (version,))
+        if not found:
+            return False
+        recorded = _shown(found[0][0])
+        if recorded is not None and recorded != agent:
+            raise HistoryAttributionError(
+                version=version, agent=str(agent), recorded_agent=str(recorded), database=self.location(), write=write
+            )
+        return True
+
     def _write_history(self, version: int, sql: str, params: Sequence[Any]) -> None:
         """Run a statement writing the history; a row the table refuses raises :class:`HistoryTableError`."""
         try:
@@ -293,9 +313,35 @@ class HistoryTable:
                 database=self.location(),
             )
 
-    def delete_history(self, version: int) -> None:
-        """Forget one applied version (rollback)."""
-        self._write_history(version, f"DELETE FROM {self.history_table} WHERE version = {self.placeholder}", (version,))
+    def delete_history(self, version: int, agent: Optional[str]) -> None:
+        """Forget one applied version (rollback, resolve) for ``agent``: never another agent's row.
+
+        The statement matches the version's row only if it has no agent or
+        ``agent`` (``None``: only a row without agent); one more statement
+        then looks the version up, and a row still there (attributed to
+        another agent) raises :class:`HistoryAttributionError`, leaving the
+        write transaction to roll back. The planning check refuses such a
+        version first; this is the table's own guarantee.
+        """
+        p = self.placeholder
+        if not self._has_agent_column:  # refinery's table: no row is attributed to anyone
+            self._write_history(version, f"DELETE FROM {self.history_table} WHERE version = {p}", (version,))
+            return
+        self._write_history(
+            version,
+            f"DELETE FROM {self.history_table} WHERE version = {p} AND (agent IS NULL OR agent = {p})",
+            (version, agent),
+        )
+        left = self._query(f"SELECT agent FROM {self.history_table} WHERE version = {p}", (version,))
+        if left:
+            recorded = _shown(left[0][0])
+            raise HistoryAttributionError(
+                version=version,
+                agent=str(agent),
+                recorded_agent=None if recorded is None else str(recorded),
+                database=self.location(),
+                write="delete",
+            )
 
     def history_insert_sql(self, row: HistoryRow) -> str:
         """The statement recording ``row``, with its values written out, for showing to people."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional, Sequence
 
-from ..discovery import AgentRegistry
-from ..errors import HistoryNotEmptyError, ResolveRefusedError, SchemaDriftError
+from ..discovery import AgentRegistry, normalize_agent_name
+from ..errors import HistoryNotEmptyError, MigrationConflictError, ResolveRefusedError, SchemaDriftError
 from ..execution import check_before_running
 from ..history import HistoryRow, now_rfc3339
 from .reports import MigrationReport, MigrationStep, RepairReport
@@ -155,11 +155,18 @@ def resolve_unfinished(
                     version=version,
                     problem=f"it is not an unfinished migration or rollback (the journal holds {held})",
                 )
+            claimant = run.installed_by_version().get(version)
+            if claimant is not None and unfinished.agent and claimant.agent != normalize_agent_name(unfinished.agent):
+                raise MigrationConflictError(  # agent A's interrupted run is never settled as agent B's
+                    version=version, recorded_agent=unfinished.agent, applied_name=unfinished.name,
+                    agent=claimant.agent, distribution=claimant.distribution, source=claimant.source,
+                    journalled=unfinished.direction,
+                )
             dialect.ensure_history(run.columns)
             recorded = next((existing for existing in run.history if existing.version == version), None)
             row = recorded
             if applied and recorded is None:
-                planned = run.installed_by_version().get(version)
+                planned = claimant
                 if planned is None:
                     raise ResolveRefusedError(
                         version=version,
@@ -170,7 +177,7 @@ def resolve_unfinished(
                 row = planned.history_row(dialect.name, now_rfc3339(), run.int8)
                 dialect.insert_history(row)
             elif not applied and recorded is not None:
-                dialect.delete_history(version)
+                dialect.delete_history(version, unfinished.agent if claimant is None else claimant.agent)
                 row = None
             dialect.journal.clear(version)
     outcome = "recorded as applied" if applied else "rolled back" if unfinished.direction == "rollback" else "left pending"

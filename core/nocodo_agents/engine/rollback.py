@@ -12,7 +12,7 @@ from ..errors import LockTimeoutError, RollbackUnavailableError
 from ..execution import check_before_running, run_statements
 from ..history import HistoryRow
 from ..planning import PlannedMigration, check_requirement_rollback, check_target, replay_order
-from .non_transactional import is_recorded, run_outside_transaction
+from .non_transactional import run_outside_transaction
 from .reports import RollbackReport, RollbackStep
 from .run import DEFAULT_LOCK_TIMEOUT, Run, incomplete_error, open_run
 from .widening import keep_64_bit
@@ -116,7 +116,8 @@ def _roll_back_one(dialect: Dialect, planned: PlannedMigration) -> Optional[Roll
     """Roll back one migration; ``None`` if another runner rolled it back meanwhile.
 
     Under the lock, before it: the journal must hold nothing unfinished, and
-    its version must still be recorded (one row each: the lock is held per
+    its version must still be recorded, and not for another agent
+    (:class:`HistoryAttributionError` before any statement runs; one row each: the lock is held per
     transaction on SQLite and PostgreSQL, so another runner may have been at
     work since the history was read).
     """
@@ -127,21 +128,21 @@ def _roll_back_one(dialect: Dialect, planned: PlannedMigration) -> Optional[Roll
         unfinished = dialect.journal.unfinished()
         if unfinished is not None:
             raise incomplete_error(unfinished)
-        if not is_recorded(dialect, planned.version):
+        if not dialect.recorded_for(planned.version, planned.agent):
             return None  # another runner rolled it back meanwhile
         if transactional:
             run_statements(dialect, planned, sql, rolled_back=dialect.transactional_ddl, phase="rollback")
             keep_64_bit(dialect, planned.version)
-            dialect.delete_history(planned.version)
+            dialect.delete_history(planned.version, planned.agent)
             dialect.journal.done(planned.version)  # commits with the deletion
     if not transactional:  # statements outside a transaction, holding the lock; the row goes once they succeeded
         with dialect.outside_transaction():
-            if not is_recorded(dialect, planned.version):
+            if not dialect.recorded_for(planned.version, planned.agent):
                 return None  # another runner rolled it back meanwhile
             run_outside_transaction(dialect, planned, sql, phase="rollback")
             with dialect.write_transaction():
                 keep_64_bit(dialect, planned.version)
-                dialect.delete_history(planned.version)
+                dialect.delete_history(planned.version, planned.agent)
                 dialect.journal.done(planned.version)
     duration = (time.perf_counter() - started) * 1000
     logger.info("rolled back V%s__%s of agent %r in %.1f ms", planned.version, planned.name, planned.agent, duration)

@@ -166,6 +166,27 @@ class Run:
         return {p.version: p for p in self.installed}
 
 
+@dataclass(frozen=True)
+class Requested:
+    """The requested agents' migrations, merged in version order, and their requirement graph."""
+
+    installed: Tuple[PlannedMigration, ...]
+    requires: Dict[str, Tuple[str, ...]]
+
+
+def requested_migrations(agents: Optional[Sequence[str]], registry: Optional[AgentRegistry] = None) -> Requested:
+    """Load ``agents`` (``None``: every installed one) and what they require, transitively, and merge their migrations.
+
+    No database is involved: an unknown agent, a required agent that is not
+    installed, a plugin that fails to load and two agents claiming one
+    version all raise here, before a caller opens any connection (the
+    command line calls it first for that reason).
+    """
+    registry = registry if registry is not None else AgentRegistry.installed()
+    sets = registry.requested_sets(agents)  # what the requested agents require too, transitively
+    return Requested(merge(sets), requirement_graph(sets))
+
+
 @contextmanager
 def open_run(
     conn: Any,
@@ -187,15 +208,12 @@ def open_run(
     """
     check_lock_timeout(lock_timeout)
     check_target(target)
-    registry = registry if registry is not None else AgentRegistry.installed()
-    sets = registry.requested_sets(agents)  # what the requested agents require too, transitively
-    installed = merge(sets)
-    requires = requirement_graph(sets)
+    requested = requested_migrations(agents, registry)
     with dbapi_connection(conn) as raw:
         dialect = dialect_for(raw)
         dialect.ensure_idle()
         with dialect.session(lock_timeout):
-            run = Run(dialect, installed, target, requires=requires)
+            run = Run(dialect, requested.installed, target, requires=requested.requires)
             if read:
                 run.read()
             yield run

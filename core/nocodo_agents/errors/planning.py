@@ -21,6 +21,11 @@ class MigrationConflictError(MigrationError):
     ``source``: ``first`` and ``second`` are ``None``. The second form is
     never repairable: the history row belongs to the other agent, and stays
     as it is; the claiming agent's migration must be renumbered.
+    ``journalled`` (``"migration"`` or ``"rollback"``): the version is not in
+    the history but in MySQL's journal, as an unfinished run of
+    ``recorded_agent`` (``resolve`` refuses to settle it as ``agent``'s).
+    ``requiring``: in the first form, which of the two agents requires the
+    other (both are then always requested together).
     """
 
     def __init__(
@@ -34,8 +39,12 @@ class MigrationConflictError(MigrationError):
         agent: Optional[str] = None,
         distribution: Optional[str] = None,
         source: Optional[str] = None,
+        journalled: Optional[str] = None,
+        requiring: Optional[str] = None,
     ) -> None:
         self.version = version
+        self.journalled = journalled
+        self.requiring = requiring
         self.first = None if first is None else tuple(first)
         self.second = None if second is None else tuple(second)
         self.recorded_agent = recorded_agent
@@ -44,7 +53,9 @@ class MigrationConflictError(MigrationError):
         self.distribution = distribution
         self.source = source
         if recorded_agent is not None:
-            super().__init__(history_conflict_message(version, recorded_agent, applied_name, agent, distribution, source))
+            super().__init__(
+                history_conflict_message(version, recorded_agent, applied_name, agent, distribution, source, journalled)
+            )
             return
         if first is None or second is None:
             raise TypeError("MigrationConflictError takes first= and second=, or recorded_agent= and agent=")
@@ -58,8 +69,12 @@ class MigrationConflictError(MigrationError):
         super().__init__(
             f"version {version} is claimed twice: by {first[2]} of agent {first[0]!r} "
             f"(distribution {first[1]}) and by {second[2]} of agent {second[0]!r} "
-            f"(distribution {second[1]}). Nothing was changed. Renumber one of them, or do "
-            f"not request both agents in one run."
+            f"(distribution {second[1]}). Nothing was changed. "
+            + (
+                f"Renumber one of them: agent {requiring!r} requires the other, so the two are always requested together."
+                if requiring
+                else "Renumber one of them, or do not request both agents in one run."
+            )
         )
 
     @property
@@ -75,15 +90,24 @@ def history_conflict_message(
     agent: Optional[str],
     distribution: Optional[str],
     source: Optional[str],
+    journalled: Optional[str] = None,
 ) -> str:
-    """The message of a version the history records for ``recorded_agent`` and ``agent`` claims."""
+    """The message of a version the history (or, ``journalled``, the journal) records for ``recorded_agent`` and ``agent`` claims."""
     applied = f" as {applied_name!r}" if applied_name else ""
     claim = f"by {source} of agent {agent!r} (distribution {distribution})" if source else f"by agent {agent!r}"
+    if journalled:
+        recorded = f"recorded in the migration journal{applied} as an unfinished {journalled} of agent {recorded_agent!r}"
+        kept = f"what agent {recorded_agent!r}'s run left must be settled as agent {recorded_agent!r}'s (by a run requesting it)"
+    else:
+        recorded = f"recorded in the history{applied} as applied by agent {recorded_agent!r}"
+        kept = (
+            f"the history row of agent {recorded_agent!r} must stay as it is (re-recording it would hand agent "
+            f"{recorded_agent!r}'s migration to agent {agent!r})"
+        )
     return (
-        f"version {version} is recorded in the history{applied} as applied by agent {recorded_agent!r}, and is "
-        f"claimed {claim}: two agents chose the same version. Nothing was changed, and the history row of "
-        f"agent {recorded_agent!r} must stay as it is (re-recording it would hand agent {recorded_agent!r}'s "
-        f"migration to agent {agent!r}). Resolve it by renumbering the migration of agent {agent!r}: give it "
+        f"version {version} is {recorded}, and is "
+        f"claimed {claim}: two agents chose the same version. Nothing was changed, and {kept}. "
+        f"Resolve it by renumbering the migration of agent {agent!r}: give it "
         f"a new version no other agent uses (a UTC timestamp such as V20261201120000, which the publisher of "
         f"{distribution or 'that agent'} releases), or do not request agent {agent!r} for this database."
     )
@@ -150,16 +174,20 @@ class DivergentMigrationError(MigrationError):
 
 
 class HistoryAttributionError(MigrationConflictError):
-    """A history write (repair, record, resolve) found the version's row attributed to another agent, and changed nothing.
+    """A history write (repair, record, rollback, resolve) found the version's row attributed to another agent, and changed nothing.
 
     The defensive twin of :class:`MigrationConflictError`'s history form, raised
-    by the history table itself: its writes only match a row that has no
-    agent or the writer's agent. ``agent`` is the writer's, ``recorded_agent``
-    the row's (``None``: no row of ``version`` was found at all), ``database``
-    where it is. The write transaction is left to roll back.
+    by the history table itself: its writes of an existing row (re-recording
+    it, deleting it) only match a row that has no agent or the writer's
+    agent. ``agent`` is the writer's, ``recorded_agent`` the row's
+    (``None``: no row of ``version`` was found at all), ``database`` where
+    it is, ``write`` what was refused (``"re-record"`` or ``"delete"``). The
+    write transaction is left to roll back.
     """
 
-    def __init__(self, *, version: int, agent: str, recorded_agent: Optional[str], database: str) -> None:
+    def __init__(
+        self, *, version: int, agent: str, recorded_agent: Optional[str], database: str, write: str = "re-record"
+    ) -> None:
         self.version = version
         self.first = None
         self.second = None
@@ -169,17 +197,25 @@ class HistoryAttributionError(MigrationConflictError):
         self.distribution = None
         self.source = None
         self.database = database
+        self.write = write
+        doing = "deleting" if write == "delete" else "re-recording"
         if recorded_agent is None:
             MigrationError.__init__(
                 self,
-                f"re-recording version {version} for agent {agent!r} in the history of {database} matched no row: "
+                f"{doing} version {version} for agent {agent!r} in the history of {database} matched no row: "
                 f"another runner removed it. Nothing was changed; run the command again.",
             )
             return
+        undo = (
+            f"Agent {agent!r} claims a version agent {recorded_agent!r} applied: never roll it back or resolve it "
+            f"as agent {agent!r}'s. Request agent {recorded_agent!r} to roll back its own migration"
+            if write == "delete"
+            else f"Two agents chose the same version: renumber the migration of agent {agent!r} (a new "
+            f"version no other agent uses, such as a UTC timestamp), or do not request agent {agent!r}"
+        )
         MigrationError.__init__(
             self,
-            f"refused to re-record version {version} for agent {agent!r} in the history of {database}: its row is "
-            f"attributed to agent {recorded_agent!r}, and one agent never takes over another's history. Nothing "
-            f"was changed. Two agents chose the same version: renumber the migration of agent {agent!r} (a new "
-            f"version no other agent uses, such as a UTC timestamp), or do not request agent {agent!r}.",
+            f"refused to {'delete' if write == 'delete' else 're-record'} version {version} for agent {agent!r} in "
+            f"the history of {database}: its row is attributed to agent {recorded_agent!r}, and one agent never "
+            f"touches another's history. Nothing was changed. {undo}.",
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence, Tuple
 
 from .base import MigrationError
 
@@ -25,13 +25,24 @@ class InvalidMigrationError(MigrationError):
 class PluginLoadError(MigrationError):
     """An agent plugin failed to import, its hook raised, or it returned something malformed."""
 
-    def __init__(self, *, agent: str, distribution: str, cause: str) -> None:
+    def __init__(
+        self, *, agent: str, distribution: str, cause: str, required_by: Optional[Tuple[str, str]] = None
+    ) -> None:
         self.agent = agent
         self.distribution = distribution
         self.cause = cause
+        #: (agent, distribution) of the requested agent that requires this one; ``None``: it was requested itself.
+        self.required_by = None if required_by is None else tuple(required_by)
+        if required_by is None:
+            leave = f"or leave {agent!r} out of `agents=`"
+        else:
+            leave = (
+                f"or leave agent {required_by[0]!r} (distribution {required_by[1]}), which requires agent {agent!r}, "
+                f"out of `agents=`"
+            )
         super().__init__(
             f"agent {agent!r} from distribution {distribution} could not be loaded: {cause}. "
-            f"Reinstall or upgrade {distribution}, or leave {agent!r} out of `agents=`."
+            f"Reinstall or upgrade {distribution}, {leave}."
         )
 
 
