@@ -7,20 +7,51 @@ and says what is pending, what is out of order and what is not installed.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
-from typing import AbstractSet, Dict, FrozenSet, Iterable, List, Mapping, Optional, Protocol, Sequence, Set, Tuple, TypeVar
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from .errors import (
     DivergentMigrationError,
     InvalidArgumentError,
     InvalidMigrationError,
     MigrationConflictError,
-    RequirementOrderError,
 )
 from .history import HistoryRow
 from .migration import MAX_INT4_VERSION, MAX_VERSION, Migration
 from .migration_set import MigrationSet
+from .requirement_order import (  # re-exported: the plan's ordering lives beside it
+    Requirements,
+    transitive_requirements,
+    check_requirement_rollback,
+    check_requirement_target,
+    new_agents,
+    order_by_requirements,
+    replay_order,
+    strict_requirers,
+)
+
+__all__ = [
+    "Plan",
+    "PlannedMigration",
+    "Requirements",
+    "check_requirement_rollback",
+    "check_requirement_target",
+    "check_target",
+    "claimed_by_another",
+    "divergences",
+    "history_conflicts",
+    "int4_encoded",
+    "make_plan",
+    "merge",
+    "new_agents",
+    "order_by_requirements",
+    "refuse_history_conflicts",
+    "replay_order",
+    "rerecordable",
+    "strict_requirers",
+    "transitive_requirements",
+    "verify",
+]
 
 
 @dataclass(frozen=True)
@@ -118,11 +149,11 @@ def merge(sets: Sequence[MigrationSet]) -> Tuple[PlannedMigration, ...]:
     return tuple(by_version[v] for v in sorted(by_version))
 
 
-def _requiring(graph: "Requirements", first: str, second: str) -> Optional[str]:
+def _requiring(graph: Requirements, first: str, second: str) -> Optional[str]:
     """Which of two agents requires the other, directly or transitively (``None``: neither)."""
     if first == second:
         return None
-    return first if second in _reach(graph, first) else second if first in _reach(graph, second) else None
+    return first if second in transitive_requirements(graph, first) else second if first in transitive_requirements(graph, second) else None
 
 
 def check_target(target: Optional[int]) -> None:
@@ -287,195 +318,3 @@ def _out_of_order(pending: Sequence[PlannedMigration], highest_applied: int) -> 
             late.add(planned.version)
         highest = max(highest, planned.version)
     return frozenset(late)
-
-
-# -- the order agent requirements impose -------------------------------------------------------------
-#
-# An agent's ``nocodo_agents_requires()`` hook names the agents whose migrations its migrations need
-# (``core`` is required by every agent, implicitly: the registry's requirement graph says so). The
-# rule (stated in the README and in the hook's docstring): pending migrations run in version order,
-# except that when an agent requires another, directly or transitively, and either of the two is
-# *new to the database* (none of its versions applied, no history row attributed to it), all pending
-# migrations of the required agent run before any pending migration of the requiring agent, whatever
-# the version numbers. (That the requiring agent's being new counts too keeps the order through an
-# interruption: once part of a new required agent's migrations is applied, it is no longer new, but
-# the agent requiring it still is.) Agents of one cycle impose no order on each other. Ties and
-# everything else go by version: a topological sort (Kahn's) taking the lowest version first. Where
-# a target or a rollback would break the rule, :class:`RequirementOrderError` before anything changes.
-
-#: agent -> the agents it requires directly (folded names, ``core`` included for every other agent).
-Requirements = Mapping[str, Tuple[str, ...]]
-
-
-class _Owned(Protocol):
-    """A migration with its agent and distribution (a :class:`PlannedMigration`)."""
-
-    @property
-    def version(self) -> int: ...
-
-    @property
-    def agent(self) -> str: ...
-
-    @property
-    def distribution(self) -> str: ...
-
-
-M = TypeVar("M", bound=_Owned)
-
-
-def _reach(graph: Requirements, agent: str) -> Set[str]:
-    """The agents ``agent`` requires, directly or transitively (itself only through a cycle)."""
-    found: Set[str] = set()
-    stack = list(graph.get(agent, ()))
-    while stack:
-        required = stack.pop()
-        if required not in found:
-            found.add(required)
-            stack.extend(graph.get(required, ()))
-    return found
-
-
-def strict_requirers(graph: Requirements) -> Dict[str, FrozenSet[str]]:
-    """Required agent -> the agents requiring it directly or transitively, without those in a cycle with it."""
-    reach = {agent: _reach(graph, agent) for agent in graph}
-    requirers: Dict[str, Set[str]] = {}
-    for agent, required in reach.items():
-        for other in required:
-            if agent not in reach.get(other, set()):  # in a cycle together: no order between them
-                requirers.setdefault(other, set()).add(agent)
-    return {agent: frozenset(found) for agent, found in requirers.items()}
-
-
-def new_agents(installed: Sequence[_Owned], history: Sequence[HistoryRow]) -> Set[str]:
-    """The agents of ``installed`` new to the database: none of their versions applied, no row attributed to them."""
-    applied = {row.version for row in history}
-    attributed = {row.agent for row in history}  # the runner records folded names
-    agents = {p.agent for p in installed}
-    touched = {p.agent for p in installed if p.version in applied}
-    return {agent for agent in agents if agent not in touched and agent not in attributed}
-
-
-def _blocking(
-    pending: Sequence[_Owned], new: AbstractSet[str], graph: Requirements
-) -> Dict[str, Set[str]]:
-    """Requiring agent -> the agents it requires (with pending migrations) whose pending migrations must all run before any of its own.
-
-    Those where either of the two is new to the database.
-    """
-    with_pending = {p.agent for p in pending}
-    blocking: Dict[str, Set[str]] = {}
-    for required, requirers in strict_requirers(graph).items():
-        if required in with_pending:
-            for agent in requirers & with_pending:
-                if required in new or agent in new:
-                    blocking.setdefault(agent, set()).add(required)
-    return blocking
-
-
-def _sorted(pending: Sequence[M], blocking: Mapping[str, Set[str]]) -> Tuple[M, ...]:
-    """Kahn's topological sort of ``pending`` (in version order), lowest version first, holding back blocked agents."""
-    if not blocking:
-        return tuple(pending)
-    left: Dict[str, int] = {}
-    for planned in pending:
-        left[planned.agent] = left.get(planned.agent, 0) + 1
-    waiting = {agent: set(blockers) for agent, blockers in blocking.items()}
-    held: Dict[str, List[M]] = {}
-    ready: List[Tuple[int, int, M]] = []
-    for index, planned in enumerate(pending):
-        if waiting.get(planned.agent):
-            held.setdefault(planned.agent, []).append(planned)
-        else:
-            ready.append((planned.version, index, planned))
-    heapq.heapify(ready)
-    ordered: List[M] = []
-    count = len(pending)
-    while ready:
-        _, _, planned = heapq.heappop(ready)
-        ordered.append(planned)
-        left[planned.agent] -= 1
-        if left[planned.agent]:
-            continue
-        for agent, blockers in waiting.items():
-            if planned.agent in blockers:
-                blockers.discard(planned.agent)
-                if not blockers:
-                    for waited in held.pop(agent, []):
-                        count += 1
-                        heapq.heappush(ready, (waited.version, count, waited))
-    assert not held, "the agents a requirement holds back form no cycle (cycles impose no order)"
-    return tuple(ordered)
-
-
-def order_by_requirements(
-    installed: Sequence[M], history: Sequence[HistoryRow], pending: Sequence[M], graph: Requirements
-) -> Tuple[M, ...]:
-    """``pending`` (in version order) in the order the rule above gives."""
-    if not pending:
-        return tuple(pending)
-    return _sorted(pending, _blocking(pending, new_agents(installed, history), graph))
-
-
-def replay_order(migrations: Sequence[M], graph: Requirements) -> Tuple[M, ...]:
-    """``migrations`` (in version order) as a fresh database gets them: every agent new."""
-    return _sorted(migrations, _blocking(migrations, {p.agent for p in migrations}, graph))
-
-
-def _by_agent(migrations: Iterable[_Owned]) -> Dict[str, List[_Owned]]:
-    grouped: Dict[str, List[_Owned]] = {}
-    for planned in migrations:
-        grouped.setdefault(planned.agent, []).append(planned)
-    return grouped
-
-
-def check_requirement_target(
-    installed: Sequence[_Owned], history: Sequence[HistoryRow], graph: Requirements, target: Optional[int]
-) -> None:
-    """Refuse a ``target`` applying a requiring agent's migration but leaving out part of a required agent's, one of the two being new."""
-    if target is None:
-        return
-    applied = {row.version for row in history}
-    unapplied = _by_agent(p for p in installed if p.version not in applied)
-    new = new_agents(installed, history)
-    for required, requirers in sorted(strict_requirers(graph).items()):
-        left_out = [p for p in unapplied.get(required, ()) if p.version > target]
-        if not left_out:
-            continue
-        for agent in sorted(requirers):
-            included = [p for p in unapplied.get(agent, ()) if p.version <= target]
-            if included and (required in new or agent in new):
-                raise RequirementOrderError(
-                    operation="migrate",
-                    target=target,
-                    agent=agent,
-                    distribution=included[0].distribution,
-                    required_agent=required,
-                    required_distribution=left_out[0].distribution,
-                    agent_versions=[p.version for p in included],
-                    required_versions=[p.version for p in left_out],
-                )
-
-
-def check_requirement_rollback(
-    installed: Sequence[_Owned], history: Sequence[HistoryRow], graph: Requirements, to: int
-) -> None:
-    """Refuse rolling back to ``to`` if it undoes a required agent's migration while one of an agent requiring it stays."""
-    applied = {row.version for row in history}
-    recorded = _by_agent(p for p in installed if p.version in applied)
-    for required, requirers in sorted(strict_requirers(graph).items()):
-        undone = [p for p in recorded.get(required, ()) if p.version > to]
-        if not undone:
-            continue
-        for agent in sorted(requirers):
-            staying = [p for p in recorded.get(agent, ()) if p.version <= to]
-            if staying:
-                raise RequirementOrderError(
-                    operation="rollback",
-                    target=to,
-                    agent=agent,
-                    distribution=staying[0].distribution,
-                    required_agent=required,
-                    required_distribution=undone[0].distribution,
-                    agent_versions=[p.version for p in staying],
-                    required_versions=[p.version for p in undone],
-                )
