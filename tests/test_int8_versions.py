@@ -200,7 +200,9 @@ def test_widening_a_refinery_32_bit_history_re_records_its_rows(db: Db, notes: s
     assert [a for _, _, _, a in db.history()] == [None, None, None, "notes"], "re-recording changes no row's agent"
 
 
-def test_widening_refuses_rows_no_requested_agent_provides_before_changing_anything(db: Db, small: str, notes: str) -> None:
+def test_widening_refuses_rows_no_installed_agent_provides_before_changing_anything(db: Db, small: str, notes: str) -> None:
+    """small was uninstalled and a Rust application recorded a migration: no installed agent can verify either row.
+    (Rows of agents installed but not requested are verified and re-recorded: tests/test_int8_versions_unrequested.py.)"""
     assert migrate(db, registry_of(small=small)).versions == (1, 2, 3, 4)
     db.run(  # a Rust application sharing the database (without int8-versions) recorded a migration of its own
         "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES "
@@ -210,7 +212,7 @@ def test_widening_refuses_rows_no_requested_agent_provides_before_changing_anyth
     connection = db.connect()
     try:
         with pytest.raises(HistoryWideningError) as raised:
-            run_agent_migrations(connection, agents=["notes"], registry=registry_of(small=small, notes=notes))
+            run_agent_migrations(connection, agents=["notes"], registry=registry_of(notes=notes))
     finally:
         connection.close()
     error = raised.value

@@ -340,13 +340,9 @@ def _operator_flow(world: World, url: str, dialect: str, connect) -> None:  # ty
     assert [row[0] for row in before] == ["1", "2", "3", "4"]
     everything = world.cli("migrate", *db)
     assert everything.returncode == 1 and "'notes'" in everything.stderr and "'reminders'" in everything.stderr, everything.stderr
-    # tasks alone: the first 64-bit version would widen the history, which holds V4 of an agent not requested.
-    alone = world.cli("migrate", "--agent", "tasks", *db)
-    assert alone.returncode == 4, alone.stderr
-    assert "V4__create_project_requirements_qna" in alone.stderr and "requirements_qna" in alone.stderr
-    assert history() == before, "refused before anything changed"
-
-    migrated = world.cli("migrate", "--agent", "tasks", "--agent", "requirements_qna", *db)
+    # tasks alone: the first 64-bit version widens the history; V4 of requirements_qna (installed, not requested)
+    # is verified and re-recorded with the rest, requirements_qna loaded for it.
+    migrated = world.cli("migrate", "--agent", "tasks", *db)
     assert migrated.returncode == 0, migrated.stderr
     applied = [line for line in migrated.stdout.splitlines() if " applied V" in line]
     assert [line.split("applied V", 1)[1].split("__")[0] for line in applied] == [str(v) for v in (notes_first, notes_second, tasks_first, tasks_second)]
@@ -354,6 +350,8 @@ def _operator_flow(world: World, url: str, dialect: str, connect) -> None:  # ty
     rows = history()
     assert [int(row[0]) for row in rows] == sorted([1, 2, 3, 4, notes_first, notes_second, tasks_first, tasks_second])
     assert {row[0]: row[4] for row in rows}[str(tasks_first)] == "tasks"
+    assert {row[0]: row[4] for row in rows}["4"] == "requirements_qna", "re-recording changes no row's agent"
+    assert [(r[0], r[1], r[2], r[4]) for r in rows[:4]] == [(r[0], r[1], r[2], r[4]) for r in before], "only checksums changed"
     assert {row[0]: row[3] for row in rows} == _expected_checksums(world, dialect), "every row re-recorded in refinery's int8 encoding"
 
     status = world.cli("status", "--json", "--agent", "tasks", *db)
@@ -376,7 +374,7 @@ def _operator_flow(world: World, url: str, dialect: str, connect) -> None:  # ty
     assert undone.returncode == 0, undone.stderr
     assert [row[0] for row in history()] == [row[0] for row in rows if row[0] != str(tasks_second)]
     assert world.cli("status", "--check", "--agent", "tasks", *db).returncode == 3
-    again = world.cli("migrate", "--agent", "tasks", *db)  # 64-bit now: tasks alone is enough
+    again = world.cli("migrate", "--agent", "tasks", *db)
     assert again.returncode == 0 and f"V{tasks_second}__link_task_tags" in again.stdout, again.stderr
     rows = history()
 
@@ -420,18 +418,12 @@ def test_operator_on_sqlite(world: World, tmp_path: Path) -> None:
     assert "INT4" in declared, "a 32-bit history, as every database has today"
     fresh = tmp_path / "cli.sqlite"
     fresh.write_bytes(path.read_bytes())  # the same starting point, for the command line below
-    # The application now opens it with tasks: alone, the widening refuses over V4; with the agent it already had, it runs.
+    # The application now opens it with tasks alone: the widening verifies and re-records requirements_qna's V4 too.
     report = world.py(
         """
         import json
-        from nocodo_agents import HistoryWideningError
         from nocodo_agents.database import Database
-        try:
-            Database("data/app.sqlite", agents=["tasks"])
-            refused = None
-        except HistoryWideningError as error:
-            refused = [list(row) for row in error.rows]
-        with Database("data/app.sqlite", agents=["tasks", "requirements_qna"]) as db:
+        with Database("data/app.sqlite", agents=["tasks"]) as db:
             session = db.create_session("planner", "anthropic", "claude", user_prompt="x")
             db.connection.execute("INSERT INTO notes (id, session_id, body) VALUES (1, ?, 'n')", (session,))
             db.connection.execute("INSERT INTO tasks (id, note_id, title) VALUES (1, 1, 't')")
@@ -439,17 +431,18 @@ def test_operator_on_sqlite(world: World, tmp_path: Path) -> None:
             applied = [[s.version, s.agent, s.out_of_order] for s in db.migration_report.applied]
         with Database("data/app.sqlite", agents=["tasks"]) as db:
             again = db.migration_report.versions
-        print(json.dumps({"refused": refused, "applied": applied, "again": again}))
+        print(json.dumps({"applied": applied, "again": again}))
         """,
         cwd=tmp_path,
     )
-    assert report["refused"] == [[4, "create_project_requirements_qna", "requirements_qna"]]
     assert report["applied"] == [
         [world.notes[0], "notes", False], [world.notes[1], "notes", False], [world.tasks[0], "tasks", True], [world.tasks[1], "tasks", False],
     ]
     assert report["again"] == []
     connection = sqlite3.connect(path)
     assert "INT8" in connection.execute("SELECT sql FROM sqlite_master WHERE name = 'refinery_schema_history'").fetchone()[0]
+    stored = dict(connection.execute("SELECT CAST(version AS TEXT), checksum FROM refinery_schema_history").fetchall())
+    assert stored == _expected_checksums(world, "sqlite"), "every row re-recorded in refinery's int8 encoding, V4 included"
     assert connection.execute("PRAGMA foreign_key_check").fetchall() == []
     _operator_flow(world, f"sqlite:///{fresh}", "sqlite", lambda: sqlite3.connect(fresh))
 

@@ -223,7 +223,7 @@ def _widen_arguments(parser: argparse.ArgumentParser) -> None:
     add_agent_options(parser)
     parser.add_argument(
         "--keep-unverified", action="store_true",
-        help="keep the 32-bit checksums of rows no requested agent provides (rows of a Rust application sharing the database)",
+        help="keep the 32-bit checksums of rows no installed agent provides (rows of a Rust application sharing the database)",
     )
 
 

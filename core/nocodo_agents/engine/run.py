@@ -56,7 +56,8 @@ class Run:
     declared type, read with the columns: every checksum then hashes the
     version as ``i64``, as refinery's ``int8-versions``). ``requires`` is the
     requested agents' requirement graph (agent -> the agents it requires
-    directly), which orders the plan. They are read once when the run opens, without any lock; an operation
+    directly), which orders the plan; its keys are the requested agents. ``registry`` the one
+    they were loaded from (widening loads the agents of rows not requested through it). They are read once when the run opens, without any lock; an operation
     that writes reads them again under the lock (:meth:`read` in its write transaction), as
     another runner may have written in between.
     """
@@ -69,6 +70,7 @@ class Run:
     unfinished: Optional[UnfinishedMigration] = None
     int8: bool = False
     requires: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
+    registry: Optional[AgentRegistry] = None
     _plan: Optional[Plan] = field(default=None, repr=False)
     _divergences: Optional[List[DivergentMigrationError]] = field(default=None, repr=False)
 
@@ -208,12 +210,13 @@ def open_run(
     """
     check_lock_timeout(lock_timeout)
     check_target(target)
+    registry = registry if registry is not None else AgentRegistry.installed()
     requested = requested_migrations(agents, registry)
     with dbapi_connection(conn) as raw:
         dialect = dialect_for(raw)
         dialect.ensure_idle()
         with dialect.session(lock_timeout):
-            run = Run(dialect, requested.installed, target, requires=requested.requires)
+            run = Run(dialect, requested.installed, target, requires=requested.requires, registry=registry)
             if read:
                 run.read()
             yield run

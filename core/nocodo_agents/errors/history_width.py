@@ -6,15 +6,15 @@ from typing import Optional, Sequence, Tuple
 
 from .base import MigrationError
 
-#: How a library user widens keeping the 32-bit checksums of rows no requested agent provides.
+#: How a library user widens keeping the 32-bit checksums of rows no installed agent provides.
 KEEP_UNVERIFIED_CALL = "nocodo_agents.lifecycle.widen_history(conn, keep_unverified=True)"
 
 
 class HistoryWideningError(MigrationError):
-    """Widening the history to 64-bit versions would leave rows whose checksums no requested agent can re-record.
+    """Widening the history to 64-bit versions would leave rows whose checksums no installed agent can re-record.
 
     Raised before anything changes. ``rows`` are ``(version, name, agent)``
-    of the history rows no requested agent provides (``agent`` is ``None``
+    of the history rows no installed agent provides (``agent`` is ``None``
     for a row refinery wrote); ``needed_by`` is ``(version, name, agent)`` of
     the migration whose version needs the 64-bit column, ``None`` when
     widening was asked for explicitly; ``database`` where the history is.
@@ -42,9 +42,9 @@ class HistoryWideningError(MigrationError):
         )
         super().__init__(
             f"cannot widen refinery_schema_history in {database} to 64-bit versions ({why}): widening records every "
-            f"checksum again in refinery's int8 encoding, and no requested agent provides {listed}, so their checksums "
-            f"cannot be verified and re-recorded. Nothing was changed. Install or request the agents providing them "
-            f"(agents=[...]) and run again; if they belong to a Rust application sharing the database (which records "
+            f"checksum again in refinery's int8 encoding, and no installed agent provides {listed}, so their checksums "
+            f"cannot be verified and re-recorded. Nothing was changed. Install the agents providing them and run "
+            f"again; if they belong to a Rust application sharing the database (which records "
             f"its own checksums), widen keeping their 32-bit checksums as they are with {KEEP_UNVERIFIED_CALL}, then "
             f"run again."
         )
