@@ -351,3 +351,56 @@ def test_an_agent_requiring_another_names_its_distribution_then_runs_after_it(tm
     assert done["applied"] == [1, 2, 3, 200, 201, 100]
     assert done["tasks"] == [[7, 7]] and done["fk"] == []
     assert done["requires"]["100"] == ["notes"] and done["requires"]["200"] == []
+
+
+def _fresh_agent(distribution: str, agent: str, package: str) -> Dict[str, str]:
+    """An agent just started: its hook asks for ``{package}.migrations``, which does not exist yet."""
+    files = agent_project(
+        distribution, agent, package, '["nocodo-agents"]',
+        f"""
+        from nocodo_agents.plugins import hookimpl, load_migrations
+
+        @hookimpl
+        def nocodo_agents_migrations():
+            return load_migrations("{package}.migrations")
+        """,
+        {},
+    )
+    del files[f"{package}/migrations/__init__.py"]
+    return files
+
+
+def test_new_creates_a_fresh_editable_agents_migrations_package_by_agent_or_distribution_name(tmp_path: Path, wheelhouse: Path) -> None:
+    build_tools = tmp_path / "build-tools"
+    run(sys.executable, "-m", "pip", "download", "--only-binary=:all:", "-d", str(build_tools), "hatchling", "editables")
+    source = write_project(tmp_path / "src" / "acme-notes", _fresh_agent("acme-notes", "notes", "acme_notes"))
+    python = fresh_env(tmp_path, wheelhouse, "nocodo-agents")
+    run(str(python), "-m", "pip", "install", "--no-index", "--find-links", str(wheelhouse), "--find-links", str(build_tools), "-e", str(source))
+    migrations = source / "acme_notes" / "migrations"
+    assert not migrations.exists()
+    created = _script(python, "new", "acme-notes", "create_notes", "--timestamp", cwd=tmp_path)  # the distribution's name
+    assert created.returncode == 0, created.stderr
+    assert (migrations / "__init__.py").exists(), "a package, in the author's source tree"
+    first = [p for p in migrations.glob("V*__create_notes.py")]
+    assert len(first) == 1 and str(first[0]) in created.stdout
+    second = _script(python, "new", "notes", "add_tags", "--timestamp", cwd=tmp_path)  # the agent's name
+    assert second.returncode == 0, second.stderr
+    versions = sorted(int(p.name[1:].split("__")[0]) for p in migrations.glob("V*.py"))
+    listed = json.loads(_script(python, "agents", "--json", cwd=tmp_path).stdout)
+    assert {a["agent"]: a["migrations"] for a in listed}["notes"] == versions and len(versions) == 2
+
+
+def test_new_refuses_a_fresh_agents_installed_wheel_naming_what_to_create(tmp_path: Path, wheelhouse: Path) -> None:
+    source = write_project(tmp_path / "src" / "acme-notes", _fresh_agent("acme-notes", "notes", "acme_notes"))
+    wheels = tmp_path / "wheels"
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source))
+    python = fresh_env(tmp_path, wheelhouse, "nocodo-agents")
+    run(str(python), "-m", "pip", "install", "--no-index", "--find-links", str(wheelhouse), "--find-links", str(wheels), "acme-notes")
+    installed = Path(run(str(python), "-I", "-c", "import acme_notes, os; print(os.path.dirname(acme_notes.__file__))").strip())
+    assert installed.parent.name == "site-packages"
+    for name in ("notes", "acme-notes"):
+        refused = _script(python, "new", name, "create_notes", cwd=tmp_path)
+        assert refused.returncode == 2, refused.stderr
+        assert str(installed / "migrations" / "V{version}__create_notes.py") in refused.stderr
+        assert "pip install -e" in refused.stderr and "Reinstall" not in refused.stderr
+        assert not (installed / "migrations").exists(), "nothing created in the installed copy"

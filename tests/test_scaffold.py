@@ -11,7 +11,11 @@ within :data:`nocodo_agents.migration.MAX_VERSION` (2**63 - 1): what ``new
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
@@ -220,3 +224,129 @@ def test_new_timestamp_from_the_command_line(cli: Cli, tmp_path: Path) -> None:
         connection.close()
     assert history == [1, 2, 3, 100, *versions] and declared == ["INT8"], (history, declared)
     assert all(name in run.out for name, run in zip(written, runs))
+
+
+# -- an agent whose migrations package does not exist yet, and what else `new` can meet -----------------
+
+
+def _without_migrations(cli: Cli, distribution: str, agent: str, package: str, plugin_source: str | None = None) -> Path:
+    """A fresh agent's distribution: its hook asks for ``{package}.migrations``, which does not exist yet."""
+    write_agent_distribution(cli.site, distribution, agent, package, {}, plugin_source=plugin_source)
+    shutil.rmtree(cli.site / package / "migrations")
+    return cli.site / package / "migrations"
+
+
+def test_new_creates_the_migrations_package_a_fresh_agents_hook_asks_for(cli: Cli) -> None:
+    migrations = _without_migrations(cli, "nocodo-notes", "notes", "notes_pkg")
+    created = cli("new", "notes", "create_notes", "--timestamp")
+    assert created.code == 0, created.text
+    assert "Reinstall" not in created.text
+    assert (migrations / "__init__.py").exists()
+    written = sorted(p.name for p in migrations.glob("V*"))
+    assert len(written) == 1 and written[0].endswith("__create_notes.py") and str(migrations / written[0]) in created.out
+    again = cli("new", "notes", "add_tags")
+    assert again.code == 0, again.text
+    versions = sorted(int(p.name[1:].split("__")[0]) for p in migrations.glob("V*"))
+    assert len(versions) == 2 and versions[1] == versions[0] + 1, "the next one after its own"
+
+
+def test_new_puts_a_hookless_agents_migrations_in_its_plugin_package(cli: Cli) -> None:
+    empty = "from nocodo_agents.plugins import hookimpl\n\n\n@hookimpl\ndef nocodo_agents_migrations():\n    return []\n"
+    migrations = _without_migrations(cli, "nocodo-empty", "empty", "empty_pkg", plugin_source=empty)
+    created = cli("new", "empty", "first")
+    assert created.code == 0, created.text
+    assert (migrations / "__init__.py").exists() and len(list(migrations.glob("V*__first.py"))) == 1
+
+
+def test_new_for_an_agent_whose_plugin_cannot_be_imported_writes_next_to_the_plugin(cli: Cli) -> None:
+    failing = "import a_dependency_that_is_not_installed\n"
+    migrations = _without_migrations(cli, "nocodo-failing", "failing", "failing_pkg", plugin_source=failing)
+    created = cli("new", "failing", "first")
+    assert created.code == 0, created.text
+    assert (migrations / "__init__.py").exists() and len(list(migrations.glob("V*__first.py"))) == 1
+
+
+def test_new_names_a_broken_migration_file_instead_of_advising_a_reinstall(cli: Cli) -> None:
+    write_agent_distribution(cli.site, "nocodo-notes", "notes", "notes_pkg", {"V100__create_notes": sql_module("CREATE TABLE notes (id INTEGER);")})
+    (cli.site / "notes_pkg" / "migrations" / "V101_missing_underscore.py").write_text(sql_module("SELECT 1;"))
+    refused = cli("new", "notes", "add_tags")
+    assert refused.code == 2, refused.text
+    assert "V101_missing_underscore.py" in refused.err and "then run new again" in refused.err
+    assert "Reinstall" not in refused.err and "agents=" not in refused.err
+    assert sorted(p.name for p in (cli.site / "notes_pkg" / "migrations").glob("V*")) == ["V100__create_notes.py", "V101_missing_underscore.py"]
+
+
+def test_new_says_what_to_create_for_an_agent_whose_plugin_is_a_top_level_module(cli: Cli) -> None:
+    (cli.site / "loose_plugin.py").write_text("from nocodo_agents.plugins import hookimpl\n\n\n@hookimpl\ndef nocodo_agents_migrations():\n    return []\n")
+    info = cli.site / "loose-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: loose\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[nocodo_agents]\nloose = loose_plugin\n")
+    refused = cli("new", "loose", "first")
+    assert refused.code == 2, refused.text
+    assert "loose_plugin" in refused.err and "single module" in refused.err and "__init__.py" in refused.err
+    assert "Reinstall" not in refused.err
+    module = cli("new", "loose_plugin", "first")
+    assert module.code == 2 and "is a module, not a package" in module.err
+    assert list(cli.site.glob("**/V*__first.py")) == []
+
+
+def test_new_takes_a_distribution_providing_one_agent_and_names_the_agents_of_one_providing_several(cli: Cli) -> None:
+    write_agent_distribution(cli.site, "acme-notes", "notes", "acme_notes_pkg", {"V100__create_notes": sql_module("CREATE TABLE notes (id INTEGER);")})
+    for spelling in ("acme-notes", "Acme_Notes"):
+        created = cli("new", spelling, f"add_{spelling.lower().replace('-', '_')}")
+        assert created.code == 0, created.text
+        assert str(cli.site / "acme_notes_pkg" / "migrations") in created.out
+    write_agent_distribution(cli.site, "acme-tasks", "tasks", "acme_tasks_pkg", {"V200__create_tasks": sql_module("CREATE TABLE tasks (id INTEGER);")})
+    write_agent_distribution(cli.site, "acme-tasks-extra", "reminders", "acme_reminders_pkg", {"V300__create_reminders": sql_module("CREATE TABLE reminders (id INTEGER);")})
+    # acme-tasks provides two agents: tasks and reminders
+    shutil.rmtree(cli.site / "acme_tasks_extra-1.0.dist-info")
+    (cli.site / "acme_tasks-1.0.dist-info" / "entry_points.txt").write_text(
+        "[nocodo_agents]\ntasks = acme_tasks_pkg.plugin\nreminders = acme_reminders_pkg.plugin\n"
+    )
+    refused = cli("new", "acme-tasks", "add_x")
+    assert refused.code == 2, refused.text
+    assert "acme-tasks" in refused.err and "reminders, tasks" in refused.err and "new reminders" in refused.err
+    assert list(cli.site.glob("*/migrations/V*__add_x.py")) == []
+    chosen = cli("new", "tasks", "add_x")
+    assert chosen.code == 0 and (cli.site / "acme_tasks_pkg" / "migrations" / "V201__add_x.py").exists(), chosen.text
+
+
+# -- two `new --timestamp` at once, in two processes ----------------------------------------------------
+
+
+def test_new_timestamps_started_together_in_separate_processes_never_share_a_version(tmp_path: Path) -> None:
+    """Twelve real processes started together, three times: two agents, six names each; every version differs.
+
+    Exclusive create of the file alone would let two different names (or
+    two agents) take one second; the per-version claim does not.
+    """
+    site = tmp_path / "site"
+    site.mkdir()
+    write_agent_distribution(site, "nocodo-notes", "notes", "notes_pkg", {"V100__create_notes": sql_module("CREATE TABLE notes (id INTEGER);")})
+    write_agent_distribution(site, "nocodo-tasks", "tasks", "tasks_pkg", {"V200__create_tasks": sql_module("CREATE TABLE tasks (id INTEGER);")})
+    environment = {k: v for k, v in os.environ.items() if k not in ("NOCODO_AGENTS_DB", "PYTHONPATH")}
+    environment["PYTHONPATH"] = str(site)
+    for attempt in range(3):
+        gate = tmp_path / f"gate{attempt}"
+        starter = (  # each imports, says it is ready, and waits for the gate, so that all four write at one moment
+            "import os, sys, time\n"
+            "from nocodo_agents.cli import main\n"
+            "open(sys.argv.pop(1), 'w').close()\n"
+            f"while not os.path.exists({str(gate)!r}): time.sleep(0.001)\n"
+            "sys.exit(main(sys.argv[1:]))\n"
+        )
+        runs = [
+            subprocess.Popen([sys.executable, "-c", starter, str(tmp_path / f"ready{attempt}_{agent}_{name}"), "new", agent,
+                              f"{name}_{attempt}", "--timestamp"],
+                             env=environment, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for agent in ("notes", "tasks") for name in ("add_a", "add_b", "add_c", "add_d", "add_e", "add_f")
+        ]
+        while len(list(tmp_path.glob(f"ready{attempt}_*"))) < len(runs) and all(run.poll() is None for run in runs):
+            time.sleep(0.01)
+        gate.write_text("")
+        outcomes = [run.communicate(timeout=120) + (run.returncode,) for run in runs]
+        assert all(code == 0 for _, _, code in outcomes), outcomes
+    written = [p.name for p in site.glob("*_pkg/migrations/V*__add_*.py")]
+    versions = [int(name[1:].split("__")[0]) for name in written]
+    assert len(written) == 36 and len(set(versions)) == 36, sorted(written)

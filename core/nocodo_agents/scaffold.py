@@ -2,18 +2,22 @@
 
 The version is the next free number, a given one, or (``timestamp=True``)
 the current UTC time as ``YYYYMMDDHHMMSS``, the scheme for third-party
-agents. Where the module goes is :mod:`nocodo_agents.scaffold_target`'s.
+agents. Two runs at once (threads or processes, one agent or two) never
+write one version: each claims it while writing (:func:`_write_module`).
+Where the module goes is :mod:`nocodo_agents.scaffold_target`'s.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Dict, Optional, Set, Tuple
 
 from . import migration as migration_module
 from .discovery import AgentRegistry
-from .errors import InstalledCopyError, MigrationError, ScaffoldError
+from .errors import InstalledCopyError, InvalidMigrationError, MigrationError, ScaffoldError
 from .loading import load_migrations
 from .migration import _NAME
 from .scaffold_target import create_package, installed_root, migrations_target
@@ -76,7 +80,9 @@ def scaffold_migration(
     agent already uses is refused, and an existing file is never overwritten.
     A package that is an installed copy (in ``site-packages``, not the
     author's source tree) is refused with :class:`InstalledCopyError`
-    unless ``force=True``.
+    unless ``force=True``. An agent's ``migrations`` package is created
+    when it does not exist yet; ``package`` may also be the name of a
+    distribution providing one agent.
     """
     if not _NAME.match(name):
         raise ScaffoldError(target=f"V?__{name}", problem="the name must be made of letters, digits and underscores")
@@ -92,11 +98,21 @@ def scaffold_migration(
             installed_in=str(installed_in),
             package=dotted,
         )
-    create_package(target)
-    own = {m.version for m in load_migrations(dotted)}
+    try:
+        create_package(target)
+    except OSError as error:
+        raise ScaffoldError(
+            target=f"{directory}{os.sep}__init__.py", problem=f"the migrations package cannot be created there: {error}"
+        ) from error
+    try:
+        own = {m.version for m in load_migrations(dotted)}
+    except InvalidMigrationError as error:
+        raise ScaffoldError(
+            target=f"{dotted}.V?__{name}", problem=f"its migrations cannot be listed: {error.source}: {error.problem}. Fix that, then run new again"
+        ) from error
     used = _versions_in_use(registry)
     free = max([*used, *own], default=0) + 1
-    existing = {int(p.name[1:].split("__", 1)[0]) for p in directory.glob("V[0-9]*__*.*") if p.name[1:].split("__", 1)[0].isdigit()}
+    existing = _versions_on_disk(directory)
     if timestamp:
         version = timestamp_version(set(used) | own | existing, now)  # then checked against the limit below
     elif version is None:
@@ -104,25 +120,93 @@ def scaffold_migration(
         if version in used and version not in own:
             raise ScaffoldError(
                 target=f"{dotted}.V{version}__{name}",
-                problem=f"the next version, {version}, is already used by {used[version]}; pass --version {free}",
+                problem=f"the next version, {version}, is already used by {used[version]}; pass version {free} (--version {free}), or use a timestamp (--timestamp)",
             )
     elif version in used or version in own:
         owner = used.get(version, f"package {dotted}")
         raise ScaffoldError(
             target=f"{dotted}.V{version}__{name}",
-            problem=f"version {version} is already used by {owner}; the next free one is {free}"
+            problem=f"version {version} is already used by {owner}; the next free one is {free} (or use a timestamp: --timestamp)"
         )
     if version > migration_module.MAX_VERSION:
-        raise ScaffoldError(target=f"{dotted}.V{version}__{name}", problem=f"version {version} is above {migration_module.MAX_VERSION}")
-    taken = set(used) | own | existing
+        raise ScaffoldError(
+            target=f"{dotted}.V{version}__{name}",
+            problem=f"version {version} is above {migration_module.MAX_VERSION}, the highest a history can hold; pass a lower version",
+        )
+    return _write_module(registry, directory, name, version, timestamp, set(used) | own | existing, now)
+
+
+def _versions_on_disk(directory: Path) -> Set[int]:
+    """The versions of the ``V{n}__*`` files directly in ``directory`` now."""
+    versions: Set[int] = set()
+    for path in directory.glob("V[0-9]*__*.*"):
+        number = path.name[1:].split("__", 1)[0]
+        if number.isdigit():
+            versions.add(int(number))
+    return versions
+
+
+def _claims_directory() -> Path:
+    """Where ``new`` claims a version while it writes it: one directory per user, shared by every agent and process."""
+    user = str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    directory = Path(tempfile.gettempdir()) / f"nocodo-agents-new-{user}"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    if hasattr(os, "getuid") and directory.stat().st_uid != os.getuid():
+        raise PermissionError(f"{directory} belongs to another user; delete it")
+    return directory
+
+
+def _write_module(
+    registry: AgentRegistry,
+    directory: Path, name: str, version: int, timestamp: bool, taken: Set[int], now: Optional[Callable[[], datetime]]
+) -> Tuple[Path, int]:
+    """Write ``V{version}__{name}.py`` (with a timestamp, the next free second if ``version`` turns out taken) and return it.
+
+    Two ``new`` runs at once, in one process or two, for one agent or two,
+    never write the same version: each first claims the version by creating
+    ``{claims}/V{version}`` exclusively, then looks again at the directory
+    and at every installed agent's versions (a run that held the claim a
+    moment ago wrote its file before releasing it), and writes its module
+    with an exclusive create. A claim left by a killed run only skips that
+    second (with ``--version``: the error names the file to delete).
+    """
+    try:
+        claims = _claims_directory()
+    except OSError as error:
+        raise ScaffoldError(target=str(directory / f"V{version}__{name}.py"), problem=f"cannot claim its version: {error}") from error
     while True:
         path = directory / f"V{version}__{name}.py"
+        claim = claims / f"V{version}"
         try:
-            with open(path, "x", encoding="utf-8") as module:  # never overwrite, even a file made a moment ago
-                module.write(TEMPLATE.format(version=version, name=name, path=path.name))
-            return path, version
+            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         except FileExistsError:
             if not timestamp:
-                raise ScaffoldError(target=str(path), problem="the file already exists") from None
+                raise ScaffoldError(
+                    target=str(path),
+                    problem=f"another `new` is writing version {version} at this moment; run again (if none is running, delete {claim})",
+                ) from None
             taken.add(version)
             version = timestamp_version(taken, now)
+            continue
+        except OSError as error:
+            raise ScaffoldError(target=str(path), problem=f"cannot claim its version in {claims}: {error}") from error
+        try:
+            if version in _versions_on_disk(directory) or version in _versions_in_use(registry):
+                if not timestamp:
+                    raise ScaffoldError(target=str(path), problem=f"version {version} was taken a moment ago by another `new`; run again")
+                taken.add(version)
+                version = timestamp_version(taken, now)
+                continue
+            try:
+                with open(path, "x", encoding="utf-8") as module:  # never overwrite, even a file made a moment ago
+                    module.write(TEMPLATE.format(version=version, name=name, path=path.name))
+            except FileExistsError:
+                raise ScaffoldError(target=str(path), problem="the file already exists; pick another name") from None
+            except OSError as error:
+                raise ScaffoldError(target=str(path), problem=f"the file cannot be written: {error}") from error
+            return path, version
+        finally:
+            try:
+                claim.unlink()
+            except OSError:
+                pass  # already gone: nothing to release

@@ -14,8 +14,8 @@ def _new_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "package",
         metavar="AGENT",
-        help="an installed agent's name (requirements-qna or requirements_qna), or the import name of its package "
-        "(or of its migrations package)",
+        help="an installed agent's name (requirements-qna or requirements_qna), the import name of its package "
+        "(or of its migrations package), or the name of a distribution providing one agent",
     )
     parser.add_argument("name", metavar="NAME", help="migration name: letters, digits, underscores")
     versions = parser.add_mutually_exclusive_group()
