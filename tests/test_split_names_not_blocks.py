@@ -17,15 +17,15 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, Iterator
 
 import psycopg
 import pytest
 
 from conftest import registry_of
+from test_split_before_anything import _journal, _rows  # rows of a query, and of the MySQL journal (none elsewhere)
 from nocodo_agents import UnsplittableSqlError
 from nocodo_agents.database.migrations import run_agent_migrations
-from nocodo_agents.history import JOURNAL_TABLE
 from nocodo_agents.schema.split import split_statements
 
 BOOKINGS = {
@@ -86,28 +86,6 @@ def conn(request: pytest.FixtureRequest, dialect: str, tmp_path: Path) -> Iterat
         connection = request.getfixturevalue("mariadb_server").connect(request.getfixturevalue("mariadb_database"))
     yield connection
     connection.close()
-
-
-def _rows(conn: Any, sql: str) -> List[tuple]:
-    if isinstance(conn, sqlite3.Connection):
-        return conn.execute(sql).fetchall()
-    if isinstance(conn, psycopg.Connection):
-        rows = conn.execute(sql).fetchall()
-        conn.commit()
-        return rows
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-        rows = list(cursor.fetchall())
-    conn.commit()
-    return rows
-
-
-def _journal(conn: Any) -> List[tuple]:
-    if isinstance(conn, sqlite3.Connection) or isinstance(conn, psycopg.Connection):
-        return []
-    if not _rows(conn, f"SHOW TABLES LIKE '{JOURNAL_TABLE}'"):
-        return []
-    return _rows(conn, f"SELECT * FROM {JOURNAL_TABLE}")
 
 
 def test_begin_and_end_named_columns_inside_routine_bodies_run_as_the_server_reads_them(conn: Any, dialect: str, agent_package) -> None:
