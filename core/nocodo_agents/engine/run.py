@@ -17,7 +17,16 @@ from ..discovery import AgentRegistry, requirement_graph
 from ..errors import DivergentMigrationError, InvalidArgumentError, MigrationConflictError
 from ..history import HistoryRow
 from ..migration import MAX_INT4_VERSION
-from ..planning import Plan, PlannedMigration, check_target, divergences, history_conflicts, make_plan, merge
+from ..planning import (
+    Plan,
+    PlannedMigration,
+    check_target,
+    divergences,
+    history_conflicts,
+    make_plan,
+    merge,
+    refuse_history_conflicts,
+)
 from ..status_rows import incomplete_error
 
 logger = logging.getLogger("nocodo_agents")
@@ -128,9 +137,7 @@ class Run:
         which checks it) before writing anything: no run hands one agent's
         history row to another.
         """
-        found = self.conflicts()
-        if found:
-            raise found[0]
+        refuse_history_conflicts(self.installed, self.history)
 
     def unapplied(self) -> List[PlannedMigration]:
         """The installed migrations neither applied nor stopped part-way, up to the target (verifies nothing)."""
