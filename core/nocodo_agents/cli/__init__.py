@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-import logging
 import sys
-from typing import List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
-from ..errors import MigrationError
-from ..urls import redact
-from .exit_codes import ExitCode, exit_code_for
 from .output import Output
 from .parser import build_parser
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .exit_codes import ExitCode
 
 __all__ = ["ExitCode", "main"]
 
 
+def __getattr__(name: str) -> Any:
+    if name == "ExitCode":  # imported when asked for: a command that succeeds needs no error mapping
+        from .exit_codes import ExitCode
+
+        return ExitCode
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _configure_logging(verbose: int, quiet: bool) -> None:
+    import logging
+
     level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -36,6 +45,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         output.error("interrupted")
         return 130
     except Exception as error:
+        from ..errors import MigrationError
+        from ..urls import redact
+        from .exit_codes import ExitCode, exit_code_for  # imported only when there is an error to map
+
         code = exit_code_for(error)
         if code == ExitCode.ERROR and not isinstance(error, (MigrationError, OSError)):
             raise  # not a condition we know: a bug, so let its traceback show

@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _notes(report: MigrationReport, output: Output) -> None:
+    if not report.not_installed:
+        return
     from .row_notes import not_requested_row_note
 
     for row in report.not_installed:
@@ -64,7 +66,8 @@ def _apply_pending(conn: Any, args: argparse.Namespace, output: Output, url: Dat
     from ..engine.reports import MigrationStep
     from ..engine.run import open_run
 
-    with open_run(conn, args.agents, None, args.lock_timeout, target=args.target) as run:  # one session, one history read
+    # one session, one history read; the agents loaded once, before connecting (open_database)
+    with open_run(conn, args.agents, None, args.lock_timeout, target=args.target, requested=args.requested) as run:
         pending = len(run.unapplied())
         if pending:
             output.line(f"migrating {url}: {pending} pending")
@@ -114,7 +117,7 @@ def _print_dry_run(conn: Any, args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
-MIGRATE = Command("migrate", "apply pending migrations, printing each as it goes", _migrate_arguments, migrate_command)
+MIGRATE = Command(_migrate_arguments, migrate_command)
 
 
 # baseline
@@ -135,9 +138,7 @@ def baseline_command(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
-BASELINE = Command(
-    "baseline", "adopt a database without history: record every migration up to V as applied", _baseline_arguments, baseline_command
-)
+BASELINE = Command(_baseline_arguments, baseline_command)
 
 
 # rollback
@@ -169,7 +170,7 @@ def rollback_command(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
-ROLLBACK = Command("rollback", "undo applied migrations above V, newest first, using their rollback()", _rollback_arguments, rollback_command)
+ROLLBACK = Command(_rollback_arguments, rollback_command)
 
 
 # repair
@@ -185,9 +186,7 @@ def repair_command(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
-REPAIR = Command(
-    "repair", "re-record checksums of divergent applied migrations, only if the schema has not drifted", add_agent_options, repair_command
-)
+REPAIR = Command(add_agent_options, repair_command)
 
 
 # resolve
@@ -212,9 +211,7 @@ def resolve_command(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
-RESOLVE = Command(
-    "resolve", "settle a migration that stopped part-way (MySQL): after fixing the schema by hand", _resolve_arguments, resolve_command
-)
+RESOLVE = Command(_resolve_arguments, resolve_command)
 
 
 # widen-history
@@ -241,7 +238,4 @@ def widen_command(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
-WIDEN_HISTORY = Command(
-    "widen-history", "make the history's versions 64-bit (refinery's int8-versions), re-recording every checksum",
-    _widen_arguments, widen_command,
-)
+WIDEN_HISTORY = Command(_widen_arguments, widen_command)

@@ -4,29 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from ..dialects.registry import is_unavailable_error
-from ..errors import (
-    AdoptionAmbiguousError,
-    BookkeepingTableError,
-    DatabaseAccessError,
-    DatabaseUrlError,
-    DivergentMigrationError,
-    ForeignKeyViolationError,
-    HistoryTableError,
-    HistoryRowError,
-    HistoryWideningError,
-    IncompleteMigrationError,
-    InvalidMigrationError,
-    MigrationConflictError,
-    MigrationFailedError,
-    PartialSchemaError,
-    RequiredAgentMissingError,
-    RequirementOrderError,
-    ResolveRefusedError,
-    ScaffoldError,
-    SchemaDriftError,
-    SchemaReplayError,
-)
+# The error classes are imported by the functions mapping errors, not here: a command that
+# succeeds returns ExitCode.OK without loading them (nor the dialect registry).
 
 
 class ExitCode(IntEnum):
@@ -50,11 +29,37 @@ def is_history_conflict(error: BaseException) -> bool:
     Two requested agents claiming one version (no database involved) stay
     :attr:`ExitCode.ERROR`, as they always were.
     """
+    from ..errors import MigrationConflictError
+
     return isinstance(error, MigrationConflictError) and error.recorded_agent is not None
 
 
 def exit_code_for(error: BaseException) -> ExitCode:
     """The exit code a failed command returns for ``error``."""
+    from ..dialects.registry import is_unavailable_error
+    from ..dialects.registry import is_unavailable_error
+    from ..errors import (
+        AdoptionAmbiguousError,
+        BookkeepingTableError,
+        DatabaseAccessError,
+        DatabaseUrlError,
+        DivergentMigrationError,
+        ForeignKeyViolationError,
+        HistoryTableError,
+        HistoryRowError,
+        HistoryWideningError,
+        IncompleteMigrationError,
+        InvalidMigrationError,
+        MigrationFailedError,
+        PartialSchemaError,
+        RequiredAgentMissingError,
+        RequirementOrderError,
+        ResolveRefusedError,
+        ScaffoldError,
+        SchemaDriftError,
+        SchemaReplayError,
+    )
+
     if is_history_conflict(error):
         return ExitCode.CONFLICT
     if isinstance(error, (DatabaseUrlError, ScaffoldError, ResolveRefusedError)):

@@ -11,16 +11,15 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from ..errors import MigrationError
 from .command import Command
 from .exit_codes import ExitCode
-from .hints import hint_for, hint_for_conflict, hint_for_divergence, hint_for_status
 from .options import add_agent_options, add_json_option
 from .output import Output
 from .session import open_database
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.reports import VerifyReport
+    from ..errors import MigrationError
 
 
 # agents
@@ -28,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def agents_command(args: argparse.Namespace, output: Output) -> int:
     from ..core_plugin import CORE_AGENT
     from ..discovery import DISABLE_AUTOLOAD_ENV, AgentRegistry
+    from ..errors import MigrationError
 
     registry = AgentRegistry.installed()
     rows: List[Dict[str, Any]] = []
@@ -62,10 +62,7 @@ def agents_command(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
-AGENTS = Command(
-    "agents", "list installed agents: distribution, version, entry point, required agents, migration versions",
-    add_json_option, agents_command
-)
+AGENTS = Command(add_json_option, agents_command)
 
 
 # status
@@ -85,6 +82,7 @@ def _status_arguments(parser: argparse.ArgumentParser) -> None:
 
 def status_command(args: argparse.Namespace, output: Output) -> int:
     from ..engine.status import CONFLICT, DIVERGENT, PENDING, UNFINISHED, migration_status
+    from .hints import hint_for_status
 
     with open_database(args, create=False) as conn:
         rows = migration_status(conn, args.agents, lock_timeout=args.lock_timeout)
@@ -114,10 +112,7 @@ def status_command(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
-STATUS = Command(
-    "status", "one row per migration version: applied, pending, out of order, not installed, divergent, conflict",
-    _status_arguments, status_command, aliases=("info",),
-)
+STATUS = Command(_status_arguments, status_command)
 
 
 # verify
@@ -147,6 +142,8 @@ def verify_command(args: argparse.Namespace, output: Output) -> int:
 
 def _verify_json(report: VerifyReport, stopped: Optional[MigrationError]) -> Dict[str, Any]:
     """``verify --json``: what the verification found, as one JSON object."""
+    from .hints import hint_for, hint_for_conflict, hint_for_divergence
+
     return {
         "ok": report.ok,
         "conflicts": [
@@ -176,6 +173,8 @@ def _verify_json(report: VerifyReport, stopped: Optional[MigrationError]) -> Dic
 
 def _print_verify(report: VerifyReport, stopped: Optional[MigrationError], output: Output) -> None:
     """``verify``: what the verification found, one section per check, then notes."""
+    from .hints import hint_for, hint_for_conflict, hint_for_divergence
+
     if report.unfinished is not None:
         output.result(f"unfinished: V{report.unfinished.version}: {stopped}")
         output.result(f"  hint: {hint_for(stopped)}")
@@ -212,6 +211,4 @@ def _print_verify(report: VerifyReport, stopped: Optional[MigrationError], outpu
         output.line("note: pending (not applied yet): " + ", ".join(f"V{v}" for v in report.pending))
 
 
-VERIFY = Command(
-    "verify", "check applied checksums against installed files and the live schema against the migrations", _verify_arguments, verify_command
-)
+VERIFY = Command(_verify_arguments, verify_command)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any, Mapping, Sequence, TextIO
 
@@ -32,6 +31,8 @@ class Output:
         print(f"nocodo-agents: hint: {text}", file=self.err, flush=True)
 
     def json(self, value: Any) -> None:
+        import json  # only --json needs it
+
         print(json.dumps(value, indent=2, sort_keys=False), file=self.out, flush=True)
 
     def table(self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str], headers: Sequence[str]) -> None:

@@ -1,28 +1,131 @@
 """The command line's parser: the options every command takes, then one subparser per command.
 
 Each command declares its own arguments beside its handler (a
-:class:`~.command.Command`); this module only lists them, in the order
-``--help`` shows them.
+:class:`~.command.Command` in its module); this module lists the commands
+(:class:`CommandEntry`: name, help, module), in the order
+``--help`` shows them. A command's subparser gets its arguments, and its
+module is imported, only when the command line names that command: running
+``migrate`` imports none of the other commands' modules.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Tuple
+import importlib
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 
 from .._version import __version__
-from .change_commands import BASELINE, MIGRATE, REPAIR, RESOLVE, ROLLBACK, WIDEN_HISTORY
-from .command import Command
-from .inspect_commands import AGENTS, STATUS, VERIFY
 from .options import EPILOG, add_common_options
-from .scaffold_command import NEW
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .command import Command
+    from .output import Output
+
+
+class CommandEntry:
+    """A subcommand as ``--help`` lists it: name, aliases, help, and where its :class:`Command` lives.
+
+    The parser knows every command by its entry and imports a command's
+    module (``reference``: ``"nocodo_agents.cli.<module>:<attribute>"``)
+    only when that command is parsed: running one command imports no other
+    command's module.
+    """
+
+    __slots__ = ("name", "help", "reference", "aliases")
+
+    def __init__(self, name: str, help: str, reference: str, aliases: Tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.help = help
+        self.reference = reference
+        self.aliases = aliases
+
+    def load(self) -> Command:
+        """The command's arguments and handler (importing its module on first use)."""
+        module, _, attribute = self.reference.partition(":")
+        command: Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+    @property
+    def run(self) -> Callable[[argparse.Namespace, Output], int]:
+        """The command's handler."""
+        return self.load().run
+
+    def __repr__(self) -> str:
+        return f"CommandEntry({self.name!r})"
+
 
 #: Every command, in the order ``nocodo-agents --help`` lists them.
-COMMANDS: Tuple[Command, ...] = (AGENTS, STATUS, MIGRATE, VERIFY, REPAIR, BASELINE, ROLLBACK, RESOLVE, WIDEN_HISTORY, NEW)
+COMMANDS: Tuple[CommandEntry, ...] = (
+    CommandEntry(
+        "agents", "list installed agents: distribution, version, entry point, required agents, migration versions",
+        "nocodo_agents.cli.inspect_commands:AGENTS",
+    ),
+    CommandEntry(
+        "status", "one row per migration version: applied, pending, out of order, not installed, divergent, conflict",
+        "nocodo_agents.cli.inspect_commands:STATUS", aliases=("info",),
+    ),
+    CommandEntry("migrate", "apply pending migrations, printing each as it goes", "nocodo_agents.cli.change_commands:MIGRATE"),
+    CommandEntry(
+        "verify", "check applied checksums against installed files and the live schema against the migrations",
+        "nocodo_agents.cli.inspect_commands:VERIFY",
+    ),
+    CommandEntry(
+        "repair", "re-record checksums of divergent applied migrations, only if the schema has not drifted",
+        "nocodo_agents.cli.change_commands:REPAIR",
+    ),
+    CommandEntry(
+        "baseline", "adopt a database without history: record every migration up to V as applied",
+        "nocodo_agents.cli.change_commands:BASELINE",
+    ),
+    CommandEntry(
+        "rollback", "undo applied migrations above V, newest first, using their rollback()", "nocodo_agents.cli.change_commands:ROLLBACK",
+    ),
+    CommandEntry(
+        "resolve", "settle a migration that stopped part-way (MySQL): after fixing the schema by hand",
+        "nocodo_agents.cli.change_commands:RESOLVE",
+    ),
+    CommandEntry(
+        "widen-history", "make the history's versions 64-bit (refinery's int8-versions), re-recording every checksum",
+        "nocodo_agents.cli.change_commands:WIDEN_HISTORY",
+    ),
+    CommandEntry(
+        "new", "create the next V{n}__{name}.py migration module (or a timestamped one) in an agent's source tree",
+        "nocodo_agents.cli.scaffold_command:NEW",
+    ),
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``nocodo-agents``; the parsed namespace's ``run`` is the command's handler."""
+class CommandParser(argparse.ArgumentParser):
+    """A command's subparser: its arguments are added (its module imported) the first time it parses.
+
+    argparse hands a subparser the rest of the command line through
+    :meth:`parse_known_args`, for ``nocodo-agents migrate --help`` too, so
+    only the command named on the command line is ever loaded.
+    """
+
+    def __init__(self, *args: Any, command: Optional[CommandEntry] = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._command = command
+
+    def load(self) -> None:
+        """Add the command's arguments and handler (once)."""
+        entry, self._command = self._command, None
+        if entry is not None:
+            command = entry.load()
+            command.add_arguments(self)
+            self.set_defaults(run=command.run)
+
+    def parse_known_args(self, args: Optional[Sequence[str]] = None, namespace: Any = None) -> Tuple[Any, List[str]]:  # type: ignore[override]
+        self.load()
+        return super().parse_known_args(args, namespace)
+
+
+def build_parser(*, load_all: bool = False) -> argparse.ArgumentParser:
+    """The parser of ``nocodo-agents``; the parsed namespace's ``run`` is the command's handler.
+
+    ``load_all`` adds every command's arguments now (importing every command
+    module) instead of when the command is parsed.
+    """
     parser = argparse.ArgumentParser(
         prog="nocodo-agents",
         description="Migrate and inspect the database of nocodo-agents and its installed agents.",
@@ -31,13 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nocodo-agents {__version__}")
     add_common_options(parser, top=True)
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in COMMANDS:
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=CommandParser)
+    for entry in COMMANDS:
         sub = subparsers.add_parser(
-            command.name, help=command.help, description=command.help, aliases=list(command.aliases), epilog=EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            entry.name, help=entry.help, description=entry.help, aliases=list(entry.aliases), epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter, command=entry,
         )
         add_common_options(sub, top=False)
-        sub.set_defaults(command=command.name, run=command.run)
-        command.add_arguments(sub)
+        sub.set_defaults(command=entry.name)
+        if load_all:
+            sub.load()
     return parser

@@ -43,7 +43,4 @@ def new_command(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
-NEW = Command(
-    "new", "create the next V{n}__{name}.py migration module (or a timestamped one) in an agent's source tree",
-    _new_arguments, new_command,
-)
+NEW = Command(_new_arguments, new_command)

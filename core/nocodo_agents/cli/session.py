@@ -38,11 +38,13 @@ def open_database(args: argparse.Namespace, *, create: bool, empty_if_missing: b
     (what they require included): an unknown or missing agent, a plugin
     that fails to load, two agents claiming one version are reported before
     the database is touched (no SQLite file created, no server connected).
+    They are kept as ``args.requested`` (a :class:`~nocodo_agents.engine.run.Requested`)
+    for a command that opens its run itself to pass on, so they are loaded once.
     """
     if hasattr(args, "agents"):
         from ..engine.run import requested_migrations
 
-        requested_migrations(args.agents)  # cached: the command's run loads them again at no cost
+        args.requested = requested_migrations(args.agents)
     connection = database_url(args).connect(create=create, empty_if_missing=empty_if_missing)
     try:
         yield connection

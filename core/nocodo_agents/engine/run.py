@@ -205,6 +205,7 @@ def open_run(
     *,
     target: Optional[int] = None,
     read: bool = True,
+    requested: Optional[Requested] = None,
 ) -> Iterator[Run]:
     """Check the arguments, load and merge the requested agents, take the dialect's session, read the history.
 
@@ -214,11 +215,14 @@ def open_run(
     required agent that is not installed included). ``read=False`` leaves the history unread, for an
     operation that reads it under the lock itself (:meth:`Run.read` in its write transaction).
     A SQLAlchemy ``Engine``'s borrowed connection goes back to its pool afterwards.
+    ``requested``: ``agents`` already loaded by :func:`requested_migrations` (the command line loads them
+    before it connects), not loaded again.
     """
     check_lock_timeout(lock_timeout)
     check_target(target)
     registry = registry if registry is not None else AgentRegistry.installed()
-    requested = requested_migrations(agents, registry)
+    if requested is None:
+        requested = requested_migrations(agents, registry)
     with dbapi_connection(conn) as raw:
         dialect = dialect_for(raw)
         dialect.ensure_idle()
