@@ -35,6 +35,7 @@ DYNAMIC_IMPORTERS: Dict[str, str] = {
     "database.migrations": "module __getattr__: the names of its _LAZY table (checked by name here)",
     "cli.parser": "the 'module:attribute' references of its COMMANDS table, one command's module per run (checked by name here)",
     "dialects.registry": "the 'module:attribute' references of its DialectSpec table (checked by name here)",
+    "entry_point_scan": "an agent's entry point (what importlib.metadata.EntryPoint.load imports): the agent's code",
     "loading": "an agent's migrations package and its V-modules: the agent's code, not this package's",
     "scaffold_target": "find_spec of the agent package a migration is scaffolded into",
 }

@@ -51,6 +51,7 @@ LAYER_OF: Dict[str, str] = {
     "agent_entries": "agents",
     "core_plugin": "agents",
     "discovery": "agents",
+    "entry_point_scan": "agents",
     "hookspecs": "agents",
     "plugins": "agents",
     "database.migrations.": "agents",

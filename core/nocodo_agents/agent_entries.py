@@ -14,17 +14,26 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
 from . import core_plugin
 from ._version import __version__
 from .core_plugin import CORE_AGENT, CORE_DISTRIBUTION
 from .hookspecs import ENTRY_POINT_GROUP
 
-if sys.version_info >= (3, 10):
+from .entry_point_scan import load_entry_point, scan_group
+
+if TYPE_CHECKING:  # pragma: no cover
     from importlib import metadata as importlib_metadata
-else:  # pragma: no cover - exercised on 3.9 only
-    import importlib_metadata
+
+
+def _importlib_metadata() -> Any:
+    """:mod:`importlib.metadata` (the backport before 3.10), imported when needed: it costs about 20 ms."""
+    if sys.version_info >= (3, 10):
+        from importlib import metadata
+    else:  # pragma: no cover - exercised on 3.9 only
+        import importlib_metadata as metadata
+    return metadata
 
 #: Set (to anything but empty, ``0``, ``false``, ``no`` or ``off``) to load no entry point.
 DISABLE_AUTOLOAD_ENV = "NOCODO_AGENTS_DISABLE_PLUGIN_AUTOLOAD"
@@ -67,9 +76,27 @@ def core_entry() -> AgentEntry:
 
 
 def installed_agent_entries() -> List[AgentEntry]:
-    """The agents registered in the ``nocodo_agents`` entry point group (none imported)."""
+    """The agents registered in the ``nocodo_agents`` entry point group (none imported).
+
+    Read by :func:`~nocodo_agents.entry_point_scan.scan_group` (each
+    distribution's ``entry_points.txt`` once, the ``METADATA`` of only the
+    distributions providing an agent), else by :mod:`importlib.metadata`
+    where the scan cannot be sure to find the same (see that module).
+    """
+    scanned = scan_group(ENTRY_POINT_GROUP)
+    if scanned is not None:
+        return [
+            AgentEntry(
+                name=found.name,
+                distribution=found.distribution or "(unknown distribution)",
+                version=found.version or "?",
+                target=found.value,
+                load=functools.partial(load_entry_point, found.name, found.value, ENTRY_POINT_GROUP),
+            )
+            for found in scanned
+        ]
     entries = []
-    for entry_point in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for entry_point in _importlib_metadata().entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(entry_point, "dist", None)
         entries.append(
             AgentEntry(
@@ -104,6 +131,7 @@ def sys_path_stamp() -> PathStamp:
 
 def _core_extra_hint(dashed: str) -> Optional[str]:
     """``pip install 'nocodo-agents[<dashed>]'`` if nocodo-agents has that extra, else ``None``."""
+    importlib_metadata = _importlib_metadata()
     try:
         extras = importlib_metadata.metadata(CORE_DISTRIBUTION).get_all("Provides-Extra") or []
     except importlib_metadata.PackageNotFoundError:
@@ -125,6 +153,7 @@ _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 def _missing_requirements(distribution: str) -> List[str]:
     """The requirements (``Requires-Dist``, without extras' ones) of ``distribution`` not installed here."""
+    importlib_metadata = _importlib_metadata()
     try:
         requirements = importlib_metadata.requires(distribution) or []
     except importlib_metadata.PackageNotFoundError:

@@ -10,10 +10,10 @@ a typo never silently drops a migration.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import os
 import re
 import time
-from importlib import resources
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterator, List, Optional, Protocol, Tuple
@@ -185,6 +185,32 @@ def _listing(directory: Any, listed: List[Tuple[str, int]]) -> Iterator[Any]:
     return directory.iterdir()
 
 
+def _package_directories(parent: ModuleType) -> List[Any]:
+    """Where ``parent``'s entries are: what ``importlib.resources.files(parent)`` returns, as a list of roots.
+
+    A regular package loaded from source files by the standard loader is its
+    directory (``files()`` returns that very ``Path``): listed without importing
+    :mod:`importlib.resources`, which costs a process several milliseconds
+    (it imports :mod:`tempfile`, :mod:`shutil`, :mod:`zipfile`...). Any other
+    loader (a zip, an editable install's finder) is asked through it.
+    """
+    spec = getattr(parent, "__spec__", None)
+    locations = getattr(spec, "submodule_search_locations", None)
+    loader = getattr(spec, "loader", None)
+    if (
+        type(loader) in (importlib.machinery.SourceFileLoader, importlib.machinery.SourcelessFileLoader)
+        and isinstance(locations, list) and len(locations) == 1
+        and os.path.dirname(loader.path) == locations[0]  # type: ignore[union-attr]
+    ):
+        return [Path(locations[0])]
+    from importlib import resources
+
+    try:
+        return [resources.files(parent)]
+    except (TypeError, ValueError, AttributeError):  # a namespace package on Python 3.9
+        return [Path(directory) for directory in parent.__path__]
+
+
 def _entries(package: str, parent: ModuleType, listed: List[Tuple[str, int]]) -> Iterator[Tuple[_Entry, str, bool]]:
     """Every entry of ``parent`` named like a migration: (entry, where it is, whether in a subdirectory).
 
@@ -192,10 +218,7 @@ def _entries(package: str, parent: ModuleType, listed: List[Tuple[str, int]]) ->
     searches a migrations directory recursively), except ``__pycache__`` and
     hidden ones. Each file-system directory listed goes into ``listed``.
     """
-    try:
-        roots: List[Any] = [resources.files(parent)]
-    except (TypeError, ValueError, AttributeError):  # a namespace package on Python 3.9
-        roots = [Path(directory) for directory in parent.__path__]
+    roots: List[Any] = _package_directories(parent)
     pending: List[Tuple[Any, bool]] = [(root, False) for root in roots]
     try:
         while pending:

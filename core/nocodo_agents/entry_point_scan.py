@@ -1,0 +1,162 @@
+"""Reading one entry point group from the installed distributions without :mod:`importlib.metadata`.
+
+``importlib.metadata.entry_points(group=...)`` costs a process about 20 ms
+before it reads anything (it imports :mod:`email`, :mod:`zipfile`,
+:mod:`csv`...), and then parses each agent distribution's ``METADATA`` with
+the e-mail parser twice (``dist.name``, ``dist.version``). This module finds
+the same entry points as that call for the common layout (plain directories
+on ``sys.path`` holding ``*.dist-info``/``*.egg-info`` directories, found by
+the standard path finder), reading each distribution's ``entry_points.txt``
+once and the ``METADATA`` of only the distributions holding an entry point of
+the group, once. :func:`scan_group` returns ``None`` wherever it cannot be
+sure of giving exactly what :mod:`importlib.metadata` would (a zip or
+``.egg`` on ``sys.path``, a meta path finder of its own declaring
+distributions, Python before 3.10, a file it does not parse the same way):
+the caller then asks :mod:`importlib.metadata`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Dict, List, NamedTuple, Optional, Set
+
+#: What importlib.metadata folds a distribution's name to, to keep the first of each on sys.path.
+_NAME_RUNS = re.compile(r"[-_.]+")
+#: A header line of ``METADATA`` as the e-mail parser reads one (field name, colon).
+_HEADER = re.compile(r"[\x21-\x39\x3b-\x7e]+:")
+#: An entry point's value: ``module``, ``module:attr.attr``, optional ``[extras]`` (importlib.metadata's pattern).
+ENTRY_POINT_VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
+
+
+class ScannedEntryPoint(NamedTuple):
+    """One entry point of the group, with its distribution's name and version as its ``METADATA`` gives them."""
+
+    name: str
+    value: str
+    distribution: Optional[str]
+    version: Optional[str]
+
+
+class _Unsure(Exception):
+    """Something importlib.metadata might read otherwise: give up the scan."""
+
+
+def _read(path: str) -> Optional[str]:
+    """The text of ``path`` (UTF-8), ``None`` where importlib.metadata's ``read_text`` finds none."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+        return None
+    except (OSError, ValueError) as error:  # unreadable or not UTF-8: importlib.metadata would raise
+        raise _Unsure() from error
+
+
+def _group_pairs(text: str, group: str) -> List[ScannedEntryPoint]:
+    """The ``name = value`` lines of ``[group]`` in an ``entry_points.txt``, as importlib.metadata's ``Sectioned`` reads them."""
+    found = []
+    section = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line.strip("[]")
+            continue
+        if section != group:
+            continue
+        if "=" not in line:
+            raise _Unsure()  # importlib.metadata fails on it: let it say so
+        name, value = (part.strip() for part in line.split("=", 1))
+        found.append(ScannedEntryPoint(name, value, None, None))
+    return found
+
+
+def _name_and_version(info: str) -> ScannedEntryPoint:
+    """``Name`` and ``Version`` from the header of ``METADATA`` (else ``PKG-INFO``), as the e-mail parser reads them."""
+    text = _read(os.path.join(info, "METADATA")) or _read(os.path.join(info, "PKG-INFO"))
+    if text is None:
+        raise _Unsure()
+    fields = {}
+    for line in text.splitlines():
+        if not line:
+            break  # the end of the header
+        if line[0] in " \t":
+            raise _Unsure()  # a folded field: the parser's rules, not ours
+        if not _HEADER.match(line):
+            raise _Unsure()
+        key, _, value = line.partition(":")
+        fields.setdefault(key.lower(), value.lstrip(" \t").rstrip("\r\n"))
+    if "name" not in fields or "version" not in fields:
+        raise _Unsure()
+    return ScannedEntryPoint("", "", fields["name"], fields["version"])
+
+
+def _standard_finders_only() -> bool:
+    """Whether the standard path finder is the only meta path finder declaring distributions."""
+    from importlib.machinery import PathFinder
+
+    declaring = [finder for finder in sys.meta_path if getattr(finder, "find_distributions", None) is not None]
+    return declaring == [PathFinder]
+
+
+def scan_group(group: str) -> Optional[List[ScannedEntryPoint]]:
+    """The entry points of ``group``, first distribution of each name on ``sys.path`` only; ``None``: ask importlib.metadata."""
+    if sys.version_info < (3, 10) or not _standard_finders_only():
+        return None
+    seen: Set[str] = set()
+    found: List[ScannedEntryPoint] = []
+    try:
+        for entry in list(sys.path):
+            if not isinstance(entry, str):
+                return None
+            root = entry or "."
+            if os.path.basename(entry).lower().endswith(".egg"):
+                return None
+            try:
+                children = os.listdir(root)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                if os.path.isfile(root):
+                    return None  # a zip file: importlib.metadata reads inside it
+                continue
+            by_name: Dict[str, List[str]] = {}
+            for child in children:
+                low = child.lower()
+                if low.endswith((".dist-info", ".egg-info")):
+                    name = _NAME_RUNS.sub("_", low.rpartition(".")[0].partition("-")[0])
+                    if not name:
+                        return None  # importlib.metadata then names it from its METADATA
+                    by_name.setdefault(name, []).append(child)
+            for name, infos in by_name.items():
+                for child in infos:
+                    if name in seen:
+                        continue  # a later copy of a distribution already found: not importlib.metadata's either
+                    seen.add(name)
+                    info = os.path.join(entry, child)
+                    text = _read(os.path.join(info, "entry_points.txt"))
+                    pairs = _group_pairs(text, group) if text else []
+                    if pairs:
+                        identity = _name_and_version(info)
+                        found.extend(p._replace(distribution=identity.distribution, version=identity.version) for p in pairs)
+    except _Unsure:
+        return None
+    return found
+
+
+def load_entry_point(name: str, value: str, group: str) -> object:
+    """Import what an entry point's ``value`` names, as ``importlib.metadata.EntryPoint.load`` does."""
+    match = ENTRY_POINT_VALUE.match(value)
+    if match is None:  # importlib.metadata's own failure, word for word
+        from importlib.metadata import EntryPoint
+
+        return EntryPoint(name, value, group).load()
+    from importlib import import_module
+
+    loaded: object = import_module(match.group("module"))
+    for attribute in filter(None, (match.group("attr") or "").split(".")):
+        loaded = getattr(loaded, attribute)
+    return loaded

@@ -1,0 +1,242 @@
+"""Process start: what a fresh process imports and sends on the no-op path (counts only, never time).
+
+The command line's ``migrate`` on an up-to-date SQLite file runs the real
+console script (tests/cli_support.py) and must import only what that path
+uses: one command module, no metadata or resources machinery (the agents are
+found by :mod:`nocodo_agents.entry_point_scan`), no error hints, no JSON, no
+other command's engine; and send the five statements the README names, one
+of them the history read. Importing the runner loads no agent, no migration
+module and no driver.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Set
+
+import pytest
+
+from cli_support import Cli
+
+#: Never imported by ``migrate`` on an up-to-date database.
+NOT_ON_THE_NOOP_PATH = {
+    "email",  # importlib.metadata's METADATA parser
+    "importlib.metadata",
+    "importlib.resources",
+    "zipfile",
+    "tempfile",
+    "json",  # --json only
+    "nocodo_agents.cli.inspect_commands",  # the other commands' modules
+    "nocodo_agents.cli.scaffold_command",
+    "nocodo_agents.cli.hints",  # after an error only
+    "nocodo_agents.cli.row_notes",  # rows of agents not requested only
+    "nocodo_agents.errors.hints",
+    "nocodo_agents.scaffold",
+    "nocodo_agents.drift",
+    "nocodo_agents.engine.status",
+    "nocodo_agents.engine.verify",
+    "nocodo_agents.engine.history_ops",
+    "nocodo_agents.engine.rollback",
+}
+
+CORE_MIGRATIONS = {
+    "nocodo_agents.database.migrations.V1__create_agent_sessions",
+    "nocodo_agents.database.migrations.V2__create_agent_messages",
+    "nocodo_agents.database.migrations.V3__create_agent_tool_calls",
+}
+
+#: Written into the agents' site directory (on PYTHONPATH): at exit the process writes the names of
+#: the modules it imported (``MODULES_FILE``; ``-X importtime`` does not see ``importlib.import_module``,
+#: which loads commands, agents and migrations) and the statements each sqlite3 connection sent
+#: (``STATEMENTS_FILE``). It imports nothing the process would not import anyway.
+_RECORDING_SITECUSTOMIZE = """\
+import atexit, os, sys
+
+if os.environ.get("STATEMENTS_FILE"):
+    import sqlite3
+
+    _connect = sqlite3.connect
+    _sent = []
+
+    def connect(*args, **kwargs):
+        connection = _connect(*args, **kwargs)
+        connection.set_trace_callback(_sent.append)
+        return connection
+
+    sqlite3.connect = connect
+
+    @atexit.register
+    def _write_statements():
+        with open(os.environ["STATEMENTS_FILE"], "w") as file:
+            file.write("\\n".join(s.replace("\\n", " ") for s in _sent))
+
+if os.environ.get("MODULES_FILE"):
+
+    @atexit.register
+    def _write_modules():
+        with open(os.environ["MODULES_FILE"], "w") as file:
+            file.write("\\n".join(sorted(sys.modules)))
+"""
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    site = tmp_path / "site"
+    site.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    (site / "sitecustomize.py").write_text(_RECORDING_SITECUSTOMIZE)
+    return Cli(work, site)
+
+
+def _imported(cli: Cli, *arguments: str) -> Set[str]:
+    """The modules a run of the console script with ``arguments`` imported (its exit code checked by the caller)."""
+    record = cli.cwd / "modules.txt"
+    record.unlink(missing_ok=True)
+    result = cli(*arguments, env={"MODULES_FILE": str(record)})
+    assert result.code in (0, 2), result.text
+    return set(record.read_text().split("\n"))
+
+
+def _statements(cli: Cli, *arguments: str) -> List[str]:
+    """The statements a run of the console script with ``arguments`` sent (it must succeed)."""
+    record = cli.cwd / "statements.txt"
+    record.unlink(missing_ok=True)
+    result = cli(*arguments, env={"STATEMENTS_FILE": str(record)})
+    assert result.code == 0, result.text
+    return [s for s in record.read_text().split("\n") if s and not s.startswith("-- ")]  # "-- ": a nested statement's trace
+
+
+def _up_to_date(cli: Cli) -> None:
+    first = cli("migrate", "--db", "up.db")
+    assert first.code == 0 and "4 applied" in first.out, first.text
+
+
+def test_a_noop_migrate_imports_only_what_it_uses(cli: Cli) -> None:
+    _up_to_date(cli)
+    imported = _imported(cli, "migrate", "--db", "up.db")
+    assert {"nocodo_agents.engine.migrate", "nocodo_agents.cli.change_commands", "sqlite3"} <= imported  # the path ran
+    assert not NOT_ON_THE_NOOP_PATH & imported, sorted(NOT_ON_THE_NOOP_PATH & imported)
+    assert {m for m in imported if m.rpartition(".")[2].startswith("V")} == CORE_MIGRATIONS | {
+        "nocodo_agents_requirements_qna.migrations.V4__create_project_requirements_qna"
+    }
+
+
+def test_a_noop_migrate_of_core_alone_imports_no_other_agent(cli: Cli) -> None:
+    _up_to_date(cli)
+    imported = _imported(cli, "migrate", "--db", "up.db", "--agent", "core")
+    assert "nocodo_agents.engine.migrate" in imported
+    assert not {m for m in imported if m.startswith("nocodo_agents_requirements_qna")}
+    assert {m for m in imported if m.rpartition(".")[2].startswith("V")} == CORE_MIGRATIONS
+    noted = NOT_ON_THE_NOOP_PATH - {"nocodo_agents.cli.row_notes"}  # V4's row, of an agent not requested, gets its note
+    assert not noted & imported, sorted(noted & imported)
+
+
+@pytest.mark.parametrize("arguments", [["--help"], ["migrate", "--help"], ["migrate", "--target", "x"]])
+def test_help_and_a_usage_error_import_no_other_command_nor_the_engine(cli: Cli, arguments: List[str]) -> None:
+    imported = _imported(cli, *arguments)
+    assert "argparse" in imported
+    assert not {m for m in imported if m.startswith(("nocodo_agents.engine", "nocodo_agents.dialects"))}
+    assert not {"pluggy", "nocodo_agents.discovery", "nocodo_agents.cli.inspect_commands", "nocodo_agents.cli.scaffold_command"} & imported
+    assert ("nocodo_agents.cli.change_commands" in imported) == (arguments[0] == "migrate")
+
+
+def test_a_noop_migrate_sends_five_statements_and_reads_the_history_once(cli: Cli) -> None:
+    _up_to_date(cli)
+    sent = _statements(cli, "migrate", "--db", "up.db")
+    assert len(sent) == 5, sent  # as the README says: busy_timeout read and set, the columns, the rows, busy_timeout back
+    assert len([s for s in sent if s.startswith("SELECT") and "FROM main.refinery_schema_history" in s]) == 1, sent
+
+
+@pytest.mark.parametrize("command", [["status"], ["verify"], ["migrate", "--dry-run"], ["migrate", "--agent", "core"]])
+def test_every_reading_command_reads_the_history_once(cli: Cli, command: List[str]) -> None:
+    _up_to_date(cli)
+    sent = _statements(cli, *command, "--db", "up.db")
+    assert len([s for s in sent if s.startswith("SELECT") and "FROM main.refinery_schema_history" in s]) == 1, sent
+
+
+def test_importing_the_runner_loads_no_agent_no_migration_and_no_metadata_machinery(tmp_path: Path) -> None:
+    code = (
+        "import sys, json\n"
+        "before = set(sys.modules)\n"
+        "from nocodo_agents.database.migrations import run_agent_migrations\n"
+        "print(json.dumps(sorted(set(sys.modules) - before - {'json', 'json.decoder', 'json.scanner', 'json.encoder', '_json'})))\n"
+    )
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout))
+    assert "nocodo_agents.engine.migrate" in loaded
+    assert not {"email", "importlib.metadata", "importlib.resources", "zipfile", "tempfile", "sqlite3", "argparse"} & loaded
+    assert not {m for m in loaded if m.startswith(("nocodo_agents_requirements_qna", "nocodo_agents.cli", "psycopg", "pymysql"))}
+    assert not {m for m in loaded if m.rpartition(".")[2].startswith("V")}, "no migration module before a run asks for it"
+
+
+def _write_distributions(site: Path, later: Path, count: int) -> None:
+    """``count`` distributions (half with console scripts) and one agent distribution in ``site``; an older copy of it in ``later``."""
+    for index in range(count):
+        info = site / f"Some.Tool_{index}-1.{index}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: Some.Tool-{index}\nVersion: 1.{index}\n")
+        if index % 2:
+            (info / "entry_points.txt").write_text(f"# a comment\n[console_scripts]\ntool{index} = some_tool:main\n")
+    info = site / "acme_agent-2.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-agent\nVersion: 2.0\n\nA long description: with colons\n")
+    (info / "entry_points.txt").write_text("[console_scripts]\nacme = acme:main\n\n[nocodo_agents]\n acme = acme_agent.plugin \n")
+    copy = later / "ACME_agent-1.0.dist-info"  # the same distribution later on sys.path: the first found wins
+    copy.mkdir()
+    (copy / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-agent\nVersion: 1.0\n")
+    (copy / "entry_points.txt").write_text("[nocodo_agents]\nother = acme_agent.old\n")
+
+
+def test_discovery_finds_what_importlib_metadata_finds_reading_only_agent_metadata(tmp_path: Path) -> None:
+    site, later = tmp_path / "site", tmp_path / "later"
+    site.mkdir()
+    later.mkdir()
+    _write_distributions(site, later, 60)
+    code = (
+        "import sys, json\n"
+        "opened = []\n"
+        "sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == 'open' else None)\n"
+        "from nocodo_agents.agent_entries import installed_agent_entries\n"
+        "found = [[e.name, e.target, e.distribution, e.version] for e in installed_agent_entries()]\n"
+        "scan = (list(opened), 'importlib.metadata' in sys.modules)\n"
+        "from importlib.metadata import entry_points\n"
+        "expected = [[e.name, e.value, e.dist.name, e.dist.version] for e in entry_points(group='nocodo_agents')]\n"
+        "print(json.dumps([found, expected, *scan]))\n"
+    )
+    environment = {"PYTHONPATH": f"{site}{os.pathsep}{later}", "PATH": ""}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=environment)
+    assert done.returncode == 0, done.stderr
+    found, expected, opened, imported_metadata = json.loads(done.stdout)
+    assert ["acme", "acme_agent.plugin", "acme-agent", "2.0"] in found
+    assert not [entry for entry in found if entry[0] == "other"]
+    assert found == expected
+    assert not imported_metadata
+    ours = [path for path in opened if path.startswith((str(site), str(later)))]
+    assert len([path for path in ours if path.endswith("entry_points.txt")]) == 61  # each distribution once, the later copy not
+    assert [path for path in ours if not path.endswith("entry_points.txt")] == [str(site / "acme_agent-2.0.dist-info" / "METADATA")]
+
+
+def test_discovery_leaves_a_zip_on_sys_path_to_importlib_metadata(tmp_path: Path) -> None:
+    import zipfile
+
+    archive = tmp_path / "agents.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("zipped_agent-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: zipped-agent\nVersion: 1.0\n")
+        bundle.writestr("zipped_agent-1.0.dist-info/entry_points.txt", "[nocodo_agents]\nzipped = zipped_agent.plugin\n")
+    code = (
+        "import json\n"
+        "from nocodo_agents.entry_point_scan import scan_group\n"
+        "from nocodo_agents.agent_entries import installed_agent_entries\n"
+        "print(json.dumps([scan_group('nocodo_agents') is None, [[e.name, e.distribution] for e in installed_agent_entries()]]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(archive), "PATH": ""})
+    assert done.returncode == 0, done.stderr
+    left_to_importlib, entries = json.loads(done.stdout)
+    assert left_to_importlib
+    assert ["zipped", "zipped-agent"] in entries
