@@ -68,7 +68,7 @@ REQUIRES_HOOK_NAME = "nocodo_agents_requires"
 
 @dataclass(frozen=True)
 class _Loaded:
-    """One agent's migrations as a registry holds them: the plugin, its set, the directories listed."""
+    """One agent's migrations as a registry holds them: the plugin, its set, the directories listed and files found."""
 
     plugin: object
     migration_set: MigrationSet
@@ -83,9 +83,10 @@ class AgentRegistry:
     :meth:`from_plugins` (for tests and applications that register plugin
     objects directly). Each agent is imported once per registry and asked
     for its migrations once, and again only when a directory its
-    :func:`~nocodo_agents.plugins.load_migrations` listed has changed (a
-    migration file added, removed or renamed, as while developing an agent
-    installed in editable mode). ``autoload_disabled`` records that entry
+    :func:`~nocodo_agents.plugins.load_migrations` listed, or one of the
+    migration files it found, has changed (a migration file added, removed,
+    renamed or edited, as while developing an agent installed in editable
+    mode). ``autoload_disabled`` records that entry
     points were left out on purpose (:data:`DISABLE_AUTOLOAD_ENV`), for
     messages.
     """
@@ -159,7 +160,8 @@ class AgentRegistry:
         """Import ``agent`` (once) and return the migrations its hook contributes.
 
         The hook is asked again when a directory its migrations were listed
-        from has changed since (one ``stat`` per directory at each call).
+        from, or one of their files, has changed since (one ``stat`` per
+        directory and per file at each call).
         """
         entry = self.entry(agent)
         key = normalize_agent_name(entry.name)
@@ -250,7 +252,9 @@ class AgentRegistry:
         """Call the registered plugin's hooks: its migration set (with what it requires) and the directories it listed."""
         results = self._call_hook(plugin, key, entry)
         migrations = [m for result in results for m in result]
-        directories = tuple(d for result in results for d in getattr(result, "directories", ()))
+        directories = tuple(
+            d for result in results for d in (*getattr(result, "directories", ()), *getattr(result, "files", ()))
+        )
         requires = self._call_requires_hook(plugin, key, entry)
         migration_set = MigrationSet(key, entry.distribution, entry.version, tuple(migrations), requires)
         return _Loaded(plugin, migration_set, directories)

@@ -13,10 +13,11 @@ import importlib
 import importlib.machinery
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator, List, Optional, Protocol, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Protocol, Tuple
 
 from .errors import InvalidMigrationError
 from .faults import PLUGIN_FAULTS, describe_fault
@@ -52,25 +53,61 @@ class _Entry(Protocol):
     def read_bytes(self) -> bytes: ...
 
 
+#: Each migration module this process imported through :class:`ModuleMigration`, with its file's
+#: stamp (:func:`_stamp`) when it was listed before that import.
+_IMPORTED: Dict[str, int] = {}
+
+
+def _import_current(module_name: str, stamp: Optional[int]) -> ModuleType:
+    """``module_name`` as its file now is: imported, or imported again if its file changed since.
+
+    A module already in ``sys.modules`` is executed again (``importlib.reload``,
+    its cached bytecode removed first, as an edit within the same second and of
+    the same size would pass the bytecode's check) when ``stamp`` (its file's,
+    read when it was listed, before this import) differs from the one recorded
+    at its last import here, when its file was modified too recently to tell
+    (:data:`_UNSETTLED`), or when something else imported it. A module
+    without a file (``stamp`` ``None``: a zip) is imported once.
+    """
+    module = sys.modules.get(module_name)
+    if module is None or stamp is None:
+        module = importlib.import_module(module_name)
+    elif stamp == _UNSETTLED or _IMPORTED.get(module_name) != stamp:
+        cached = getattr(module, "__cached__", None)
+        if cached:
+            try:
+                os.remove(cached)
+            except OSError:
+                pass  # none, or not ours to remove (a read-only install cannot have been edited in place either)
+        module = importlib.reload(module)
+    if stamp is not None:
+        _IMPORTED[module_name] = stamp
+    return module
+
+
 class ModuleMigration(Migration):
     """A migration defined by a module ``V{version}__{name}``, imported on first use.
 
     The module exports ``migration()`` (optionally taking the dialect name) and
     may export ``rollback()`` (same rule) and ``transactional = False``.
+    ``stamp`` is its file's modification time when it was listed (``None``
+    without a file): a module imported earlier from a file since edited is
+    imported again (:func:`_import_current`).
     """
 
-    __slots__ = ("module_name", "_module")
+    __slots__ = ("module_name", "_module", "_stamp")
 
-    def __init__(self, version: int, name: str, module_name: str, source: str) -> None:
+    def __init__(self, version: int, name: str, module_name: str, source: str, stamp: Optional[int] = None) -> None:
         super().__init__(version, name, "", source=source)
         self.module_name = module_name
         self._module: Optional[ModuleType] = None
+        self._stamp = stamp
 
     def _resolve(self) -> None:
         if self._module is not None:
             return
         try:
-            module = importlib.import_module(self.module_name)
+            module = _import_current(self.module_name, self._stamp)
             function = getattr(module, "migration", None)
             rollback = getattr(module, "rollback", None)
             transactional = getattr(module, "transactional", True)
@@ -141,20 +178,24 @@ DirectoryStamp = Tuple[Tuple[str, int], ...]
 
 
 class LoadedMigrations(List[Migration]):
-    """The list :func:`load_migrations` returns, also recording the directories it listed.
+    """The list :func:`load_migrations` returns, also recording the directories it listed and the files.
 
     ``directories`` holds each directory of the file system listed, with its
     modification time (``st_mtime_ns``) read *before* it was listed: adding,
     removing or renaming a file in it changes that time, so
     :func:`directories_changed` tells a registry to list the package again
     (an agent edited in an editable install, in a long-running process).
-    A directory modified within the last two seconds is recorded as changed
-    already (its time could still move within one tick of the clock unseen),
-    so it is listed again at the next run. Packages read from a zip file
-    record no directory.
+    ``files`` holds each migration file the same way, its time read before it
+    is read or imported: a file edited in place changes it, so the package is
+    listed again, the ``.sql`` file read again and the module imported again
+    (:func:`_import_current`). A directory or file modified within the last
+    two seconds is recorded as changed already (its time could still move
+    within one tick of the clock unseen), so it is listed again at the next
+    run. Packages read from a zip file record neither.
     """
 
     directories: DirectoryStamp = ()
+    files: DirectoryStamp = ()
 
 
 def directories_changed(directories: DirectoryStamp) -> bool:
@@ -176,12 +217,17 @@ _RACY_NS = 2_000_000_000
 _UNSETTLED = -1
 
 
+def _stamp(path: str) -> int:
+    """``path``'s modification time (ns), or :data:`_UNSETTLED` if modified too recently to rely on it."""
+    mtime = os.stat(path).st_mtime_ns
+    return mtime if time.time_ns() - mtime >= _RACY_NS else _UNSETTLED
+
+
 def _listing(directory: Any, listed: List[Tuple[str, int]]) -> Iterator[Any]:
     """``directory.iterdir()``, recording a file-system directory's modification time first."""
     if isinstance(directory, os.PathLike):
         path = os.fspath(directory)
-        mtime = os.stat(path).st_mtime_ns
-        listed.append((path, mtime if time.time_ns() - mtime >= _RACY_NS else _UNSETTLED))
+        listed.append((path, _stamp(path)))
     return directory.iterdir()
 
 
@@ -299,6 +345,7 @@ def load_migrations(package: str) -> LoadedMigrations:
         )
     migrations = LoadedMigrations()
     listed: List[Tuple[str, int]] = []
+    files: List[Tuple[str, int]] = []
     for entry, location, nested in _entries(package, parent, listed):
         file_name = entry.name
         problem = _misnamed(file_name, entry.is_dir())
@@ -315,10 +362,18 @@ def load_migrations(package: str) -> LoadedMigrations:
                 problem=f"a migration module must be directly in the package {package} (.sql files may be in "
                 f"subdirectories); move it up",
             )
+        stamp = None
+        if isinstance(entry, os.PathLike):
+            try:
+                stamp = _stamp(os.fspath(entry))
+            except OSError as error:
+                raise InvalidMigrationError(source=location, problem=f"the file cannot be read: {error}") from error
+            files.append((os.fspath(entry), stamp))
         if suffix == "py":
-            migrations.append(ModuleMigration(version, name, f"{package}.{stem}", location))
+            migrations.append(ModuleMigration(version, name, f"{package}.{stem}", location, stamp))
         else:
             migrations.append(SqlFileMigration(version, name, entry, location))
     migrations.sort(key=lambda m: (m.version, m.source))
     migrations.directories = tuple(listed)
+    migrations.files = tuple(files)
     return migrations

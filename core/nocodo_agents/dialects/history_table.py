@@ -9,7 +9,7 @@ table refused a row.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, List, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..errors import HistoryAttributionError, HistoryRowError, HistoryTableError
 from ..history import HISTORY_TABLE, HistoryRow, as_text, is_64_bit_type
@@ -45,6 +45,38 @@ def _shown(value: Any) -> Any:
 def version_sum(versions: "Sequence[int] | Any") -> int:
     """What :meth:`HistoryTable.history_guard` sums: each version modulo 2**32, so 64-bit versions never overflow."""
     return sum(version % 4294967296 for version in versions)
+
+
+def _plain_row(raw: Sequence[Any]) -> Tuple[int, str, str, str, Optional[str]]:
+    """A raw history row's five values as a :class:`HistoryRow` holds them; :class:`HistoryRowError` naming what is wrong."""
+    row = tuple(_shown(value) for value in raw)
+    version, name, applied_on, checksum, by = row
+    if version is None or name is None or checksum is None:
+        raise HistoryRowError(table=HISTORY_TABLE, row=row, problem="version, name and checksum must not be NULL")
+    try:
+        number = int(version)
+    except (TypeError, ValueError):
+        raise HistoryRowError(table=HISTORY_TABLE, row=row, problem="the version is not an integer") from None
+    undecodable = [column for column, value in zip(_READ_COLUMNS, row) if isinstance(value, bytes)]
+    if undecodable:
+        raise HistoryRowError(
+            table=HISTORY_TABLE,
+            row=row,
+            problem=f"its {', '.join(undecodable)} holds bytes that are not UTF-8 text",
+        )
+    return number, str(name), "" if applied_on is None else str(applied_on), str(checksum), None if by is None else str(by)
+
+
+class HistorySnapshot(NamedTuple):
+    """The history as one run read it, in a form the same connection can compare with in one statement.
+
+    ``sql`` is the statement that reads it again, ``rows`` what that statement
+    returned then (the rows, each with the table's schema version and the
+    connection's token: see :meth:`HistoryTable.history_snapshot`).
+    """
+
+    sql: str
+    rows: List[Any]
 
 
 class HistoryGuard(NamedTuple):
@@ -189,30 +221,71 @@ class HistoryTable:
         """The raw rows of the history query (a dialect may fetch text as bytes, to decode it here)."""
         return self._query(sql)
 
-    def read_history(self) -> List[HistoryRow]:
-        """Every history row, in version order; call after :meth:`history_exists` or :meth:`ensure_history`."""
+    #: Columns a dialect reads after the five of the history, in the same statement (SQLite: the schema
+    #: version, so that a cached no-op can tell the table's shape is the one its columns said).
+    history_read_extra: ClassVar[str] = ""
+
+    def history_select(self) -> str:
+        """The statement :meth:`read_history` sends (the five columns, then :attr:`history_read_extra`)."""
         agent = "agent" if self._has_agent_column else "NULL"
-        rows = self._history_rows(f"SELECT version, name, applied_on, checksum, {agent} FROM {self.history_table} ORDER BY version")
+        return (
+            f"SELECT version, name, applied_on, checksum, {agent}{self.history_read_extra} "
+            f"FROM {self.history_table} ORDER BY version"
+        )
+
+    def read_history(self) -> List[HistoryRow]:
+        """Every history row, in version order; call after :meth:`history_exists` or :meth:`ensure_history`.
+
+        The raw rows stay in :attr:`last_history_read` (with the statement), for :meth:`history_snapshot`.
+        One pass over the rows: text is decoded where the driver gave bytes, and
+        a row that is not plain (a NULL, a version that is not an integer,
+        bytes that are not UTF-8) is converted, or named, by :func:`_plain_row`.
+        """
+        sql = self.history_select()
+        rows = self._history_rows(sql)
+        self.last_history_read = (sql, rows)
         history = []
+        append = history.append
         for raw in rows:
-            row = tuple(_shown(value) for value in raw)
-            version, name, applied_on, checksum, by = row
-            if version is None or name is None or checksum is None:
-                raise HistoryRowError(table=HISTORY_TABLE, row=row, problem="version, name and checksum must not be NULL")
+            version, name, applied_on, checksum, by = raw[:5]
             try:
-                number = int(version)
-            except (TypeError, ValueError):
-                raise HistoryRowError(table=HISTORY_TABLE, row=row, problem="the version is not an integer") from None
-            undecodable = [column for column, value in zip(_READ_COLUMNS, row) if isinstance(value, bytes)]
-            if undecodable:
-                raise HistoryRowError(
-                    table=HISTORY_TABLE,
-                    row=row,
-                    problem=f"its {', '.join(undecodable)} holds bytes that are not UTF-8 text",
-                )
-            text = "" if applied_on is None else str(applied_on)
-            history.append(HistoryRow(number, str(name), text, str(checksum), None if by is None else str(by)))
+                if type(name) is bytes:
+                    name = name.decode("utf-8")
+                if type(checksum) is bytes:
+                    checksum = checksum.decode("utf-8")
+                if type(applied_on) is bytes:
+                    applied_on = applied_on.decode("utf-8")
+                if type(by) is bytes:
+                    by = by.decode("utf-8")
+            except UnicodeDecodeError:
+                version = None  # not plain: _plain_row names the problem
+            if (
+                type(version) is not int
+                or type(name) is not str
+                or type(checksum) is not str
+                or (applied_on is not None and type(applied_on) is not str)
+                or (by is not None and type(by) is not str)
+            ):
+                append(HistoryRow(*_plain_row(raw[:5])))
+            else:
+                append(HistoryRow(version, name, "" if applied_on is None else applied_on, checksum, by))
         return history
+
+    #: The statement :meth:`read_history` last sent and the raw rows it returned (``None``: not read yet).
+    last_history_read: Optional[Tuple[str, List[Any]]] = None
+
+    def history_snapshot(self) -> Optional["HistorySnapshot"]:
+        """What :meth:`history_unchanged` can compare with later, from the last :meth:`read_history`.
+
+        ``None`` where the dialect cannot tell, in one statement, that the
+        table's shape and rows are still exactly those read (the default;
+        SQLite can: :class:`~nocodo_agents.dialects.sqlite.SQLiteDialect`).
+        """
+        return None
+
+    def history_unchanged(self, snapshot: "HistorySnapshot", lock_timeout: float) -> bool:
+        """Whether the history is still exactly ``snapshot`` on this connection (one statement; outside any session)."""
+        return False
 
     def history_guard(self, version: Optional[int]) -> "HistoryGuard":
         """One row: how many versions the history holds, their sum, and whether ``version`` is one of them (one statement).

@@ -10,6 +10,7 @@ Other runners wait for the lock up to ``lock_timeout`` (SQLite's busy timeout).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sqlite3
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from ..errors import ConnectionStateError, LockTimeoutError
 from ..history import HISTORY_TABLE
 from ..schema.sqlite_split import split_sqlite_statements
 from .base import Dialect
+from .history_table import HistorySnapshot
 from .lock_wait import LockStillHeld, take_lock
 from .sqlite_errors import is_busy, named_sqlite_error, refused_by_table
 from .sqlite_integrity import ForeignKeyCheck, Violation
@@ -30,6 +32,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..planning import PlannedMigration
 
 logger = logging.getLogger("nocodo_agents")
+
+#: main's schema version (SQLite changes it at every change of a table's definition), as a scalar subquery.
+_SCHEMA_VERSION = "(SELECT schema_version FROM pragma_schema_version)"
+#: The SQL function :meth:`SQLiteDialect.history_snapshot` registers: it identifies the connection.
+_TOKEN_FUNCTION = "nocodo_agents_connection_token"
+#: A new number for each snapshot taken in this process.
+_TOKENS = itertools.count(1)
 
 class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
     """A :class:`sqlite3.Connection` (preparing it for writes: :mod:`.sqlite_writes`; foreign keys: :mod:`.sqlite_integrity`)."""
@@ -43,6 +52,8 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
         self._changed_pragmas: Dict[str, int] = {}
         self._settings: Dict[str, int] = {}
         self._writes_prepared = False
+        #: main's schema version when the history's columns were last read (``None``: no table).
+        self._shape_version: Optional[int] = None
         #: Foreign-key violations before the current migration's first statement that could orphan a
         #: row (``None``: no such statement yet), or the error SQLite gave when asked for them.
         self._violations_before: "Optional[Union[List[Violation], str]]" = None
@@ -190,10 +201,79 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
 
     placeholder = "?"
     # ``main.``: neither a TEMP table of the same name nor an attached database's history stands in.
+    # The schema version (main's) comes with the columns and with the rows: see history_snapshot.
     history_columns_sql = (
-        "SELECT p.name, p.\"notnull\", p.dflt_value IS NOT NULL, m.type = 'table', p.type FROM main.sqlite_master m "
+        "SELECT p.name, p.\"notnull\", p.dflt_value IS NOT NULL, m.type = 'table', p.type, "
+        f"{_SCHEMA_VERSION} FROM main.sqlite_master m "
         "JOIN pragma_table_info(m.name, 'main') p WHERE m.name = ? COLLATE NOCASE AND m.type IN ('table', 'view')"
     )
+    history_read_extra = f", {_SCHEMA_VERSION}"
+
+    def _note_history_shape(self, rows: Sequence[Any]) -> None:
+        self._shape_version = rows[0][5] if rows else None
+
+    def history_snapshot(self) -> Optional[HistorySnapshot]:
+        """The last history read, comparable later in one statement on this connection (``None``: not comparable).
+
+        Its rows carry the schema version of ``main``, which SQLite changes at
+        every change of any table's definition: equal to the one read with the
+        columns, it says the shape those columns gave (a table, its columns,
+        the version's declared type) is the one the rows were read from, and a
+        later read finding it again says the shape is still that one. The
+        statement reading it again also calls a SQL function this method
+        registers on the connection, ``nocodo_agents_connection_token()``,
+        returning a number no other connection of the process returns, so a
+        snapshot never stands for another connection (one created where a
+        closed one was, at the same ``id``). An empty history, or one whose rows
+        were read under another schema version than its columns, gives none.
+        """
+        if self.last_history_read is None:
+            return None
+        _, rows = self.last_history_read
+        if not rows or self._shape_version is None or rows[0][5] != self._shape_version:
+            return None
+        token = next(_TOKENS)
+        self.connection.create_function(_TOKEN_FUNCTION, 0, lambda: token)
+        agent = "agent" if self._has_agent_column else "NULL"
+        sql = (
+            f"SELECT version, name, applied_on, checksum, {agent}, {_SCHEMA_VERSION}, (SELECT {_TOKEN_FUNCTION}()) "
+            f"FROM {self.history_table} ORDER BY version"
+        )
+        return HistorySnapshot(sql, [(*row, token) for row in rows])
+
+    def history_unchanged(self, snapshot: HistorySnapshot, lock_timeout: float) -> bool:
+        """Whether reading the history again gives exactly ``snapshot``'s rows (shape, rows, this connection).
+
+        Sent outside any session, the caller's connection left as it was: rows
+        as tuples and text as bytes while reading (as :meth:`read_history`
+        reads them), the busy timeout the lock timeout while reading (read,
+        set and put back, unless it is already that), then the caller's
+        factories and busy timeout back. Any SQLite error (a function
+        missing: another connection; the file gone; busy) answers ``False``,
+        so the run takes its ordinary path, which names the error.
+        """
+        connection = self.connection
+        saved = connection.row_factory, connection.text_factory
+        wanted = int(lock_timeout * 1000)
+        try:
+            connection.row_factory = None
+            connection.text_factory = bytes
+            self.statements += 1
+            caller = connection.execute("PRAGMA busy_timeout").fetchone()[0]
+            if caller != wanted:
+                self._set_busy_timeout(lock_timeout)
+            try:
+                self.statements += 1
+                rows = connection.execute(snapshot.sql).fetchall()
+            finally:
+                if caller != wanted:
+                    self._run(f"PRAGMA busy_timeout = {int(caller)}")
+        except sqlite3.Error:
+            return False
+        finally:
+            connection.row_factory, connection.text_factory = saved
+        self.rows_read += len(rows)
+        return rows == snapshot.rows
 
     @property
     def history_table(self) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Any, Callable, Optional, Sequence
 
 from ..discovery import AgentRegistry
@@ -11,7 +10,8 @@ from ..execution import check_before_running
 from ..history import now_rfc3339
 from .apply import apply_pending, assess_adoption, step_of
 from .reports import MigrationReport, MigrationStep
-from .run import DEFAULT_LOCK_TIMEOUT, Run, incomplete_error, open_run
+from .noop_cache import NO_OP_CACHE
+from .run import DEFAULT_LOCK_TIMEOUT, Run, check_lock_timeout, check_target, incomplete_error, open_run
 from .widening import first_wide
 
 logger = logging.getLogger("nocodo_agents")
@@ -46,14 +46,52 @@ def run_agent_migrations(
     leaves no trace of itself; on MySQL its earlier statements stay and the
     journal stops later runs until ``nocodo-agents resolve`` (see the README).
     """
-    with open_run(conn, agents, registry, lock_timeout, target=target) as run:
-        report = dry_run_report(run) if dry_run else migrate(run, progress)
-    return replace(report, statements=run.dialect.statements)
+    check_lock_timeout(lock_timeout)
+    check_target(target)
+    registry = registry if registry is not None else AgentRegistry.installed()
+    sets = registry.requested_sets(agents)  # plugin and ordering problems raise here, before any I/O
+    if not dry_run:
+        known = NO_OP_CACHE.recall(conn, registry, agents, target, lock_timeout, sets)
+        if known is not None:
+            _log_outcome(known)
+            return known
+    with open_run(conn, agents, registry, lock_timeout, target=target, sets=sets) as run:
+        if dry_run:
+            report = dry_run_report(run)
+        else:
+            noop = up_to_date(run)
+            if noop is not None:
+                NO_OP_CACHE.remember(
+                    run.dialect.connection, run.dialect.history_snapshot(), registry, agents, target, lock_timeout, sets, noop
+                )
+            else:
+                NO_OP_CACHE.forget(run.dialect.connection)
+            report = migrate(run, progress, noop)
+    return MigrationReport(
+        report.dialect,
+        dry_run=report.dry_run,
+        applied=report.applied,
+        adopted=report.adopted,
+        not_installed=report.not_installed,
+        setup_sql=report.setup_sql,
+        statements=run.dialect.statements,
+    )
 
 
-def migrate(run: Run, progress: Optional[Callable[[MigrationStep], None]] = None) -> MigrationReport:
-    """Within an open run: the no-op report if nothing is pending, else apply what is (logging the outcome)."""
-    report = up_to_date(run) or apply_pending(run, progress)
+def migrate(
+    run: Run, progress: Optional[Callable[[MigrationStep], None]] = None, noop: Optional[MigrationReport] = None
+) -> MigrationReport:
+    """Within an open run: the no-op report if nothing is pending, else apply what is (logging the outcome).
+
+    ``noop``: what :func:`up_to_date` just returned for this run, not asked again.
+    """
+    report = noop or up_to_date(run) or apply_pending(run, progress)
+    _log_outcome(report)
+    return report
+
+
+def _log_outcome(report: MigrationReport) -> None:
+    """Log what a run did out of order, and the applied versions no requested agent provides."""
     for step in report.out_of_order:
         logger.warning(
             "applied V%s__%s of agent %r out of order (a higher version was already applied)",
@@ -61,7 +99,6 @@ def migrate(run: Run, progress: Optional[Callable[[MigrationStep], None]] = None
         )
     for row in report.not_installed:
         logger.info("V%s__%s is applied but no requested agent provides it (agent %s)", row.version, row.name, row.agent)
-    return report
 
 
 def up_to_date(run: Run) -> Optional[MigrationReport]:

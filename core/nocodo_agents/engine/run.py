@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ..dialects import Dialect, UnfinishedMigration, dbapi_connection, dialect_for
 from ..discovery import AgentRegistry, requirement_graph
+from ..migration_set import MigrationSet
 from ..errors import DivergentMigrationError, InvalidArgumentError, MigrationConflictError
 from ..history import HistoryRow
 from ..migration import MAX_INT4_VERSION
@@ -183,16 +184,22 @@ class Requested:
     requires: Dict[str, Tuple[str, ...]]
 
 
-def requested_migrations(agents: Optional[Sequence[str]], registry: Optional[AgentRegistry] = None) -> Requested:
+def requested_migrations(
+    agents: Optional[Sequence[str]],
+    registry: Optional[AgentRegistry] = None,
+    sets: Optional[Sequence[MigrationSet]] = None,
+) -> Requested:
     """Load ``agents`` (``None``: every installed one) and what they require, transitively, and merge their migrations.
 
     No database is involved: an unknown agent, a required agent that is not
     installed, a plugin that fails to load and two agents claiming one
     version all raise here, before a caller opens any connection (the
-    command line calls it first for that reason).
+    command line calls it first for that reason). ``sets``: those
+    ``registry.requested_sets(agents)`` just returned, not asked for again.
     """
-    registry = registry if registry is not None else AgentRegistry.installed()
-    sets = registry.requested_sets(agents)  # what the requested agents require too, transitively
+    if sets is None:
+        registry = registry if registry is not None else AgentRegistry.installed()
+        sets = registry.requested_sets(agents)  # what the requested agents require too, transitively
     return Requested(merge(sets), requirement_graph(sets))
 
 
@@ -206,6 +213,7 @@ def open_run(
     target: Optional[int] = None,
     read: bool = True,
     requested: Optional[Requested] = None,
+    sets: Optional[Sequence[MigrationSet]] = None,
 ) -> Iterator[Run]:
     """Check the arguments, load and merge the requested agents, take the dialect's session, read the history.
 
@@ -214,6 +222,7 @@ def open_run(
     database before the arguments and the requested migration sets pass (a
     required agent that is not installed included). ``read=False`` leaves the history unread, for an
     operation that reads it under the lock itself (:meth:`Run.read` in its write transaction).
+    ``sets``: the migration sets ``registry.requested_sets(agents)`` just returned (arguments already checked).
     A SQLAlchemy ``Engine``'s borrowed connection goes back to its pool afterwards.
     ``requested``: ``agents`` already loaded by :func:`requested_migrations` (the command line loads them
     before it connects), not loaded again.
@@ -222,7 +231,7 @@ def open_run(
     check_target(target)
     registry = registry if registry is not None else AgentRegistry.installed()
     if requested is None:
-        requested = requested_migrations(agents, registry)
+        requested = requested_migrations(agents, registry, sets)
     with dbapi_connection(conn) as raw:
         dialect = dialect_for(raw)
         dialect.ensure_idle()
