@@ -14,17 +14,13 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from . import core_plugin
 from ._version import __version__
 from .core_plugin import CORE_AGENT, CORE_DISTRIBUTION
-from .hookspecs import ENTRY_POINT_GROUP
-
 from .entry_point_scan import load_entry_point, scan_group
-
-if TYPE_CHECKING:  # pragma: no cover
-    from importlib import metadata as importlib_metadata
+from .hookspecs import ENTRY_POINT_GROUP
 
 
 def _importlib_metadata() -> Any:

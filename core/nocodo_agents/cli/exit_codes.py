@@ -37,7 +37,6 @@ def is_history_conflict(error: BaseException) -> bool:
 def exit_code_for(error: BaseException) -> ExitCode:
     """The exit code a failed command returns for ``error``."""
     from ..dialects.registry import is_unavailable_error
-    from ..dialects.registry import is_unavailable_error
     from ..errors import (
         AdoptionAmbiguousError,
         BookkeepingTableError,
