@@ -65,10 +65,12 @@ def _group_pairs(text: str, group: str) -> List[ScannedEntryPoint]:
         if line.startswith("[") and line.endswith("]"):
             section = line.strip("[]")
             continue
+        if section is None:
+            continue  # before any section: importlib.metadata skips it unparsed
+        if "=" not in line:
+            raise _Unsure()  # importlib.metadata parses every section's lines and fails on it: let it say so
         if section != group:
             continue
-        if "=" not in line:
-            raise _Unsure()  # importlib.metadata fails on it: let it say so
         name, value = (part.strip() for part in line.split("=", 1))
         found.append(ScannedEntryPoint(name, value, None, None))
     return found
@@ -80,7 +82,9 @@ def _name_and_version(info: str) -> ScannedEntryPoint:
     if text is None:
         raise _Unsure()
     fields = {}
-    for line in text.splitlines():
+    # Only "\n" ends a line (the file was read with universal newlines): the e-mail parser splits at
+    # nothing else, where str.splitlines() would also split at "\x0c", "\x1c", "\x85", "\u2028"...
+    for line in text.split("\n"):
         if not line:
             break  # the end of the header
         if line[0] in " \t":
@@ -127,6 +131,8 @@ def scan_group(group: str) -> Optional[List[ScannedEntryPoint]]:
             for child in children:
                 low = child.lower()
                 if low.endswith((".dist-info", ".egg-info")):
+                    if not child.endswith((".dist-info", ".egg-info")):
+                        return None  # ".DIST-INFO": importlib.metadata then names it from its METADATA
                     name = _NAME_RUNS.sub("_", low.rpartition(".")[0].partition("-")[0])
                     if not name:
                         return None  # importlib.metadata then names it from its METADATA
