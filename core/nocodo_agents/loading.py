@@ -55,10 +55,10 @@ class _Entry(Protocol):
 
 #: Each migration module this process imported through :class:`ModuleMigration`, with its file's
 #: stamp (:func:`_stamp`) when it was listed before that import.
-_IMPORTED: Dict[str, int] = {}
+_IMPORTED: Dict[str, "FileStamp"] = {}
 
 
-def _import_current(module_name: str, stamp: Optional[int]) -> ModuleType:
+def _import_current(module_name: str, stamp: Optional["FileStamp"]) -> ModuleType:
     """``module_name`` as its file now is: imported, or imported again if its file changed since.
 
     A module already in ``sys.modules`` is executed again (``importlib.reload``,
@@ -71,7 +71,15 @@ def _import_current(module_name: str, stamp: Optional[int]) -> ModuleType:
     """
     module = sys.modules.get(module_name)
     if module is None or stamp is None:
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            # The import system lists a directory once per modification time: a directory switched for
+            # another with the same time (a symlink to the next release) still shows the old listing.
+            importlib.invalidate_caches()
+            module = importlib.import_module(module_name)
     elif stamp == _UNSETTLED or _IMPORTED.get(module_name) != stamp:
         cached = getattr(module, "__cached__", None)
         if cached:
@@ -90,14 +98,16 @@ class ModuleMigration(Migration):
 
     The module exports ``migration()`` (optionally taking the dialect name) and
     may export ``rollback()`` (same rule) and ``transactional = False``.
-    ``stamp`` is its file's modification time when it was listed (``None``
+    ``stamp`` is its file's :data:`FileStamp` when it was listed (``None``
     without a file): a module imported earlier from a file since edited is
     imported again (:func:`_import_current`).
     """
 
     __slots__ = ("module_name", "_module", "_stamp")
 
-    def __init__(self, version: int, name: str, module_name: str, source: str, stamp: Optional[int] = None) -> None:
+    def __init__(
+        self, version: int, name: str, module_name: str, source: str, stamp: Optional["FileStamp"] = None
+    ) -> None:
         super().__init__(version, name, "", source=source)
         self.module_name = module_name
         self._module: Optional[ModuleType] = None
@@ -174,19 +184,30 @@ class SqlFileMigration(Migration):
         self._loaded = True
 
 
-DirectoryStamp = Tuple[Tuple[str, int], ...]
+#: What ``stat`` says of a file or directory that any change of its content or listing moves: the
+#: modification and change times (ns), the size and the inode. The modification time alone misses an
+#: edit whose time was put back (``cp -p``, ``rsync -a``, ``tar -x`` of an archive built with one fixed
+#: ``SOURCE_DATE_EPOCH``) and a directory switched for another by a symlink (another release, same times):
+#: the change time cannot be set back, and a file or directory put in another's place has another inode.
+FileStamp = Tuple[int, int, int, int]
+DirectoryStamp = Tuple[Tuple[str, FileStamp], ...]
+
+
+def file_stamp(status: os.stat_result) -> FileStamp:
+    """The :data:`FileStamp` of a ``stat`` result."""
+    return (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino)
 
 
 class LoadedMigrations(List[Migration]):
     """The list :func:`load_migrations` returns, also recording the directories it listed and the files.
 
     ``directories`` holds each directory of the file system listed, with its
-    modification time (``st_mtime_ns``) read *before* it was listed: adding,
-    removing or renaming a file in it changes that time, so
+    :data:`FileStamp` (times, size, inode) read *before* it was listed: adding,
+    removing or renaming a file in it, or a symlink switched to another directory, changes it, so
     :func:`directories_changed` tells a registry to list the package again
     (an agent edited in an editable install, in a long-running process).
-    ``files`` holds each migration file the same way, its time read before it
-    is read or imported: a file edited in place changes it, so the package is
+    ``files`` holds each migration file the same way, its stamp read before it
+    is read or imported: a file edited in place changes it (even with its time put back), so the package is
     listed again, the ``.sql`` file read again and the module imported again
     (:func:`_import_current`). A directory or file modified within the last
     two seconds is recorded as changed already (its time could still move
@@ -199,10 +220,10 @@ class LoadedMigrations(List[Migration]):
 
 
 def directories_changed(directories: DirectoryStamp) -> bool:
-    """Whether any of ``directories`` was modified (or removed) since its time was read."""
-    for path, mtime in directories:
+    """Whether any of ``directories`` was modified (or removed, or replaced) since its :data:`FileStamp` was read."""
+    for path, stamp in directories:
         try:
-            if os.stat(path).st_mtime_ns != mtime:
+            if file_stamp(os.stat(path)) != stamp:
                 return True
         except OSError:
             return True
@@ -214,13 +235,13 @@ def directories_changed(directories: DirectoryStamp) -> bool:
 #: some file systems keep seconds): it is recorded as already changed, so it is listed again next time.
 _RACY_NS = 2_000_000_000
 #: The modification time recorded for such a directory; no real one equals it.
-_UNSETTLED = -1
+_UNSETTLED: FileStamp = (-1, -1, -1, -1)
 
 
-def _stamp(path: str) -> int:
-    """``path``'s modification time (ns), or :data:`_UNSETTLED` if modified too recently to rely on it."""
-    mtime = os.stat(path).st_mtime_ns
-    return mtime if time.time_ns() - mtime >= _RACY_NS else _UNSETTLED
+def _stamp(path: str) -> FileStamp:
+    """``path``'s :data:`FileStamp`, or :data:`_UNSETTLED` if modified too recently to rely on it."""
+    status = os.stat(path)
+    return file_stamp(status) if time.time_ns() - status.st_mtime_ns >= _RACY_NS else _UNSETTLED
 
 
 def _listing(directory: Any, listed: List[Tuple[str, int]]) -> Iterator[Any]:
