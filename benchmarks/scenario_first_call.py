@@ -1,0 +1,5 @@
+"""placeholder"""
+from .context import Context
+
+def run(ctx: Context) -> None:
+    pass
