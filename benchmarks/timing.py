@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -63,20 +64,29 @@ def stopwatch(work: Callable[[], object]) -> Sample:
     return Sample(time.perf_counter() - started)
 
 
+#: GNU time: it forks the measured command from its own small process, so the peak RSS it reports is the
+#: command's alone (a child forked from this big process would inherit this process's RSS as its peak).
+GNU_TIME = "/usr/bin/time"
+
+
 def run_command(argv: Sequence[str], env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None) -> Sample:
-    """Run a whole command; its wall time, and its peak RSS (KiB) as ``peak_rss_kib``. Fails on a non-zero exit."""
+    """Run a whole command and time it; then once more under GNU time for its peak RSS (KiB), ``peak_rss_kib``.
+
+    Fails on a non-zero exit. Without GNU time the sample has no RSS.
+    """
     started = time.perf_counter()
-    process = subprocess.Popen(list(argv), env=dict(env) if env is not None else None, cwd=cwd,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert process.stderr is not None
-    error = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    done = subprocess.run(list(argv), env=dict(env) if env is not None else None, cwd=cwd,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    process.stderr.close()
-    if process.returncode != 0:
-        raise RuntimeError(f"{argv[0]} exited {process.returncode}: {error.decode(errors='replace').strip()[-300:]}")
-    return Sample(seconds, {"peak_rss_kib": float(usage.ru_maxrss)})
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[0]} exited {done.returncode}: {done.stderr.decode(errors='replace').strip()[-300:]}")
+    sample = Sample(seconds)
+    if os.path.exists(GNU_TIME):
+        with tempfile.NamedTemporaryFile("r", prefix="nocodo-bench-rss-") as out:
+            subprocess.run([GNU_TIME, "-f", "%M", "-o", out.name, *argv], env=dict(env) if env is not None else None, cwd=cwd,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            sample.counts["peak_rss_kib"] = float(out.read().strip().splitlines()[-1])
+    return sample
 
 
 def interleave(subjects: Mapping[str, Subject], rounds: int, reference: str) -> Dict[str, Outcome]:
