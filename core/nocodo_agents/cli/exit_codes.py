@@ -12,6 +12,7 @@ from ..errors import (
     DatabaseUrlError,
     DivergentMigrationError,
     ForeignKeyViolationError,
+    GroupedRunRefusedError,
     HistoryTableError,
     HistoryRowError,
     HistoryWideningError,
@@ -34,7 +35,7 @@ class ExitCode(IntEnum):
 
     OK = 0
     ERROR = 1  # any other problem: unknown agent, a required agent not installed, broken plugin, conflicting versions, an order requirements forbid, lock timeout...
-    USAGE = 2  # bad arguments, database URL, a `new` that cannot be created, a `resolve` of nothing unfinished
+    USAGE = 2  # bad arguments, database URL, a `new` that cannot be created, a `resolve` of nothing unfinished, a `migrate --grouped` that cannot be one transaction
     PENDING = 3  # `status --check`: migrations are pending
     VERIFICATION_FAILED = 4  # divergent checksums, schema drift, partly present or ambiguous schema, rows widening cannot verify
     MIGRATION_FAILED = 5  # a migration (or rollback) failed, cannot be produced, or controls transactions or the session itself
@@ -57,7 +58,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
     """The exit code a failed command returns for ``error``."""
     if is_history_conflict(error):
         return ExitCode.CONFLICT
-    if isinstance(error, (DatabaseUrlError, ScaffoldError, ResolveRefusedError)):
+    if isinstance(error, (DatabaseUrlError, ScaffoldError, ResolveRefusedError, GroupedRunRefusedError)):
         return ExitCode.USAGE
     if isinstance(error, (
         DivergentMigrationError, SchemaDriftError, SchemaReplayError, PartialSchemaError, AdoptionAmbiguousError, HistoryRowError,
