@@ -174,7 +174,7 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
     session = SessionVariableGuard(dialect) if dialect.session_variables else _NoSessionVariables(dialect)
     for index, statement in enumerate(statements):
         try:
-            if journal:
+            if journal and index:  # journal.start recorded statement 0 as the next one already
                 dialect.journal.statement(planned.version, index)
             session.execute(statement)
         except Exception as error:
