@@ -285,7 +285,7 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
         """Run one statement of a migration, noting whether it may have queued deferred constraint checks."""
         if not self._checks_may_be_queued and not queues_no_checks(statement):
             self._checks_may_be_queued = True
-        self._run(statement)
+        super().execute(statement)  # SessionSettings: the caller's settings set back outside a transaction
 
     def check_integrity(self, planned: "PlannedMigration", phase: str, rolled_back: bool) -> None:
         """Run the deferred constraint checks the statements left pending, while the migration is still known.
