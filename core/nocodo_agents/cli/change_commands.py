@@ -39,6 +39,12 @@ def _migrate_arguments(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="print the SQL that would run, with the history inserts; change nothing")
     mode.add_argument("--fake", action="store_true", help="record pending migrations as applied without running them")
+    parser.add_argument(
+        "--grouped",
+        action="store_true",
+        help="apply every pending migration in one transaction: a failure rolls back the whole run "
+        "(SQLite and PostgreSQL; refused on MySQL/MariaDB and with a transactional = False migration)",
+    )
 
 
 def migrate_command(args: argparse.Namespace, output: Output) -> int:
@@ -82,7 +88,7 @@ def _apply_pending(conn: Any, args: argparse.Namespace, output: Output, url: Dat
                 f"({step.agent}) in {step.duration_ms or 0:.1f} ms{late}"
             )
 
-        return migrate(run, progress)
+        return migrate(run, progress, grouped=args.grouped)
 
 
 def _record_without_running(conn: Any, args: argparse.Namespace, output: Output) -> int:
@@ -101,7 +107,9 @@ def _print_dry_run(conn: Any, args: argparse.Namespace, output: Output) -> int:
     """``migrate --dry-run``: the SQL that would run, with the history inserts."""
     from ..engine.migrate import run_agent_migrations
 
-    report = run_agent_migrations(conn, args.agents, target=args.target, dry_run=True, lock_timeout=args.lock_timeout)
+    report = run_agent_migrations(
+        conn, args.agents, target=args.target, dry_run=True, lock_timeout=args.lock_timeout, grouped=args.grouped
+    )
     if not report.applied and not report.adopted:
         output.line("-- up to date: nothing would run")
     for statement in report.setup_sql:

@@ -352,12 +352,20 @@ class HistoryTable:
 
     def insert_history(self, row: HistoryRow) -> None:
         """Record one applied migration."""
-        p = self.placeholder
-        self._write_history(
-            row.version,
-            f"INSERT INTO {self.history_table} (version, name, applied_on, checksum, agent) VALUES ({p}, {p}, {p}, {p}, {p})",
-            (row.version, row.name, row.applied_on, row.checksum, row.agent),
-        )
+        self._write_history(row.version, self.history_insert, (row.version, row.name, row.applied_on, row.checksum, row.agent))
+
+    @property
+    def history_insert(self) -> str:
+        """The statement :meth:`insert_history` runs, its values as parameters (built once per table name)."""
+        table = self.history_table
+        built = self.__dict__.get("_history_insert")
+        if built is None or built[0] != table:
+            p = self.placeholder
+            built = self.__dict__["_history_insert"] = (
+                table,
+                f"INSERT INTO {table} (version, name, applied_on, checksum, agent) VALUES ({p}, {p}, {p}, {p}, {p})",
+            )
+        return built[1]
 
     def update_history(self, row: HistoryRow) -> None:
         """Re-record the name, checksum and agent of an applied version (repair): never another agent's row.

@@ -54,6 +54,8 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
         self._writes_prepared = False
         #: main's schema version when the history's columns were last read (``None``: no table).
         self._shape_version: Optional[int] = None
+        #: ``PRAGMA busy_timeout = ...`` by the seconds it sets (set twice per write transaction).
+        self._busy_timeout_sql: Dict[float, str] = {}
         #: Foreign-key violations before the current migration's first statement that could orphan a
         #: row (``None``: no such statement yet), or the error SQLite gave when asked for them.
         self._violations_before: "Optional[Union[List[Violation], str]]" = None
@@ -108,7 +110,10 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
         self._restore_caller_state(saved, quietly=False)
 
     def _set_busy_timeout(self, seconds: float) -> None:
-        self._run(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        sql = self._busy_timeout_sql.get(seconds)
+        if sql is None:
+            sql = self._busy_timeout_sql[seconds] = f"PRAGMA busy_timeout = {int(seconds * 1000)}"
+        self._run(sql)
 
     def _restore_caller_state(self, saved: Tuple[Any, Any, Any], quietly: bool) -> None:
         """Put back the busy timeout and the pragmas the run changed, then the connection's factories."""
@@ -161,31 +166,33 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
 
     def _take_write_lock(self) -> None:
         """``BEGIN IMMEDIATE``: at once if the lock is free, else say so in the log and wait (SQLite's busy timeout)."""
-        lock_timeout = self.lock_timeout
-
-        def try_now() -> bool:
-            self._set_busy_timeout(0)
-            try:
-                self._run("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as error:
-                if not is_busy(error):
-                    raise
-                return False
-            return True
-
-        def wait(timeout: float) -> None:
-            self._set_busy_timeout(timeout)
-            try:
-                self._run("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as error:
-                if is_busy(error):
-                    raise LockStillHeld(error) from error
-                raise
-
         try:
-            take_lock(try_now, wait, dialect=self.name, lock_timeout=lock_timeout, lock="write lock", where=self.location)
+            take_lock(
+                self._begin_now, self._begin_waiting, dialect=self.name, lock_timeout=self.lock_timeout, lock="write lock", where=self.location
+            )
         finally:
-            self._set_busy_timeout(lock_timeout)
+            self._set_busy_timeout(self.lock_timeout)
+
+    def _begin_now(self) -> bool:
+        """``BEGIN IMMEDIATE`` without waiting: whether the write lock was free."""
+        self._set_busy_timeout(0)
+        try:
+            self._run("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if not is_busy(error):
+                raise
+            return False
+        return True
+
+    def _begin_waiting(self, timeout: float) -> None:
+        """``BEGIN IMMEDIATE`` waiting up to ``timeout`` seconds (:class:`LockStillHeld` if the lock stays taken)."""
+        self._set_busy_timeout(timeout)
+        try:
+            self._run("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if is_busy(error):
+                raise LockStillHeld(error) from error
+            raise
 
     def location(self) -> str:
         """The database file's path (``:memory:`` for an in-memory database)."""
@@ -377,4 +384,8 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
 
     def transaction_open(self) -> bool:
         return self.connection.in_transaction
+
+    def change_token(self) -> Optional[int]:
+        """``PRAGMA data_version``: SQLite changes it for this connection whenever another connection (or process) commits."""
+        return int(self._query("PRAGMA data_version")[0][0])
 

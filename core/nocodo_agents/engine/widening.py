@@ -57,11 +57,18 @@ def first_wide(pending: Sequence[PlannedMigration]) -> Optional[PlannedMigration
     return next((p for p in pending if p.version > MAX_INT4_VERSION), None)
 
 
-def needs_settling(run: Run, plan: Plan) -> bool:
-    """Whether a run that changes something must first widen the history or re-record 32-bit checksums (no statement)."""
+def needs_settling(run: Run, plan: Plan, wide: Optional[bool] = None) -> bool:
+    """Whether a run that changes something must first widen the history or re-record 32-bit checksums (no statement).
+
+    ``wide``: whether ``plan.pending`` holds a version above 2**31 - 1, when
+    the caller already knows (the apply loop asks before every migration, and
+    looking through the pending migrations each time would cost n^2/2 steps).
+    """
     if not run.columns:
         return False
-    return bool(plan.rerecord) if run.int8 else first_wide(plan.pending) is not None
+    if run.int8:
+        return bool(plan.rerecord)
+    return (first_wide(plan.pending) is not None) if wide is None else wide
 
 
 def owned_elsewhere(run: Run, rows: Sequence[HistoryRow]) -> Tuple[PlannedMigration, ...]:

@@ -46,7 +46,7 @@ from .operations import (
 from .planning import DivergentMigrationError, HistoryAttributionError, MigrationConflictError
 from .plugins import DuplicateAgentError, InvalidMigrationError, PluginLoadError, UnknownAgentError
 from .requirements import RequiredAgentMissingError, RequirementOrderError
-from .running import IncompleteMigrationError, MigrationFailedError, TransactionEndedError
+from .running import GroupedRunRefusedError, IncompleteMigrationError, MigrationFailedError, TransactionEndedError
 from .statements import SessionStateError, TransactionControlError, UnsplittableSqlError
 from .store import RejectedValueError, RowNotFoundError, SessionNotPausedError
 
@@ -59,6 +59,7 @@ __all__ = [
     "DivergentMigrationError",
     "DuplicateAgentError",
     "ForeignKeyViolationError",
+    "GroupedRunRefusedError",
     "HistoryAttributionError",
     "HistoryNotEmptyError",
     "HistoryRowError",
