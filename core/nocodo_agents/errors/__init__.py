@@ -15,40 +15,96 @@ timeouts, locks, bookkeeping tables), :mod:`.history_width` (widening the
 history to 64-bit versions), :mod:`.operations` (adoption,
 rollback, drift, resolve, scaffolding, URLs), :mod:`.store` (the
 ``Database`` store's missing rows and rejected values).
+
+Each class is imported from its module the first time it is asked for
+(``from nocodo_agents.errors import X`` works as ever; the class is the same
+object wherever it is reached from): a run that meets no error imports only
+the modules of the errors its own modules name, not all of them.
 """
 
-from .base import InvalidArgumentError, InvalidArgumentTypeError, MigrationError, migration_facts
-from .database import (
-    BookkeepingTableError,
-    ConnectionStateError,
-    DatabaseAccessError,
-    HistoryRowError,
-    HistoryTableError,
-    LockConflictError,
-    LockTimeoutError,
-    SessionTimeoutError,
-    StatementCancelledError,
-)
-from .history_width import HistoryWideningError
-from .integrity import ForeignKeyViolationError, InvalidIndexError
-from .operations import (
-    AdoptionAmbiguousError,
-    DatabaseUrlError,
-    HistoryNotEmptyError,
-    InstalledCopyError,
-    PartialSchemaError,
-    ResolveRefusedError,
-    RollbackUnavailableError,
-    ScaffoldError,
-    SchemaDriftError,
-    SchemaReplayError,
-)
-from .planning import DivergentMigrationError, HistoryAttributionError, MigrationConflictError
-from .plugins import DuplicateAgentError, InvalidMigrationError, PluginLoadError, UnknownAgentError
-from .requirements import RequiredAgentMissingError, RequirementOrderError
-from .running import IncompleteMigrationError, MigrationFailedError, TransactionEndedError
-from .statements import SessionStateError, TransactionControlError, UnsplittableSqlError
-from .store import RejectedValueError, RowNotFoundError, SessionNotPausedError
+from typing import TYPE_CHECKING, Any, Dict, List
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .base import InvalidArgumentError, InvalidArgumentTypeError, MigrationError, migration_facts
+    from .database import (
+        BookkeepingTableError,
+        ConnectionStateError,
+        DatabaseAccessError,
+        HistoryRowError,
+        HistoryTableError,
+        LockConflictError,
+        LockTimeoutError,
+        SessionTimeoutError,
+        StatementCancelledError,
+    )
+    from .history_width import HistoryWideningError
+    from .integrity import ForeignKeyViolationError, InvalidIndexError
+    from .operations import (
+        AdoptionAmbiguousError,
+        DatabaseUrlError,
+        HistoryNotEmptyError,
+        InstalledCopyError,
+        PartialSchemaError,
+        ResolveRefusedError,
+        RollbackUnavailableError,
+        ScaffoldError,
+        SchemaDriftError,
+        SchemaReplayError,
+    )
+    from .planning import DivergentMigrationError, HistoryAttributionError, MigrationConflictError
+    from .plugins import DuplicateAgentError, InvalidMigrationError, PluginLoadError, UnknownAgentError
+    from .requirements import RequiredAgentMissingError, RequirementOrderError
+    from .running import IncompleteMigrationError, MigrationFailedError, TransactionEndedError
+    from .statements import SessionStateError, TransactionControlError, UnsplittableSqlError
+    from .store import RejectedValueError, RowNotFoundError, SessionNotPausedError
+
+#: Each public name -> the module of this package defining it.
+_MODULE_OF: Dict[str, str] = {
+    "AdoptionAmbiguousError": "operations",
+    "BookkeepingTableError": "database",
+    "ConnectionStateError": "database",
+    "DatabaseAccessError": "database",
+    "DatabaseUrlError": "operations",
+    "DivergentMigrationError": "planning",
+    "DuplicateAgentError": "plugins",
+    "ForeignKeyViolationError": "integrity",
+    "HistoryAttributionError": "planning",
+    "HistoryNotEmptyError": "operations",
+    "HistoryRowError": "database",
+    "HistoryTableError": "database",
+    "HistoryWideningError": "history_width",
+    "IncompleteMigrationError": "running",
+    "InstalledCopyError": "operations",
+    "InvalidArgumentError": "base",
+    "InvalidArgumentTypeError": "base",
+    "InvalidIndexError": "integrity",
+    "InvalidMigrationError": "plugins",
+    "LockConflictError": "database",
+    "LockTimeoutError": "database",
+    "MigrationConflictError": "planning",
+    "MigrationError": "base",
+    "MigrationFailedError": "running",
+    "PartialSchemaError": "operations",
+    "PluginLoadError": "plugins",
+    "RejectedValueError": "store",
+    "RequiredAgentMissingError": "requirements",
+    "RequirementOrderError": "requirements",
+    "ResolveRefusedError": "operations",
+    "RollbackUnavailableError": "operations",
+    "RowNotFoundError": "store",
+    "ScaffoldError": "operations",
+    "SchemaDriftError": "operations",
+    "SchemaReplayError": "operations",
+    "SessionNotPausedError": "store",
+    "SessionStateError": "statements",
+    "SessionTimeoutError": "database",
+    "StatementCancelledError": "database",
+    "TransactionControlError": "statements",
+    "TransactionEndedError": "running",
+    "UnknownAgentError": "plugins",
+    "UnsplittableSqlError": "statements",
+    "migration_facts": "base",
+}
 
 __all__ = [
     "AdoptionAmbiguousError",
@@ -96,3 +152,18 @@ __all__ = [
     "UnsplittableSqlError",
     "migration_facts",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted({*globals(), *_MODULE_OF})
