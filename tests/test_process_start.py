@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import List, Set
 
@@ -52,7 +53,9 @@ CORE_MIGRATIONS = {
 #: Written into the agents' site directory (on PYTHONPATH): at exit the process writes the names of
 #: the modules it imported (``MODULES_FILE``; ``-X importtime`` does not see ``importlib.import_module``,
 #: which loads commands, agents and migrations) and the statements each sqlite3 connection sent
-#: (``STATEMENTS_FILE``). It imports nothing the process would not import anyway.
+#: (``STATEMENTS_FILE``), and how many times the requested agents' migration sets were loaded
+#: (``LOADS_FILE``: calls of ``AgentRegistry.requested_sets``). It imports nothing the process would
+#: not import anyway (``LOADS_FILE``: the registry, which every command taking --agent imports).
 _RECORDING_SITECUSTOMIZE = """\
 import atexit, os, sys
 
@@ -73,6 +76,23 @@ if os.environ.get("STATEMENTS_FILE"):
     def _write_statements():
         with open(os.environ["STATEMENTS_FILE"], "w") as file:
             file.write("\\n".join(s.replace("\\n", " ") for s in _sent))
+
+if os.environ.get("LOADS_FILE"):
+    from nocodo_agents.discovery import AgentRegistry
+
+    _requested_sets = AgentRegistry.requested_sets
+    _loads = []
+
+    def requested_sets(self, agents):
+        _loads.append(agents)
+        return _requested_sets(self, agents)
+
+    AgentRegistry.requested_sets = requested_sets
+
+    @atexit.register
+    def _write_loads():
+        with open(os.environ["LOADS_FILE"], "w") as file:
+            file.write(str(len(_loads)))
 
 if os.environ.get("MODULES_FILE"):
 
@@ -240,3 +260,26 @@ def test_discovery_leaves_a_zip_on_sys_path_to_importlib_metadata(tmp_path: Path
     left_to_importlib, entries = json.loads(done.stdout)
     assert left_to_importlib
     assert ["zipped", "zipped-agent"] in entries
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["migrate"], ["migrate", "--dry-run"], ["migrate", "--fake"], ["migrate", "--agent", "core"], ["status"], ["verify"],
+        ["repair"], ["rollback", "--to", "4"], ["rollback", "--to", "4", "--dry-run"], ["resolve", "4", "--absent"],
+        ["widen-history"], ["baseline", "--version", "4"],
+    ],
+)
+def test_every_command_loads_the_requested_agents_once(cli: Cli, command: List[str]) -> None:
+    """Loaded before connecting (an unknown agent fails before the database is touched), then not loaded again by the run."""
+    if command[0] == "baseline":  # baseline adopts an existing database without history
+        import sqlite3
+
+        with closing(sqlite3.connect(cli.cwd / "up.db")) as existing:
+            existing.execute("CREATE TABLE kept (id INTEGER)")
+    else:
+        _up_to_date(cli)
+    record = cli.cwd / "loads.txt"
+    result = cli(*command, "--db", "up.db", env={"LOADS_FILE": str(record)})
+    assert result.code in (0, 2), result.text  # resolve on SQLite: nothing unfinished to settle (a usage error)
+    assert record.read_text() == "1", (command, record.read_text(), result.text)
