@@ -42,6 +42,26 @@ NOT_ON_THE_NOOP_PATH = {
     "nocodo_agents.engine.verify",
     "nocodo_agents.engine.history_ops",
     "nocodo_agents.engine.rollback",
+    # applying: a no-op has nothing to apply, nothing to check before running, no history to widen
+    "nocodo_agents.engine.apply",
+    "nocodo_agents.engine.non_transactional",
+    "nocodo_agents.engine.widening",
+    "nocodo_agents.execution",
+    "nocodo_agents.adoption",
+    "nocodo_agents.engine.noop_cache",  # the command line's connection is fresh: no earlier no-op to recall
+    "nocodo_agents.engine.outcome_reports",  # what rollback, verify and repair return
+    "nocodo_agents.dialects.lock_wait",  # the write lock
+    # the schema layer: splitting, scanning and replaying SQL
+    "nocodo_agents.schema.lexer",
+    "nocodo_agents.schema.split",
+    "nocodo_agents.schema.sqlite_split",
+    "nocodo_agents.schema.session_state",
+    "nocodo_agents.schema.transaction_control",
+    # errors of other concerns (each error class's module is imported when named)
+    "nocodo_agents.errors.history_width",
+    "nocodo_agents.errors.statements",
+    "nocodo_agents.errors.store",
+    "shutil",  # argparse's terminal width (cli/parser.py asks the terminal itself)
 }
 
 CORE_MIGRATIONS = {
@@ -162,6 +182,9 @@ def test_help_and_a_usage_error_import_no_other_command_nor_the_engine(cli: Cli,
     assert "argparse" in imported
     assert not {m for m in imported if m.startswith(("nocodo_agents.engine", "nocodo_agents.dialects"))}
     assert not {"pluggy", "nocodo_agents.discovery", "nocodo_agents.cli.inspect_commands", "nocodo_agents.cli.scaffold_command"} & imported
+    assert not {m for m in imported if m.startswith("nocodo_agents.errors.")}  # no error: no error module
+    if arguments[-1] != "x":  # a usage error prints its message: argparse's own formatter path
+        assert "shutil" not in imported
     assert ("nocodo_agents.cli.change_commands" in imported) == (arguments[0] == "migrate")
 
 
@@ -193,6 +216,26 @@ def test_importing_the_runner_loads_no_agent_no_migration_and_no_metadata_machin
     assert not {"email", "importlib.metadata", "importlib.resources", "zipfile", "tempfile", "sqlite3", "argparse"} & loaded
     assert not {m for m in loaded if m.startswith(("nocodo_agents_requirements_qna", "nocodo_agents.cli", "psycopg", "pymysql"))}
     assert not {m for m in loaded if m.rpartition(".")[2].startswith("V")}, "no migration module before a run asks for it"
+    assert not {"nocodo_agents.engine.apply", "nocodo_agents.execution", "nocodo_agents.schema.lexer", "shutil"} & loaded
+
+
+def test_importing_the_package_imports_no_error_module(tmp_path: Path) -> None:
+    """``import nocodo_agents`` imports each error class's module when the class is first named, the same class everywhere."""
+    code = (
+        "import sys, json\n"
+        "import nocodo_agents\n"
+        "before = sorted(m for m in sys.modules if m.startswith('nocodo_agents'))\n"
+        "from nocodo_agents import PluginLoadError, MigrationError\n"
+        "from nocodo_agents.errors.plugins import PluginLoadError as defined\n"
+        "after = sorted(m for m in sys.modules if m.startswith('nocodo_agents.errors.'))\n"
+        "print(json.dumps([before, after, PluginLoadError is defined and issubclass(defined, MigrationError)]))\n"
+    )
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    before, after, same = json.loads(done.stdout)
+    assert before == ["nocodo_agents", "nocodo_agents._version"]
+    assert after == ["nocodo_agents.errors.base", "nocodo_agents.errors.plugins"]
+    assert same
 
 
 def _write_distributions(site: Path, later: Path, count: int) -> None:
