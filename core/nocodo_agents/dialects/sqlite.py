@@ -18,10 +18,8 @@ from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional
 
 from ..errors import ConnectionStateError, LockTimeoutError
 from ..history import HISTORY_TABLE
-from ..schema.sqlite_split import split_sqlite_statements
 from .base import Dialect
 from .history_table import HistorySnapshot
-from .lock_wait import LockStillHeld, take_lock
 from .sqlite_errors import is_busy, named_sqlite_error, refused_by_table
 from .sqlite_integrity import ForeignKeyCheck, Violation
 from .sqlite_writes import PinnedPragmas
@@ -166,6 +164,8 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
 
     def _take_write_lock(self) -> None:
         """``BEGIN IMMEDIATE``: at once if the lock is free, else say so in the log and wait (SQLite's busy timeout)."""
+        from .lock_wait import take_lock  # writes only: not on the no-op path
+
         try:
             take_lock(
                 self._begin_now, self._begin_waiting, dialect=self.name, lock_timeout=self.lock_timeout, lock="write lock", where=self.location
@@ -191,6 +191,8 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
             self._run("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
             if is_busy(error):
+                from .lock_wait import LockStillHeld
+
                 raise LockStillHeld(error) from error
             raise
 
@@ -361,6 +363,8 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
         return refused_by_table(error)
 
     def split_statements(self, sql: str) -> List[str]:
+        from ..schema.sqlite_split import split_sqlite_statements  # the schema layer: not on the no-op path
+
         return split_sqlite_statements(sql)
 
     # The schema layer is imported when needed, not on the no-op path.

@@ -6,13 +6,13 @@ import logging
 from typing import Any, Callable, Optional, Sequence
 
 from ..discovery import AgentRegistry
-from ..execution import check_before_running
-from ..history import now_rfc3339
-from .apply import apply_pending, assess_adoption, refuse_ungroupable, step_of
 from .reports import MigrationReport, MigrationStep
-from .noop_cache import NO_OP_CACHE
 from .run import DEFAULT_LOCK_TIMEOUT, Run, check_lock_timeout, check_target, incomplete_error, open_run
-from .widening import first_wide
+
+# Imported where used, not here: a no-op (the common case, at every start of an application or a
+# deploy) needs none of applying, checking statements before running, widening or the no-op cache
+# of open connections (the command line's migrate uses a fresh connection):
+# .apply, ..execution, .widening, .noop_cache, ..history.now_rfc3339.
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -56,6 +56,8 @@ def run_agent_migrations(
     check_target(target)
     registry = registry if registry is not None else AgentRegistry.installed()
     sets = registry.requested_sets(agents)  # plugin and ordering problems raise here, before any I/O
+    from .noop_cache import NO_OP_CACHE
+
     if not dry_run:
         known = NO_OP_CACHE.recall(conn, registry, agents, target, lock_timeout, sets)
         if known is not None:
@@ -96,7 +98,11 @@ def migrate(
     ``noop``: what :func:`up_to_date` just returned for this run, not asked again. ``grouped``: every
     migration in one transaction (:func:`~.apply.apply_pending`).
     """
-    report = noop or up_to_date(run) or apply_pending(run, progress, grouped)
+    report = noop or up_to_date(run)
+    if report is None:
+        from .apply import apply_pending
+
+        report = apply_pending(run, progress, grouped)
     _log_outcome(report)
     return report
 
@@ -128,6 +134,8 @@ def up_to_date(run: Run) -> Optional[MigrationReport]:
         raise incomplete_error(run.unfinished)
     plan = run.plan()
     if plan.pending:
+        from ..execution import check_before_running
+
         check_before_running(run.dialect, plan.pending)  # before anything is written
         return None
     return MigrationReport(run.dialect.name, not_installed=plan.not_installed)
@@ -138,6 +146,11 @@ def dry_run_report(run: Run, grouped: bool = False) -> MigrationReport:
 
     ``grouped``: refused as the run would refuse it (:func:`~.apply.refuse_ungroupable`).
     """
+    from ..execution import check_before_running
+    from ..history import now_rfc3339
+    from .apply import assess_adoption, refuse_ungroupable, step_of
+    from .widening import first_wide
+
     dialect = run.dialect
     plan = run.plan()
     run.refuse_unfinished()

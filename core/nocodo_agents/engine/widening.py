@@ -30,7 +30,7 @@ from ..errors import HistoryWideningError
 from ..history import HistoryRow
 from ..migration import MAX_INT4_VERSION
 from ..planning import Plan, PlannedMigration, divergences, rerecordable
-from .run import DEFAULT_LOCK_TIMEOUT, Run, open_run
+from .run import DEFAULT_LOCK_TIMEOUT, Requested, Run, open_run
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -220,6 +220,7 @@ def widen_history(
     keep_unverified: bool = False,
     registry: Optional[AgentRegistry] = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    requested: Optional[Requested] = None,
 ) -> WidenReport:
     """Make the history 64-bit (refinery's ``int8-versions``) now, before any version needs it.
 
@@ -232,7 +233,9 @@ def widen_history(
     checksums as they are (rows of a Rust application sharing the database).
     A history already 64-bit only has its 32-bit checksums recorded again; a
     missing one is created 64-bit.
+
+    ``requested``: ``agents`` already loaded (:func:`~.run.requested_migrations`; the command line loads them before it connects), not loaded again.
     """
-    with open_run(conn, agents, registry, lock_timeout, read=False) as run:
+    with open_run(conn, agents, registry, lock_timeout, read=False, requested=requested) as run:
         report = settle_width(run, widen=True, keep_unverified=keep_unverified)
     return WidenReport(report.dialect, report.widened, report.rerecorded, report.kept, run.dialect.statements)
