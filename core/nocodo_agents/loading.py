@@ -200,12 +200,13 @@ class LoadedMigrations(List[Migration]):
 
 def directories_changed(directories: DirectoryStamp) -> bool:
     """Whether any of ``directories`` was modified (or removed) since its time was read."""
-    for path, mtime in directories:
-        try:
-            if os.stat(path).st_mtime_ns != mtime:
+    stat = os.stat
+    try:
+        for path, mtime in directories:
+            if stat(path).st_mtime_ns != mtime:
                 return True
-        except OSError:
-            return True
+    except OSError:
+        return True
     return False
 
 

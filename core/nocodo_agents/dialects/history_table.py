@@ -71,12 +71,15 @@ class HistorySnapshot(NamedTuple):
     """The history as one run read it, in a form the same connection can compare with in one statement.
 
     ``sql`` is the statement that reads it again, ``rows`` what that statement
-    returned then (the rows, each with the table's schema version and the
-    connection's token: see :meth:`HistoryTable.history_snapshot`).
+    returned then (the rows, each with the table's schema version, the
+    connection's token and, last, ``wait``: see :meth:`HistoryTable.history_snapshot`).
+    ``wait`` is the caller's own lock wait setting on the connection as last
+    seen (SQLite's busy timeout, in milliseconds), which ``sql`` also reads.
     """
 
     sql: str
     rows: List[Any]
+    wait: int = 0
 
 
 class HistoryGuard(NamedTuple):
@@ -283,9 +286,13 @@ class HistoryTable:
         """
         return None
 
-    def history_unchanged(self, snapshot: "HistorySnapshot", lock_timeout: float) -> bool:
-        """Whether the history is still exactly ``snapshot`` on this connection (one statement; outside any session)."""
-        return False
+    def history_unchanged(self, snapshot: "HistorySnapshot", lock_timeout: float) -> Optional["HistorySnapshot"]:
+        """If the history is still exactly ``snapshot`` on this connection, the snapshot to compare with next time; else ``None``.
+
+        Outside any session, in one statement where the dialect can (the
+        default cannot tell, and answers ``None``).
+        """
+        return None
 
     def history_guard(self, version: Optional[int]) -> "HistoryGuard":
         """One row: how many versions the history holds, their sum, and whether ``version`` is one of them (one statement).

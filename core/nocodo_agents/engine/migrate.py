@@ -61,7 +61,8 @@ def run_agent_migrations(
     if not dry_run:
         known = NO_OP_CACHE.recall(conn, registry, agents, target, lock_timeout, sets)
         if known is not None:
-            _log_outcome(known)
+            if known.not_installed:  # a no-op applied nothing, so nothing out of order
+                _log_outcome(known)
             return known
     with open_run(conn, agents, registry, lock_timeout, target=target, sets=sets) as run:
         if dry_run:
