@@ -155,6 +155,13 @@ TABLE: Dict[Type[MigrationError], Tuple[Dict[str, Any], FrozenSet[str]]] = {
     errors.SchemaDriftError: ({"differences": ["missing table gadgets_table"], "action": "repair the history"}, frozenset()),
     errors.SchemaReplayError: ({**MIGRATION, **STATEMENT, "cause": "no such table: gadgets_table", "scratch": "a scratch schema"}, frozenset()),
     errors.ResolveRefusedError: ({"version": 4127, "problem": "it is not an unfinished migration or rollback"}, frozenset({"needs_agent"})),
+    errors.GroupedRunRefusedError: (
+        {
+            "dialect": "sqlite", "database": "/srv/data/app.db", "reason": "non_transactional",
+            "migrations": ["V4127__add_index (agent widgets_agent, distribution widgets, widgets/migrations/V4127__add_index.py)"],
+        },
+        frozenset({"reason"}),
+    ),
     errors.ScaffoldError: ({"target": "widgets.migrations.V4128__more", "problem": "the file already exists"}, frozenset()),
     errors.InstalledCopyError: (
         {"path": "/venv/lib/site-packages/widgets/migrations/V4128__more.py", "installed_in": "/venv/lib/site-packages", "package": "widgets.migrations"},

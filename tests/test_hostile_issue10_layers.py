@@ -32,6 +32,7 @@ KNOWN_UPWARD_BY_NAME = {("core_plugin", "database.migrations")}
 #: The modules that call the import machinery with a name computed at run time, and why.
 DYNAMIC_IMPORTERS: Dict[str, str] = {
     "": "module __getattr__: the names of its _LAZY table (checked by name here)",
+    "errors": "module __getattr__: the error classes' modules of its _MODULE_OF table (checked by name here)",
     "database.migrations": "module __getattr__: the names of its _LAZY table (checked by name here)",
     "cli.parser": "the 'module:attribute' references of its COMMANDS table, one command's module per run (checked by name here)",
     "dialects.registry": "the 'module:attribute' references of its DialectSpec table (checked by name here)",

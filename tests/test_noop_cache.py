@@ -32,9 +32,12 @@ from nocodo_agents.engine.noop_cache import NO_OP_CACHE
 NOTES = "CREATE TABLE notes (id INTEGER PRIMARY KEY);"
 TAGS = "CREATE TABLE tags (id INTEGER PRIMARY KEY);"
 AN_HOUR_AGO_NS = (time.time_ns() - 3600 * 10**9,) * 2
-#: Statements of a no-op answered from the cache with the default lock timeout on a connection whose
-#: busy timeout differs: read the busy timeout, set it, read the history, set it back.
-CACHED = 4
+#: Statements of a no-op answered from the cache with the default lock timeout (60 s) on a connection whose
+#: busy timeout is at most that (sqlite3's default is 5 s): one, reading the history with the busy timeout.
+CACHED = 1
+#: The same on a connection whose busy timeout is above the lock timeout: read the busy timeout, set it to
+#: the lock timeout, read the history, set it back.
+CACHED_SETTING_THE_WAIT = 4
 
 
 def settle(*paths: Path) -> None:
@@ -100,7 +103,9 @@ def test_a_repeated_no_op_reads_the_history_once_and_loads_nothing(conn: sqlite3
     again = run_agent_migrations(conn, registry=registry)
     assert again == full and again.statements == CACHED
     assert run_agent_migrations(conn, registry=registry, lock_timeout=5.0).statements == 5, "another argument: full run"
-    assert run_agent_migrations(conn, registry=registry, lock_timeout=5.0).statements == 2, "busy timeout already 5 s"
+    assert run_agent_migrations(conn, registry=registry, lock_timeout=5.0).statements == CACHED, "busy timeout 5 s"
+    assert run_agent_migrations(conn, registry=registry, lock_timeout=1.0).statements == 5, "another argument: full run"
+    assert run_agent_migrations(conn, registry=registry, lock_timeout=1.0).statements == CACHED_SETTING_THE_WAIT
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000 and conn.row_factory is None
 
 
@@ -113,6 +118,45 @@ def test_the_callers_connection_is_left_as_it_was(conn: sqlite3.Connection, note
     assert run_agent_migrations(conn, registry=registry).statements == CACHED
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 1234
     assert conn.row_factory is sqlite3.Row and conn.text_factory is bytearray and not conn.in_transaction
+
+
+def test_the_callers_busy_timeout_decides_how_the_history_is_read(conn: sqlite3.Connection, notes) -> None:
+    """At most the lock timeout: read with it as it is (one statement); above: set for the read and put back.
+
+    A caller raising it above the lock timeout between two runs is seen in
+    the next run's read (that read waited, if at all, up to the caller's own
+    setting), and from then on the busy timeout is set for the read.
+    """
+    registry, _ = notes
+    cached_twice(conn, registry=registry)
+    for busy_ms, statements in [(60000, CACHED), (0, CACHED), (120000, CACHED), (120000, CACHED_SETTING_THE_WAIT),
+                                (120000, CACHED_SETTING_THE_WAIT), (60000, CACHED_SETTING_THE_WAIT), (60000, CACHED)]:
+        conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        report = run_agent_migrations(conn, registry=registry)
+        assert (report.applied, report.statements) == ((), statements), busy_ms
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == busy_ms, "the caller's busy timeout is left as it was"
+
+
+@pytest.mark.parametrize("busy_ms", [0, 120000])
+def test_a_locked_database_is_waited_for_as_without_cache(conn: sqlite3.Connection, db_path: Path, notes, busy_ms: int) -> None:
+    """A writer holding the database exclusively: the cached read gives up, and the run waits ``lock_timeout`` as ever."""
+    registry, _ = notes
+    cached_twice(conn, registry=registry)
+    conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+    run_agent_migrations(conn, registry=registry, lock_timeout=0.05)
+    cached = run_agent_migrations(conn, registry=registry, lock_timeout=0.05)
+    assert cached.statements == (CACHED if busy_ms <= 50 else CACHED_SETTING_THE_WAIT), "answered from the cache"
+    writer = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        writer.execute("BEGIN EXCLUSIVE")
+        expected = outcome(lambda: run_agent_migrations(conn, registry=registry, lock_timeout=0.05))
+        NO_OP_CACHE.clear()
+        assert expected[0] == "LockTimeoutError"
+        assert outcome(lambda: run_agent_migrations(conn, registry=registry, lock_timeout=0.05)) == expected
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == busy_ms
 
 
 @pytest.mark.parametrize("how", ["in place", "by rename"])
@@ -314,3 +358,26 @@ def test_not_installed_rows_are_still_logged(conn: sqlite3.Connection, notes, ca
         report = run_agent_migrations(conn, registry=core_only)
     assert report.statements == CACHED and [r.version for r in report.not_installed] == [100]
     assert "V100__create_notes is applied but no requested agent provides it" in caplog.text
+
+
+def test_the_standard_library_directories_are_not_looked_at(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Python's own directories (of ``os``, ``lib-dynload``, ``python3X.zip``) receive no install: never stat-ed.
+
+    Every other ``sys.path`` entry is, so an install there changes the stamp.
+    """
+    from nocodo_agents.agent_entries import UNSTAMPED, standard_library_entries, sys_path_stamp
+
+    stdlib = os.path.dirname(os.__file__)
+    assert {stdlib, os.path.join(stdlib, "lib-dynload")} <= standard_library_entries()
+    site = tmp_path / "site"
+    site.mkdir()
+    settle(site)
+    monkeypatch.setattr(sys, "path", [stdlib, str(site), os.path.join(stdlib, "lib-dynload")])
+    looked_at: list = []
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: looked_at.append(path) or real_stat(path, *a, **k))
+    before = sys_path_stamp()
+    assert looked_at == [str(site)]
+    assert before == ((stdlib, UNSTAMPED), (str(site), AN_HOUR_AGO_NS[0]), (os.path.join(stdlib, "lib-dynload"), UNSTAMPED))
+    (site / "notes_agent-1.0.dist-info").mkdir()
+    assert sys_path_stamp() != before

@@ -69,6 +69,15 @@ def versions(connection: "psycopg.Connection") -> list:
     return [r[0] for r in rows]
 
 
+def test_a_no_op_sends_two_statements_and_leaves_no_transaction(conn) -> None:
+    """The history's columns, then its rows: no lock, no transaction left open, one round trip each."""
+    assert run_agent_migrations(conn, registry=qna_registry()).versions == (1, 2, 3, 4)
+    for _ in range(2):  # never cached: each no-op reads the history again
+        again = run_agent_migrations(conn, registry=qna_registry())
+        assert again.applied == () and again.statements == 2
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
 def test_fresh_migrate_creates_a_working_schema(conn) -> None:
     report = run_agent_migrations(conn, registry=qna_registry())
     assert report.dialect == "postgresql" and report.versions == (1, 2, 3, 4)

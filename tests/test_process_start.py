@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import List, Set
 
@@ -41,6 +42,26 @@ NOT_ON_THE_NOOP_PATH = {
     "nocodo_agents.engine.verify",
     "nocodo_agents.engine.history_ops",
     "nocodo_agents.engine.rollback",
+    # applying: a no-op has nothing to apply, nothing to check before running, no history to widen
+    "nocodo_agents.engine.apply",
+    "nocodo_agents.engine.non_transactional",
+    "nocodo_agents.engine.widening",
+    "nocodo_agents.execution",
+    "nocodo_agents.adoption",
+    "nocodo_agents.engine.noop_cache",  # the command line's connection is fresh: no earlier no-op to recall
+    "nocodo_agents.engine.outcome_reports",  # what rollback, verify and repair return
+    "nocodo_agents.dialects.lock_wait",  # the write lock
+    # the schema layer: splitting, scanning and replaying SQL
+    "nocodo_agents.schema.lexer",
+    "nocodo_agents.schema.split",
+    "nocodo_agents.schema.sqlite_split",
+    "nocodo_agents.schema.session_state",
+    "nocodo_agents.schema.transaction_control",
+    # errors of other concerns (each error class's module is imported when named)
+    "nocodo_agents.errors.history_width",
+    "nocodo_agents.errors.statements",
+    "nocodo_agents.errors.store",
+    "shutil",  # argparse's terminal width (cli/parser.py asks the terminal itself)
 }
 
 CORE_MIGRATIONS = {
@@ -52,7 +73,9 @@ CORE_MIGRATIONS = {
 #: Written into the agents' site directory (on PYTHONPATH): at exit the process writes the names of
 #: the modules it imported (``MODULES_FILE``; ``-X importtime`` does not see ``importlib.import_module``,
 #: which loads commands, agents and migrations) and the statements each sqlite3 connection sent
-#: (``STATEMENTS_FILE``). It imports nothing the process would not import anyway.
+#: (``STATEMENTS_FILE``), and how many times the requested agents' migration sets were loaded
+#: (``LOADS_FILE``: calls of ``AgentRegistry.requested_sets``). It imports nothing the process would
+#: not import anyway (``LOADS_FILE``: the registry, which every command taking --agent imports).
 _RECORDING_SITECUSTOMIZE = """\
 import atexit, os, sys
 
@@ -73,6 +96,23 @@ if os.environ.get("STATEMENTS_FILE"):
     def _write_statements():
         with open(os.environ["STATEMENTS_FILE"], "w") as file:
             file.write("\\n".join(s.replace("\\n", " ") for s in _sent))
+
+if os.environ.get("LOADS_FILE"):
+    from nocodo_agents.discovery import AgentRegistry
+
+    _requested_sets = AgentRegistry.requested_sets
+    _loads = []
+
+    def requested_sets(self, agents):
+        _loads.append(agents)
+        return _requested_sets(self, agents)
+
+    AgentRegistry.requested_sets = requested_sets
+
+    @atexit.register
+    def _write_loads():
+        with open(os.environ["LOADS_FILE"], "w") as file:
+            file.write(str(len(_loads)))
 
 if os.environ.get("MODULES_FILE"):
 
@@ -142,6 +182,9 @@ def test_help_and_a_usage_error_import_no_other_command_nor_the_engine(cli: Cli,
     assert "argparse" in imported
     assert not {m for m in imported if m.startswith(("nocodo_agents.engine", "nocodo_agents.dialects"))}
     assert not {"pluggy", "nocodo_agents.discovery", "nocodo_agents.cli.inspect_commands", "nocodo_agents.cli.scaffold_command"} & imported
+    assert not {m for m in imported if m.startswith("nocodo_agents.errors.")}  # no error: no error module
+    if arguments[-1] != "x":  # a usage error prints its message: argparse's own formatter path
+        assert "shutil" not in imported
     assert ("nocodo_agents.cli.change_commands" in imported) == (arguments[0] == "migrate")
 
 
@@ -173,6 +216,26 @@ def test_importing_the_runner_loads_no_agent_no_migration_and_no_metadata_machin
     assert not {"email", "importlib.metadata", "importlib.resources", "zipfile", "tempfile", "sqlite3", "argparse"} & loaded
     assert not {m for m in loaded if m.startswith(("nocodo_agents_requirements_qna", "nocodo_agents.cli", "psycopg", "pymysql"))}
     assert not {m for m in loaded if m.rpartition(".")[2].startswith("V")}, "no migration module before a run asks for it"
+    assert not {"nocodo_agents.engine.apply", "nocodo_agents.execution", "nocodo_agents.schema.lexer", "shutil"} & loaded
+
+
+def test_importing_the_package_imports_no_error_module(tmp_path: Path) -> None:
+    """``import nocodo_agents`` imports each error class's module when the class is first named, the same class everywhere."""
+    code = (
+        "import sys, json\n"
+        "import nocodo_agents\n"
+        "before = sorted(m for m in sys.modules if m.startswith('nocodo_agents'))\n"
+        "from nocodo_agents import PluginLoadError, MigrationError\n"
+        "from nocodo_agents.errors.plugins import PluginLoadError as defined\n"
+        "after = sorted(m for m in sys.modules if m.startswith('nocodo_agents.errors.'))\n"
+        "print(json.dumps([before, after, PluginLoadError is defined and issubclass(defined, MigrationError)]))\n"
+    )
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    before, after, same = json.loads(done.stdout)
+    assert before == ["nocodo_agents", "nocodo_agents._version"]
+    assert after == ["nocodo_agents.errors.base", "nocodo_agents.errors.plugins"]
+    assert same
 
 
 def _write_distributions(site: Path, later: Path, count: int) -> None:
@@ -240,3 +303,26 @@ def test_discovery_leaves_a_zip_on_sys_path_to_importlib_metadata(tmp_path: Path
     left_to_importlib, entries = json.loads(done.stdout)
     assert left_to_importlib
     assert ["zipped", "zipped-agent"] in entries
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["migrate"], ["migrate", "--dry-run"], ["migrate", "--fake"], ["migrate", "--agent", "core"], ["status"], ["verify"],
+        ["repair"], ["rollback", "--to", "4"], ["rollback", "--to", "4", "--dry-run"], ["resolve", "4", "--absent"],
+        ["widen-history"], ["baseline", "--version", "4"],
+    ],
+)
+def test_every_command_loads_the_requested_agents_once(cli: Cli, command: List[str]) -> None:
+    """Loaded before connecting (an unknown agent fails before the database is touched), then not loaded again by the run."""
+    if command[0] == "baseline":  # baseline adopts an existing database without history
+        import sqlite3
+
+        with closing(sqlite3.connect(cli.cwd / "up.db")) as existing:
+            existing.execute("CREATE TABLE kept (id INTEGER)")
+    else:
+        _up_to_date(cli)
+    record = cli.cwd / "loads.txt"
+    result = cli(*command, "--db", "up.db", env={"LOADS_FILE": str(record)})
+    assert result.code in (0, 2), result.text  # resolve on SQLite: nothing unfinished to settle (a usage error)
+    assert record.read_text() == "1", (command, record.read_text(), result.text)

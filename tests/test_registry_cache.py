@@ -164,3 +164,30 @@ def test_migrations_not_from_load_migrations_are_asked_for_once() -> None:
 
     registry = AgentRegistry([AgentEntry("notes", "notes-agent", "1.0", "notes", lambda: _module_with(nocodo_agents_migrations))])
     assert registry.migration_set("notes") is registry.migration_set("notes") and calls == [1]
+
+
+def test_requested_sets_are_given_again_until_a_file_of_any_of_them_changes(agent_package) -> None:
+    """The answer for the same agents is kept with every set's directories and files: one stat each, no lookup."""
+    notes_package = agent_package({"V100__create_notes": NOTES})
+    tags_package = agent_package({"V50__create_tags": TAGS})
+    directories = [Path(load_migrations(package)[0].source).parent for package in (notes_package, tags_package)]
+    for directory in directories:
+        settle(directory, *directory.glob("V*"))
+    notes_calls: List[int] = []
+    tags_calls: List[int] = []
+    registry = AgentRegistry.from_plugins(
+        {"notes": counting_plugin(notes_package, notes_calls), "tags": counting_plugin(tags_package, tags_calls)}
+    )
+    first = registry.requested_sets(["notes", "tags"])
+    again = registry.requested_sets(["notes", "tags"])
+    assert again == first and all(a is b for a, b in zip(again, first)) and again is not first
+    assert (notes_calls, tags_calls) == ([1], [1])
+    assert [s.agent for s in registry.requested_sets(["tags"])] == ["core", "tags"], "other agents: another answer"
+    with open(directories[1] / "V50__create_tags.py", "a") as file:  # edited in place: only the file's time moves
+        file.write("\n# edited\n")
+    settle(directories[1])
+    two_hours_ago = time.time_ns() - 7200 * 10**9  # settled, at another time than before the edit
+    os.utime(directories[1] / "V50__create_tags.py", ns=(two_hours_ago, two_hours_ago))
+    changed = registry.requested_sets(["notes", "tags"])
+    assert (notes_calls, tags_calls) == ([1], [1, 1]) and changed[1] is first[1] and changed[2] is not first[2]
+    assert registry.requested_sets(["notes", "tags"])[2] is changed[2] and tags_calls == [1, 1]

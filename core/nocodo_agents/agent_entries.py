@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, FrozenSet, List, Optional, Tuple
 
 from . import core_plugin
 from ._version import __version__
@@ -40,7 +40,8 @@ PathStamp = Tuple[Tuple[str, int], ...]
 
 def plugin_autoload_disabled() -> bool:
     """Whether :data:`DISABLE_AUTOLOAD_ENV` forbids loading agents from entry points (read each time)."""
-    return os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
+    value = os.environ.get(DISABLE_AUTOLOAD_ENV)
+    return bool(value) and value.strip().lower() not in ("", "0", "false", "no", "off")
 
 
 _SEPARATORS = re.compile(r"[-_.]+")
@@ -106,6 +107,31 @@ def installed_agent_entries() -> List[AgentEntry]:
     return entries
 
 
+@functools.lru_cache(maxsize=1)
+def standard_library_entries() -> FrozenSet[str]:
+    """The ``sys.path`` entries of Python's own standard library, which no installer writes into.
+
+    The directory of :mod:`os` (``lib/python3.X``), its ``lib-dynload`` and
+    the ``python3X.zip`` beside it (present on ``sys.path`` even where the
+    file is not). Installers (pip, uv, ``installer``) put a distribution and
+    its ``*.dist-info`` in the environment's ``purelib``/``platlib``
+    (``site-packages``), or in a directory given to them, and an editable
+    install adds its directory through a ``.pth`` file there: so a
+    distribution appearing or disappearing changes a directory that is not
+    one of these. Empty where :mod:`os` has no file (a frozen interpreter).
+    """
+    os_file = getattr(os, "__file__", None)
+    if not os_file:
+        return frozenset()
+    stdlib = os.path.dirname(os_file)
+    version = f"{sys.version_info[0]}{sys.version_info[1]}"
+    return frozenset({stdlib, os.path.join(stdlib, "lib-dynload"), os.path.join(os.path.dirname(stdlib), f"python{version}.zip")})
+
+
+#: The time :func:`sys_path_stamp` gives a standard library entry (not looked at).
+UNSTAMPED = 0
+
+
 def sys_path_stamp() -> PathStamp:
     """``sys.path`` with the modification time of each of its directories.
 
@@ -114,14 +140,22 @@ def sys_path_stamp() -> PathStamp:
     in a ``sys.path`` directory, which changes that directory's modification
     time: so the stamp changes exactly when a new scan of the entry points
     could find something else. It costs one ``stat`` per ``sys.path`` entry,
-    where a scan reads every distribution's metadata (milliseconds).
+    where a scan reads every distribution's metadata (milliseconds), except
+    for the standard library's own entries (:func:`standard_library_entries`),
+    which no install changes: they are stamped :data:`UNSTAMPED` unlooked at.
     """
+    skipped = standard_library_entries()
+    stat = os.stat
     stamp = []
+    append = stamp.append
     for entry in sys.path:
+        if entry in skipped:
+            append((entry, UNSTAMPED))
+            continue
         try:
-            stamp.append((entry, os.stat(entry or ".").st_mtime_ns))
+            append((entry, stat(entry or ".").st_mtime_ns))
         except OSError:
-            stamp.append((entry, -1))
+            append((entry, -1))
     return tuple(stamp)
 
 

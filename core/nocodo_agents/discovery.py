@@ -99,6 +99,8 @@ class AgentRegistry:
         self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
         self._loaded: Dict[str, _Loaded] = {}
+        #: requested_sets' answers: requested agents -> (the sets, the directories and files of all of them).
+        self._requested: Dict[Optional[Tuple[str, ...]], Tuple[Tuple[MigrationSet, ...], DirectoryStamp]] = {}
         self._lock = threading.RLock()  # one registry may serve several threads
 
     @classmethod
@@ -163,6 +165,10 @@ class AgentRegistry:
         from, or one of their files, has changed since (one ``stat`` per
         directory and per file at each call).
         """
+        return self._current(agent).migration_set
+
+    def _current(self, agent: str) -> _Loaded:
+        """``agent``'s plugin, migration set and directories: loaded once, asked again when its directories changed."""
         entry = self.entry(agent)
         key = normalize_agent_name(entry.name)
         with self._lock:
@@ -171,7 +177,7 @@ class AgentRegistry:
                 loaded = self._loaded[key] = self._load(key, entry)
             elif directories_changed(loaded.directories):
                 loaded = self._loaded[key] = self._ask(loaded.plugin, key, entry)
-            return loaded.migration_set
+            return loaded
 
     def requested_sets(self, agents: Optional[Sequence[str]]) -> List[MigrationSet]:
         """``core``, the requested agents (every installed one for ``None``) and what they require, transitively.
@@ -179,6 +185,10 @@ class AgentRegistry:
         Only those agents are imported. A required agent that is not
         installed raises :class:`RequiredAgentMissingError` naming the agent
         requiring it (an unknown *requested* agent: :class:`UnknownAgentError`).
+        The answer for the same ``agents`` is kept with the directories and
+        files of every set in it, and given again while none of them changed
+        (one ``stat`` each, as :meth:`migration_set` costs); on any change
+        each set is looked up again.
         """
         if isinstance(agents, str):
             raise InvalidArgumentTypeError(
@@ -186,23 +196,41 @@ class AgentRegistry:
                 value=agents,
                 expected=f"a list of agent names (for one: agents=[{agents!r}])",
             )
+        try:
+            key: Optional[Tuple[str, ...]] = None if agents is None else tuple(agents)
+            known = self._requested.get(key)
+        except TypeError:  # a name that is not hashable: not kept (looking it up names the problem)
+            return self._look_up_sets(agents)[0]
+        if known is not None and not directories_changed(known[1]):
+            return list(known[0])
+        sets, stamps = self._look_up_sets(agents)
+        self._requested[key] = (tuple(sets), stamps)
+        return sets
+
+    def _look_up_sets(self, agents: Optional[Sequence[str]]) -> Tuple[List[MigrationSet], DirectoryStamp]:
+        """:meth:`requested_sets`, looked up set by set; with the directories and files of all of them."""
         names = self.agent_names() if agents is None else [CORE_AGENT, *agents]
         seen: Dict[str, MigrationSet] = {}
+        stamps: List[Tuple[str, int]] = []
         for name in names:
             key = normalize_agent_name(name)
             if key not in seen:
-                seen[key] = self.migration_set(name)
+                loaded = self._current(name)
+                seen[key] = loaded.migration_set
+                stamps.extend(loaded.directories)
         queue = list(seen.values())
         while queue:
             requiring = queue.pop(0)
             for required in requiring.requires:
                 if required not in seen:
-                    seen[required] = self._required_set(required, requiring)
+                    loaded = self._required(required, requiring)
+                    seen[required] = loaded.migration_set
+                    stamps.extend(loaded.directories)
                     queue.append(seen[required])
-        return list(seen.values())
+        return list(seen.values()), tuple(stamps)
 
-    def _required_set(self, agent: str, requiring: MigrationSet) -> MigrationSet:
-        """The migration set of ``agent``, which ``requiring`` requires; :class:`RequiredAgentMissingError` if not installed."""
+    def _required(self, agent: str, requiring: MigrationSet) -> _Loaded:
+        """The migrations of ``agent``, which ``requiring`` requires; :class:`RequiredAgentMissingError` if not installed."""
         if not self._entries.get(agent):
             hint, guessed = required_agent_install_hint(agent, requiring.distribution)
             raise RequiredAgentMissingError(
@@ -214,7 +242,7 @@ class AgentRegistry:
                 autoload_disabled=self.autoload_disabled,
             )
         try:
-            return self.migration_set(agent)
+            return self._current(agent)
         except PluginLoadError as error:
             if error.required_by is not None:
                 raise
@@ -358,6 +386,9 @@ class _InstalledRegistry:
                     self._core_only = scan()
                 return self._core_only
         stamp: PathStamp = sys_path_stamp()
+        scanned = self._scanned  # read without the lock: replaced whole, never changed in place
+        if scanned is not None and scanned[0] == stamp:
+            return scanned[1]
         with self._lock:
             if self._scanned is None or self._scanned[0] != stamp:
                 self._scanned = (stamp, scan())

@@ -9,6 +9,11 @@ restored after its last statement. After each statement of a migration run
 inside the runner's transaction, the transaction is checked to be still
 open, so a statement that ended it anyway is reported as such instead of
 being claimed rolled back.
+
+A migration's SQL is split and checked once per run: :func:`check_before_running`
+keeps the statements it checked on the dialect (:attr:`~nocodo_agents.dialects.Dialect.checked_sql`,
+keyed by the phase, the text and whether the migration is transactional, all
+the checks depend on), and :func:`run_statements` runs them from there.
 """
 
 from __future__ import annotations
@@ -52,8 +57,28 @@ def check_before_running(
     for planned in migrations:
         sql = planned.sql(dialect.name) if phase == "migration" else planned.rollback_sql(dialect.name)
         if sql is not None:
-            _refuse_nul(dialect, planned, sql, phase)
-            _check(dialect, planned, sql, split(dialect, planned, sql, phase), phase, replay)
+            if replay:
+                _refuse_nul(dialect, planned, sql, phase)
+                _check(dialect, planned, sql, split(dialect, planned, sql, phase), phase, replay)
+            else:
+                checked_statements(dialect, planned, sql, phase)
+
+
+def checked_statements(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str = "migration") -> List[str]:
+    """``sql`` split and checked as :func:`check_before_running` checks it, once per run (kept on the dialect).
+
+    The checks read the text alone, for the dialect's syntax, the phase and
+    whether the migration runs in a transaction; so an outcome kept under
+    those is the outcome of checking again. Only what passed is kept.
+    """
+    key = (phase, sql, planned.migration.transactional)
+    statements = dialect.checked_sql.get(key)
+    if statements is None:
+        _refuse_nul(dialect, planned, sql, phase)
+        statements = split(dialect, planned, sql, phase)
+        _check(dialect, planned, sql, statements, phase)
+        dialect.checked_sql[key] = statements
+    return statements
 
 
 def split(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str = "migration") -> List[str]:
@@ -142,16 +167,14 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
     ran, the dialect checks what they left (on SQLite: rows whose foreign key
     finds no parent raise :class:`ForeignKeyViolationError`).
     """
-    _refuse_nul(dialect, planned, sql, phase)
-    statements = split(dialect, planned, sql, phase)
-    _check(dialect, planned, sql, statements, phase)
+    statements = checked_statements(dialect, planned, sql, phase)
     journal = not dialect.transactional_ddl
     if journal:
         dialect.journal.start(planned.version, planned.name, planned.agent, len(statements), direction=phase)
-    session = SessionVariableGuard(dialect)
+    session = SessionVariableGuard(dialect) if dialect.session_variables else _NoSessionVariables(dialect)
     for index, statement in enumerate(statements):
         try:
-            if journal:
+            if journal and index:  # journal.start recorded statement 0 as the next one already
                 dialect.journal.statement(planned.version, index)
             session.execute(statement)
         except Exception as error:
@@ -172,6 +195,16 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
             raise TransactionEndedError(**migration_facts(planned), statement=statement, statement_index=index, phase=phase)
     session.restore()
     dialect.check_integrity(planned, phase, rolled_back)
+
+
+class _NoSessionVariables:
+    """What :class:`SessionVariableGuard` does where a statement cannot assign a session variable for good: run it."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.execute = dialect.execute
+
+    def restore(self, *, quietly: bool = False) -> None:
+        """Nothing was saved: nothing to put back."""
 
 
 def _record_failure(dialect: Dialect, planned: PlannedMigration, index: int, error: BaseException) -> None:

@@ -221,12 +221,13 @@ class LoadedMigrations(List[Migration]):
 
 def directories_changed(directories: DirectoryStamp) -> bool:
     """Whether any of ``directories`` was modified (or removed, or replaced) since its :data:`FileStamp` was read."""
-    for path, stamp in directories:
-        try:
-            if file_stamp(os.stat(path)) != stamp:
+    stat = os.stat
+    try:
+        for path, stamp in directories:
+            if file_stamp(stat(path)) != stamp:
                 return True
-        except OSError:
-            return True
+    except OSError:
+        return True
     return False
 
 

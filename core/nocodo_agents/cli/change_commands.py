@@ -39,6 +39,12 @@ def _migrate_arguments(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="print the SQL that would run, with the history inserts; change nothing")
     mode.add_argument("--fake", action="store_true", help="record pending migrations as applied without running them")
+    parser.add_argument(
+        "--grouped",
+        action="store_true",
+        help="apply every pending migration in one transaction: a failure rolls back the whole run "
+        "(SQLite and PostgreSQL; refused on MySQL/MariaDB and with a transactional = False migration)",
+    )
 
 
 def migrate_command(args: argparse.Namespace, output: Output) -> int:
@@ -82,14 +88,14 @@ def _apply_pending(conn: Any, args: argparse.Namespace, output: Output, url: Dat
                 f"({step.agent}) in {step.duration_ms or 0:.1f} ms{late}"
             )
 
-        return migrate(run, progress)
+        return migrate(run, progress, grouped=args.grouped)
 
 
 def _record_without_running(conn: Any, args: argparse.Namespace, output: Output) -> int:
     """``migrate --fake``."""
     from ..engine.history_ops import record_as_applied
 
-    report = record_as_applied(conn, args.agents, target=args.target, lock_timeout=args.lock_timeout)
+    report = record_as_applied(conn, args.agents, target=args.target, lock_timeout=args.lock_timeout, requested=args.requested)
     for step in report.adopted:
         output.line(f"recorded V{step.version}__{step.name} ({step.agent}) as applied without running it")
     output.line(f"done: {len(report.adopted)} recorded without running" if report.adopted else "up to date: nothing to record")
@@ -99,9 +105,11 @@ def _record_without_running(conn: Any, args: argparse.Namespace, output: Output)
 
 def _print_dry_run(conn: Any, args: argparse.Namespace, output: Output) -> int:
     """``migrate --dry-run``: the SQL that would run, with the history inserts."""
-    from ..engine.migrate import run_agent_migrations
+    from ..engine.migrate import dry_run_report
+    from ..engine.run import open_run
 
-    report = run_agent_migrations(conn, args.agents, target=args.target, dry_run=True, lock_timeout=args.lock_timeout)
+    with open_run(conn, args.agents, None, args.lock_timeout, target=args.target, requested=args.requested) as run:
+        report = dry_run_report(run, args.grouped)
     if not report.applied and not report.adopted:
         output.line("-- up to date: nothing would run")
     for statement in report.setup_sql:
@@ -131,7 +139,7 @@ def baseline_command(args: argparse.Namespace, output: Output) -> int:
     from ..engine.history_ops import baseline
 
     with open_database(args, create=False) as conn:
-        report = baseline(conn, args.baseline_version, args.agents, lock_timeout=args.lock_timeout)
+        report = baseline(conn, args.baseline_version, args.agents, lock_timeout=args.lock_timeout, requested=args.requested)
     for step in report.adopted:
         output.line(f"recorded V{step.version}__{step.name} ({step.agent}) as applied (baseline)")
     output.line(f"done: baseline at version {args.baseline_version}, {len(report.adopted)} recorded")
@@ -157,7 +165,9 @@ def rollback_command(args: argparse.Namespace, output: Output) -> int:
         output.line(f"rolled back V{step.version}__{step.name} ({step.agent}) in {step.duration_ms or 0:.1f} ms")
 
     with open_database(args, create=False) as conn:
-        report = rollback_migrations(conn, args.to, args.agents, dry_run=args.dry_run, progress=progress, lock_timeout=args.lock_timeout)
+        report = rollback_migrations(
+            conn, args.to, args.agents, dry_run=args.dry_run, progress=progress, lock_timeout=args.lock_timeout, requested=args.requested
+        )
     if args.dry_run:
         for step in report.rolled_back:
             output.result(f"-- roll back V{step.version}__{step.name} (agent {step.agent}, distribution {step.distribution})")
@@ -179,7 +189,7 @@ def repair_command(args: argparse.Namespace, output: Output) -> int:
     from ..engine.history_ops import repair_history
 
     with open_database(args, create=False) as conn:
-        report = repair_history(conn, args.agents, lock_timeout=args.lock_timeout)
+        report = repair_history(conn, args.agents, lock_timeout=args.lock_timeout, requested=args.requested)
     for row in report.repaired:
         output.line(f"re-recorded V{row.version}__{row.name} ({row.agent}): checksum {row.checksum}")
     output.line(f"done: {len(report.repaired)} re-recorded" if report.repaired else "nothing to repair: every applied migration matches its file")
@@ -203,7 +213,9 @@ def resolve_command(args: argparse.Namespace, output: Output) -> int:
     from ..engine.history_ops import resolve_unfinished
 
     with open_database(args, create=False) as conn:  # ResolveRefusedError: exit 2 (exit_codes)
-        row = resolve_unfinished(conn, args.version, args.applied, args.agents, lock_timeout=args.lock_timeout)
+        row = resolve_unfinished(
+            conn, args.version, args.applied, args.agents, lock_timeout=args.lock_timeout, requested=args.requested
+        )
     if row is not None:
         output.line(f"recorded V{row.version}__{row.name} ({row.agent}) as applied; migrations can run again")
     else:
@@ -228,7 +240,9 @@ def widen_command(args: argparse.Namespace, output: Output) -> int:
     from ..engine.widening import widen_history
 
     with open_database(args, create=False) as conn:  # HistoryWideningError: exit 4 (exit_codes)
-        report = widen_history(conn, args.agents, keep_unverified=args.keep_unverified, lock_timeout=args.lock_timeout)
+        report = widen_history(
+            conn, args.agents, keep_unverified=args.keep_unverified, lock_timeout=args.lock_timeout, requested=args.requested
+        )
     for row in report.rerecorded:
         output.line(f"re-recorded V{row.version}__{row.name} ({row.agent or 'no agent'}): checksum {row.checksum} (64-bit encoding)")
     for row in report.kept:

@@ -85,7 +85,7 @@ def status_command(args: argparse.Namespace, output: Output) -> int:
     from .hints import hint_for_status
 
     with open_database(args, create=False) as conn:
-        rows = migration_status(conn, args.agents, lock_timeout=args.lock_timeout)
+        rows = migration_status(conn, args.agents, lock_timeout=args.lock_timeout, requested=args.requested)
     if args.json:
         output.json([{**row.as_dict(), "hint": hint_for_status(row)} for row in rows])
     else:
@@ -127,7 +127,7 @@ def verify_command(args: argparse.Namespace, output: Output) -> int:
     from ..engine.verify import verify_database
 
     with open_database(args, create=False) as conn:
-        report = verify_database(conn, args.agents, lock_timeout=args.lock_timeout)
+        report = verify_database(conn, args.agents, lock_timeout=args.lock_timeout, requested=args.requested)
     stopped = None if report.unfinished is None else incomplete_error(report.unfinished)
     if args.json:
         output.json(_verify_json(report, stopped))

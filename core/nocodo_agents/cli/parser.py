@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import sys
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 
 from .._version import __version__
@@ -20,6 +22,32 @@ from .options import EPILOG, add_common_options
 if TYPE_CHECKING:  # pragma: no cover
     from .command import Command
     from .output import Output
+
+
+def terminal_columns() -> int:
+    """The width help is wrapped to: what :func:`shutil.get_terminal_size` answers, without importing :mod:`shutil`.
+
+    ``$COLUMNS`` if a positive integer, else the terminal's width, else 80
+    (:mod:`shutil` imports its compression modules, some milliseconds at every
+    start of the command, for argparse to ask this once per parser).
+    """
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter keeping descriptions as written, its width from :func:`terminal_columns`."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: Optional[int] = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, terminal_columns() - 2 if width is None else width)
 
 
 class CommandEntry:
@@ -130,7 +158,7 @@ def build_parser(*, load_all: bool = False) -> argparse.ArgumentParser:
         prog="nocodo-agents",
         description="Migrate and inspect the database of nocodo-agents and its installed agents.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"nocodo-agents {__version__}")
     add_common_options(parser, top=True)
@@ -138,7 +166,7 @@ def build_parser(*, load_all: bool = False) -> argparse.ArgumentParser:
     for entry in COMMANDS:
         sub = subparsers.add_parser(
             entry.name, help=entry.help, description=entry.help, aliases=list(entry.aliases), epilog=EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter, command=entry,
+            formatter_class=HelpFormatter, command=entry,
         )
         add_common_options(sub, top=False)
         sub.set_defaults(command=entry.name)

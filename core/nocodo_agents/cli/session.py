@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from ..urls import DatabaseUrl, parse_database_url
 from .options import DEFAULT_DATABASE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..urls import DatabaseUrl
 
 #: The environment variable naming the database when --db is not given.
 DATABASE_ENV = "NOCODO_AGENTS_DB"
@@ -21,6 +23,8 @@ def database_url(args: argparse.Namespace) -> DatabaseUrl:
     variable), never the default file; an empty ``NOCODO_AGENTS_DB=`` counts
     as unset, as an empty line in an environment file means.
     """
+    from ..urls import parse_database_url  # when a command runs: parsing --help needs no URL
+
     given = getattr(args, "db", None)
     if given is not None:
         return parse_database_url(given)

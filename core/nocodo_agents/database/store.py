@@ -69,7 +69,8 @@ class Database(RowWrites):
     keys, and applies the core migrations and those of ``agents``
     (``None``: every installed agent; a list: core plus those agents).
     ``registry`` replaces the installed agents, as in
-    :func:`~nocodo_agents.run_agent_migrations`. What the migration run did
+    :func:`~nocodo_agents.run_agent_migrations`, and so does ``grouped``
+    (every pending migration in one transaction). What the migration run did
     is kept in :attr:`migration_report`; :attr:`connection` is the open
     :class:`sqlite3.Connection`. Use it as a context manager to close it.
 
@@ -84,6 +85,7 @@ class Database(RowWrites):
         agents: Optional[Sequence[str]] = None,
         *,
         registry: Optional[AgentRegistry] = None,
+        grouped: bool = False,
     ) -> None:
         self.path = os.fspath(path)
         location = _sqlite_location(path)
@@ -92,7 +94,7 @@ class Database(RowWrites):
         try:
             self.connection.execute("PRAGMA foreign_keys = ON")
             self.migration_report: MigrationReport = run_agent_migrations(
-                self.connection, agents, registry=registry
+                self.connection, agents, registry=registry, grouped=grouped
             )
         except BaseException:
             self.connection.close()

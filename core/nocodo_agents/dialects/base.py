@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, FrozenSet, Iterator, List, NoReturn, Optional, Sequence, Type
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, FrozenSet, Iterator, List, NoReturn, Optional, Sequence, Tuple, Type
 
 from .history_table import HistoryTable, as_text
 from .interruptions import cancelled_error, interrupted, lock_conflict_error, timeout_error
@@ -53,6 +53,10 @@ class Dialect(HistoryTable, ABC):
     #: Seconds to wait for another runner's lock; :meth:`session` sets it for the run.
     lock_timeout: float = 60.0
 
+    #: Whether a migration's statements may assign session variables the runner saves and restores
+    #: around it (MySQL: :class:`~nocodo_agents.schema.mysql_session.SessionVariableGuard`).
+    session_variables: ClassVar[bool] = False
+
     #: Whether DDL runs inside transactions, so a failed migration leaves nothing behind.
     #: Dialects without it (MySQL) journal each statement instead: see :attr:`journal`.
     transactional_ddl: ClassVar[bool] = True
@@ -63,6 +67,9 @@ class Dialect(HistoryTable, ABC):
         self.rows_read = 0
         #: Where statements are journalled as they run (:class:`~.journal.Journal`: nowhere, for transactional DDL).
         self.journal: Journal = Journal()
+        #: Migration SQL already split and checked in this run, by (phase, text, transactional):
+        #: its statements (see :func:`nocodo_agents.execution.checked_statements`).
+        self.checked_sql: Dict[Tuple[str, str, bool], List[str]] = {}
 
     @abstractmethod
     def ensure_idle(self) -> None:
@@ -181,6 +188,16 @@ class Dialect(HistoryTable, ABC):
     @abstractmethod
     def schema_footprints(self, pending: Sequence["PlannedMigration"]) -> Dict[int, "Footprint"]:
         """What each of ``pending`` creates and touches, its own SQL replayed in order on a scratch database."""
+
+    def change_token(self) -> Optional[int]:
+        """In a write transaction: a value that differs from the one read in an earlier one if another connection committed in between.
+
+        One statement, O(1) whatever the size of the history; ``None`` (no
+        statement) where the database offers no such value, and the apply
+        loop asks :meth:`history_guard` instead. Changes made through this
+        connection do not change it.
+        """
+        return None
 
     def transaction_open(self) -> bool:
         """Whether the runner's transaction is still open on the connection (checked after each statement).

@@ -71,12 +71,15 @@ class HistorySnapshot(NamedTuple):
     """The history as one run read it, in a form the same connection can compare with in one statement.
 
     ``sql`` is the statement that reads it again, ``rows`` what that statement
-    returned then (the rows, each with the table's schema version and the
-    connection's token: see :meth:`HistoryTable.history_snapshot`).
+    returned then (the rows, each with the table's schema version, the
+    connection's token and, last, ``wait``: see :meth:`HistoryTable.history_snapshot`).
+    ``wait`` is the caller's own lock wait setting on the connection as last
+    seen (SQLite's busy timeout, in milliseconds), which ``sql`` also reads.
     """
 
     sql: str
     rows: List[Any]
+    wait: int = 0
 
 
 class HistoryGuard(NamedTuple):
@@ -283,9 +286,13 @@ class HistoryTable:
         """
         return None
 
-    def history_unchanged(self, snapshot: "HistorySnapshot", lock_timeout: float) -> bool:
-        """Whether the history is still exactly ``snapshot`` on this connection (one statement; outside any session)."""
-        return False
+    def history_unchanged(self, snapshot: "HistorySnapshot", lock_timeout: float) -> Optional["HistorySnapshot"]:
+        """If the history is still exactly ``snapshot`` on this connection, the snapshot to compare with next time; else ``None``.
+
+        Outside any session, in one statement where the dialect can (the
+        default cannot tell, and answers ``None``).
+        """
+        return None
 
     def history_guard(self, version: Optional[int]) -> "HistoryGuard":
         """One row: how many versions the history holds, their sum, and whether ``version`` is one of them (one statement).
@@ -352,12 +359,20 @@ class HistoryTable:
 
     def insert_history(self, row: HistoryRow) -> None:
         """Record one applied migration."""
-        p = self.placeholder
-        self._write_history(
-            row.version,
-            f"INSERT INTO {self.history_table} (version, name, applied_on, checksum, agent) VALUES ({p}, {p}, {p}, {p}, {p})",
-            (row.version, row.name, row.applied_on, row.checksum, row.agent),
-        )
+        self._write_history(row.version, self.history_insert, (row.version, row.name, row.applied_on, row.checksum, row.agent))
+
+    @property
+    def history_insert(self) -> str:
+        """The statement :meth:`insert_history` runs, its values as parameters (built once per table name)."""
+        table = self.history_table
+        built = self.__dict__.get("_history_insert")
+        if built is None or built[0] != table:
+            p = self.placeholder
+            built = self.__dict__["_history_insert"] = (
+                table,
+                f"INSERT INTO {table} (version, name, applied_on, checksum, agent) VALUES ({p}, {p}, {p}, {p}, {p})",
+            )
+        return built[1]
 
     def update_history(self, row: HistoryRow) -> None:
         """Re-record the name, checksum and agent of an applied version (repair): never another agent's row.

@@ -18,10 +18,8 @@ from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional
 
 from ..errors import ConnectionStateError, LockTimeoutError
 from ..history import HISTORY_TABLE
-from ..schema.sqlite_split import split_sqlite_statements
 from .base import Dialect
 from .history_table import HistorySnapshot
-from .lock_wait import LockStillHeld, take_lock
 from .sqlite_errors import is_busy, named_sqlite_error, refused_by_table
 from .sqlite_integrity import ForeignKeyCheck, Violation
 from .sqlite_writes import PinnedPragmas
@@ -39,6 +37,83 @@ _SCHEMA_VERSION = "(SELECT schema_version FROM pragma_schema_version)"
 _TOKEN_FUNCTION = "nocodo_agents_connection_token"
 #: A new number for each snapshot taken in this process.
 _TOKENS = itertools.count(1)
+#: The connection's busy timeout in force (ms), as a scalar subquery.
+_BUSY_TIMEOUT = "(SELECT timeout FROM pragma_busy_timeout)"
+
+
+def history_unchanged(
+    connection: sqlite3.Connection, snapshot: HistorySnapshot, lock_timeout: float
+) -> Tuple[Optional[HistorySnapshot], int, int]:
+    """If reading the history again gives exactly ``snapshot``'s rows (shape, rows, this connection), what to compare with next.
+
+    Also returns the statements sent and the rows read. A function of the
+    connection, not of a :class:`SQLiteDialect` (building one costs more than
+    the comparison's own Python), for the no-op cache
+    (:mod:`~nocodo_agents.engine.noop_cache`).
+
+    Sent outside any session, the caller's connection left as it was: rows
+    as tuples and text as bytes while reading (as :meth:`SQLiteDialect.read_history`
+    reads them), then the caller's factories back. A connection inside a
+    transaction (or closed, or of another thread) answers ``None``: the run
+    takes its ordinary path, which refuses it by name; so does any SQLite
+    error (a function missing: another connection; the file gone; busy).
+
+    The wait: where the caller's busy timeout, as last seen
+    (:attr:`HistorySnapshot.wait`), is at most ``lock_timeout``, one
+    statement reads the rows with it as it is, and the busy timeout in force
+    with them, so a read blocked by a writer waits no longer than
+    ``lock_timeout`` (then the ordinary path waits as it always does). Only a
+    caller who raised their own busy timeout above ``lock_timeout`` since the
+    last run has that one read wait up to their own setting; it is seen in
+    the read, and from then on, as for any caller whose busy timeout is above
+    ``lock_timeout``, it is read, set to ``lock_timeout`` for the read and
+    put back (four statements).
+    """
+    try:
+        if connection.in_transaction:
+            return None, 0, 0
+        row_factory, text_factory = connection.row_factory, connection.text_factory
+    except sqlite3.Error:
+        return None, 0, 0
+    statements = 0
+    try:
+        if row_factory is not None:
+            connection.row_factory = None
+        connection.text_factory = bytes
+        if snapshot.wait <= int(lock_timeout * 1000):
+            statements += 1
+            rows = connection.execute(snapshot.sql).fetchall()
+            if rows == snapshot.rows:
+                return snapshot, 1, len(rows)
+            caller = rows[-1][-1] if rows else snapshot.wait
+        else:
+            statements += 1
+            caller = connection.execute("PRAGMA busy_timeout").fetchone()[0]
+            statements += 1
+            connection.execute(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
+            try:
+                statements += 1
+                rows = connection.execute(snapshot.sql).fetchall()
+            finally:
+                statements += 1
+                connection.execute(f"PRAGMA busy_timeout = {int(caller)}")
+    except sqlite3.Error:
+        return None, statements, 0
+    finally:
+        if row_factory is not None:
+            connection.row_factory = row_factory
+        connection.text_factory = text_factory
+    # The busy timeout differs from the one the snapshot holds (set for the read, or changed by the
+    # caller): the rows without it decide, and the caller's, as seen now, is kept for next time.
+    if [row[:-1] for row in rows] != [row[:-1] for row in snapshot.rows]:
+        return None, statements, len(rows)
+    return (snapshot if caller == snapshot.wait else _waiting(snapshot, int(caller))), statements, len(rows)
+
+
+def _waiting(snapshot: HistorySnapshot, wait: int) -> HistorySnapshot:
+    """``snapshot`` expecting the caller's busy timeout ``wait`` (ms) with its rows."""
+    return HistorySnapshot(snapshot.sql, [(*row[:-1], wait) for row in snapshot.rows], wait)
+
 
 class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
     """A :class:`sqlite3.Connection` (preparing it for writes: :mod:`.sqlite_writes`; foreign keys: :mod:`.sqlite_integrity`)."""
@@ -54,6 +129,8 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
         self._writes_prepared = False
         #: main's schema version when the history's columns were last read (``None``: no table).
         self._shape_version: Optional[int] = None
+        #: ``PRAGMA busy_timeout = ...`` by the seconds it sets (set twice per write transaction).
+        self._busy_timeout_sql: Dict[float, str] = {}
         #: Foreign-key violations before the current migration's first statement that could orphan a
         #: row (``None``: no such statement yet), or the error SQLite gave when asked for them.
         self._violations_before: "Optional[Union[List[Violation], str]]" = None
@@ -108,7 +185,10 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
         self._restore_caller_state(saved, quietly=False)
 
     def _set_busy_timeout(self, seconds: float) -> None:
-        self._run(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        sql = self._busy_timeout_sql.get(seconds)
+        if sql is None:
+            sql = self._busy_timeout_sql[seconds] = f"PRAGMA busy_timeout = {int(seconds * 1000)}"
+        self._run(sql)
 
     def _restore_caller_state(self, saved: Tuple[Any, Any, Any], quietly: bool) -> None:
         """Put back the busy timeout and the pragmas the run changed, then the connection's factories."""
@@ -161,31 +241,37 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
 
     def _take_write_lock(self) -> None:
         """``BEGIN IMMEDIATE``: at once if the lock is free, else say so in the log and wait (SQLite's busy timeout)."""
-        lock_timeout = self.lock_timeout
-
-        def try_now() -> bool:
-            self._set_busy_timeout(0)
-            try:
-                self._run("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as error:
-                if not is_busy(error):
-                    raise
-                return False
-            return True
-
-        def wait(timeout: float) -> None:
-            self._set_busy_timeout(timeout)
-            try:
-                self._run("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as error:
-                if is_busy(error):
-                    raise LockStillHeld(error) from error
-                raise
+        from .lock_wait import take_lock  # writes only: not on the no-op path
 
         try:
-            take_lock(try_now, wait, dialect=self.name, lock_timeout=lock_timeout, lock="write lock", where=self.location)
+            take_lock(
+                self._begin_now, self._begin_waiting, dialect=self.name, lock_timeout=self.lock_timeout, lock="write lock", where=self.location
+            )
         finally:
-            self._set_busy_timeout(lock_timeout)
+            self._set_busy_timeout(self.lock_timeout)
+
+    def _begin_now(self) -> bool:
+        """``BEGIN IMMEDIATE`` without waiting: whether the write lock was free."""
+        self._set_busy_timeout(0)
+        try:
+            self._run("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if not is_busy(error):
+                raise
+            return False
+        return True
+
+    def _begin_waiting(self, timeout: float) -> None:
+        """``BEGIN IMMEDIATE`` waiting up to ``timeout`` seconds (:class:`LockStillHeld` if the lock stays taken)."""
+        self._set_busy_timeout(timeout)
+        try:
+            self._run("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if is_busy(error):
+                from .lock_wait import LockStillHeld
+
+                raise LockStillHeld(error) from error
+            raise
 
     def location(self) -> str:
         """The database file's path (``:memory:`` for an in-memory database)."""
@@ -224,8 +310,10 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
         registers on the connection, ``nocodo_agents_connection_token()``,
         returning a number no other connection of the process returns, so a
         snapshot never stands for another connection (one created where a
-        closed one was, at the same ``id``). An empty history, or one whose rows
-        were read under another schema version than its columns, gives none.
+        closed one was, at the same ``id``), and reads the busy timeout in
+        force, the caller's own as the session found it (:attr:`HistorySnapshot.wait`).
+        An empty history, or one whose rows were read under another schema
+        version than its columns, gives none.
         """
         if self.last_history_read is None:
             return None
@@ -236,44 +324,18 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
         self.connection.create_function(_TOKEN_FUNCTION, 0, lambda: token)
         agent = "agent" if self._has_agent_column else "NULL"
         sql = (
-            f"SELECT version, name, applied_on, checksum, {agent}, {_SCHEMA_VERSION}, (SELECT {_TOKEN_FUNCTION}()) "
-            f"FROM {self.history_table} ORDER BY version"
+            f"SELECT version, name, applied_on, checksum, {agent}, {_SCHEMA_VERSION}, (SELECT {_TOKEN_FUNCTION}()), "
+            f"{_BUSY_TIMEOUT} FROM {self.history_table} ORDER BY version"
         )
-        return HistorySnapshot(sql, [(*row, token) for row in rows])
+        wait = int(self._settings.get("busy_timeout", int(self.lock_timeout * 1000)))
+        return HistorySnapshot(sql, [(*row, token, wait) for row in rows], wait)
 
-    def history_unchanged(self, snapshot: HistorySnapshot, lock_timeout: float) -> bool:
-        """Whether reading the history again gives exactly ``snapshot``'s rows (shape, rows, this connection).
-
-        Sent outside any session, the caller's connection left as it was: rows
-        as tuples and text as bytes while reading (as :meth:`read_history`
-        reads them), the busy timeout the lock timeout while reading (read,
-        set and put back, unless it is already that), then the caller's
-        factories and busy timeout back. Any SQLite error (a function
-        missing: another connection; the file gone; busy) answers ``False``,
-        so the run takes its ordinary path, which names the error.
-        """
-        connection = self.connection
-        saved = connection.row_factory, connection.text_factory
-        wanted = int(lock_timeout * 1000)
-        try:
-            connection.row_factory = None
-            connection.text_factory = bytes
-            self.statements += 1
-            caller = connection.execute("PRAGMA busy_timeout").fetchone()[0]
-            if caller != wanted:
-                self._set_busy_timeout(lock_timeout)
-            try:
-                self.statements += 1
-                rows = connection.execute(snapshot.sql).fetchall()
-            finally:
-                if caller != wanted:
-                    self._run(f"PRAGMA busy_timeout = {int(caller)}")
-        except sqlite3.Error:
-            return False
-        finally:
-            connection.row_factory, connection.text_factory = saved
-        self.rows_read += len(rows)
-        return rows == snapshot.rows
+    def history_unchanged(self, snapshot: HistorySnapshot, lock_timeout: float) -> Optional[HistorySnapshot]:
+        """If reading the history again gives exactly ``snapshot``'s rows, what to compare with next (see :func:`history_unchanged`)."""
+        found, statements, rows_read = history_unchanged(self.connection, snapshot, lock_timeout)
+        self.statements += statements
+        self.rows_read += rows_read
+        return found
 
     @property
     def history_table(self) -> str:
@@ -354,6 +416,8 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
         return refused_by_table(error)
 
     def split_statements(self, sql: str) -> List[str]:
+        from ..schema.sqlite_split import split_sqlite_statements  # the schema layer: not on the no-op path
+
         return split_sqlite_statements(sql)
 
     # The schema layer is imported when needed, not on the no-op path.
@@ -377,4 +441,8 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
 
     def transaction_open(self) -> bool:
         return self.connection.in_transaction
+
+    def change_token(self) -> Optional[int]:
+        """``PRAGMA data_version``: SQLite changes it for this connection whenever another connection (or process) commits."""
+        return int(self._query("PRAGMA data_version")[0][0])
 

@@ -14,7 +14,6 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import ForeignKeyViolationError, migration_facts
-from ..schema.transaction_control import first_word
 from .history_table import as_text
 from .sqlite_errors import is_busy, is_read_only
 
@@ -51,6 +50,8 @@ class ForeignKeyCheck:
     def execute(self, statement: str) -> None:
         if not self._writes_prepared:  # a migration outside a transaction, before any write transaction
             self._prepare_writes()
+        from ..schema.transaction_control import first_word  # writes only: the schema layer is not on the no-op path
+
         # a statement starting with CREATE cannot leave a row without its parent (a new table is empty)
         if self._violations_before is None and first_word(statement, self.name) != "CREATE":
             self._violations_before = self._foreign_key_violations()

@@ -27,12 +27,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from .. import adoption
 from ..dialects import Dialect
 from ..dialects.history_table import version_sum
-from ..errors import LockTimeoutError
+from ..errors import GroupedRunRefusedError, LockTimeoutError, MigrationFailedError
 from ..execution import run_statements
 from ..history import HistoryRow, now_rfc3339
 from ..planning import Plan, PlannedMigration, make_plan
@@ -70,11 +70,17 @@ class _Seen:
     rows: int
     version_sum: int
     done: int = 0  # how many of plan.pending this run has applied since
+    #: Whether ``plan.pending`` holds a version above 2**31 - 1 (looked for once per plan, not per migration).
+    wide: bool = False
+    #: What the dialect's :meth:`~nocodo_agents.dialects.Dialect.change_token` said when this run last
+    #: confirmed the history under the lock (``None``: unknown, or the dialect has none).
+    token: Optional[int] = None
 
     @classmethod
     def of(cls, run: Run) -> "_Seen":
         """The run's plan, from the history it holds now."""
-        return cls(run.plan(), len(run.history), version_sum(row.version for row in run.history))
+        plan = run.plan()
+        return cls(plan, len(run.history), version_sum(row.version for row in run.history), wide=first_wide(plan.pending) is not None)
 
     def next(self) -> Optional[PlannedMigration]:
         return self.plan.pending[self.done] if self.done < len(self.plan.pending) else None
@@ -82,7 +88,7 @@ class _Seen:
     def applied_one(self, version: int) -> None:
         self.done += 1
         self.rows += 1
-        self.version_sum += version_sum([version])
+        self.version_sum += version % 4294967296  # as version_sum
 
 
 def _replan(run: Run) -> _Seen:
@@ -111,20 +117,33 @@ def _guarded(run: Run, seen: _Seen) -> _Seen:
     pending under the lock). The journal (MySQL, where a migration that
     stopped part-way stops every run) is checked under the lock too; elsewhere
     that costs no statement.
+
+    Where the dialect can tell in O(1) that no other connection committed
+    since this run last confirmed the history under the lock (SQLite's
+    ``PRAGMA data_version``: :meth:`~nocodo_agents.dialects.Dialect.change_token`),
+    that one value replaces the query, which counts and sums the whole
+    history (so n migrations would read O(n^2) rows inside the database).
     """
+    dialect = run.dialect
     planned = seen.next()
-    guard = run.dialect.history_guard(None if planned is None else planned.version)
-    unfinished = run.dialect.journal.unfinished()
+    token = dialect.change_token()
+    if token is not None and token == seen.token:
+        return seen  # nobody else committed since this run last looked under the lock
+    guard = dialect.history_guard(None if planned is None else planned.version)
+    unfinished = dialect.journal.unfinished()
     if unfinished is not None:
         raise incomplete_error(unfinished)
     unchanged = guard.rows == seen.rows and guard.version_sum == seen.version_sum and not guard.recorded
-    if unchanged and guard.int8 == run.dialect.history_int8:
+    if unchanged and guard.int8 == dialect.history_int8:
+        seen.token = token
         return seen
     if unchanged:
         logger.info("another runner widened the history to 64-bit versions since this run read it: planning again")
     else:
         logger.info("the history changed since this run read it (another runner): planning again")
-    return _replan(run)
+    replanned = _replan(run)
+    replanned.token = token
+    return replanned
 
 
 def _first_look(run: Run) -> Tuple[_Seen, Tuple[MigrationStep, ...]]:
@@ -166,11 +185,33 @@ def _first_look(run: Run) -> Tuple[_Seen, Tuple[MigrationStep, ...]]:
     return _Seen.of(run), adopted
 
 
-def apply_pending(run: Run, progress: Progress) -> MigrationReport:
-    """Apply what is pending, each migration in its own transaction; a lock timeout names what was done before it."""
+def refuse_ungroupable(dialect: Dialect, pending: Sequence[PlannedMigration]) -> None:
+    """Raise :class:`GroupedRunRefusedError` unless ``pending`` can be applied in one transaction that a failure rolls back.
+
+    Not where DDL commits implicitly (MySQL, MariaDB), nor with a migration
+    declared ``transactional = False``. Runs no statement.
+    """
+    if not pending:
+        return
+    if not dialect.transactional_ddl:
+        raise GroupedRunRefusedError(dialect=dialect.name, database=dialect.location(), reason="ddl_commits")
+    outside = [p for p in pending if not p.migration.transactional]
+    if outside:
+        raise GroupedRunRefusedError(
+            dialect=dialect.name,
+            database=dialect.location(),
+            reason="non_transactional",
+            migrations=[f"V{p.version}__{p.name} (agent {p.agent}, distribution {p.distribution}, {p.source})" for p in outside],
+        )
+
+
+def apply_pending(run: Run, progress: Progress, grouped: bool = False) -> MigrationReport:
+    """Apply what is pending, each migration in its own transaction (``grouped``: all in one); a lock timeout names what was done before it."""
     applied: List[MigrationStep] = []
     adopted: List[MigrationStep] = []
     try:
+        if grouped:
+            return _apply_grouped(run, progress, applied, adopted)
         return _apply_all(run, progress, applied, adopted)
     except LockTimeoutError as error:
         if not applied and not adopted:
@@ -197,7 +238,7 @@ def _apply_all(run: Run, progress: Progress, applied: List[MigrationStep], adopt
             else:
                 seen = _guarded(run, seen)
             # Another runner may have made a 32-bit history since this run looked: widen it first.
-            unsettled = needs_settling(run, seen.plan)
+            unsettled = needs_settling(run, seen.plan, seen.wide)
             planned = None if just_adopted or unsettled else seen.next()
             if planned is not None and planned.migration.transactional:
                 committed = _apply_one(dialect, planned, seen.plan)
@@ -220,7 +261,46 @@ def _apply_all(run: Run, progress: Progress, applied: List[MigrationStep], adopt
         applied.append(committed)
         if progress is not None:
             progress(committed)
+            seen.token = None  # the callback may have written through this connection, which no token shows
     return MigrationReport(dialect.name, applied=tuple(applied), adopted=tuple(adopted), not_installed=not_installed)
+
+
+def _apply_grouped(run: Run, progress: Progress, applied: List[MigrationStep], adopted: List[MigrationStep]) -> MigrationReport:
+    """:func:`apply_pending` in one transaction: the first look, adoption and every migration commit together, or nothing does.
+
+    ``applied`` and ``adopted`` are filled once the transaction committed
+    (so a lock timeout never names as done what was rolled back). Only a
+    history that must first be widened to 64-bit versions (or have its
+    checksums recorded again) is settled in a transaction of its own before.
+    """
+    dialect = run.dialect
+    refuse_ungroupable(dialect, run.plan().pending)
+    if needs_settling(run, run.plan()):
+        settle_width(run)
+    while True:
+        steps: List[MigrationStep] = []
+        with dialect.write_transaction():
+            seen, just_adopted = _first_look(run)
+            unsettled = needs_settling(run, seen.plan, seen.wide)
+            if not unsettled:
+                refuse_ungroupable(dialect, seen.plan.pending)  # planned again under the lock: before any statement
+                for planned in seen.plan.pending:
+                    try:
+                        steps.append(_apply_one(dialect, planned, seen.plan))
+                    except MigrationFailedError as error:
+                        if type(error) is MigrationFailedError and error.rolled_back and steps:
+                            raise error.in_grouped_run([f"V{s.version}__{s.name}" for s in steps]) from error.__cause__
+                        raise
+        adopted.extend(just_adopted)  # committed
+        if unsettled:
+            settle_width(run)  # another runner made a 32-bit history meanwhile; the first look committed alone
+            continue
+        break
+    for step in steps:
+        applied.append(step)
+        if progress is not None:
+            progress(step)
+    return MigrationReport(dialect.name, applied=tuple(applied), adopted=tuple(adopted), not_installed=seen.plan.not_installed)
 
 
 def _apply_one(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> MigrationStep:

@@ -14,7 +14,7 @@ from ..errors import HistoryNotEmptyError, MigrationConflictError, ResolveRefuse
 from ..execution import check_before_running
 from ..history import HistoryRow, now_rfc3339
 from .reports import MigrationReport, MigrationStep, RepairReport
-from .run import DEFAULT_LOCK_TIMEOUT, open_run
+from .run import DEFAULT_LOCK_TIMEOUT, Requested, open_run
 from .verify import applied_installed
 from .widening import first_wide, rerecord_checksums, settle_width
 
@@ -29,6 +29,7 @@ def record_as_applied(
     registry: Optional[AgentRegistry] = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     require_empty_history: bool = False,
+    requested: Optional[Requested] = None,
 ) -> MigrationReport:
     """Record the pending migrations (up to ``target``) as applied without running them.
 
@@ -36,8 +37,10 @@ def record_as_applied(
     (``migrate --fake``). All rows are written in one transaction. With
     ``require_empty_history=True`` a database that has history is refused
     (:class:`HistoryNotEmptyError`). The report lists the rows in ``adopted``.
+
+    ``requested``: ``agents`` already loaded (:func:`~.run.requested_migrations`; the command line loads them before it connects), not loaded again.
     """
-    with open_run(conn, agents, registry, lock_timeout, target=target, read=False) as run:
+    with open_run(conn, agents, registry, lock_timeout, target=target, read=False, requested=requested) as run:
         dialect = run.dialect
         if first_wide(run.unapplied()) is not None and not require_empty_history:
             settle_width(run)  # a version above 2**31 - 1 to record: the history made 64-bit first, under the lock
@@ -67,13 +70,17 @@ def baseline(
     *,
     registry: Optional[AgentRegistry] = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    requested: Optional[Requested] = None,
 ) -> MigrationReport:
     """Adopt a database without history: record every installed migration up to ``version``.
 
     Refuses (:class:`HistoryNotEmptyError`) a database that already has history.
+
+    ``requested``: ``agents`` already loaded (:func:`~.run.requested_migrations`; the command line loads them before it connects), not loaded again.
     """
     return record_as_applied(
-        conn, agents, target=version, registry=registry, lock_timeout=lock_timeout, require_empty_history=True
+        conn, agents, target=version, registry=registry, lock_timeout=lock_timeout, require_empty_history=True,
+        requested=requested,
     )
 
 
@@ -83,6 +90,7 @@ def repair_history(
     *,
     registry: Optional[AgentRegistry] = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    requested: Optional[Requested] = None,
 ) -> RepairReport:
     """Re-record the name and checksum of divergent applied migrations, if the schema has not drifted.
 
@@ -92,8 +100,10 @@ def repair_history(
     differs byte for byte), a whitespace edit. Raises :class:`SchemaDriftError`
     and changes nothing when the live schema differs from what the installed
     migrations produce.
+
+    ``requested``: ``agents`` already loaded (:func:`~.run.requested_migrations`; the command line loads them before it connects), not loaded again.
     """
-    with open_run(conn, agents, registry, lock_timeout) as run:
+    with open_run(conn, agents, registry, lock_timeout, requested=requested) as run:
         dialect = run.dialect
         if not run.columns:
             return RepairReport(dialect.name, ())
@@ -129,6 +139,7 @@ def resolve_unfinished(
     *,
     registry: Optional[AgentRegistry] = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    requested: Optional[Requested] = None,
 ) -> Optional[HistoryRow]:
     """Settle a migration, or a rollback, that an earlier run stopped part-way (databases without transactional DDL).
 
@@ -142,8 +153,10 @@ def resolve_unfinished(
     ``None`` when absent. Raises :class:`ResolveRefusedError` (changing
     nothing) if the journal holds no entry for ``version``, or if a migration
     to record is not installed.
+
+    ``requested``: ``agents`` already loaded (:func:`~.run.requested_migrations`; the command line loads them before it connects), not loaded again.
     """
-    with open_run(conn, agents, registry, lock_timeout, read=False) as run:
+    with open_run(conn, agents, registry, lock_timeout, read=False, requested=requested) as run:
         dialect = run.dialect
         with dialect.write_transaction():
             run.read()  # under the lock

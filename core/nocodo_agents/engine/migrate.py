@@ -6,13 +6,13 @@ import logging
 from typing import Any, Callable, Optional, Sequence
 
 from ..discovery import AgentRegistry
-from ..execution import check_before_running
-from ..history import now_rfc3339
-from .apply import apply_pending, assess_adoption, step_of
 from .reports import MigrationReport, MigrationStep
-from .noop_cache import NO_OP_CACHE
 from .run import DEFAULT_LOCK_TIMEOUT, Run, check_lock_timeout, check_target, incomplete_error, open_run
-from .widening import first_wide
+
+# Imported where used, not here: a no-op (the common case, at every start of an application or a
+# deploy) needs none of applying, checking statements before running, widening or the no-op cache
+# of open connections (the command line's migrate uses a fresh connection):
+# .apply, ..execution, .widening, .noop_cache, ..history.now_rfc3339.
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -26,6 +26,7 @@ def run_agent_migrations(
     registry: Optional[AgentRegistry] = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     progress: Optional[Callable[[MigrationStep], None]] = None,
+    grouped: bool = False,
 ) -> MigrationReport:
     """Apply the core migrations and those of the requested agents to ``conn``.
 
@@ -39,6 +40,11 @@ def run_agent_migrations(
     (tests, applications registering plugins in-process). ``lock_timeout`` is
     how long to wait, in seconds, for a concurrent runner. ``progress`` is
     called with each :class:`MigrationStep` as soon as it is committed.
+    ``grouped=True`` applies every pending migration in one transaction (as
+    refinery's ``set_grouped``): a failure rolls back the whole run. It is
+    refused with :class:`~nocodo_agents.GroupedRunRefusedError`, before
+    anything runs, where DDL commits implicitly (MySQL, MariaDB) and when a
+    pending migration is declared ``transactional = False``.
 
     Raises a :class:`~nocodo_agents.MigrationError` subclass on any problem;
     plugin and ordering problems are raised before the database is touched.
@@ -50,14 +56,17 @@ def run_agent_migrations(
     check_target(target)
     registry = registry if registry is not None else AgentRegistry.installed()
     sets = registry.requested_sets(agents)  # plugin and ordering problems raise here, before any I/O
+    from .noop_cache import NO_OP_CACHE
+
     if not dry_run:
         known = NO_OP_CACHE.recall(conn, registry, agents, target, lock_timeout, sets)
         if known is not None:
-            _log_outcome(known)
+            if known.not_installed:  # a no-op applied nothing, so nothing out of order
+                _log_outcome(known)
             return known
     with open_run(conn, agents, registry, lock_timeout, target=target, sets=sets) as run:
         if dry_run:
-            report = dry_run_report(run)
+            report = dry_run_report(run, grouped)
         else:
             noop = up_to_date(run)
             if noop is not None:
@@ -66,7 +75,7 @@ def run_agent_migrations(
                 )
             else:
                 NO_OP_CACHE.forget(run.dialect.connection)
-            report = migrate(run, progress, noop)
+            report = migrate(run, progress, noop=noop, grouped=grouped)
     return MigrationReport(
         report.dialect,
         dry_run=report.dry_run,
@@ -79,13 +88,22 @@ def run_agent_migrations(
 
 
 def migrate(
-    run: Run, progress: Optional[Callable[[MigrationStep], None]] = None, noop: Optional[MigrationReport] = None
+    run: Run,
+    progress: Optional[Callable[[MigrationStep], None]] = None,
+    *,
+    noop: Optional[MigrationReport] = None,
+    grouped: bool = False,
 ) -> MigrationReport:
     """Within an open run: the no-op report if nothing is pending, else apply what is (logging the outcome).
 
-    ``noop``: what :func:`up_to_date` just returned for this run, not asked again.
+    ``noop``: what :func:`up_to_date` just returned for this run, not asked again. ``grouped``: every
+    migration in one transaction (:func:`~.apply.apply_pending`).
     """
-    report = noop or up_to_date(run) or apply_pending(run, progress)
+    report = noop or up_to_date(run)
+    if report is None:
+        from .apply import apply_pending
+
+        report = apply_pending(run, progress, grouped)
     _log_outcome(report)
     return report
 
@@ -117,17 +135,29 @@ def up_to_date(run: Run) -> Optional[MigrationReport]:
         raise incomplete_error(run.unfinished)
     plan = run.plan()
     if plan.pending:
+        from ..execution import check_before_running
+
         check_before_running(run.dialect, plan.pending)  # before anything is written
         return None
     return MigrationReport(run.dialect.name, not_installed=plan.not_installed)
 
 
-def dry_run_report(run: Run) -> MigrationReport:
-    """What a run would do, verified and planned as a real run is, changing nothing (not even creating the history table)."""
+def dry_run_report(run: Run, grouped: bool = False) -> MigrationReport:
+    """What a run would do, verified and planned as a real run is, changing nothing (not even creating the history table).
+
+    ``grouped``: refused as the run would refuse it (:func:`~.apply.refuse_ungroupable`).
+    """
+    from ..execution import check_before_running
+    from ..history import now_rfc3339
+    from .apply import assess_adoption, refuse_ungroupable, step_of
+    from .widening import first_wide
+
     dialect = run.dialect
     plan = run.plan()
     run.refuse_unfinished()
     check_before_running(dialect, plan.pending)
+    if grouped:
+        refuse_ungroupable(dialect, plan.pending)
     adopted = assess_adoption(dialect, plan.pending).adopted if not run.history else ()
     adopted_versions = {p.version for p in adopted}
     wide = first_wide(plan.pending) is not None  # recording it needs a 64-bit history: created so, or widened

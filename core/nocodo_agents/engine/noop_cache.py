@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import sys
 import threading
-from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Tuple
+from operator import is_
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from ..dialects.history_table import HistorySnapshot
 from ..discovery import AgentRegistry
@@ -53,28 +54,53 @@ class _Answer:
     sets: Tuple[MigrationSet, ...]
     snapshot: HistorySnapshot
     report: MigrationReport
+    #: The report given for an answer from the cache, by the statements it cost (the same object each time: it is frozen).
+    given: Dict[int, MigrationReport] = field(default_factory=dict, compare=False)
+
+    def report_for(self, statements: int) -> MigrationReport:
+        """The remembered report, saying it cost ``statements``."""
+        report = self.given.get(statements)
+        if report is None:
+            report = self.given[statements] = MigrationReport(
+                self.report.dialect, not_installed=self.report.not_installed, statements=statements
+            )
+        return report
 
     def asked(
         self,
         registry: AgentRegistry,
-        agents: Optional[Tuple[str, ...]],
+        agents: Optional[Sequence[str]],
         target: Optional[int],
         lock_timeout: float,
         sets: Sequence[MigrationSet],
     ) -> bool:
         """Whether a run with these arguments and these migration sets asks what this answer answered."""
+        known = self.sets
         return (
             registry is self.registry
-            and agents == self.agents
             and target == self.target
             and lock_timeout == self.lock_timeout
-            and len(sets) == len(self.sets)
-            and all(given is known for given, known in zip(sets, self.sets))
+            and len(sets) == len(known)
+            and all(map(is_, sets, known))
+            and (self.agents is None if agents is None else self.agents == tuple(agents))
         )
 
 
 def _agents_key(agents: Optional[Sequence[str]]) -> Optional[Tuple[str, ...]]:
     return None if agents is None else tuple(agents)
+
+
+_COMPARE: Optional[Callable[..., Tuple[Optional[HistorySnapshot], int, int]]] = None
+
+
+def _history_unchanged() -> Callable[..., Tuple[Optional[HistorySnapshot], int, int]]:
+    """:func:`~nocodo_agents.dialects.sqlite.history_unchanged` (imported once a SQLite answer is first compared)."""
+    global _COMPARE
+    if _COMPARE is None:
+        from ..dialects.sqlite import history_unchanged
+
+        _COMPARE = history_unchanged
+    return _COMPARE
 
 
 def _sqlite_connection(connection: Any) -> bool:
@@ -102,22 +128,26 @@ class NoOpCache:
     ) -> Optional[MigrationReport]:
         """The remembered report if this run asks the same and the history is unchanged, else ``None``.
 
-        Costs the dialect's comparison (on SQLite, at most four statements that
-        read nothing but the history) and nothing when nothing is remembered.
-        A connection inside a transaction raises as the full run would.
+        Costs the dialect's comparison (on SQLite one statement that reads
+        nothing but the history and the busy timeout: see
+        :func:`~nocodo_agents.dialects.sqlite.history_unchanged`; four where the caller's busy timeout is above ``lock_timeout``)
+        and nothing when nothing is remembered. A connection inside a
+        transaction (or closed) is left to the full run, which refuses it.
         """
-        answer = self._answers.get(id(connection))
-        if answer is None or not _sqlite_connection(connection):
+        key = id(connection)
+        answer = self._answers.get(key)
+        if answer is None or not answer.asked(registry, agents, target, lock_timeout, sets):
             return None
-        if not answer.asked(registry, _agents_key(agents), target, lock_timeout, sets):
+        if not _sqlite_connection(connection):
             return None
-        from ..dialects.sqlite import SQLiteDialect
-
-        dialect = SQLiteDialect(connection)
-        dialect.ensure_idle()
-        if not dialect.history_unchanged(answer.snapshot, lock_timeout):
+        snapshot, statements, _ = _history_unchanged()(connection, answer.snapshot, lock_timeout)
+        if snapshot is None:
             return None
-        return MigrationReport(answer.report.dialect, not_installed=answer.report.not_installed, statements=dialect.statements)
+        if snapshot is not answer.snapshot:  # the caller's busy timeout changed: compared with it from now on
+            with self._lock:
+                if self._answers.get(key) is answer:
+                    self._answers[key] = replace(answer, snapshot=snapshot, given={})
+        return answer.report_for(statements)
 
     def remember(
         self,

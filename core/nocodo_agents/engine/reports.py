@@ -3,19 +3,24 @@
 A report names what happened (or, in a dry run, would happen) with values a
 caller can compare, serialize or show; the command line builds its text from
 them.
+
+What a run returns is defined here; what rollback, verify and repair return
+lives in :mod:`.outcome_reports` and is imported from there the first time it
+is asked for (``from nocodo_agents.engine.reports import VerifyReport`` works
+as ever): each frozen dataclass costs its definition at import, and a run
+(the no-op at every start of an application) needs only its own two.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 from ..dialects.base import UnfinishedMigration
-from ..errors import DivergentMigrationError, MigrationConflictError
 from ..history import HistoryRow
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..drift import DriftReport
+    from .outcome_reports import Conflict, Divergence, RepairReport, RollbackReport, RollbackStep, VerifyReport
 
 __all__ = [
     "Conflict",
@@ -81,122 +86,15 @@ class MigrationReport:
         return tuple(step.version for step in self.applied)
 
 
-@dataclass(frozen=True)
-class RollbackStep:
-    """One migration rolled back (or, in a dry run, to be rolled back)."""
-
-    version: int
-    name: str
-    agent: str
-    distribution: str
-    sql: Optional[str] = field(default=None, repr=False)
-    history_sql: Optional[str] = field(default=None, repr=False)
-    duration_ms: Optional[float] = field(default=None, compare=False)
+#: The reports defined in :mod:`.outcome_reports`, imported on first use.
+_OUTCOME_REPORTS = frozenset({"Conflict", "Divergence", "RepairReport", "RollbackReport", "RollbackStep", "VerifyReport"})
 
 
-@dataclass(frozen=True)
-class RollbackReport:
-    """What a rollback did (or would do), newest first."""
+def __getattr__(name: str) -> Any:
+    if name not in _OUTCOME_REPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import outcome_reports
 
-    dialect: str
-    dry_run: bool
-    rolled_back: Tuple[RollbackStep, ...]
-    statements: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True)
-class Divergence:
-    """An applied migration whose recorded name or checksum differs from its installed file.
-
-    ``recorded_agent`` is the history row's attribution (``None``: written by
-    refinery); ``message`` says what differs and what to do, as
-    :class:`~nocodo_agents.DivergentMigrationError` (which a run raises for it) does.
-    """
-
-    version: int
-    agent: str
-    distribution: str
-    source: str
-    applied_name: str
-    installed_name: str
-    applied_checksum: str
-    installed_checksum: int
-    recorded_agent: Optional[str]
-    message: str = field(compare=False)
-
-    @classmethod
-    def of(cls, error: DivergentMigrationError) -> "Divergence":
-        """The facts :class:`DivergentMigrationError` carries."""
-        return cls(
-            error.version, error.agent, error.distribution, error.source, error.applied_name, error.installed_name,
-            error.applied_checksum, error.installed_checksum, error.recorded_agent, str(error),
-        )
-
-
-@dataclass(frozen=True)
-class Conflict:
-    """An applied version the history attributes to ``recorded_agent`` while the requested ``agent`` claims it.
-
-    Never divergent, never repairable: ``message`` says to renumber the
-    claiming agent's migration (``source`` of ``distribution``), as
-    :class:`~nocodo_agents.MigrationConflictError` (which a run raises for it) does.
-    """
-
-    version: int
-    recorded_agent: str
-    applied_name: str
-    agent: str
-    distribution: str
-    source: str
-    message: str = field(compare=False)
-
-    @classmethod
-    def of(cls, error: MigrationConflictError) -> "Conflict":
-        """The facts the history form of :class:`MigrationConflictError` carries."""
-        return cls(
-            error.version, str(error.recorded_agent), str(error.applied_name), str(error.agent), str(error.distribution),
-            str(error.source), str(error),
-        )
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """What ``verify`` found: versions claimed against another agent's history, divergent checksums, schema drift, a migration or rollback left unfinished, and (PostgreSQL) invalid indexes.
-
-    ``divergent`` lists a :class:`Divergence` per applied migration whose
-    file changed. ``unfinished`` is the journal's entry (MySQL), an
-    :class:`UnfinishedMigration`; its version is not listed in ``pending``.
-
-    ``invalid_indexes`` names, schema-qualified, the indexes of any schema
-    that PostgreSQL marks invalid (a ``CREATE INDEX CONCURRENTLY`` that failed
-    or was interrupted; not one being built right now, nor a partitioned
-    index waiting for its partitions' indexes): queries do not use them, and
-    their definition can look exactly as the migrations expect.
-    """
-
-    dialect: str
-    divergent: Tuple[Divergence, ...]
-    drift: "DriftReport"
-    not_installed: Tuple[HistoryRow, ...]
-    pending: Tuple[int, ...]
-    unfinished: Optional[UnfinishedMigration] = None
-    invalid_indexes: Tuple[str, ...] = ()
-    #: A :class:`Conflict` per applied version another agent than the requested one claiming it applied.
-    conflicts: Tuple[Conflict, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """No conflict, no divergent migration, no schema drift, nothing unfinished, no invalid index."""
-        return (
-            not self.conflicts and not self.divergent and not self.drift.has_drift and self.unfinished is None
-            and not self.invalid_indexes
-        )
-
-
-@dataclass(frozen=True)
-class RepairReport:
-    """The history rows ``repair`` re-recorded (name and checksum of the installed files)."""
-
-    dialect: str
-    repaired: Tuple[HistoryRow, ...]
-    statements: int = field(default=0, compare=False)
+    value = getattr(outcome_reports, name)
+    globals()[name] = value
+    return value

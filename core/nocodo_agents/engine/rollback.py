@@ -14,7 +14,7 @@ from ..history import HistoryRow
 from ..planning import PlannedMigration, check_requirement_rollback, check_target, replay_order
 from .non_transactional import run_outside_transaction
 from .reports import RollbackReport, RollbackStep
-from .run import DEFAULT_LOCK_TIMEOUT, Run, incomplete_error, open_run
+from .run import DEFAULT_LOCK_TIMEOUT, Requested, Run, incomplete_error, open_run
 from .widening import keep_64_bit
 
 logger = logging.getLogger("nocodo_agents")
@@ -64,6 +64,7 @@ def rollback_migrations(
     registry: Optional[AgentRegistry] = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     progress: Optional[Callable[[RollbackStep], None]] = None,
+    requested: Optional[Requested] = None,
 ) -> RollbackReport:
     """Undo every applied migration above version ``to``, newest first (an agent's before those of the agents it requires).
 
@@ -76,9 +77,11 @@ def rollback_migrations(
     migrations while migrations of an agent requiring it stay applied; a
     divergent history raises :class:`DivergentMigrationError` first, and an
     unfinished migration or rollback in the journal :class:`IncompleteMigrationError`.
+
+    ``requested``: ``agents`` already loaded (:func:`~.run.requested_migrations`; the command line loads them before it connects), not loaded again.
     """
     check_target(to)
-    with open_run(conn, agents, registry, lock_timeout) as run:
+    with open_run(conn, agents, registry, lock_timeout, requested=requested) as run:
         dialect = run.dialect
         run.refuse_conflicts()  # another agent's version is never rolled back with this agent's rollback()
         divergent = run.divergences()

@@ -23,7 +23,7 @@ from ..status_rows import (
     StatusRow,
     status_rows,
 )
-from .run import DEFAULT_LOCK_TIMEOUT, open_run
+from .run import DEFAULT_LOCK_TIMEOUT, Requested, open_run
 
 __all__ = [
     "APPLIED",
@@ -47,12 +47,15 @@ def migration_status(
     *,
     registry: Optional[AgentRegistry] = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    requested: Optional[Requested] = None,
 ) -> List[StatusRow]:
     """Read the history (and MySQL's journal) of ``conn``, changing nothing, and report every version's state.
 
     Each row's ``requires`` lists the agents its agent requires (``core``,
     required by every agent, left out).
+
+    ``requested``: ``agents`` already loaded (:func:`~.run.requested_migrations`; the command line loads them before it connects), not loaded again.
     """
-    with open_run(conn, agents, registry, lock_timeout) as run:
+    with open_run(conn, agents, registry, lock_timeout, requested=requested) as run:
         shown = {agent: tuple(r for r in required if r != CORE_AGENT) for agent, required in run.requires.items()}
         return status_rows(run.installed, run.history, run.dialect.name, run.stopped(), run.int8, shown)

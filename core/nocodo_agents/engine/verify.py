@@ -9,7 +9,7 @@ from ..execution import check_before_running
 from ..history import HistoryRow
 from ..planning import PlannedMigration, replay_order
 from .reports import Conflict, Divergence, VerifyReport
-from .run import DEFAULT_LOCK_TIMEOUT, open_run
+from .run import DEFAULT_LOCK_TIMEOUT, Requested, open_run
 
 
 def applied_installed(
@@ -33,6 +33,7 @@ def verify_database(
     *,
     registry: Optional[AgentRegistry] = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    requested: Optional[Requested] = None,
 ) -> VerifyReport:
     """Check applied checksums against the installed files and the live schema against the migrations.
 
@@ -41,8 +42,10 @@ def verify_database(
     divergent) and left out of the expected schema. The expected schema is
     what the applied, installed migrations produce, in version order (but for
     what agent requirements impose, as on a fresh database), on a scratch database.
+
+    ``requested``: ``agents`` already loaded (:func:`~.run.requested_migrations`; the command line loads them before it connects), not loaded again.
     """
-    with open_run(conn, agents, registry, lock_timeout) as run:
+    with open_run(conn, agents, registry, lock_timeout, requested=requested) as run:
         dialect = run.dialect
         unfinished = run.stopped()
         conflicts = tuple(Conflict.of(error) for error in run.conflicts())

@@ -30,7 +30,7 @@ from ..errors import HistoryWideningError
 from ..history import HistoryRow
 from ..migration import MAX_INT4_VERSION
 from ..planning import Plan, PlannedMigration, divergences, rerecordable
-from .run import DEFAULT_LOCK_TIMEOUT, Run, open_run
+from .run import DEFAULT_LOCK_TIMEOUT, Requested, Run, open_run
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -57,11 +57,18 @@ def first_wide(pending: Sequence[PlannedMigration]) -> Optional[PlannedMigration
     return next((p for p in pending if p.version > MAX_INT4_VERSION), None)
 
 
-def needs_settling(run: Run, plan: Plan) -> bool:
-    """Whether a run that changes something must first widen the history or re-record 32-bit checksums (no statement)."""
+def needs_settling(run: Run, plan: Plan, wide: Optional[bool] = None) -> bool:
+    """Whether a run that changes something must first widen the history or re-record 32-bit checksums (no statement).
+
+    ``wide``: whether ``plan.pending`` holds a version above 2**31 - 1, when
+    the caller already knows (the apply loop asks before every migration, and
+    looking through the pending migrations each time would cost n^2/2 steps).
+    """
     if not run.columns:
         return False
-    return bool(plan.rerecord) if run.int8 else first_wide(plan.pending) is not None
+    if run.int8:
+        return bool(plan.rerecord)
+    return (first_wide(plan.pending) is not None) if wide is None else wide
 
 
 def owned_elsewhere(run: Run, rows: Sequence[HistoryRow]) -> Tuple[PlannedMigration, ...]:
@@ -213,6 +220,7 @@ def widen_history(
     keep_unverified: bool = False,
     registry: Optional[AgentRegistry] = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    requested: Optional[Requested] = None,
 ) -> WidenReport:
     """Make the history 64-bit (refinery's ``int8-versions``) now, before any version needs it.
 
@@ -225,7 +233,9 @@ def widen_history(
     checksums as they are (rows of a Rust application sharing the database).
     A history already 64-bit only has its 32-bit checksums recorded again; a
     missing one is created 64-bit.
+
+    ``requested``: ``agents`` already loaded (:func:`~.run.requested_migrations`; the command line loads them before it connects), not loaded again.
     """
-    with open_run(conn, agents, registry, lock_timeout, read=False) as run:
+    with open_run(conn, agents, registry, lock_timeout, read=False, requested=requested) as run:
         report = settle_width(run, widen=True, keep_unverified=keep_unverified)
     return WidenReport(report.dialect, report.widened, report.rerecorded, report.kept, run.dialect.statements)

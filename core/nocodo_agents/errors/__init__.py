@@ -15,40 +15,97 @@ timeouts, locks, bookkeeping tables), :mod:`.history_width` (widening the
 history to 64-bit versions), :mod:`.operations` (adoption,
 rollback, drift, resolve, scaffolding, URLs), :mod:`.store` (the
 ``Database`` store's missing rows and rejected values).
+
+Each class is imported from its module the first time it is asked for
+(``from nocodo_agents.errors import X`` works as ever; the class is the same
+object wherever it is reached from): a run that meets no error imports only
+the modules of the errors its own modules name, not all of them.
 """
 
-from .base import InvalidArgumentError, InvalidArgumentTypeError, MigrationError, migration_facts
-from .database import (
-    BookkeepingTableError,
-    ConnectionStateError,
-    DatabaseAccessError,
-    HistoryRowError,
-    HistoryTableError,
-    LockConflictError,
-    LockTimeoutError,
-    SessionTimeoutError,
-    StatementCancelledError,
-)
-from .history_width import HistoryWideningError
-from .integrity import ForeignKeyViolationError, InvalidIndexError
-from .operations import (
-    AdoptionAmbiguousError,
-    DatabaseUrlError,
-    HistoryNotEmptyError,
-    InstalledCopyError,
-    PartialSchemaError,
-    ResolveRefusedError,
-    RollbackUnavailableError,
-    ScaffoldError,
-    SchemaDriftError,
-    SchemaReplayError,
-)
-from .planning import DivergentMigrationError, HistoryAttributionError, MigrationConflictError
-from .plugins import DuplicateAgentError, InvalidMigrationError, PluginLoadError, UnknownAgentError
-from .requirements import RequiredAgentMissingError, RequirementOrderError
-from .running import IncompleteMigrationError, MigrationFailedError, TransactionEndedError
-from .statements import SessionStateError, TransactionControlError, UnsplittableSqlError
-from .store import RejectedValueError, RowNotFoundError, SessionNotPausedError
+from typing import TYPE_CHECKING, Any, Dict, List
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .base import InvalidArgumentError, InvalidArgumentTypeError, MigrationError, migration_facts
+    from .database import (
+        BookkeepingTableError,
+        ConnectionStateError,
+        DatabaseAccessError,
+        HistoryRowError,
+        HistoryTableError,
+        LockConflictError,
+        LockTimeoutError,
+        SessionTimeoutError,
+        StatementCancelledError,
+    )
+    from .history_width import HistoryWideningError
+    from .integrity import ForeignKeyViolationError, InvalidIndexError
+    from .operations import (
+        AdoptionAmbiguousError,
+        DatabaseUrlError,
+        HistoryNotEmptyError,
+        InstalledCopyError,
+        PartialSchemaError,
+        ResolveRefusedError,
+        RollbackUnavailableError,
+        ScaffoldError,
+        SchemaDriftError,
+        SchemaReplayError,
+    )
+    from .planning import DivergentMigrationError, HistoryAttributionError, MigrationConflictError
+    from .plugins import DuplicateAgentError, InvalidMigrationError, PluginLoadError, UnknownAgentError
+    from .requirements import RequiredAgentMissingError, RequirementOrderError
+    from .running import GroupedRunRefusedError, IncompleteMigrationError, MigrationFailedError, TransactionEndedError
+    from .statements import SessionStateError, TransactionControlError, UnsplittableSqlError
+    from .store import RejectedValueError, RowNotFoundError, SessionNotPausedError
+
+#: Each public name -> the module of this package defining it (imported when the name is first asked for).
+_MODULE_OF: Dict[str, str] = {
+    "AdoptionAmbiguousError": "nocodo_agents.errors.operations",
+    "BookkeepingTableError": "nocodo_agents.errors.database",
+    "ConnectionStateError": "nocodo_agents.errors.database",
+    "DatabaseAccessError": "nocodo_agents.errors.database",
+    "DatabaseUrlError": "nocodo_agents.errors.operations",
+    "DivergentMigrationError": "nocodo_agents.errors.planning",
+    "DuplicateAgentError": "nocodo_agents.errors.plugins",
+    "ForeignKeyViolationError": "nocodo_agents.errors.integrity",
+    "GroupedRunRefusedError": "nocodo_agents.errors.running",
+    "HistoryAttributionError": "nocodo_agents.errors.planning",
+    "HistoryNotEmptyError": "nocodo_agents.errors.operations",
+    "HistoryRowError": "nocodo_agents.errors.database",
+    "HistoryTableError": "nocodo_agents.errors.database",
+    "HistoryWideningError": "nocodo_agents.errors.history_width",
+    "IncompleteMigrationError": "nocodo_agents.errors.running",
+    "InstalledCopyError": "nocodo_agents.errors.operations",
+    "InvalidArgumentError": "nocodo_agents.errors.base",
+    "InvalidArgumentTypeError": "nocodo_agents.errors.base",
+    "InvalidIndexError": "nocodo_agents.errors.integrity",
+    "InvalidMigrationError": "nocodo_agents.errors.plugins",
+    "LockConflictError": "nocodo_agents.errors.database",
+    "LockTimeoutError": "nocodo_agents.errors.database",
+    "MigrationConflictError": "nocodo_agents.errors.planning",
+    "MigrationError": "nocodo_agents.errors.base",
+    "MigrationFailedError": "nocodo_agents.errors.running",
+    "PartialSchemaError": "nocodo_agents.errors.operations",
+    "PluginLoadError": "nocodo_agents.errors.plugins",
+    "RejectedValueError": "nocodo_agents.errors.store",
+    "RequiredAgentMissingError": "nocodo_agents.errors.requirements",
+    "RequirementOrderError": "nocodo_agents.errors.requirements",
+    "ResolveRefusedError": "nocodo_agents.errors.operations",
+    "RollbackUnavailableError": "nocodo_agents.errors.operations",
+    "RowNotFoundError": "nocodo_agents.errors.store",
+    "ScaffoldError": "nocodo_agents.errors.operations",
+    "SchemaDriftError": "nocodo_agents.errors.operations",
+    "SchemaReplayError": "nocodo_agents.errors.operations",
+    "SessionNotPausedError": "nocodo_agents.errors.store",
+    "SessionStateError": "nocodo_agents.errors.statements",
+    "SessionTimeoutError": "nocodo_agents.errors.database",
+    "StatementCancelledError": "nocodo_agents.errors.database",
+    "TransactionControlError": "nocodo_agents.errors.statements",
+    "TransactionEndedError": "nocodo_agents.errors.running",
+    "UnknownAgentError": "nocodo_agents.errors.plugins",
+    "UnsplittableSqlError": "nocodo_agents.errors.statements",
+    "migration_facts": "nocodo_agents.errors.base",
+}
 
 __all__ = [
     "AdoptionAmbiguousError",
@@ -59,6 +116,7 @@ __all__ = [
     "DivergentMigrationError",
     "DuplicateAgentError",
     "ForeignKeyViolationError",
+    "GroupedRunRefusedError",
     "HistoryAttributionError",
     "HistoryNotEmptyError",
     "HistoryRowError",
@@ -96,3 +154,18 @@ __all__ = [
     "UnsplittableSqlError",
     "migration_facts",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted({*globals(), *_MODULE_OF})

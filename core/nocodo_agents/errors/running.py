@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Sequence, Tuple, Union
 
 from ..excerpt import quote_message, quote_statement
 from .base import MigrationError, resolve_call, resolve_calls
@@ -31,6 +31,7 @@ class MigrationFailedError(MigrationError):
         rolled_back: bool = True,
         phase: str = "migration",
         journalled: bool = False,
+        grouped_with: Sequence[str] = (),
     ) -> None:
         self.version = version
         self.name = name
@@ -43,7 +44,16 @@ class MigrationFailedError(MigrationError):
         self.rolled_back = rolled_back
         self.phase = phase
         self.journalled = journalled
-        if rolled_back:
+        #: In a grouped run (one transaction for every migration), those it ran before this one
+        #: (``V1__name``), rolled back with it.
+        self.grouped_with = tuple(grouped_with)
+        if rolled_back and self.grouped_with:
+            left = (
+                f"The run was grouped in one transaction, which was rolled back: the {len(self.grouped_with)} "
+                f"migration(s) it ran before this one ({', '.join(self.grouped_with)}) were undone with it, and the "
+                f"database and its history are as they were before the run."
+            )
+        elif rolled_back:
             left = "Its transaction was rolled back: the database and its history are as they were before it."
         else:
             left = "It ran outside a transaction: statements before the failing one stay applied."
@@ -72,6 +82,46 @@ class MigrationFailedError(MigrationError):
             f"  statement: {quote_statement(statement)}\n"
             f"{left} {then}"
         )
+
+
+    def in_grouped_run(self, earlier: Sequence[str]) -> "MigrationFailedError":
+        """This failure as it happened in a grouped run after ``earlier`` (``V1__name``...), which its rollback undid too."""
+        return MigrationFailedError(
+            version=self.version, name=self.name, agent=self.agent, distribution=self.distribution, source=self.source,
+            statement=self.statement, statement_index=self.statement_index, cause=self.cause,
+            rolled_back=self.rolled_back, phase=self.phase, journalled=self.journalled, grouped_with=earlier,
+        )
+
+
+class GroupedRunRefusedError(MigrationError):
+    """A grouped run (one transaction for every migration) that cannot be one, refused before anything ran.
+
+    ``reason`` is ``"ddl_commits"`` (the database commits DDL implicitly:
+    MySQL, MariaDB) or ``"non_transactional"`` (``migrations`` holds the
+    pending ones declared ``transactional = False``, as ``V1__name (agent,
+    distribution, file)``). ``dialect`` and ``database`` say where.
+    """
+
+    def __init__(self, *, dialect: str, database: str, reason: str, migrations: Sequence[str] = ()) -> None:
+        self.dialect = dialect
+        self.database = database
+        self.reason = reason
+        self.migrations: Tuple[str, ...] = tuple(migrations)
+        if reason == "ddl_commits":
+            why = (
+                f"{dialect} commits every DDL statement implicitly, so one transaction could not roll the run back: "
+                f"a failure would leave the migrations before it applied"
+            )
+            then = f"Run without grouped (each migration in its own transaction, journalled as usual) on {dialect}."
+        else:
+            why = (
+                f"the pending migration(s) {'; '.join(self.migrations)} are declared transactional = False and must "
+                f"run outside any transaction, so the run cannot be one transaction"
+            )
+            then = (
+                "Run without grouped, or run grouped with a target before the first of them and the rest without."
+            )
+        super().__init__(f"a grouped run on {database} ({dialect}) was refused before anything ran: {why}. Nothing was changed. {then}")
 
 
 class TransactionEndedError(MigrationFailedError):

@@ -6,6 +6,7 @@ needs :mod:`.sql_lexer`, which belongs to the schema layer above it.
 
 from __future__ import annotations
 
+from .code_words import PLAIN_SQL
 from .lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, SqlLexError, SqlSyntax, tokens
 
 
@@ -19,6 +20,8 @@ def has_statement(sql: str, dialect: str) -> bool:
     not lex counts as code if it is a string (for the splitter to report),
     as a comment if it is an unterminated comment.
     """
+    if PLAIN_SQL.match(sql):  # no comment or string: any character but whitespace and ``;`` is code
+        return bool(sql.strip(" \t\r\n;"))
     try:
         for token in tokens(sql, SqlSyntax.default(dialect)):
             if token.kind not in (COMMENT, EXEC_OPEN, EXEC_CLOSE) and sql[token.start : token.end] != ";":

@@ -111,6 +111,8 @@ def find_session_change(statements: Sequence[str], dialect: str, *, transactiona
             continue
         if first not in watched and not (dialect == "postgresql" and "set_config" in statement.lower()):
             continue  # most statements (INSERT of many rows...) are never tokenized in full
+        if first == "CREATE" and "temp" not in statement.lower():
+            continue  # neither TEMP nor TEMPORARY nor a temp / pg_temp schema: no temporary object, nothing else to see
         words = list(code_words(statement, dialect))
         if first == "CREATE":
             created = _temporary_object(words, dialect)

@@ -25,19 +25,21 @@ def split_sqlite_statements(sql: str) -> List[str]:
     """
     statements: List[str] = []
     start = 0
-    for position, char in enumerate(sql):
-        if char == ";":
-            candidate = sql[start : position + 1]
-            if sqlite3.complete_statement(candidate):
-                statements.append(candidate.strip())
-                start = position + 1
+    position = sql.find(";")
+    while position >= 0:
+        candidate = sql[start : position + 1]
+        if sqlite3.complete_statement(candidate):
+            statements.append(candidate.strip())
+            start = position + 1
+        position = sql.find(";", position + 1)
     rest = sql[start:].strip()
-    if rest:
+    if rest and any(quote in rest for quote in "'\"`["):  # only a string or quoted name can be unterminated
         try:
             for _ in tokens(sql, _SQLITE_SYNTAX, start):
                 pass
         except SqlLexError as error:
             raise SplitError(error.offset, sql.count("\n", 0, error.offset) + 1, error.what) from None
+    if rest:
         statements.append(rest)
     return [s for s in statements if _has_code(s)]
 

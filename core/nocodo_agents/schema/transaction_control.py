@@ -114,6 +114,12 @@ def find_transaction_control(statements: Sequence[str], dialect: str, *, transac
     return None
 
 
+#: The first words of every statement :func:`classify` gives a kind.
+_CONTROL_WORDS = frozenset(
+    {"BEGIN", "START", "COMMIT", "ROLLBACK", "PREPARE", "END", "ABORT", "SAVEPOINT", "RELEASE", "XA", "LOCK", "UNLOCK", "SET"}
+)
+
+
 def classify(statement: str, dialect: str) -> Tuple[Optional[str], Optional[str]]:
     """``(kind, savepoint name)`` of one statement; ``(None, None)`` for anything else.
 
@@ -121,6 +127,8 @@ def classify(statement: str, dialect: str) -> Tuple[Optional[str], Optional[str]
     ``lock_tables``, ``session_mode`` (refused), and ``savepoint``,
     ``release``, ``rollback_to`` (allowed for a savepoint of the migration's own).
     """
+    if first_word(statement, dialect) not in _CONTROL_WORDS:
+        return None, None  # CREATE, INSERT...: no need to read further
     mysql = dialect == "mysql"
     words = list(code_words(statement, dialect, limit=6))
     if not words:

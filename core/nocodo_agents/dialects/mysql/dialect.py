@@ -46,6 +46,7 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
 
     name = "mysql"
     transactional_ddl = False
+    session_variables = True
     connection: "Connection[Any]"
     #: Each statement of a migration is journalled as it runs (MySQL's DDL commits implicitly).
     journal: MySQLJournal

@@ -20,6 +20,7 @@ from ...errors import (
     migration_facts,
 )
 from ...history import HISTORY_TABLE
+from ...schema.constraint_checks import queues_no_checks
 from ...schema.split import split_statements
 from ...urls import redact
 from ..base import Dialect
@@ -276,6 +277,16 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
     #: Fires every deferred constraint check of the transaction now (and the rest of it checks immediately).
     _CHECK_DEFERRED = "SET CONSTRAINTS ALL IMMEDIATE"
 
+    #: Whether a statement sent since the last :meth:`check_integrity` may have queued a deferred
+    #: constraint check (see :func:`~nocodo_agents.schema.constraint_checks.queues_no_checks`).
+    _checks_may_be_queued = True
+
+    def execute(self, statement: str) -> None:
+        """Run one statement of a migration, noting whether it may have queued deferred constraint checks."""
+        if not self._checks_may_be_queued and not queues_no_checks(statement):
+            self._checks_may_be_queued = True
+        super().execute(statement)  # SessionSettings: the caller's settings set back outside a transaction
+
     def check_integrity(self, planned: "PlannedMigration", phase: str, rolled_back: bool) -> None:
         """Run the deferred constraint checks the statements left pending, while the migration is still known.
 
@@ -290,8 +301,9 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
         """
         import psycopg
 
-        if not rolled_back:
-            return
+        queued, self._checks_may_be_queued = self._checks_may_be_queued, False
+        if not rolled_back or not queued:
+            return  # no statement since the last check could change a row (CREATE TABLE, CREATE INDEX...): none pending
         try:
             self._run(self._CHECK_DEFERRED)
         except psycopg.Error as error:

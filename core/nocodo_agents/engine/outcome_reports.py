@@ -1,0 +1,139 @@
+"""What rollback, verify and repair return: plain facts, never exception objects (what a run returns: :mod:`.reports`).
+
+Importable from :mod:`.reports` too, where they are imported on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Optional, Tuple
+
+from ..dialects.base import UnfinishedMigration
+from ..history import HistoryRow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..drift import DriftReport
+    from ..errors import DivergentMigrationError, MigrationConflictError
+
+__all__ = ["Conflict", "Divergence", "RepairReport", "RollbackReport", "RollbackStep", "VerifyReport"]
+
+
+@dataclass(frozen=True)
+class RollbackStep:
+    """One migration rolled back (or, in a dry run, to be rolled back)."""
+
+    version: int
+    name: str
+    agent: str
+    distribution: str
+    sql: Optional[str] = field(default=None, repr=False)
+    history_sql: Optional[str] = field(default=None, repr=False)
+    duration_ms: Optional[float] = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class RollbackReport:
+    """What a rollback did (or would do), newest first."""
+
+    dialect: str
+    dry_run: bool
+    rolled_back: Tuple[RollbackStep, ...]
+    statements: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """An applied migration whose recorded name or checksum differs from its installed file.
+
+    ``recorded_agent`` is the history row's attribution (``None``: written by
+    refinery); ``message`` says what differs and what to do, as
+    :class:`~nocodo_agents.DivergentMigrationError` (which a run raises for it) does.
+    """
+
+    version: int
+    agent: str
+    distribution: str
+    source: str
+    applied_name: str
+    installed_name: str
+    applied_checksum: str
+    installed_checksum: int
+    recorded_agent: Optional[str]
+    message: str = field(compare=False)
+
+    @classmethod
+    def of(cls, error: DivergentMigrationError) -> "Divergence":
+        """The facts :class:`DivergentMigrationError` carries."""
+        return cls(
+            error.version, error.agent, error.distribution, error.source, error.applied_name, error.installed_name,
+            error.applied_checksum, error.installed_checksum, error.recorded_agent, str(error),
+        )
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """An applied version the history attributes to ``recorded_agent`` while the requested ``agent`` claims it.
+
+    Never divergent, never repairable: ``message`` says to renumber the
+    claiming agent's migration (``source`` of ``distribution``), as
+    :class:`~nocodo_agents.MigrationConflictError` (which a run raises for it) does.
+    """
+
+    version: int
+    recorded_agent: str
+    applied_name: str
+    agent: str
+    distribution: str
+    source: str
+    message: str = field(compare=False)
+
+    @classmethod
+    def of(cls, error: MigrationConflictError) -> "Conflict":
+        """The facts the history form of :class:`MigrationConflictError` carries."""
+        return cls(
+            error.version, str(error.recorded_agent), str(error.applied_name), str(error.agent), str(error.distribution),
+            str(error.source), str(error),
+        )
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What ``verify`` found: versions claimed against another agent's history, divergent checksums, schema drift, a migration or rollback left unfinished, and (PostgreSQL) invalid indexes.
+
+    ``divergent`` lists a :class:`Divergence` per applied migration whose
+    file changed. ``unfinished`` is the journal's entry (MySQL), an
+    :class:`UnfinishedMigration`; its version is not listed in ``pending``.
+
+    ``invalid_indexes`` names, schema-qualified, the indexes of any schema
+    that PostgreSQL marks invalid (a ``CREATE INDEX CONCURRENTLY`` that failed
+    or was interrupted; not one being built right now, nor a partitioned
+    index waiting for its partitions' indexes): queries do not use them, and
+    their definition can look exactly as the migrations expect.
+    """
+
+    dialect: str
+    divergent: Tuple[Divergence, ...]
+    drift: "DriftReport"
+    not_installed: Tuple[HistoryRow, ...]
+    pending: Tuple[int, ...]
+    unfinished: Optional[UnfinishedMigration] = None
+    invalid_indexes: Tuple[str, ...] = ()
+    #: A :class:`Conflict` per applied version another agent than the requested one claiming it applied.
+    conflicts: Tuple[Conflict, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """No conflict, no divergent migration, no schema drift, nothing unfinished, no invalid index."""
+        return (
+            not self.conflicts and not self.divergent and not self.drift.has_drift and self.unfinished is None
+            and not self.invalid_indexes
+        )
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    """The history rows ``repair`` re-recorded (name and checksum of the installed files)."""
+
+    dialect: str
+    repaired: Tuple[HistoryRow, ...]
+    statements: int = field(default=0, compare=False)
