@@ -11,6 +11,7 @@ import itertools
 import sqlite3
 import sys
 import textwrap
+import time
 import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, Mapping, Optional
@@ -33,11 +34,30 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def _wait_for_a_settled_sys_path() -> None:
+    """Wait (2 s at most) until no ``sys.path`` directory was modified within the last two seconds.
+
+    ``tests/run.sh`` reinstalls both distributions (editable) into ``.venv``
+    before pytest starts: for two seconds ``site-packages`` is too fresh to
+    stamp, and :meth:`AgentRegistry.installed` scans again at every call (see
+    :func:`~nocodo_agents.agent_entries.sys_path_stamp`). Tests counting scans
+    start once the environment has settled, as a running application's has.
+    """
+    from nocodo_agents.agent_entries import sys_path_stamp
+    from nocodo_agents.loading import RACY_NS
+
+    deadline = time.monotonic() + RACY_NS / 1e9 + 0.5
+    while sys_path_stamp() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 @pytest.fixture(autouse=True)
 def _no_installed_agents(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts and ends with no installed registry cached; unmarked tests may not scan."""
     AgentRegistry.clear_installed()
-    if not request.node.get_closest_marker("installed_agents"):
+    if request.node.get_closest_marker("installed_agents"):
+        _wait_for_a_settled_sys_path()
+    else:
 
         def refuse() -> None:
             raise AssertionError(

@@ -149,13 +149,6 @@ def test_a_migrations_directory_switched_by_symlink_is_listed_again(
 
 
 @pytest.mark.installed_agents
-@pytest.mark.xfail(
-    strict=True,
-    reason="sys_path_stamp (agent_entries.py) keys the installed registry on each sys.path directory's mtime "
-    "alone, without the two-second unsettled rule loading.py applies to migration directories; rescanning "
-    "while a directory is fresh (and importlib.invalidate_caches() on a rescan) fixes it, but changes the "
-    "scan counts tests/test_plugin_autoload.py asserts: left for the lead",
-)
 def test_an_agent_installed_within_the_same_tick_as_the_scan_is_never_missed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, conn: sqlite3.Connection
 ) -> None:

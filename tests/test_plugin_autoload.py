@@ -9,7 +9,9 @@ listed nor applied (nor imported) while it is set.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import List
 
@@ -64,6 +66,10 @@ def test_the_switch_is_read_at_every_call_despite_the_cache(
     from nocodo_agents import discovery
 
     plugin = plugin_for(agent_package({"V100__notes": NOTES}))
+    # The package's directory on sys.path was created just now: settle it (an hour back), or every call
+    # within the next two seconds would scan again, as one modified within a clock tick must be.
+    settled = (time.time_ns() - 3600 * 10**9,) * 2
+    os.utime(tmp_path / "agent_packages", ns=settled)
     scans: List[int] = []
 
     def entries() -> List[AgentEntry]:

@@ -79,6 +79,25 @@ def test_clear_installed_drops_the_cached_registry(monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.installed_agents
+def test_a_sys_path_directory_modified_just_now_is_scanned_at_every_call_until_it_settles(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within one tick of the file system's clock an install can leave a directory's time unmoved: scan again."""
+    from nocodo_agents import discovery
+
+    scans: List[int] = []
+    monkeypatch.setattr(discovery, "installed_agent_entries", lambda: scans.append(1) or [])
+    os.utime(site, ns=(time.time_ns(),) * 2)  # modified just now
+    AgentRegistry.installed()
+    AgentRegistry.installed()
+    assert scans == [1, 1], "a fresh directory is no stamp"
+    settle(site)
+    settled = AgentRegistry.installed()
+    assert scans == [1, 1, 1], "the first settled stamp differs from no stamp"
+    assert AgentRegistry.installed() is settled and scans == [1, 1, 1], "then cached, one stat per directory"
+
+
+@pytest.mark.installed_agents
 def test_a_distribution_installed_or_uninstalled_while_running_is_seen(
     site: Path, connection: sqlite3.Connection
 ) -> None:

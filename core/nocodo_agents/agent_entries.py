@@ -13,6 +13,7 @@ import functools
 import os
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, FrozenSet, List, Optional, Tuple
 
@@ -21,6 +22,7 @@ from ._version import __version__
 from .core_plugin import CORE_AGENT, CORE_DISTRIBUTION
 from .entry_point_scan import load_entry_point, scan_group
 from .hookspecs import ENTRY_POINT_GROUP
+from .loading import RACY_NS
 
 
 def _importlib_metadata() -> Any:
@@ -132,8 +134,8 @@ def standard_library_entries() -> FrozenSet[str]:
 UNSTAMPED = 0
 
 
-def sys_path_stamp() -> PathStamp:
-    """``sys.path`` with the modification time of each of its directories.
+def sys_path_stamp() -> Optional[PathStamp]:
+    """``sys.path`` with the modification time of each of its directories; ``None`` while one is unsettled.
 
     Installing or uninstalling a distribution adds or removes its
     ``*.dist-info`` directory (and, for an editable install, a ``.pth`` file)
@@ -143,9 +145,19 @@ def sys_path_stamp() -> PathStamp:
     where a scan reads every distribution's metadata (milliseconds), except
     for the standard library's own entries (:func:`standard_library_entries`),
     which no install changes: they are stamped :data:`UNSTAMPED` unlooked at.
+
+    A directory modified less than :data:`~nocodo_agents.loading.RACY_NS`
+    (2 s) ago could be changed again within the same tick of the file
+    system's clock (a coarse clock, a file system keeping whole seconds)
+    without its time moving: a distribution installed then would never
+    change the stamp. So the stamp is ``None`` (no stamp: scan again) until
+    every directory has kept its time for that long, as
+    :mod:`~nocodo_agents.loading` does for migration directories. That is
+    one clock reading per call, no further ``stat``.
     """
     skipped = standard_library_entries()
     stat = os.stat
+    settled_before = time.time_ns() - RACY_NS
     stamp = []
     append = stamp.append
     for entry in sys.path:
@@ -153,9 +165,13 @@ def sys_path_stamp() -> PathStamp:
             append((entry, UNSTAMPED))
             continue
         try:
-            append((entry, stat(entry or ".").st_mtime_ns))
+            modified = stat(entry or ".").st_mtime_ns
         except OSError:
             append((entry, -1))
+            continue
+        if modified > settled_before:
+            return None
+        append((entry, modified))
     return tuple(stamp)
 
 

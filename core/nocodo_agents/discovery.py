@@ -116,7 +116,11 @@ class AgentRegistry:
 
         The scan is repeated when ``sys.path`` or the modification time of
         any of its directories changes, as installing or uninstalling a
-        distribution does, so a long-running process sees new agents. With
+        distribution does, so a long-running process sees new agents; and at
+        every call while one of those directories was modified less than two
+        seconds ago (a change within the same tick of the file system's clock
+        would not move its time). Each such scan makes the import system list
+        its directories again (:func:`importlib.invalidate_caches`). With
         :data:`DISABLE_AUTOLOAD_ENV` set (checked at every call) it holds
         only ``core``. :meth:`clear_installed` drops it.
         """
@@ -365,7 +369,9 @@ class _InstalledRegistry:
 
     It holds the registry built from the scanned entry points, keyed on
     :func:`~nocodo_agents.agent_entries.sys_path_stamp` (scanning costs
-    milliseconds, the stamp one ``stat`` per ``sys.path`` entry), and, apart,
+    milliseconds, the stamp one ``stat`` per ``sys.path`` entry; no stamp while
+    a ``sys.path`` directory was modified within the last two seconds, so it is
+    scanned again at every call until then), and, apart,
     the ``core``-only registry used while :data:`DISABLE_AUTOLOAD_ENV` is set
     (checked at every call, so switching it back finds the scanned registry
     unchanged). Each registry re-lists an agent's migrations when their
@@ -375,8 +381,10 @@ class _InstalledRegistry:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._scanned: Optional[Tuple[PathStamp, AgentRegistry]] = None
+        self._scanned: Optional[Tuple[Optional[PathStamp], AgentRegistry]] = None
         self._core_only: Optional[AgentRegistry] = None
+        #: Whether this process scanned before (kept by :meth:`clear`): every later scan invalidates import caches.
+        self._scanned_before = False
 
     def get(self, scan: Callable[[], AgentRegistry]) -> AgentRegistry:
         """The cached registry, ``scan()``-ed again if the environment changed."""
@@ -385,13 +393,20 @@ class _InstalledRegistry:
                 if self._core_only is None:
                     self._core_only = scan()
                 return self._core_only
-        stamp: PathStamp = sys_path_stamp()
+        stamp = sys_path_stamp()
         scanned = self._scanned  # read without the lock: replaced whole, never changed in place
-        if scanned is not None and scanned[0] == stamp:
+        if stamp is not None and scanned is not None and scanned[0] == stamp:
             return scanned[1]
         with self._lock:
-            if self._scanned is None or self._scanned[0] != stamp:
+            if stamp is None or self._scanned is None or self._scanned[0] != stamp:
+                if self._scanned_before:
+                    # The import system lists a directory again only when its time moves: an agent
+                    # installed within the tick of its last listing could be found but not imported.
+                    from importlib import invalidate_caches
+
+                    invalidate_caches()
                 self._scanned = (stamp, scan())
+                self._scanned_before = True
             return self._scanned[1]
 
     def clear(self) -> None:

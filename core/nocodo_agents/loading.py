@@ -234,7 +234,8 @@ def directories_changed(directories: DirectoryStamp) -> bool:
 #: A directory modified less than this long ago (ns) could change again within the same tick of the
 #: file system's clock without its modification time moving (Linux stamps files with a coarse clock,
 #: some file systems keep seconds): it is recorded as already changed, so it is listed again next time.
-_RACY_NS = 2_000_000_000
+#: The same rule keeps the installed agents' registry (:func:`~nocodo_agents.agent_entries.sys_path_stamp`).
+RACY_NS = 2_000_000_000
 #: The modification time recorded for such a directory; no real one equals it.
 _UNSETTLED: FileStamp = (-1, -1, -1, -1)
 
@@ -242,7 +243,7 @@ _UNSETTLED: FileStamp = (-1, -1, -1, -1)
 def _stamp(path: str) -> FileStamp:
     """``path``'s :data:`FileStamp`, or :data:`_UNSETTLED` if modified too recently to rely on it."""
     status = os.stat(path)
-    return file_stamp(status) if time.time_ns() - status.st_mtime_ns >= _RACY_NS else _UNSETTLED
+    return file_stamp(status) if time.time_ns() - status.st_mtime_ns >= RACY_NS else _UNSETTLED
 
 
 def _listing(directory: Any, listed: List[Tuple[str, int]]) -> Iterator[Any]:
