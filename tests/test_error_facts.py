@@ -49,6 +49,13 @@ TABLE: Dict[Type[MigrationError], Tuple[Dict[str, Any], FrozenSet[str]]] = {
     errors.InvalidArgumentTypeError: ({"argument": "agents=", "value": "solo", "expected": "a list of agent names"}, frozenset()),
     errors.InvalidMigrationError: ({"source": "pkg/V9__bad_file.py", "problem": "the name must be V{version}__{name}", "agent": "bad_agent"}, frozenset()),
     errors.PluginLoadError: ({"agent": "broken_agent", "distribution": "broken-dist", "cause": "importing broken.plugin raised KeyError"}, frozenset()),
+    errors.InstalledMetadataError: (
+        {
+            "distribution": "broken-dist", "version": "4.1.27", "path": "/venv/site-packages/broken_dist-4.1.27.dist-info/entry_points.txt",
+            "problem": "line 2 of entry_points.txt, 'no equals sign', is not 'name = value'",
+        },
+        frozenset(),
+    ),
     errors.DuplicateAgentError: ({"agent": "twice_agent", "distributions": ("first-dist", "second-dist")}, frozenset()),
     errors.UnknownAgentError: (
         {"agent": "missing_agent", "installed": ("core", "other_agent"), "install_hint": "pip install missing-agent-dist"},

@@ -20,7 +20,7 @@ import pytest
 from nocodo_agents.agent_entries import installed_agent_entries
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.entry_point_scan import scan_group
-from nocodo_agents.errors import MigrationError
+from nocodo_agents.errors import InstalledMetadataError, MigrationError
 from nocodo_agents.hookspecs import ENTRY_POINT_GROUP
 
 pytestmark = pytest.mark.skipif(sys.version_info < (3, 10), reason="the scan answers on Python 3.10 and later only")
@@ -88,16 +88,12 @@ def test_a_malformed_line_in_another_group_is_read_as_importlib_metadata_reads_i
         "[nocodo_agents]\nnotes = notes_agent.plugin\n",
     )
     assert importlib_answer() in (TypeError, ValueError)  # by version: unpacking, or Pair missing its value
-    assert scan_group(ENTRY_POINT_GROUP) is None, "left to importlib.metadata, which names the problem its way"
+    with pytest.raises(InstalledMetadataError) as raised:  # where importlib.metadata fails, a named error
+        scan_group(ENTRY_POINT_GROUP)
+    assert raised.value.distribution == "other" and raised.value.path == str(site / "other-2.0.dist-info" / "entry_points.txt")
 
 
 @pytest.mark.installed_agents
-@pytest.mark.xfail(
-    raises=(TypeError, ValueError),
-    strict=True,
-    reason="importlib.metadata raises a bare TypeError (3.11; ValueError elsewhere) on an entry_points.txt line without '=' in any distribution; "
-    "discovery lets it through (needs a new named error class and exit code: left for the lead)",
-)
 def test_a_malformed_entry_points_file_is_a_named_error(site: Path, tmp_path: Path) -> None:
     distribution(
         site,
@@ -107,8 +103,9 @@ def test_a_malformed_entry_points_file_is_a_named_error(site: Path, tmp_path: Pa
     )
     conn = sqlite3.connect(tmp_path / "db.sqlite")
     try:
-        with pytest.raises(MigrationError):
+        with pytest.raises(MigrationError) as raised:
             run_agent_migrations(conn)
+        assert isinstance(raised.value, InstalledMetadataError) and raised.value.distribution == "other"
     finally:
         conn.close()
 

@@ -20,7 +20,14 @@ from typing import Any, Callable, FrozenSet, List, Optional, Tuple
 from . import core_plugin
 from ._version import __version__
 from .core_plugin import CORE_AGENT, CORE_DISTRIBUTION
-from .entry_point_scan import load_entry_point, scan_group
+from .entry_point_scan import (
+    distribution_from_folder,
+    first_malformed_line,
+    load_entry_point,
+    malformed_line_problem,
+    scan_group,
+    unreadable_problem,
+)
 from .hookspecs import ENTRY_POINT_GROUP
 from .loading import RACY_NS
 
@@ -94,19 +101,107 @@ def installed_agent_entries() -> List[AgentEntry]:
             )
             for found in scanned
         ]
+    metadata = _importlib_metadata()
+    try:
+        found = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+    except _METADATA_FAILURES as error:
+        raise _unreadable_entry_points(metadata, error) from error
     entries = []
-    for entry_point in _importlib_metadata().entry_points(group=ENTRY_POINT_GROUP):
+    for entry_point in found:
         dist = getattr(entry_point, "dist", None)
+        distribution, version = "(unknown distribution)", "?"
+        if dist is not None:
+            try:
+                distribution, version = dist.name, dist.version
+            except _METADATA_FAILURES as error:
+                raise _unreadable_metadata(dist, error) from error
+            if not distribution:  # no METADATA (nor PKG-INFO), or one without a Name: importlib.metadata says None
+                raise _unreadable_metadata(dist, None)
         entries.append(
             AgentEntry(
                 name=entry_point.name,
-                distribution=dist.name if dist is not None else "(unknown distribution)",
-                version=dist.version if dist is not None else "?",
+                distribution=distribution,
+                version=version or "?",
                 target=entry_point.value,
                 load=entry_point.load,
             )
         )
     return entries
+
+
+#: What importlib.metadata raises, bare, on a distribution's unreadable or malformed metadata file.
+_METADATA_FAILURES = (OSError, ValueError, TypeError, KeyError)
+
+
+def _folder(dist: Any) -> Optional[str]:
+    """The ``*.dist-info``/``*.egg-info`` folder of an importlib.metadata distribution, where it has one."""
+    path = getattr(dist, "_path", None)  # PathDistribution's; other kinds keep theirs elsewhere, or nowhere
+    return str(path) if path is not None else None
+
+
+def _unreadable_entry_points(metadata: Any, error: BaseException) -> Exception:
+    """The :class:`~nocodo_agents.errors.InstalledMetadataError` for ``error``, raised by ``entry_points()``.
+
+    importlib.metadata does not say which distribution's ``entry_points.txt``
+    it failed on: each distribution's is parsed again to find it.
+    """
+    from .errors import InstalledMetadataError
+
+    try:
+        for dist in metadata.distributions():
+            try:
+                dist.entry_points
+            except _METADATA_FAILURES as failure:
+                return _unreadable_file(dist, "entry_points.txt", failure)
+    except _METADATA_FAILURES:
+        pass
+    return InstalledMetadataError(
+        distribution=None, problem=f"importlib.metadata could not read the entry points ({type(error).__name__}: {error})"
+    )
+
+
+def _unreadable_metadata(dist: Any, error: Optional[BaseException]) -> Exception:
+    """The :class:`~nocodo_agents.errors.InstalledMetadataError` for ``dist``'s ``METADATA``: ``error`` reading it, or (``None``) no name in it."""
+    folder = _folder(dist)
+    present = [f for f in ("METADATA", "PKG-INFO") if folder is not None and os.path.exists(os.path.join(folder, f))]
+    if error is not None and (present or folder is None):
+        return _unreadable_file(dist, present[0] if present else "METADATA", error)
+    from .errors import InstalledMetadataError
+
+    name, version = distribution_from_folder(folder) if folder is not None else (None, None)
+    return InstalledMetadataError(
+        distribution=name,
+        version=version,
+        path=os.path.join(folder, present[0]) if folder is not None and present else folder,
+        problem=f"its {present[0]} names no distribution (no Name field)" if present else "it has no METADATA file (nor PKG-INFO)",
+    )
+
+
+def _unreadable_file(dist: Any, file: str, error: BaseException) -> Exception:
+    """The :class:`~nocodo_agents.errors.InstalledMetadataError` for ``file`` of ``dist``, whose reading raised ``error``."""
+    from .errors import InstalledMetadataError
+
+    folder = _folder(dist)
+    path = os.path.join(folder, file) if folder is not None else None
+    name: Optional[str] = None
+    version: Optional[str] = None
+    if file != "METADATA":
+        try:
+            name, version = dist.name, dist.version
+        except _METADATA_FAILURES:
+            pass
+    if not name and folder is not None:
+        name, version = distribution_from_folder(folder)
+    problem = unreadable_problem(file, error)
+    if file == "entry_points.txt" and not isinstance(error, (OSError, UnicodeDecodeError)):
+        try:
+            text = dist.read_text(file)
+        except _METADATA_FAILURES:
+            text = None
+        malformed = first_malformed_line(text) if text else None
+        if malformed is not None:
+            problem = malformed_line_problem(*malformed)
+    return InstalledMetadataError(distribution=name, version=version, path=path, problem=problem)
 
 
 @functools.lru_cache(maxsize=1)

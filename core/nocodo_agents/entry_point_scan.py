@@ -12,7 +12,10 @@ the group, once. :func:`scan_group` returns ``None`` wherever it cannot be
 sure of giving exactly what :mod:`importlib.metadata` would (a zip or
 ``.egg`` on ``sys.path``, a meta path finder of its own declaring
 distributions, Python before 3.10, a file it does not parse the same way):
-the caller then asks :mod:`importlib.metadata`.
+the caller then asks :mod:`importlib.metadata`. Where :mod:`importlib.metadata`
+would fail (an ``entry_points.txt`` not in UTF-8, or holding a line without
+``=``, in any distribution), it raises
+:class:`~nocodo_agents.errors.InstalledMetadataError` naming the file.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Dict, List, NamedTuple, Optional, Set
+from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 
 #: What importlib.metadata folds a distribution's name to, to keep the first of each on sys.path.
 _NAME_RUNS = re.compile(r"[-_.]+")
@@ -43,6 +46,45 @@ class _Unsure(Exception):
     """Something importlib.metadata might read otherwise: give up the scan."""
 
 
+class _Malformed(Exception):
+    """A line of an ``entry_points.txt`` that importlib.metadata fails on (it has no ``=``)."""
+
+    def __init__(self, number: int, line: str) -> None:
+        super().__init__(number, line)
+        self.number = number
+        self.line = line
+
+
+def malformed_line_problem(number: int, line: str) -> str:
+    """What is wrong with line ``number`` of an ``entry_points.txt``, for :class:`~nocodo_agents.errors.InstalledMetadataError`."""
+    return f"line {number} of entry_points.txt, {line!r}, is not 'name = value' (importlib.metadata cannot parse the file)"
+
+
+def first_malformed_line(text: str) -> Optional[Tuple[int, str]]:
+    """``(line number, line)`` of the first line of ``text`` (an ``entry_points.txt``) importlib.metadata fails on, if any."""
+    try:
+        _group_pairs(text, "")
+    except _Malformed as malformed:
+        return malformed.number, malformed.line
+    return None
+
+
+def unreadable_problem(file: str, error: BaseException) -> str:
+    """What reading ``file`` (``entry_points.txt``, ``METADATA``) raised, in words."""
+    if isinstance(error, UnicodeDecodeError):
+        return f"{file} is not UTF-8 text (byte {error.object[error.start:error.start + 1]!r} at offset {error.start})"
+    if isinstance(error, OSError):
+        return f"{file} cannot be read ({error.strerror or error})"
+    return f"{file} cannot be read ({type(error).__name__}: {error})"
+
+
+def distribution_from_folder(folder: str) -> Tuple[Optional[str], Optional[str]]:
+    """``(name, version)`` as a ``*.dist-info``/``*.egg-info`` folder's name gives them (``name-version.dist-info``)."""
+    stem = os.path.basename(folder.rstrip("/\\")).rpartition(".")[0]
+    name, _, version = stem.partition("-")
+    return (name or None), (version.partition("-")[0] or None)
+
+
 def _read(path: str) -> Optional[str]:
     """The text of ``path`` (UTF-8), ``None`` where importlib.metadata's ``read_text`` finds none."""
     try:
@@ -51,14 +93,14 @@ def _read(path: str) -> Optional[str]:
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
         return None
     except (OSError, ValueError) as error:  # unreadable or not UTF-8: importlib.metadata would raise
-        raise _Unsure() from error
+        raise _Unsure(error) from error
 
 
 def _group_pairs(text: str, group: str) -> List[ScannedEntryPoint]:
     """The ``name = value`` lines of ``[group]`` in an ``entry_points.txt``, as importlib.metadata's ``Sectioned`` reads them."""
     found = []
     section = None
-    for raw in text.splitlines():
+    for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -68,7 +110,7 @@ def _group_pairs(text: str, group: str) -> List[ScannedEntryPoint]:
         if section is None:
             continue  # before any section: importlib.metadata skips it unparsed
         if "=" not in line:
-            raise _Unsure()  # importlib.metadata parses every section's lines and fails on it: let it say so
+            raise _Malformed(number, line)  # importlib.metadata parses every section's lines and fails on it
         if section != group:
             continue
         name, value = (part.strip() for part in line.split("=", 1))
@@ -107,7 +149,11 @@ def _standard_finders_only() -> bool:
 
 
 def scan_group(group: str) -> Optional[List[ScannedEntryPoint]]:
-    """The entry points of ``group``, first distribution of each name on ``sys.path`` only; ``None``: ask importlib.metadata."""
+    """The entry points of ``group``, first distribution of each name on ``sys.path`` only; ``None``: ask importlib.metadata.
+
+    Raises :class:`~nocodo_agents.errors.InstalledMetadataError` for an
+    ``entry_points.txt`` importlib.metadata would fail on (see :func:`_pairs_of`).
+    """
     if sys.version_info < (3, 10) or not _standard_finders_only():
         return None
     seen: Set[str] = set()
@@ -143,14 +189,46 @@ def scan_group(group: str) -> Optional[List[ScannedEntryPoint]]:
                         continue  # a later copy of a distribution already found: not importlib.metadata's either
                     seen.add(name)
                     info = os.path.join(entry, child)
-                    text = _read(os.path.join(info, "entry_points.txt"))
-                    pairs = _group_pairs(text, group) if text else []
+                    pairs = _pairs_of(info, group)
                     if pairs:
                         identity = _name_and_version(info)
                         found.extend(p._replace(distribution=identity.distribution, version=identity.version) for p in pairs)
     except _Unsure:
         return None
     return found
+
+
+def _pairs_of(info: str, group: str) -> List[ScannedEntryPoint]:
+    """The entry points of ``group`` in the ``entry_points.txt`` of folder ``info``; raises where importlib.metadata would fail.
+
+    importlib.metadata parses the whole file of every distribution (the first
+    of each name on ``sys.path``, as here) whatever the group asked for: a
+    file it cannot read or parse makes it raise a bare ``TypeError``,
+    ``ValueError`` or ``UnicodeDecodeError``. Here that is an
+    :class:`~nocodo_agents.errors.InstalledMetadataError` naming the
+    distribution, the file and what is wrong with it.
+    """
+    path = os.path.join(info, "entry_points.txt")
+    try:
+        text = _read(path)
+        return _group_pairs(text, group) if text else []
+    except _Malformed as malformed:
+        problem = malformed_line_problem(malformed.number, malformed.line)
+    except _Unsure as unsure:
+        problem = unreadable_problem("entry_points.txt", unsure.args[0])
+    raise _unreadable(info, path, problem)
+
+
+def _unreadable(info: str, path: str, problem: str) -> Exception:
+    """The :class:`~nocodo_agents.errors.InstalledMetadataError` for folder ``info``: named from its METADATA, else its folder."""
+    try:
+        identity = _name_and_version(info)
+        name, version = identity.distribution, identity.version
+    except _Unsure:
+        name, version = distribution_from_folder(info)
+    from .errors import InstalledMetadataError
+
+    return InstalledMetadataError(distribution=name, version=version, path=path, problem=problem)
 
 
 def load_entry_point(name: str, value: str, group: str) -> object:

@@ -12,7 +12,7 @@ class ExitCode(IntEnum):
     """Documented in the README; scripts depend on them."""
 
     OK = 0
-    ERROR = 1  # any other problem: unknown agent, a required agent not installed, broken plugin, conflicting versions, an order requirements forbid, lock timeout...
+    ERROR = 1  # any other problem: unknown agent, a required agent not installed, broken plugin, unreadable installed metadata, conflicting versions, an order requirements forbid, lock timeout...
     USAGE = 2  # bad arguments, database URL, a `new` that cannot be created, a `resolve` of nothing unfinished, a `migrate --grouped` that cannot be one transaction
     PENDING = 3  # `status --check`: migrations are pending
     VERIFICATION_FAILED = 4  # divergent checksums, schema drift, partly present or ambiguous schema, rows widening cannot verify
@@ -49,6 +49,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
         HistoryRowError,
         HistoryWideningError,
         IncompleteMigrationError,
+        InstalledMetadataError,
         InvalidMigrationError,
         MigrationFailedError,
         PartialSchemaError,
@@ -75,4 +76,6 @@ def exit_code_for(error: BaseException) -> ExitCode:
         return ExitCode.DATABASE_UNAVAILABLE
     if isinstance(error, (RequiredAgentMissingError, RequirementOrderError)):
         return ExitCode.ERROR  # like an unknown agent: install what is named, or choose another target
+    if isinstance(error, InstalledMetadataError):
+        return ExitCode.ERROR  # the environment, not the database: reinstall or remove the distribution named
     return ExitCode.ERROR

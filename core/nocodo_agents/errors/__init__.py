@@ -52,7 +52,13 @@ if TYPE_CHECKING:  # pragma: no cover
         SchemaReplayError,
     )
     from .planning import DivergentMigrationError, HistoryAttributionError, MigrationConflictError
-    from .plugins import DuplicateAgentError, InvalidMigrationError, PluginLoadError, UnknownAgentError
+    from .plugins import (
+        DuplicateAgentError,
+        InstalledMetadataError,
+        InvalidMigrationError,
+        PluginLoadError,
+        UnknownAgentError,
+    )
     from .requirements import RequiredAgentMissingError, RequirementOrderError
     from .running import GroupedRunRefusedError, IncompleteMigrationError, MigrationFailedError, TransactionEndedError
     from .statements import SessionStateError, TransactionControlError, UnsplittableSqlError
@@ -76,6 +82,7 @@ _MODULE_OF: Dict[str, str] = {
     "HistoryWideningError": "nocodo_agents.errors.history_width",
     "IncompleteMigrationError": "nocodo_agents.errors.running",
     "InstalledCopyError": "nocodo_agents.errors.operations",
+    "InstalledMetadataError": "nocodo_agents.errors.plugins",
     "InvalidArgumentError": "nocodo_agents.errors.base",
     "InvalidArgumentTypeError": "nocodo_agents.errors.base",
     "InvalidIndexError": "nocodo_agents.errors.integrity",
@@ -124,6 +131,7 @@ __all__ = [
     "HistoryWideningError",
     "IncompleteMigrationError",
     "InstalledCopyError",
+    "InstalledMetadataError",
     "InvalidArgumentError",
     "InvalidArgumentTypeError",
     "InvalidIndexError",

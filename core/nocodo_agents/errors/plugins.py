@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Iterable, Optional, Sequence, Tuple
 
 from .base import MigrationError
@@ -89,3 +90,53 @@ class UnknownAgentError(MigrationError):
             f"agent {agent!r} is not installed (installed agents: {listed}). "
             f"Install it with: {install_hint}"
         )
+
+
+class InstalledMetadataError(MigrationError):
+    """An installed distribution's metadata cannot be read, so the installed agents cannot be listed.
+
+    Finding the agents reads the ``entry_points.txt`` of every installed
+    distribution (agent or not), and the ``METADATA`` of those providing an
+    agent: one broken file stops discovery, whatever the agents requested.
+    ``distribution`` is the distribution's name (from its metadata, else its
+    folder's name; ``None`` if neither tells), ``version`` its version when
+    known, ``path`` the file (or folder) at fault when known, ``problem``
+    what is wrong with it. ``uninstall`` and ``install`` are the ``pip``
+    commands that remove it and install it again (``None`` without a name).
+    """
+
+    def __init__(
+        self,
+        *,
+        distribution: Optional[str],
+        problem: str,
+        path: Optional[str] = None,
+        version: Optional[str] = None,
+    ) -> None:
+        self.distribution = distribution
+        self.version = version
+        self.path = path
+        self.problem = problem
+        self.uninstall: Optional[str] = None
+        self.install: Optional[str] = None
+        if distribution:
+            self.uninstall = f"pip uninstall {distribution}"
+            self.install = f"pip install '{distribution}=={version}'" if version else f"pip install {distribution}"
+            which = f"distribution {distribution}" + (f" {version}" if version else "")
+            todo = f"Reinstall it ({self.uninstall}, then {self.install}) or remove it ({self.uninstall})"
+        else:
+            which = "a distribution"
+            todo = "Reinstall or remove the distribution it belongs to (pip uninstall, pip install)"
+        where = f" ({path})" if path else ""
+        if path:
+            folder = os.path.dirname(path) if os.path.basename(path) in _METADATA_FILES else path
+            todo += f"; if pip cannot, delete the folder {folder}"
+        super().__init__(
+            f"the installed metadata of {which}{where} cannot be read: {problem}. "
+            f"Agents are found by reading every installed distribution's entry points, so none can be listed "
+            f"until it is repaired. {todo}."
+        )
+
+
+#: The files of a ``*.dist-info``/``*.egg-info`` folder that :class:`InstalledMetadataError` may name.
+_METADATA_FILES = frozenset({"entry_points.txt", "METADATA", "PKG-INFO"})
