@@ -115,6 +115,10 @@ def _sorted(pending: Sequence[M], blocking: Mapping[str, Set[str]]) -> Tuple[M, 
         else:
             ready.append((planned.version, index, planned))
     heapq.heapify(ready)
+    waited_by: Dict[str, List[str]] = {}  # required agent -> the agents it holds back (each finished agent looks at its own)
+    for agent, blockers in waiting.items():
+        for required in blockers:
+            waited_by.setdefault(required, []).append(agent)
     ordered: List[M] = []
     count = len(pending)
     while ready:
@@ -123,13 +127,13 @@ def _sorted(pending: Sequence[M], blocking: Mapping[str, Set[str]]) -> Tuple[M, 
         left[planned.agent] -= 1
         if left[planned.agent]:
             continue
-        for agent, blockers in waiting.items():
-            if planned.agent in blockers:
-                blockers.discard(planned.agent)
-                if not blockers:
-                    for waited in held.pop(agent, []):
-                        count += 1
-                        heapq.heappush(ready, (waited.version, count, waited))
+        for agent in waited_by.get(planned.agent, ()):
+            blockers = waiting[agent]
+            blockers.discard(planned.agent)
+            if not blockers:
+                for waited in held.pop(agent, []):
+                    count += 1
+                    heapq.heappush(ready, (waited.version, count, waited))
     assert not held, "the agents a requirement holds back form no cycle (cycles impose no order)"
     return tuple(ordered)
 
@@ -164,12 +168,13 @@ def check_requirement_target(
     applied = {row.version for row in history}
     unapplied = _by_agent(p for p in installed if p.version not in applied)
     new = new_agents(installed, history)
+    included_by_agent = {agent: [p for p in found if p.version <= target] for agent, found in unapplied.items()}
     for required, requirers in sorted(strict_requirers(graph).items()):
         left_out = [p for p in unapplied.get(required, ()) if p.version > target]
         if not left_out:
             continue
         for agent in sorted(requirers):
-            included = [p for p in unapplied.get(agent, ()) if p.version <= target]
+            included = included_by_agent.get(agent, [])
             if included and (required in new or agent in new):
                 raise RequirementOrderError(
                     operation="migrate",
@@ -189,12 +194,13 @@ def check_requirement_rollback(
     """Refuse rolling back to ``to`` if it undoes a required agent's migration while one of an agent requiring it stays."""
     applied = {row.version for row in history}
     recorded = _by_agent(p for p in installed if p.version in applied)
+    staying_by_agent = {agent: [p for p in found if p.version <= to] for agent, found in recorded.items()}
     for required, requirers in sorted(strict_requirers(graph).items()):
         undone = [p for p in recorded.get(required, ()) if p.version > to]
         if not undone:
             continue
         for agent in sorted(requirers):
-            staying = [p for p in recorded.get(agent, ()) if p.version <= to]
+            staying = staying_by_agent.get(agent, [])
             if staying:
                 raise RequirementOrderError(
                     operation="rollback",

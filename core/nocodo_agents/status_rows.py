@@ -7,7 +7,7 @@ holds and the journal entry of a migration stopped part-way, if any
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .errors import IncompleteMigrationError
@@ -85,8 +85,27 @@ class StatusRow:
         }
 
 
+def _canonical(applied_on: str) -> bool:
+    """Whether ``applied_on`` has the shape this library writes (``YYYY-MM-DDTHH:MM:SS.ffffffZ``, :func:`now_rfc3339`).
+
+    If it is RFC 3339 at all, its characters' order is its moment's order
+    among strings of that shape (fixed-width fields, all UTC).
+    """
+    return len(applied_on) == 27 and applied_on[10] == "T" and applied_on[26] == "Z"
+
+
 def _applied_out_of_order(history: Sequence[HistoryRow]) -> Set[int]:
-    """Versions applied after a higher version was (judged by ``applied_on``)."""
+    """Versions applied after a higher version was (judged by ``applied_on``).
+
+    The usual history (in version order, every ``applied_on`` of the shape this
+    library writes, never decreasing) has none, seen without parsing a date:
+    any rows of it that are not RFC 3339 are left out either way, and what is
+    left stays in order.
+    """
+    moments = [row.applied_on for row in history]
+    if all(_canonical(moment) for moment in moments) and all(a <= b for a, b in zip(moments, moments[1:])):
+        if all(a.version < b.version for a, b in zip(history, history[1:])):
+            return set()
     dated = sorted(
         (moment, row.version) for row in history for moment in [parse_rfc3339(row.applied_on)] if moment is not None
     )
@@ -114,10 +133,7 @@ def status_rows(
     ``detail`` saying it is re-recorded by the next run that changes anything.
     ``requires`` maps an agent to the agents it requires, shown in each of its rows.
     """
-    rows = _status_rows(installed, history, dialect, unfinished, int8_versions)
-    if requires is None:
-        return rows
-    return [row if row.distribution is None else replace(row, requires=tuple(requires.get(row.agent or "", ()))) for row in rows]
+    return _status_rows(installed, history, dialect, unfinished, int8_versions, requires)
 
 
 def _status_rows(
@@ -126,7 +142,20 @@ def _status_rows(
     dialect: str,
     unfinished: Optional[UnfinishedMigration],
     int8_versions: bool,
+    requires: Optional[Mapping[str, Tuple[str, ...]]],
 ) -> List[StatusRow]:
+    shown: Dict[str, Tuple[str, ...]] = {}  # agent -> its row's ``requires``, built once per agent
+
+    def required(distribution: Optional[str], agent: Optional[str]) -> Optional[Tuple[str, ...]]:
+        """What a row of ``agent`` shows as ``requires`` (``None`` without a graph, or for a version no requested agent provides)."""
+        if requires is None or distribution is None:
+            return None
+        key = agent or ""
+        found = shown.get(key)
+        if found is None:
+            found = shown[key] = tuple(requires.get(key, ()))
+        return found
+
     by_version = {p.version: p for p in installed}
     applied = {row.version: row for row in history}
     diverged = {d.version: str(d) for d in divergences(installed, history, dialect, int8_versions)}
@@ -148,12 +177,18 @@ def _status_rows(
                     UNFINISHED,
                     row.applied_on if row else None,
                     str(incomplete_error(unfinished)),
+                    required(planned.distribution if planned else None, planned.agent if planned else unfinished.agent),
                 )
             )
             continue
         if row is None:
             assert planned is not None
-            rows.append(StatusRow(version, planned.name, planned.agent, planned.distribution, PENDING, None))
+            rows.append(
+                StatusRow(
+                    version, planned.name, planned.agent, planned.distribution, PENDING, None, None,
+                    required(planned.distribution, planned.agent),
+                )
+            )
             continue
         if version in conflicting:
             rows.append(StatusRow(version, row.name, row.agent, None, CONFLICT, row.applied_on, conflicting[version]))
@@ -177,6 +212,7 @@ def _status_rows(
                 state,
                 row.applied_on,
                 diverged.get(version) or (_REENCODE if version in stale else None),
+                required(planned.distribution if planned else None, planned.agent if planned else row.agent),
             )
         )
     return rows

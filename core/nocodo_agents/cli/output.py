@@ -39,5 +39,5 @@ class Output:
         """An aligned text table; ``None`` prints as ``-``."""
         cells = [[("-" if row.get(c) is None else str(row.get(c))) for c in columns] for row in rows]
         widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-        for values in [list(headers)] + cells:
-            self.result("  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip())
+        lines = ["  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip() for values in [list(headers)] + cells]
+        self.result("\n".join(lines))  # one write and one flush for the whole table, however many rows
