@@ -199,6 +199,14 @@ class Dialect(HistoryTable, ABC):
         """
         return None
 
+    def hand_over(self) -> None:
+        """Make the connection ready for a caller's statements between the runner's transactions (a progress callback).
+
+        SQLite leaves its busy timeout at 0 between write transactions (see
+        :meth:`~.sqlite.SQLiteDialect.write_transaction`) and sets the lock
+        timeout back here (one statement, only then); elsewhere nothing to do.
+        """
+
     def transaction_open(self) -> bool:
         """Whether the runner's transaction is still open on the connection (checked after each statement).
 
