@@ -232,6 +232,9 @@ def _apply_all(run: Run, progress: Progress, applied: List[MigrationStep], adopt
     while True:
         committed: Optional[MigrationStep] = None
         just_adopted: Tuple[MigrationStep, ...] = ()
+        if seen is not None:
+            upcoming = seen.next()
+            dialect.expect_guard(None if upcoming is None else upcoming.version)  # PostgreSQL asks it with BEGIN
         with dialect.write_transaction():
             if seen is None:
                 seen, just_adopted = _first_look(run)
