@@ -9,39 +9,50 @@ package offers SipHash-1-3 (only 2-4), so the ~20 lines live here.
 
 from __future__ import annotations
 
+from struct import unpack_from
+
 from .errors import InvalidArgumentError
 
 _MASK = 0xFFFFFFFFFFFFFFFF
 
 
-def _sipround(v0: int, v1: int, v2: int, v3: int) -> "tuple[int, int, int, int]":
-    v0 = (v0 + v1) & _MASK
-    v1 = ((v1 << 13) | (v1 >> 51)) & _MASK ^ v0
-    v0 = ((v0 << 32) | (v0 >> 32)) & _MASK
-    v2 = (v2 + v3) & _MASK
-    v3 = ((v3 << 16) | (v3 >> 48)) & _MASK ^ v2
-    v0 = (v0 + v3) & _MASK
-    v3 = ((v3 << 21) | (v3 >> 43)) & _MASK ^ v0
-    v2 = (v2 + v1) & _MASK
-    v1 = ((v1 << 17) | (v1 >> 47)) & _MASK ^ v2
-    v2 = ((v2 << 32) | (v2 >> 32)) & _MASK
-    return v0, v1, v2, v3
-
-
 def _siphash13(data: bytes) -> int:
-    """SipHash-1-3 of ``data`` with key (0, 0), as Rust's ``siphasher::sip::SipHasher13::new()``."""
-    v0, v1, v2, v3 = 0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x7465646279746573
+    """SipHash-1-3 of ``data`` with key (0, 0), as Rust's ``siphasher::sip::SipHasher13::new()``.
+
+    The rounds are written out (no call, no tuple per round) and the whole
+    8-byte words are read in one :func:`struct.unpack_from` call: about a fifth of the
+    per-migration cost of a fresh database's run was this function.
+    """
     length = len(data)
-    tail_start = length - length % 8
-    blocks = [int.from_bytes(data[i : i + 8], "little") for i in range(0, tail_start, 8)]
-    blocks.append(((length & 0xFF) << 56) | int.from_bytes(data[tail_start:], "little"))
-    for m in blocks:
+    whole = length >> 3
+    mask = _MASK
+    v0, v1, v2, v3 = 0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x7465646279746573
+    for m in (*unpack_from(f"<{whole}Q", data), ((length & 0xFF) << 56) | int.from_bytes(data[whole << 3 :], "little")):
         v3 ^= m
-        v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)  # one compression round: the "1"
+        # one compression round (the "1"), as the finalization rounds below
+        v0 = (v0 + v1) & mask
+        v1 = ((v1 << 13) & mask | v1 >> 51) ^ v0
+        v0 = (v0 << 32) & mask | v0 >> 32
+        v2 = (v2 + v3) & mask
+        v3 = ((v3 << 16) & mask | v3 >> 48) ^ v2
+        v0 = (v0 + v3) & mask
+        v3 = ((v3 << 21) & mask | v3 >> 43) ^ v0
+        v2 = (v2 + v1) & mask
+        v1 = ((v1 << 17) & mask | v1 >> 47) ^ v2
+        v2 = (v2 << 32) & mask | v2 >> 32
         v0 ^= m
     v2 ^= 0xFF
-    for _ in range(3):  # three finalization rounds: the "3"
-        v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
+    for _ in (1, 2, 3):  # three finalization rounds: the "3"
+        v0 = (v0 + v1) & mask
+        v1 = ((v1 << 13) & mask | v1 >> 51) ^ v0
+        v0 = (v0 << 32) & mask | v0 >> 32
+        v2 = (v2 + v3) & mask
+        v3 = ((v3 << 16) & mask | v3 >> 48) ^ v2
+        v0 = (v0 + v3) & mask
+        v3 = ((v3 << 21) & mask | v3 >> 43) ^ v0
+        v2 = (v2 + v1) & mask
+        v1 = ((v1 << 17) & mask | v1 >> 47) ^ v2
+        v2 = (v2 << 32) & mask | v2 >> 32
     return v0 ^ v1 ^ v2 ^ v3
 
 

@@ -168,6 +168,10 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
     finds no parent raise :class:`ForeignKeyViolationError`).
     """
     statements = checked_statements(dialect, planned, sql, phase)
+    if dialect.transactional_ddl and not dialect.session_variables:
+        _run_plain(dialect, planned, statements, rolled_back, phase)
+        dialect.check_integrity(planned, phase, rolled_back)
+        return
     journal = not dialect.transactional_ddl
     if journal:
         dialect.journal.start(planned.version, planned.name, planned.agent, len(statements), direction=phase)
@@ -195,6 +199,26 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
             raise TransactionEndedError(**migration_facts(planned), statement=statement, statement_index=index, phase=phase)
     session.restore()
     dialect.check_integrity(planned, phase, rolled_back)
+
+
+def _run_plain(dialect: Dialect, planned: PlannedMigration, statements: Sequence[str], rolled_back: bool, phase: str) -> None:
+    """:func:`run_statements` where there is neither a journal to write nor a session variable to restore."""
+    execute = dialect.execute
+    for index, statement in enumerate(statements):
+        try:
+            execute(statement)
+        except Exception as error:
+            raise MigrationFailedError(
+                **migration_facts(planned),
+                statement=statement,
+                statement_index=index,
+                cause=error,
+                rolled_back=rolled_back,
+                phase=phase,
+                journalled=False,
+            ) from error
+        if rolled_back and not dialect.transaction_open():
+            raise TransactionEndedError(**migration_facts(planned), statement=statement, statement_index=index, phase=phase)
 
 
 class _NoSessionVariables:

@@ -7,6 +7,7 @@ leaves them out of a described schema, the plan layer reads the rows.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
@@ -68,9 +69,24 @@ def as_text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
+#: The whole second :func:`now_rfc3339` last formatted, and its text up to the seconds.
+_last_second: "tuple[int, str]" = (-1, "")
+
+
 def now_rfc3339() -> str:
-    """The current UTC time as refinery writes ``applied_on``: RFC 3339 with a ``Z``."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """The current UTC time as refinery writes ``applied_on``: RFC 3339 with a ``Z`` (microseconds).
+
+    The text up to the seconds is formatted once per second (a run applying
+    many migrations asks many times a second); the microseconds are
+    appended, truncated as :meth:`datetime.datetime.now` gives them.
+    """
+    global _last_second
+    second, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
+    last, text = _last_second
+    if second != last:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _last_second = (second, text)
+    return f"{text}.{nanoseconds // 1000:06d}Z"
 
 
 _RFC3339 = re.compile(

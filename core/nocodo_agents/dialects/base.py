@@ -65,6 +65,9 @@ class Dialect(HistoryTable, ABC):
         self.connection = connection
         self.statements = 0
         self.rows_read = 0
+        #: Statements sent in one message with the one before (PostgreSQL: see
+        #: :mod:`.postgresql.batched`), so that :attr:`round_trips` can tell them apart.
+        self.batched_statements = 0
         #: Where statements are journalled as they run (:class:`~.journal.Journal`: nowhere, for transactional DDL).
         self.journal: Journal = Journal()
         #: Migration SQL already split and checked in this run, by (phase, text, transactional):
@@ -198,6 +201,26 @@ class Dialect(HistoryTable, ABC):
         connection do not change it.
         """
         return None
+
+    @property
+    def round_trips(self) -> int:
+        """Messages sent to the server and answered: :attr:`statements` less those that travelled with another."""
+        return self.statements - self.batched_statements
+
+    def expect_guard(self, version: Optional[int]) -> None:
+        """The next :meth:`write_transaction` will first ask :meth:`change_token` and ``history_guard(version)``.
+
+        A dialect that can send several statements in one message asks them
+        with its ``BEGIN`` (PostgreSQL); elsewhere nothing to do.
+        """
+
+    def hand_over(self) -> None:
+        """Make the connection ready for a caller's statements between the runner's transactions (a progress callback).
+
+        SQLite leaves its busy timeout at 0 between write transactions (see
+        :meth:`~.sqlite.SQLiteDialect.write_transaction`) and sets the lock
+        timeout back here (one statement, only then); elsewhere nothing to do.
+        """
 
     def transaction_open(self) -> bool:
         """Whether the runner's transaction is still open on the connection (checked after each statement).

@@ -9,7 +9,7 @@ table refused a row.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, List, NamedTuple, NoReturn, Optional, Sequence, Tuple
 
 from ..errors import HistoryAttributionError, HistoryRowError, HistoryTableError
 from ..history import HISTORY_TABLE, HistoryRow, as_text, is_64_bit_type
@@ -346,12 +346,16 @@ class HistoryTable:
         except Exception as error:
             if not self._refused_by_table(error):
                 raise
-            raise HistoryTableError(
-                table=HISTORY_TABLE,
-                database=self.location(),
-                problem=f"refused the row of version {version}: {str(error).strip()} (a constraint or trigger of "
-                f"the table, not of a migration)",
-            ) from error
+            self._write_history_refused(version, error)
+
+    def _write_history_refused(self, version: int, error: BaseException) -> NoReturn:
+        """Raise :class:`HistoryTableError`: the table refused the row of ``version`` (``error``: what the driver said)."""
+        raise HistoryTableError(
+            table=HISTORY_TABLE,
+            database=self.location(),
+            problem=f"refused the row of version {version}: {str(error).strip()} (a constraint or trigger of "
+            f"the table, not of a migration)",
+        ) from error
 
     def _refused_by_table(self, error: BaseException) -> bool:
         """Whether ``error`` says the table refused the row (a constraint, a trigger), not that the connection failed."""

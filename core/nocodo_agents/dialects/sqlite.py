@@ -129,11 +129,15 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
         self._writes_prepared = False
         #: main's schema version when the history's columns were last read (``None``: no table).
         self._shape_version: Optional[int] = None
-        #: ``PRAGMA busy_timeout = ...`` by the seconds it sets (set twice per write transaction).
-        self._busy_timeout_sql: Dict[float, str] = {}
+        #: The busy timeout (ms) this session last set on the connection (``None``: not known).
+        self._busy_ms: Optional[int] = None
+        #: The busy timeout is 0 after a write transaction that took the lock at once: set it back to
+        #: the lock timeout before the next statement sent outside a write transaction.
+        self._waits_unset = False
         #: Foreign-key violations before the current migration's first statement that could orphan a
         #: row (``None``: no such statement yet), or the error SQLite gave when asked for them.
         self._violations_before: "Optional[Union[List[Violation], str]]" = None
+        self._creates: Dict[str, bool] = {}
 
     def ensure_idle(self) -> None:
         try:
@@ -174,6 +178,8 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
         connection.isolation_level = None
         connection.row_factory = None
         connection.text_factory = str
+        self._busy_ms = None
+        self._waits_unset = False
         try:
             # PRAGMA busy_timeout reads no schema, so it cannot wait behind another connection's lock
             self._settings["busy_timeout"] = self._query("PRAGMA busy_timeout")[0][0]
@@ -185,14 +191,22 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
         self._restore_caller_state(saved, quietly=False)
 
     def _set_busy_timeout(self, seconds: float) -> None:
-        sql = self._busy_timeout_sql.get(seconds)
-        if sql is None:
-            sql = self._busy_timeout_sql[seconds] = f"PRAGMA busy_timeout = {int(seconds * 1000)}"
-        self._run(sql)
+        """``PRAGMA busy_timeout``, unless this session set it to that value last (no statement then)."""
+        milliseconds = int(seconds * 1000)
+        if milliseconds != self._busy_ms:
+            self._busy_ms = None  # unknown, should the statement fail
+            self._run(f"PRAGMA busy_timeout = {milliseconds}")
+            self._busy_ms = milliseconds
+
+    def _wait_again(self) -> None:
+        """Outside the write transactions again: statements wait up to the lock timeout (see :meth:`write_transaction`)."""
+        self._waits_unset = False
+        self._set_busy_timeout(self.lock_timeout)
 
     def _restore_caller_state(self, saved: Tuple[Any, Any, Any], quietly: bool) -> None:
         """Put back the busy timeout and the pragmas the run changed, then the connection's factories."""
         connection = self.connection
+        self._waits_unset = False
         try:
             if "busy_timeout" in self._settings:
                 busy_timeout = int(self._settings["busy_timeout"])
@@ -201,6 +215,7 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
             if pragmas:
                 self._restore(", ".join(pragmas), lambda: self._set_pragmas(pragmas), quietly)
         finally:
+            self._busy_ms = None
             connection.isolation_level, connection.row_factory, connection.text_factory = saved
 
     def _set_pragmas(self, values: Dict[str, int]) -> None:
@@ -216,15 +231,31 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
 
     @contextmanager
     def write_transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``, the busy timeout 0 unless the lock had to be waited for.
+
+        The write lock is tried with a busy timeout of 0, so that a wait is
+        logged before it starts (:func:`~.lock_wait.take_lock`). The timeout
+        then stays 0 for the transaction and the next one (two statements
+        fewer per transaction than setting it back each time): inside, the
+        write lock is held, so only ``COMMIT`` may have to wait (for readers
+        to finish, in rollback-journal mode); it is tried at once and, if
+        readers are there, logged and tried again waiting up to the lock
+        timeout (a ``COMMIT`` refused as busy leaves the transaction open).
+        (A page spilled to the file mid-transaction waits for nothing: SQLite
+        keeps it in memory when readers are there.) Any statement sent
+        outside a write transaction first sets the lock timeout back
+        (:meth:`_wait_again`), and the session puts the caller's back at its end.
+        """
         if not self._writes_prepared:
             self._prepare_writes()
+        self._waits_unset = False
         self._take_write_lock()
         self._violations_before = None
         committing = False
         try:
             yield
             committing = True
-            self._run("COMMIT")  # may wait for readers (rollback journal): within the busy timeout
+            self._commit()
         except BaseException as error:
             if self.connection.in_transaction:
                 try:
@@ -238,21 +269,31 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
                     cause=f"{error}: readers kept the database busy at COMMIT; it was rolled back"
                 ) from error
             raise
+        finally:
+            self._waits_unset = self._busy_ms == 0
+
+    def _commit(self) -> None:
+        """``COMMIT``: at once, or once readers finished (logged, within the lock timeout)."""
+        try:
+            self._run("COMMIT")
+        except sqlite3.OperationalError as error:
+            if self._busy_ms != 0 or not is_busy(error) or not self.connection.in_transaction:
+                raise
+            logger.info("waiting up to %g s for readers of %s to finish, to commit", self.lock_timeout, self.location())
+            self._set_busy_timeout(self.lock_timeout)
+            self._run("COMMIT")
 
     def _take_write_lock(self) -> None:
         """``BEGIN IMMEDIATE``: at once if the lock is free, else say so in the log and wait (SQLite's busy timeout)."""
         from .lock_wait import take_lock  # writes only: not on the no-op path
 
-        try:
-            take_lock(
-                self._begin_now, self._begin_waiting, dialect=self.name, lock_timeout=self.lock_timeout, lock="write lock", where=self.location
-            )
-        finally:
-            self._set_busy_timeout(self.lock_timeout)
+        self._set_busy_timeout(0)  # no statement after a transaction that took the lock at once
+        take_lock(
+            self._begin_now, self._begin_waiting, dialect=self.name, lock_timeout=self.lock_timeout, lock="write lock", where=self.location
+        )
 
     def _begin_now(self) -> bool:
-        """``BEGIN IMMEDIATE`` without waiting: whether the write lock was free."""
-        self._set_busy_timeout(0)
+        """``BEGIN IMMEDIATE`` without waiting (the busy timeout is 0): whether the write lock was free."""
         try:
             self._run("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
@@ -395,12 +436,16 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
         ]
 
     def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]:
+        if self._waits_unset:
+            self._wait_again()
         self.statements += 1
         rows = self.connection.execute(sql, params or ()).fetchall()
         self.rows_read += len(rows)
         return rows
 
     def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
+        if self._waits_unset:
+            self._wait_again()
         self.statements += 1
         self.connection.execute(sql, params or ())
 
@@ -425,12 +470,16 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
     def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
         from ..schema.scratch_sqlite import sqlite_schema_drift
 
+        if self._waits_unset:
+            self._wait_again()
         self.statements += 1
         return sqlite_schema_drift(self.connection, applied)
 
     def schema_objects(self) -> FrozenSet[str]:
         from ..schema.describe_sqlite import sqlite_schema_objects
 
+        if self._waits_unset:
+            self._wait_again()
         self.statements += 1
         return sqlite_schema_objects(self.connection)
 
@@ -441,6 +490,10 @@ class SQLiteDialect(ForeignKeyCheck, PinnedPragmas, Dialect):
 
     def transaction_open(self) -> bool:
         return self.connection.in_transaction
+
+    def hand_over(self) -> None:
+        if self._waits_unset:
+            self._wait_again()
 
     def change_token(self) -> Optional[int]:
         """``PRAGMA data_version``: SQLite changes it for this connection whenever another connection (or process) commits."""

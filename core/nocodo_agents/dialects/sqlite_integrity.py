@@ -36,6 +36,8 @@ class ForeignKeyCheck:
     #: Foreign-key violations before the current migration's first statement that could orphan a
     #: row (``None``: no such statement yet), or the error SQLite gave when asked for them.
     _violations_before: "Optional[Union[List[Violation], str]]"
+    #: Whether a statement starts with ``CREATE``, by its text (each statement is looked at once per run).
+    _creates: Dict[str, bool]
 
     if TYPE_CHECKING:  # provided by the dialect
 
@@ -53,8 +55,12 @@ class ForeignKeyCheck:
         from ..schema.transaction_control import first_word  # writes only: the schema layer is not on the no-op path
 
         # a statement starting with CREATE cannot leave a row without its parent (a new table is empty)
-        if self._violations_before is None and first_word(statement, self.name) != "CREATE":
-            self._violations_before = self._foreign_key_violations()
+        if self._violations_before is None:
+            creates = self._creates.get(statement)
+            if creates is None:
+                creates = self._creates[statement] = first_word(statement, self.name) == "CREATE"
+            if not creates:
+                self._violations_before = self._foreign_key_violations()
         self._run(statement)
 
     def _foreign_key_violations(self) -> "Union[List[Violation], str]":

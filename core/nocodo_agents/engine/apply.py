@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+from time import perf_counter
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
@@ -231,6 +232,9 @@ def _apply_all(run: Run, progress: Progress, applied: List[MigrationStep], adopt
     while True:
         committed: Optional[MigrationStep] = None
         just_adopted: Tuple[MigrationStep, ...] = ()
+        if seen is not None:
+            upcoming = seen.next()
+            dialect.expect_guard(None if upcoming is None else upcoming.version)  # PostgreSQL asks it with BEGIN
         with dialect.write_transaction():
             if seen is None:
                 seen, just_adopted = _first_look(run)
@@ -260,6 +264,7 @@ def _apply_all(run: Run, progress: Progress, applied: List[MigrationStep], adopt
         seen.applied_one(committed.version)
         applied.append(committed)
         if progress is not None:
+            dialect.hand_over()
             progress(committed)
             seen.token = None  # the callback may have written through this connection, which no token shows
     return MigrationReport(dialect.name, applied=tuple(applied), adopted=tuple(adopted), not_installed=not_installed)
@@ -296,6 +301,8 @@ def _apply_grouped(run: Run, progress: Progress, applied: List[MigrationStep], a
             settle_width(run)  # another runner made a 32-bit history meanwhile; the first look committed alone
             continue
         break
+    if progress is not None and steps:
+        dialect.hand_over()
     for step in steps:
         applied.append(step)
         if progress is not None:
@@ -304,13 +311,20 @@ def _apply_grouped(run: Run, progress: Progress, applied: List[MigrationStep], a
 
 
 def _apply_one(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> MigrationStep:
-    started = time.perf_counter()
-    run_statements(dialect, planned, planned.sql(dialect.name), rolled_back=dialect.transactional_ddl)
-    dialect.insert_history(planned.history_row(dialect.name, now_rfc3339(), plan.int8_versions))
-    dialect.journal.done(planned.version)
-    duration = (time.perf_counter() - started) * 1000
-    logger.info("applied V%s__%s of agent %r in %.1f ms", planned.version, planned.name, planned.agent, duration)
-    return step_of(planned, plan, duration_ms=duration)
+    """Run ``planned`` and write its history row, in the caller's transaction; the report's step."""
+    started = perf_counter()
+    name = dialect.name
+    migration = planned.migration
+    version = migration.version
+    run_statements(dialect, planned, planned.sql(name), rolled_back=dialect.transactional_ddl)
+    dialect.insert_history(planned.history_row(name, now_rfc3339(), plan.int8_versions))
+    dialect.journal.done(version)
+    duration = (perf_counter() - started) * 1000
+    if logger.isEnabledFor(logging.INFO):
+        logger.info("applied V%s__%s of agent %r in %.1f ms", version, migration.name, planned.agent, duration)
+    return MigrationStep(
+        version, migration.name, planned.agent, planned.distribution, version in plan.out_of_order, duration_ms=duration
+    )
 
 
 def _apply_outside_transaction(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> Optional[MigrationStep]:

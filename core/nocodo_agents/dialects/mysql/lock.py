@@ -66,6 +66,21 @@ class MigrationLock:
         )
         self._lock_held = True
 
+    def change_token(self) -> Optional[int]:
+        """While this session holds the migration lock: a constant, and no statement.
+
+        The lock is session-level and held from the run's first write
+        transaction to its end, so no other runner can take it and write the
+        history (or the journal) between two of this run's transactions: the
+        history is what this run last confirmed plus what it wrote. (A writer
+        that takes no lock, a hand-written ``INSERT``, is not a runner; the
+        guard never protected against one writing during a transaction
+        either.) The apply loop then skips the guard query, which counts and
+        sums the whole history, and the journal read: two statements and
+        O(n) rows per migration. Before the lock is taken: ``None``.
+        """
+        return 0 if self._lock_held else None
+
     def _wait_for_lock(self, timeout: float) -> None:
         if not self._get_lock(timeout):
             raise LockStillHeld()

@@ -25,6 +25,7 @@ from ...schema.split import split_statements
 from ...urls import redact
 from ..base import Dialect
 from ..history_table import as_text
+from .batched import BatchedWrites
 from .errors import DriverErrors
 from .lock import BEGIN, begin_locked, guarded
 from .session_settings import SessionSettings
@@ -51,7 +52,7 @@ _INVALID_INDEXES = (
 _NOT_BUILDING = " AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = x.indexrelid)"
 
 
-class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
+class PostgreSQLDialect(BatchedWrites, SessionSettings, DriverErrors, Dialect):
     """A ``psycopg.Connection`` (psycopg 3)."""
 
     name = "postgresql"
@@ -82,6 +83,7 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
         self._session_pinned = False
         #: Whether a guard connection holds the migration lock for this runner (see :meth:`outside_transaction`).
         self._guarded = False
+        self._init_batched()
 
     @contextmanager
     def session(self, lock_timeout: float) -> Iterator[None]:
@@ -174,6 +176,8 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
         return psycopg.Cursor(self.connection, row_factory=tuple_row)
 
     def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]:
+        if self._held_row is not None:
+            self._flush_history()  # the history row held back goes first (see .batched)
         self.statements += 1
         with self._cursor() as cursor:
             cursor.execute(sql, params or None, prepare=False)
@@ -182,6 +186,8 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
         return rows
 
     def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
+        if self._held_row is not None:
+            self._flush_history()
         self.statements += 1
         with self._cursor() as cursor:
             cursor.execute(sql, params or None, prepare=False)
@@ -203,7 +209,9 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
             )
         # READ COMMITTED whatever the caller or the server default: history is read after the lock is
         # taken, and a snapshot from before the wait would miss what the previous holder committed.
+        self._end_of_transaction()  # nothing of an earlier transaction carries over
         if self._guarded:
+            self._expected_guard = None
             self._run(BEGIN)  # this runner's guard connection holds the lock
         else:
             self._begin_locked()
@@ -215,6 +223,7 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
                 self._set_back_session_settings()
             yield
         except BaseException as error:
+            self._end_of_transaction()  # a history row held back is never sent
             if not self.connection.closed:
                 try:
                     self._run("ROLLBACK")
@@ -233,14 +242,37 @@ class PostgreSQLDialect(SessionSettings, DriverErrors, Dialect):
                     f"nothing was changed. Grant it (for example CREATE on the schema), or migrate as the schema's owner.",
                 ) from error
             raise
-        self._run("COMMIT")
+        self._commit()
+
+    def _commit(self) -> None:
+        """``COMMIT``, with the history row held back if any (one message; see :mod:`.batched`)."""
+        import psycopg
+
+        self._prefetched = None
+        sql, statements, row = self._commit_sql()
+        if row is None:
+            self._run(sql)
+            self._committed_as(None)
+            return
+        try:
+            results = self._send(sql, statements)
+        except Exception as error:
+            if not self.connection.closed and self.connection.info.transaction_status != self._idle:
+                try:
+                    self._run("ROLLBACK")  # the INSERT failed: COMMIT was skipped
+                except psycopg.OperationalError:
+                    pass  # the connection is gone: the server rolls back by itself; keep the original error
+            if self._refused_by_table(error):
+                self._write_history_refused(row.version, error)
+            raise
+        self._committed_as(results[0][0][0])
 
     def _begin_locked(self) -> None:
         """Open a transaction holding the migration lock (see :func:`~.lock.begin_locked`)."""
         import psycopg
 
         try:
-            begin_locked(self._query, self.lock_timeout, self.location())
+            begin_locked(self._query, self.lock_timeout, self.location(), self._try_lock_now)
         except psycopg.Error:
             if not self.connection.closed and self.connection.info.transaction_status != self._idle:
                 try:

@@ -48,7 +48,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from ...errors import DatabaseAccessError, LockTimeoutError
 from ..lock_wait import LockStillHeld, pauses, poll_until, take_lock
@@ -59,7 +59,7 @@ logger = logging.getLogger("nocodo_agents")
 LOCK_KEY = "hashtext('nocodo_agents.migrations')"
 #: Every unit of work of the runner (and of the guard) starts so.
 BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
-_TRY_LOCK = f"SELECT pg_try_advisory_xact_lock({LOCK_KEY})"
+TRY_LOCK = f"SELECT pg_try_advisory_xact_lock({LOCK_KEY})"
 #: The server processes building an index in this database, other than the one asking (PostgreSQL 12 and later).
 _OTHER_BUILDS = (
     "SELECT coalesce(array_agg(pid ORDER BY pid), '{}') FROM pg_stat_progress_create_index "
@@ -69,7 +69,7 @@ _OTHER_BUILDS = (
 Query = Callable[[str], List[Any]]
 
 
-def begin_locked(query: Query, lock_timeout: float, location: str) -> None:
+def begin_locked(query: Query, lock_timeout: float, location: str, try_now: Optional[Callable[[], bool]] = None) -> None:
     """Open a transaction holding the migration lock, waiting for it without holding a snapshot.
 
     On return the transaction is open and holds the lock. Raises
@@ -77,22 +77,27 @@ def begin_locked(query: Query, lock_timeout: float, location: str) -> None:
     held after ``lock_timeout`` seconds; logs once that it waits (see
     :func:`~nocodo_agents.dialects.lock_wait.take_lock`). Each try is a
     transaction of its own, rolled back when the lock is held; between
-    tries the runner sleeps (10 ms, doubling up to 250 ms).
+    tries the runner sleeps (10 ms, doubling up to 250 ms). ``try_now``, if
+    given, is one try (a transaction left open holding the lock: ``True``;
+    else rolled back: ``False``) sent otherwise than statement by statement
+    (the runner's connection: one message, see :mod:`.batched`).
     """
 
-    def try_now() -> bool:
+    def one_by_one() -> bool:
         query(BEGIN)
-        if query(_TRY_LOCK)[0][0]:
+        if query(TRY_LOCK)[0][0]:
             return True
         query("ROLLBACK")
         return False
 
+    attempt = one_by_one if try_now is None else try_now
+
     def wait(timeout: float) -> None:
         if int(timeout * 1000) < 1:
             raise LockStillHeld("the lock is held and lock_timeout is 0")
-        poll_until(try_now, timeout)
+        poll_until(attempt, timeout)
 
-    take_lock(try_now, wait, dialect="postgresql", lock_timeout=lock_timeout, lock="migration lock", where=lambda: location)
+    take_lock(attempt, wait, dialect="postgresql", lock_timeout=lock_timeout, lock="migration lock", where=lambda: location)
 
 
 def wait_for_other_index_builds(query: Query, lock_timeout: float, location: str, started: float) -> None:
