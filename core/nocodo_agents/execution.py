@@ -185,15 +185,7 @@ def run_statements(dialect: Dialect, planned: PlannedMigration, sql: str, *, rol
             session.restore(quietly=True)  # the journal's error text is written with the caller's settings
             if journal:
                 _record_failure(dialect, planned, index, error)
-            raise MigrationFailedError(
-                **migration_facts(planned),
-                statement=statement,
-                statement_index=index,
-                cause=error,
-                rolled_back=rolled_back,
-                phase=phase,
-                journalled=journal,
-            ) from error
+            raise _failed(planned, statement, index, error, rolled_back, phase, journal) from error
         if rolled_back and not dialect.transaction_open():
             session.restore(quietly=True)
             raise TransactionEndedError(**migration_facts(planned), statement=statement, statement_index=index, phase=phase)
@@ -208,17 +200,24 @@ def _run_plain(dialect: Dialect, planned: PlannedMigration, statements: Sequence
         try:
             execute(statement)
         except Exception as error:
-            raise MigrationFailedError(
-                **migration_facts(planned),
-                statement=statement,
-                statement_index=index,
-                cause=error,
-                rolled_back=rolled_back,
-                phase=phase,
-                journalled=False,
-            ) from error
+            raise _failed(planned, statement, index, error, rolled_back, phase, False) from error
         if rolled_back and not dialect.transaction_open():
             raise TransactionEndedError(**migration_facts(planned), statement=statement, statement_index=index, phase=phase)
+
+
+def _failed(
+    planned: PlannedMigration, statement: str, index: int, error: Exception, rolled_back: bool, phase: str, journalled: bool
+) -> MigrationFailedError:
+    """The error naming ``planned``'s statement ``index`` that failed with ``error``."""
+    return MigrationFailedError(
+        **migration_facts(planned),
+        statement=statement,
+        statement_index=index,
+        cause=error,
+        rolled_back=rolled_back,
+        phase=phase,
+        journalled=journalled,
+    )
 
 
 class _NoSessionVariables:
