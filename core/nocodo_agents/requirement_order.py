@@ -168,24 +168,14 @@ def check_requirement_target(
     applied = {row.version for row in history}
     unapplied = _by_agent(p for p in installed if p.version not in applied)
     new = new_agents(installed, history)
-    included_by_agent = {agent: [p for p in found if p.version <= target] for agent, found in unapplied.items()}
-    for required, requirers in sorted(strict_requirers(graph).items()):
-        left_out = [p for p in unapplied.get(required, ()) if p.version > target]
-        if not left_out:
-            continue
-        for agent in sorted(requirers):
-            included = included_by_agent.get(agent, [])
-            if included and (required in new or agent in new):
-                raise RequirementOrderError(
-                    operation="migrate",
-                    target=target,
-                    agent=agent,
-                    distribution=included[0].distribution,
-                    required_agent=required,
-                    required_distribution=left_out[0].distribution,
-                    agent_versions=[p.version for p in included],
-                    required_versions=[p.version for p in left_out],
-                )
+    _refuse_split(
+        "migrate",
+        target,
+        graph,
+        kept={agent: [p for p in found if p.version <= target] for agent, found in unapplied.items()},
+        left={agent: [p for p in found if p.version > target] for agent, found in unapplied.items()},
+        new=new,
+    )
 
 
 def check_requirement_rollback(
@@ -194,21 +184,46 @@ def check_requirement_rollback(
     """Refuse rolling back to ``to`` if it undoes a required agent's migration while one of an agent requiring it stays."""
     applied = {row.version for row in history}
     recorded = _by_agent(p for p in installed if p.version in applied)
-    staying_by_agent = {agent: [p for p in found if p.version <= to] for agent, found in recorded.items()}
+    _refuse_split(
+        "rollback",
+        to,
+        graph,
+        kept={agent: [p for p in found if p.version <= to] for agent, found in recorded.items()},
+        left={agent: [p for p in found if p.version > to] for agent, found in recorded.items()},
+        new=None,
+    )
+
+
+def _refuse_split(
+    operation: str,
+    target: int,
+    graph: Requirements,
+    *,
+    kept: Mapping[str, List[_Owned]],
+    left: Mapping[str, List[_Owned]],
+    new: Optional[AbstractSet[str]],
+) -> None:
+    """Raise :class:`RequirementOrderError` for the first requiring agent with migrations ``kept`` while its required agent has some ``left``.
+
+    ``kept``/``left``: by agent, the migrations on either side of ``target``
+    (applied by a migrate to it, or staying after a rollback to it, and the
+    rest). ``new``: only a pair of which either agent is new to the database
+    counts (a migrate); ``None``: every pair counts (a rollback).
+    """
     for required, requirers in sorted(strict_requirers(graph).items()):
-        undone = [p for p in recorded.get(required, ()) if p.version > to]
-        if not undone:
+        left_out = left.get(required)
+        if not left_out:
             continue
         for agent in sorted(requirers):
-            staying = staying_by_agent.get(agent, [])
-            if staying:
+            included = kept.get(agent)
+            if included and (new is None or required in new or agent in new):
                 raise RequirementOrderError(
-                    operation="rollback",
-                    target=to,
+                    operation=operation,
+                    target=target,
                     agent=agent,
-                    distribution=staying[0].distribution,
+                    distribution=included[0].distribution,
                     required_agent=required,
-                    required_distribution=undone[0].distribution,
-                    agent_versions=[p.version for p in staying],
-                    required_versions=[p.version for p in undone],
+                    required_distribution=left_out[0].distribution,
+                    agent_versions=[p.version for p in included],
+                    required_versions=[p.version for p in left_out],
                 )
