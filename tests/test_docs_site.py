@@ -175,3 +175,15 @@ def test_the_testing_page_example_passes_against_the_readme_agent(tmp_path: Path
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "6 passed" in result.stdout, result.stdout
+
+
+@pytest.mark.installed_agents
+def test_the_getting_started_examples_run(tmp_path: Path) -> None:
+    """The Python of "Getting started", run as written (with the installed requirements_qna) in a fresh directory."""
+    blocks = _python_blocks((DOCS / "getting-started.md").read_text(encoding="utf-8"))
+    assert len(blocks) == 2 and "run_agent_migrations" in blocks[0] and "Database(" in blocks[1]
+    script = "\n".join(blocks) + "\nassert report.versions == (1, 2, 3, 4), report\n"
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["(1, 2, 3, 4)"], result.stdout
+    assert (tmp_path / "agents.sqlite").is_file() and (tmp_path / "data" / "agents.sqlite").is_file()
