@@ -53,10 +53,10 @@ def _option_rows(parser: argparse.ArgumentParser, *, skip: "set[str]") -> Iterat
             names = ", ".join(f"`{name}`" for name in action.option_strings)
         else:
             names = f"`{action.metavar or action.dest}`"
-        if action.nargs == 0:
-            value = ""
-        elif action.choices:
+        if action.choices:
             value = " \\| ".join(f"`{choice}`" for choice in action.choices)
+        elif action.nargs == 0 or not action.option_strings:  # a flag, or a positional argument (named by its value)
+            value = ""
         else:
             value = f"`{action.metavar or action.dest.upper()}`"
         notes: List[str] = []
