@@ -187,3 +187,17 @@ def test_the_getting_started_examples_run(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["(1, 2, 3, 4)"], result.stdout
     assert (tmp_path / "agents.sqlite").is_file() and (tmp_path / "data" / "agents.sqlite").is_file()
+
+
+@pytest.mark.parametrize("module", ["nocodo_agents", "nocodo_agents.plugins", "nocodo_agents.lifecycle", "nocodo_agents.status"])
+def test_the_api_reference_documents_every_public_name(site: Path, module: str) -> None:
+    """Every name of the module's ``__all__`` has an entry on the API or the errors page."""
+    import importlib
+
+    html = _built(site, "reference/api.md") + _built(site, "reference/errors.md")
+    names = [name for name in importlib.import_module(module).__all__ if name != "__version__"]
+    missing = [
+        name for name in names
+        if not any(f'id="{prefix}.{name}"' in html for prefix in (module, "nocodo_agents", "nocodo_agents.errors", "nocodo_agents.plugins"))
+    ]
+    assert not missing, f"{module}: the API reference has no entry for {missing}"
