@@ -365,7 +365,7 @@ def cli(tmp_path: Path) -> Cli:
 
 
 def test_the_console_script_prints_the_hint_after_the_message(cli: Cli) -> None:
-    result = cli("status", "--db", "missing.db")
+    result = cli("verify", "--db", "missing.db")
     assert result.code == 6, result.text
     lines = result.err.splitlines()
     assert lines[0].startswith("nocodo-agents: error: cannot use database") and "does not exist" in lines[0]

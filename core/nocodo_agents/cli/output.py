@@ -23,6 +23,11 @@ class Output:
         """Output that is the command's answer (SQL of a dry run, a table asked for): always printed."""
         print(text, file=self.out, flush=True)
 
+    def note(self, text: str) -> None:
+        """Something the user should know about the answer, on stderr so stdout stays parseable (``-q`` hides it)."""
+        if not self.quiet:
+            print(f"nocodo-agents: note: {text}", file=self.err, flush=True)
+
     def error(self, text: str) -> None:
         print(f"nocodo-agents: error: {text}", file=self.err, flush=True)
 
