@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, List, Optional
 
-from .output import Output
+from .output import CLOSED_OUTPUT_EXIT, Output, OutputClosed
 from .parser import build_parser
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,6 +41,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     _configure_logging(args.verbose, args.quiet)
     try:
         return int(args.run(args, output))
+    except OutputClosed:  # the reader closed stdout (`| head`): stop quietly, as a closed pipe does
+        return CLOSED_OUTPUT_EXIT
     except KeyboardInterrupt:
         output.error("interrupted")
         return 130
