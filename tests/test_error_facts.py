@@ -175,6 +175,7 @@ TABLE: Dict[Type[MigrationError], Tuple[Dict[str, Any], FrozenSet[str]]] = {
         frozenset(),
     ),
     errors.DatabaseUrlError: ({"url": "mysql://app:***@db", "problem": "name the database"}, frozenset()),
+    errors.ConfigError: ({"source": "/app/pyproject.toml [tool.nocodo-agents]", "key": "lock-timeout", "problem": "it must be a number of seconds"}, frozenset()),
     errors.RowNotFoundError: ({"missing": [("session", 4127), ("message", 99)], "detail": "FOREIGN KEY constraint failed"}, frozenset()),
     errors.RejectedValueError: ({"argument": "role", "value": "robot", "problem": "invalid message role 'robot'"}, frozenset()),
     errors.SessionNotPausedError: ({"session_id": 4127, "status": "completed"}, frozenset()),

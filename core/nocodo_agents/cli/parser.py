@@ -117,6 +117,10 @@ COMMANDS: Tuple[CommandEntry, ...] = (
         "nocodo_agents.cli.change_commands:WIDEN_HISTORY",
     ),
     CommandEntry(
+        "config", "show each setting (db, agents, lock-timeout), its value and where it comes from: flag, environment, pyproject.toml, default",
+        "nocodo_agents.cli.config_command:CONFIG",
+    ),
+    CommandEntry(
         "new", "create the next V{n}__{name}.py migration module (or a timestamped one) in an agent's source tree",
         "nocodo_agents.cli.scaffold_command:NEW",
     ),
