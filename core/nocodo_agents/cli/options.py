@@ -64,9 +64,9 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_json_option(parser: argparse.ArgumentParser) -> None:
+def add_json_option(parser: argparse.ArgumentParser, help: str = "print JSON") -> None:
     """``--json``: print the command's answer as JSON."""
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--json", action="store_true", help=help)
 
 
 def version_number(text: str) -> int:

@@ -92,7 +92,7 @@ COMMANDS: Tuple[CommandEntry, ...] = (
         "status", "one row per migration version: applied, pending, out of order, not installed, divergent, conflict",
         "nocodo_agents.cli.inspect_commands:STATUS", aliases=("info",),
     ),
-    CommandEntry("migrate", "apply pending migrations, printing each as it goes", "nocodo_agents.cli.change_commands:MIGRATE"),
+    CommandEntry("migrate", "apply pending migrations, printing each as it goes", "nocodo_agents.cli.migrate_command:MIGRATE"),
     CommandEntry(
         "verify", "check applied checksums against installed files and the live schema against the migrations",
         "nocodo_agents.cli.inspect_commands:VERIFY",
