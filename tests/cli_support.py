@@ -67,14 +67,15 @@ class Result:
 
 
 class Cli:
-    """Runs the console script in ``cwd`` with ``site`` on PYTHONPATH and a clean NOCODO_AGENTS_DB."""
+    """Runs the console script in ``cwd`` with ``site`` on PYTHONPATH and none of the caller's NOCODO_AGENTS_* settings."""
 
     def __init__(self, cwd: Path, site: Path) -> None:
         self.cwd = cwd
         self.site = site
 
     def __call__(self, *args: str, env: Optional[Dict[str, str]] = None, module: bool = False) -> Result:
-        environment = {k: v for k, v in os.environ.items() if k not in ("NOCODO_AGENTS_DB", "PYTHONPATH")}
+        unset = ("NOCODO_AGENTS_DB", "NOCODO_AGENTS_AGENTS", "NOCODO_AGENTS_LOCK_TIMEOUT", "PYTHONPATH")  # the caller's settings
+        environment = {k: v for k, v in os.environ.items() if k not in unset}
         environment["PYTHONPATH"] = str(self.site)
         environment.update(env or {})
         command = [sys.executable, "-m", "nocodo_agents"] if module else [CONSOLE_SCRIPT]

@@ -3,8 +3,9 @@
 Each server runs from a temporary directory on 127.0.0.1 and a free port,
 and is stopped afterwards. PostgreSQL and PgBouncer refuse to run as root,
 so under root (as in CI) they run as the ``postgres`` user Debian's package
-creates. Under CI (``CI`` set) a missing server binary is a failure; on a
-developer machine without it the tests are skipped with the reason.
+creates. Under CI (``CI`` set) and under ``bash tests/run.sh`` (which installs
+the servers first) a missing server binary is a failure; run by pytest directly
+on a machine without it, the tests are skipped with the reason.
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ def free_port() -> int:
 
 
 def unavailable(reason: str) -> None:
-    """Fail under CI, skip elsewhere."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI must run every server test: .ci/run installs the servers)")
+    """Fail under CI and under ``bash tests/run.sh`` (which installs the servers first), skip elsewhere.
+
+    ``tests/run.sh`` sets ``NOCODO_TESTS_SERVERS=required`` once ``tests/servers.sh``
+    has installed them (or ``skip`` when asked to run without them).
+    """
+    if os.environ.get("CI") or os.environ.get("NOCODO_TESTS_SERVERS") == "required":
+        pytest.fail(f"{reason} (every server test must run: `sudo bash tests/servers.sh` installs the servers)")
     pytest.skip(reason)
 
 

@@ -195,10 +195,33 @@ def test_bad_url_exits_2_and_never_shows_the_password(cli: Cli) -> None:
 
 def test_unreachable_database_exits_6(cli: Cli, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-dir" / "agents.db"
-    result = cli("status", "--db", f"sqlite:///{missing}")
+    result = cli("verify", "--db", f"sqlite:///{missing}")
     assert result.code == 6
     assert str(missing) in result.err and "does not exist" in result.err
-    assert not missing.exists(), "status never creates a database"
+    assert not missing.exists() and not missing.parent.exists(), "verify never creates a database"
+
+
+def test_status_of_a_file_that_does_not_exist_yet_lists_everything_pending(cli: Cli, tmp_path: Path) -> None:
+    import json
+
+    missing = tmp_path / "no-such-dir" / "agents.db"
+    url = f"sqlite:///{missing}"
+    text = cli("status", "--db", url, "--agent", "requirements_qna")
+    assert text.code == 0, text.text
+    lines = text.out.splitlines()
+    assert lines[0].split() == ["VERSION", "NAME", "AGENT", "STATE", "APPLIED", "ON"]
+    assert [line.split()[0] for line in lines[1:]] == ["1", "2", "3", "4"]
+    assert all(line.split()[3] == "pending" for line in lines[1:])
+    assert f"{url} does not exist yet: every migration is pending" in text.err
+    check = cli("status", "--db", url, "--check")
+    assert check.code == 3, check.text  # pending
+    as_json = cli("status", "--db", url, "--json")
+    assert as_json.code == 0
+    assert [(row["version"], row["state"]) for row in json.loads(as_json.out)][:3] == [(1, "pending"), (2, "pending"), (3, "pending")]
+    assert "does not exist yet" in as_json.err
+    quiet = cli("-q", "status", "--db", url)
+    assert quiet.code == 0 and quiet.err == "" and "pending" in quiet.out
+    assert not missing.exists() and not missing.parent.exists(), "status never creates a database"
 
 
 def test_read_only_database_exits_6_and_changes_nothing(cli: Cli) -> None:

@@ -175,6 +175,7 @@ TABLE: Dict[Type[MigrationError], Tuple[Dict[str, Any], FrozenSet[str]]] = {
         frozenset(),
     ),
     errors.DatabaseUrlError: ({"url": "mysql://app:***@db", "problem": "name the database"}, frozenset()),
+    errors.ConfigError: ({"source": "/app/pyproject.toml [tool.nocodo-agents]", "key": "lock-timeout", "problem": "it must be a number of seconds"}, frozenset()),
     errors.RowNotFoundError: ({"missing": [("session", 4127), ("message", 99)], "detail": "FOREIGN KEY constraint failed"}, frozenset()),
     errors.RejectedValueError: ({"argument": "role", "value": "robot", "problem": "invalid message role 'robot'"}, frozenset()),
     errors.SessionNotPausedError: ({"session_id": 4127, "status": "completed"}, frozenset()),
@@ -365,7 +366,7 @@ def cli(tmp_path: Path) -> Cli:
 
 
 def test_the_console_script_prints_the_hint_after_the_message(cli: Cli) -> None:
-    result = cli("status", "--db", "missing.db")
+    result = cli("verify", "--db", "missing.db")
     assert result.code == 6, result.text
     lines = result.err.splitlines()
     assert lines[0].startswith("nocodo-agents: error: cannot use database") and "does not exist" in lines[0]

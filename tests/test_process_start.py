@@ -159,7 +159,8 @@ def _up_to_date(cli: Cli) -> None:
 def test_a_noop_migrate_imports_only_what_it_uses(cli: Cli) -> None:
     _up_to_date(cli)
     imported = _imported(cli, "migrate", "--db", "up.db")
-    assert {"nocodo_agents.engine.migrate", "nocodo_agents.cli.change_commands", "sqlite3"} <= imported  # the path ran
+    assert {"nocodo_agents.engine.migrate", "nocodo_agents.cli.migrate_command", "sqlite3"} <= imported  # the path ran
+    assert "nocodo_agents.cli.change_commands" not in imported  # the other commands that change the database
     assert not NOT_ON_THE_NOOP_PATH & imported, sorted(NOT_ON_THE_NOOP_PATH & imported)
     assert {m for m in imported if m.rpartition(".")[2].startswith("V")} == CORE_MIGRATIONS | {
         "nocodo_agents_requirements_qna.migrations.V4__create_project_requirements_qna"
@@ -185,7 +186,8 @@ def test_help_and_a_usage_error_import_no_other_command_nor_the_engine(cli: Cli,
     assert not {m for m in imported if m.startswith("nocodo_agents.errors.")}  # no error: no error module
     if arguments[-1] != "x":  # a usage error prints its message: argparse's own formatter path
         assert "shutil" not in imported
-    assert ("nocodo_agents.cli.change_commands" in imported) == (arguments[0] == "migrate")
+    assert ("nocodo_agents.cli.migrate_command" in imported) == (arguments[0] == "migrate")
+    assert "nocodo_agents.cli.change_commands" not in imported
 
 
 def test_a_noop_migrate_sends_five_statements_and_reads_the_history_once(cli: Cli) -> None:

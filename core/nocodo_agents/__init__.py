@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import (
         AdoptionAmbiguousError,
         BookkeepingTableError,
+        ConfigError,
         ConnectionStateError,
         DatabaseAccessError,
         DatabaseUrlError,
@@ -66,6 +67,7 @@ if TYPE_CHECKING:  # pragma: no cover
 _LAZY = {
     "AdoptionAmbiguousError": "nocodo_agents.errors",
     "BookkeepingTableError": "nocodo_agents.errors",
+    "ConfigError": "nocodo_agents.errors",
     "ConnectionStateError": "nocodo_agents.errors",
     "DatabaseAccessError": "nocodo_agents.errors",
     "DatabaseUrlError": "nocodo_agents.errors",
@@ -121,6 +123,7 @@ __all__ = [
     "AdoptionAmbiguousError",
     "AgentRegistry",
     "BookkeepingTableError",
+    "ConfigError",
     "ConnectionStateError",
     "Database",
     "DatabaseAccessError",

@@ -51,6 +51,15 @@ _PARAMETERS: Dict[str, Optional[FrozenSet[str]]] = {
 MEMORY = ":memory:"
 
 
+class MissingFileStandIn(sqlite3.Connection):
+    """The empty in-memory database that stands in for a SQLite file that does not exist yet.
+
+    ``connect(..., empty_if_missing=True)`` returns one, so a command that
+    only reads (``status``, a dry run) can say what would happen without
+    creating the file, and can tell its user that the file does not exist.
+    """
+
+
 @dataclass(frozen=True)
 class SqliteLocation:
     """A parsed SQLite location: ``path`` (or ``:memory:``) and its URI ``parameters``, in order."""
@@ -92,7 +101,7 @@ class SqliteLocation:
             return _open(self._uri("rw"), shown)
         if not creating:
             if empty_if_missing:
-                return sqlite3.connect(MEMORY)
+                return sqlite3.connect(MEMORY, factory=MissingFileStandIn)
             if self.mode in ("ro", "rw"):
                 raise DatabaseAccessError(
                     database=shown,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, List, Optional
 
-from .output import Output
+from .config import apply_settings
+from .output import CLOSED_OUTPUT_EXIT, Output, OutputClosed
 from .parser import build_parser
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,7 +41,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     output = Output(quiet=args.quiet)
     _configure_logging(args.verbose, args.quiet)
     try:
+        args.settings, args.pyproject = apply_settings(args)  # flag > NOCODO_AGENTS_* > pyproject.toml > default
         return int(args.run(args, output))
+    except OutputClosed:  # the reader closed stdout (`| head`): stop quietly, as a closed pipe does
+        return CLOSED_OUTPUT_EXIT
     except KeyboardInterrupt:
         output.error("interrupted")
         return 130

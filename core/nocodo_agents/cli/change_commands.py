@@ -1,7 +1,7 @@
-"""Commands that change the database: migrate, baseline, rollback, repair, resolve, widen-history.
+"""Commands that change the database: baseline, rollback, repair, resolve, widen-history (migrate: :mod:`.migrate_command`).
 
 Each command's arguments are declared beside its handler, and the two are
-put together in a :class:`~.command.Command` (``MIGRATE``, ``BASELINE``...).
+put together in a :class:`~.command.Command` (``BASELINE``, ``ROLLBACK``...).
 The handlers import the engine when they run, not when this module is
 imported: building the parser must stay cheap.
 """
@@ -9,123 +9,14 @@ imported: building the parser must stay cheap.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
 
 from .command import Command
 from .exit_codes import ExitCode
-from .options import add_agent_options, version_number
+from .migrate_command import error_event, step_event
+from .options import add_agent_options, add_json_option, version_number
+from .progress import json_line, live_line
 from .output import Output
 from .session import database_url, open_database
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.reports import MigrationReport
-    from ..urls import DatabaseUrl
-
-
-def _notes(report: MigrationReport, output: Output) -> None:
-    if not report.not_installed:
-        return
-    from .row_notes import not_requested_row_note
-
-    for row in report.not_installed:
-        output.line(not_requested_row_note(row))
-
-
-# migrate
-
-def _migrate_arguments(parser: argparse.ArgumentParser) -> None:
-    add_agent_options(parser)
-    parser.add_argument("--target", type=version_number, metavar="V", help="stop after version V")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", action="store_true", help="print the SQL that would run, with the history inserts; change nothing")
-    mode.add_argument("--fake", action="store_true", help="record pending migrations as applied without running them")
-    parser.add_argument(
-        "--grouped",
-        action="store_true",
-        help="apply every pending migration in one transaction: a failure rolls back the whole run "
-        "(SQLite and PostgreSQL; refused on MySQL/MariaDB and with a transactional = False migration)",
-    )
-
-
-def migrate_command(args: argparse.Namespace, output: Output) -> int:
-    url = database_url(args)
-    with open_database(args, create=not args.dry_run, empty_if_missing=args.dry_run) as conn:
-        if args.dry_run:
-            return _print_dry_run(conn, args, output)
-        if args.fake:
-            return _record_without_running(conn, args, output)
-        report = _apply_pending(conn, args, output, url)
-    for step in report.adopted:
-        output.line(f"adopted V{step.version}__{step.name} ({step.agent}): its tables already existed")
-    if report.applied or report.adopted:
-        adopted = f", {len(report.adopted)} adopted" if report.adopted else ""
-        output.line(f"done: {len(report.applied)} applied{adopted}")
-    else:
-        output.line("up to date: nothing to apply")
-    _notes(report, output)
-    return ExitCode.OK
-
-
-def _apply_pending(conn: Any, args: argparse.Namespace, output: Output, url: DatabaseUrl) -> MigrationReport:
-    """``migrate``: apply what is pending, printing each migration as it is committed."""
-    from ..engine.migrate import migrate
-    from ..engine.reports import MigrationStep
-    from ..engine.run import open_run
-
-    # one session, one history read; the agents loaded once, before connecting (open_database)
-    with open_run(conn, args.agents, None, args.lock_timeout, target=args.target, requested=args.requested) as run:
-        pending = len(run.unapplied())
-        if pending:
-            output.line(f"migrating {url}: {pending} pending")
-        done = 0
-
-        def progress(step: MigrationStep) -> None:
-            nonlocal done
-            done += 1
-            late = " (out of order)" if step.out_of_order else ""
-            output.line(
-                f"[{done}/{max(pending, done)}] applied V{step.version}__{step.name} "
-                f"({step.agent}) in {step.duration_ms or 0:.1f} ms{late}"
-            )
-
-        return migrate(run, progress, grouped=args.grouped)
-
-
-def _record_without_running(conn: Any, args: argparse.Namespace, output: Output) -> int:
-    """``migrate --fake``."""
-    from ..engine.history_ops import record_as_applied
-
-    report = record_as_applied(conn, args.agents, target=args.target, lock_timeout=args.lock_timeout, requested=args.requested)
-    for step in report.adopted:
-        output.line(f"recorded V{step.version}__{step.name} ({step.agent}) as applied without running it")
-    output.line(f"done: {len(report.adopted)} recorded without running" if report.adopted else "up to date: nothing to record")
-    _notes(report, output)
-    return ExitCode.OK
-
-
-def _print_dry_run(conn: Any, args: argparse.Namespace, output: Output) -> int:
-    """``migrate --dry-run``: the SQL that would run, with the history inserts."""
-    from ..engine.migrate import dry_run_report
-    from ..engine.run import open_run
-
-    with open_run(conn, args.agents, None, args.lock_timeout, target=args.target, requested=args.requested) as run:
-        report = dry_run_report(run, args.grouped)
-    if not report.applied and not report.adopted:
-        output.line("-- up to date: nothing would run")
-    for statement in report.setup_sql:
-        output.result(f"{statement};")
-    for step in report.adopted:
-        output.result(f"-- V{step.version}__{step.name} (agent {step.agent}): its objects exist; it would be recorded, not run")
-        output.result(step.history_sql or "")
-    for step in report.applied:
-        late = ", out of order" if step.out_of_order else ""
-        output.result(f"-- V{step.version}__{step.name} (agent {step.agent}, distribution {step.distribution}{late})")
-        output.result((step.sql or "").strip("\n"))
-        output.result(step.history_sql or "")
-    return ExitCode.OK
-
-
-MIGRATE = Command(_migrate_arguments, migrate_command)
 
 
 # baseline
@@ -155,19 +46,54 @@ def _rollback_arguments(parser: argparse.ArgumentParser) -> None:
     add_agent_options(parser)
     parser.add_argument("--to", type=version_number, required=True, metavar="V", help="keep versions up to V")
     parser.add_argument("--dry-run", action="store_true", help="print the rollback SQL; change nothing")
+    add_json_option(parser, "print one JSON object per line for each step, then a summary object (an error: an error object)")
 
 
 def rollback_command(args: argparse.Namespace, output: Output) -> int:
+    try:
+        return _rollback(args, output)
+    except Exception as error:
+        if args.json:
+            error_event(output, error)
+        raise
+
+
+def _rollback(args: argparse.Namespace, output: Output) -> int:
     from ..engine.reports import RollbackStep
     from ..engine.rollback import rollback_migrations
 
-    def progress(step: RollbackStep) -> None:
-        output.line(f"rolled back V{step.version}__{step.name} ({step.agent}) in {step.duration_ms or 0:.1f} ms")
+    live = None
 
-    with open_database(args, create=False) as conn:
-        report = rollback_migrations(
-            conn, args.to, args.agents, dry_run=args.dry_run, progress=progress, lock_timeout=args.lock_timeout, requested=args.requested
-        )
+    def progress(step: RollbackStep) -> None:
+        nonlocal live
+        if args.json:
+            json_line(output, step_event("rolled-back", step))
+            return
+        if live is None:  # the count is not known before the first step: a line without a bar
+            live = live_line(output, 0, "rolled back", json=False)
+        if live is not None:
+            live.clear()
+        output.line(f"rolled back V{step.version}__{step.name} ({step.agent}) in {step.duration_ms or 0:.1f} ms")
+        if live is not None:
+            live.advance(f"V{step.version}__{step.name}")
+
+    try:
+        with open_database(args, create=False) as conn:
+            report = rollback_migrations(
+                conn, args.to, args.agents, dry_run=args.dry_run, progress=progress, lock_timeout=args.lock_timeout, requested=args.requested
+            )
+    finally:
+        if live is not None:
+            live.clear()
+    if args.json:
+        if args.dry_run:
+            for step in report.rolled_back:
+                json_line(output, step_event("would-roll-back", step, sql=step.sql, history_sql=step.history_sql))
+        json_line(output, {
+            "event": "summary", "database": str(database_url(args)), "dry_run": args.dry_run, "to": args.to,
+            ("would_roll_back" if args.dry_run else "rolled_back"): len(report.rolled_back),
+        })
+        return ExitCode.OK
     if args.dry_run:
         for step in report.rolled_back:
             output.result(f"-- roll back V{step.version}__{step.name} (agent {step.agent}, distribution {step.distribution})")

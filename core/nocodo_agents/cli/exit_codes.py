@@ -13,7 +13,7 @@ class ExitCode(IntEnum):
 
     OK = 0
     ERROR = 1  # any other problem: unknown agent, a required agent not installed, broken plugin, unreadable installed metadata, conflicting versions, an order requirements forbid, lock timeout...
-    USAGE = 2  # bad arguments, database URL, a `new` that cannot be created, a `resolve` of nothing unfinished, a `migrate --grouped` that cannot be one transaction
+    USAGE = 2  # bad arguments, database URL, a bad setting ([tool.nocodo-agents], NOCODO_AGENTS_*), a `new` that cannot be created, a `resolve` of nothing unfinished, a `migrate --grouped` that cannot be one transaction
     PENDING = 3  # `status --check`: migrations are pending
     VERIFICATION_FAILED = 4  # divergent checksums, schema drift, partly present or ambiguous schema, rows widening cannot verify
     MIGRATION_FAILED = 5  # a migration (or rollback) failed, cannot be produced, or controls transactions or the session itself
@@ -40,6 +40,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
     from ..errors import (
         AdoptionAmbiguousError,
         BookkeepingTableError,
+        ConfigError,
         DatabaseAccessError,
         DatabaseUrlError,
         DivergentMigrationError,
@@ -63,7 +64,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
 
     if is_history_conflict(error):
         return ExitCode.CONFLICT
-    if isinstance(error, (DatabaseUrlError, ScaffoldError, ResolveRefusedError, GroupedRunRefusedError)):
+    if isinstance(error, (DatabaseUrlError, ConfigError, ScaffoldError, ResolveRefusedError, GroupedRunRefusedError)):
         return ExitCode.USAGE
     if isinstance(error, (
         DivergentMigrationError, SchemaDriftError, SchemaReplayError, PartialSchemaError, AdoptionAmbiguousError, HistoryRowError,

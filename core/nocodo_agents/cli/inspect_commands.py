@@ -15,7 +15,7 @@ from .command import Command
 from .exit_codes import ExitCode
 from .options import add_agent_options, add_json_option
 from .output import Output
-from .session import open_database
+from .session import database_url, open_database
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.reports import VerifyReport
@@ -84,8 +84,14 @@ def status_command(args: argparse.Namespace, output: Output) -> int:
     from ..engine.status import CONFLICT, DIVERGENT, PENDING, UNFINISHED, migration_status
     from .hints import hint_for_status
 
-    with open_database(args, create=False) as conn:
+    from ..sqlite_location import MissingFileStandIn
+
+    with open_database(args, create=False, empty_if_missing=True) as conn:
         rows = migration_status(conn, args.agents, lock_timeout=args.lock_timeout, requested=args.requested)
+        missing = isinstance(conn, MissingFileStandIn)
+    if missing:  # on stderr: --json's stdout stays the rows alone
+        output.note(f"{database_url(args)} does not exist yet: every migration is pending "
+                    "(status creates nothing; `nocodo-agents migrate` creates it)")
     if args.json:
         output.json([{**row.as_dict(), "hint": hint_for_status(row)} for row in rows])
     else:

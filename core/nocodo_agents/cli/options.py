@@ -14,9 +14,13 @@ MAX_LOCK_TIMEOUT = (2**31 - 1) / 1000
 MAX_VERSION = 2**63 - 1
 
 DEFAULT_DATABASE = "sqlite:///nocodo-agents.db"
+#: Seconds to wait for another runner's lock unless a setting says otherwise (mirrors the library's default).
+DEFAULT_LOCK_TIMEOUT = 60.0
 
 EPILOG = """\
-database: --db URL, else $NOCODO_AGENTS_DB (empty: unset), else sqlite:///nocodo-agents.db (in the current directory).
+settings: a flag, else its NOCODO_AGENTS_* variable (empty: unset), else [tool.nocodo-agents] in the nearest
+pyproject.toml (db, agents, lock-timeout), else the default; `nocodo-agents config` shows them.
+database: --db URL, else $NOCODO_AGENTS_DB, else the file's db, else sqlite:///nocodo-agents.db (in the current directory).
 URLs: sqlite:///relative/path.db, sqlite:////absolute/path.db, or a plain file path; for SQLite,
 ?mode=ro and other SQLite URI parameters pass through. postgresql://... and mysql://... open servers.
 exit codes: 0 ok, 1 other error, 2 usage, 3 pending (status --check), 4 verification failed,
@@ -32,7 +36,7 @@ def add_common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     value given before the command's name is not overwritten.
     """
     default = None if top else argparse.SUPPRESS
-    parser.add_argument("--db", metavar="URL", default=default, help="database URL (default: $NOCODO_AGENTS_DB or %s)" % DEFAULT_DATABASE)
+    parser.add_argument("--db", metavar="URL", default=default, help="database URL (default: $NOCODO_AGENTS_DB, the file's db, else %s)" % DEFAULT_DATABASE)
     parser.add_argument("-v", "--verbose", action="count", default=0 if top else argparse.SUPPRESS, help="log more (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", default=False if top else argparse.SUPPRESS, help="print only results and errors")
 
@@ -52,17 +56,17 @@ def add_agent_options(parser: argparse.ArgumentParser) -> None:
     """Options of every command that works on migrations: which agents, how long to wait for the lock."""
     parser.add_argument(
         "--agent", dest="agents", action="append", metavar="NAME",
-        help="include this agent (repeatable); default: every installed agent. Core is always included.",
+        help="include this agent (repeatable); default: $NOCODO_AGENTS_AGENTS, the file's agents, else every installed agent. Core is always included.",
     )
     parser.add_argument(
-        "--lock-timeout", type=lock_seconds, default=60.0, metavar="SECONDS",
-        help="how long to wait for another runner's migration lock (default 60; 0: do not wait)",
+        "--lock-timeout", type=lock_seconds, default=None, metavar="SECONDS",
+        help="how long to wait for another runner's migration lock (default: $NOCODO_AGENTS_LOCK_TIMEOUT, the file's lock-timeout, else 60; 0: do not wait)",
     )
 
 
-def add_json_option(parser: argparse.ArgumentParser) -> None:
+def add_json_option(parser: argparse.ArgumentParser, help: str = "print JSON") -> None:
     """``--json``: print the command's answer as JSON."""
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--json", action="store_true", help=help)
 
 
 def version_number(text: str) -> int:

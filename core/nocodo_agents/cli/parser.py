@@ -92,7 +92,7 @@ COMMANDS: Tuple[CommandEntry, ...] = (
         "status", "one row per migration version: applied, pending, out of order, not installed, divergent, conflict",
         "nocodo_agents.cli.inspect_commands:STATUS", aliases=("info",),
     ),
-    CommandEntry("migrate", "apply pending migrations, printing each as it goes", "nocodo_agents.cli.change_commands:MIGRATE"),
+    CommandEntry("migrate", "apply pending migrations, printing each as it goes", "nocodo_agents.cli.migrate_command:MIGRATE"),
     CommandEntry(
         "verify", "check applied checksums against installed files and the live schema against the migrations",
         "nocodo_agents.cli.inspect_commands:VERIFY",
@@ -115,6 +115,10 @@ COMMANDS: Tuple[CommandEntry, ...] = (
     CommandEntry(
         "widen-history", "make the history's versions 64-bit (refinery's int8-versions), re-recording every checksum",
         "nocodo_agents.cli.change_commands:WIDEN_HISTORY",
+    ),
+    CommandEntry(
+        "config", "show each setting (db, agents, lock-timeout), its value and where it comes from: flag, environment, pyproject.toml, default",
+        "nocodo_agents.cli.config_command:CONFIG",
     ),
     CommandEntry(
         "new", "create the next V{n}__{name}.py migration module (or a timestamped one) in an agent's source tree",

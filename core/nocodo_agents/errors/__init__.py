@@ -9,7 +9,7 @@ next, in the library's terms. The command line adds its own advice (the
 The classes live by concern: :mod:`.base` (the root, bad arguments),
 :mod:`.plugins` (agents and migration files), :mod:`.planning` (conflicts,
 divergence), :mod:`.statements` (SQL refused before it runs),
-:mod:`.requirements` (agents requiring agents), :mod:`.running` (failed and unfinished migrations), :mod:`.integrity`
+:mod:`.requirements` (agents requiring agents), :mod:`.config` (the command line's settings), :mod:`.running` (failed and unfinished migrations), :mod:`.integrity`
 (orphaned rows, invalid indexes), :mod:`.database` (connection, access,
 timeouts, locks, bookkeeping tables), :mod:`.history_width` (widening the
 history to 64-bit versions), :mod:`.operations` (adoption,
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Dict, List
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import InvalidArgumentError, InvalidArgumentTypeError, MigrationError, migration_facts
+    from .config import ConfigError
     from .database import (
         BookkeepingTableError,
         ConnectionStateError,
@@ -68,6 +69,7 @@ if TYPE_CHECKING:  # pragma: no cover
 _MODULE_OF: Dict[str, str] = {
     "AdoptionAmbiguousError": "nocodo_agents.errors.operations",
     "BookkeepingTableError": "nocodo_agents.errors.database",
+    "ConfigError": "nocodo_agents.errors.config",
     "ConnectionStateError": "nocodo_agents.errors.database",
     "DatabaseAccessError": "nocodo_agents.errors.database",
     "DatabaseUrlError": "nocodo_agents.errors.operations",
@@ -117,6 +119,7 @@ _MODULE_OF: Dict[str, str] = {
 __all__ = [
     "AdoptionAmbiguousError",
     "BookkeepingTableError",
+    "ConfigError",
     "ConnectionStateError",
     "DatabaseAccessError",
     "DatabaseUrlError",

@@ -1,0 +1,211 @@
+"""The command line's settings: where each comes from, in order of precedence.
+
+A setting is taken from the first of: the command line's flag, its
+``NOCODO_AGENTS_*`` environment variable (empty counts as unset), the
+``[tool.nocodo-agents]`` table of the current project's ``pyproject.toml`` (the
+first one found from the current directory upward), the default.
+
+=============  ===============  ===============================  ===========================
+setting        flag             environment variable             default
+=============  ===============  ===============================  ===========================
+db             ``--db``         ``NOCODO_AGENTS_DB``             ``sqlite:///nocodo-agents.db``
+agents         ``--agent``      ``NOCODO_AGENTS_AGENTS``         every installed agent
+lock-timeout   ``--lock-timeout``  ``NOCODO_AGENTS_LOCK_TIMEOUT``  60 seconds
+=============  ===============  ===============================  ===========================
+
+``NOCODO_AGENTS_AGENTS`` separates names with commas or spaces; the file's
+``agents`` is a list of names. A relative SQLite path in the file is relative
+to the directory of that ``pyproject.toml``, so every directory of the project
+names the same database. ``nocodo-agents config`` shows each setting, its
+value (passwords redacted) and where it came from. A setting that cannot be
+used is a :class:`~nocodo_agents.errors.ConfigError` (exit 2) naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .options import DEFAULT_DATABASE, DEFAULT_LOCK_TIMEOUT, MAX_LOCK_TIMEOUT
+
+#: The table of pyproject.toml holding the settings.
+TABLE = "tool.nocodo-agents"
+#: Setting -> its environment variable.
+ENVIRONMENT = {"db": "NOCODO_AGENTS_DB", "agents": "NOCODO_AGENTS_AGENTS", "lock-timeout": "NOCODO_AGENTS_LOCK_TIMEOUT"}
+#: Setting -> the attribute of the parsed command line it fills.
+ATTRIBUTE = {"db": "db", "agents": "agents", "lock-timeout": "lock_timeout"}
+DEFAULTS: Dict[str, Any] = {"db": DEFAULT_DATABASE, "agents": None, "lock-timeout": DEFAULT_LOCK_TIMEOUT}
+
+# A cheap look before parsing: a file that never names the table is not parsed (no TOML reader imported).
+_MENTIONS_TABLE = re.compile(r"""nocodo[-_]agents["']?\s*[.=\]]""")
+
+
+class Setting:
+    """One setting's value and where it came from (``source``: "flag", "environment variable X", "<file> [tool.nocodo-agents]", "default")."""
+
+    __slots__ = ("name", "value", "source")
+
+    def __init__(self, name: str, value: Any, source: str) -> None:
+        self.name = name
+        self.value = value
+        self.source = source
+
+
+def find_pyproject(start: Path) -> Optional[Path]:
+    """The current project's ``pyproject.toml``: the first found from ``start`` upward, or None."""
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _load_toml(path: Path, text: str) -> Dict[str, Any]:
+    from ..errors import ConfigError
+
+    try:
+        import tomllib  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # Python < 3.11: the same parser, published as tomli
+        import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
+    try:
+        document: Dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(source=str(path), key=TABLE, problem=f"the file is not valid TOML ({error})") from None
+    return document
+
+
+def file_settings(path: Path) -> Dict[str, Any]:
+    """The ``[tool.nocodo-agents]`` table of ``path``, checked (empty when the file has none)."""
+    from ..errors import ConfigError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(source=str(path), key=TABLE, problem=f"the file cannot be read ({error})") from None
+    if not _MENTIONS_TABLE.search(text):
+        return {}
+    table = _load_toml(path, text).get("tool", {}).get("nocodo-agents", {})
+    source = f"{path} [{TABLE}]"
+    if not isinstance(table, dict):
+        raise ConfigError(source=str(path), key=TABLE, problem="it must be a table")
+    unknown = sorted(set(table) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(source=source, key=unknown[0], problem=f"no such setting (the settings are: {', '.join(DEFAULTS)})")
+    checked: Dict[str, Any] = {}
+    for key, value in table.items():
+        checked[key] = _check(key, value, source, path.parent)
+    return checked
+
+
+def _check(key: str, value: Any, source: str, base: Path) -> Any:
+    from ..errors import ConfigError
+
+    if key == "db":
+        if not isinstance(value, str) or not value:
+            raise ConfigError(source=source, key=key, problem="it must be a non-empty database URL string")
+        return _anchored(value, base)
+    if key == "agents":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(source=source, key=key, problem='it must be a list of agent names, such as ["requirements_qna"]')
+        return list(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_LOCK_TIMEOUT:
+        raise ConfigError(source=source, key=key, problem=f"it must be a number of seconds from 0 to {MAX_LOCK_TIMEOUT:g}, not {value!r}")
+    return float(value)
+
+
+def _anchored(url: str, base: Path) -> str:
+    """A relative SQLite path of the file made relative to the file's directory (other URLs as written)."""
+    for prefix in ("sqlite:///", ""):
+        if prefix and not url.startswith(prefix):
+            continue
+        if not prefix and ("://" in url or url.startswith("file:")):
+            continue
+        path = url[len(prefix):]
+        if not path or path.startswith(("/", ":memory:", "file:")) or "://" in path:
+            return url
+        return prefix + str(base / path)
+    return url
+
+
+def environment_settings(environ: Dict[str, str]) -> Dict[str, Tuple[Any, str]]:
+    """Each setting given by its environment variable: name -> (value, source)."""
+    from ..errors import ConfigError
+
+    found: Dict[str, Tuple[Any, str]] = {}
+    for key, variable in ENVIRONMENT.items():
+        text = environ.get(variable, "")
+        if not text.strip():
+            continue  # empty counts as unset, as an empty line in an environment file means
+        source = f"environment variable {variable}"
+        if key == "db":
+            found[key] = (text, source)
+        elif key == "agents":
+            found[key] = ([name for name in re.split(r"[,\s]+", text) if name], source)
+        else:
+            try:
+                seconds = float(text)
+            except ValueError:
+                raise ConfigError(source=source, key=key, problem=f"not a number of seconds: {text!r}") from None
+            if not 0 <= seconds <= MAX_LOCK_TIMEOUT:
+                raise ConfigError(source=source, key=key, problem=f"it must be 0 to {MAX_LOCK_TIMEOUT:g} seconds, not {text!r}")
+            found[key] = (seconds, source)
+    return found
+
+
+def resolve(
+    flags: Dict[str, Any], *, cwd: Optional[Path] = None, environ: Optional[Dict[str, str]] = None
+) -> Tuple[List[Setting], Optional[Path]]:
+    """Every setting with its value and source, and the pyproject.toml consulted (None: none found).
+
+    ``flags`` holds what the command line gave (a setting absent or None was
+    not given). The file is read only for a setting neither a flag nor the
+    environment gives.
+    """
+    environ = dict(os.environ) if environ is None else environ
+    from_environment = environment_settings(environ)
+    pyproject = find_pyproject(cwd or Path.cwd())
+    from_file: Optional[Dict[str, Any]] = None
+    settings: List[Setting] = []
+    for key, default in DEFAULTS.items():
+        if flags.get(key) is not None:
+            settings.append(Setting(key, flags[key], "flag"))
+        elif key in from_environment:
+            settings.append(Setting(key, *from_environment[key]))
+        else:
+            if from_file is None:
+                from_file = file_settings(pyproject) if pyproject is not None else {}
+            if key in from_file:
+                settings.append(Setting(key, from_file[key], f"{pyproject} [{TABLE}]"))
+            else:
+                settings.append(Setting(key, default, "default"))
+    return settings, pyproject
+
+
+def apply_settings(args: Any) -> Tuple[List[Setting], Optional[Path]]:
+    """Fill the parsed command line's ``db``, ``agents`` and ``lock_timeout`` from :func:`resolve`.
+
+    Only the attributes the command has are filled (``new`` takes no
+    ``--agent``); the resolved settings are returned for ``config`` to show.
+    """
+    flags = {key: getattr(args, attribute, None) for key, attribute in ATTRIBUTE.items()}
+    settings, pyproject = resolve(flags)
+    for setting in settings:
+        attribute = ATTRIBUTE[setting.name]
+        if setting.name == "db" or hasattr(args, attribute):
+            setattr(args, attribute, setting.value)
+    return settings, pyproject
+
+
+def shown(settings: Sequence[Setting]) -> List[Dict[str, Any]]:
+    """The settings as rows for ``config``: the database URL's password redacted."""
+    from ..urls import redact
+
+    rows = []
+    for setting in settings:
+        value = setting.value
+        if setting.name == "db":
+            value = redact(value)
+        rows.append({"setting": setting.name, "value": value, "source": setting.source})
+    return rows
