@@ -183,6 +183,21 @@ class AgentRegistry:
                 loaded = self._loaded[key] = self._ask(loaded.plugin, key, entry)
             return loaded
 
+    def watched_paths(self, agents: Iterable[str]) -> Optional[Tuple[str, ...]]:
+        """The directories and migration files ``agents``' migrations were listed from; ``None`` if one is not loaded here.
+
+        For the command line's remembered no-op answers
+        (:mod:`~nocodo_agents.cli.noop_record`): a change to any of them can change an answer.
+        """
+        paths: Dict[str, None] = {}
+        with self._lock:
+            for agent in agents:
+                loaded = self._loaded.get(normalize_agent_name(agent))
+                if loaded is None:
+                    return None
+                paths.update((path, None) for path, _ in loaded.directories)
+        return tuple(paths)
+
     def requested_sets(self, agents: Optional[Sequence[str]]) -> List[MigrationSet]:
         """``core``, the requested agents (every installed one for ``None``) and what they require, transitively.
 

@@ -88,7 +88,12 @@ def _apply_pending(conn: Any, args: argparse.Namespace, output: Output, url: Dat
                 f"({step.agent}) in {step.duration_ms or 0:.1f} ms{late}"
             )
 
-        return migrate(run, progress, grouped=args.grouped)
+        report = migrate(run, progress, grouped=args.grouped)
+        if getattr(args, "remember_noop", False) and not report.applied and not report.adopted:
+            from .noop_record import history_read
+
+            args.noop_read = history_read(run)  # main() remembers the answer once the command is done
+        return report
 
 
 def _record_without_running(conn: Any, args: argparse.Namespace, output: Output) -> int:
