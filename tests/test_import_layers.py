@@ -51,6 +51,8 @@ LAYER_OF: Dict[str, str] = {
     "agent_entries": "agents",
     "core_plugin": "agents",
     "discovery": "agents",
+    "installed_registry": "agents",
+    "plugin_calls": "agents",
     "entry_point_scan": "agents",
     "hookspecs": "agents",
     "plugins": "agents",
