@@ -51,6 +51,7 @@ LAYER_OF: Dict[str, str] = {
     "agent_entries": "agents",
     "core_plugin": "agents",
     "discovery": "agents",
+    "install_hints": "agents",
     "installed_registry": "agents",
     "plugin_calls": "agents",
     "entry_point_scan": "agents",

@@ -27,11 +27,9 @@ from .agent_entries import (
     DISABLE_AUTOLOAD_ENV,
     AgentEntry,
     core_entry,
-    install_hint,
     installed_agent_entries,
     normalize_agent_name,
     plugin_autoload_disabled,
-    required_agent_install_hint,
 )
 from .core_plugin import CORE_AGENT
 from .errors import (
@@ -41,6 +39,7 @@ from .errors import (
     RequiredAgentMissingError,
     UnknownAgentError,
 )
+from .install_hints import install_hint, required_agent_install_hint
 from .installed_registry import InstalledRegistry
 from .loading import DirectoryStamp, directories_changed
 from .migration_set import MigrationSet
