@@ -247,6 +247,41 @@ def test_a_database_file_replaced_by_another_is_never_answered_from_the_cache(cl
     assert full(outcome) and "applied" in outcome[0].out, outcome[0].text
 
 
+def test_a_symlink_turned_to_another_database_is_followed(cli: CachedCli) -> None:
+    assert cli("migrate", "--db", "sqlite:///a.db")[0].code == 0
+    (cli.work / "link.db").symlink_to(cli.work / "a.db")
+    remembered(cli, "migrate", "--db", "sqlite:///link.db")
+    with closing(sqlite3.connect(cli.work / "b.db")) as other:
+        other.execute("CREATE TABLE unrelated (id INTEGER)")
+    (cli.work / "link.db").unlink()
+    (cli.work / "link.db").symlink_to(cli.work / "b.db")
+    outcome = cli("migrate", "--db", "sqlite:///link.db")
+    assert full(outcome) and "applied" in outcome[0].out, outcome[0].text
+
+
+def test_a_database_named_with_uri_parameters_or_in_memory_is_not_remembered(cli: CachedCli) -> None:
+    assert cli(*DB)[0].code == 0
+    settle()
+    for database in ("sqlite:///up.db?mode=rw", "file:up.db?cache=private", ":memory:"):
+        for _ in range(2):
+            assert full(cli("migrate", "--db", database))
+    assert cli.entries() == []
+
+
+def test_another_home_is_another_answer_for_a_path_under_home(cli: CachedCli, tmp_path: Path) -> None:
+    homes = [tmp_path / "home1", tmp_path / "home2"]
+    for home in homes:
+        home.mkdir()
+    remembered_in = {"HOME": str(homes[0])}
+    assert cli("migrate", "--db", "~/app.db", env=remembered_in)[0].code == 0
+    settle()
+    for _ in range(2):
+        cli("migrate", "--db", "~/app.db", env=remembered_in)
+    assert not full(cli("migrate", "--db", "~/app.db", env=remembered_in))
+    outcome = cli("migrate", "--db", "~/app.db", env={"HOME": str(homes[1])})
+    assert full(outcome) and "applied" in outcome[0].out and (homes[1] / "app.db").exists(), outcome[0].text
+
+
 def test_a_relative_database_in_another_directory_is_another_answer(cli: CachedCli) -> None:
     remembered(cli, *DB)
     elsewhere = cli.work.parent / "elsewhere"

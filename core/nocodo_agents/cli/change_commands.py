@@ -92,7 +92,7 @@ def _apply_pending(conn: Any, args: argparse.Namespace, output: Output, url: Dat
         if getattr(args, "remember_noop", False) and not report.applied and not report.adopted:
             from .noop_record import history_read
 
-            args.noop_read = history_read(run)  # main() remembers the answer once the command is done
+            args.noop_read = history_read(run, url)  # main() remembers the answer once the command is done
         return report
 
 

@@ -9,7 +9,7 @@ checking that nothing its answer depended on has changed:
 - the key: the interpreter (``sys.executable``, ``sys.version``,
   ``sys.prefix``, ``sys.flags``), ``sys.path``, the working directory, the
   exact command line, every environment variable whose name starts with
-  ``NOCODO_AGENTS_`` or ``PYTHON``, and the version of nocodo-agents;
+  ``NOCODO_AGENTS_`` or ``PYTHON``, ``HOME`` (``~`` in a path), and the version of nocodo-agents;
 - the ``stat`` (modification and change times, size, inode, device) of every
   ``sys.path`` directory, of every module file the full run had imported
   outside the standard library (nocodo-agents, pluggy, the agents and their
@@ -17,7 +17,8 @@ checking that nothing its answer depended on has changed:
   migration file and directory the agents' migrations were listed from, and
   of the ``*.dist-info``/``*.egg-info`` folders, their ``entry_points.txt``
   and ``METADATA``, and the ``.pth`` files, where installed agents are found;
-- the database: the same file (device and inode), and its history read
+- the database: the file the command line names (a path without URI
+  parameters), the same file (device and inode) as then, and its history read
   again with the very statement the full run read it with (the rows and
   main's schema version, which SQLite changes at any change of a table's
   definition), equal to the rows that run verified and found complete.
@@ -55,6 +56,8 @@ NO_CACHE_ENV = "NOCODO_AGENTS_NO_CACHE"
 CACHE_DIR_ENV = "NOCODO_AGENTS_CACHE_DIR"
 #: The environment variables in the key: every one whose name starts with one of these.
 KEY_ENV_PREFIXES = ("NOCODO_AGENTS_", "PYTHON")
+#: And these: ``HOME`` says where a database path beginning with ``~`` is.
+KEY_ENV_NAMES = ("HOME",)
 #: The format of an entry; an entry of another format is never read.
 FORMAT = 1
 #: Entry files are named ``<PREFIX><hash>.marshal``.
@@ -97,7 +100,7 @@ def private_directory(path: str) -> bool:
 def cache_key(argv: List[str]) -> Tuple[Any, ...]:
     """Everything outside the files and the database that the answer of ``argv`` depends on (see the module's docstring)."""
     environ = os.environ
-    variables = tuple(sorted((name, environ[name]) for name in environ if name.startswith(KEY_ENV_PREFIXES)))
+    variables = tuple(sorted((name, environ[name]) for name in environ if name.startswith(KEY_ENV_PREFIXES) or name in KEY_ENV_NAMES))
     return (
         FORMAT,
         __version__,

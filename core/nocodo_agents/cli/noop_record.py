@@ -37,31 +37,28 @@ class HistoryRead:
     migration_paths: Tuple[str, ...]
 
 
-def history_read(run: Any) -> Optional[HistoryRead]:
-    """The history ``run`` (an open :class:`~nocodo_agents.engine.run.Run`) judged up to date, if it can be checked again in one statement.
+def history_read(run: Any, url: Any) -> Optional[HistoryRead]:
+    """The history ``run`` (an open :class:`~nocodo_agents.engine.run.Run` on ``url``) judged up to date, if it can be checked again in one statement.
 
     Only on SQLite (the dialect gives a snapshot: the rows carry main's schema
-    version, read with the columns), on a database file (not in memory).
+    version, read with the columns), on a file named without URI parameters
+    (the answer opens it plainly), by the path the command line opened (made
+    absolute: the working directory is in the key), so that a symlink turned
+    to another file is followed as the full path would follow it.
     """
     dialect = run.dialect
     read = getattr(dialect, "last_history_read", None)
-    if read is None or dialect.history_snapshot() is None:
+    location = getattr(url, "location", None)
+    if read is None or location is None or location.parameters or location.in_memory:
+        return None
+    if dialect.history_snapshot() is None:
         return None
     sql, rows = read
-    try:
-        listed = dialect.connection.execute("PRAGMA database_list").fetchall()
-    except Exception:
-        return None
-    database = next((row[2] for row in listed if row[1] in ("main", b"main")), None)
-    if isinstance(database, bytes):
-        database = database.decode("utf-8", "surrogateescape")
-    if not database or not os.path.isabs(database):
-        return None
     registry = run.registry
     paths = registry.watched_paths(list(run.requires)) if registry is not None else None
     if paths is None:
         return None
-    return HistoryRead(database, sql, [tuple(row) for row in rows], paths)
+    return HistoryRead(os.path.abspath(location.path), sql, [tuple(row) for row in rows], paths)
 
 
 def _under(path: str, roots: Iterable[str]) -> Optional[str]:
