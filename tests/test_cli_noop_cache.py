@@ -49,6 +49,11 @@ NOTES_V10 = "CREATE TABLE notes (id INTEGER PRIMARY KEY)"
 NOTES_V11 = "CREATE TABLE labels (id INTEGER PRIMARY KEY);\n"
 HELPER = 'TAGS = "CREATE TABLE tags (name TEXT)"\n'
 NOTES_V12 = "from notes_agent.texts import TAGS\n\n\ndef migration(dialect):\n    return TAGS\n"
+DATA = "CREATE TABLE pages (id INTEGER);\n"
+NOTES_V14 = (
+    "from pathlib import Path\n\n\ndef migration(dialect):\n"
+    "    return (Path(__file__).parent.parent / 'data.sql').read_text()\n"
+)
 
 
 class CachedCli:
@@ -85,12 +90,12 @@ class CachedCli:
 
 
 def install_notes(site: Path) -> None:
-    """The notes agent: a module migration, a refinery .sql file, and a migration importing a helper module."""
-    write_agent_distribution(
-        site, "nocodo-agents-notes", "notes", "notes_agent", {"V10__create_notes": sql_module(NOTES_V10), "V12__create_tags": NOTES_V12}
-    )
+    """The notes agent: a module migration, a refinery .sql file, a migration importing a helper module, one reading a data file."""
+    modules = {"V10__create_notes": sql_module(NOTES_V10), "V12__create_tags": NOTES_V12, "V14__create_pages": NOTES_V14}
+    write_agent_distribution(site, "nocodo-agents-notes", "notes", "notes_agent", modules)
     (site / "notes_agent" / "migrations" / "V11__create_labels.sql").write_text(NOTES_V11)
     (site / "notes_agent" / "texts.py").write_text(HELPER)
+    (site / "notes_agent" / "data.sql").write_text(DATA)  # read by V14's module, not a migration file
 
 
 def settle() -> None:
@@ -161,6 +166,7 @@ def test_python_m_is_answered_from_the_cache_too(cli: CachedCli) -> None:
         ("migrations/V11__create_labels.sql", "labels", "labelz"),
         ("migrations/V10__create_notes.py", "notes (", "notez ("),
         ("texts.py", "tags", "tagz"),  # a module a migration module imports
+        ("data.sql", "pages", "pagez"),  # a data file of the agent's package a migration module reads
     ],
 )
 def test_an_applied_migration_edited_in_place_is_never_answered_from_the_cache(cli: CachedCli, path: str, old: str, new: str) -> None:

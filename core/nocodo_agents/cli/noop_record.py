@@ -100,24 +100,32 @@ def _watched(migration_paths: Iterable[str]) -> Optional[List[str]]:
                 paths[os.path.join(root, child)] = None
     standard = {os.path.abspath(entry) for entry in skipped}
     for module in list(sys.modules.values()):
-        for file in _module_paths(module):
-            if _under(file, roots) in standard:
-                continue  # the standard library's: changes only with the interpreter (sys.version)
+        file = getattr(module, "__file__", None)
+        if isinstance(file, str) and os.path.isabs(file) and _under(file, roots) not in standard:
             paths[file] = None
             paths[os.path.dirname(file)] = None
+        for directory in getattr(module, "__path__", None) or ():
+            if not isinstance(directory, str) or not os.path.isabs(directory) or _under(directory, roots) in standard:
+                continue  # the standard library's: changes only with the interpreter (sys.version)
+            paths[directory] = None
+            try:
+                children = os.listdir(directory)
+            except OSError:
+                continue
+            # every file of the package, imported or not: a data file a hook reads is one of them
+            paths.update((os.path.join(directory, child), None) for child in children if child != "__pycache__")
+    for path in list(paths):
+        if not os.path.exists(path):
+            paths[_existing_ancestor(path)] = None  # inside a zip file (its stamp changes with its content), or absent
     return list(paths)
 
 
-def _module_paths(module: Any) -> List[str]:
-    """The file a module was loaded from and, for a package, its directories."""
-    found = []
-    file = getattr(module, "__file__", None)
-    if isinstance(file, str) and os.path.isabs(file):
-        found.append(file)
-    for directory in getattr(module, "__path__", None) or ():
-        if isinstance(directory, str) and os.path.isabs(directory):
-            found.append(os.path.join(directory, ""))
-    return [path.rstrip(os.sep) or os.sep for path in found]
+def _existing_ancestor(path: str) -> str:
+    """The nearest of ``path``'s ancestors that exists (creating what is missing changes it)."""
+    parent = os.path.dirname(path)
+    while parent != path and not os.path.exists(parent):
+        path, parent = parent, os.path.dirname(parent)
+    return parent
 
 
 def record(argv: List[str], started: int, read: HistoryRead, stdout: str) -> bool:
