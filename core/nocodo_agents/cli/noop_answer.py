@@ -13,7 +13,8 @@ checking that nothing its answer depended on has changed:
 - the ``stat`` (modification and change times, size, inode, device) of every
   ``sys.path`` directory, of every module file the full run had imported
   outside the standard library (nocodo-agents, pluggy, the agents and their
-  migration modules, whatever those import) and its directory, of every
+  migration modules, whatever those import) and its directory, of every file
+  in an imported package's directory (data files), of a zip file for what is in it, of every
   migration file and directory the agents' migrations were listed from, and
   of the ``*.dist-info``/``*.egg-info`` folders, their ``entry_points.txt``
   and ``METADATA``, and the ``.pth`` files, where installed agents are found;
