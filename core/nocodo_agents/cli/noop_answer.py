@@ -98,6 +98,10 @@ def private_directory(path: str) -> bool:
     return (status.st_mode & 0o170000) == 0o040000 and status.st_uid == os.getuid() and not status.st_mode & 0o022
 
 
+#: Where :func:`cache_key` holds ``sys.path``, the executable, the working directory and the command line.
+SYS_PATH, EXECUTABLE, CWD, ARGV = 6, 2, 7, 8
+
+
 def cache_key(argv: List[str]) -> Tuple[Any, ...]:
     """Everything outside the files and the database that the answer of ``argv`` depends on (see the module's docstring)."""
     environ = os.environ
@@ -119,7 +123,7 @@ def cache_key(argv: List[str]) -> Tuple[Any, ...]:
 def entry_path(directory: str, key: Tuple[Any, ...]) -> str:
     """The file holding the answer for ``key``: named by a hash (FNV-1a, 32-bit) of its command line and working directory."""
     value = 0x811C9DC5
-    for byte in repr((key[2], key[7], key[8])).encode("utf-8", "surrogatepass"):
+    for byte in repr((key[EXECUTABLE], key[CWD], key[ARGV])).encode("utf-8", "surrogatepass"):
         value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
     return os.path.join(directory, f"{PREFIX}{value:08x}.marshal")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, List, TextIO
 
-from .noop_answer import cache_directory
+from .noop_answer import cache_directory, cache_key
 from .output import Output
 
 
@@ -38,6 +38,7 @@ def run_remembering(argv: List[str], started: int, run: Callable[..., int]) -> i
     """``run(argv, output, parsed)`` (the full path), remembering its answer if it is a no-op ``migrate`` (``started``: ``time.time_ns()`` at the start)."""
     if "migrate" not in argv or cache_directory() is None:
         return int(run(argv))
+    key = cache_key(argv)  # as the command began: what the next command compares
     seen: List[Any] = []
 
     def parsed(args: Any) -> None:
@@ -56,7 +57,7 @@ def run_remembering(argv: List[str], started: int, run: Callable[..., int]) -> i
         from .noop_record import record
 
         try:
-            record(argv, started, read, "".join(out.written))
+            record(key, started, read, "".join(out.written))
         except Exception:  # remembering is an optimisation: never a reason to fail a command that succeeded
             pass
     return code

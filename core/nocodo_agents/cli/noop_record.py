@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ..agent_entries import standard_library_entries
 from ..entry_point_scan import standard_finders_only
-from .noop_answer import PREFIX, SETTLED_NS, cache_directory, cache_key, entry_path, private_directory, stamp
+from .noop_answer import PREFIX, SETTLED_NS, SYS_PATH, cache_directory, entry_path, private_directory, stamp
 
 #: How many answers are kept (the least recently written are removed first).
 MAX_ENTRIES = 64
@@ -70,14 +70,18 @@ def _under(path: str, roots: Iterable[str]) -> Optional[str]:
     return best
 
 
-def _watched(migration_paths: Iterable[str]) -> Optional[List[str]]:
-    """Every path whose ``stat`` the answer depends on; ``None`` where discovery could read something unseen."""
+def _watched(migration_paths: Iterable[str], sys_path: Iterable[str]) -> Optional[List[str]]:
+    """Every path whose ``stat`` the answer depends on; ``None`` where discovery could read something unseen.
+
+    ``sys_path``: as the run began (the key's), with what was added to it since.
+    """
     if sys.version_info < (3, 10) or not standard_finders_only():
         return None  # importlib.metadata asks finders of their own: nothing to stat
     skipped = standard_library_entries()
-    roots = [os.path.abspath(entry or ".") for entry in sys.path if isinstance(entry, str)]
+    entries = [entry for entry in dict.fromkeys([*sys_path, *sys.path]) if isinstance(entry, str)]
+    roots = [os.path.abspath(entry or ".") for entry in entries]
     paths: Dict[str, None] = dict.fromkeys(migration_paths)
-    for entry, root in zip(sys.path, roots):
+    for entry, root in zip(entries, roots):
         if entry in skipped:
             continue
         if os.path.basename(entry).lower().endswith(".egg"):
@@ -128,8 +132,8 @@ def _existing_ancestor(path: str) -> str:
     return parent
 
 
-def record(argv: List[str], started: int, read: HistoryRead, stdout: str) -> bool:
-    """Write the answer of ``argv``, a no-op ``migrate`` whose full run began at ``started`` (``time.time_ns()``).
+def record(key: Tuple[Any, ...], started: int, read: HistoryRead, stdout: str) -> bool:
+    """Write the answer for ``key`` (:func:`~.noop_answer.cache_key` as the run began, at ``started``: ``time.time_ns()``), a no-op ``migrate``.
 
     Nothing is written where a watched path changed less than two seconds
     before ``started`` (or since), where discovery might have read what no
@@ -139,7 +143,7 @@ def record(argv: List[str], started: int, read: HistoryRead, stdout: str) -> boo
     directory = cache_directory()
     if directory is None:
         return False
-    watched = _watched(read.migration_paths)
+    watched = _watched(read.migration_paths, key[SYS_PATH])
     if watched is None:
         return False
     limit = started - SETTLED_NS
@@ -152,7 +156,6 @@ def record(argv: List[str], started: int, read: HistoryRead, stdout: str) -> boo
     database = stamp(read.database)
     if database is None:
         return False
-    key = cache_key(argv)
     entry = {
         "key": key,
         "started": started,
