@@ -8,6 +8,7 @@ below makes entry point discovery fail unless a test is marked
 from __future__ import annotations
 
 import itertools
+import os
 import sqlite3
 import sys
 import textwrap
@@ -26,6 +27,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from servers import MariaDBServer, PgBouncer, PostgresServer
 
 _counter = itertools.count()
+
+# The command line's remembered no-op answers (nocodo_agents.cli.noop_answer) stay off in every
+# subprocess a test starts, so a test of the command line tests its full path, never a user's cache;
+# tests/test_cli_noop_cache.py turns them on, each test with a directory of its own.
+os.environ["NOCODO_AGENTS_NO_CACHE"] = "1"
+os.environ.pop("NOCODO_AGENTS_CACHE_DIR", None)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -51,6 +51,9 @@ LAYER_OF: Dict[str, str] = {
     "agent_entries": "agents",
     "core_plugin": "agents",
     "discovery": "agents",
+    "install_hints": "agents",
+    "installed_registry": "agents",
+    "plugin_calls": "agents",
     "entry_point_scan": "agents",
     "hookspecs": "agents",
     "plugins": "agents",
@@ -84,6 +87,9 @@ LAYER_OF: Dict[str, str] = {
     "__main__": "cli",
     "cli": "cli",
     "cli.": "cli",
+    "cli.noop_answer": "cli",  # runs before anything else of the command: see test_the_cached_noop_path_imports_only_builtins
+    "cli.noop_capture": "cli",
+    "cli.noop_record": "cli",
     # api: the facades
     "": "api",
     "database": "api",
@@ -345,3 +351,31 @@ def test_names_that_moved_are_still_importable_from_where_they_were() -> None:
     assert discovery.MigrationSet is migration_set.MigrationSet
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         getattr(__import__("nocodo_agents.database.migrations", fromlist=["x"]), "nope")
+
+
+
+def test_the_cached_noop_path_imports_only_builtins_and_sqlite3() -> None:
+    """``cli.noop_answer`` answers before anything else of the command is imported.
+
+    Anywhere in it: os, sys, marshal, sqlite3 and the version. At the top of
+    ``cli/__init__.py`` and of the package's ``__init__.py``, which the console
+    script imports first: nothing else (``typing`` included; ``TYPE_CHECKING`` blocks aside).
+    """
+    allowed = {"__future__", "os", "sys", "marshal", "sqlite3", "_version"}
+
+    def imports(nodes: List[ast.stmt], everywhere: bool) -> Set[str]:
+        found: Set[str] = set()
+        for node in nodes:
+            if isinstance(node, ast.If) and _is_type_checking(node.test):
+                continue
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                found.add(node.module or "")
+            elif everywhere:
+                found |= imports([c for c in ast.iter_child_nodes(node) if isinstance(c, ast.stmt)], everywhere)
+        return found
+
+    for module, everywhere in (("cli.noop_answer", True), ("cli", False), ("", False)):
+        imported = imports(ast.parse(MODULES[module].read_text()).body, everywhere)
+        assert imported <= allowed, (module, sorted(imported - allowed))

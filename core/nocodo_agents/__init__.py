@@ -4,11 +4,14 @@ Every public name (the errors too) is importable from here directly and
 imported on first use, so ``import nocodo_agents`` stays cheap.
 """
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
 from ._version import __version__
 
+TYPE_CHECKING = False  # not typing's: importing typing costs the command line milliseconds at every start
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
     from .errors import (
         AdoptionAmbiguousError,
         BookkeepingTableError,

@@ -32,7 +32,7 @@ from .hookspecs import ENTRY_POINT_GROUP
 from .loading import RACY_NS
 
 
-def _importlib_metadata() -> Any:
+def importlib_metadata_module() -> Any:
     """:mod:`importlib.metadata` (the backport before 3.10), imported when needed: it costs about 20 ms."""
     if sys.version_info >= (3, 10):
         from importlib import metadata
@@ -101,7 +101,7 @@ def installed_agent_entries() -> List[AgentEntry]:
             )
             for found in scanned
         ]
-    metadata = _importlib_metadata()
+    metadata = importlib_metadata_module()
     try:
         found = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
     except _METADATA_FAILURES as error:
@@ -268,72 +268,3 @@ def sys_path_stamp() -> Optional[PathStamp]:
             return None
         append((entry, modified))
     return tuple(stamp)
-
-
-def _core_extra_hint(dashed: str) -> Optional[str]:
-    """``pip install 'nocodo-agents[<dashed>]'`` if nocodo-agents has that extra, else ``None``."""
-    importlib_metadata = _importlib_metadata()
-    try:
-        extras = importlib_metadata.metadata(CORE_DISTRIBUTION).get_all("Provides-Extra") or []
-    except importlib_metadata.PackageNotFoundError:
-        extras = []
-    return f"pip install 'nocodo-agents[{dashed}]'" if dashed in extras else None
-
-
-def install_hint(agent: str) -> str:
-    """The ``pip install`` command that would most likely provide ``agent``."""
-    dashed = normalize_agent_name(agent).replace("_", "-")
-    extra = _core_extra_hint(dashed)
-    if extra is not None:
-        return extra
-    return f"pip install nocodo-agents-{dashed} (or the distribution that provides agent {agent!r})"
-
-
-_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-
-def _missing_requirements(distribution: str) -> List[str]:
-    """The requirements (``Requires-Dist``, without extras' ones) of ``distribution`` not installed here."""
-    importlib_metadata = _importlib_metadata()
-    try:
-        requirements = importlib_metadata.requires(distribution) or []
-    except importlib_metadata.PackageNotFoundError:
-        return []
-    missing = []
-    for requirement in requirements:
-        spec, _, marker = requirement.partition(";")
-        if "extra" in marker:
-            continue
-        match = _REQUIREMENT_NAME.match(spec)
-        if match is None:
-            continue
-        try:
-            importlib_metadata.distribution(match.group(1))
-        except importlib_metadata.PackageNotFoundError:
-            missing.append(spec.strip())
-    return missing
-
-
-def required_agent_install_hint(agent: str, required_by_distribution: str) -> Tuple[str, bool]:
-    """The ``pip install`` that most likely provides ``agent``, required by an agent of ``required_by_distribution``.
-
-    Prefers a distribution that ``required_by_distribution`` names in its
-    requirements and that is not installed (the one whose name holds the
-    agent's, if several are), then an extra of nocodo-agents; otherwise the
-    guess ``nocodo-agents-<dashed name>``. The
-    second value says whether it is a guess.
-    """
-    missing = _missing_requirements(required_by_distribution)
-    folded = normalize_agent_name(agent)
-    matching = [spec for spec in missing if folded in normalize_agent_name(_REQUIREMENT_NAME.match(spec).group(1))]  # type: ignore[union-attr]
-    chosen = matching or missing
-    if len(chosen) == 1:
-        spec = chosen[0]
-        return (f"pip install {spec!r}" if not _REQUIREMENT_NAME.fullmatch(spec) else f"pip install {spec}"), False
-    if chosen:
-        return "pip install " + " ".join(repr(spec) for spec in chosen), False
-    dashed = folded.replace("_", "-")
-    extra = _core_extra_hint(dashed)
-    if extra is not None:
-        return extra, False
-    return f"pip install nocodo-agents-{dashed}", True

@@ -10,7 +10,7 @@ all: only ``core`` and plugins registered in-process
 (:meth:`AgentRegistry.from_plugins`), for locked-down deployments.
 
 The only process-wide state of nocodo-agents lives here: the registry
-:meth:`AgentRegistry.installed` returns (see :class:`_InstalledRegistry`),
+:meth:`AgentRegistry.installed` returns (see :class:`~nocodo_agents.installed_registry.InstalledRegistry`),
 dropped by :meth:`AgentRegistry.clear_installed`.
 """
 
@@ -26,14 +26,10 @@ from . import hookspecs
 from .agent_entries import (
     DISABLE_AUTOLOAD_ENV,
     AgentEntry,
-    PathStamp,
     core_entry,
-    install_hint,
     installed_agent_entries,
     normalize_agent_name,
     plugin_autoload_disabled,
-    required_agent_install_hint,
-    sys_path_stamp,
 )
 from .core_plugin import CORE_AGENT
 from .errors import (
@@ -43,10 +39,11 @@ from .errors import (
     RequiredAgentMissingError,
     UnknownAgentError,
 )
-from .faults import PLUGIN_FAULTS, describe_fault
+from .install_hints import install_hint, required_agent_install_hint
+from .installed_registry import InstalledRegistry
 from .loading import DirectoryStamp, directories_changed
-from .migration import Migration
 from .migration_set import MigrationSet
+from .plugin_calls import HOOK_NAME, REQUIRES_HOOK_NAME, ask_plugin, load_plugin
 
 __all__ = [
     "DISABLE_AUTOLOAD_ENV",
@@ -60,10 +57,6 @@ __all__ = [
     "plugin_autoload_disabled",
     "requirement_graph",
 ]
-
-HOOK_NAME = "nocodo_agents_migrations"
-#: The optional hook naming the agents an agent requires.
-REQUIRES_HOOK_NAME = "nocodo_agents_requires"
 
 
 @dataclass(frozen=True)
@@ -180,8 +173,23 @@ class AgentRegistry:
             if loaded is None:
                 loaded = self._loaded[key] = self._load(key, entry)
             elif directories_changed(loaded.directories):
-                loaded = self._loaded[key] = self._ask(loaded.plugin, key, entry)
+                loaded = self._loaded[key] = _Loaded(loaded.plugin, *ask_plugin(self.plugin_manager, loaded.plugin, key, entry))
             return loaded
+
+    def watched_paths(self, agents: Iterable[str]) -> Optional[Tuple[str, ...]]:
+        """The directories and migration files ``agents``' migrations were listed from; ``None`` if one is not loaded here.
+
+        For the command line's remembered no-op answers
+        (:mod:`~nocodo_agents.cli.noop_record`): a change to any of them can change an answer.
+        """
+        paths: Dict[str, None] = {}
+        with self._lock:
+            for agent in agents:
+                loaded = self._loaded.get(normalize_agent_name(agent))
+                if loaded is None:
+                    return None
+                paths.update((path, None) for path, _ in loaded.directories)
+        return tuple(paths)
 
     def requested_sets(self, agents: Optional[Sequence[str]]) -> List[MigrationSet]:
         """``core``, the requested agents (every installed one for ``None``) and what they require, transitively.
@@ -255,104 +263,15 @@ class AgentRegistry:
                 required_by=(requiring.agent, requiring.distribution),
             ) from error
 
+
     def _load(self, key: str, entry: AgentEntry) -> _Loaded:
         """Import and register the agent's plugin, then ask it for its migrations."""
+        plugin = load_plugin(self.plugin_manager, key, entry)
         try:
-            plugin = entry.load()
-        except PLUGIN_FAULTS as error:
-            raise PluginLoadError(
-                agent=key,
-                distribution=entry.distribution,
-                cause=f"importing {entry.target} {describe_fault(error)}",
-            ) from error
-        try:
-            self.plugin_manager.register(plugin, name=key)
-        except PLUGIN_FAULTS as error:
-            cause = describe_fault(error) if isinstance(error, SystemExit) else str(error)
-            raise PluginLoadError(
-                agent=key,
-                distribution=entry.distribution,
-                cause=f"{entry.target} is not a valid plugin: {cause}",
-            ) from error
-        try:
-            return self._ask(plugin, key, entry)
+            return _Loaded(plugin, *ask_plugin(self.plugin_manager, plugin, key, entry))
         except PluginLoadError:
             self.plugin_manager.unregister(plugin)
             raise
-
-    def _ask(self, plugin: object, key: str, entry: AgentEntry) -> _Loaded:
-        """Call the registered plugin's hooks: its migration set (with what it requires) and the directories it listed."""
-        results = self._call_hook(plugin, key, entry)
-        migrations = [m for result in results for m in result]
-        directories = tuple(
-            d for result in results for d in (*getattr(result, "directories", ()), *getattr(result, "files", ()))
-        )
-        requires = self._call_requires_hook(plugin, key, entry)
-        migration_set = MigrationSet(key, entry.distribution, entry.version, tuple(migrations), requires)
-        return _Loaded(plugin, migration_set, directories)
-
-    def _call_requires_hook(self, plugin: object, key: str, entry: AgentEntry) -> Tuple[str, ...]:
-        """The agents ``plugin``'s optional ``nocodo_agents_requires()`` names, folded, each once (none without the hook)."""
-
-        def fail(cause: str) -> PluginLoadError:
-            return PluginLoadError(agent=key, distribution=entry.distribution, cause=cause)
-
-        implementers = [c.name for c in self.plugin_manager.get_hookcallers(plugin) or []]
-        if REQUIRES_HOOK_NAME not in implementers:
-            return ()
-        others = [p for _, p in self.plugin_manager.list_name_plugin() if p is not plugin]
-        call = self.plugin_manager.subset_hook_caller(REQUIRES_HOOK_NAME, remove_plugins=others)
-        try:
-            results = call()
-        except PLUGIN_FAULTS as error:
-            raise fail(f"its {REQUIRES_HOOK_NAME}() hook {describe_fault(error)}") from error
-        required: Dict[str, None] = {}
-        for result in results or [None]:
-            if not isinstance(result, (list, tuple)):
-                raise fail(f"its {REQUIRES_HOOK_NAME}() hook returned {type(result).__name__}, expected a list of agent names")
-            for name in result:
-                if not isinstance(name, str) or not normalize_agent_name(name).strip("_"):
-                    raise fail(
-                        f"its {REQUIRES_HOOK_NAME}() hook returned a list holding {name!r}, expected only agent names "
-                        f"(non-empty strings)"
-                    )
-                folded = normalize_agent_name(name)
-                if folded == key:
-                    raise fail(f"its {REQUIRES_HOOK_NAME}() hook names the agent itself ({name!r}); an agent cannot require itself")
-                required[folded] = None
-        return tuple(required)
-
-    def _call_hook(self, plugin: object, key: str, entry: AgentEntry) -> List[Sequence[Migration]]:
-        """Ask one registered plugin for its migrations and check what it returns (its lists, as returned)."""
-        target = entry.target
-
-        def fail(cause: str) -> PluginLoadError:
-            return PluginLoadError(agent=key, distribution=entry.distribution, cause=cause)
-
-        implementers = [c.name for c in self.plugin_manager.get_hookcallers(plugin) or []]
-        if HOOK_NAME not in implementers:
-            raise fail(
-                f"{target} implements no @hookimpl {HOOK_NAME}(); add one returning "
-                f"load_migrations('<your package>.migrations')"
-            )
-        others = [p for _, p in self.plugin_manager.list_name_plugin() if p is not plugin]
-        call = self.plugin_manager.subset_hook_caller(HOOK_NAME, remove_plugins=others)
-        try:
-            results = call()
-        except PLUGIN_FAULTS as error:
-            raise fail(f"its {HOOK_NAME}() hook {describe_fault(error)}") from error
-        if not results:
-            raise fail(f"its {HOOK_NAME}() hook returned None, expected a list of Migration")
-        for result in results:
-            if not isinstance(result, (list, tuple)):
-                raise fail(f"its {HOOK_NAME}() hook returned {type(result).__name__}, expected a list of Migration")
-            for item in result:
-                if not isinstance(item, Migration):
-                    raise fail(
-                        f"its {HOOK_NAME}() hook returned a list holding {item!r} "
-                        f"({type(item).__name__}), expected only Migration objects"
-                    )
-        return results
 
 
 def requirement_graph(sets: Iterable[MigrationSet]) -> Dict[str, Tuple[str, ...]]:
@@ -364,56 +283,5 @@ def requirement_graph(sets: Iterable[MigrationSet]) -> Dict[str, Tuple[str, ...]
     return graph
 
 
-class _InstalledRegistry:
-    """The registry :meth:`AgentRegistry.installed` returns: the one process-wide state of nocodo-agents.
-
-    It holds the registry built from the scanned entry points, keyed on
-    :func:`~nocodo_agents.agent_entries.sys_path_stamp` (scanning costs
-    milliseconds, the stamp one ``stat`` per ``sys.path`` entry; no stamp while
-    a ``sys.path`` directory was modified within the last two seconds, so it is
-    scanned again at every call until then), and, apart,
-    the ``core``-only registry used while :data:`DISABLE_AUTOLOAD_ENV` is set
-    (checked at every call, so switching it back finds the scanned registry
-    unchanged). Each registry re-lists an agent's migrations when their
-    directories change (:meth:`AgentRegistry.migration_set`).
-    :meth:`AgentRegistry.clear_installed` empties both.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._scanned: Optional[Tuple[Optional[PathStamp], AgentRegistry]] = None
-        self._core_only: Optional[AgentRegistry] = None
-        #: Whether this process scanned before (kept by :meth:`clear`): every later scan invalidates import caches.
-        self._scanned_before = False
-
-    def get(self, scan: Callable[[], AgentRegistry]) -> AgentRegistry:
-        """The cached registry, ``scan()``-ed again if the environment changed."""
-        if plugin_autoload_disabled():
-            with self._lock:
-                if self._core_only is None:
-                    self._core_only = scan()
-                return self._core_only
-        stamp = sys_path_stamp()
-        scanned = self._scanned  # read without the lock: replaced whole, never changed in place
-        if stamp is not None and scanned is not None and scanned[0] == stamp:
-            return scanned[1]
-        with self._lock:
-            if stamp is None or self._scanned is None or self._scanned[0] != stamp:
-                if self._scanned_before:
-                    # The import system lists a directory again only when its time moves: an agent
-                    # installed within the tick of its last listing could be found but not imported.
-                    from importlib import invalidate_caches
-
-                    invalidate_caches()
-                self._scanned = (stamp, scan())
-                self._scanned_before = True
-            return self._scanned[1]
-
-    def clear(self) -> None:
-        """Forget both registries."""
-        with self._lock:
-            self._scanned = None
-            self._core_only = None
-
-
-_INSTALLED = _InstalledRegistry()
+#: The registry :meth:`AgentRegistry.installed` returns.
+_INSTALLED: InstalledRegistry[AgentRegistry] = InstalledRegistry()

@@ -140,7 +140,7 @@ def _name_and_version(info: str) -> ScannedEntryPoint:
     return ScannedEntryPoint("", "", fields["name"], fields["version"])
 
 
-def _standard_finders_only() -> bool:
+def standard_finders_only() -> bool:
     """Whether the standard path finder is the only meta path finder declaring distributions."""
     from importlib.machinery import PathFinder
 
@@ -154,7 +154,7 @@ def scan_group(group: str) -> Optional[List[ScannedEntryPoint]]:
     Raises :class:`~nocodo_agents.errors.InstalledMetadataError` for an
     ``entry_points.txt`` importlib.metadata would fail on (see :func:`_pairs_of`).
     """
-    if sys.version_info < (3, 10) or not _standard_finders_only():
+    if sys.version_info < (3, 10) or not standard_finders_only():
         return None
     seen: Set[str] = set()
     found: List[ScannedEntryPoint] = []

@@ -1,16 +1,20 @@
-"""The ``nocodo-agents`` command (also ``python -m nocodo_agents``)."""
+"""The ``nocodo-agents`` command (also ``python -m nocodo_agents``).
+
+Importing this package imports nothing else: :func:`main` first asks
+:mod:`.noop_answer` for a remembered no-op answer, and only without one
+imports the parser and runs the command.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, List, Optional
 
-from .config import apply_settings
-from .output import CLOSED_OUTPUT_EXIT, Output, OutputClosed
-from .parser import build_parser
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, List, Optional
+
     from .exit_codes import ExitCode
+    from .output import Output
 
 __all__ = ["ExitCode", "main"]
 
@@ -36,9 +40,44 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run the command line with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
+
+    Called without ``argv`` (the installed command, ``python -m nocodo_agents``),
+    a ``migrate`` that found nothing to do on a SQLite file is remembered, and
+    answered from what was remembered next time while nothing it depended on
+    changed (:mod:`.noop_answer`).
+    """
+    if argv is None:
+        from time import time_ns
+
+        started = time_ns()
+        from .noop_answer import replay
+
+        code = replay(sys.argv[1:])
+        if code is not None:
+            return code
+        from .noop_capture import run_remembering
+
+        return run_remembering(sys.argv[1:], started, _run)
+    return _run(argv)
+
+
+def _run(argv: Optional[List[str]], output: Optional[Output] = None, parsed: Optional[Callable[[Any], None]] = None) -> int:
+    """Parse ``argv`` and run its command, printing through ``output`` (a new :class:`~.output.Output` if ``None``).
+
+    ``parsed`` is given the parsed arguments before the command runs.
+    """
+    from .config import apply_settings
+    from .output import CLOSED_OUTPUT_EXIT, Output, OutputClosed
+    from .parser import build_parser
+
     args = build_parser().parse_args(argv)
-    output = Output(quiet=args.quiet)
+    if parsed is not None:
+        parsed(args)
+    if output is None:
+        output = Output(quiet=args.quiet)
+    else:
+        output.quiet = args.quiet
     _configure_logging(args.verbose, args.quiet)
     try:
         args.settings, args.pyproject = apply_settings(args)  # flag > NOCODO_AGENTS_* > pyproject.toml > default

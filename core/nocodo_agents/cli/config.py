@@ -53,13 +53,26 @@ class Setting:
         self.source = source
 
 
-def find_pyproject(start: Path) -> Optional[Path]:
-    """The current project's ``pyproject.toml``: the first found from ``start`` upward, or None."""
+def project_file_candidates(start: Path) -> List[Path]:
+    """Each ``pyproject.toml`` looked for from ``start`` upward, up to the first that exists (the last one then).
+
+    Everything the settings depend on besides the environment: the remembered
+    no-op answers of ``migrate`` stamp each of them (one created or removed
+    changes which file is the project's).
+    """
+    looked_at = []
     for directory in (start, *start.parents):
         candidate = directory / "pyproject.toml"
+        looked_at.append(candidate)
         if candidate.is_file():
-            return candidate
-    return None
+            break
+    return looked_at
+
+
+def find_pyproject(start: Path) -> Optional[Path]:
+    """The current project's ``pyproject.toml``: the first found from ``start`` upward, or None."""
+    last = project_file_candidates(start)[-1]
+    return last if last.is_file() else None
 
 
 def _load_toml(path: Path, text: str) -> Dict[str, Any]:

@@ -139,6 +139,10 @@ def _apply_pending(conn: Any, args: argparse.Namespace, output: Output, url: Dat
         finally:
             if live is not None:
                 live.clear()
+        if getattr(args, "remember_noop", False) and not report.applied and not report.adopted:
+            from .noop_record import history_read
+
+            args.noop_read = history_read(run, url)  # main() remembers the answer once the command is done
         if args.json:
             for step in report.adopted:
                 json_line(output, step_event("adopted", step))

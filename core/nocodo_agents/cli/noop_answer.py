@@ -1,0 +1,223 @@
+"""The command line's remembered no-op answers: ``migrate`` on an up-to-date SQLite file, answered from disk.
+
+``nocodo-agents migrate`` usually finds nothing to do. Answering that the
+full way imports pluggy, argparse, the agents and every migration module to
+checksum it; this module answers it from an entry that the full path wrote
+(:mod:`.noop_record`) the last time it found the same command a no-op, after
+checking that nothing its answer depended on has changed:
+
+- the key: the interpreter (``sys.executable``, ``sys.version``,
+  ``sys.prefix``, ``sys.flags``), ``sys.path``, the working directory, the
+  exact command line, every environment variable whose name starts with
+  ``NOCODO_AGENTS_`` or ``PYTHON``, ``HOME`` (``~`` in a path), and the version of nocodo-agents;
+- the ``stat`` (modification and change times, size, inode, device) of every
+  ``sys.path`` directory, of every module file the full run had imported
+  outside the standard library (nocodo-agents, pluggy, the agents and their
+  migration modules, whatever those import) and its directory, of every file
+  in an imported package's directory (data files), of a zip file for what is in it, of every
+  migration file and directory the agents' migrations were listed from, and
+  of the ``*.dist-info``/``*.egg-info`` folders, their ``entry_points.txt``
+  and ``METADATA``, and the ``.pth`` files, where installed agents are found;
+  and of the command line's settings file: each ``pyproject.toml`` looked for from
+  the working directory upward, up to the one found (``[tool.nocodo-agents]``);
+- the database: the file the command line names (a path without URI
+  parameters), the same file (device and inode) as then, and its history read
+  again with the very statement the full run read it with (the rows and
+  main's schema version, which SQLite changes at any change of a table's
+  definition), equal to the rows that run verified and found complete.
+
+Everything equal: the remembered output is printed and the exit code is 0,
+with one statement sent. Any doubt at all (no entry, an unreadable or
+truncated one, another key, a ``stat`` that differs, a file modified within
+two seconds before the full run that wrote it began, a database error, an
+entry or directory not owned by this user or writable by others) and the
+command takes its full path, which writes the entry again.
+
+This module runs before anything else of the command: it imports only
+:mod:`os`, :mod:`sys` and :mod:`marshal` (builtins), and :mod:`sqlite3` once
+an entry was found.
+
+Where: ``$NOCODO_AGENTS_CACHE_DIR``, else ``$XDG_CACHE_HOME/nocodo-agents``,
+else ``~/.cache/nocodo-agents``. ``NOCODO_AGENTS_NO_CACHE=1`` turns it off.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+
+from .._version import __version__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, List, Optional, Tuple
+
+#: Set (to anything but empty, ``0``, ``false``, ``no`` or ``off``) to neither read nor write remembered answers.
+NO_CACHE_ENV = "NOCODO_AGENTS_NO_CACHE"
+#: Where the answers are kept, if set.
+CACHE_DIR_ENV = "NOCODO_AGENTS_CACHE_DIR"
+#: The environment variables in the key: every one whose name starts with one of these.
+KEY_ENV_PREFIXES = ("NOCODO_AGENTS_", "PYTHON")
+#: And these: ``HOME`` says where a database path beginning with ``~`` is.
+KEY_ENV_NAMES = ("HOME",)
+#: The format of an entry; an entry of another format is never read.
+FORMAT = 1
+#: Entry files are named ``<PREFIX><hash>.marshal``.
+PREFIX = "migrate-noop-"
+#: How long before the full run began a stamped file must have last changed (ns): a change within
+#: the same tick of a coarse file-system clock would not move its times.
+SETTLED_NS = 2_000_000_000
+
+
+def _off(value: Optional[str]) -> bool:
+    return not value or value.strip().lower() in ("0", "false", "no", "off")
+
+
+def cache_directory() -> Optional[str]:
+    """Where the answers are kept, or ``None`` where they are not (turned off, or no user id to check owners by)."""
+    environ = os.environ
+    if not _off(environ.get(NO_CACHE_ENV)) or not hasattr(os, "getuid"):
+        return None
+    given = environ.get(CACHE_DIR_ENV)
+    if given:
+        return os.path.abspath(given)
+    base = environ.get("XDG_CACHE_HOME")
+    if not base or not os.path.isabs(base):
+        home = os.path.expanduser("~")
+        if home == "~" or not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".cache")
+    return os.path.join(base, "nocodo-agents")
+
+
+def private_directory(path: str) -> bool:
+    """Whether ``path`` is a directory owned by this user that no one else can write into."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return False
+    return (status.st_mode & 0o170000) == 0o040000 and status.st_uid == os.getuid() and not status.st_mode & 0o022
+
+
+#: Where :func:`cache_key` holds ``sys.path``, the executable, the working directory and the command line.
+SYS_PATH, EXECUTABLE, CWD, ARGV = 6, 2, 7, 8
+
+
+def cache_key(argv: List[str]) -> Tuple[Any, ...]:
+    """Everything outside the files and the database that the answer of ``argv`` depends on (see the module's docstring)."""
+    environ = os.environ
+    variables = tuple(sorted((name, environ[name]) for name in environ if name.startswith(KEY_ENV_PREFIXES) or name in KEY_ENV_NAMES))
+    return (
+        FORMAT,
+        __version__,
+        sys.executable,
+        sys.version,
+        sys.prefix,
+        tuple(sys.flags),
+        tuple(sys.path),
+        os.getcwd(),
+        tuple(argv),
+        variables,
+    )
+
+
+def entry_path(directory: str, key: Tuple[Any, ...]) -> str:
+    """The file holding the answer for ``key``: named by a hash (FNV-1a, 32-bit) of its command line and working directory."""
+    value = 0x811C9DC5
+    for byte in repr((key[EXECUTABLE], key[CWD], key[ARGV])).encode("utf-8", "surrogatepass"):
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return os.path.join(directory, f"{PREFIX}{value:08x}.marshal")
+
+
+def stamp(path: str) -> Optional[Tuple[int, int, int, int, int]]:
+    """``path``'s modification and change times (ns), size, inode and device; ``None`` if it does not exist."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino, status.st_dev)
+
+
+def _read_entry(path: str) -> Any:
+    """The entry in ``path`` if it is a regular file of this user's, else ``None``."""
+    try:
+        with open(path, "rb") as file:
+            status = os.fstat(file.fileno())
+            if (status.st_mode & 0o170000) != 0o100000 or status.st_uid != os.getuid():
+                return None
+            return marshal.loads(file.read())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+
+
+def _uri(path: str) -> str:
+    """A ``file:`` URI opening the existing file ``path`` for reading and writing (never creating it)."""
+    quoted = path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+    return f"file:{quoted}?mode=rw"
+
+
+def history_unchanged(database: str, sql: str, rows: List[Any]) -> bool:
+    """Whether ``sql`` (the full run's history read) gives ``rows`` again on ``database``; any error: ``False``.
+
+    One statement, with text as bytes, as the full run read it. The file is
+    opened without being created, and without waiting for a writer's lock
+    (the full path waits, under ``--lock-timeout``).
+    """
+    import sqlite3
+
+    try:
+        connection = sqlite3.connect(_uri(database), uri=True, timeout=0, isolation_level=None)
+    except Exception:
+        return False
+    try:
+        connection.text_factory = bytes
+        return connection.execute(sql).fetchall() == rows
+    except Exception:
+        return False
+    finally:
+        connection.close()
+
+
+def _settled(stamps: Any, started: int) -> bool:
+    """Whether every stamp in ``stamps`` last changed :data:`SETTLED_NS` before ``started``, and each is as it was."""
+    limit = started - SETTLED_NS
+    for path, recorded in stamps:
+        if recorded is not None and (recorded[0] >= limit or recorded[1] >= limit):
+            return False
+        if stamp(path) != recorded:
+            return False
+    return True
+
+
+def replay(argv: List[str]) -> Optional[int]:
+    """Answer ``argv`` from its remembered entry if nothing it depended on changed: print its output, return 0.
+
+    ``None``: no such answer (any doubt); the command then runs its full path.
+    Only a ``migrate`` is ever remembered (:mod:`.noop_record`).
+    """
+    if "migrate" not in argv:
+        return None
+    try:
+        directory = cache_directory()
+        if directory is None:
+            return None
+        key = cache_key(argv)
+        entry = _read_entry(entry_path(directory, key))
+        if type(entry) is not dict or entry.get("key") != key or not private_directory(directory):
+            return None
+        database, identity, sql, rows = entry["database"], entry["identity"], entry["sql"], entry["rows"]
+        text, started, stamps = entry["stdout"], entry["started"], entry["stamps"]
+        if type(text) is not str or type(started) is not int or type(database) is not str or type(sql) is not str:
+            return None
+        current = stamp(database)
+        if current is None or current[3:] != identity or not _settled(stamps, started):
+            return None
+        if not history_unchanged(database, sql, rows):
+            return None
+    except Exception:  # a malformed entry of any kind: the full path answers
+        return None
+    if text:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return 0

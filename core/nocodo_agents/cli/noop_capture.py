@@ -1,0 +1,65 @@
+"""Running a command on its full path while catching what a remembered no-op answer needs: its output and its history read.
+
+The command's standard output and error are recorded as they are written
+(and written through unchanged). A ``migrate`` that exits 0, wrote nothing
+on standard error, ran without ``-v`` and found nothing to do on a SQLite
+file (:func:`~.noop_record.history_read`) is then remembered
+(:func:`~.noop_record.record`); anything else is not.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, List, TextIO
+
+from .noop_answer import cache_directory, cache_key
+from .output import Output
+
+
+class _Recording:
+    """A text stream writing through to ``stream`` and keeping what was written."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.written: List[str] = []
+
+    def write(self, text: str) -> int:
+        self.written.append(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def run_remembering(argv: List[str], started: int, run: Callable[..., int]) -> int:
+    """``run(argv, output, parsed)`` (the full path), remembering its answer if it is a no-op ``migrate`` (``started``: ``time.time_ns()`` at the start)."""
+    if "migrate" not in argv or cache_directory() is None:
+        return int(run(argv))
+    key = cache_key(argv)  # as the command began: what the next command compares
+    seen: List[Any] = []
+
+    def parsed(args: Any) -> None:
+        if getattr(args, "verbose", 0) == 0:
+            args.remember_noop = True
+        seen.append(args)
+
+    out, err = _Recording(sys.stdout), _Recording(sys.stderr)
+    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]  # warnings and logging write through these too
+    try:
+        code = int(run(argv, Output(out=out, err=err), parsed))  # type: ignore[arg-type]
+    finally:
+        sys.stdout, sys.stderr = out.stream, err.stream
+    read = getattr(seen[0], "noop_read", None) if seen else None
+    if code == 0 and read is not None and not err.written:
+        from .noop_record import record
+
+        try:
+            record(key, started, read, "".join(out.written))
+        except Exception:  # remembering is an optimisation: never a reason to fail a command that succeeded
+            pass
+    return code
+
+
