@@ -109,13 +109,20 @@ class PostgreSQLDialect(BatchedWrites, SessionSettings, DriverErrors, Dialect):
 
     # -- statements ------------------------------------------------------------------------------
 
-    # The schema travels with the columns, so the no-op path learns where history lives for free.
+    # The schema travels with the columns, so the no-op path learns where history lives for free. Read from
+    # pg_catalog, not information_schema (whose views the server takes milliseconds to plan), with what
+    # information_schema.columns says: NOT NULL also from a domain, a default also for an identity or generated
+    # column, the relation kinds it lists (table, view, foreign table, partitioned table), a domain's base type.
+    # Scalar subqueries rather than joins: the server plans them in a fraction of the time.
     history_columns_sql = (
-        "SELECT c.column_name, c.is_nullable = 'NO', c.column_default IS NOT NULL OR c.is_identity = 'YES' "
-        "OR c.is_generated <> 'NEVER', t.table_type = 'BASE TABLE', quote_ident(c.table_schema), c.udt_name "
-        "FROM information_schema.columns c JOIN information_schema.tables t "
-        "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
-        "WHERE c.table_schema = current_schema() AND c.table_name = %s"
+        "SELECT a.attname, a.attnotnull OR (SELECT t.typtype = 'd' AND t.typnotnull FROM pg_catalog.pg_type t "
+        "WHERE t.oid = a.atttypid), a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '', "
+        "(SELECT c.relkind IN ('r', 'p') FROM pg_catalog.pg_class c WHERE c.oid = a.attrelid), "
+        "quote_ident(current_schema()), (SELECT CASE WHEN t.typtype = 'd' THEN (SELECT b.typname FROM "
+        "pg_catalog.pg_type b WHERE b.oid = t.typbasetype) ELSE t.typname END FROM pg_catalog.pg_type t "
+        "WHERE t.oid = a.atttypid) FROM pg_catalog.pg_attribute a WHERE a.attrelid = (SELECT c.oid FROM "
+        "pg_catalog.pg_class c WHERE c.oid = to_regclass(quote_ident(current_schema()) || '.' || quote_ident(%s)) "
+        "AND c.relkind IN ('r', 'v', 'f', 'p')) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
     )
 
     declared_type_index = 5
