@@ -11,11 +11,16 @@ out. :class:`HistoryShape` is that part of
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence
+import weakref
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
 from ...errors import HistoryTableError
 from ...history import HISTORY_TABLE
 from ..history_table import as_text
+
+#: Per psycopg connection: the schema (quoted) where its history table, with an ``agent`` column, was last found.
+#: Only a guess for the next run's read to travel with the shape (see :meth:`HistoryShape.history_columns`).
+_LAST_SEEN: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
 
 
 class HistoryShape:
@@ -32,6 +37,18 @@ class HistoryShape:
         def _current_schema(self) -> str: ...
 
         def location(self) -> str: ...
+
+        def transaction_open(self) -> bool: ...
+
+        def _send(self, sql: str, statements: int) -> List[List[Any]]: ...
+
+        def history_select(self) -> str: ...
+
+    connection: Any
+    #: The history read that travelled with the shape (the statement and its rows), until :meth:`_history_rows` takes it.
+    _read_with_shape: Optional[Tuple[str, List[Any]]] = None
+    #: Whether the shape about to be read may bring the history's rows with it (see :meth:`history_columns`).
+    _rows_follow = False
 
     # The schema travels with the columns, so the no-op path learns where history lives for free. Read from
     # pg_catalog, not information_schema (whose views the server takes milliseconds to plan), with what
@@ -81,6 +98,54 @@ class HistoryShape:
                 f"the view(s), run again, then create them again (they read the widened column as they are)",
             )
         super().widen_history()  # type: ignore[misc]
+
+    def history_columns(self) -> List[str]:
+        """The history table's columns (shape checked); on a connection that found it before, its rows come along.
+
+        Outside a transaction, where this connection last found the history
+        table (and its ``agent`` column) the rows are read in the same message
+        as the shape (one round trip instead of two): ``read_history`` uses
+        them only if the shape says the table is still there, in that schema,
+        with that column (the very statement it would send), and otherwise
+        reads again. A message refused because the table, the schema or the
+        column is gone is followed by the shape alone, as on a first run.
+        """
+        self._rows_follow = True
+        try:
+            columns = super().history_columns()  # type: ignore[misc]
+        finally:
+            self._rows_follow = False
+        if columns and "agent" in columns and self._schema is not None:
+            _LAST_SEEN[self.connection] = self._schema
+        else:
+            _LAST_SEEN.pop(self.connection, None)
+        return columns
+
+    def _history_shape_rows(self) -> List[Any]:
+        """The shape's rows (one statement), with the history's rows when :meth:`history_columns` may use them."""
+        import psycopg
+
+        self._read_with_shape = None
+        schema = _LAST_SEEN.get(self.connection) if self._rows_follow and not self.transaction_open() else None
+        if schema is None:
+            return super()._history_shape_rows()  # type: ignore[misc]
+        read = f"SELECT version, name, applied_on, checksum, agent FROM {schema}.{HISTORY_TABLE} ORDER BY version"
+        shape_sql = self.history_columns_sql.replace("%s", f"'{HISTORY_TABLE}'")  # one message: no parameters
+        try:
+            shape, rows = self._send(f"{shape_sql}; {read}", 2)
+        except psycopg.errors.ProgrammingError:  # the table, its schema or its agent column is gone: as a first run
+            _LAST_SEEN.pop(self.connection, None)
+            return super()._history_shape_rows()  # type: ignore[misc]
+        self._note_history_shape(shape)
+        self._read_with_shape = (read, rows)
+        return shape
+
+    def _history_rows(self, sql: str) -> List[Any]:
+        """The rows read with the shape if ``sql`` is the statement that read them, else read now."""
+        prefetched, self._read_with_shape = self._read_with_shape, None
+        if prefetched is not None and prefetched[0] == sql:
+            return prefetched[1]
+        return super()._history_rows(sql)  # type: ignore[misc]
 
     def _note_history_shape(self, rows: Sequence[Any]) -> None:
         if rows:
