@@ -31,6 +31,7 @@ followed: MySQL ``SET sql_mode = '...'`` (``NO_BACKSLASH_ESCAPES``,
 and PostgreSQL ``SET [LOCAL] standard_conforming_strings``. When the new mode
 cannot be read from the text (``SET sql_mode = CONCAT(...)``), the rest is
 split under every mode it could be, and must split the same way under each.
+Which mode a ``SET`` leaves is read by :mod:`nocodo_agents.schema.mode_changes`.
 Text the splitter cannot split safely raises :class:`SplitError`.
 """
 
@@ -39,8 +40,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
-from .lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, IDENTIFIER, PUNCT, STRING, WORD, SqlLexError, SqlSyntax, tokens
+from .lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, PUNCT, WORD, SqlLexError, SqlSyntax, tokens
 from .compound_statement import OPENERS
+from .mode_changes import _UNREADABLE, mysql_set, postgresql_set
+from .mode_changes import _assigned, _assignments, _mode_source, _unquote  # noqa: F401  (importable here, as before)
 from .routine import RoutineBody, RoutineBodyError, oracle_program
 
 _ROUTINES = frozenset({"TRIGGER", "PROCEDURE", "FUNCTION", "EVENT"})
@@ -186,52 +189,10 @@ class _Splitter:
     def _mode_change(self, code: List[Tuple[str, str]]) -> Optional[SqlSyntax]:
         """The syntax after a ``SET`` statement: ``None`` if it leaves it as it is, :data:`_UNREADABLE` if the text does not say."""
         if self.syntax.dialect == "mysql":
-            return self._mysql_set(code)
+            return mysql_set(self.syntax, self.saved, code)
         if self.syntax.dialect == "postgresql":
-            return self._postgresql_set(code)
+            return postgresql_set(self.syntax, code)
         return None
-
-    def _mysql_set(self, code: List[Tuple[str, str]]) -> Optional[SqlSyntax]:
-        current, changed = self.syntax, False
-        for assignment in _assignments(code[1:]):
-            name, value = _assigned(assignment)
-            if name is None:
-                continue
-            if name.startswith("@") and not name.startswith("@@"):
-                source = _mode_source(value)
-                if source == "current":
-                    self.saved[name.lower()] = current
-                else:
-                    self.saved.pop(name.lower(), None)
-                continue
-            if name.lower().lstrip("@").rpartition(".")[2] != "sql_mode" or name.upper().startswith(("@@GLOBAL.", "GLOBAL ")):
-                continue
-            changed = True
-            if len(value) == 1 and value[0][0] == STRING:
-                current = (self.syntax if current is _UNREADABLE else current).with_sql_mode(_unquote(value[0][1]))
-            elif len(value) == 1 and value[0][0] == WORD and value[0][1].lower() in self.saved:
-                current = self.saved[value[0][1].lower()]
-            elif len(value) == 1 and value[0][0] == WORD and value[0][1][:1].isalpha() and value[0][1].upper() != "DEFAULT":
-                current = (self.syntax if current is _UNREADABLE else current).with_sql_mode(value[0][1])  # SET sql_mode = ORACLE
-            elif _mode_source(value) == "current":
-                pass
-            else:
-                current = _UNREADABLE
-        return current if changed and current != self.syntax else None
-
-    def _postgresql_set(self, code: List[Tuple[str, str]]) -> Optional[SqlSyntax]:
-        words = [text.upper() if kind == WORD else text for kind, text in code]
-        position = 2 if words[1:2] in (["LOCAL"], ["SESSION"]) else 1
-        if [w.lower() for w in words[position : position + 1]] != ["standard_conforming_strings"]:
-            return None
-        value = [w.strip("'").lower() for w in words[position + 2 :]]
-        if value in (["on"], ["true"], ["yes"], ["1"]):
-            new = replace(self.syntax, backslash_escapes=False)
-        elif value in (["off"], ["false"], ["no"], ["0"]):
-            new = replace(self.syntax, backslash_escapes=True)
-        else:
-            new = _UNREADABLE
-        return new if new != self.syntax else None
 
     def _after_mode_change(self, change: SqlSyntax, offset: int, exec_marker: Optional[str], done: int) -> List[str]:
         """The statements after ``offset`` once a statement changed the syntax to ``change``."""
@@ -292,50 +253,3 @@ def _block_depth(word: str, following: str, before: str, depth: int, routine: bo
     if word == "CASE":
         return depth + 1 if depth > 0 else depth
     return depth - 1 if depth > 0 else depth
-
-
-#: The syntax after a statement setting a mode to a value the splitter cannot read.
-_UNREADABLE = SqlSyntax("unreadable")
-
-
-def _assignments(code: List[Tuple[str, str]]) -> List[List[Tuple[str, str]]]:
-    """The comma-separated assignments of a ``SET`` (commas inside parentheses belong to values)."""
-    found: List[List[Tuple[str, str]]] = [[]]
-    depth = 0
-    for kind, text in code:
-        if kind == PUNCT and text == "(":
-            depth += 1
-        elif kind == PUNCT and text == ")":
-            depth -= 1
-        elif kind == PUNCT and text == "," and depth == 0:
-            found.append([])
-            continue
-        found[-1].append((kind, text))
-    return [a for a in found if a]
-
-
-def _assigned(assignment: List[Tuple[str, str]]) -> Tuple[Optional[str], List[Tuple[str, str]]]:
-    """``(variable, value tokens)`` of one ``SET`` assignment (``SESSION x = v`` gives ``"x"``), or ``(None, [])``."""
-    texts = [text for _, text in assignment]
-    scope = texts[0].upper() if texts else ""
-    position = 1 if scope in ("SESSION", "LOCAL", "GLOBAL", "PERSIST", "PERSIST_ONLY") and len(texts) > 2 else 0
-    if texts[position + 1 : position + 2] not in (["="], [":="]) or assignment[position][0] not in (WORD, IDENTIFIER):
-        return None, []
-    name = texts[position]
-    if position and scope != "SESSION" and scope != "LOCAL":
-        name = "GLOBAL " + name
-    return name.strip("`"), assignment[position + 2 :]
-
-
-def _mode_source(value: List[Tuple[str, str]]) -> Optional[str]:
-    """``"current"`` if ``value`` is the session's own sql_mode (``@@sql_mode``, ``@@SESSION.sql_mode``)."""
-    if len(value) == 1 and value[0][0] == WORD:
-        name = value[0][1].lower()
-        if name in ("@@sql_mode", "@@session.sql_mode", "@@local.sql_mode"):
-            return "current"
-    return None
-
-
-def _unquote(literal: str) -> str:
-    quote = literal[0]
-    return literal[1:-1].replace(quote * 2, quote)

@@ -16,13 +16,14 @@ does instead:
   frees it by itself when the connection ends, so a runner that dies does
   not block the others (one that hangs holds it until the server's
   ``wait_timeout``).
-* **Transactions where they work.** The connection runs in autocommit mode
-  (its own setting is restored afterwards) and each unit of work is
-  ``START TRANSACTION`` ... ``COMMIT``. Whenever something inside the unit
-  commits it (a DDL statement, a journal write), a new transaction is
-  started at once, so the bookkeeping that follows (the history row and the
-  removal of the journal entry, the rows ``baseline`` writes) still commits
-  as one.
+* **Transactions where they work.** The connection reads in autocommit mode
+  (its own setting is restored afterwards) and writes with autocommit off,
+  switched once for a run's consecutive units of work: the server opens a
+  unit's transaction at its first statement, and again at the first one
+  after something inside commits it (a DDL statement, a journal write), so
+  the bookkeeping that follows (the history row and the removal of the
+  journal entry, the rows ``baseline`` writes) still commits as one, and no
+  ``START TRANSACTION`` is sent.
 * **Foreign keys enforced.** Before a session's first write,
   ``foreign_key_checks`` is switched on if the caller's connection had it
   off (and switched back at the end): with checks off, InnoDB would let a

@@ -70,6 +70,8 @@ class CallerSettings:
     _caller_settings: Dict[str, Any]
     #: Whether the session's ``foreign_key_checks`` was read (and switched on if off) for the writes.
     _foreign_keys_checked: bool
+    #: Whether the runner has autocommit off on the session now (for its writes).
+    _autocommit_off: bool
 
     if TYPE_CHECKING:  # provided by the dialect
 
@@ -93,8 +95,9 @@ class CallerSettings:
             self._restore(", ".join(caller), lambda: self._query(restore, tuple(caller.values())), quietly)
         if self._lock_held:
             self._release_lock(quietly)
-        if not autocommit:
-            self._restore("autocommit=False", lambda: self._set_autocommit(False), quietly)
+        if autocommit == self._autocommit_off:  # the session has the opposite of the caller's (the run's reads or writes)
+            self._autocommit_off = not autocommit
+            self._restore(f"autocommit={autocommit}", lambda: self._set_autocommit(autocommit), quietly)
 
     def _set_autocommit(self, value: bool) -> None:
         self.statements += 1

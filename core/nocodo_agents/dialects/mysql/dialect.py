@@ -55,8 +55,10 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
         super().__init__(connection)
         self._database = ""
         self._lock_name = ""
-        #: Inside :meth:`write_transaction`: keep a transaction open after anything commits it.
+        #: Inside :meth:`write_transaction`: its statements run with autocommit off (see :meth:`_write_mode`).
         self._in_write = False
+        #: Whether the runner switched autocommit off for its writes and has not switched it back yet.
+        self._autocommit_off = False
         self.journal = MySQLJournal(self)
         self._foreign_keys_checked = False
         self._caller_settings: Dict[str, Any] = {}
@@ -67,6 +69,7 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
 
     def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Row]:
         """Send one statement (values only as ``%s`` parameters); its rows, if any."""
+        self._read_mode()
         self.statements += 1
         with self.connection.cursor(Cursor) as cursor:
             cursor.execute(sql, params)
@@ -75,10 +78,26 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
         return rows
 
     def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
-        """Send a statement; inside a unit of work, reopen the transaction if the statement committed it."""
+        """Send a statement; inside a unit of work, one that commits implicitly is followed by a new transaction
+        the server opens at the next statement (autocommit is off there: see :meth:`_write_mode`)."""
         self._query(sql, params)
-        if self._in_write and not self._in_transaction():
-            self._query("START TRANSACTION")
+
+    def _write_mode(self) -> None:
+        """Autocommit off, for a unit of work: the server opens a transaction at its first statement and again at the
+        first one after anything commits it (a DDL statement, a journal write), so no ``START TRANSACTION`` is sent.
+
+        One statement, only when the session has autocommit on: a run's consecutive units of work share it.
+        """
+        if not self._autocommit_off:
+            self._set_autocommit(False)
+            self._autocommit_off = True
+
+    def _read_mode(self) -> None:
+        """Autocommit on again before a statement outside a unit of work (a read gets the latest rows, a migration
+        outside a transaction commits each statement), once the unit's transaction has ended."""
+        if self._autocommit_off and not self._in_write and not self._in_transaction():
+            self._autocommit_off = False
+            self._set_autocommit(True)
 
     def _in_transaction(self) -> bool:
         status: Optional[int] = getattr(self.connection, "server_status", None)  # set by every reply
@@ -144,7 +163,7 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
 
     @contextmanager
     def write_transaction(self) -> Iterator[None]:
-        """``START TRANSACTION`` ... ``COMMIT``, reopened whenever a statement inside commits it.
+        """Autocommit off (the server opens the transaction, and again whenever a statement inside commits it) ... ``COMMIT``.
 
         Takes the migration lock first (once per run), and refuses a history
         table found not transactional (:class:`BookkeepingTableError`) before
@@ -155,21 +174,21 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
         self._take_migration_lock()
         self._refuse_non_transactional_history()
         self._enforce_foreign_keys()
-        self._query("START TRANSACTION")
+        self._write_mode()
         self._in_write = True
         try:
             yield
         except BaseException as error:
-            self._in_write = False
             self._rollback_quietly()
+            self._in_write = False
             problem = None if isinstance(error, MigrationError) else access_problem(error)
             if problem is not None:
                 raise DatabaseAccessError(
                     database=self.location(), problem=problem + self.journal.hint(), unfinished=sorted(self.journal.journalled),
                 ) from error
             raise
-        self._in_write = False
         self._query("COMMIT")
+        self._in_write = False
 
     def _rollback_quietly(self) -> None:
         if not self.connection.open:

@@ -98,6 +98,7 @@ class MySQLJournal(Journal):
         """
         if self.seen is not None and self.seen[0] == self.dialect.statements:
             return self._while_locked_elsewhere(self.seen[1])
+        self.dialect._read_mode()
         self.dialect.statements += 1
         try:
             with self.dialect.connection.cursor(Cursor) as cursor:
@@ -145,7 +146,7 @@ class MySQLJournal(Journal):
         """Write to the journal and commit it at once (with whatever ran before it)."""
         self.dialect._run(sql, params)
         if self.dialect._in_transaction():
-            self.dialect._run("COMMIT")  # inside a unit of work, _run starts the next transaction
+            self.dialect._run("COMMIT")  # inside a unit of work the server opens the next transaction at the next statement
 
     def start(self, version: int, name: str, agent: str, statements: int, direction: str = "migration") -> None:
         """Journal that ``version``'s migration or rollback (``direction``) starts, under the migration lock.

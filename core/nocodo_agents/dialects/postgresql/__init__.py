@@ -21,8 +21,11 @@ transaction.
 Schema drift is computed by replaying the applied migrations in a scratch
 schema inside a transaction that is rolled back.
 
-Modules: :mod:`.dialect` (the class: transactions, statements, history
-hooks), :mod:`.lock` (the advisory lock and its guard connection),
+Modules: :mod:`.dialect` (the class: session, transactions, statements),
+:mod:`.history_shape` (where the history table lives and its shape, read
+from ``pg_catalog``), :mod:`.batched` (the apply loop's statements in fewer
+messages), :mod:`.integrity` (deferred constraint checks, invalid indexes),
+:mod:`.lock` (the advisory lock and its guard connection),
 :mod:`.session_settings` (the caller's session checked and put back),
 :mod:`.errors` (psycopg's errors as named ones).
 """

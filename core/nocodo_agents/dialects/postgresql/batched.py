@@ -90,6 +90,8 @@ class BatchedWrites:
         self._guard_snapshot: Optional[Tuple[int, int]] = None
         #: Bumped whenever another transaction may have written since the last token (see the module's docstring).
         self._generation = 0
+        #: The client-side cursor binding the history row's values into the message it travels in, once made.
+        self._binder: Any = None
 
     # -- sending several statements as one message --------------------------------------------------
 
@@ -199,9 +201,11 @@ class BatchedWrites:
         row, self._held_row = self._held_row, None
         if row is None:
             return "COMMIT", 1, None
-        from psycopg import ClientCursor
+        if self._binder is None:
+            from psycopg import ClientCursor
 
-        insert = ClientCursor(self.connection).mogrify(
+            self._binder = ClientCursor(self.connection)  # one per run: its adapters are the connection's
+        insert = self._binder.mogrify(
             f"{self.history_insert} RETURNING txid_current_if_assigned()",
             (row.version, row.name, row.applied_on, row.checksum, row.agent),
         )

@@ -1,8 +1,10 @@
-"""The PostgreSQL dialect: transactions, the lock taken in each, history I/O; its schema is read by the schema layer (:mod:`nocodo_agents.schema`).
+"""The PostgreSQL dialect: the session, statements, transactions and the lock taken in each; its schema is read by the schema layer (:mod:`nocodo_agents.schema`).
 
 See the package's docstring for what the run guarantees; the lock is
 :mod:`.lock`, the caller's settings :mod:`.session_settings`, psycopg's
-errors :mod:`.errors`.
+errors :mod:`.errors`, the history table's schema and shape
+:mod:`.history_shape`, deferred constraint checks and invalid indexes
+:mod:`.integrity`, the apply loop's batched messages :mod:`.batched`.
 """
 
 from __future__ import annotations
@@ -11,22 +13,14 @@ import logging
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
-from ...errors import (
-    ConnectionStateError,
-    DatabaseAccessError,
-    ForeignKeyViolationError,
-    HistoryTableError,
-    MigrationFailedError,
-    migration_facts,
-)
-from ...history import HISTORY_TABLE
-from ...schema.constraint_checks import queues_no_checks
+from ...errors import ConnectionStateError, DatabaseAccessError, MigrationFailedError
 from ...schema.split import split_statements
-from ...urls import redact
 from ..base import Dialect
 from ..history_table import as_text
 from .batched import BatchedWrites
 from .errors import DriverErrors
+from .history_shape import HistoryShape
+from .integrity import _INVALID_INDEXES, _NOT_BUILDING, IntegrityChecks
 from .lock import BEGIN, begin_locked, guarded
 from .session_settings import SessionSettings
 
@@ -38,21 +32,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger("nocodo_agents")
 
-#: The invalid indexes (a failed or interrupted concurrent build) of every schema but the server's own,
-#: schema-qualified: a migration may name any schema. Not partitioned indexes: never built concurrently, they
-#: are invalid by design until an index of every partition is attached (``CREATE INDEX ... ON ONLY``, then each
-#: partition's, then ``ATTACH PARTITION``). ``{building}``: optionally, not those a session builds right now.
-_INVALID_INDEXES = (
-    "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_index x "
-    "JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE NOT x.indisvalid AND c.relkind = 'i' AND n.nspname <> 'information_schema' "
-    "AND left(n.nspname, 3) <> 'pg_'{building} ORDER BY n.nspname, c.relname"
-)
-#: PostgreSQL 12 and later: an index some session builds right now.
-_NOT_BUILDING = " AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = x.indexrelid)"
+__all__ = ["PostgreSQLDialect", "_INVALID_INDEXES", "_NOT_BUILDING"]  # the two queries live in .integrity now
 
 
-class PostgreSQLDialect(BatchedWrites, SessionSettings, DriverErrors, Dialect):
+class PostgreSQLDialect(IntegrityChecks, HistoryShape, BatchedWrites, SessionSettings, DriverErrors, Dialect):
     """A ``psycopg.Connection`` (psycopg 3)."""
 
     name = "postgresql"
@@ -108,65 +91,6 @@ class PostgreSQLDialect(BatchedWrites, SessionSettings, DriverErrors, Dialect):
         self._restore_caller_state(saved, caller_encoding, quietly=False)
 
     # -- statements ------------------------------------------------------------------------------
-
-    # The schema travels with the columns, so the no-op path learns where history lives for free.
-    history_columns_sql = (
-        "SELECT c.column_name, c.is_nullable = 'NO', c.column_default IS NOT NULL OR c.is_identity = 'YES' "
-        "OR c.is_generated <> 'NEVER', t.table_type = 'BASE TABLE', quote_ident(c.table_schema), c.udt_name "
-        "FROM information_schema.columns c JOIN information_schema.tables t "
-        "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
-        "WHERE c.table_schema = current_schema() AND c.table_name = %s"
-    )
-
-    declared_type_index = 5
-
-    def widen_history_sql(self) -> List[str]:
-        """``ALTER ... TYPE int8``: transactional, so it commits with the checksums re-recorded after it."""
-        return [f"ALTER TABLE {self.history_table} ALTER COLUMN version TYPE int8"]
-
-    def widen_history(self) -> None:
-        """``ALTER ... TYPE int8``, after refusing (:class:`HistoryTableError`) views whose rules use the column.
-
-        PostgreSQL cannot change the type of a column a view uses; it is
-        asked first (one statement), so the error names the views and what
-        to do, and the transaction rolls back with nothing changed.
-        """
-        table = self.history_table.replace("'", "''")
-        views = [
-            as_text(row[0])
-            for row in self._query(
-                "SELECT DISTINCT v.oid::regclass::text FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid "
-                "JOIN pg_class v ON v.oid = r.ev_class JOIN pg_attribute a ON a.attrelid = d.refobjid "
-                f"AND a.attnum = d.refobjsubid WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = '{table}'::regclass "
-                "AND a.attname = 'version' AND v.oid <> d.refobjid ORDER BY 1"
-            )
-        ]
-        if views:
-            raise HistoryTableError(
-                table=HISTORY_TABLE,
-                database=self.location(),
-                problem=f"has its version column used by the view(s) {', '.join(views)}, so PostgreSQL cannot widen "
-                f"it to int8 (refinery's int8-versions): nothing was changed; drop "
-                f"the view(s), run again, then create them again (they read the widened column as they are)",
-            )
-        super().widen_history()
-
-    def _note_history_shape(self, rows: Sequence[Any]) -> None:
-        if rows:
-            self._schema = rows[0][4]
-        elif self._schema is None:  # no history here: but is there a current schema at all?
-            self._schema = self._current_schema()
-
-    @property
-    def history_table(self) -> str:
-        """``schema.refinery_schema_history``: a TEMP table of the same name never stands in for it."""
-        if self._schema is None:
-            self._schema = self._current_schema()
-        return f"{self._schema}.{HISTORY_TABLE}"
-
-    def version_type_sql(self) -> str:
-        table = self.history_table.replace("'", "''")
-        return f"(SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = '{table}'::regclass AND attname = 'version')"
 
     def _cursor(self) -> Any:
         """A plain cursor returning tuples, whatever ``row_factory``/``cursor_factory`` the caller set."""
@@ -300,63 +224,6 @@ class PostgreSQLDialect(BatchedWrites, SessionSettings, DriverErrors, Dialect):
             if starved is None:
                 raise
             raise starved from error
-
-    def invalid_indexes(self, building: bool = True) -> List[str]:
-        """The indexes with ``pg_index.indisvalid = false``, in any schema but the server's, schema-qualified."""
-        excluded = _NOT_BUILDING if not building and self.connection.info.server_version >= 120000 else ""
-        return [row[0] for row in self._query(_INVALID_INDEXES.format(building=excluded))]
-
-    #: Fires every deferred constraint check of the transaction now (and the rest of it checks immediately).
-    _CHECK_DEFERRED = "SET CONSTRAINTS ALL IMMEDIATE"
-
-    #: Whether a statement sent since the last :meth:`check_integrity` may have queued a deferred
-    #: constraint check (see :func:`~nocodo_agents.schema.constraint_checks.queues_no_checks`).
-    _checks_may_be_queued = True
-
-    def execute(self, statement: str) -> None:
-        """Run one statement of a migration, noting whether it may have queued deferred constraint checks."""
-        if not self._checks_may_be_queued and not queues_no_checks(statement):
-            self._checks_may_be_queued = True
-        super().execute(statement)  # SessionSettings: the caller's settings set back outside a transaction
-
-    def check_integrity(self, planned: "PlannedMigration", phase: str, rolled_back: bool) -> None:
-        """Run the deferred constraint checks the statements left pending, while the migration is still known.
-
-        A ``DEFERRABLE INITIALLY DEFERRED`` foreign key (or unique constraint,
-        or constraint trigger) is checked at COMMIT, where a violation would
-        surface without naming the migration that caused it. Checked here
-        instead, a violation raises :class:`ForeignKeyViolationError` (a
-        foreign key) or :class:`MigrationFailedError` (another constraint)
-        naming the migration; the runner's transaction is then rolled back.
-        Outside the runner's transaction (``rolled_back`` false) each
-        statement already committed, and with it its checks.
-        """
-        import psycopg
-
-        queued, self._checks_may_be_queued = self._checks_may_be_queued, False
-        if not rolled_back or not queued:
-            return  # no statement since the last check could change a row (CREATE TABLE, CREATE INDEX...): none pending
-        try:
-            self._run(self._CHECK_DEFERRED)
-        except psycopg.Error as error:
-            if self._environmental(error):
-                raise
-            detail = redact(str(error).strip())
-            if isinstance(error, psycopg.errors.ForeignKeyViolation):
-                raise ForeignKeyViolationError(
-                    **migration_facts(planned),
-                    violations=[],
-                    total=0,
-                    rolled_back=rolled_back,
-                    phase=phase,
-                    detail=f"leaves a deferred foreign key violated ({detail})"
-                ) from error
-            raise MigrationFailedError(
-                **migration_facts(planned),
-                statement=f"{self._CHECK_DEFERRED} (the runner's check of the constraints the {phase} deferred)",
-                statement_index=len(self.split_statements(planned.sql(self.name) if phase == "migration" else planned.rollback_sql(self.name) or "")),
-                cause=error, rolled_back=True, phase=phase,
-            ) from error
 
     def location(self) -> str:
         try:
