@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from cli_support import Cli, sql_module, write_agent_distribution
-from int8_support import REFINERY_APPLIED_ON, TIMESTAMP, Db, mariadb_db, postgresql_db, sqlite_db
+from int8_support import REFINERY_APPLIED_ON, TIMESTAMP, Db, db_for
 from nocodo_agents.checksum import checksum
 
 LATER = 20261201120001
@@ -20,13 +19,8 @@ HUGE = 2**63 - 1
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
-    if request.param == "sqlite":
-        yield sqlite_db(tmp_path)
-    elif request.param == "postgresql":
-        yield postgresql_db(request.getfixturevalue("postgres_server"))
-    else:
-        yield mariadb_db(request.getfixturevalue("mariadb_server"), request.getfixturevalue("mariadb_database"))
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Db:
+    return db_for(request, tmp_path)
 
 
 @pytest.fixture
