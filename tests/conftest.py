@@ -14,7 +14,7 @@ import textwrap
 import time
 import types
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, Mapping, Optional, Sequence
 
 import pytest
 
@@ -23,6 +23,7 @@ from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.plugins import hookimpl, load_migrations
 
 if TYPE_CHECKING:  # pragma: no cover
+    from nocodo_agents.migration import Migration
     from servers import MariaDBServer, PgBouncer, PostgresServer
 
 _counter = itertools.count()
@@ -130,6 +131,16 @@ def plugin_for(package: str) -> types.ModuleType:
     return _module_with(nocodo_agents_migrations)
 
 
+def plugin_returning(migrations: Sequence["Migration"]) -> types.ModuleType:
+    """A plugin object whose hook returns ``migrations`` (this very sequence, at every call), built in the test."""
+
+    @hookimpl
+    def nocodo_agents_migrations():  # type: ignore[no-untyped-def]
+        return migrations
+
+    return _module_with(nocodo_agents_migrations)
+
+
 def registry_of(**agents: str) -> AgentRegistry:
     """A registry of core plus ``name=package`` agents, without entry points."""
     return AgentRegistry.from_plugins({name: plugin_for(pkg) for name, pkg in agents.items()})
@@ -212,3 +223,4 @@ def mariadb_database(mariadb_server: "MariaDBServer") -> Iterator[str]:
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
     finally:
         admin.close()
+
