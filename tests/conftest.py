@@ -224,3 +224,13 @@ def mariadb_database(mariadb_server: "MariaDBServer") -> Iterator[str]:
     finally:
         admin.close()
 
+
+# -- this checkout's wheels, built once per test session (see packaging_support.py) -------------
+
+
+@pytest.fixture(scope="session")
+def project_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheels of both distributions and of their runtime dependencies; modules copy them (``wheelhouse_with``)."""
+    from packaging_support import build_project_wheels
+
+    return build_project_wheels(tmp_path_factory.mktemp("project_wheels"))
