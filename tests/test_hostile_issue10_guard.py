@@ -16,7 +16,6 @@ transactions, which the last test shows.)
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import pytest
 
 from conftest import plugin_returning, registry_of
+from fleet import fork_together
 from fresh_database import connect_to_fresh_database
 from fresh_database import query as _query
 from fresh_database import versions as _versions
@@ -158,17 +158,7 @@ def _fleet_member(connect: Callable[[], Any], packages: Dict[str, str], barrier:
 
 
 def _mixed_fleet(connect: Callable[[], Any], agent_sets: List[Dict[str, str]]) -> List[Tuple[str, Any, Any]]:
-    context = multiprocessing.get_context("fork")
-    barrier = context.Barrier(len(agent_sets))
-    results = context.Queue()
-    processes = [context.Process(target=_fleet_member, args=(connect, packages, barrier, results)) for packages in agent_sets]
-    for process in processes:
-        process.start()
-    outcomes = [results.get(timeout=180) for _ in processes]
-    for process in processes:
-        process.join(timeout=60)
-        assert process.exitcode == 0
-    return outcomes
+    return fork_together(_fleet_member, [(connect, packages) for packages in agent_sets])
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
