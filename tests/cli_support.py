@@ -13,7 +13,7 @@ import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Mapping, Optional
+from typing import Any, Dict, Iterator, Mapping, Optional
 
 CONSOLE_SCRIPT = str(Path(sys.executable).with_name("nocodo-agents"))
 
@@ -48,6 +48,17 @@ def write_agent_distribution(
     (info / "entry_points.txt").write_text(f"[nocodo_agents]\n{agent} = {package}.plugin\n")
 
 
+def site_on_sys_path(tmp_path: Path, monkeypatch: Any, package_prefix: str = "notes_agent") -> Iterator[Path]:
+    """A new directory ``tmp_path/site`` on ``sys.path`` that agent distributions are unpacked into (in this process);
+    the modules whose names start with ``package_prefix`` are forgotten afterwards. Use it as ``yield from`` in a fixture."""
+    directory = tmp_path / "site"
+    directory.mkdir()
+    monkeypatch.syspath_prepend(str(directory))
+    yield directory
+    for name in [m for m in sys.modules if m.startswith(package_prefix)]:
+        del sys.modules[name]
+
+
 def sql_module(sql: str, rollback: Optional[str] = None) -> str:
     text = f"def migration(dialect):\n    return {sql!r}\n"
     if rollback is not None:
@@ -72,6 +83,22 @@ class Cli:
     def __init__(self, cwd: Path, site: Path) -> None:
         self.cwd = cwd
         self.site = site
+
+    @classmethod
+    def with_empty_site(cls, tmp_path: Path) -> "Cli":
+        """Run in ``tmp_path``, with a new, empty site ``tmp_path/site`` for agents to be unpacked into."""
+        (tmp_path / "site").mkdir()
+        return cls(tmp_path, tmp_path / "site")
+
+    @classmethod
+    def in_work_directory(cls, tmp_path: Path, site: Optional[Path] = None) -> "Cli":
+        """Run in a new directory ``tmp_path/work``, with ``site`` (by default a new, empty ``tmp_path/site``)."""
+        if site is None:
+            site = tmp_path / "site"
+            site.mkdir()
+        work = tmp_path / "work"
+        work.mkdir()
+        return cls(work, site)
 
     def __call__(self, *args: str, env: Optional[Dict[str, str]] = None, module: bool = False) -> Result:
         environment = {k: v for k, v in os.environ.items() if k not in ("NOCODO_AGENTS_DB", "PYTHONPATH")}

@@ -121,14 +121,23 @@ def _module_with(hook: Callable[..., object]) -> types.ModuleType:
     return module
 
 
-def plugin_for(package: str) -> types.ModuleType:
-    """A plugin object whose hook returns the migrations of ``package``."""
+def plugin_for(package: str, requires: Optional[object] = None) -> types.ModuleType:
+    """A plugin object whose hook returns the migrations of ``package`` and, unless ``None``, whose
+    ``nocodo_agents_requires`` returns ``requires``."""
 
     @hookimpl
     def nocodo_agents_migrations():  # type: ignore[no-untyped-def]
         return load_migrations(package)
 
-    return _module_with(nocodo_agents_migrations)
+    module = _module_with(nocodo_agents_migrations)
+    if requires is not None:
+
+        @hookimpl
+        def nocodo_agents_requires():  # type: ignore[no-untyped-def]
+            return requires
+
+        module.nocodo_agents_requires = nocodo_agents_requires  # type: ignore[attr-defined]
+    return module
 
 
 def plugin_returning(migrations: Sequence["Migration"]) -> types.ModuleType:

@@ -15,10 +15,8 @@ values again, also after a failure, for a counted few statements more.
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
-import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -26,6 +24,7 @@ import pytest
 
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import registry_of
+from fresh_database import fresh_database_url
 from nocodo_agents import InvalidMigrationError, MigrationFailedError, SessionStateError
 from nocodo_agents.cli.exit_codes import ExitCode, exit_code_for
 from nocodo_agents.discovery import AgentRegistry
@@ -34,8 +33,6 @@ from nocodo_agents.runner import run_agent_migrations
 from nocodo_agents.schema.session_state import find_session_change, session_variables
 from nocodo_agents.cli.hints import hint_for
 from test_transaction_control import Target, target  # noqa: F401  (the fixture, one database per dialect)
-
-_names = itertools.count()
 
 # -- the classifier alone -----------------------------------------------------------------------
 
@@ -440,18 +437,12 @@ def test_verify_replays_session_variables_without_leaving_them_on_the_callers_se
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    (tmp_path / "site").mkdir()
-    return Cli(tmp_path, tmp_path / "site")
+    return Cli.with_empty_site(tmp_path)
 
 
 @pytest.fixture(params=ALL)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cli.sqlite'}"
-    server = request.getfixturevalue("postgres_server" if request.param == "postgresql" else "mariadb_server")
-    name = f"ss_cli_{next(_names)}_{uuid.uuid4().hex[:6]}"
-    server.create_database(name)
-    return server.url(name)
+    return fresh_database_url(request, tmp_path, "ss_cli")
 
 
 def test_the_command_line_refuses_a_session_change_before_applying_anything(cli: Cli, url: str) -> None:

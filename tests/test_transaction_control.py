@@ -13,7 +13,6 @@ anyway, the error says so and never claims a rollback.
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
 import uuid
@@ -24,6 +23,7 @@ import pytest
 
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import registry_of
+from fresh_database import fresh_database_url
 from nocodo_agents import (
     InvalidMigrationError,
     MigrationFailedError,
@@ -38,8 +38,6 @@ from nocodo_agents.runner import run_agent_migrations
 from nocodo_agents.schema.split import split_statements
 from nocodo_agents.schema.transaction_control import classify, find_transaction_control
 from nocodo_agents.cli.hints import hint_for
-
-_names = itertools.count()
 
 # -- the classifier alone -----------------------------------------------------------------------
 
@@ -427,18 +425,12 @@ def test_a_rollback_that_ends_its_transaction_keeps_its_history_row_and_says_so(
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    (tmp_path / "site").mkdir()
-    return Cli(tmp_path, tmp_path / "site")
+    return Cli.with_empty_site(tmp_path)
 
 
 @pytest.fixture(params=ALL)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cli.sqlite'}"
-    server = request.getfixturevalue("postgres_server" if request.param == "postgresql" else "mariadb_server")
-    name = f"tc_cli_{next(_names)}_{uuid.uuid4().hex[:6]}"
-    server.create_database(name)
-    return server.url(name)
+    return fresh_database_url(request, tmp_path, "tc_cli")
 
 
 def test_the_command_line_refuses_before_applying_anything(cli: Cli, url: str) -> None:
