@@ -17,7 +17,7 @@ import json
 import sqlite3
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Set, Tuple
+from typing import Any, Callable, Iterator, List, Sequence, Set, Tuple, Type
 
 import pytest
 
@@ -219,6 +219,39 @@ INSERT INTO tc_before VALUES (1);
 CREATE TABLE tc_after (id INT PRIMARY KEY);
 """
 
+
+def assert_a_run_is_refused_before_anything_is_applied(
+    target: "Target",
+    agent_package: Callable[..., str],
+    statement: str,
+    refusal: Type[InvalidMigrationError],
+    advice: Callable[[Any], Sequence[str]],
+) -> None:
+    """A run of V100 and V101 (``statement`` as V101's statement 3) is refused with ``refusal`` before anything runs, dry run
+    or not, its message naming the migration, the statement and what ``advice(error)`` lists; with ``SELECT 1`` both apply."""
+    conn = target.connect()
+    run_agent_migrations(conn, registry=AgentRegistry([]))  # V1-V3: the database has history
+    before = target.snapshot()
+    registry = registry_of(tc=agent_package({"V100__first": FIRST, "V101__bad": BAD.format(statement=statement)}))
+    with pytest.raises(refusal) as raised:
+        run_agent_migrations(conn, registry=registry)
+    error = raised.value
+    assert (error.version, error.name, error.agent, error.statement_index, error.phase) == (101, "bad", "tc", 2, "migration")
+    assert error.source.endswith("V101__bad.py") and statement in error.statement
+    assert isinstance(error, InvalidMigrationError) and exit_code_for(error) == ExitCode.MIGRATION_FAILED
+    text = str(error)
+    for part in ("V101__bad", "'tc'", error.distribution, error.source, "statement 3", statement, "None of its statements ran", *advice(error)):
+        assert part in text
+    assert "rolled back" not in text
+    assert target.snapshot() == before, "nothing ran, not even V100 before it: the whole run is checked first"
+    with pytest.raises(refusal):
+        run_agent_migrations(conn, registry=registry, dry_run=True)
+    assert target.snapshot() == before
+
+    fixed = registry_of(tc=agent_package({"V100__first": FIRST, "V101__bad": BAD.format(statement="SELECT 1")}))
+    assert run_agent_migrations(conn, registry=fixed).versions == (100, 101)
+    assert {"tc_first", "tc_before", "tc_after"} <= target.tables()
+
 CONTROL = {
     "sqlite": ["COMMIT", "END TRANSACTION", "ROLLBACK", "BEGIN", "BEGIN IMMEDIATE", "ROLLBACK TO SAVEPOINT nowhere", "RELEASE nowhere"],
     "postgresql": [
@@ -238,29 +271,9 @@ CONTROL = {
     "target,statement", [(d, s) for d in ALL for s in CONTROL[d]], indirect=["target"]
 )
 def test_a_run_with_transaction_control_is_refused_before_anything_is_applied(target: Target, statement: str, agent_package) -> None:
-    conn = target.connect()
-    run_agent_migrations(conn, registry=AgentRegistry([]))  # V1-V3: the database has history
-    before = target.snapshot()
-    registry = registry_of(tc=agent_package({"V100__first": FIRST, "V101__bad": BAD.format(statement=statement)}))
-    with pytest.raises(TransactionControlError) as raised:
-        run_agent_migrations(conn, registry=registry)
-    error = raised.value
-    assert (error.version, error.name, error.agent, error.statement_index, error.phase) == (101, "bad", "tc", 2, "migration")
-    assert error.source.endswith("V101__bad.py") and statement in error.statement
-    assert isinstance(error, InvalidMigrationError) and exit_code_for(error) == ExitCode.MIGRATION_FAILED
-    text = str(error)
-    for part in ("V101__bad", "'tc'", error.distribution, error.source, "statement 3", statement, "None of its statements ran",
-                 "transactional = False", "split it"):
-        assert part in text
-    assert "rolled back" not in text
-    assert target.snapshot() == before, "nothing ran, not even V100 before it: the whole run is checked first"
-    with pytest.raises(TransactionControlError):
-        run_agent_migrations(conn, registry=registry, dry_run=True)
-    assert target.snapshot() == before
-
-    fixed = registry_of(tc=agent_package({"V100__first": FIRST, "V101__bad": BAD.format(statement="SELECT 1")}))
-    assert run_agent_migrations(conn, registry=fixed).versions == (100, 101)
-    assert {"tc_first", "tc_before", "tc_after"} <= target.tables()
+    assert_a_run_is_refused_before_anything_is_applied(
+        target, agent_package, statement, TransactionControlError, lambda error: ("transactional = False", "split it")
+    )
 
 
 @pytest.mark.parametrize("target", ALL, indirect=True)
