@@ -192,8 +192,7 @@ def test_database_takes_grouped(tmp_path: Path) -> None:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    (tmp_path / "site").mkdir()
-    return Cli(tmp_path, tmp_path / "site")
+    return Cli.with_empty_site(tmp_path)
 
 
 def test_migrate_grouped_on_the_command_line(cli: Cli, tmp_path: Path, mariadb_server) -> None:

@@ -25,10 +25,8 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Db:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    site = tmp_path / "site"
-    site.mkdir()
-    work = tmp_path / "work"
-    work.mkdir()
+    cli = Cli.in_work_directory(tmp_path)
+    site = cli.site
     write_agent_distribution(site, "small-agent", "small", "small_agent", {"V4__create_small": sql_module("CREATE TABLE small (id INT)")})
     write_agent_distribution(
         site, "notes-agent", "notes", "notes_agent",
@@ -38,7 +36,7 @@ def cli(tmp_path: Path) -> Cli:
             f"V{HUGE}__last_possible": sql_module("CREATE TABLE last_possible (id INT)", rollback="DROP TABLE last_possible"),
         },
     )
-    return Cli(work, site)
+    return cli
 
 
 def test_status_shows_64_bit_versions_in_full_and_in_numeric_order(cli: Cli, db: Db) -> None:
