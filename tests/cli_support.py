@@ -13,7 +13,7 @@ import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional
+from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
 
 CONSOLE_SCRIPT = str(Path(sys.executable).with_name("nocodo-agents"))
 
@@ -34,18 +34,20 @@ def write_agent_distribution(
     (root / "migrations" / "__init__.py").write_text("")
     for name, source in modules.items():
         (root / "migrations" / f"{name}.py").write_text(textwrap.dedent(source))
-    (root / "plugin.py").write_text(
-        textwrap.dedent(plugin_source)
-        if plugin_source is not None
-        else (
-            "from nocodo_agents.plugins import hookimpl, load_migrations\n\n\n"
-            f"@hookimpl\ndef nocodo_agents_migrations():\n    return load_migrations({package + '.migrations'!r})\n"
-        )
-    )
+    (root / "plugin.py").write_text(textwrap.dedent(plugin_source) if plugin_source is not None else plugin_module(package))
     info = site / f"{distribution.replace('-', '_')}-{version}.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n")
     (info / "entry_points.txt").write_text(f"[nocodo_agents]\n{agent} = {package}.plugin\n")
+
+
+def plugin_module(package: str, requires: Optional[Sequence[str]] = None) -> str:
+    """The source of an agent's ``plugin`` module: the migrations of ``package.migrations`` and, unless ``None``,
+    ``requires`` returned by ``nocodo_agents_requires``."""
+    text = "from nocodo_agents.plugins import hookimpl, load_migrations\n\n\n"
+    if requires is not None:
+        text += f"@hookimpl\ndef nocodo_agents_requires():\n    return {list(requires)!r}\n\n\n"
+    return text + f"@hookimpl\ndef nocodo_agents_migrations():\n    return load_migrations({package + '.migrations'!r})\n"
 
 
 def site_on_sys_path(tmp_path: Path, monkeypatch: Any, package_prefix: str = "notes_agent") -> Iterator[Path]:

@@ -17,7 +17,7 @@ from typing import Any, Callable, List
 
 import pytest
 
-from cli_support import Cli, sql_module, write_agent_distribution
+from cli_support import Cli, plugin_module, sql_module, write_agent_distribution
 from conftest import plugin_for, registry_of
 from nocodo_agents import (
     Database,
@@ -174,19 +174,7 @@ def test_an_interrupted_migration_of_one_agent_is_not_resolved_as_another_agents
 
 # -- the requested agents are loaded before the database is touched ----------------------------------
 
-REQUIRING_PLUGIN = """
-from nocodo_agents.plugins import hookimpl, load_migrations
-
-
-@hookimpl
-def nocodo_agents_requires():
-    return ["notes"]
-
-
-@hookimpl
-def nocodo_agents_migrations():
-    return load_migrations("tasks_agent.migrations")
-"""
+REQUIRING_PLUGIN = plugin_module("tasks_agent", requires=["notes"])
 
 BROKEN_PLUGIN = """
 raise RuntimeError("broken at import")
