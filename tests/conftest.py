@@ -15,7 +15,7 @@ import textwrap
 import time
 import types
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, Mapping, Optional, Sequence
 
 import pytest
 
@@ -24,6 +24,7 @@ from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.plugins import hookimpl, load_migrations
 
 if TYPE_CHECKING:  # pragma: no cover
+    from nocodo_agents.migration import Migration
     from servers import MariaDBServer, PgBouncer, PostgresServer
 
 _counter = itertools.count()
@@ -127,12 +128,31 @@ def _module_with(hook: Callable[..., object]) -> types.ModuleType:
     return module
 
 
-def plugin_for(package: str) -> types.ModuleType:
-    """A plugin object whose hook returns the migrations of ``package``."""
+def plugin_for(package: str, requires: Optional[object] = None) -> types.ModuleType:
+    """A plugin object whose hook returns the migrations of ``package`` and, unless ``None``, whose
+    ``nocodo_agents_requires`` returns ``requires``."""
 
     @hookimpl
     def nocodo_agents_migrations():  # type: ignore[no-untyped-def]
         return load_migrations(package)
+
+    module = _module_with(nocodo_agents_migrations)
+    if requires is not None:
+
+        @hookimpl
+        def nocodo_agents_requires():  # type: ignore[no-untyped-def]
+            return requires
+
+        module.nocodo_agents_requires = nocodo_agents_requires  # type: ignore[attr-defined]
+    return module
+
+
+def plugin_returning(migrations: Sequence["Migration"]) -> types.ModuleType:
+    """A plugin object whose hook returns ``migrations`` (this very sequence, at every call), built in the test."""
+
+    @hookimpl
+    def nocodo_agents_migrations():  # type: ignore[no-untyped-def]
+        return migrations
 
     return _module_with(nocodo_agents_migrations)
 
@@ -219,3 +239,14 @@ def mariadb_database(mariadb_server: "MariaDBServer") -> Iterator[str]:
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
     finally:
         admin.close()
+
+
+# -- this checkout's wheels, built once per test session (see packaging_support.py) -------------
+
+
+@pytest.fixture(scope="session")
+def project_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheels of both distributions and of their runtime dependencies; modules copy them (``wheelhouse_with``)."""
+    from packaging_support import build_project_wheels
+
+    return build_project_wheels(tmp_path_factory.mktemp("project_wheels"))

@@ -13,7 +13,7 @@ from nocodo_agents.lifecycle import rollback_migrations
 RUNNERS = 16
 
 
-def _member(connect: Callable[[], Any], package: str, barrier: Any, results: Any, rollback_to: Optional[int]) -> None:
+def _member(connect: Callable[[], Any], package: str, rollback_to: Optional[int], barrier: Any, results: Any) -> None:
     try:
         connection = connect()
         barrier.wait(timeout=60)
@@ -35,10 +35,20 @@ def run_fleet(
 
     Returns each member's outcome: ``("ok", versions applied or rolled back)`` or ``("error", message)``.
     """
+    return fork_together(_member, [(connect, package, rollback_to)] * members)
+
+
+def fork_together(member: Callable[..., None], arguments: Sequence[Tuple[Any, ...]]) -> List[Any]:
+    """Fork one process per tuple of ``arguments``, each calling ``member(*its_arguments, barrier, results)``.
+
+    ``member`` waits at ``barrier`` (all start their work at once) and puts its
+    outcome on ``results``. Returns the outcomes, in the order they arrived;
+    every process must exit with status 0.
+    """
     context = multiprocessing.get_context("fork")
-    barrier = context.Barrier(members)
+    barrier = context.Barrier(len(arguments))
     results = context.Queue()
-    processes = [context.Process(target=_member, args=(connect, package, barrier, results, rollback_to)) for _ in range(members)]
+    processes = [context.Process(target=member, args=(*each, barrier, results)) for each in arguments]
     for process in processes:
         process.start()
     outcomes = [results.get(timeout=180) for _ in processes]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from nocodo_agents.checksum import checksum
+from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.migration import Migration
 
 #: refinery's history DDL, ``{version_type}`` being ``int8`` (int8-versions) or ``int4``.
@@ -121,6 +122,44 @@ def postgresql_db(server: Any) -> Db:
 
 def mariadb_db(server: Any, name: str) -> Db:
     return Db("mysql", lambda: server.connect(name), server.url(name))
+
+
+def db_for(request: Any, tmp_path: Path) -> Db:
+    """A fresh database of the dialect a ``db`` fixture's parameter names (``sqlite``, ``postgresql`` or ``mariadb``)."""
+    if request.param == "sqlite":
+        return sqlite_db(tmp_path)
+    if request.param == "postgresql":
+        return postgresql_db(request.getfixturevalue("postgres_server"))
+    return mariadb_db(request.getfixturevalue("mariadb_server"), request.getfixturevalue("mariadb_database"))
+
+
+def call(db: Db, operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``operation(connection, *args, **kwargs)`` on a connection of its own, closed afterwards."""
+    connection = db.connect()
+    try:
+        return operation(connection, *args, **kwargs)
+    finally:
+        connection.close()
+
+
+def migrate(db: Db, registry: Any, agents: Optional[Sequence[str]] = None, **kwargs: Any) -> Any:
+    """``run_agent_migrations`` on a connection of its own with ``registry`` (and ``agents``); its report."""
+    return call(db, run_agent_migrations, agents, registry=registry, **kwargs)
+
+
+def widen_by_hand_keeping_32_bit_checksums(db: Db) -> None:
+    """What a MySQL widening stopped between its ALTER and its checksums leaves (on every dialect): the column 64-bit, the rows as they were."""
+    if db.dialect == "sqlite":
+        db.run(
+            "CREATE TABLE wide (version INT8 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), checksum VARCHAR(255), agent VARCHAR(255))",
+            "INSERT INTO wide SELECT version, name, applied_on, checksum, agent FROM refinery_schema_history",
+            "DROP TABLE refinery_schema_history",
+            "ALTER TABLE wide RENAME TO refinery_schema_history",
+        )
+    elif db.dialect == "postgresql":
+        db.run("ALTER TABLE refinery_schema_history ALTER COLUMN version TYPE int8")
+    else:
+        db.run("ALTER TABLE refinery_schema_history MODIFY version BIGINT NOT NULL")
 
 
 # -- what a Rust application built with refinery's int8-versions does with the rows it reads back ----------------

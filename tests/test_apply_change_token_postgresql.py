@@ -21,11 +21,11 @@ from typing import Any, Callable, Dict, List, Tuple
 import psycopg
 import pytest
 
+from conftest import plugin_returning
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.engine.rollback import rollback_migrations
 from nocodo_agents.migration import Migration
 from nocodo_agents.runner import run_agent_migrations
-from test_apply_guard import _plugin
 
 _names = itertools.count()
 
@@ -42,9 +42,9 @@ def _tables(first: int, last: int) -> List[Migration]:
 
 def registry(*, extra: bool = False) -> AgentRegistry:
     """Core, agent ``bulk`` (V100-V104) and, with ``extra``, agent ``late`` (V500)."""
-    plugins = {"bulk": _plugin(_tables(100, 104))}
+    plugins = {"bulk": plugin_returning(_tables(100, 104))}
     if extra:
-        plugins["late"] = _plugin(_tables(500, 500))
+        plugins["late"] = plugin_returning(_tables(500, 500))
     return AgentRegistry.from_plugins(plugins)
 
 
@@ -150,7 +150,7 @@ def test_an_unrelated_commit_costs_one_full_guard_and_no_new_plan(database: Tupl
 
 def test_another_agents_migration_applied_between_two_transactions_is_planned_around(database: Tuple[Any, str]) -> None:
     _, dsn = database
-    late = AgentRegistry.from_plugins({"late": _plugin(_tables(500, 500))})
+    late = AgentRegistry.from_plugins({"late": plugin_returning(_tables(500, 500))})
     conn = Interleaving.connect(dsn)
     conn.before_opening[6] = other_runner(dsn, lambda other: run_agent_migrations(other, registry=late))  # after V101
     report = run_agent_migrations(conn, registry=registry())

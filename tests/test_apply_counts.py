@@ -46,6 +46,7 @@ from typing import Any, Callable, Dict, Tuple
 
 import pytest
 
+from conftest import plugin_returning
 from nocodo_agents.engine.migrate import migrate
 from nocodo_agents.engine.run import open_run
 from nocodo_agents.schema.constraint_checks import queues_no_checks
@@ -151,22 +152,14 @@ def test_a_deferred_violation_after_rowless_migrations_still_names_its_migration
 
     from nocodo_agents import ForeignKeyViolationError
     from nocodo_agents.discovery import AgentRegistry
-    from nocodo_agents.hookspecs import hookimpl
     from nocodo_agents.migration import Migration
-    import types
 
     migrations = [
         Migration(100, "parent", "CREATE TABLE parent (id INT PRIMARY KEY)"),
         Migration(101, "child", "CREATE TABLE child (id INT REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"),
         Migration(102, "orphan", "INSERT INTO child VALUES (7)"),
     ]
-
-    @hookimpl
-    def nocodo_agents_migrations():  # type: ignore[no-untyped-def]
-        return migrations
-
-    plugin = types.ModuleType(f"nocodo_deferred_{next(_names)}")
-    plugin.nocodo_agents_migrations = nocodo_agents_migrations  # type: ignore[attr-defined]
+    plugin = plugin_returning(migrations)
     name = f"counts_{next(_names)}"
     postgres_server.create_database(name)
     conn = psycopg.connect(postgres_server.dsn(name))

@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-import types
 from pathlib import Path
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, List
 
 import pytest
 
 from cli_support import Cli, sql_module, write_agent_distribution
+from conftest import plugin_returning
+from fresh_database import connect_to_fresh_database
+from fresh_database import query as _query
 from nocodo_agents import Database, GroupedRunRefusedError, MigrationFailedError
 from nocodo_agents.cli.exit_codes import ExitCode, exit_code_for
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.engine.migrate import migrate
 from nocodo_agents.engine.run import open_run
-from nocodo_agents.hookspecs import hookimpl
 from nocodo_agents.migration import Migration
 from nocodo_agents.runner import run_agent_migrations
 
@@ -34,14 +35,7 @@ _names = itertools.count()
 
 def registry(migrations: List[Migration]) -> AgentRegistry:
     """Core plus agent ``bulk`` providing ``migrations``, registered in-process."""
-
-    @hookimpl
-    def nocodo_agents_migrations():  # type: ignore[no-untyped-def]
-        return migrations
-
-    plugin = types.ModuleType(f"nocodo_grouped_plugin_{next(_names)}")
-    plugin.nocodo_agents_migrations = nocodo_agents_migrations  # type: ignore[attr-defined]
-    return AgentRegistry.from_plugins({"bulk": plugin})
+    return AgentRegistry.from_plugins({"bulk": plugin_returning(migrations)})
 
 
 def tables(n: int, first: int = 100) -> List[Migration]:
@@ -56,23 +50,7 @@ def failing_last(n: int) -> List[Migration]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def connect(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Any]:
     """Opens a new connection to one fresh database (transactional DDL) each time it is called."""
-    if request.param == "sqlite":
-        path = tmp_path / "grouped.sqlite"
-        return lambda: sqlite3.connect(path)
-    import psycopg
-
-    server = request.getfixturevalue("postgres_server")
-    name = f"grouped_{next(_names)}"
-    server.create_database(name)
-    return lambda: psycopg.connect(server.dsn(name))
-
-
-def _query(conn: Any, sql: str) -> List[Tuple[Any, ...]]:
-    cursor = conn.cursor()
-    cursor.execute(sql)
-    rows = [tuple(row) for row in cursor.fetchall()]
-    conn.commit()
-    return rows
+    return connect_to_fresh_database(request, tmp_path, "grouped")
 
 
 def _user_tables(conn: Any) -> List[str]:
@@ -214,8 +192,7 @@ def test_database_takes_grouped(tmp_path: Path) -> None:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    (tmp_path / "site").mkdir()
-    return Cli(tmp_path, tmp_path / "site")
+    return Cli.with_empty_site(tmp_path)
 
 
 def test_migrate_grouped_on_the_command_line(cli: Cli, tmp_path: Path, mariadb_server) -> None:

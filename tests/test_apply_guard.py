@@ -11,31 +11,17 @@ runner cannot get in between.)
 
 from __future__ import annotations
 
-import itertools
-import sqlite3
-import types
 from pathlib import Path
 from typing import Any, Callable, List
 
 import pytest
 
+from conftest import plugin_returning
+from fresh_database import connect_to_fresh_database
+from fresh_database import versions as _versions
 from nocodo_agents.discovery import AgentRegistry
-from nocodo_agents.hookspecs import hookimpl
 from nocodo_agents.migration import Migration
 from nocodo_agents.runner import MigrationStep, run_agent_migrations
-
-_names = itertools.count()
-
-
-def _plugin(migrations: List[Migration]) -> types.ModuleType:
-    @hookimpl
-    def nocodo_agents_migrations():  # type: ignore[no-untyped-def]
-        return migrations
-
-    plugin = types.ModuleType(f"nocodo_guard_plugin_{next(_names)}")
-    plugin.nocodo_agents_migrations = nocodo_agents_migrations  # type: ignore[attr-defined]
-    return plugin
-
 
 def _tables(first: int, last: int) -> List[Migration]:
     return [Migration(v, f"create_g_{v}", f"CREATE TABLE g_{v} (id INTEGER)") for v in range(first, last + 1)]
@@ -43,36 +29,16 @@ def _tables(first: int, last: int) -> List[Migration]:
 
 def registry(*, extra: bool = False) -> AgentRegistry:
     """Core, agent ``bulk`` (V100-V104) and, with ``extra``, agent ``late`` (V500)."""
-    plugins = {"bulk": _plugin(_tables(100, 104))}
+    plugins = {"bulk": plugin_returning(_tables(100, 104))}
     if extra:
-        plugins["late"] = _plugin(_tables(500, 500))
+        plugins["late"] = plugin_returning(_tables(500, 500))
     return AgentRegistry.from_plugins(plugins)
-
-
-def history(rows: List[Any]) -> List[int]:
-    return [int(row[0]) for row in rows]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def connect(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Any]:
     """Opens a new connection to one fresh database each time it is called."""
-    if request.param == "sqlite":
-        path = tmp_path / "guard.sqlite"
-        return lambda: sqlite3.connect(path)
-    import psycopg
-
-    server = request.getfixturevalue("postgres_server")
-    name = f"guard_{next(_names)}"
-    server.create_database(name)
-    return lambda: psycopg.connect(server.dsn(name))
-
-
-def _versions(conn: Any) -> List[int]:
-    cursor = conn.cursor()
-    cursor.execute("SELECT version FROM refinery_schema_history ORDER BY version")
-    found = history(cursor.fetchall())
-    conn.commit()
-    return found
+    return connect_to_fresh_database(request, tmp_path, "guard")
 
 
 def test_a_runner_finding_the_next_version_applied_by_another_plans_again(connect: Callable[[], Any]) -> None:
@@ -96,7 +62,7 @@ def test_a_runner_finding_the_history_changed_elsewhere_plans_again(connect: Cal
 
     def only_late(step: MigrationStep) -> None:
         if step.version == 101:  # another runner, with core and another agent only, applies V500
-            late = AgentRegistry.from_plugins({"late": _plugin(_tables(500, 500))})
+            late = AgentRegistry.from_plugins({"late": plugin_returning(_tables(500, 500))})
             assert run_agent_migrations(second, registry=late).versions == (500,)
 
     report = run_agent_migrations(first, registry=registry(), progress=only_late)

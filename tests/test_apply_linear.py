@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-import types
 from pathlib import Path
 from typing import Any, Callable, Tuple
 
 import pytest
 
+from conftest import plugin_returning
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.engine.migrate import migrate
 from nocodo_agents.engine.run import open_run
-from nocodo_agents.hookspecs import hookimpl
 from nocodo_agents.migration import Migration
 
 _names = itertools.count()
@@ -31,14 +30,7 @@ FIRST = 100
 def bulk_registry(n: int) -> AgentRegistry:
     """Core plus one agent of ``n`` trivial migrations (one ``CREATE TABLE`` each), registered in-process."""
     migrations = [Migration(v, f"create_t_{v}", f"CREATE TABLE t_{v} (id INTEGER)") for v in range(FIRST, FIRST + n)]
-
-    @hookimpl
-    def nocodo_agents_migrations():  # type: ignore[no-untyped-def]
-        return migrations
-
-    plugin = types.ModuleType(f"nocodo_bulk_plugin_{next(_names)}")
-    plugin.nocodo_agents_migrations = nocodo_agents_migrations  # type: ignore[attr-defined]
-    return AgentRegistry.from_plugins({"bulk": plugin})
+    return AgentRegistry.from_plugins({"bulk": plugin_returning(migrations)})
 
 
 def apply_counted(conn: Any, n: int) -> Tuple[int, int]:

@@ -23,9 +23,7 @@ def site(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def cli(tmp_path: Path, site: Path) -> Cli:
-    work = tmp_path / "work"
-    work.mkdir()
-    return Cli(work, site)
+    return Cli.in_work_directory(tmp_path, site)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cli_support import Cli
+from fresh_database import fresh_database_url
 from servers import free_port
 
 _names = itertools.count()
@@ -15,16 +16,12 @@ _names = itertools.count()
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    (tmp_path / "site").mkdir()
-    return Cli(tmp_path, tmp_path / "site")
+    return Cli.with_empty_site(tmp_path)
 
 
 @pytest.fixture(params=["postgresql", "mariadb"])
-def url(request: pytest.FixtureRequest) -> str:
-    server = request.getfixturevalue("postgres_server" if request.param == "postgresql" else "mariadb_server")
-    name = f"cli_{next(_names)}"
-    server.create_database(name)
-    return server.url(name)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return fresh_database_url(request, tmp_path, "cli")
 
 
 def test_migrate_status_verify_rollback_by_url(cli: Cli, url: str) -> None:

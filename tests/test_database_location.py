@@ -39,9 +39,7 @@ COMMANDS: List[List[str]] = [
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    (tmp_path / "site").mkdir()
-    (tmp_path / "work").mkdir()
-    return Cli(tmp_path / "work", tmp_path / "site")
+    return Cli.in_work_directory(tmp_path)
 
 
 def snapshot(directory: Path) -> Dict[str, str]:

@@ -360,9 +360,7 @@ def test_a_lock_timeout_out_of_range_is_an_invalid_argument_error(lock_timeout: 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    site = tmp_path / "site"
-    site.mkdir()
-    return Cli(tmp_path, site)
+    return Cli.with_empty_site(tmp_path)
 
 
 def test_the_console_script_prints_the_hint_after_the_message(cli: Cli) -> None:

@@ -16,19 +16,20 @@ transactions, which the last test shows.)
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import sqlite3
-import types
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
-from conftest import registry_of
+from conftest import plugin_returning, registry_of
+from fleet import fork_together
+from fresh_database import connect_to_fresh_database
+from fresh_database import query as _query
+from fresh_database import versions as _versions
 from nocodo_agents import DivergentMigrationError, LockTimeoutError
 from nocodo_agents.discovery import AgentRegistry
-from nocodo_agents.hookspecs import hookimpl
 from nocodo_agents.lifecycle import rollback_migrations, verify_database
 from nocodo_agents.migration import Migration
 from nocodo_agents.runner import MigrationStep, run_agent_migrations
@@ -36,27 +37,17 @@ from nocodo_agents.runner import MigrationStep, run_agent_migrations
 _names = itertools.count()
 
 
-def _plugin(migrations: List[Migration]) -> types.ModuleType:
-    @hookimpl
-    def nocodo_agents_migrations():  # type: ignore[no-untyped-def]
-        return migrations
-
-    plugin = types.ModuleType(f"nocodo_hostile10_plugin_{next(_names)}")
-    plugin.nocodo_agents_migrations = nocodo_agents_migrations  # type: ignore[attr-defined]
-    return plugin
-
-
 def chain(last: int = 101, *, edited: bool = False) -> AgentRegistry:
     """Core and agent ``chain``: V100 creates ``t`` (with a rollback), each later version adds a column to it."""
     create = "CREATE TABLE t (id INTEGER, edited INTEGER)" if edited else "CREATE TABLE t (id INTEGER)"
     migrations = [Migration(100, "create_t", create, rollback="DROP TABLE t")]
     migrations += [Migration(v, f"add_c{v}", f"ALTER TABLE t ADD COLUMN c{v} INTEGER", rollback=f"ALTER TABLE t DROP COLUMN c{v}") for v in range(101, last + 1)]
-    return AgentRegistry.from_plugins({"chain": _plugin(migrations)})
+    return AgentRegistry.from_plugins({"chain": plugin_returning(migrations)})
 
 
 def late() -> AgentRegistry:
     """Core and agent ``late``: V500 creates ``l``."""
-    return AgentRegistry.from_plugins({"late": _plugin([Migration(500, "create_l", "CREATE TABLE l (id INTEGER)")])})
+    return AgentRegistry.from_plugins({"late": plugin_returning([Migration(500, "create_l", "CREATE TABLE l (id INTEGER)")])})
 
 
 def _once(action: Callable[[], None], when: int) -> Callable[[MigrationStep], None]:
@@ -74,27 +65,7 @@ def _once(action: Callable[[], None], when: int) -> Callable[[MigrationStep], No
 @pytest.fixture(params=["sqlite", "postgresql"])
 def connect(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Any]:
     """Opens a new connection to one fresh database each time it is called (the lock is per transaction there)."""
-    if request.param == "sqlite":
-        path = tmp_path / "guard.sqlite"
-        return lambda: sqlite3.connect(path)
-    import psycopg
-
-    server = request.getfixturevalue("postgres_server")
-    name = f"hostile10_guard_{next(_names)}"
-    server.create_database(name)
-    return lambda: psycopg.connect(server.dsn(name))
-
-
-def _query(conn: Any, sql: str) -> List[Tuple[Any, ...]]:
-    cursor = conn.cursor()
-    cursor.execute(sql)
-    rows = [tuple(row) for row in cursor.fetchall()]
-    conn.commit()
-    return rows
-
-
-def _versions(conn: Any) -> List[int]:
-    return [int(row[0]) for row in _query(conn, "SELECT version FROM refinery_schema_history ORDER BY version")]
+    return connect_to_fresh_database(request, tmp_path, "hostile10_guard")
 
 
 def test_a_rollback_and_another_agents_apply_between_two_migrations_is_seen(connect: Callable[[], Any]) -> None:
@@ -133,7 +104,7 @@ def test_with_a_target_a_swap_is_seen_and_the_target_kept(connect: Callable[[], 
 def test_an_edited_migration_applied_meanwhile_stops_the_run_as_divergent(connect: Callable[[], Any]) -> None:
     """Another runner with an edited V101 applies it between this run's V100 and V101: planning again finds it."""
     first, second = connect(), connect()
-    edited = AgentRegistry.from_plugins({"chain": _plugin([
+    edited = AgentRegistry.from_plugins({"chain": plugin_returning([
         Migration(100, "create_t", "CREATE TABLE t (id INTEGER)", rollback="DROP TABLE t"),
         Migration(101, "add_c101", "ALTER TABLE t ADD COLUMN c101 VARCHAR(10)"),
     ])})
@@ -187,17 +158,7 @@ def _fleet_member(connect: Callable[[], Any], packages: Dict[str, str], barrier:
 
 
 def _mixed_fleet(connect: Callable[[], Any], agent_sets: List[Dict[str, str]]) -> List[Tuple[str, Any, Any]]:
-    context = multiprocessing.get_context("fork")
-    barrier = context.Barrier(len(agent_sets))
-    results = context.Queue()
-    processes = [context.Process(target=_fleet_member, args=(connect, packages, barrier, results)) for packages in agent_sets]
-    for process in processes:
-        process.start()
-    outcomes = [results.get(timeout=180) for _ in processes]
-    for process in processes:
-        process.join(timeout=60)
-        assert process.exitcode == 0
-    return outcomes
+    return fork_together(_fleet_member, [(connect, packages) for packages in agent_sets])
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])

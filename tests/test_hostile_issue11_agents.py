@@ -17,8 +17,8 @@ from typing import Any, Callable, List
 
 import pytest
 
-from cli_support import Cli, sql_module, write_agent_distribution
-from conftest import registry_of
+from cli_support import Cli, plugin_module, sql_module, write_agent_distribution
+from conftest import plugin_for, registry_of
 from nocodo_agents import (
     Database,
     HistoryAttributionError,
@@ -174,19 +174,7 @@ def test_an_interrupted_migration_of_one_agent_is_not_resolved_as_another_agents
 
 # -- the requested agents are loaded before the database is touched ----------------------------------
 
-REQUIRING_PLUGIN = """
-from nocodo_agents.plugins import hookimpl, load_migrations
-
-
-@hookimpl
-def nocodo_agents_requires():
-    return ["notes"]
-
-
-@hookimpl
-def nocodo_agents_migrations():
-    return load_migrations("tasks_agent.migrations")
-"""
+REQUIRING_PLUGIN = plugin_module("tasks_agent", requires=["notes"])
 
 BROKEN_PLUGIN = """
 raise RuntimeError("broken at import")
@@ -217,9 +205,7 @@ def site(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def cli(tmp_path: Path, site: Path) -> Cli:
-    work = tmp_path / "work"
-    work.mkdir()
-    return Cli(work, site)
+    return Cli.in_work_directory(tmp_path, site)
 
 
 REFUSALS = [
@@ -289,37 +275,17 @@ def test_database_creates_no_file_for_an_agent_it_cannot_load(tmp_path: Path, ag
 
 
 def _entries(agent_package: Callable[..., str], broken_requirement: bool) -> Any:
-    import types
-
     from nocodo_agents.discovery import AgentEntry
-    from nocodo_agents.plugins import hookimpl, load_migrations
-
-    def plugin(package: str, requires: Any = None) -> types.ModuleType:
-        module = types.ModuleType("hostile_plugin")
-
-        @hookimpl
-        def nocodo_agents_migrations():  # type: ignore[no-untyped-def]
-            return load_migrations(package)
-
-        module.nocodo_agents_migrations = nocodo_agents_migrations  # type: ignore[attr-defined]
-        if requires is not None:
-
-            @hookimpl
-            def nocodo_agents_requires():  # type: ignore[no-untyped-def]
-                return requires
-
-            module.nocodo_agents_requires = nocodo_agents_requires  # type: ignore[attr-defined]
-        return module
 
     def broken() -> Any:
         raise ImportError("notes_agent.plugin is gone")
 
     notes = agent_package({"V300__create_notes": "CREATE TABLE notes (id INTEGER PRIMARY KEY);"})
     tasks = agent_package({"V300__create_tasks": "CREATE TABLE tasks (id INTEGER PRIMARY KEY);"})
-    load_notes = broken if broken_requirement else (lambda: plugin(notes))
+    load_notes = broken if broken_requirement else (lambda: plugin_for(notes))
     return [
         AgentEntry("notes", "notes-dist", "1.0", "notes_agent.plugin", load_notes),
-        AgentEntry("tasks", "tasks-dist", "1.0", "tasks_agent.plugin", lambda: plugin(tasks, ("Notes", "notes", "core"))),
+        AgentEntry("tasks", "tasks-dist", "1.0", "tasks_agent.plugin", lambda: plugin_for(tasks, ("Notes", "notes", "core"))),
     ]
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-import uuid
 from pathlib import Path
 from typing import Any, Iterator, List, Tuple
 
 import pytest
 
 from conftest import migration_module, registry_of
+from fresh_database import open_fresh_database
 from nocodo_agents import InvalidMigrationError
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.lifecycle import verify_database
@@ -25,32 +25,7 @@ _names = itertools.count()
 @pytest.fixture(params=["sqlite", "postgresql", "mysql"])
 def any_conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Tuple[str, Any]]:
     """(dialect, a connection to a fresh database) on SQLite and on each private server."""
-    if request.param == "sqlite":
-        connection: Any = sqlite3.connect(tmp_path / "hostile.sqlite")
-        yield "sqlite", connection
-        connection.close()
-    elif request.param == "postgresql":
-        import psycopg
-
-        postgres = request.getfixturevalue("postgres_server")
-        name = f"hostile_{next(_names)}_{uuid.uuid4().hex[:8]}"
-        postgres.create_database(name)
-        connection = psycopg.connect(postgres.dsn(name))
-        yield "postgresql", connection
-        connection.close()
-    else:
-        mariadb = request.getfixturevalue("mariadb_server")
-        name = f"nocodo_hostile_{uuid.uuid4().hex[:12]}"
-        mariadb.create_database(name)
-        connection = mariadb.connect(name)
-        yield "mysql", connection
-        connection.close()
-        admin = mariadb.connect()
-        try:
-            with admin.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        finally:
-            admin.close()
+    yield from open_fresh_database(request, tmp_path, "hostile")
 
 
 def _rows(connection: Any, sql: str) -> List[tuple]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -17,10 +16,12 @@ from int8_support import (
     REFINERY_APPLIED_ON,
     TIMESTAMP,
     Db,
+    call,
+    db_for,
     expected_checksum,
-    mariadb_db,
-    postgresql_db,
+    migrate,
     sqlite_db,
+    widen_by_hand_keeping_32_bit_checksums,
 )
 from nocodo_agents import DivergentMigrationError, HistoryWideningError, InvalidArgumentError, InvalidMigrationError
 from nocodo_agents.checksum import checksum
@@ -87,29 +88,8 @@ def test_cli_version_options_say_the_range(text: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
-    if request.param == "sqlite":
-        yield sqlite_db(tmp_path)
-    elif request.param == "postgresql":
-        yield postgresql_db(request.getfixturevalue("postgres_server"))
-    else:
-        yield mariadb_db(request.getfixturevalue("mariadb_server"), request.getfixturevalue("mariadb_database"))
-
-
-def migrate(db: Db, registry: AgentRegistry, **kwargs):  # type: ignore[no-untyped-def]
-    connection = db.connect()
-    try:
-        return run_agent_migrations(connection, registry=registry, **kwargs)
-    finally:
-        connection.close()
-
-
-def call(db: Db, operation, *args, **kwargs):  # type: ignore[no-untyped-def]
-    connection = db.connect()
-    try:
-        return operation(connection, *args, **kwargs)
-    finally:
-        connection.close()
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Db:
+    return db_for(request, tmp_path)
 
 
 def checksums_are(db: Db, registry: AgentRegistry, int8: bool) -> None:
@@ -263,17 +243,7 @@ def test_a_64_bit_history_holding_32_bit_checksums_is_accepted_and_re_recorded(d
     registry = registry_of(small=small)
     migrate(db, registry)
     before = db.history()
-    if db.dialect == "sqlite":
-        db.run(
-            "CREATE TABLE wide (version INT8 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), checksum VARCHAR(255), agent VARCHAR(255))",
-            "INSERT INTO wide SELECT version, name, applied_on, checksum, agent FROM refinery_schema_history",
-            "DROP TABLE refinery_schema_history",
-            "ALTER TABLE wide RENAME TO refinery_schema_history",
-        )
-    elif db.dialect == "postgresql":
-        db.run("ALTER TABLE refinery_schema_history ALTER COLUMN version TYPE int8")
-    else:
-        db.run("ALTER TABLE refinery_schema_history MODIFY version BIGINT NOT NULL")
+    widen_by_hand_keeping_32_bit_checksums(db)
     assert db.is_64_bit() and db.history() == before
     rows = call(db, migration_status, registry=registry)
     assert [r.state for r in rows] == [NEEDS_RERECORDING] * 4

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from cli_support import Cli, sql_module, write_agent_distribution
-from int8_support import REFINERY_APPLIED_ON, TIMESTAMP, Db, mariadb_db, postgresql_db, sqlite_db
+from int8_support import REFINERY_APPLIED_ON, TIMESTAMP, Db, db_for
 from nocodo_agents.checksum import checksum
 
 LATER = 20261201120001
@@ -20,21 +19,14 @@ HUGE = 2**63 - 1
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
-    if request.param == "sqlite":
-        yield sqlite_db(tmp_path)
-    elif request.param == "postgresql":
-        yield postgresql_db(request.getfixturevalue("postgres_server"))
-    else:
-        yield mariadb_db(request.getfixturevalue("mariadb_server"), request.getfixturevalue("mariadb_database"))
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Db:
+    return db_for(request, tmp_path)
 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    site = tmp_path / "site"
-    site.mkdir()
-    work = tmp_path / "work"
-    work.mkdir()
+    cli = Cli.in_work_directory(tmp_path)
+    site = cli.site
     write_agent_distribution(site, "small-agent", "small", "small_agent", {"V4__create_small": sql_module("CREATE TABLE small (id INT)")})
     write_agent_distribution(
         site, "notes-agent", "notes", "notes_agent",
@@ -44,7 +36,7 @@ def cli(tmp_path: Path) -> Cli:
             f"V{HUGE}__last_possible": sql_module("CREATE TABLE last_possible (id INT)", rollback="DROP TABLE last_possible"),
         },
     )
-    return Cli(work, site)
+    return cli
 
 
 def test_status_shows_64_bit_versions_in_full_and_in_numeric_order(cli: Cli, db: Db) -> None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 
 from conftest import registry_of
-from int8_support import REFINERY_APPLIED_ON, TIMESTAMP, Db, expected_checksum, mariadb_db, postgresql_db, refinery_verify, sqlite_db
+from int8_support import REFINERY_APPLIED_ON, TIMESTAMP, Db, call, db_for, expected_checksum, refinery_verify, sqlite_db
 from lock_waits import lock_wait_logged
 from nocodo_agents import HistoryTableError
 from nocodo_agents.database.migrations import run_agent_migrations
@@ -27,21 +27,8 @@ CORE = "nocodo_agents.database.migrations"
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
-    if request.param == "sqlite":
-        yield sqlite_db(tmp_path)
-    elif request.param == "postgresql":
-        yield postgresql_db(request.getfixturevalue("postgres_server"))
-    else:
-        yield mariadb_db(request.getfixturevalue("mariadb_server"), request.getfixturevalue("mariadb_database"))
-
-
-def call(db: Db, operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    connection = db.connect()
-    try:
-        return operation(connection, *args, **kwargs)
-    finally:
-        connection.close()
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Db:
+    return db_for(request, tmp_path)
 
 
 def installed(registry: AgentRegistry) -> List[Migration]:

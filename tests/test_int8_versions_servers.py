@@ -11,12 +11,11 @@ an installed agent that run did not request included).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from conftest import registry_of
-from int8_support import TIMESTAMP, Db, expected_checksum, mariadb_db, postgresql_db
+from int8_support import TIMESTAMP, Db, db_for, expected_checksum, mariadb_db, migrate
 from nocodo_agents import HistoryTableError, MigrationFailedError
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.history import JOURNAL_TABLE
@@ -25,19 +24,8 @@ from nocodo_agents.status import NEEDS_RERECORDING, migration_status
 
 
 @pytest.fixture(params=["postgresql", "mariadb"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
-    if request.param == "postgresql":
-        yield postgresql_db(request.getfixturevalue("postgres_server"))
-    else:
-        yield mariadb_db(request.getfixturevalue("mariadb_server"), request.getfixturevalue("mariadb_database"))
-
-
-def migrate(db: Db, registry, agents=None):  # type: ignore[no-untyped-def]
-    connection = db.connect()
-    try:
-        return run_agent_migrations(connection, agents=agents, registry=registry)
-    finally:
-        connection.close()
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Db:
+    return db_for(request, tmp_path)
 
 
 @pytest.mark.parametrize("agents", [None, ["notes"]], ids=["every agent", "notes alone: small installed, not requested"])

@@ -12,12 +12,12 @@ PostgreSQL and MariaDB servers.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import List, Optional
 
 import pytest
 
 from conftest import plugin_for, registry_of
-from int8_support import REFINERY_APPLIED_ON, TIMESTAMP, Db, expected_checksum, mariadb_db, postgresql_db, sqlite_db
+from int8_support import REFINERY_APPLIED_ON, TIMESTAMP, Db, call, db_for, expected_checksum, widen_by_hand_keeping_32_bit_checksums
 from nocodo_agents import DivergentMigrationError, HistoryWideningError, PluginLoadError
 from nocodo_agents.checksum import checksum
 from nocodo_agents.database.migrations import run_agent_migrations
@@ -30,13 +30,8 @@ CORE = "nocodo_agents.database.migrations"
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
-    if request.param == "sqlite":
-        yield sqlite_db(tmp_path)
-    elif request.param == "postgresql":
-        yield postgresql_db(request.getfixturevalue("postgres_server"))
-    else:
-        yield mariadb_db(request.getfixturevalue("mariadb_server"), request.getfixturevalue("mariadb_database"))
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Db:
+    return db_for(request, tmp_path)
 
 
 @pytest.fixture
@@ -47,14 +42,6 @@ def small(agent_package) -> str:
 @pytest.fixture
 def notes(agent_package) -> str:
     return agent_package({f"V{TIMESTAMP}__create_notes": "CREATE TABLE notes (id INT)"})
-
-
-def call(db: Db, operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    connection = db.connect()
-    try:
-        return operation(connection, *args, **kwargs)
-    finally:
-        connection.close()
 
 
 class Installed:
@@ -79,21 +66,6 @@ def checksums_are_int8(db: Db, *packages: str) -> None:
     by_version = {m.version: m for package in (CORE, *packages) for m in load_migrations(package)}
     for version, name, stored, _ in db.history():
         assert stored == expected_checksum(by_version[version], db.dialect, True), (version, name, "not the i64 encoding")
-
-
-def widen_by_hand_keeping_32_bit_checksums(db: Db) -> None:
-    """What a MySQL widening stopped between its ALTER and its checksums leaves (on every dialect)."""
-    if db.dialect == "sqlite":
-        db.run(
-            "CREATE TABLE wide (version INT8 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), checksum VARCHAR(255), agent VARCHAR(255))",
-            "INSERT INTO wide SELECT version, name, applied_on, checksum, agent FROM refinery_schema_history",
-            "DROP TABLE refinery_schema_history",
-            "ALTER TABLE wide RENAME TO refinery_schema_history",
-        )
-    elif db.dialect == "postgresql":
-        db.run("ALTER TABLE refinery_schema_history ALTER COLUMN version TYPE int8")
-    else:
-        db.run("ALTER TABLE refinery_schema_history MODIFY version BIGINT NOT NULL")
 
 
 @pytest.mark.parametrize("attributed", [True, False], ids=["row of small", "row refinery wrote"])

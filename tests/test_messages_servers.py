@@ -23,6 +23,7 @@ import pytest
 
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import registry_of
+from fresh_database import fresh_database_url
 from nocodo_agents import InvalidArgumentError
 from nocodo_agents.excerpt import shorten
 from nocodo_agents.lifecycle import baseline, record_as_applied, repair_history, resolve_unfinished, rollback_migrations
@@ -37,18 +38,12 @@ MESSAGE_LIMIT = 20_000
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    (tmp_path / "site").mkdir()
-    return Cli(tmp_path, tmp_path / "site")
+    return Cli.with_empty_site(tmp_path)
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'agents.db'}"
-    server = request.getfixturevalue("postgres_server" if request.param == "postgresql" else "mariadb_server")
-    name = f"messages_{next(_names)}"
-    server.create_database(name)
-    return server.url(name)
+    return fresh_database_url(request, tmp_path, "messages", sqlite_file="agents.db")
 
 
 def test_shorten_keeps_start_and_end_and_says_how_long() -> None:

@@ -9,49 +9,25 @@ naming the file, and nothing of it is recorded.
 from __future__ import annotations
 
 import importlib
-import itertools
-import uuid
 from pathlib import Path
 from typing import Any, Iterator, List, Tuple
 
 import pytest
 
 from conftest import registry_of
+from fresh_database import open_fresh_database
 from nocodo_agents import InvalidMigrationError
 from nocodo_agents.checksum import checksum
 from nocodo_agents.database.migrations import run_agent_migrations
-from servers import MariaDBServer, PostgresServer
 
 NOTES = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n-- ported from a Rust crate\n"
 EMPTY = {"postgresql": "/* outer /* nested */ still a comment */\n;", "mysql": "# nothing yet\n-- nor here\n;"}
-_names = itertools.count()
 
 
 @pytest.fixture(params=["postgresql", "mysql"])
-def server_conn(request: pytest.FixtureRequest) -> Iterator[Tuple[str, Any]]:
+def server_conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Tuple[str, Any]]:
     """(dialect, a connection to a fresh database) on each server."""
-    if request.param == "postgresql":
-        import psycopg
-
-        postgres: PostgresServer = request.getfixturevalue("postgres_server")
-        name = f"files_{next(_names)}_{uuid.uuid4().hex[:8]}"
-        postgres.create_database(name)
-        connection = psycopg.connect(postgres.dsn(name))
-        yield "postgresql", connection
-        connection.close()
-    else:
-        mariadb: MariaDBServer = request.getfixturevalue("mariadb_server")
-        name = f"nocodo_files_{uuid.uuid4().hex[:12]}"
-        mariadb.create_database(name)
-        connection = mariadb.connect(name)
-        yield "mysql", connection
-        connection.close()
-        admin = mariadb.connect()
-        try:
-            with admin.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        finally:
-            admin.close()
+    yield from open_fresh_database(request, tmp_path, "files")
 
 
 def history(connection: Any) -> List[Tuple[int, str, str]]:

@@ -272,8 +272,7 @@ def test_the_no_op_path_reads_the_journal_with_the_history(conn: Connection, age
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    (tmp_path / "site").mkdir()
-    return Cli(tmp_path, tmp_path / "site")
+    return Cli.with_empty_site(tmp_path)
 
 
 def test_status_shows_an_unfinished_migration_and_check_exits_7(cli: Cli, defaults_server: MariaDBServer) -> None:

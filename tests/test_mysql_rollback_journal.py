@@ -225,8 +225,7 @@ def test_resolve_refuses_with_a_named_error(conn: Connection, agent_package) -> 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    (tmp_path / "site").mkdir()
-    return Cli(tmp_path, tmp_path / "site")
+    return Cli.with_empty_site(tmp_path)
 
 
 def test_an_interrupted_rollback_through_the_command_line(cli: Cli, mariadb_server: MariaDBServer) -> None:

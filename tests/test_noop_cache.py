@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Tuple
 
 import pytest
 
-from cli_support import sql_module, write_agent_distribution
+from cli_support import site_on_sys_path, sql_module, write_agent_distribution
 from conftest import history, registry_of
 from nocodo_agents import DivergentMigrationError, MigrationReport
 from nocodo_agents.database.migrations import run_agent_migrations
@@ -209,12 +209,7 @@ def test_a_migration_added_to_a_requested_agent_is_applied(conn: sqlite3.Connect
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A directory on ``sys.path`` that agent distributions are installed into."""
-    directory = tmp_path / "site"
-    directory.mkdir()
-    monkeypatch.syspath_prepend(str(directory))
-    yield directory
-    for name in [m for m in sys.modules if m.startswith("notes_agent")]:
-        del sys.modules[name]
+    yield from site_on_sys_path(tmp_path, monkeypatch)
 
 
 @pytest.mark.installed_agents

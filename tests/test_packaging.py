@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import textwrap
 import venv
 from pathlib import Path
@@ -18,42 +17,13 @@ from typing import Dict
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from packaging_support import build_wheels, download, pyproject_toml, run, wheelhouse_with, write_project
+
 pytestmark = pytest.mark.packaging
 
 
-def run(*args: str, cwd: Path | None = None) -> str:
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
-def write_project(root: Path, files: Dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
-
-
 THIRD_PARTY = {
-    "pyproject.toml": """
-        [build-system]
-        requires = ["hatchling"]
-        build-backend = "hatchling.build"
-
-        [project]
-        name = "my-agent"
-        version = "2.1.0"
-        dependencies = ["nocodo-agents"]
-
-        [project.entry-points.nocodo_agents]
-        my_agent = "my_agent.plugin"
-
-        [tool.hatch.build.targets.wheel]
-        packages = ["my_agent"]
-    """,
+    "pyproject.toml": pyproject_toml("my-agent", "2.1.0", '["nocodo-agents"]', "my_agent", "my_agent"),
     "my_agent/__init__.py": "",
     "my_agent/plugin.py": """
         from nocodo_agents.plugins import hookimpl, load_migrations
@@ -72,10 +42,7 @@ THIRD_PARTY = {
 }
 
 BROKEN_THIRD_PARTY = {
-    "pyproject.toml": THIRD_PARTY["pyproject.toml"]
-    .replace('name = "my-agent"', 'name = "broken-agent"')
-    .replace('my_agent = "my_agent.plugin"', 'broken = "broken_agent.plugin"')
-    .replace('packages = ["my_agent"]', 'packages = ["broken_agent"]'),
+    "pyproject.toml": pyproject_toml("broken-agent", "2.1.0", '["nocodo-agents"]', "broken", "broken_agent"),
     "broken_agent/__init__.py": "",
     "broken_agent/plugin.py": "import a_dependency_that_is_not_installed\n",
 }
@@ -83,22 +50,7 @@ BROKEN_THIRD_PARTY = {
 def agent_project(distribution: str, agent: str, package: str, dependencies: str, plugin: str, migrations: Dict[str, str]) -> Dict[str, str]:
     """The files of an agent distribution built with hatchling."""
     files = {
-        "pyproject.toml": f"""
-            [build-system]
-            requires = ["hatchling"]
-            build-backend = "hatchling.build"
-
-            [project]
-            name = "{distribution}"
-            version = "1.0.0"
-            dependencies = {dependencies}
-
-            [project.entry-points.nocodo_agents]
-            {agent} = "{package}.plugin"
-
-            [tool.hatch.build.targets.wheel]
-            packages = ["{package}"]
-        """,
+        "pyproject.toml": pyproject_toml(distribution, "1.0.0", dependencies, agent, package),
         f"{package}/__init__.py": "",
         f"{package}/plugin.py": plugin,
         f"{package}/migrations/__init__.py": "",
@@ -145,19 +97,23 @@ TASKS_AGENT = agent_project(
 
 
 @pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("wheels")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory, project_wheels: Path) -> Path:
+    """This checkout's wheels and their runtime dependencies (copied), with the third-party agents' wheels."""
+    directory = wheelhouse_with(project_wheels, tmp_path_factory.mktemp("wheels"))
     sources = tmp_path_factory.mktemp("third_party")
     my_agent = write_project(sources / "my_agent", THIRD_PARTY)
     broken = write_project(sources / "broken_agent", BROKEN_THIRD_PARTY)
     notes = write_project(sources / "notes_agent", NOTES_AGENT)
     tasks = write_project(sources / "tasks_agent", TASKS_AGENT)
-    run(
-        sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(directory),
-        str(ROOT), str(ROOT / "plugins" / "requirements_qna"), str(my_agent), str(broken), str(notes), str(tasks),
-    )
-    # The runtime dependencies, so that the environments below never reach an index.
-    run(sys.executable, "-m", "pip", "download", "--only-binary=:all:", "-d", str(directory), "pluggy", "importlib-metadata>=4.6")
+    build_wheels(directory, my_agent, broken, notes, tasks)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def build_tools(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The build backend (hatchling, editables), for pip's isolated build of an editable install from no index."""
+    directory = tmp_path_factory.mktemp("build-tools")
+    download(directory, "hatchling", "editables")
     return directory
 
 
@@ -307,9 +263,7 @@ def test_new_refuses_to_write_into_an_installed_wheel_unless_forced(tmp_path: Pa
     assert (migrations / "V102__add_tags.py").exists() and str(migrations / "V102__add_tags.py") in forced.stdout
 
 
-def test_new_writes_into_the_source_tree_of_an_editable_install(tmp_path: Path, wheelhouse: Path) -> None:
-    build_tools = tmp_path / "build-tools"  # the build backend, for pip's isolated build of the editable install
-    run(sys.executable, "-m", "pip", "download", "--only-binary=:all:", "-d", str(build_tools), "hatchling", "editables")
+def test_new_writes_into_the_source_tree_of_an_editable_install(tmp_path: Path, wheelhouse: Path, build_tools: Path) -> None:
     source = write_project(tmp_path / "src" / "my_agent", THIRD_PARTY)
     python = fresh_env(tmp_path, wheelhouse, "nocodo-agents")
     run(str(python), "-m", "pip", "install", "--no-index", "--find-links", str(wheelhouse), "--find-links", str(build_tools), "-e", str(source))
@@ -370,9 +324,7 @@ def _fresh_agent(distribution: str, agent: str, package: str) -> Dict[str, str]:
     return files
 
 
-def test_new_creates_a_fresh_editable_agents_migrations_package_by_agent_or_distribution_name(tmp_path: Path, wheelhouse: Path) -> None:
-    build_tools = tmp_path / "build-tools"
-    run(sys.executable, "-m", "pip", "download", "--only-binary=:all:", "-d", str(build_tools), "hatchling", "editables")
+def test_new_creates_a_fresh_editable_agents_migrations_package_by_agent_or_distribution_name(tmp_path: Path, wheelhouse: Path, build_tools: Path) -> None:
     source = write_project(tmp_path / "src" / "acme-notes", _fresh_agent("acme-notes", "notes", "acme_notes"))
     python = fresh_env(tmp_path, wheelhouse, "nocodo-agents")
     run(str(python), "-m", "pip", "install", "--no-index", "--find-links", str(wheelhouse), "--find-links", str(build_tools), "-e", str(source))
@@ -393,7 +345,7 @@ def test_new_creates_a_fresh_editable_agents_migrations_package_by_agent_or_dist
 def test_new_refuses_a_fresh_agents_installed_wheel_naming_what_to_create(tmp_path: Path, wheelhouse: Path) -> None:
     source = write_project(tmp_path / "src" / "acme-notes", _fresh_agent("acme-notes", "notes", "acme_notes"))
     wheels = tmp_path / "wheels"
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source))
+    build_wheels(wheels, source)
     python = fresh_env(tmp_path, wheelhouse, "nocodo-agents")
     run(str(python), "-m", "pip", "install", "--no-index", "--find-links", str(wheelhouse), "--find-links", str(wheels), "acme-notes")
     installed = Path(run(str(python), "-I", "-c", "import acme_notes, os; print(os.path.dirname(acme_notes.__file__))").strip())

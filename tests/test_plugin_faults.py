@@ -122,9 +122,7 @@ def test_sys_exit_in_rollback_names_the_file_and_changes_nothing(agent_package, 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    (tmp_path / "site").mkdir()
-    (tmp_path / "work").mkdir()
-    return Cli(tmp_path / "work", tmp_path / "site")
+    return Cli.in_work_directory(tmp_path)
 
 
 def test_agents_lists_a_plugin_that_exits_on_import_with_its_error(cli: Cli) -> None:

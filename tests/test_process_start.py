@@ -125,12 +125,9 @@ if os.environ.get("MODULES_FILE"):
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    site = tmp_path / "site"
-    site.mkdir()
-    work = tmp_path / "work"
-    work.mkdir()
-    (site / "sitecustomize.py").write_text(_RECORDING_SITECUSTOMIZE)
-    return Cli(work, site)
+    cli = Cli.in_work_directory(tmp_path)
+    (cli.site / "sitecustomize.py").write_text(_RECORDING_SITECUSTOMIZE)
+    return cli
 
 
 def _imported(cli: Cli, *arguments: str) -> Set[str]:

@@ -19,7 +19,7 @@ from typing import Iterator, List
 
 import pytest
 
-from cli_support import sql_module, write_agent_distribution
+from cli_support import site_on_sys_path, sql_module, write_agent_distribution
 from conftest import _module_with, history
 from nocodo_agents import PluginLoadError
 from nocodo_agents.database.migrations import run_agent_migrations
@@ -40,14 +40,7 @@ def settle(*directories: Path) -> None:
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A directory on ``sys.path`` that agent distributions are installed into."""
-    directory = tmp_path / "site"
-    directory.mkdir()
-    monkeypatch.syspath_prepend(str(directory))
-    yield directory
-    import sys
-
-    for name in [m for m in sys.modules if m.startswith("notes_agent")]:
-        del sys.modules[name]
+    yield from site_on_sys_path(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -12,25 +12,22 @@ V100 copies the row V201 inserts.
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 import types
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
-from conftest import migration_module
+from conftest import migration_module, plugin_for
+from fresh_database import open_fresh_database
 from nocodo_agents import PluginLoadError, RequiredAgentMissingError, RequirementOrderError, UnknownAgentError
 from nocodo_agents.database import Database
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.discovery import AgentEntry, AgentRegistry
 from nocodo_agents.lifecycle import rollback_migrations, verify_database
-from nocodo_agents.plugins import hookimpl, load_migrations
+from nocodo_agents.plugins import hookimpl
 from nocodo_agents.status import migration_status
-
-_names = itertools.count()
 
 NOTES = {
     "V200__create_notes": migration_module(
@@ -52,25 +49,6 @@ TASKS = {
 # -- agents as installed distributions -------------------------------------------------------------
 
 
-def plugin(package: str, requires: Optional[Any] = None) -> types.ModuleType:
-    """A plugin module object: the migrations of ``package`` and, unless ``None``, ``requires`` from the second hook."""
-    module = types.ModuleType(f"requires_plugin_{next(_names)}")
-
-    @hookimpl
-    def nocodo_agents_migrations():  # type: ignore[no-untyped-def]
-        return load_migrations(package)
-
-    module.nocodo_agents_migrations = nocodo_agents_migrations  # type: ignore[attr-defined]
-    if requires is not None:
-
-        @hookimpl
-        def nocodo_agents_requires():  # type: ignore[no-untyped-def]
-            return requires
-
-        module.nocodo_agents_requires = nocodo_agents_requires  # type: ignore[attr-defined]
-    return module
-
-
 class Agents:
     """Agents registered as entry points of their own distributions (``<name>-dist``); records which were loaded."""
 
@@ -80,7 +58,7 @@ class Agents:
         self.loaded: List[str] = []
 
     def add(self, name: str, modules: Dict[str, str], requires: Optional[Any] = None) -> "Agents":
-        module = plugin(self.agent_package(modules), requires)
+        module = plugin_for(self.agent_package(modules), requires)
 
         def load(name: str = name, module: types.ModuleType = module) -> types.ModuleType:
             self.loaded.append(name)
@@ -104,26 +82,7 @@ def agents(agent_package: Callable[..., str]) -> Agents:
 @pytest.fixture(params=["sqlite", "postgresql", "mysql"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Tuple[str, Any]]:
     """(dialect, a connection to a fresh database)."""
-    if request.param == "sqlite":
-        connection = sqlite3.connect(tmp_path / "agents.sqlite")
-        yield "sqlite", connection
-        connection.close()
-    elif request.param == "postgresql":
-        import psycopg
-
-        server = request.getfixturevalue("postgres_server")
-        name = f"requires_{next(_names)}_{uuid.uuid4().hex[:8]}"
-        server.create_database(name)
-        connection = psycopg.connect(server.dsn(name))
-        yield "postgresql", connection
-        connection.close()
-    else:
-        server = request.getfixturevalue("mariadb_server")
-        name = request.getfixturevalue("mariadb_database")
-        connection = server.connect(name)
-        yield "mysql", connection
-        if connection.open:  # a test may close it itself
-            connection.close()
+    yield from open_fresh_database(request, tmp_path, "requires")
 
 
 def query(connection: Any, sql: str) -> List[Tuple[Any, ...]]:
@@ -275,7 +234,7 @@ def test_a_malformed_requires_hook_is_a_plugin_load_error(conn: sqlite3.Connecti
 
 
 def test_a_requires_hook_that_raises_names_the_agent(conn: sqlite3.Connection, agents: Agents, agent_package) -> None:
-    module = plugin(agent_package(TASKS))
+    module = plugin_for(agent_package(TASKS))
 
     @hookimpl
     def nocodo_agents_requires():  # type: ignore[no-untyped-def]

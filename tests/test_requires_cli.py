@@ -16,21 +16,9 @@ from typing import Optional
 
 import pytest
 
-from cli_support import Cli, sql_module, write_agent_distribution
+from cli_support import Cli, plugin_module, sql_module, write_agent_distribution
 
-TASKS_PLUGIN = """
-from nocodo_agents.plugins import hookimpl, load_migrations
-
-
-@hookimpl
-def nocodo_agents_requires():
-    return ["notes"]
-
-
-@hookimpl
-def nocodo_agents_migrations():
-    return load_migrations("tasks_agent.migrations")
-"""
+TASKS_PLUGIN = plugin_module("tasks_agent", requires=["notes"])
 
 
 @pytest.fixture
@@ -42,9 +30,7 @@ def site(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def cli(tmp_path: Path, site: Path) -> Cli:
-    work = tmp_path / "work"
-    work.mkdir()
-    return Cli(work, site)
+    return Cli.in_work_directory(tmp_path, site)
 
 
 def install_tasks(site: Path, requires_dist: Optional[str]) -> None:

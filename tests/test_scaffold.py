@@ -175,11 +175,7 @@ def test_a_source_tree_is_not_an_installed_copy(tmp_path: Path) -> None:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    site = tmp_path / "site"
-    site.mkdir()
-    work = tmp_path / "work"
-    work.mkdir()
-    return Cli(work, site)
+    return Cli.in_work_directory(tmp_path)
 
 
 def test_new_by_dashed_agent_name_and_unknown_names(cli: Cli) -> None:

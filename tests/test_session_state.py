@@ -15,10 +15,8 @@ values again, also after a failure, for a counted few statements more.
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
-import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -26,16 +24,15 @@ import pytest
 
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import registry_of
-from nocodo_agents import InvalidMigrationError, MigrationFailedError, SessionStateError
-from nocodo_agents.cli.exit_codes import ExitCode, exit_code_for
+from fresh_database import fresh_database_url
+from nocodo_agents import MigrationFailedError, SessionStateError
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import record_as_applied, rollback_migrations, verify_database
 from nocodo_agents.runner import run_agent_migrations
 from nocodo_agents.schema.session_state import find_session_change, session_variables
 from nocodo_agents.cli.hints import hint_for
+from test_transaction_control import FIRST, assert_a_run_is_refused_before_anything_is_applied
 from test_transaction_control import Target, target  # noqa: F401  (the fixture, one database per dialect)
-
-_names = itertools.count()
 
 # -- the classifier alone -----------------------------------------------------------------------
 
@@ -165,14 +162,6 @@ def test_the_mysql_session_variables_a_statement_assigns() -> None:
 # -- on real databases: refused before anything is applied -----------------------------------------
 
 ALL = ["sqlite", "postgresql", "mysql"]
-FIRST = "CREATE TABLE tc_first (id INT PRIMARY KEY);"
-BAD = """
-CREATE TABLE tc_before (id INT PRIMARY KEY);
-INSERT INTO tc_before VALUES (1);
--- the statement under test, after a comment
-{statement};
-CREATE TABLE tc_after (id INT PRIMARY KEY);
-"""
 
 CHANGES = {
     "sqlite": [
@@ -193,29 +182,9 @@ CHANGES = {
 
 @pytest.mark.parametrize("target,statement", [(d, s) for d in ALL for s in CHANGES[d]], indirect=["target"])
 def test_a_run_changing_the_session_for_good_is_refused_before_anything_is_applied(target: Target, statement: str, agent_package) -> None:
-    conn = target.connect()
-    run_agent_migrations(conn, registry=AgentRegistry([]))  # V1-V3: the database has history
-    before = target.snapshot()
-    registry = registry_of(tc=agent_package({"V100__first": FIRST, "V101__bad": BAD.format(statement=statement)}))
-    with pytest.raises(SessionStateError) as raised:
-        run_agent_migrations(conn, registry=registry)
-    error = raised.value
-    assert (error.version, error.name, error.agent, error.statement_index, error.phase) == (101, "bad", "tc", 2, "migration")
-    assert error.source.endswith("V101__bad.py") and statement in error.statement
-    assert isinstance(error, InvalidMigrationError) and exit_code_for(error) == ExitCode.MIGRATION_FAILED
-    text = str(error)
-    for part in ("V101__bad", "'tc'", error.distribution, error.source, "statement 3", statement, "None of its statements ran",
-                 "changes the connection's session state", error.advice):
-        assert part in text
-    assert "rolled back" not in text
-    assert target.snapshot() == before, "nothing ran, not even V100 before it: the whole run is checked first"
-    with pytest.raises(SessionStateError):
-        run_agent_migrations(conn, registry=registry, dry_run=True)
-    assert target.snapshot() == before
-
-    fixed = registry_of(tc=agent_package({"V100__first": FIRST, "V101__bad": BAD.format(statement="SELECT 1")}))
-    assert run_agent_migrations(conn, registry=fixed).versions == (100, 101)
-    assert {"tc_first", "tc_before", "tc_after"} <= target.tables()
+    assert_a_run_is_refused_before_anything_is_applied(
+        target, agent_package, statement, SessionStateError, lambda error: ("changes the connection's session state", error.advice)
+    )
 
 
 ROLLBACK_CHANGE = {"sqlite": "PRAGMA recursive_triggers = ON", "postgresql": "SET search_path = pg_catalog", "mysql": "USE mysql"}
@@ -440,18 +409,12 @@ def test_verify_replays_session_variables_without_leaving_them_on_the_callers_se
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    (tmp_path / "site").mkdir()
-    return Cli(tmp_path, tmp_path / "site")
+    return Cli.with_empty_site(tmp_path)
 
 
 @pytest.fixture(params=ALL)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cli.sqlite'}"
-    server = request.getfixturevalue("postgres_server" if request.param == "postgresql" else "mariadb_server")
-    name = f"ss_cli_{next(_names)}_{uuid.uuid4().hex[:6]}"
-    server.create_database(name)
-    return server.url(name)
+    return fresh_database_url(request, tmp_path, "ss_cli")
 
 
 def test_the_command_line_refuses_a_session_change_before_applying_anything(cli: Cli, url: str) -> None:

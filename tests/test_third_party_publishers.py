@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import venv
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from test_packaging import ROOT, run, write_project
+from packaging_support import download, pyproject_toml, run, wheelhouse_with, write_project
 
 pytestmark = pytest.mark.packaging
 
@@ -42,19 +41,7 @@ TASKS_FIRST = 20200101090000
 
 def _pyproject(distribution: str, version: str, dependencies: str, agent: str, package: str) -> str:
     """The README's pyproject.toml, for another distribution (hatchling finds the package by the distribution's name)."""
-    return f"""
-        [build-system]
-        requires = ["hatchling"]
-        build-backend = "hatchling.build"
-
-        [project]
-        name = "{distribution}"
-        version = "{version}"
-        dependencies = {dependencies}
-
-        [project.entry-points.nocodo_agents]
-        {agent} = "{package}.plugin"
-    """
+    return pyproject_toml(distribution, version, dependencies, agent, package, list_package=False)
 
 
 NOTES_PROJECT = {
@@ -172,6 +159,10 @@ class World:
         index = ["--no-index", "--find-links", str(self.wheelhouse)] if args[0] == "install" else []
         run(str(self.python), "-m", "pip", "-q", *args, *index)
 
+    def release(self, source: Path) -> None:
+        """Build ``source``'s wheel into the wheelhouse with the environment's pip (its build backend from the wheelhouse)."""
+        run(str(self.python), "-m", "pip", "wheel", "-q", "--no-deps", "--no-index", "--find-links", str(self.wheelhouse), "-w", str(self.wheelhouse), str(source))
+
     def cli(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         """The environment's own ``nocodo-agents`` console script, isolated from this checkout."""
         environment = {"PATH": f"{self.python.parent}:/usr/bin:/bin", "HOME": str(self.work)}
@@ -209,17 +200,10 @@ def _author(world: World, source: Path, agent: str, names: List[str], sql: Dict[
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+def world(tmp_path_factory: pytest.TempPathFactory, project_wheels: Path) -> World:
     work = tmp_path_factory.mktemp("publishers")
-    wheelhouse = work / "wheels"
-    run(
-        sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheelhouse),
-        str(ROOT), str(ROOT / "plugins" / "requirements_qna"),
-    )
-    run(
-        sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "-d", str(wheelhouse),
-        "pluggy", "importlib-metadata>=4.6", "hatchling", "editables", "psycopg[binary]>=3.1", "PyMySQL>=1.0",
-    )
+    wheelhouse = wheelhouse_with(project_wheels, work / "wheels")  # this checkout's wheels, built once per session
+    download(wheelhouse, "pluggy", "importlib-metadata>=4.6", "hatchling", "editables", "psycopg[binary]>=3.1", "PyMySQL>=1.0")
     environment = work / "venv"
     venv.EnvBuilder(with_pip=True).create(environment)
     world = World(environment / "bin" / "python", wheelhouse, work, [], [], {}, (0, 0, 0))
@@ -242,7 +226,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         """
     )
     world.same_second = tuple(same_second)
-    run(str(world.python), "-m", "pip", "wheel", "-q", "--no-deps", "--no-index", "--find-links", str(wheelhouse), "-w", str(wheelhouse), str(notes_source))
+    world.release(notes_source)
     world.pip("uninstall", "-y", "nocodo-notes")
 
     # Author 2: tasks, written against the released notes wheel.
@@ -251,14 +235,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     world.new_outputs["into requirements-qna's wheel"] = world.cli("new", "requirements-qna", "sneaky")
     tasks_source = write_project(work / "src" / "acme-tasks", TASKS_PROJECT)
     world.tasks = _author(world, tasks_source, "tasks", ["create_tasks", "link_task_tags"], TASKS_SQL, first_version=TASKS_FIRST)
-    run(str(world.python), "-m", "pip", "wheel", "-q", "--no-deps", "--no-index", "--find-links", str(wheelhouse), "-w", str(wheelhouse), str(tasks_source))
+    world.release(tasks_source)
     world.pip("uninstall", "-y", "acme-tasks")
 
     # Author 3: a migration numbered like notes' first one (copied from it, say).
     reminders = dict(REMINDERS_PROJECT)
     reminders[f"reminders_agent/migrations/V{world.notes[0]}__create_reminders.sql"] = "CREATE TABLE reminders (id INTEGER PRIMARY KEY, body TEXT);\n"
     reminders_source = write_project(work / "src" / "reminders-agent", reminders)
-    run(str(world.python), "-m", "pip", "wheel", "-q", "--no-deps", "--no-index", "--find-links", str(wheelhouse), "-w", str(wheelhouse), str(reminders_source))
+    world.release(reminders_source)
 
     # The operator installs what was published (tasks pulls notes in) and the third agent.
     world.pip("install", "acme-tasks", "reminders-agent")

@@ -13,17 +13,17 @@ anyway, the error says so and never claims a rollback.
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Set, Tuple
+from typing import Any, Callable, Iterator, List, Sequence, Set, Tuple, Type
 
 import pytest
 
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import registry_of
+from fresh_database import fresh_database_url
 from nocodo_agents import (
     InvalidMigrationError,
     MigrationFailedError,
@@ -38,8 +38,6 @@ from nocodo_agents.runner import run_agent_migrations
 from nocodo_agents.schema.split import split_statements
 from nocodo_agents.schema.transaction_control import classify, find_transaction_control
 from nocodo_agents.cli.hints import hint_for
-
-_names = itertools.count()
 
 # -- the classifier alone -----------------------------------------------------------------------
 
@@ -221,6 +219,39 @@ INSERT INTO tc_before VALUES (1);
 CREATE TABLE tc_after (id INT PRIMARY KEY);
 """
 
+
+def assert_a_run_is_refused_before_anything_is_applied(
+    target: "Target",
+    agent_package: Callable[..., str],
+    statement: str,
+    refusal: Type[InvalidMigrationError],
+    advice: Callable[[Any], Sequence[str]],
+) -> None:
+    """A run of V100 and V101 (``statement`` as V101's statement 3) is refused with ``refusal`` before anything runs, dry run
+    or not, its message naming the migration, the statement and what ``advice(error)`` lists; with ``SELECT 1`` both apply."""
+    conn = target.connect()
+    run_agent_migrations(conn, registry=AgentRegistry([]))  # V1-V3: the database has history
+    before = target.snapshot()
+    registry = registry_of(tc=agent_package({"V100__first": FIRST, "V101__bad": BAD.format(statement=statement)}))
+    with pytest.raises(refusal) as raised:
+        run_agent_migrations(conn, registry=registry)
+    error = raised.value
+    assert (error.version, error.name, error.agent, error.statement_index, error.phase) == (101, "bad", "tc", 2, "migration")
+    assert error.source.endswith("V101__bad.py") and statement in error.statement
+    assert isinstance(error, InvalidMigrationError) and exit_code_for(error) == ExitCode.MIGRATION_FAILED
+    text = str(error)
+    for part in ("V101__bad", "'tc'", error.distribution, error.source, "statement 3", statement, "None of its statements ran", *advice(error)):
+        assert part in text
+    assert "rolled back" not in text
+    assert target.snapshot() == before, "nothing ran, not even V100 before it: the whole run is checked first"
+    with pytest.raises(refusal):
+        run_agent_migrations(conn, registry=registry, dry_run=True)
+    assert target.snapshot() == before
+
+    fixed = registry_of(tc=agent_package({"V100__first": FIRST, "V101__bad": BAD.format(statement="SELECT 1")}))
+    assert run_agent_migrations(conn, registry=fixed).versions == (100, 101)
+    assert {"tc_first", "tc_before", "tc_after"} <= target.tables()
+
 CONTROL = {
     "sqlite": ["COMMIT", "END TRANSACTION", "ROLLBACK", "BEGIN", "BEGIN IMMEDIATE", "ROLLBACK TO SAVEPOINT nowhere", "RELEASE nowhere"],
     "postgresql": [
@@ -240,29 +271,9 @@ CONTROL = {
     "target,statement", [(d, s) for d in ALL for s in CONTROL[d]], indirect=["target"]
 )
 def test_a_run_with_transaction_control_is_refused_before_anything_is_applied(target: Target, statement: str, agent_package) -> None:
-    conn = target.connect()
-    run_agent_migrations(conn, registry=AgentRegistry([]))  # V1-V3: the database has history
-    before = target.snapshot()
-    registry = registry_of(tc=agent_package({"V100__first": FIRST, "V101__bad": BAD.format(statement=statement)}))
-    with pytest.raises(TransactionControlError) as raised:
-        run_agent_migrations(conn, registry=registry)
-    error = raised.value
-    assert (error.version, error.name, error.agent, error.statement_index, error.phase) == (101, "bad", "tc", 2, "migration")
-    assert error.source.endswith("V101__bad.py") and statement in error.statement
-    assert isinstance(error, InvalidMigrationError) and exit_code_for(error) == ExitCode.MIGRATION_FAILED
-    text = str(error)
-    for part in ("V101__bad", "'tc'", error.distribution, error.source, "statement 3", statement, "None of its statements ran",
-                 "transactional = False", "split it"):
-        assert part in text
-    assert "rolled back" not in text
-    assert target.snapshot() == before, "nothing ran, not even V100 before it: the whole run is checked first"
-    with pytest.raises(TransactionControlError):
-        run_agent_migrations(conn, registry=registry, dry_run=True)
-    assert target.snapshot() == before
-
-    fixed = registry_of(tc=agent_package({"V100__first": FIRST, "V101__bad": BAD.format(statement="SELECT 1")}))
-    assert run_agent_migrations(conn, registry=fixed).versions == (100, 101)
-    assert {"tc_first", "tc_before", "tc_after"} <= target.tables()
+    assert_a_run_is_refused_before_anything_is_applied(
+        target, agent_package, statement, TransactionControlError, lambda error: ("transactional = False", "split it")
+    )
 
 
 @pytest.mark.parametrize("target", ALL, indirect=True)
@@ -427,18 +438,12 @@ def test_a_rollback_that_ends_its_transaction_keeps_its_history_row_and_says_so(
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    (tmp_path / "site").mkdir()
-    return Cli(tmp_path, tmp_path / "site")
+    return Cli.with_empty_site(tmp_path)
 
 
 @pytest.fixture(params=ALL)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cli.sqlite'}"
-    server = request.getfixturevalue("postgres_server" if request.param == "postgresql" else "mariadb_server")
-    name = f"tc_cli_{next(_names)}_{uuid.uuid4().hex[:6]}"
-    server.create_database(name)
-    return server.url(name)
+    return fresh_database_url(request, tmp_path, "tc_cli")
 
 
 def test_the_command_line_refuses_before_applying_anything(cli: Cli, url: str) -> None:
