@@ -7,13 +7,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, List, NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, List, NoReturn, Optional, Sequence, Tuple
 
 from ..errors import HistoryAttributionError, HistoryTableError
 from ..history import HISTORY_TABLE, HistoryRow
 from .history_values import _shown
 
-__all__ = ["HistoryWrites"]
+__all__ = ["HistoryValues", "HistoryWrites"]
+
+#: One history row's values as written: ``(version, name, applied_on, checksum, agent)``.
+HistoryValues = Tuple[int, str, str, str, Optional[str]]
 
 
 class HistoryWrites:
@@ -80,6 +83,18 @@ class HistoryWrites:
     def insert_history(self, row: HistoryRow) -> None:
         """Record one applied migration."""
         self._write_history(row.version, self.history_insert, (row.version, row.name, row.applied_on, row.checksum, row.agent))
+
+    def insert_history_rows(self, rows: Sequence[HistoryValues]) -> None:
+        """Record several applied migrations, in order, in the transaction open (a grouped run's, once their statements ran).
+
+        Each row is ``(version, name, applied_on, checksum, agent)``, as
+        :meth:`insert_history` writes a :class:`HistoryRow`; a row the table
+        refuses raises :class:`HistoryTableError` naming its version. One
+        statement per row (a dialect may send them in one call: SQLite).
+        """
+        sql = self.history_insert
+        for values in rows:
+            self._write_history(values[0], sql, values)
 
     @property
     def history_insert(self) -> str:

@@ -187,11 +187,13 @@ class WriteTransactions:
 
     def _take_write_lock(self) -> None:
         """``BEGIN IMMEDIATE``: at once if the lock is free, else say so in the log and wait (SQLite's busy timeout)."""
+        self._set_busy_timeout(0)  # no statement after a transaction that took the lock at once
+        if self._begin_now():
+            return  # the lock was free: the usual case, with nothing to log
         from .lock_wait import take_lock  # writes only: not on the no-op path
 
-        self._set_busy_timeout(0)  # no statement after a transaction that took the lock at once
         take_lock(
-            self._begin_now, self._begin_waiting, dialect=self.name, lock_timeout=self.lock_timeout, lock="write lock", where=self.location
+            _held_just_now, self._begin_waiting, dialect=self.name, lock_timeout=self.lock_timeout, lock="write lock", where=self.location
         )
 
     def _begin_now(self) -> bool:
@@ -215,3 +217,8 @@ class WriteTransactions:
 
                 raise LockStillHeld(error) from error
             raise
+
+
+def _held_just_now() -> bool:
+    """:func:`~.lock_wait.take_lock`'s first try, already made (:meth:`WriteTransactions._begin_now`): the lock was held."""
+    return False

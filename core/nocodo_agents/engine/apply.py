@@ -33,6 +33,7 @@ from time import perf_counter
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from ..dialects import Dialect
+from ..dialects.history_writes import HistoryValues
 from ..errors import GroupedRunRefusedError, LockTimeoutError, MigrationFailedError
 from ..execution import run_statements
 from ..history import HistoryRow, now_rfc3339
@@ -154,13 +155,18 @@ def _apply_grouped(run: Run, progress: Progress, applied: List[MigrationStep], a
             unsettled = needs_settling(run, seen.plan, seen.wide)
             if not unsettled:
                 refuse_ungroupable(dialect, seen.plan.pending)  # planned again under the lock: before any statement
+                rows: List[HistoryValues] = []
                 for planned in seen.plan.pending:
                     try:
-                        steps.append(_apply_one(dialect, planned, seen.plan))
+                        steps.append(_apply_one(dialect, planned, seen.plan, rows))
                     except MigrationFailedError as error:
                         if type(error) is MigrationFailedError and error.rolled_back and steps:
                             raise error.in_grouped_run([f"V{s.version}__{s.name}" for s in steps]) from error.__cause__
                         raise
+                # Every history row in this same transaction, once the last migration ran: they commit together.
+                dialect.insert_history_rows(rows)
+                for values in rows:
+                    dialect.journal.done(values[0])
         adopted.extend(just_adopted)  # committed
         if unsettled:
             settle_width(run)  # another runner made a 32-bit history meanwhile; the first look committed alone
@@ -175,15 +181,26 @@ def _apply_grouped(run: Run, progress: Progress, applied: List[MigrationStep], a
     return MigrationReport(dialect.name, applied=tuple(applied), adopted=tuple(adopted), not_installed=seen.plan.not_installed)
 
 
-def _apply_one(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> MigrationStep:
-    """Run ``planned`` and write its history row, in the caller's transaction; the report's step."""
+def _apply_one(
+    dialect: Dialect, planned: PlannedMigration, plan: Plan, rows: "Optional[List[HistoryValues]]" = None
+) -> MigrationStep:
+    """Run ``planned`` and write its history row, in the caller's transaction; the report's step.
+
+    ``rows``: the history row is appended there instead, for the caller to
+    write in the same transaction once the group's last migration ran
+    (:meth:`~nocodo_agents.dialects.Dialect.insert_history_rows`).
+    """
     started = perf_counter()
     name = dialect.name
     migration = planned.migration
     version = migration.version
     run_statements(dialect, planned, planned.sql(name), rolled_back=dialect.transactional_ddl)
-    dialect.insert_history(planned.history_row(name, now_rfc3339(), plan.int8_versions))
-    dialect.journal.done(version)
+    values = (version, migration.name, now_rfc3339(), str(planned.checksum(name, plan.int8_versions)), planned.agent)
+    if rows is None:
+        dialect.insert_history(HistoryRow(*values))
+        dialect.journal.done(version)
+    else:
+        rows.append(values)
     duration = (perf_counter() - started) * 1000
     if logger.isEnabledFor(logging.INFO):
         logger.info("applied V%s__%s of agent %r in %.1f ms", version, migration.name, planned.agent, duration)

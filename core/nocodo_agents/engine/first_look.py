@@ -56,7 +56,10 @@ def _first_look(run: Run) -> Tuple[_Seen, Tuple[MigrationStep, ...]]:
         if not columns:
             # Adoption is judged before the history table is created, so that a refusal
             # leaves nothing behind even where DDL commits (MySQL).
-            pending = make_plan(run.installed, [], dialect.name, run.target, requires=run.requires).pending
+            if not run.history and not run.int8:
+                pending = run.plan().pending  # planned from nothing already (no table when the run opened)
+            else:
+                pending = make_plan(run.installed, [], dialect.name, run.target, requires=run.requires).pending
             early = assess_adoption(dialect, pending)
             wide = first_wide(pending) is not None  # a first run recording a version above 2**31 - 1: 64-bit at once
         dialect.ensure_history(columns, int8=wide)
