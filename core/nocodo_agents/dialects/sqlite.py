@@ -32,7 +32,6 @@ from .sqlite_writes import PinnedPragmas, WriteTransactions
 __all__ = ["SQLiteDialect", "history_unchanged"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .history_writes import HistoryValues
     from ..adoption import Footprint
     from ..drift import DriftReport
     from ..planning import PlannedMigration
@@ -246,31 +245,6 @@ class SQLiteDialect(ForeignKeyCheck, WriteTransactions, PinnedPragmas, HistorySn
             self._wait_again()
         self.statements += 1
         self.connection.execute(sql, params or ())
-
-    def insert_history_rows(self, rows: Sequence["HistoryValues"]) -> None:
-        """The rows in one ``executemany`` call (one statement each, counted so); a refused row is named by its version.
-
-        ``executemany`` takes the next row only once the one before was
-        written, so the last row handed to it is the one that failed.
-        """
-        if self._waits_unset:
-            self._wait_again()
-        last = [0, 0]  # the version of the last row handed over, and how many were
-
-        def handed() -> Iterator["HistoryValues"]:
-            for values in rows:
-                last[0] = values[0]
-                last[1] += 1
-                yield values
-
-        try:
-            self.connection.executemany(self.history_insert, handed())
-        except Exception as error:
-            if not self._refused_by_table(error):
-                raise
-            self._write_history_refused(last[0], error)
-        finally:
-            self.statements += last[1]
 
     def _history_rows(self, sql: str) -> List[Any]:
         """Text as bytes, so a value that is not UTF-8 is reported by its row, not as a decoding crash."""

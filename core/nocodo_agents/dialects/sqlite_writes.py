@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, NoReturn, Optional, Sequence
 
 from ..errors import ConnectionStateError, DatabaseAccessError, LockTimeoutError
 from .sqlite_errors import is_busy
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .history_writes import HistoryValues
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -109,7 +112,10 @@ class PinnedPragmas:
 
 
 class WriteTransactions:
-    """The part of :class:`~nocodo_agents.dialects.sqlite.SQLiteDialect` that opens, commits and rolls back its write transactions."""
+    """The part of :class:`~nocodo_agents.dialects.sqlite.SQLiteDialect` that opens, commits and rolls back its write transactions.
+
+    Also a grouped run's history rows, written in one call (:meth:`insert_history_rows`).
+    """
 
     name: str
     connection: sqlite3.Connection
@@ -129,7 +135,18 @@ class WriteTransactions:
 
         def _set_busy_timeout(self, seconds: float) -> None: ...
 
+        def _wait_again(self) -> None: ...
+
         def location(self) -> str: ...
+
+        @property
+        def history_insert(self) -> str: ...
+
+        def _refused_by_table(self, error: BaseException) -> bool: ...
+
+        def _write_history_refused(self, version: int, error: BaseException) -> NoReturn: ...
+
+    statements: int
 
     @contextmanager
     def write_transaction(self) -> Iterator[None]:
@@ -173,6 +190,31 @@ class WriteTransactions:
             raise
         finally:
             self._waits_unset = self._busy_ms == 0
+
+    def insert_history_rows(self, rows: Sequence["HistoryValues"]) -> None:
+        """The rows in one ``executemany`` call (one statement each, counted so); a refused row is named by its version.
+
+        ``executemany`` takes the next row only once the one before was
+        written, so the last row handed to it is the one that failed.
+        """
+        if self._waits_unset:
+            self._wait_again()
+        last = [0, 0]  # the version of the last row handed over, and how many were
+
+        def handed() -> Iterator["HistoryValues"]:
+            for values in rows:
+                last[0] = values[0]
+                last[1] += 1
+                yield values
+
+        try:
+            self.connection.executemany(self.history_insert, handed())
+        except Exception as error:
+            if not self._refused_by_table(error):
+                raise
+            self._write_history_refused(last[0], error)
+        finally:
+            self.statements += last[1]
 
     def _commit(self) -> None:
         """``COMMIT``: at once, or once readers finished (logged, within the lock timeout)."""
