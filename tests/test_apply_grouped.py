@@ -211,3 +211,28 @@ def test_migrate_grouped_on_the_command_line(cli: Cli, tmp_path: Path, mariadb_s
     applied = cli("migrate", "--grouped", "--agent", "requirements_qna", "--db", str(tmp_path / "ok.sqlite"))
     assert applied.code == 0, applied.text
     assert "done: 4 applied" in applied.out
+
+
+def test_a_history_row_refused_in_a_grouped_run_is_named_by_its_version_and_nothing_remains(tmp_path: Path) -> None:
+    """The rows are written together once the last migration ran (one call on SQLite): the refused one is still named.
+
+    A trigger refuses version 102 only: rows 1-3, 100 and 101 were written
+    before it in the same call, and the whole transaction is rolled back.
+    """
+    conn = sqlite3.connect(tmp_path / "refused.sqlite")
+    conn.execute(
+        "CREATE TABLE refinery_schema_history (version INT4 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), "
+        "checksum VARCHAR(255), agent VARCHAR(255))"
+    )
+    conn.execute(
+        "CREATE TRIGGER not_102 BEFORE INSERT ON refinery_schema_history WHEN NEW.version = 102 "
+        "BEGIN SELECT RAISE(ABORT, 'no 102 here'); END"
+    )
+    conn.commit()
+    from nocodo_agents import HistoryTableError
+
+    with pytest.raises(HistoryTableError, match="refused the row of version 102: no 102 here"):
+        run_agent_migrations(conn, registry=registry(tables(5)), grouped=True)
+    assert conn.execute("SELECT COUNT(*) FROM refinery_schema_history").fetchone() == (0,)
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'g\\_%' ESCAPE '\\'").fetchall() == []
+    conn.close()

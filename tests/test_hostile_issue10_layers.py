@@ -37,7 +37,8 @@ DYNAMIC_IMPORTERS: Dict[str, str] = {
     "cli.parser": "the 'module:attribute' references of its COMMANDS table, one command's module per run (checked by name here)",
     "dialects.registry": "the 'module:attribute' references of its DialectSpec table (checked by name here)",
     "entry_point_scan": "an agent's entry point (what importlib.metadata.EntryPoint.load imports): the agent's code",
-    "loading": "an agent's migrations package and its V-modules: the agent's code, not this package's",
+    "loading": "an agent's migrations package: the agent's code, not this package's",
+    "migration_files": "an agent's V-modules, imported (or imported again) on first use: the agent's code",
     "scaffold_target": "find_spec of the agent package a migration is scaffolded into",
 }
 

@@ -43,9 +43,12 @@ LAYER_OF: Dict[str, str] = {
     "errors.": "values",
     "excerpt": "values",
     "faults": "values",
+    "file_stamps": "values",
     "history": "values",
     "loading": "values",
     "migration": "values",
+    "migration_files": "values",
+    "migration_names": "values",
     "migration_set": "values",
     # agents: the hook, the registry and the core agent (its V-modules are the core agent's code)
     "agent_entries": "agents",

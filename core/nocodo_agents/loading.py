@@ -5,6 +5,9 @@ reads packages installed from wheels or zip files. Modules are imported, and
 ``.sql`` files read, only when their SQL is first needed. Every entry whose
 name looks like a migration but is not a valid one is an error naming it, so
 a typo never silently drops a migration.
+
+The pieces: the two kinds of file (:mod:`.migration_files`), the naming rule
+(:mod:`.migration_names`) and the stamps that tell a change (:mod:`.file_stamps`).
 """
 
 from __future__ import annotations
@@ -12,190 +15,29 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import os
-import re
-import sys
-import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Dict, Iterator, List, Optional, Protocol, Tuple
+from typing import Any, Iterator, List, Tuple
 
 from .errors import InvalidMigrationError
 from .faults import PLUGIN_FAULTS, describe_fault
-from .migration import Migration, check_transactional, parse_module_name
+from .file_stamps import RACY_NS, DirectoryStamp, FileStamp, _stamp, directories_changed, file_stamp
+from .migration import Migration, parse_module_name
+from .migration_files import ModuleMigration, SqlFileMigration, _Entry
+from .migration_names import _LOOKS_LIKE_MIGRATION, _misnamed
 
-#: What an entry named like a migration starts with: ``V`` (either case) and a digit, ``_`` or
-#: ``-``, or refinery's unversioned ``U`` and a digit. Such an entry must be a valid migration.
-#: ``\d`` on purpose: any Unicode digit here, so that ``V١__x.py`` is caught, not skipped.
-_LOOKS_LIKE_MIGRATION = re.compile(r"[Vv][\d_-]|[Uu]\d")
-#: The extensions of the two kinds of migration file.
-_KINDS = ("py", "sql")
-#: A misspelt name that can be corrected: prefix, version, separator and name, loosely.
-_FIXABLE = re.compile(r"[VvUu][-_]*([0-9]+)[-_]+([A-Za-z0-9_]+)")
-#: A name that lacks only its version.
-_VERSIONLESS = re.compile(r"[Vv][-_]+([A-Za-z0-9_]+)")
-_RULE = (
-    "migrations are named V{version}__{name}.py or V{version}__{name}.sql (a capital V, the version in "
-    "ASCII digits 0-9, two underscores, a name of ASCII letters, digits and underscores)"
-)
-_NOT_A_MIGRATION = (
-    "; if it is not a migration, give it a name that does not start with V or v followed by a digit, "
-    "_ or -"
-)
+__all__ = [
+    "DirectoryStamp",
+    "FileStamp",
+    "LoadedMigrations",
+    "ModuleMigration",
+    "RACY_NS",
+    "SqlFileMigration",
+    "directories_changed",
+    "file_stamp",
+    "load_migrations",
+]
 
-
-class _Entry(Protocol):
-    """What :mod:`importlib.resources` lists: a file or directory of a package."""
-
-    name: str
-
-    def is_dir(self) -> bool: ...
-
-    def read_bytes(self) -> bytes: ...
-
-
-#: Each migration module this process imported through :class:`ModuleMigration`, with its file's
-#: stamp (:func:`_stamp`) when it was listed before that import.
-_IMPORTED: Dict[str, "FileStamp"] = {}
-
-
-def _import_current(module_name: str, stamp: Optional["FileStamp"]) -> ModuleType:
-    """``module_name`` as its file now is: imported, or imported again if its file changed since.
-
-    A module already in ``sys.modules`` is executed again (``importlib.reload``,
-    its cached bytecode removed first, as an edit within the same second and of
-    the same size would pass the bytecode's check) when ``stamp`` (its file's,
-    read when it was listed, before this import) differs from the one recorded
-    at its last import here, when its file was modified too recently to tell
-    (:data:`_UNSETTLED`), or when something else imported it. A module
-    without a file (``stamp`` ``None``: a zip) is imported once.
-    """
-    module = sys.modules.get(module_name)
-    if module is None or stamp is None:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            # The import system lists a directory once per modification time: a directory switched for
-            # another with the same time (a symlink to the next release) still shows the old listing.
-            importlib.invalidate_caches()
-            module = importlib.import_module(module_name)
-    elif stamp == _UNSETTLED or _IMPORTED.get(module_name) != stamp:
-        cached = getattr(module, "__cached__", None)
-        if cached:
-            try:
-                os.remove(cached)
-            except OSError:
-                pass  # none, or not ours to remove (a read-only install cannot have been edited in place either)
-        module = importlib.reload(module)
-    if stamp is not None:
-        _IMPORTED[module_name] = stamp
-    return module
-
-
-class ModuleMigration(Migration):
-    """A migration defined by a module ``V{version}__{name}``, imported on first use.
-
-    The module exports ``migration()`` (optionally taking the dialect name) and
-    may export ``rollback()`` (same rule) and ``transactional = False``.
-    ``stamp`` is its file's :data:`FileStamp` when it was listed (``None``
-    without a file): a module imported earlier from a file since edited is
-    imported again (:func:`_import_current`).
-    """
-
-    __slots__ = ("module_name", "_module", "_stamp")
-
-    def __init__(
-        self, version: int, name: str, module_name: str, source: str, stamp: Optional["FileStamp"] = None
-    ) -> None:
-        super().__init__(version, name, "", source=source)
-        self.module_name = module_name
-        self._module: Optional[ModuleType] = None
-        self._stamp = stamp
-
-    def _resolve(self) -> None:
-        if self._module is not None:
-            return
-        try:
-            module = _import_current(self.module_name, self._stamp)
-            function = getattr(module, "migration", None)
-            rollback = getattr(module, "rollback", None)
-            transactional = getattr(module, "transactional", True)
-        except PLUGIN_FAULTS as error:
-            raise InvalidMigrationError(
-                source=self.source,
-                problem=f"importing {self.module_name} {describe_fault(error)}",
-            ) from error
-        if function is None:
-            raise InvalidMigrationError(
-                source=self.source,
-                problem="the module defines no migration() function; define "
-                "`def migration(dialect): return \"...SQL...\"`",
-            )
-        if not callable(function):
-            raise InvalidMigrationError(
-                source=self.source,
-                problem=f"migration is a {type(function).__name__}, not a function; define "
-                f"`def migration(dialect): return \"...SQL...\"`",
-            )
-        if rollback is not None and not callable(rollback):
-            raise InvalidMigrationError(
-                source=self.source,
-                problem=f"rollback is a {type(rollback).__name__}, not a function; define "
-                f"`def rollback(dialect): return \"...SQL...\"` or remove it",
-            )
-        check_transactional(transactional, self.source)
-        self._sql = function
-        self._rollback = rollback
-        self._transactional = transactional
-        self._module = module
-
-
-class SqlFileMigration(Migration):
-    """A refinery migration file ``V{version}__{name}.sql``, read on first use.
-
-    Its text, exactly as stored (UTF-8, line endings untouched, as refinery's
-    ``include_str!`` reads it), is the migration's SQL for every dialect, so
-    its checksum is the one refinery records for the same file. It runs in a
-    transaction and has no rollback (refinery has neither a marker to run a
-    file outside a transaction nor down migrations).
-    """
-
-    __slots__ = ("_file", "_loaded")
-
-    def __init__(self, version: int, name: str, file: _Entry, source: str) -> None:
-        super().__init__(version, name, "", source=source)
-        self._file = file
-        self._loaded = False
-
-    def _resolve(self) -> None:
-        if self._loaded:
-            return
-        try:
-            data = self._file.read_bytes()
-        except OSError as error:
-            raise InvalidMigrationError(source=self.source, problem=f"the file cannot be read: {error}") from error
-        try:
-            self._sql = data.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise InvalidMigrationError(
-                source=self.source, problem=f"the file is not UTF-8 text ({error}); save it as UTF-8, as refinery requires"
-            ) from None
-        self._loaded = True
-
-
-#: What ``stat`` says of a file or directory that any change of its content or listing moves: the
-#: modification and change times (ns), the size and the inode. The modification time alone misses an
-#: edit whose time was put back (``cp -p``, ``rsync -a``, ``tar -x`` of an archive built with one fixed
-#: ``SOURCE_DATE_EPOCH``) and a directory switched for another by a symlink (another release, same times):
-#: the change time cannot be set back, and a file or directory put in another's place has another inode.
-FileStamp = Tuple[int, int, int, int]
-DirectoryStamp = Tuple[Tuple[str, FileStamp], ...]
-
-
-def file_stamp(status: os.stat_result) -> FileStamp:
-    """The :data:`FileStamp` of a ``stat`` result."""
-    return (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino)
 
 
 class LoadedMigrations(List[Migration]):
@@ -217,33 +59,6 @@ class LoadedMigrations(List[Migration]):
 
     directories: DirectoryStamp = ()
     files: DirectoryStamp = ()
-
-
-def directories_changed(directories: DirectoryStamp) -> bool:
-    """Whether any of ``directories`` was modified (or removed, or replaced) since its :data:`FileStamp` was read."""
-    stat = os.stat
-    try:
-        for path, stamp in directories:
-            if file_stamp(stat(path)) != stamp:
-                return True
-    except OSError:
-        return True
-    return False
-
-
-#: A directory modified less than this long ago (ns) could change again within the same tick of the
-#: file system's clock without its modification time moving (Linux stamps files with a coarse clock,
-#: some file systems keep seconds): it is recorded as already changed, so it is listed again next time.
-#: The same rule keeps the installed agents' registry (:func:`~nocodo_agents.agent_entries.sys_path_stamp`).
-RACY_NS = 2_000_000_000
-#: The modification time recorded for such a directory; no real one equals it.
-_UNSETTLED: FileStamp = (-1, -1, -1, -1)
-
-
-def _stamp(path: str) -> FileStamp:
-    """``path``'s :data:`FileStamp`, or :data:`_UNSETTLED` if modified too recently to rely on it."""
-    status = os.stat(path)
-    return file_stamp(status) if time.time_ns() - status.st_mtime_ns >= RACY_NS else _UNSETTLED
 
 
 def _listing(directory: Any, listed: List[Tuple[str, int]]) -> Iterator[Any]:
@@ -300,45 +115,6 @@ def _entries(package: str, parent: ModuleType, listed: List[Tuple[str, int]]) ->
                     pending.append((entry, True))
     except OSError as error:
         raise InvalidMigrationError(source=package, problem=f"the migrations package cannot be listed: {error}") from error
-
-
-def _misnamed(file_name: str, is_dir: bool) -> Optional[str]:
-    """Why an entry named like a migration is not a valid one (``None`` if it is one)."""
-    stem, _, suffix = file_name.partition(".")
-    parsed = parse_module_name(stem)
-    kind = suffix.lower() if suffix.lower() in _KINDS else "py"
-    fixable = _FIXABLE.fullmatch(stem)
-    fixed = f"V{int(fixable.group(1))}__{fixable.group(2).strip('_')}" if fixable else None
-    if fixed is not None and parse_module_name(fixed) is None:
-        fixed = None
-    if is_dir:
-        return (
-            f"a directory named like a migration, but a migration is one V{{version}}__{{name}}.py module "
-            f"or .sql file, not a package; move its code into {stem if parsed else fixed or 'V{version}__{name}'}.py"
-        )
-    if stem[:1] in "Uu" and fixed is not None:
-        return (
-            f"refinery's unversioned (U) migrations are not supported; rename it to {fixed}.{kind} "
-            f"(it is then applied once, in version order)"
-        )
-    if parsed is None:
-        versionless = _VERSIONLESS.fullmatch(stem)
-        if fixed is not None:
-            hint = f"rename it to {fixed}.{kind}"
-        elif versionless is not None and parse_module_name(f"V1__{versionless.group(1)}") is not None:
-            hint = f"give it its version: V{{version}}__{versionless.group(1)}.{kind}"
-        else:
-            hint = "rename it"
-        return f"not a valid migration name: {_RULE}; {hint}{_NOT_A_MIGRATION}"
-    if suffix == "rs":
-        return f"a refinery Rust migration module cannot run here; port its SQL to {stem}.py or {stem}.sql"
-    if suffix not in _KINDS:
-        target = f"rename it to {stem}.{suffix.lower()}" if suffix.lower() in _KINDS else "rename it"
-        return (
-            f"named like a migration, but neither a .py module nor a .sql file; {target}, or delete it "
-            f"if it is a backup or a compiled file"
-        )
-    return None
 
 
 def load_migrations(package: str) -> LoadedMigrations:

@@ -4,15 +4,30 @@
 that creates, checks, reads and writes ``refinery_schema_history``; a dialect
 only says how it describes the table's columns (:attr:`HistoryTable.history_columns_sql`),
 which options its ``CREATE TABLE`` takes, and which driver errors mean the
-table refused a row.
+table refused a row. Its writes are in :mod:`.history_writes`, the values it
+hands around (the guard's row, the no-op cache's snapshot) in
+:mod:`.history_values`; every name is importable from here too.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, List, NamedTuple, NoReturn, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, List, Optional, Sequence, Tuple
 
-from ..errors import HistoryAttributionError, HistoryRowError, HistoryTableError
+from ..errors import HistoryTableError
 from ..history import HISTORY_TABLE, HistoryRow, as_text, is_64_bit_type
+from .history_values import HistoryGuard, HistorySnapshot, _plain_row, _shown, version_sum
+from .history_writes import HistoryWrites
+
+__all__ = [
+    "ADD_AGENT_COLUMN",
+    "CREATE_HISTORY",
+    "HistoryGuard",
+    "HistorySnapshot",
+    "HistoryTable",
+    "HistoryWrites",
+    "as_text",
+    "version_sum",
+]
 
 #: refinery's DDL for the history table (one for every driver), plus our nullable ``agent`` column;
 #: ``{table}`` is the dialect's :attr:`Dialect.history_table`, ``{version_type}`` refinery's
@@ -26,76 +41,12 @@ CREATE_HISTORY = (
 ADD_AGENT_COLUMN = "ALTER TABLE {table} ADD COLUMN agent VARCHAR(255){options}"
 #: The columns refinery's history table has, which the runner reads and writes.
 _REQUIRED_COLUMNS = ("version", "name", "applied_on", "checksum")
-#: The columns :meth:`Dialect.read_history` reads, in order.
-_READ_COLUMNS = ("version", "name", "applied_on", "checksum", "agent")
 #: Every column the runner writes.
 _WRITTEN_COLUMNS = frozenset(_REQUIRED_COLUMNS) | {"agent"}
 
 
-def _shown(value: Any) -> Any:
-    """A history value as read: bytes that are UTF-8 become ``str``; others stay bytes (and are reported)."""
-    if isinstance(value, (bytes, bytearray)):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            return bytes(value)
-    return value
-
-
-def version_sum(versions: "Sequence[int] | Any") -> int:
-    """What :meth:`HistoryTable.history_guard` sums: each version modulo 2**32, so 64-bit versions never overflow."""
-    return sum(version % 4294967296 for version in versions)
-
-
-def _plain_row(raw: Sequence[Any]) -> Tuple[int, str, str, str, Optional[str]]:
-    """A raw history row's five values as a :class:`HistoryRow` holds them; :class:`HistoryRowError` naming what is wrong."""
-    row = tuple(_shown(value) for value in raw)
-    version, name, applied_on, checksum, by = row
-    if version is None or name is None or checksum is None:
-        raise HistoryRowError(table=HISTORY_TABLE, row=row, problem="version, name and checksum must not be NULL")
-    try:
-        number = int(version)
-    except (TypeError, ValueError):
-        raise HistoryRowError(table=HISTORY_TABLE, row=row, problem="the version is not an integer") from None
-    undecodable = [column for column, value in zip(_READ_COLUMNS, row) if isinstance(value, bytes)]
-    if undecodable:
-        raise HistoryRowError(
-            table=HISTORY_TABLE,
-            row=row,
-            problem=f"its {', '.join(undecodable)} holds bytes that are not UTF-8 text",
-        )
-    return number, str(name), "" if applied_on is None else str(applied_on), str(checksum), None if by is None else str(by)
-
-
-class HistorySnapshot(NamedTuple):
-    """The history as one run read it, in a form the same connection can compare with in one statement.
-
-    ``sql`` is the statement that reads it again, ``rows`` what that statement
-    returned then (the rows, each with the table's schema version, the
-    connection's token and, last, ``wait``: see :meth:`HistoryTable.history_snapshot`).
-    ``wait`` is the caller's own lock wait setting on the connection as last
-    seen (SQLite's busy timeout, in milliseconds), which ``sql`` also reads.
-    """
-
-    sql: str
-    rows: List[Any]
-    wait: int = 0
-
-
-class HistoryGuard(NamedTuple):
-    """What :meth:`HistoryTable.history_guard` reads: enough to tell whether the history changed, in one row."""
-
-    rows: int  #: how many versions the history holds
-    version_sum: int  #: the sum of those versions, each taken modulo 2**32 (:func:`version_sum`)
-    recorded: bool  #: whether the version asked about is one of them
-    int8: bool = False  #: whether the ``version`` column is declared 64-bit (another runner may have widened it)
-
-
-class HistoryTable:
+class HistoryTable(HistoryWrites):
     """History I/O on top of a dialect's two statement primitives (:meth:`_query`, :meth:`_run`) and :meth:`location`."""
-
-    #: The driver's parameter placeholder (``%s`` for psycopg and PyMySQL, ``?`` for sqlite3).
-    placeholder: ClassVar[str] = "%s"
 
     #: Table options appended to the history table's ``CREATE TABLE`` (MySQL: engine and character set).
     history_table_options: ClassVar[str] = ""
@@ -318,131 +269,3 @@ class HistoryTable:
     def version_type_sql(self) -> str:
         """A scalar subquery (no parameter): the declared type of the history's ``version`` column, as :attr:`history_columns_sql` gives it."""
         raise NotImplementedError
-
-    def recorded_for(self, version: int, agent: Optional[str], write: str = "delete") -> bool:
-        """Whether the history holds ``version`` for ``agent`` to change (one statement, one row), before changing it.
-
-        ``False``: the version is not recorded (another runner removed it). A
-        row attributed to another agent raises :class:`HistoryAttributionError`
-        (``write``: what was about to be done), so an operation learns it
-        before running any statement (MySQL's DDL commits as it runs).
-        """
-        p = self.placeholder
-        by = "agent" if self._has_agent_column else "NULL"
-        found = self._query(f"SELECT {by} FROM {self.history_table} WHERE version = {p}", (version,))
-        if not found:
-            return False
-        recorded = _shown(found[0][0])
-        if recorded is not None and recorded != agent:
-            raise HistoryAttributionError(
-                version=version, agent=str(agent), recorded_agent=str(recorded), database=self.location(), write=write
-            )
-        return True
-
-    def _write_history(self, version: int, sql: str, params: Sequence[Any]) -> None:
-        """Run a statement writing the history; a row the table refuses raises :class:`HistoryTableError`."""
-        try:
-            self._run(sql, params)
-        except Exception as error:
-            if not self._refused_by_table(error):
-                raise
-            self._write_history_refused(version, error)
-
-    def _write_history_refused(self, version: int, error: BaseException) -> NoReturn:
-        """Raise :class:`HistoryTableError`: the table refused the row of ``version`` (``error``: what the driver said)."""
-        raise HistoryTableError(
-            table=HISTORY_TABLE,
-            database=self.location(),
-            problem=f"refused the row of version {version}: {str(error).strip()} (a constraint or trigger of "
-            f"the table, not of a migration)",
-        ) from error
-
-    def _refused_by_table(self, error: BaseException) -> bool:
-        """Whether ``error`` says the table refused the row (a constraint, a trigger), not that the connection failed."""
-        return False
-
-    def insert_history(self, row: HistoryRow) -> None:
-        """Record one applied migration."""
-        self._write_history(row.version, self.history_insert, (row.version, row.name, row.applied_on, row.checksum, row.agent))
-
-    @property
-    def history_insert(self) -> str:
-        """The statement :meth:`insert_history` runs, its values as parameters (built once per table name)."""
-        table = self.history_table
-        built = self.__dict__.get("_history_insert")
-        if built is None or built[0] != table:
-            p = self.placeholder
-            built = self.__dict__["_history_insert"] = (
-                table,
-                f"INSERT INTO {table} (version, name, applied_on, checksum, agent) VALUES ({p}, {p}, {p}, {p}, {p})",
-            )
-        return built[1]
-
-    def update_history(self, row: HistoryRow) -> None:
-        """Re-record the name, checksum and agent of an applied version (repair): never another agent's row.
-
-        The statement matches the version's row only if it has no agent or
-        ``row.agent``; one more statement then reads the row back, and a row
-        the update did not match (attributed to another agent, or gone) raises
-        :class:`HistoryAttributionError`, leaving the write transaction to
-        roll back. The planning check (:func:`~nocodo_agents.planning.history_conflicts`)
-        refuses such a version first; this is the table's own guarantee.
-        """
-        p = self.placeholder
-        self._write_history(
-            row.version,
-            f"UPDATE {self.history_table} SET name = {p}, checksum = {p}, agent = {p} "
-            f"WHERE version = {p} AND (agent IS NULL OR agent = {p})",
-            (row.name, row.checksum, row.agent, row.version, row.agent),
-        )
-        found = self._query(f"SELECT name, checksum, agent FROM {self.history_table} WHERE version = {p}", (row.version,))
-        written = [tuple(_shown(value) for value in values) for values in found]
-        if written != [(row.name, row.checksum, row.agent)]:
-            raise HistoryAttributionError(
-                version=row.version,
-                agent=str(row.agent),
-                recorded_agent=None if not written or written[0][2] is None else str(written[0][2]),
-                database=self.location(),
-            )
-
-    def delete_history(self, version: int, agent: Optional[str]) -> None:
-        """Forget one applied version (rollback, resolve) for ``agent``: never another agent's row.
-
-        The statement matches the version's row only if it has no agent or
-        ``agent`` (``None``: only a row without agent); one more statement
-        then looks the version up, and a row still there (attributed to
-        another agent) raises :class:`HistoryAttributionError`, leaving the
-        write transaction to roll back. The planning check refuses such a
-        version first; this is the table's own guarantee.
-        """
-        p = self.placeholder
-        if not self._has_agent_column:  # refinery's table: no row is attributed to anyone
-            self._write_history(version, f"DELETE FROM {self.history_table} WHERE version = {p}", (version,))
-            return
-        self._write_history(
-            version,
-            f"DELETE FROM {self.history_table} WHERE version = {p} AND (agent IS NULL OR agent = {p})",
-            (version, agent),
-        )
-        left = self._query(f"SELECT agent FROM {self.history_table} WHERE version = {p}", (version,))
-        if left:
-            recorded = _shown(left[0][0])
-            raise HistoryAttributionError(
-                version=version,
-                agent=str(agent),
-                recorded_agent=None if recorded is None else str(recorded),
-                database=self.location(),
-                write="delete",
-            )
-
-    def history_insert_sql(self, row: HistoryRow) -> str:
-        """The statement recording ``row``, with its values written out, for showing to people."""
-        values = ", ".join(
-            "NULL" if value is None else str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
-            for value in (row.version, row.name, row.applied_on, row.checksum, row.agent)
-        )
-        return f"INSERT INTO {self.history_table} (version, name, applied_on, checksum, agent) VALUES ({values});"
-
-    def history_delete_sql(self, version: int) -> str:
-        """The statement forgetting ``version``, for showing to people."""
-        return f"DELETE FROM {self.history_table} WHERE version = {int(version)};"

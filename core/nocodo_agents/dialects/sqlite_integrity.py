@@ -52,12 +52,12 @@ class ForeignKeyCheck:
     def execute(self, statement: str) -> None:
         if not self._writes_prepared:  # a migration outside a transaction, before any write transaction
             self._prepare_writes()
-        from ..schema.transaction_control import first_word  # writes only: the schema layer is not on the no-op path
-
         # a statement starting with CREATE cannot leave a row without its parent (a new table is empty)
         if self._violations_before is None:
             creates = self._creates.get(statement)
             if creates is None:
+                from ..schema.transaction_control import first_word  # writes only: the schema layer is not on the no-op path
+
                 creates = self._creates[statement] = first_word(statement, self.name) == "CREATE"
             if not creates:
                 self._violations_before = self._foreign_key_violations()

@@ -75,7 +75,7 @@ def run_agent_migrations(
                 )
             else:
                 NO_OP_CACHE.forget(run.dialect.connection)
-            report = migrate(run, progress, noop=noop, grouped=grouped)
+            report = migrate(run, progress, noop=noop, grouped=grouped, asked=True)
     return MigrationReport(
         report.dialect,
         dry_run=report.dry_run,
@@ -93,13 +93,15 @@ def migrate(
     *,
     noop: Optional[MigrationReport] = None,
     grouped: bool = False,
+    asked: bool = False,
 ) -> MigrationReport:
     """Within an open run: the no-op report if nothing is pending, else apply what is (logging the outcome).
 
-    ``noop``: what :func:`up_to_date` just returned for this run, not asked again. ``grouped``: every
+    ``noop``: what :func:`up_to_date` just returned for this run, not asked again; ``asked``: it was
+    asked, and ``None`` (something pending, checked before running) is its answer too. ``grouped``: every
     migration in one transaction (:func:`~.apply.apply_pending`).
     """
-    report = noop or up_to_date(run)
+    report = noop if noop is not None or asked else up_to_date(run)
     if report is None:
         from .apply import apply_pending
 

@@ -82,6 +82,9 @@ class Run:
     requires: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
     registry: Optional[AgentRegistry] = None
     _plan: Optional[Plan] = field(default=None, repr=False)
+    #: The plan from an empty history (a fresh database), kept across reads: planning is pure, and a
+    #: first run plans from nothing twice (without the lock, then under it once the table is made).
+    _from_nothing: Optional[Plan] = field(default=None, repr=False)
     _divergences: Optional[List[DivergentMigrationError]] = field(default=None, repr=False)
 
     def read(self) -> None:
@@ -116,9 +119,15 @@ class Run:
     def plan(self) -> Plan:
         """What remains to do up to the run's target; verifies the history (:class:`MigrationConflictError`, :class:`DivergentMigrationError`)."""
         if self._plan is None:
-            self._plan = make_plan(
-                self.installed, self.history, self.dialect.name, self.target, int8_versions=self.int8, requires=self.requires
-            )
+            empty = self._from_nothing
+            if not self.history and empty is not None and empty.int8_versions == self.int8:
+                self._plan = empty  # the same inputs (installed, target, requirements, width): the same plan
+            else:
+                self._plan = make_plan(
+                    self.installed, self.history, self.dialect.name, self.target, int8_versions=self.int8, requires=self.requires
+                )
+                if not self.history:
+                    self._from_nothing = self._plan
         return self._plan
 
     def divergences(self) -> List[DivergentMigrationError]:
