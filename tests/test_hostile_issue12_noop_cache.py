@@ -31,7 +31,6 @@ NO_CACHE = {"NOCODO_AGENTS_NO_CACHE": "1"}
 HOLE_ENV = pytest.mark.xfail(strict=True, reason="only NOCODO_AGENTS_*, PYTHON* and HOME are in the key")
 HOLE_READS = pytest.mark.xfail(strict=True, reason="a file read outside an imported package's own directory is not stamped")
 HOLE_OPTIONS = pytest.mark.xfail(strict=True, reason="-W and -X options (sys.warnoptions, sys._xoptions) are not in the key")
-HOLE_WRITE = pytest.mark.xfail(strict=True, reason="the remembered output is written outside the fast path's try")
 
 
 @pytest.fixture
@@ -205,7 +204,6 @@ def test_a_wal_database_changed_by_a_connection_still_open_is_seen(cli: CachedCl
 # -- whatever the cache file holds ---------------------------------------------------------------------------------
 
 
-@HOLE_WRITE
 def test_an_entry_whose_output_cannot_be_written_is_no_traceback(cli: CachedCli) -> None:
     remembered(cli, *DB)
     (path,) = cli.entries()

@@ -213,9 +213,11 @@ def replay(argv: List[str]) -> Optional[int]:
             return None
         if not history_unchanged(database, sql, rows):
             return None
+        stdout = sys.stdout
+        text.encode(stdout.encoding or "utf-8", stdout.errors or "strict")  # writable as it stands, or the full path answers
     except Exception:  # a malformed entry of any kind: the full path answers
         return None
     if text:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        stdout.write(text)
+        stdout.flush()
     return 0
