@@ -30,7 +30,6 @@ NO_CACHE = {"NOCODO_AGENTS_NO_CACHE": "1"}
 
 HOLE_ENV = pytest.mark.xfail(strict=True, reason="only NOCODO_AGENTS_*, PYTHON* and HOME are in the key")
 HOLE_READS = pytest.mark.xfail(strict=True, reason="a file read outside an imported package's own directory is not stamped")
-HOLE_OPTIONS = pytest.mark.xfail(strict=True, reason="-W and -X options (sys.warnoptions, sys._xoptions) are not in the key")
 
 
 @pytest.fixture
@@ -147,7 +146,6 @@ def python_m(cli: CachedCli, *options: str) -> Result:
     return Result(done.returncode, done.stdout, done.stderr)
 
 
-@HOLE_OPTIONS
 def test_a_warning_option_of_the_interpreter_is_in_the_key(cli: CachedCli) -> None:
     add_agent(cli, "warned", {"V601__old": sql_module("CREATE TABLE warned (id INTEGER)")}, WARNING_HOOK)
     assert python_m(cli, "-W", "ignore").code == 0

@@ -7,7 +7,7 @@ checksum it; this module answers it from an entry that the full path wrote
 checking that nothing its answer depended on has changed:
 
 - the key: the interpreter (``sys.executable``, ``sys.version``,
-  ``sys.prefix``, ``sys.flags``), ``sys.path``, the working directory, the
+  ``sys.prefix``, ``sys.flags``, its ``-W`` and ``-X`` options), ``sys.path``, the working directory, the
   exact command line, every environment variable whose name starts with
   ``NOCODO_AGENTS_`` or ``PYTHON``, ``HOME`` (``~`` in a path), and the version of nocodo-agents;
 - the ``stat`` (modification and change times, size, inode, device) of every
@@ -117,6 +117,8 @@ def cache_key(argv: List[str]) -> Tuple[Any, ...]:
         os.getcwd(),
         tuple(argv),
         variables,
+        tuple(sys.warnoptions),  # -W: a warning printed, or not
+        tuple(sorted((str(name), str(value)) for name, value in sys._xoptions.items())),  # -X
     )
 
 
