@@ -28,7 +28,6 @@ pytestmark = pytest.mark.installed_agents
 
 NO_CACHE = {"NOCODO_AGENTS_NO_CACHE": "1"}
 
-HOLE_ENV = pytest.mark.xfail(strict=True, reason="only NOCODO_AGENTS_*, PYTHON* and HOME are in the key")
 HOLE_READS = pytest.mark.xfail(strict=True, reason="a file read outside an imported package's own directory is not stamped")
 
 
@@ -56,7 +55,6 @@ def add_agent(cli: CachedCli, package: str, modules: Dict[str, str], plugin_sour
 ENV_MIGRATION = "import os\n\n\ndef migration(dialect):\n    return 'CREATE TABLE ' + os.environ['HOSTILE_TABLE'] + ' (id INTEGER)'\n"
 
 
-@HOLE_ENV
 def test_an_environment_variable_a_migration_reads_is_seen(cli: CachedCli) -> None:
     add_agent(cli, "envy", {"V201__from_env": ENV_MIGRATION})
     cli.env["HOSTILE_TABLE"] = "alpha"
@@ -75,7 +73,6 @@ HOOK_FROM_ENV = (
 )
 
 
-@HOLE_ENV
 def test_an_environment_variable_a_hook_reads_is_seen(cli: CachedCli) -> None:
     add_agent(cli, "hooky", {"V301__first": sql_module("CREATE TABLE hooky_one (id INTEGER)")}, HOOK_FROM_ENV)
     more = cli.site / "hooky" / "more"

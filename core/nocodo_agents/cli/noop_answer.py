@@ -8,8 +8,8 @@ checking that nothing its answer depended on has changed:
 
 - the key: the interpreter (``sys.executable``, ``sys.version``,
   ``sys.prefix``, ``sys.flags``, its ``-W`` and ``-X`` options), ``sys.path``, the working directory, the
-  exact command line, every environment variable whose name starts with
-  ``NOCODO_AGENTS_`` or ``PYTHON``, ``HOME`` (``~`` in a path), and the version of nocodo-agents;
+  exact command line, the whole environment (a migration or a hook may read
+  any variable), and the version of nocodo-agents;
 - the ``stat`` (modification and change times, size, inode, device) of every
   ``sys.path`` directory, of every module file the full run had imported
   outside the standard library (nocodo-agents, pluggy, the agents and their
@@ -55,10 +55,6 @@ if TYPE_CHECKING:  # pragma: no cover
 NO_CACHE_ENV = "NOCODO_AGENTS_NO_CACHE"
 #: Where the answers are kept, if set.
 CACHE_DIR_ENV = "NOCODO_AGENTS_CACHE_DIR"
-#: The environment variables in the key: every one whose name starts with one of these.
-KEY_ENV_PREFIXES = ("NOCODO_AGENTS_", "PYTHON")
-#: And these: ``HOME`` says where a database path beginning with ``~`` is.
-KEY_ENV_NAMES = ("HOME",)
 #: The format of an entry; an entry of another format is never read.
 FORMAT = 1
 #: Entry files are named ``<PREFIX><hash>.marshal``.
@@ -104,8 +100,8 @@ SYS_PATH, EXECUTABLE, CWD, ARGV = 6, 2, 7, 8
 
 def cache_key(argv: List[str]) -> Tuple[Any, ...]:
     """Everything outside the files and the database that the answer of ``argv`` depends on (see the module's docstring)."""
-    environ = os.environ
-    variables = tuple(sorted((name, environ[name]) for name in environ if name.startswith(KEY_ENV_PREFIXES) or name in KEY_ENV_NAMES))
+    # the whole environment: a migration or a hook may read any variable (and HOME says where ``~`` is)
+    variables = tuple(sorted(os.environ.items()))
     return (
         FORMAT,
         __version__,
