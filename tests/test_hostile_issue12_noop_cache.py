@@ -28,7 +28,6 @@ pytestmark = pytest.mark.installed_agents
 
 NO_CACHE = {"NOCODO_AGENTS_NO_CACHE": "1"}
 
-HOLE_READS = pytest.mark.xfail(strict=True, reason="a file read outside an imported package's own directory is not stamped")
 
 
 @pytest.fixture
@@ -92,7 +91,6 @@ DEEP_MIGRATION = (
 )
 
 
-@HOLE_READS
 def test_a_data_file_in_a_plain_subdirectory_edited_in_place_is_seen(cli: CachedCli) -> None:
     add_agent(cli, "deep", {"V401__from_file": DEEP_MIGRATION})
     data = cli.site / "deep" / "migrations" / "sql"
@@ -108,7 +106,6 @@ def test_a_data_file_in_a_plain_subdirectory_edited_in_place_is_seen(cli: Cached
     assert full(outcome) and same(outcome[0], expected), outcome[0].text
 
 
-@HOLE_READS
 def test_a_file_outside_every_package_a_migration_reads_is_seen(cli: CachedCli, tmp_path: Path) -> None:
     outside = tmp_path / "elsewhere" / "schema.sql"
     outside.parent.mkdir()
