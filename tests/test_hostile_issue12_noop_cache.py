@@ -237,3 +237,12 @@ def test_an_entry_with_wrong_shapes_is_never_a_traceback(cli: CachedCli, change:
     path.write_bytes(data)
     outcome = cli(*DB)
     assert outcome[0].code == 0 and "Traceback" not in outcome[0].text, outcome[0].text
+
+
+def test_the_database_written_by_another_program_without_touching_the_history_is_still_answered(cli: CachedCli) -> None:
+    """The full run opens the database file itself too: the file's times are no stamp (its history is read again)."""
+    remembered(cli, *DB)
+    with closing(sqlite3.connect(cli.work / "up.db")) as connection, connection:
+        connection.execute("INSERT INTO notes (id) VALUES (1)")  # the application's own data
+    hit = cli(*DB)
+    assert not full(hit) and hit[0].code == 0, hit[0].text
