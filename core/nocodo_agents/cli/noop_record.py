@@ -145,7 +145,8 @@ def record(key: Tuple[Any, ...], started: int, read: HistoryRead, stdout: str, o
     directory = cache_directory()
     if directory is None:
         return False
-    watched = _watched(read.migration_paths, key[SYS_PATH], opened)
+    database_files = {read.database + suffix for suffix in ("", "-journal", "-wal", "-shm")}  # checked by its history
+    watched = _watched(read.migration_paths, key[SYS_PATH], [path for path in opened if path not in database_files])
     if watched is None:
         return False
     limit = started - SETTLED_NS
