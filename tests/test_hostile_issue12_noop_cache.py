@@ -248,7 +248,6 @@ def test_the_database_written_by_another_program_without_touching_the_history_is
     assert not full(hit) and hit[0].code == 0, hit[0].text
 
 
-@pytest.mark.xfail(strict=True, reason="a run that starts a subprocess is remembered")
 def test_a_file_a_migration_reads_through_a_subprocess_is_seen(cli: CachedCli, tmp_path: Path) -> None:
     """What another process reads is no file this one opened: a run that starts one is never remembered."""
     outside = tmp_path / "elsewhere" / "piped.sql"
@@ -270,7 +269,6 @@ def test_a_file_a_migration_reads_through_a_subprocess_is_seen(cli: CachedCli, t
     assert full(outcome) and same(outcome[0], expected), outcome[0].text
 
 
-@pytest.mark.xfail(strict=True, reason="another SQLite file a migration reads (sqlite3.connect) is not stamped")
 def test_another_sqlite_database_a_migration_reads_is_seen(cli: CachedCli, tmp_path: Path) -> None:
     other = tmp_path / "elsewhere" / "texts.db"
     other.parent.mkdir()

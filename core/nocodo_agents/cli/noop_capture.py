@@ -36,8 +36,13 @@ class _Recording:
         return getattr(self.stream, name)
 
 
-#: The audit events of a file read or a directory listed, whose path is their first argument.
-READ_EVENTS = frozenset(("open", "os.listdir", "os.scandir"))
+#: The audit events of a file read, a directory listed or a SQLite file opened, whose path is their first argument.
+READ_EVENTS = frozenset(("open", "os.listdir", "os.scandir", "sqlite3.connect"))
+#: The audit events of a read no stamp can show (another process, the network): a run raising one is never remembered.
+UNSEEN_EVENTS = frozenset(
+    ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "pty.spawn",
+     "socket.connect", "socket.getaddrinfo", "urllib.Request", "ctypes.dlopen")
+)
 
 
 class _Reads:
@@ -51,19 +56,42 @@ class _Reads:
     def __init__(self) -> None:
         self.paths: Dict[str, None] = {}
         self.on = True
+        #: Whether the run read what no stamp shows (:data:`UNSEEN_EVENTS`).
+        self.unseen = False
 
     def __call__(self, event: str, args: Any) -> None:
-        if not self.on or event not in READ_EVENTS:
+        if not self.on:
+            return
+        if event in UNSEEN_EVENTS:
+            self.unseen = True
+            return
+        if event not in READ_EVENTS:
             return
         try:
             path = args[0] if args else None
             if path is None:
                 path = "."  # os.listdir() and os.scandir() list the working directory
-            if isinstance(path, int):
-                return  # a file descriptor: opened from a path already seen
-            self.paths[os.path.abspath(os.fsdecode(os.fspath(path)))] = None
+            if isinstance(path, int) or path == ":memory:":
+                return  # a file descriptor (opened from a path already seen), or no file
+            path = os.fsdecode(os.fspath(path))
+            if event == "sqlite3.connect" and path.startswith("file:"):
+                path = _uri_path(path)
+                if path == ":memory:":
+                    return
+            self.paths[os.path.abspath(path)] = None
         except Exception:  # an audit hook must never fail the operation it watches
             pass
+
+
+def _uri_path(uri: str) -> str:
+    """The file a SQLite ``file:`` URI names (the full run opens the database by one)."""
+    from urllib.parse import unquote
+
+    rest = uri[len("file:"):].split("?", 1)[0].split("#", 1)[0]
+    if rest.startswith("//"):  # an authority (empty or localhost) before the path
+        slash = rest.find("/", 2)
+        rest = rest[slash:] if slash >= 0 else ""
+    return unquote(rest) or ":memory:"
 
 
 def run_remembering(argv: List[str], started: int, run: Callable[..., int]) -> int:
@@ -88,7 +116,7 @@ def run_remembering(argv: List[str], started: int, run: Callable[..., int]) -> i
         reads.on = False
         sys.stdout, sys.stderr = out.stream, err.stream
     read = getattr(seen[0], "noop_read", None) if seen else None
-    if code == 0 and read is not None and not err.written:
+    if code == 0 and read is not None and not err.written and not reads.unseen:
         from .noop_record import record
 
         try:
