@@ -17,7 +17,9 @@ checking that nothing its answer depended on has changed:
   in an imported package's directory (data files), of a zip file for what is in it, of every
   migration file and directory the agents' migrations were listed from, and
   of the ``*.dist-info``/``*.egg-info`` folders, their ``entry_points.txt``
-  and ``METADATA``, and the ``.pth`` files, where installed agents are found;
+  and ``METADATA``, and the ``.pth`` files, where installed agents are found,
+  and of every file the full run opened, directory it listed and other
+  SQLite file it connected to (:mod:`.noop_capture`'s audit hook);
 - the database: the file the command line names (a path without URI
   parameters), the same file (device and inode) as then, and its history read
   again with the very statement the full run read it with (the rows and
