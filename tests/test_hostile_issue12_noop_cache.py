@@ -21,7 +21,7 @@ from typing import Dict, Optional
 
 import pytest
 
-from cli_support import Result, sql_module, write_agent_distribution
+from cli_support import CONSOLE_SCRIPT, Result, sql_module, write_agent_distribution
 from test_cli_noop_cache import DB, CachedCli, full, remembered, settle
 
 pytestmark = pytest.mark.installed_agents
@@ -313,3 +313,34 @@ def test_a_file_a_hook_only_checks_the_existence_of_is_seen(cli: CachedCli, tmp_
     flag.write_text("")
     outcome = cli(*DB)
     assert full(outcome) and outcome[0].code == 0 and "V902__second" in outcome[0].out, outcome[0].text
+
+
+@pytest.mark.xfail(strict=True, reason="the entry is opened with a plain open(): a named pipe blocks it, before the directory is checked")
+def test_a_fifo_in_place_of_an_entry_never_blocks_the_command(cli: CachedCli) -> None:
+    """Opening a named pipe for reading waits for a writer: the entry is opened without waiting, and refused."""
+    remembered(cli, *DB)
+    (path,) = cli.entries()
+    path.unlink()
+    os.mkfifo(path)
+    environment = {k: v for k, v in os.environ.items() if k not in ("NOCODO_AGENTS_DB", "PYTHONPATH")}
+    environment.update(cli.env, PYTHONPATH=str(cli.site), MODULES_FILE=os.devnull, STATEMENTS_FILE=os.devnull)
+    try:
+        done = subprocess.run([CONSOLE_SCRIPT, *DB], cwd=cli.work, env=environment, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the command waited on the named pipe")
+    assert done.returncode == 0 and "up to date" in done.stdout and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="the entry is opened following a symlink")
+def test_an_entry_that_is_a_symlink_to_another_file_is_never_read(cli: CachedCli, tmp_path: Path) -> None:
+    """Entries are written by a rename, never a link: a link put in place of one is refused (and not followed)."""
+    remembered(cli, *DB)
+    (path,) = cli.entries()
+    elsewhere = tmp_path / "planted.marshal"
+    entry = marshal.loads(path.read_bytes())
+    entry["stdout"] = "planted answer\n"
+    elsewhere.write_bytes(marshal.dumps(entry))
+    path.unlink()
+    path.symlink_to(elsewhere)
+    outcome = cli(*DB)
+    assert full(outcome) and "planted" not in outcome[0].out, outcome[0].text
