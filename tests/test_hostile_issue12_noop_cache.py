@@ -315,7 +315,6 @@ def test_a_file_a_hook_only_checks_the_existence_of_is_seen(cli: CachedCli, tmp_
     assert full(outcome) and outcome[0].code == 0 and "V902__second" in outcome[0].out, outcome[0].text
 
 
-@pytest.mark.xfail(strict=True, reason="the entry is opened with a plain open(): a named pipe blocks it, before the directory is checked")
 def test_a_fifo_in_place_of_an_entry_never_blocks_the_command(cli: CachedCli) -> None:
     """Opening a named pipe for reading waits for a writer: the entry is opened without waiting, and refused."""
     remembered(cli, *DB)
@@ -331,7 +330,6 @@ def test_a_fifo_in_place_of_an_entry_never_blocks_the_command(cli: CachedCli) ->
     assert done.returncode == 0 and "up to date" in done.stdout and "Traceback" not in done.stderr, done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="the entry is opened following a symlink")
 def test_an_entry_that_is_a_symlink_to_another_file_is_never_read(cli: CachedCli, tmp_path: Path) -> None:
     """Entries are written by a rename, never a link: a link put in place of one is refused (and not followed)."""
     remembered(cli, *DB)

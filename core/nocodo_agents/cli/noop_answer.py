@@ -137,14 +137,27 @@ def stamp(path: str) -> Optional[Tuple[int, int, int, int, int]]:
     return (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino, status.st_dev)
 
 
+#: The largest entry read (bytes); a larger file is no entry.
+MAX_ENTRY_BYTES = 64 * 1024 * 1024
+
+
 def _read_entry(path: str) -> Any:
-    """The entry in ``path`` if it is a regular file of this user's, else ``None``."""
+    """The entry in ``path`` if it is a regular file of this user's, else ``None``.
+
+    Opened without waiting (a named pipe would wait for a writer) and without
+    following a symbolic link (an entry is written by a rename, never a link).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(path, "rb") as file:
+        descriptor = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        with open(descriptor, "rb") as file:
             status = os.fstat(file.fileno())
-            if (status.st_mode & 0o170000) != 0o100000 or status.st_uid != os.getuid():
+            if (status.st_mode & 0o170000) != 0o100000 or status.st_uid != os.getuid() or status.st_size > MAX_ENTRY_BYTES:
                 return None
-            return marshal.loads(file.read())
+            return marshal.loads(file.read(MAX_ENTRY_BYTES + 1))
     except (OSError, ValueError, EOFError, TypeError):
         return None
 
@@ -200,9 +213,11 @@ def replay(argv: List[str]) -> Optional[int]:
         directory = cache_directory()
         if directory is None:
             return None
+        if not private_directory(directory):
+            return None  # checked first: nothing in a directory others can write into is even opened
         key = cache_key(argv)
         entry = _read_entry(entry_path(directory, key))
-        if type(entry) is not dict or entry.get("key") != key or not private_directory(directory):
+        if type(entry) is not dict or entry.get("key") != key:
             return None
         database, identity, sql, rows = entry["database"], entry["identity"], entry["sql"], entry["rows"]
         text, started, stamps = entry["stdout"], entry["started"], entry["stamps"]
