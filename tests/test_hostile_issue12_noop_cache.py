@@ -342,3 +342,27 @@ def test_an_entry_that_is_a_symlink_to_another_file_is_never_read(cli: CachedCli
     path.symlink_to(elsewhere)
     outcome = cli(*DB)
     assert full(outcome) and "planted" not in outcome[0].out, outcome[0].text
+
+
+def test_processes_writing_the_same_entry_at_once_leave_one_whole_entry(cli: CachedCli) -> None:
+    first = cli(*DB)[0]
+    assert first.code == 0, first.text
+    settle()
+    environment = {k: v for k, v in os.environ.items() if k not in ("NOCODO_AGENTS_DB", "PYTHONPATH")}
+    environment.update(cli.env, PYTHONPATH=str(cli.site))  # the environment CachedCli gives (it is all in the key)
+    runs = [
+        subprocess.Popen(
+            [CONSOLE_SCRIPT, *DB],
+            cwd=cli.work,
+            env={**environment, "MODULES_FILE": str(cli.work.parent / "modules.txt"), "STATEMENTS_FILE": str(cli.work.parent / "statements.txt")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    answers = [(run.wait(timeout=120), run.stdout.read(), run.stderr.read()) for run in runs if run.stdout and run.stderr]
+    assert answers == [(0, answers[0][1], "")] * 4 and "up to date" in answers[0][1], answers
+    assert len(cli.entries()) == 1 and not list(cli.cache.glob("*.tmp"))
+    hit = cli(*DB)
+    assert not full(hit) and (hit[0].code, hit[0].out) == (0, answers[0][1]), hit[0].text
