@@ -366,3 +366,45 @@ def test_processes_writing_the_same_entry_at_once_leave_one_whole_entry(cli: Cac
     assert len(cli.entries()) == 1 and not list(cli.cache.glob("*.tmp"))
     hit = cli(*DB)
     assert not full(hit) and (hit[0].code, hit[0].out) == (0, answers[0][1]), hit[0].text
+
+
+HISTORY_CHANGES = {
+    "a column added": "ALTER TABLE refinery_schema_history ADD COLUMN note TEXT",
+    "a row of another agent added": (
+        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum, agent) "
+        "SELECT 990, 'other', applied_on, checksum, 'other' FROM refinery_schema_history WHERE version = 10"
+    ),
+    "a row deleted": "DELETE FROM refinery_schema_history WHERE version = 12",
+    "a checksum changed": "UPDATE refinery_schema_history SET checksum = 'x' || substr(checksum, 2) WHERE version = 11",
+    "an index added": "CREATE INDEX hostile_index ON refinery_schema_history (name)",
+    "a name changed": "UPDATE refinery_schema_history SET name = 'renamed' WHERE version = 10",
+}
+
+
+@pytest.mark.parametrize("change", sorted(HISTORY_CHANGES))
+def test_a_history_changed_in_place_is_answered_as_the_full_path_answers(cli: CachedCli, change: str) -> None:
+    remembered(cli, *DB)
+    with closing(sqlite3.connect(cli.work / "up.db")) as connection, connection:
+        connection.execute(HISTORY_CHANGES[change])
+    outcome = cli(*DB)
+    expected = no_cache(cli, *DB)
+    assert same(outcome[0], expected), (outcome[0].text, expected.text)
+    if change != "an index added":  # its rows and its shape are the same: the remembered answer may stand
+        assert full(outcome)
+
+
+@pytest.mark.parametrize("lock", ["IMMEDIATE", "EXCLUSIVE"])
+def test_a_writer_holding_the_database_mid_change_is_answered_as_the_full_path_answers(cli: CachedCli, lock: str) -> None:
+    """A writer's uncommitted history row: never claimed (committed state only); an exclusive lock: the full path waits."""
+    args = (*DB, "--lock-timeout", "1")
+    remembered(cli, *args)
+    with closing(sqlite3.connect(cli.work / "up.db", isolation_level=None)) as writer:
+        writer.execute(f"BEGIN {lock}")
+        writer.execute(HISTORY_CHANGES["a row of another agent added"])
+        outcome = cli(*args)
+        expected = no_cache(cli, *args)
+        writer.execute("ROLLBACK")
+    assert same(outcome[0], expected), (outcome[0].text, expected.text)
+    assert "Traceback" not in outcome[0].text
+    if lock == "EXCLUSIVE":
+        assert full(outcome) and outcome[0].code != 0, outcome[0].text
