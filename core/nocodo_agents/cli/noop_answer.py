@@ -7,9 +7,9 @@ checksum it; this module answers it from an entry that the full path wrote
 checking that nothing its answer depended on has changed:
 
 - the key: the interpreter (``sys.executable``, ``sys.version``,
-  ``sys.prefix``, ``sys.flags``), ``sys.path``, the working directory, the
-  exact command line, every environment variable whose name starts with
-  ``NOCODO_AGENTS_`` or ``PYTHON``, ``HOME`` (``~`` in a path), and the version of nocodo-agents;
+  ``sys.prefix``, ``sys.flags``, its ``-W`` and ``-X`` options), ``sys.path``, the working directory, the
+  exact command line, the whole environment (a migration or a hook may read
+  any variable), and the version of nocodo-agents;
 - the ``stat`` (modification and change times, size, inode, device) of every
   ``sys.path`` directory, of every module file the full run had imported
   outside the standard library (nocodo-agents, pluggy, the agents and their
@@ -17,7 +17,9 @@ checking that nothing its answer depended on has changed:
   in an imported package's directory (data files), of a zip file for what is in it, of every
   migration file and directory the agents' migrations were listed from, and
   of the ``*.dist-info``/``*.egg-info`` folders, their ``entry_points.txt``
-  and ``METADATA``, and the ``.pth`` files, where installed agents are found;
+  and ``METADATA``, and the ``.pth`` files, where installed agents are found,
+  of every file the full run opened, directory it listed and other
+  SQLite file it connected to (:mod:`.noop_capture`'s audit hook),
   and of the command line's settings file: each ``pyproject.toml`` looked for from
   the working directory upward, up to the one found (``[tool.nocodo-agents]``);
 - the database: the file the command line names (a path without URI
@@ -57,10 +59,6 @@ if TYPE_CHECKING:  # pragma: no cover
 NO_CACHE_ENV = "NOCODO_AGENTS_NO_CACHE"
 #: Where the answers are kept, if set.
 CACHE_DIR_ENV = "NOCODO_AGENTS_CACHE_DIR"
-#: The environment variables in the key: every one whose name starts with one of these.
-KEY_ENV_PREFIXES = ("NOCODO_AGENTS_", "PYTHON")
-#: And these: ``HOME`` says where a database path beginning with ``~`` is.
-KEY_ENV_NAMES = ("HOME",)
 #: The format of an entry; an entry of another format is never read.
 FORMAT = 1
 #: Entry files are named ``<PREFIX><hash>.marshal``.
@@ -106,8 +104,8 @@ SYS_PATH, EXECUTABLE, CWD, ARGV = 6, 2, 7, 8
 
 def cache_key(argv: List[str]) -> Tuple[Any, ...]:
     """Everything outside the files and the database that the answer of ``argv`` depends on (see the module's docstring)."""
-    environ = os.environ
-    variables = tuple(sorted((name, environ[name]) for name in environ if name.startswith(KEY_ENV_PREFIXES) or name in KEY_ENV_NAMES))
+    # the whole environment: a migration or a hook may read any variable (and HOME says where ``~`` is)
+    variables = tuple(sorted(os.environ.items()))
     return (
         FORMAT,
         __version__,
@@ -119,6 +117,8 @@ def cache_key(argv: List[str]) -> Tuple[Any, ...]:
         os.getcwd(),
         tuple(argv),
         variables,
+        tuple(sys.warnoptions),  # -W: a warning printed, or not
+        tuple(sorted((str(name), str(value)) for name, value in sys._xoptions.items())),  # -X
     )
 
 
@@ -139,14 +139,27 @@ def stamp(path: str) -> Optional[Tuple[int, int, int, int, int]]:
     return (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino, status.st_dev)
 
 
+#: The largest entry read (bytes); a larger file is no entry.
+MAX_ENTRY_BYTES = 64 * 1024 * 1024
+
+
 def _read_entry(path: str) -> Any:
-    """The entry in ``path`` if it is a regular file of this user's, else ``None``."""
+    """The entry in ``path`` if it is a regular file of this user's, else ``None``.
+
+    Opened without waiting (a named pipe would wait for a writer) and without
+    following a symbolic link (an entry is written by a rename, never a link).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(path, "rb") as file:
+        descriptor = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        with open(descriptor, "rb") as file:
             status = os.fstat(file.fileno())
-            if (status.st_mode & 0o170000) != 0o100000 or status.st_uid != os.getuid():
+            if (status.st_mode & 0o170000) != 0o100000 or status.st_uid != os.getuid() or status.st_size > MAX_ENTRY_BYTES:
                 return None
-            return marshal.loads(file.read())
+            return marshal.loads(file.read(MAX_ENTRY_BYTES + 1))
     except (OSError, ValueError, EOFError, TypeError):
         return None
 
@@ -202,9 +215,11 @@ def replay(argv: List[str]) -> Optional[int]:
         directory = cache_directory()
         if directory is None:
             return None
+        if not private_directory(directory):
+            return None  # checked first: nothing in a directory others can write into is even opened
         key = cache_key(argv)
         entry = _read_entry(entry_path(directory, key))
-        if type(entry) is not dict or entry.get("key") != key or not private_directory(directory):
+        if type(entry) is not dict or entry.get("key") != key:
             return None
         database, identity, sql, rows = entry["database"], entry["identity"], entry["sql"], entry["rows"]
         text, started, stamps = entry["stdout"], entry["started"], entry["stamps"]
@@ -215,9 +230,11 @@ def replay(argv: List[str]) -> Optional[int]:
             return None
         if not history_unchanged(database, sql, rows):
             return None
+        stdout = sys.stdout
+        text.encode(stdout.encoding or "utf-8", stdout.errors or "strict")  # writable as it stands, or the full path answers
     except Exception:  # a malformed entry of any kind: the full path answers
         return None
     if text:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        stdout.write(text)
+        stdout.flush()
     return 0

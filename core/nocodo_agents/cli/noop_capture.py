@@ -1,7 +1,8 @@
 """Running a command on its full path while catching what a remembered no-op answer needs: its output and its history read.
 
 The command's standard output and error are recorded as they are written
-(and written through unchanged). A ``migrate`` that exits 0, wrote nothing
+(and written through unchanged), and so are the files it opened and the
+directories it listed (an audit hook). A ``migrate`` that exits 0, wrote nothing
 on standard error, ran without ``-v`` and found nothing to do on a SQLite
 file (:func:`~.noop_record.history_read`) is then remembered
 (:func:`~.noop_record.record`); anything else is not.
@@ -9,8 +10,9 @@ file (:func:`~.noop_record.history_read`) is then remembered
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Any, Callable, List, TextIO
+from typing import Any, Callable, Dict, List, TextIO
 
 from .noop_answer import cache_directory, cache_key
 from .output import Output
@@ -34,6 +36,64 @@ class _Recording:
         return getattr(self.stream, name)
 
 
+#: The audit events of a file read, a directory listed or a SQLite file opened, whose path is their first argument.
+READ_EVENTS = frozenset(("open", "os.listdir", "os.scandir", "sqlite3.connect"))
+#: The audit events of a read no stamp can show (another process, the network): a run raising one is never remembered.
+UNSEEN_EVENTS = frozenset(
+    ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "pty.spawn",
+     "socket.connect", "socket.getaddrinfo", "urllib.Request", "ctypes.dlopen")
+)
+
+
+class _Reads:
+    """An audit hook (:func:`sys.addaudithook`) keeping the path of every file opened and directory listed while it is on.
+
+    A migration or a hook may read any file (a data file in a plain
+    subdirectory of its package, a file outside every package): what the
+    full run read is stamped with the rest.
+    """
+
+    def __init__(self) -> None:
+        self.paths: Dict[str, None] = {}
+        self.on = True
+        #: Whether the run read what no stamp shows (:data:`UNSEEN_EVENTS`).
+        self.unseen = False
+
+    def __call__(self, event: str, args: Any) -> None:
+        if not self.on:
+            return
+        if event in UNSEEN_EVENTS:
+            self.unseen = True
+            return
+        if event not in READ_EVENTS:
+            return
+        try:
+            path = args[0] if args else None
+            if path is None:
+                path = "."  # os.listdir() and os.scandir() list the working directory
+            if isinstance(path, int) or path == ":memory:":
+                return  # a file descriptor (opened from a path already seen), or no file
+            path = os.fsdecode(os.fspath(path))
+            if event == "sqlite3.connect" and path.startswith("file:"):
+                path = _uri_path(path)
+                if path == ":memory:":
+                    return
+            self.paths[os.path.abspath(path)] = None
+        except Exception:  # an audit hook must never fail the operation it watches
+            pass
+
+
+def _uri_path(uri: str) -> str:
+    """The file a SQLite ``file:`` URI names (the full run opens the database by one)."""
+    from urllib.parse import unquote
+
+    rest = uri[len("file:"):].split("?", 1)[0].split("#", 1)[0]
+    if rest.startswith("//"):  # an authority (empty or localhost) before the path
+        slash = rest.find("/", 2)
+        rest = rest[slash:] if slash >= 0 else ""
+    return unquote(rest) or ":memory:"
+
+
 def run_remembering(argv: List[str], started: int, run: Callable[..., int]) -> int:
     """``run(argv, output, parsed)`` (the full path), remembering its answer if it is a no-op ``migrate`` (``started``: ``time.time_ns()`` at the start)."""
     if "migrate" not in argv or cache_directory() is None:
@@ -46,18 +106,21 @@ def run_remembering(argv: List[str], started: int, run: Callable[..., int]) -> i
             args.remember_noop = True
         seen.append(args)
 
+    reads = _Reads()
+    sys.addaudithook(reads)  # never removed: turned off once the command is done
     out, err = _Recording(sys.stdout), _Recording(sys.stderr)
     sys.stdout, sys.stderr = out, err  # type: ignore[assignment]  # warnings and logging write through these too
     try:
         code = int(run(argv, Output(out=out, err=err), parsed))  # type: ignore[arg-type]
     finally:
+        reads.on = False
         sys.stdout, sys.stderr = out.stream, err.stream
     read = getattr(seen[0], "noop_read", None) if seen else None
-    if code == 0 and read is not None and not err.written:
+    if code == 0 and read is not None and not err.written and not reads.unseen:
         from .noop_record import record
 
         try:
-            record(key, started, read, "".join(out.written))
+            record(key, started, read, "".join(out.written), tuple(reads.paths))
         except Exception:  # remembering is an optimisation: never a reason to fail a command that succeeded
             pass
     return code

@@ -70,10 +70,11 @@ def _under(path: str, roots: Iterable[str]) -> Optional[str]:
     return best
 
 
-def _watched(migration_paths: Iterable[str], sys_path: Iterable[str]) -> Optional[List[str]]:
+def _watched(migration_paths: Iterable[str], sys_path: Iterable[str], opened: Iterable[str] = ()) -> Optional[List[str]]:
     """Every path whose ``stat`` the answer depends on; ``None`` where discovery could read something unseen.
 
     ``sys_path``: as the run began (the key's), with what was added to it since.
+    ``opened``: the files the run opened and the directories it listed (absolute).
     """
     if sys.version_info < (3, 10) or not standard_finders_only():
         return None  # importlib.metadata asks finders of their own: nothing to stat
@@ -103,6 +104,7 @@ def _watched(migration_paths: Iterable[str], sys_path: Iterable[str]) -> Optiona
             elif low.endswith(".pth"):
                 paths[os.path.join(root, child)] = None
     standard = {os.path.abspath(entry) for entry in skipped}
+    paths.update((path, None) for path in opened if _under(path, roots) not in standard)
     for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
         if isinstance(file, str) and os.path.isabs(file) and _under(file, roots) not in standard:
@@ -132,18 +134,19 @@ def _existing_ancestor(path: str) -> str:
     return parent
 
 
-def record(key: Tuple[Any, ...], started: int, read: HistoryRead, stdout: str) -> bool:
+def record(key: Tuple[Any, ...], started: int, read: HistoryRead, stdout: str, opened: Iterable[str] = ()) -> bool:
     """Write the answer for ``key`` (:func:`~.noop_answer.cache_key` as the run began, at ``started``: ``time.time_ns()``), a no-op ``migrate``.
 
     Nothing is written where a watched path changed less than two seconds
-    before ``started`` (or since), where discovery might have read what no
+    before ``started`` (or since), ``opened`` among them (the files the run read), where discovery might have read what no
     stamp shows, or where the directory cannot be made private to this user.
     Returns whether the entry was written.
     """
     directory = cache_directory()
     if directory is None:
         return False
-    watched = _watched(read.migration_paths, key[SYS_PATH])
+    database_files = {read.database + suffix for suffix in ("", "-journal", "-wal", "-shm")}  # checked by its history
+    watched = _watched(read.migration_paths, key[SYS_PATH], [path for path in opened if path not in database_files])
     if watched is None:
         return False
     from pathlib import Path
