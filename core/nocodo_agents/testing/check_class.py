@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Type
+from typing import Any, Callable, Optional, Sequence, Type
 
 from ..discovery import AgentRegistry
 from . import checks
 
 __all__ = ["MigrationChecks", "migration_checks"]
+
+
+def _check(check: Callable[..., Any], *arguments: Any) -> None:
+    """Run ``check``; a failure ends the test with its message alone (the check's own traceback says nothing to its reader)."""
+    try:
+        check(*arguments)
+        return
+    except checks.MigrationCheckFailed as failure:
+        message = str(failure)
+    import pytest
+
+    pytest.fail(message, pytrace=False)  # outside the except: no "during handling of the above exception"
 
 
 class MigrationChecks:
@@ -28,23 +40,23 @@ class MigrationChecks:
 
     def test_requirements_are_installed(self, nocodo_registry: AgentRegistry) -> None:
         """Every agent the agents under test require is installed and loads."""
-        checks.check_requirements(self.agents, nocodo_registry)
+        _check(checks.check_requirements, self.agents, nocodo_registry)
 
     def test_versions_do_not_collide(self, nocodo_registry: AgentRegistry) -> None:
         """No version of the agents under test is another installed agent's version."""
-        checks.check_versions_unique(self.agents, nocodo_registry)
+        _check(checks.check_versions_unique, self.agents, nocodo_registry)
 
     def test_sql_for_each_dialect(self, nocodo_registry: AgentRegistry) -> None:
         """Every migration and rollback has SQL for each dialect claimed."""
-        checks.check_dialect_sql(self.agents, nocodo_registry, self.dialects)
+        _check(checks.check_dialect_sql, self.agents, nocodo_registry, self.dialects)
 
     def test_each_migration_upgrades(self, nocodo_connection: Any, nocodo_registry: AgentRegistry) -> None:
         """A fresh database upgrades one version at a time."""
-        checks.check_each_migration_upgrades(nocodo_connection, self.agents, nocodo_registry)
+        _check(checks.check_each_migration_upgrades, nocodo_connection, self.agents, nocodo_registry)
 
     def test_verify_after_upgrade(self, nocodo_connection: Any, nocodo_registry: AgentRegistry) -> None:
         """``verify`` finds a freshly upgraded database consistent (no drift)."""
-        checks.check_verify_after_upgrade(nocodo_connection, self.agents, nocodo_registry)
+        _check(checks.check_verify_after_upgrade, nocodo_connection, self.agents, nocodo_registry)
 
     def test_up_down_up(self, nocodo_connection: Any, nocodo_registry: AgentRegistry) -> None:
         """Each rollback restores the schema before its migration, and upgrading again gives the same schema."""
@@ -52,7 +64,7 @@ class MigrationChecks:
             import pytest
 
             pytest.skip("up_down_up=False: the agent's migrations are not expected to roll back")
-        checks.check_up_down_up(nocodo_connection, self.agents, nocodo_registry)
+        _check(checks.check_up_down_up, nocodo_connection, self.agents, nocodo_registry)
 
 
 def migration_checks(

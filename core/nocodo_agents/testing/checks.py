@@ -42,8 +42,8 @@ class MigrationCheckFailed(AssertionError):
     """A ready-made check found a problem; the message says which migration, what is wrong and what to do."""
 
 
-def _fail(check: str, problems: Sequence[str], what_to_do: str) -> "MigrationCheckFailed":
-    listed = "\n".join(f"  - {problem}" for problem in problems)
+def _fail(check: str, problems: Sequence[str], what_to_do: str, bullet: str = "- ") -> "MigrationCheckFailed":
+    listed = "\n".join(f"  {bullet}{problem}" for problem in problems)
     return MigrationCheckFailed(f"{check}:\n{listed}\n{what_to_do}")
 
 
@@ -187,7 +187,8 @@ def check_verify_after_upgrade(connection: Any, agents: Sequence[str], registry:
     report = verify_database(connection, agents, registry=registry)
     problems = []
     if report.has_drift:
-        problems.append(f"the schema differs from what replaying the migrations gives:\n{report.drift}")
+        drift = "\n".join(f"      {line}" for line in str(report.drift).splitlines())
+        problems.append(f"the live schema differs from what replaying the applied migrations gives:\n{drift}")
     problems += [divergence.message for divergence in report.divergent]
     problems += [f"V{v} is still pending after the upgrade" for v in report.pending]
     problems += [conflict.message for conflict in report.conflicts]
@@ -229,6 +230,7 @@ def check_up_down_up(connection: Any, agents: Sequence[str], registry: Optional[
                 f"rolling back {_named(undone)} does not restore the {dialect} schema it was applied to (V{below})",
                 changes,
                 "Make its rollback() undo exactly what its migration() does (+ is left over, - is missing, ~ is changed).",
+                bullet="",
             )
     run_agent_migrations(connection, agents, registry=registry)
     changes = schema_changes(schemas[versions[-1]], describe_schema(connection))
@@ -238,4 +240,5 @@ def check_up_down_up(connection: Any, agents: Sequence[str], registry: Optional[
             changes,
             "A migration or rollback leaves something behind that changes the next upgrade: make each rollback() undo "
             "its migration() completely.",
+            bullet="",
         )
