@@ -294,3 +294,20 @@ def test_a_migration_that_does_not_upgrade(pytester: pytest.Pytester) -> None:
     assert "a migration does not upgrade a fresh sqlite database" in output
     assert "V11 create_note_tags of agent 'notes' (notes/V11__create_note_tags.py), applied after V10" in output
     assert "Fix its sqlite SQL" in output
+
+
+def test_a_server_user_who_may_not_create_databases_is_told_so(postgres_server: "PostgresServer", tmp_path) -> None:
+    import psycopg
+
+    from nocodo_agents import DatabaseAccessError
+    from nocodo_agents.testing import fresh_database
+
+    with psycopg.connect(postgres_server.dsn("postgres"), autocommit=True) as admin:
+        admin.execute("DROP ROLE IF EXISTS nocodo_no_createdb")
+        admin.execute("CREATE ROLE nocodo_no_createdb LOGIN NOCREATEDB")
+    url = postgres_server.url("postgres").replace(f"//{postgres_server.user}@", "//nocodo_no_createdb@")
+    with pytest.raises(DatabaseAccessError) as raised:
+        with fresh_database(url, tmp_path):
+            pass
+    assert "CREATE DATABASE" in str(raised.value) and "CREATEDB" in str(raised.value)
+    assert "or test against SQLite" in str(raised.value)

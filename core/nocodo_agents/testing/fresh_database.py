@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-from ..urls import DatabaseUrl, parse_database_url
+from ..errors import DatabaseAccessError, MigrationError
+from ..urls import DatabaseUrl, hide_secrets, parse_database_url, redact
 
 __all__ = ["SQLITE_FILE_NAME", "fresh_database", "server_url_for"]
 
@@ -37,12 +38,20 @@ def _quoted(dialect: str, name: str) -> str:
     return f'"{name}"' if dialect == "postgresql" else f"`{name}`"
 
 
-def _execute(connection: Any, statement: str) -> None:
-    cursor = connection.cursor()
+def _execute(parsed: DatabaseUrl, connection: Any, statement: str, what_to_do: str) -> None:
+    """Run ``statement``; a driver's error becomes :class:`DatabaseAccessError` saying what to do."""
     try:
-        cursor.execute(statement)
-    finally:
-        cursor.close()
+        cursor = connection.cursor()
+        try:
+            cursor.execute(statement)
+        finally:
+            cursor.close()
+    except MigrationError:
+        raise
+    except Exception as error:  # the driver's own error class: psycopg.Error, pymysql.MySQLError
+        raise DatabaseAccessError(
+            database=redact(parsed.url), problem=f"{statement} failed ({hide_secrets(str(error), parsed.url)}): {what_to_do}"
+        ) from None
 
 
 def _admin(parsed: DatabaseUrl) -> Any:
@@ -58,7 +67,7 @@ def _drop(parsed: DatabaseUrl, name: str) -> None:
         statement = f"DROP DATABASE IF EXISTS {_quoted(parsed.dialect, name)}"
         if parsed.dialect == "postgresql" and connection.info.server_version >= 130000:
             statement += " WITH (FORCE)"  # a connection the test left open would keep it otherwise
-        _execute(connection, statement)
+        _execute(parsed, connection, statement, f"the test database {name} is left on the server: drop it by hand")
     finally:
         connection.close()
 
@@ -82,7 +91,13 @@ def fresh_database(url: Optional[str], directory: "os.PathLike[str] | str") -> I
     name = f"nocodo_test_{uuid.uuid4().hex[:12]}"
     connection = _admin(parsed)
     try:
-        _execute(connection, f"CREATE DATABASE {_quoted(parsed.dialect, name)}")
+        _execute(
+            parsed,
+            connection,
+            f"CREATE DATABASE {_quoted(parsed.dialect, name)}",
+            "the URL's user needs the right to create and drop databases (PostgreSQL: CREATEDB; MySQL/MariaDB: "
+            "CREATE and DROP on *.*), or test against SQLite (no --nocodo-db-url)",
+        )
     finally:
         connection.close()
     try:
