@@ -310,4 +310,4 @@ def test_a_server_user_who_may_not_create_databases_is_told_so(postgres_server: 
         with fresh_database(url, tmp_path):
             pass
     assert "CREATE DATABASE" in str(raised.value) and "CREATEDB" in str(raised.value)
-    assert "or test against SQLite" in str(raised.value)
+    assert "or test against SQLite" in str(raised.value), str(raised.value)
