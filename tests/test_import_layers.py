@@ -10,12 +10,13 @@ at run time what they may import.
 The layers, lowest first; a module may import from its own layer and the
 ones below::
 
-    values -> agents -> plan -> schema -> dialects -> engine -> cli -> api
+    values -> agents -> plan -> schema -> dialects -> engine -> cli -> api -> testing
 
 ``api`` is the facades on top: the package itself (whose public names are
 imported on first use), ``nocodo_agents.database`` (the ``Database`` store)
 and ``nocodo_agents.database.migrations`` (where README imports
-``run_agent_migrations`` from).
+``run_agent_migrations`` from). ``testing`` is what agent authors' test suites
+use: the pytest plugin (``pytest_plugin``) and ``nocodo_agents.testing``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import pytest
 
 import nocodo_agents
 
-LAYERS = ("values", "agents", "plan", "schema", "dialects", "engine", "cli", "api")
+LAYERS = ("values", "agents", "plan", "schema", "dialects", "engine", "cli", "api", "testing")
 
 #: Module name (relative to ``nocodo_agents``; ``""`` is the package itself) -> layer. A name
 #: ending in ``.`` covers every module under that prefix; the longest match wins.
@@ -100,6 +101,10 @@ LAYER_OF: Dict[str, str] = {
     "database.store": "api",
     "database.writes": "api",
     "database.migrations": "api",
+    # testing: the pytest plugin for agent authors and the checks and fixtures it offers
+    "pytest_plugin": "testing",
+    "testing": "testing",
+    "testing.": "testing",
 }
 
 PACKAGE_DIR = Path(nocodo_agents.__file__).parent

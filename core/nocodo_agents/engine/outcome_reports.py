@@ -122,6 +122,16 @@ class VerifyReport:
     conflicts: Tuple[Conflict, ...] = ()
 
     @property
+    def has_drift(self) -> bool:
+        """Whether the live schema differs from what the applied migrations produce (``drift`` lists how).
+
+        Read this, or :attr:`ok` for every check at once: ``drift`` is a
+        :class:`~nocodo_agents.drift.DriftReport`, which is falsy only when it
+        holds no difference.
+        """
+        return self.drift.has_drift
+
+    @property
     def ok(self) -> bool:
         """No conflict, no divergent migration, no schema drift, nothing unfinished, no invalid index."""
         return (

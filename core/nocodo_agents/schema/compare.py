@@ -75,6 +75,10 @@ class DriftReport:
         """Whether the live schema differs from the expected one."""
         return bool(self.differences)
 
+    def __bool__(self) -> bool:
+        """Truthy when there is drift (as :attr:`has_drift`), so ``not report.drift`` means "no drift"."""
+        return self.has_drift
+
     def __str__(self) -> str:
         """The differences, one a line, then the unmanaged objects; or ``no schema drift``."""
         lines = [str(difference) for difference in self.differences] or ["no schema drift"]

@@ -1,0 +1,78 @@
+"""The live schema of a connection, described by the library's own describers, for comparing two moments of one database.
+
+The description is the one drift detection uses (:mod:`nocodo_agents.schema.keys`:
+``{"table t": ..., "column t.c": ..., ...}``), without the library's own
+bookkeeping tables (the history and MySQL's journal), so that a database
+rolled back to nothing compares equal to one never migrated.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Sequence
+
+from ..dialects import dialect_for
+from ..history import BOOKKEEPING_TABLES
+
+__all__ = ["describe_schema", "schema_changes"]
+
+
+def _query_function(connection: Any) -> Any:
+    def query(sql: str, params: Sequence[Any]) -> List[Any]:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, tuple(params) or None)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    return query
+
+
+def _described(connection: Any, dialect: str) -> Dict[str, str]:
+    if dialect == "sqlite":
+        from ..schema.describe_sqlite import describe_sqlite_schema
+
+        return describe_sqlite_schema(connection)
+    query = _query_function(connection)
+    if dialect == "postgresql":
+        from ..schema.describe_postgresql import describe_postgresql
+
+        return describe_postgresql(query, query("SELECT current_schema()", ())[0][0])
+    from ..schema.describe_mysql import describe_mysql
+
+    database = query("SELECT DATABASE()", ())[0][0]
+    mariadb = "mariadb" in str(query("SELECT VERSION()", ())[0][0]).lower()
+    return describe_mysql(query, database, mariadb)[0]
+
+
+def describe_schema(connection: Any) -> Dict[str, str]:
+    """The schema of ``connection`` (sqlite3, psycopg 3 or PyMySQL, outside a transaction) as ``{key: description}``.
+
+    Only reads; a server connection's transaction the reads opened is rolled
+    back, so the connection is handed back idle, as migrations need it.
+    Entries of the bookkeeping tables are left out.
+    """
+    dialect = dialect_for(connection).name
+    try:
+        described = _described(connection, dialect)
+    finally:
+        if dialect != "sqlite" and not getattr(connection, "autocommit", False):
+            connection.rollback()
+    return {
+        key: description
+        for key, description in described.items()
+        if not any(table in key or table in description for table in BOOKKEEPING_TABLES)
+    }
+
+
+def schema_changes(before: Dict[str, str], after: Dict[str, str]) -> List[str]:
+    """What differs from ``before`` to ``after``, one line each (``+ key``, ``- key``, ``~ key: a -> b``), sorted by key."""
+    lines = []
+    for key in sorted(set(before) | set(after)):
+        if key not in before:
+            lines.append(f"+ {key}: {after[key]}")
+        elif key not in after:
+            lines.append(f"- {key}: {before[key]}")
+        elif before[key] != after[key]:
+            lines.append(f"~ {key}: {before[key]} -> {after[key]}")
+    return lines
