@@ -11,7 +11,7 @@ distribution, in the error.
 
 from __future__ import annotations
 
-from typing import Dict, List, NamedTuple, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Sequence, Tuple
 
 import pluggy
 
@@ -68,21 +68,31 @@ def ask_plugin(manager: pluggy.PluginManager, plugin: object, key: str, entry: A
     return PluginAnswer(migration_set, directories)
 
 
+def _implements(manager: pluggy.PluginManager, plugin: object, hook: str) -> bool:
+    """Whether ``plugin`` has a ``@hookimpl`` of ``hook``."""
+    return hook in [c.name for c in manager.get_hookcallers(plugin) or []]
+
+
+def _call_alone(manager: pluggy.PluginManager, plugin: object, hook: str, fail: Callable[[str], PluginLoadError]) -> List[Any]:
+    """``plugin``'s ``hook`` called in isolation (no other registered plugin answers); a fault becomes ``fail(...)``."""
+    others = [p for _, p in manager.list_name_plugin() if p is not plugin]
+    call = manager.subset_hook_caller(hook, remove_plugins=others)
+    try:
+        results: List[Any] = call()
+    except PLUGIN_FAULTS as error:
+        raise fail(f"its {hook}() hook {describe_fault(error)}") from error
+    return results
+
+
 def _call_requires_hook(manager: pluggy.PluginManager, plugin: object, key: str, entry: AgentEntry) -> Tuple[str, ...]:
     """The agents ``plugin``'s optional ``nocodo_agents_requires()`` names, folded, each once (none without the hook)."""
 
     def fail(cause: str) -> PluginLoadError:
         return PluginLoadError(agent=key, distribution=entry.distribution, cause=cause)
 
-    implementers = [c.name for c in manager.get_hookcallers(plugin) or []]
-    if REQUIRES_HOOK_NAME not in implementers:
+    if not _implements(manager, plugin, REQUIRES_HOOK_NAME):
         return ()
-    others = [p for _, p in manager.list_name_plugin() if p is not plugin]
-    call = manager.subset_hook_caller(REQUIRES_HOOK_NAME, remove_plugins=others)
-    try:
-        results = call()
-    except PLUGIN_FAULTS as error:
-        raise fail(f"its {REQUIRES_HOOK_NAME}() hook {describe_fault(error)}") from error
+    results = _call_alone(manager, plugin, REQUIRES_HOOK_NAME, fail)
     required: Dict[str, None] = {}
     for result in results or [None]:
         if not isinstance(result, (list, tuple)):
@@ -107,18 +117,12 @@ def _call_hook(manager: pluggy.PluginManager, plugin: object, key: str, entry: A
     def fail(cause: str) -> PluginLoadError:
         return PluginLoadError(agent=key, distribution=entry.distribution, cause=cause)
 
-    implementers = [c.name for c in manager.get_hookcallers(plugin) or []]
-    if HOOK_NAME not in implementers:
+    if not _implements(manager, plugin, HOOK_NAME):
         raise fail(
             f"{target} implements no @hookimpl {HOOK_NAME}(); add one returning "
             f"load_migrations('<your package>.migrations')"
         )
-    others = [p for _, p in manager.list_name_plugin() if p is not plugin]
-    call = manager.subset_hook_caller(HOOK_NAME, remove_plugins=others)
-    try:
-        results = call()
-    except PLUGIN_FAULTS as error:
-        raise fail(f"its {HOOK_NAME}() hook {describe_fault(error)}") from error
+    results = _call_alone(manager, plugin, HOOK_NAME, fail)
     if not results:
         raise fail(f"its {HOOK_NAME}() hook returned None, expected a list of Migration")
     for result in results:
