@@ -12,7 +12,7 @@ import argparse
 
 from .command import Command
 from .exit_codes import ExitCode
-from .migrate_command import error_event, step_event
+from .migrate_command import errors_as_json, step_event
 from .options import add_agent_options, add_json_option, version_number
 from .progress import json_line, live_line
 from .output import Output
@@ -47,15 +47,6 @@ def _rollback_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", type=version_number, required=True, metavar="V", help="keep versions up to V")
     parser.add_argument("--dry-run", action="store_true", help="print the rollback SQL; change nothing")
     add_json_option(parser, "print one JSON object per line for each step, then a summary object (an error: an error object)")
-
-
-def rollback_command(args: argparse.Namespace, output: Output) -> int:
-    try:
-        return _rollback(args, output)
-    except Exception as error:
-        if args.json:
-            error_event(output, error)
-        raise
 
 
 def _rollback(args: argparse.Namespace, output: Output) -> int:
@@ -106,6 +97,7 @@ def _rollback(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
+rollback_command = errors_as_json(_rollback)
 ROLLBACK = Command(_rollback_arguments, rollback_command)
 
 

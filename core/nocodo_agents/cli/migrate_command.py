@@ -10,7 +10,7 @@ this module is imported: building the parser must stay cheap.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, Dict
+from typing import TYPE_CHECKING, Any, Callable, Dict
 
 from .command import Command
 from .exit_codes import ExitCode
@@ -70,13 +70,19 @@ def _migrate_arguments(parser: argparse.ArgumentParser) -> None:
     add_json_option(parser, "print one JSON object per line for each step, then a summary object (an error: an error object)")
 
 
-def migrate_command(args: argparse.Namespace, output: Output) -> int:
-    try:
-        return _migrate(args, output)
-    except Exception as error:
-        if args.json:
-            error_event(output, error)
-        raise
+def errors_as_json(handler: Callable[[argparse.Namespace, Output], int]) -> Callable[[argparse.Namespace, Output], int]:
+    """``handler`` that, given ``--json``, ends a failure with an error object (:func:`error_event`) before raising it on."""
+
+    def run(args: argparse.Namespace, output: Output) -> int:
+        try:
+            return handler(args, output)
+        except Exception as error:
+            if args.json:
+                error_event(output, error)
+            raise
+
+    run.__name__ = handler.__name__.lstrip("_") + "_command"
+    return run
 
 
 def _migrate(args: argparse.Namespace, output: Output) -> int:
@@ -199,4 +205,5 @@ def _print_dry_run(conn: Any, args: argparse.Namespace, output: Output, url: Dat
     return ExitCode.OK
 
 
+migrate_command = errors_as_json(_migrate)
 MIGRATE = Command(_migrate_arguments, migrate_command)
