@@ -49,24 +49,23 @@ class Installed:
     package: str
 
 
+def rename_commands() -> str:
+    """The shell commands of the template's README that rename a copy ("With `sed`, from the copy's directory")."""
+    readme = (TEMPLATE / "README.md").read_text(encoding="utf-8")
+    after = readme.split("With `sed`, from the copy's directory", 1)[1]
+    return after.split("```\n", 2)[1]
+
+
 def renamed_copy(destination: Path) -> Path:
     """Copy the template to ``destination`` and do what its README tells a new author to do."""
     shutil.copytree(TEMPLATE, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for path in destination.rglob("*"):
-        if path.is_file() and path.suffix in {".py", ".toml", ".md"}:
-            text = path.read_text(encoding="utf-8")
-            for old, new in TEMPLATE_NAMES.items():
-                text = text.replace(old, new)
-            path.write_text(text, encoding="utf-8")
-    for path in sorted(destination.rglob("*"), key=lambda path: len(path.parts), reverse=True):  # files before their directory
-        name = path.name
-        for old, new in TEMPLATE_NAMES.items():
-            name = name.replace(old, new)
-        version, _, rest = name.partition("__")
-        if version in NEW_VERSIONS:
-            name = f"{NEW_VERSIONS[version]}__{rest}"
-        if name != path.name:
-            path.rename(path.with_name(name))
+    commands = rename_commands()
+    for old, new in TEMPLATE_NAMES.items():
+        assert f"s/{old}/{new}/g" in commands, f"the README's commands do not rename {old} to {new}: {commands}"
+    run("bash", "-euc", commands, cwd=destination)
+    for migration in (destination / "acme_field_notes" / "migrations").glob("V*.py"):  # step 2: versions of its own
+        version, rest = migration.name.split("__", 1)
+        migration.rename(migration.with_name(f"{NEW_VERSIONS[version]}__{rest}"))
     return destination
 
 
