@@ -58,7 +58,7 @@ def rename_commands() -> str:
 
 def renamed_copy(destination: Path) -> Path:
     """Copy the template to ``destination`` and do what its README tells a new author to do."""
-    shutil.copytree(TEMPLATE, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(TEMPLATE, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*_cache"))
     commands = rename_commands()
     for old, new in TEMPLATE_NAMES.items():
         assert f"s/{old}/{new}/g" in commands, f"the README's commands do not rename {old} to {new}: {commands}"
@@ -84,7 +84,7 @@ def _installed(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, distr
     module = run(str(python), "-I", "-c", f"import {package}; print({package}.__file__)", cwd=where)
     assert str(where / "venv") in module, f"{package} imported from {module}, not from the installed wheel"
     suite = where / "suite"  # the source tree, copied: its tests and its pyproject's pytest settings
-    shutil.copytree(source, suite, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", package))
+    shutil.copytree(source, suite, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*_cache", package))
     return Installed(python, suite, package)
 
 

@@ -10,8 +10,9 @@ seconds.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, List, Sequence
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class NotesStore:
         self._execute("UPDATE example_notes SET pinned = ? WHERE id = ?", (True, note_id))
         self.connection.commit()
 
-    def notes(self, session_id: int) -> List[Note]:
+    def notes(self, session_id: int) -> list[Note]:
         """The notes of the session ``session_id``: pinned ones first, then in the order they were added."""
         cursor = self._execute(
             "SELECT id, session_id, body, pinned, created_at FROM example_notes"

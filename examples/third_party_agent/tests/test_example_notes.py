@@ -9,7 +9,6 @@ database of its own on that server. The agent under test is named in
 from typing import Any
 
 from nocodo_agents.testing import describe_schema, migration_checks
-
 from nocodo_agents_example_notes import NotesStore
 
 #: The ready-made checks: requirements, versions, SQL per dialect, upgrade, verify, up/down/up.
