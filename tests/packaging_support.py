@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import venv
 from pathlib import Path
 from typing import Dict
 
@@ -90,3 +91,12 @@ def wheelhouse_with(project_wheels: Path, directory: Path) -> Path:
     for wheel in project_wheels.iterdir():
         shutil.copy2(wheel, directory / wheel.name)
     return directory
+
+
+def fresh_env(tmp_path: Path, wheelhouse: Path, *requirements: str) -> Path:
+    """A new virtual environment at ``tmp_path / "venv"`` with ``requirements`` installed from ``wheelhouse`` only; its python."""
+    env = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env)
+    python = env / "bin" / "python"
+    run(str(python), "-m", "pip", "install", "--no-index", "--find-links", str(wheelhouse), *requirements)
+    return python

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
-import venv
 from pathlib import Path
 from typing import Dict
 
 import pytest
 
-from packaging_support import build_wheels, download, pyproject_toml, run, wheelhouse_with, write_project
+from packaging_support import build_wheels, download, fresh_env, pyproject_toml, run, wheelhouse_with, write_project
 
 pytestmark = pytest.mark.packaging
 
@@ -115,14 +114,6 @@ def build_tools(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("build-tools")
     download(directory, "hatchling", "editables")
     return directory
-
-
-def fresh_env(tmp_path: Path, wheelhouse: Path, *requirements: str) -> Path:
-    env = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=True).create(env)
-    python = env / "bin" / "python"
-    run(str(python), "-m", "pip", "install", "--no-index", "--find-links", str(wheelhouse), *requirements)
-    return python
 
 
 def in_env(python: Path, code: str, cwd: Path) -> dict:
