@@ -44,6 +44,14 @@ def same(a: Result, b: Result) -> bool:
     return (a.code, a.out, a.err) == (b.code, b.out, b.err)
 
 
+def assert_answered_by_the_full_path_as_a_checksum_error(cli: CachedCli) -> None:
+    """The next ``migrate`` takes the full path and answers exactly as with no cache: a changed checksum."""
+    outcome = cli(*DB)
+    expected = no_cache(cli, *DB)
+    assert expected.code != 0 and "checksum" in expected.text.lower(), expected.text
+    assert full(outcome) and same(outcome[0], expected), outcome[0].text
+
+
 def add_agent(cli: CachedCli, package: str, modules: Dict[str, str], plugin_source: Optional[str] = None) -> None:
     write_agent_distribution(cli.site, f"nocodo-agents-{package}", package, package, modules, plugin_source)
 
@@ -59,10 +67,7 @@ def test_an_environment_variable_a_migration_reads_is_seen(cli: CachedCli) -> No
     cli.env["HOSTILE_TABLE"] = "alpha"
     remembered(cli, *DB)
     cli.env["HOSTILE_TABLE"] = "omega"  # the migration's SQL, so its checksum, is another now
-    outcome = cli(*DB)
-    expected = no_cache(cli, *DB)
-    assert expected.code != 0 and "checksum" in expected.text.lower(), expected.text
-    assert full(outcome) and same(outcome[0], expected), outcome[0].text
+    assert_answered_by_the_full_path_as_a_checksum_error(cli)
 
 
 HOOK_FROM_ENV = (
@@ -100,10 +105,7 @@ def test_a_data_file_in_a_plain_subdirectory_edited_in_place_is_seen(cli: Cached
     status = (data / "one.sql").stat()
     (data / "one.sql").write_text("CREATE TABLE deep_b (id INTEGER)")  # same size, time put back
     os.utime(data / "one.sql", ns=(status.st_atime_ns, status.st_mtime_ns))
-    outcome = cli(*DB)
-    expected = no_cache(cli, *DB)
-    assert expected.code != 0 and "checksum" in expected.text.lower(), expected.text
-    assert full(outcome) and same(outcome[0], expected), outcome[0].text
+    assert_answered_by_the_full_path_as_a_checksum_error(cli)
 
 
 def test_a_file_outside_every_package_a_migration_reads_is_seen(cli: CachedCli, tmp_path: Path) -> None:
@@ -114,10 +116,7 @@ def test_a_file_outside_every_package_a_migration_reads_is_seen(cli: CachedCli, 
     add_agent(cli, "far", {"V501__from_far": source})
     remembered(cli, *DB)
     outside.write_text("CREATE TABLE far_b (id INTEGER)")
-    outcome = cli(*DB)
-    expected = no_cache(cli, *DB)
-    assert expected.code != 0 and "checksum" in expected.text.lower(), expected.text
-    assert full(outcome) and same(outcome[0], expected), outcome[0].text
+    assert_answered_by_the_full_path_as_a_checksum_error(cli)
 
 
 # -- the interpreter's options -------------------------------------------------------------------------------------
@@ -263,10 +262,7 @@ def test_a_file_a_migration_reads_through_a_subprocess_is_seen(cli: CachedCli, t
     settle()
     cli(*DB)
     outside.write_text("CREATE TABLE piped_b (id INTEGER)")
-    outcome = cli(*DB)
-    expected = no_cache(cli, *DB)
-    assert expected.code != 0 and "checksum" in expected.text.lower(), expected.text
-    assert full(outcome) and same(outcome[0], expected), outcome[0].text
+    assert_answered_by_the_full_path_as_a_checksum_error(cli)
 
 
 def test_another_sqlite_database_a_migration_reads_is_seen(cli: CachedCli, tmp_path: Path) -> None:
@@ -285,10 +281,7 @@ def test_another_sqlite_database_a_migration_reads_is_seen(cli: CachedCli, tmp_p
     remembered(cli, *DB)
     with closing(sqlite3.connect(other)) as connection, connection:
         connection.execute("UPDATE texts SET sql = 'CREATE TABLE kept_b (id INTEGER)'")
-    outcome = cli(*DB)
-    expected = no_cache(cli, *DB)
-    assert expected.code != 0 and "checksum" in expected.text.lower(), expected.text
-    assert full(outcome) and same(outcome[0], expected), outcome[0].text
+    assert_answered_by_the_full_path_as_a_checksum_error(cli)
 
 
 EXISTS_HOOK = (
