@@ -21,9 +21,9 @@ import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
-from typing import Dict, Iterator, List
 
 import pytest
 
@@ -67,7 +67,7 @@ def _nav_files(nav: object) -> Iterator[str]:
             yield from _nav_files(item)
 
 
-def _nav() -> List[str]:
+def _nav() -> list[str]:
     from mkdocs.config import load_config
 
     config = load_config(str(CONFIG))
@@ -117,7 +117,7 @@ def test_the_hook_reference_documents_every_hookspec(site: Path) -> None:
     assert ":class:" not in text and ":func:" not in text, "a Sphinx role was left unconverted"
 
 
-def _command_sections(html: str) -> Dict[str, str]:
+def _command_sections(html: str) -> dict[str, str]:
     """The CLI page's HTML, cut at its ``<h2>`` headings, by heading id."""
     parts = re.split(r'<h2 id="([^"]+)"', html)
     return dict(zip(parts[1::2], parts[2::2]))
@@ -145,7 +145,7 @@ def test_the_cli_reference_lists_every_command_and_option(site: Path) -> None:
         assert f"usage: nocodo-agents {entry.name}" in unescape(section)
 
 
-def _python_blocks(markdown: str) -> List[str]:
+def _python_blocks(markdown: str) -> list[str]:
     return [textwrap.dedent(block) for block in re.findall(r"^```python[^\n]*\n(.*?)^```", markdown, re.DOTALL | re.MULTILINE)]
 
 

@@ -17,10 +17,8 @@ import subprocess
 import sys
 from contextlib import closing
 from pathlib import Path
-from typing import Dict, Optional
 
 import pytest
-
 from cli_support import CONSOLE_SCRIPT, Result, sql_module, write_agent_distribution
 from test_cli_noop_cache import DB, CachedCli, full, remembered, settle
 
@@ -35,7 +33,7 @@ def cli(tmp_path: Path) -> CachedCli:
     return CachedCli(tmp_path)
 
 
-def no_cache(cli: CachedCli, *args: str, env: Optional[Dict[str, str]] = None) -> Result:
+def no_cache(cli: CachedCli, *args: str, env: dict[str, str] | None = None) -> Result:
     """What the full path answers (nothing read from, nor written to, the cache)."""
     return cli(*args, env={**(env or {}), **NO_CACHE})[0]
 
@@ -52,7 +50,7 @@ def assert_answered_by_the_full_path_as_a_checksum_error(cli: CachedCli) -> None
     assert full(outcome) and same(outcome[0], expected), outcome[0].text
 
 
-def add_agent(cli: CachedCli, package: str, modules: Dict[str, str], plugin_source: Optional[str] = None) -> None:
+def add_agent(cli: CachedCli, package: str, modules: dict[str, str], plugin_source: str | None = None) -> None:
     write_agent_distribution(cli.site, f"nocodo-agents-{package}", package, package, modules, plugin_source)
 
 

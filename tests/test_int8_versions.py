@@ -10,7 +10,6 @@ import argparse
 from pathlib import Path
 
 import pytest
-
 from conftest import registry_of
 from int8_support import (
     REFINERY_APPLIED_ON,
@@ -23,6 +22,7 @@ from int8_support import (
     sqlite_db,
     widen_by_hand_keeping_32_bit_checksums,
 )
+
 from nocodo_agents import DivergentMigrationError, HistoryWideningError, InvalidArgumentError, InvalidMigrationError
 from nocodo_agents.checksum import checksum
 from nocodo_agents.cli.options import version_number

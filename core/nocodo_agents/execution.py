@@ -19,7 +19,7 @@ the checks depend on), and :func:`run_statements` runs them from there.
 from __future__ import annotations
 
 import logging
-from typing import List, Sequence
+from collections.abc import Sequence
 
 from .dialects import Dialect
 from .errors import (
@@ -32,8 +32,8 @@ from .errors import (
     migration_facts,
 )
 from .planning import PlannedMigration
-from .schema.session_state import SessionVariableGuard, find_session_change
 from .schema.presence import has_statement
+from .schema.session_state import SessionVariableGuard, find_session_change
 from .schema.split import SplitError
 from .schema.transaction_control import find_transaction_control
 
@@ -64,7 +64,7 @@ def check_before_running(
                 checked_statements(dialect, planned, sql, phase)
 
 
-def checked_statements(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str = "migration") -> List[str]:
+def checked_statements(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str = "migration") -> list[str]:
     """``sql`` split and checked as :func:`check_before_running` checks it, once per run (kept on the dialect).
 
     The checks read the text alone, for the dialect's syntax, the phase and
@@ -81,7 +81,7 @@ def checked_statements(dialect: Dialect, planned: PlannedMigration, sql: str, ph
     return statements
 
 
-def split(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str = "migration") -> List[str]:
+def split(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str = "migration") -> list[str]:
     """``sql`` split as ``dialect``'s server will read it; text it cannot split safely is an :class:`UnsplittableSqlError`."""
     try:
         return dialect.split_statements(sql)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, Dict, List, TextIO
+from typing import Any, Callable, TextIO
 
 from .noop_answer import cache_directory, cache_key
 from .output import Output
@@ -23,7 +23,7 @@ class _Recording:
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
-        self.written: List[str] = []
+        self.written: list[str] = []
 
     def write(self, text: str) -> int:
         self.written.append(text)
@@ -54,7 +54,7 @@ class _Reads:
     """
 
     def __init__(self) -> None:
-        self.paths: Dict[str, None] = {}
+        self.paths: dict[str, None] = {}
         self.on = True
         #: Whether the run read what no stamp shows (:data:`UNSEEN_EVENTS`).
         self.unseen = False
@@ -94,12 +94,12 @@ def _uri_path(uri: str) -> str:
     return unquote(rest) or ":memory:"
 
 
-def run_remembering(argv: List[str], started: int, run: Callable[..., int]) -> int:
+def run_remembering(argv: list[str], started: int, run: Callable[..., int]) -> int:
     """``run(argv, output, parsed)`` (the full path), remembering its answer if it is a no-op ``migrate`` (``started``: ``time.time_ns()`` at the start)."""
     if "migrate" not in argv or cache_directory() is None:
         return int(run(argv))
     key = cache_key(argv)  # as the command began: what the next command compares
-    seen: List[Any] = []
+    seen: list[Any] = []
 
     def parsed(args: Any) -> None:
         if getattr(args, "verbose", 0) == 0:

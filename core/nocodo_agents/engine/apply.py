@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from time import perf_counter
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Optional
 
 from ..dialects import Dialect
 from ..dialects.history_writes import HistoryValues
@@ -74,8 +75,8 @@ def refuse_ungroupable(dialect: Dialect, pending: Sequence[PlannedMigration]) ->
 
 def apply_pending(run: Run, progress: Progress, grouped: bool = False) -> MigrationReport:
     """Apply what is pending, each migration in its own transaction (``grouped``: all in one); a lock timeout names what was done before it."""
-    applied: List[MigrationStep] = []
-    adopted: List[MigrationStep] = []
+    applied: list[MigrationStep] = []
+    adopted: list[MigrationStep] = []
     try:
         if grouped:
             return _apply_grouped(run, progress, applied, adopted)
@@ -88,16 +89,16 @@ def apply_pending(run: Run, progress: Progress, grouped: bool = False) -> Migrat
         raise error.after(done) from error
 
 
-def _apply_all(run: Run, progress: Progress, applied: List[MigrationStep], adopted: List[MigrationStep]) -> MigrationReport:
+def _apply_all(run: Run, progress: Progress, applied: list[MigrationStep], adopted: list[MigrationStep]) -> MigrationReport:
     """:func:`apply_pending`'s loop; ``applied`` and ``adopted`` collect the steps as they commit."""
     dialect = run.dialect
-    seen: Optional[_Seen] = None
-    not_installed: Tuple[HistoryRow, ...] = ()
+    seen: _Seen | None = None
+    not_installed: tuple[HistoryRow, ...] = ()
     if needs_settling(run, run.plan()):
         settle_width(run)  # under the lock: widen to 64-bit, or record 32-bit checksums again, first
     while True:
-        committed: Optional[MigrationStep] = None
-        just_adopted: Tuple[MigrationStep, ...] = ()
+        committed: MigrationStep | None = None
+        just_adopted: tuple[MigrationStep, ...] = ()
         if seen is not None:
             upcoming = seen.next()
             dialect.expect_guard(None if upcoming is None else upcoming.version)  # PostgreSQL asks it with BEGIN
@@ -136,7 +137,7 @@ def _apply_all(run: Run, progress: Progress, applied: List[MigrationStep], adopt
     return MigrationReport(dialect.name, applied=tuple(applied), adopted=tuple(adopted), not_installed=not_installed)
 
 
-def _apply_grouped(run: Run, progress: Progress, applied: List[MigrationStep], adopted: List[MigrationStep]) -> MigrationReport:
+def _apply_grouped(run: Run, progress: Progress, applied: list[MigrationStep], adopted: list[MigrationStep]) -> MigrationReport:
     """:func:`apply_pending` in one transaction: the first look, adoption and every migration commit together, or nothing does.
 
     ``applied`` and ``adopted`` are filled once the transaction committed
@@ -149,13 +150,13 @@ def _apply_grouped(run: Run, progress: Progress, applied: List[MigrationStep], a
     if needs_settling(run, run.plan()):
         settle_width(run)
     while True:
-        steps: List[MigrationStep] = []
+        steps: list[MigrationStep] = []
         with dialect.write_transaction():
             seen, just_adopted = _first_look(run)
             unsettled = needs_settling(run, seen.plan, seen.wide)
             if not unsettled:
                 refuse_ungroupable(dialect, seen.plan.pending)  # planned again under the lock: before any statement
-                rows: List[HistoryValues] = []
+                rows: list[HistoryValues] = []
                 for planned in seen.plan.pending:
                     try:
                         steps.append(_apply_one(dialect, planned, seen.plan, rows))
@@ -182,7 +183,7 @@ def _apply_grouped(run: Run, progress: Progress, applied: List[MigrationStep], a
 
 
 def _apply_one(
-    dialect: Dialect, planned: PlannedMigration, plan: Plan, rows: "Optional[List[HistoryValues]]" = None
+    dialect: Dialect, planned: PlannedMigration, plan: Plan, rows: list[HistoryValues] | None = None
 ) -> MigrationStep:
     """Run ``planned`` and write its history row, in the caller's transaction; the report's step.
 
@@ -209,7 +210,7 @@ def _apply_one(
     )
 
 
-def _apply_outside_transaction(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> Optional[MigrationStep]:
+def _apply_outside_transaction(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> MigrationStep | None:
     """Run and record one ``transactional = False`` migration holding the lock; ``None`` if another runner applied it."""
     with dialect.outside_transaction():
         guard = dialect.history_guard(planned.version)
