@@ -5,8 +5,10 @@ snippet of the README, a cross-reference to nothing) runs once per session
 into a temporary directory; then every page of the nav must exist, the hook
 reference must document every hookspec, the command-line reference (generated
 at build time from the real parser) must list every command and option, and
-the test file shown on "Testing an agent" must pass against the agent the
-README's "Writing a third-party agent" builds.
+the test file shown on "Testing an agent" must pass against the agent
+"Writing an agent" builds. The README, the short entry point, must link to
+every page of the site, and every relative link of it must name a file of the
+repository (GitHub renders them).
 
 The tools come from the ``docs`` extra, which ``tests/bootstrap.sh`` installs.
 Without them the tests skip, except under CI (``CI`` set), where they fail:
@@ -149,16 +151,18 @@ def _python_blocks(markdown: str) -> list[str]:
     return [textwrap.dedent(block) for block in re.findall(r"^```python[^\n]*\n(.*?)^```", markdown, re.DOTALL | re.MULTILINE)]
 
 
-def _readme_section(name: str) -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    start, end = f"<!-- --8<-- [start:{name}] -->", f"<!-- --8<-- [end:{name}] -->"
-    assert start in readme and end in readme, f"README.md lost its snippet markers for {name!r}"
-    return readme.split(start, 1)[1].split(end, 1)[0]
+def _section(page: str, heading: str) -> str:
+    """The Markdown of ``docs/<page>`` from ``heading`` to the next heading of the same level."""
+    markdown = (DOCS / page).read_text(encoding="utf-8")
+    level = heading.split(" ", 1)[0]
+    assert f"\n{heading}\n" in markdown, f"{page} lost its section {heading!r}"
+    body = markdown.split(f"\n{heading}\n", 1)[1]
+    return re.split(rf"^{level} ", body, maxsplit=1, flags=re.MULTILINE)[0]
 
 
-def test_the_testing_page_example_passes_against_the_readme_agent(tmp_path: Path) -> None:
-    """The README's agent (its plugin.py and migration, as written) passes the docs' test file."""
-    plugin, migration = _python_blocks(_readme_section("third-party-agent"))[:2]
+def test_the_testing_page_example_passes_against_the_writing_page_agent(tmp_path: Path) -> None:
+    """The agent of "Writing an agent" (its plugin.py and migration, as written) passes the test file of "Testing an agent"."""
+    plugin, migration = _python_blocks(_section("authors/writing-an-agent.md", "## A new agent, step by step"))[:2]
     assert "load_migrations(\"my_agent.migrations\")" in plugin and "dialect_sql(" in migration
     (example,) = [block for block in _python_blocks((DOCS / "authors" / "testing-an-agent.md").read_text(encoding="utf-8")) if "def test_" in block]
     package = tmp_path / "my_agent"
@@ -201,3 +205,23 @@ def test_the_api_reference_documents_every_public_name(site: Path, module: str) 
         if not any(f'id="{prefix}.{name}"' in html for prefix in (module, "nocodo_agents", "nocodo_agents.errors", "nocodo_agents.plugins"))
     ]
     assert not missing, f"{module}: the API reference has no entry for {missing}"
+
+
+def _readme_links() -> list[str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [target for target in re.findall(r"\]\(([^)\s]+)\)", readme) if "://" not in target]
+
+
+def test_the_readme_links_to_every_page_of_the_site() -> None:
+    """The README is the entry point: each page of the nav is one link away, as a path GitHub renders."""
+    _need_mkdocs()
+    linked = {target.split("#", 1)[0] for target in _readme_links()}
+    missing = [page for page in _nav() if page != "index.md" and f"docs/{page}" not in linked]  # index.md: the README's own intro
+    assert not missing, f"README.md does not link to these pages of the site: {missing}"
+
+
+def test_every_relative_link_of_the_readme_names_a_file_of_the_repository() -> None:
+    links = _readme_links()
+    assert links, "README.md has no relative links"
+    broken = [target for target in links if not (ROOT / target.split("#", 1)[0]).exists()]
+    assert not broken, f"README.md links to paths that do not exist: {broken}"
