@@ -22,7 +22,7 @@ from .history import HistoryRow
 #
 # An agent's ``nocodo_agents_requires()`` hook names the agents whose migrations its migrations need
 # (``core`` is required by every agent, implicitly: the registry's requirement graph says so). The
-# rule (stated in the README and in the hook's docstring): pending migrations run in version order,
+# rule (stated in docs/authors/plugin-contract.md and in the hook's docstring): pending migrations run in version order,
 # except that when an agent requires another, directly or transitively, and either of the two is
 # *new to the database* (none of its versions applied, no history row attributed to it), all pending
 # migrations of the required agent run before any pending migration of the requiring agent, whatever

@@ -9,7 +9,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Documented in the README; scripts depend on them."""
+    """Documented in ``docs/commands.md`` ("Exit codes"); scripts depend on them."""
 
     OK = 0
     # any other problem: unknown agent, a required agent not installed, broken plugin, unreadable

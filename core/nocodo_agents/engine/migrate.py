@@ -51,7 +51,7 @@ def run_agent_migrations(
     plugin and ordering problems are raised before the database is touched.
     Where DDL is transactional (SQLite, PostgreSQL) a failing migration
     leaves no trace of itself; on MySQL its earlier statements stay and the
-    journal stops later runs until ``nocodo-agents resolve`` (see the README).
+    journal stops later runs until ``nocodo-agents resolve`` (see ``docs/dialects.md``).
     """
     check_lock_timeout(lock_timeout)
     check_target(target)
