@@ -225,3 +225,35 @@ def test_every_relative_link_of_the_readme_names_a_file_of_the_repository() -> N
     assert links, "README.md has no relative links"
     broken = [target for target in links if not (ROOT / target.split("#", 1)[0]).exists()]
     assert not broken, f"README.md links to paths that do not exist: {broken}"
+
+
+def test_the_checksum_example_gives_the_values_it_shows() -> None:
+    """Each ``checksum(...)`` call on "History table and versions" returns the number its comment shows."""
+    from nocodo_agents.database.migrations import checksum
+
+    (block,) = _python_blocks((DOCS / "history.md").read_text(encoding="utf-8"))
+    lines = block.splitlines()
+    calls = [(line, lines[index + 1]) for index, line in enumerate(lines) if line.startswith("checksum(")]
+    assert len(calls) == 2, block
+    for call, comment in calls:
+        shown = re.match(r"# (\d+): ", comment)
+        assert shown, f"no value shown after {call}"
+        assert str(eval(call, {"checksum": checksum})) == shown[1], call  # the page's own example, as written
+
+
+@pytest.mark.installed_agents
+def test_the_database_example_runs(tmp_path: Path) -> None:
+    """The ``Database`` example of the API reference, run as written (with the installed requirements_qna)."""
+    blocks = [block for block in _python_blocks((DOCS / "reference" / "api.md").read_text(encoding="utf-8")) if "with Database(" in block]
+    assert len(blocks) == 1, blocks
+    check = textwrap.dedent("""
+        import sqlite3
+        rows = sqlite3.connect("data/agents.sqlite").execute(
+            "SELECT s.status, COUNT(DISTINCT m.id), t.status FROM agent_sessions s"
+            " JOIN agent_messages m ON m.session_id = s.id JOIN agent_tool_calls t ON t.session_id = s.id GROUP BY s.id"
+        ).fetchall()
+        print(rows)
+    """)
+    result = subprocess.run([sys.executable, "-c", blocks[0] + check], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[('completed', 1, 'completed')]", result.stdout  # the session, its message, its tool call
