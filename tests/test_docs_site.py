@@ -193,7 +193,7 @@ def test_the_getting_started_examples_run(tmp_path: Path) -> None:
     assert (tmp_path / "agents.sqlite").is_file() and (tmp_path / "data" / "agents.sqlite").is_file()
 
 
-@pytest.mark.parametrize("module", ["nocodo_agents", "nocodo_agents.plugins", "nocodo_agents.lifecycle", "nocodo_agents.status"])
+@pytest.mark.parametrize("module", ["nocodo_agents", "nocodo_agents.plugins", "nocodo_agents.lifecycle", "nocodo_agents.status", "nocodo_agents.testing"])
 def test_the_api_reference_documents_every_public_name(site: Path, module: str) -> None:
     """Every name of the module's ``__all__`` has an entry on the API or the errors page."""
     import importlib
