@@ -202,7 +202,8 @@ def test_the_api_reference_documents_every_public_name(site: Path, module: str) 
     names = [name for name in importlib.import_module(module).__all__ if name != "__version__"]
     missing = [
         name for name in names
-        if not any(f'id="{prefix}.{name}"' in html for prefix in (module, "nocodo_agents", "nocodo_agents.errors", "nocodo_agents.plugins"))
+        # (a name defined in a submodule of the same name, as nocodo_agents.testing.fresh_database, is documented there)
+        if not any(f'id="{prefix}.{name}"' in html for prefix in (module, "nocodo_agents", "nocodo_agents.errors", "nocodo_agents.plugins", f"{module}.{name}"))
     ]
     assert not missing, f"{module}: the API reference has no entry for {missing}"
 
