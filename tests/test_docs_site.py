@@ -258,3 +258,13 @@ def test_the_database_example_runs(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", blocks[0] + check], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[('completed', 1, 'completed')]", result.stdout  # the session, its message, its tool call
+
+
+def test_the_commands_page_lists_every_exit_code() -> None:
+    """Scripts depend on the exit codes: each of ``ExitCode``, and 141 for a closed stdout, has its row on "Commands"."""
+    from nocodo_agents.cli.exit_codes import ExitCode
+    from nocodo_agents.cli.output import CLOSED_OUTPUT_EXIT
+
+    section = _section("commands.md", "## Exit codes")
+    rows = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.MULTILINE)}
+    assert rows == {int(code) for code in ExitCode} | {CLOSED_OUTPUT_EXIT}, sorted(rows)
