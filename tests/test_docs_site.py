@@ -268,3 +268,14 @@ def test_the_commands_page_lists_every_exit_code() -> None:
     section = _section("commands.md", "## Exit codes")
     rows = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.MULTILINE)}
     assert rows == {int(code) for code in ExitCode} | {CLOSED_OUTPUT_EXIT}, sorted(rows)
+
+
+@pytest.mark.installed_agents
+def test_the_readme_quickstart_runs(tmp_path: Path) -> None:
+    """The Python of the README's introduction (also the site's home page), run as written in a fresh directory."""
+    (block,) = _python_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
+    check = "\nimport sqlite3\nprint(sqlite3.connect('agents.sqlite').execute('SELECT version FROM refinery_schema_history ORDER BY version').fetchall())\n"
+    result = subprocess.run([sys.executable, "-c", block + check], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[(1,), (2,), (3,), (4,)]", result.stdout
+    assert (tmp_path / "data" / "agents.sqlite").is_file()
