@@ -8,7 +8,9 @@ at build time from the real parser) must list every command and option, and
 the test file shown on "Testing an agent" must pass against the agent
 "Writing an agent" builds. The README, the short entry point, must link to
 every page of the site, and every relative link of it must name a file of the
-repository (GitHub renders them).
+repository (GitHub renders them). The other Python examples (the README's
+quickstart, "Getting started", the ``Database`` example, the checksums) run
+as written, and the commands page lists every exit code.
 
 The tools come from the ``docs`` extra, which ``tests/bootstrap.sh`` installs.
 Without them the tests skip, except under CI (``CI`` set), where they fail:
