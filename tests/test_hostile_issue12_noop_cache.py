@@ -283,18 +283,26 @@ def test_another_sqlite_database_a_migration_reads_is_seen(cli: CachedCli, tmp_p
 
 
 EXISTS_HOOK = (
-    "import os\nfrom nocodo_agents.plugins import hookimpl, load_migrations\n\n\n"
+    "import os, pathlib\nfrom nocodo_agents.plugins import hookimpl, load_migrations\n\n\n"
     "@hookimpl\ndef nocodo_agents_migrations():\n"
-    "    more = os.path.exists({flag!r})\n"
+    "    more = {probe}\n"
     "    return load_migrations('probed.more' if more else 'probed.migrations')\n"
 )
+#: Ways a hook can look at a file without opening it (no audit event): each is watched while the full run lasts.
+PROBES = {
+    "os.path.exists": "os.path.exists({flag!r})",
+    "Path.is_file": "pathlib.Path({flag!r}).is_file()",
+    "os.access": "os.access({flag!r}, os.R_OK)",
+    "os.lstat": "os.path.lexists({flag!r})",
+}
 
 
-@pytest.mark.xfail(strict=True, reason="a path only stat()ed (os.path.exists) raises no audit event: it is not stamped")
-def test_a_file_a_hook_only_checks_the_existence_of_is_seen(cli: CachedCli, tmp_path: Path) -> None:
+@pytest.mark.parametrize("probe", sorted(PROBES))
+def test_a_file_a_hook_only_checks_the_existence_of_is_seen(cli: CachedCli, tmp_path: Path, probe: str) -> None:
     flag = tmp_path / "elsewhere" / "enable-more"
     flag.parent.mkdir()
-    add_agent(cli, "probed", {"V901__first": sql_module("CREATE TABLE probed_one (id INTEGER)")}, EXISTS_HOOK.format(flag=str(flag)))
+    hook = EXISTS_HOOK.format(probe=PROBES[probe].format(flag=str(flag)))
+    add_agent(cli, "probed", {"V901__first": sql_module("CREATE TABLE probed_one (id INTEGER)")}, hook)
     more = cli.site / "probed" / "more"
     more.mkdir()
     (more / "__init__.py").write_text("")
