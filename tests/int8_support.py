@@ -26,7 +26,7 @@ REFINERY_CREATE = (
 )
 #: When refinery's row was written, as refinery writes it (RFC 3339, nanoseconds).
 REFINERY_APPLIED_ON = "2026-11-30T09:00:00.123456789Z"
-#: A timestamp version, as the README tells third parties to number their migrations.
+#: A timestamp version, as the docs (writing an agent) tell third parties to number their migrations.
 TIMESTAMP = 20261201120000
 
 

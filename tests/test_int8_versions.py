@@ -101,7 +101,7 @@ def checksums_are(db: Db, registry: AgentRegistry, int8: bool) -> None:
 
 @pytest.fixture
 def notes(agent_package) -> str:
-    """An agent numbered as the README tells third parties: a UTC timestamp."""
+    """An agent numbered as the docs (writing an agent) tell third parties: a UTC timestamp."""
     return agent_package({
         f"V{TIMESTAMP}__create_notes": "def migration(dialect):\n    return 'CREATE TABLE notes (id INT)'\n\n\n"
         "def rollback(dialect):\n    return 'DROP TABLE notes'\n",

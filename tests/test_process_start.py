@@ -4,7 +4,7 @@ The command line's ``migrate`` on an up-to-date SQLite file runs the real
 console script (tests/cli_support.py) and must import only what that path
 uses: one command module, no metadata or resources machinery (the agents are
 found by :mod:`nocodo_agents.entry_point_scan`), no error hints, no JSON, no
-other command's engine; and send the five statements the README names, one
+other command's engine; and send the five statements docs/how-a-run-works.md names, one
 of them the history read. Importing the runner loads no agent, no migration
 module and no driver.
 """
@@ -188,7 +188,7 @@ def test_help_and_a_usage_error_import_no_other_command_nor_the_engine(cli: Cli,
 def test_a_noop_migrate_sends_five_statements_and_reads_the_history_once(cli: Cli) -> None:
     _up_to_date(cli)
     sent = _statements(cli, "migrate", "--db", "up.db")
-    assert len(sent) == 5, sent  # as the README says: busy_timeout read and set, the columns, the rows, busy_timeout back
+    assert len(sent) == 5, sent  # as docs/how-a-run-works.md says: busy_timeout read and set, the columns, the rows, busy_timeout back
     assert len([s for s in sent if s.startswith("SELECT") and "FROM main.refinery_schema_history" in s]) == 1, sent
 
 

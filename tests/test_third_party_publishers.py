@@ -1,6 +1,6 @@
 """Independent publishers, end to end, as issue 11 promises them: real wheels, a fresh virtual environment, the real CLI.
 
-Two authors who never talk to each other follow only the README. Author 1
+Two authors who never talk to each other follow only the docs (writing an agent). Author 1
 publishes agent ``notes`` (distribution ``nocodo-notes``); author 2 publishes
 agent ``tasks`` (``acme-tasks``), whose tables reference ``notes``' and which
 declares ``nocodo_agents_requires``. Both write their migrations with
@@ -38,7 +38,7 @@ TASKS_FIRST = 20200101090000
 
 
 def _pyproject(distribution: str, version: str, dependencies: str, agent: str, package: str) -> str:
-    """The README's pyproject.toml, for another distribution (hatchling finds the package by the distribution's name)."""
+    """The pyproject.toml of the docs (writing an agent), for another distribution (hatchling finds the package by the distribution's name)."""
     return pyproject_toml(distribution, version, dependencies, agent, package, list_package=False)
 
 
