@@ -98,9 +98,9 @@ def postgresql_parameters(url: str) -> dict[str, str]:
         if problem is not None:
             raise DatabaseUrlError(url=redact(url), problem=f"the parameter {name}: {problem}")
     for name, variable in _ENVIRONMENT.items():
-        value = os.environ.get(variable)
-        if name not in parameters and value:
-            problem = _problem(name, value)
+        from_environment = os.environ.get(variable)
+        if name not in parameters and from_environment:
+            problem = _problem(name, from_environment)
             if problem is not None:
                 raise DatabaseUrlError(
                     url=redact(url),

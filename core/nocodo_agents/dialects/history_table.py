@@ -199,7 +199,7 @@ class HistoryTable(HistoryWrites):
         sql = self.history_select()
         rows = self._history_rows(sql)
         self.last_history_read = (sql, rows)
-        history = []
+        history: list[HistoryRow] = []
         append = history.append
         for raw in rows:
             version, name, applied_on, checksum, by = raw[:5]

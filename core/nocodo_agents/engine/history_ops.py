@@ -109,7 +109,7 @@ def repair_history(
         if not run.columns:
             return RepairReport(dialect.name, ())
         by_version = run.installed_by_version()
-        repaired = []
+        repaired: list[HistoryRow] = []
         with dialect.write_transaction():
             run.read()  # under the lock
             run.refuse_conflicts()  # another agent's row is a conflict, never a divergence to re-record

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from typing import Any, Callable
 
 from ..discovery import AgentRegistry
+from ..planning import check_target
+from ..status_rows import incomplete_error
 from .reports import MigrationReport, MigrationStep
-from .run import DEFAULT_LOCK_TIMEOUT, Run, check_lock_timeout, check_target, incomplete_error, open_run
+from .run import DEFAULT_LOCK_TIMEOUT, Run, check_lock_timeout, open_run
 
 # Imported where used, not here: a no-op (the common case, at every start of an application or a
 # deploy) needs none of applying, checking statements before running, widening or the no-op cache

@@ -13,9 +13,10 @@ from ..errors import LockTimeoutError, RollbackUnavailableError
 from ..execution import check_before_running, run_statements
 from ..history import HistoryRow
 from ..planning import PlannedMigration, check_requirement_rollback, check_target, replay_order
+from ..status_rows import incomplete_error
 from .non_transactional import run_outside_transaction
 from .reports import RollbackReport, RollbackStep
-from .run import DEFAULT_LOCK_TIMEOUT, Requested, Run, incomplete_error, open_run
+from .run import DEFAULT_LOCK_TIMEOUT, Requested, Run, open_run
 from .widening import keep_64_bit
 
 logger = logging.getLogger("nocodo_agents")

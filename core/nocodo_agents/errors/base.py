@@ -38,13 +38,18 @@ class InvalidArgumentTypeError(InvalidArgumentError, TypeError):
 
 
 class MigrationFacts(Protocol):
-    """What names a migration in a message: a :class:`~nocodo_agents.planning.PlannedMigration` has it."""
+    """What names a migration in a message: a :class:`~nocodo_agents.planning.PlannedMigration` has it (read-only)."""
 
-    version: int
-    name: str
-    agent: str
-    distribution: str
-    source: str
+    @property
+    def version(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def agent(self) -> str: ...
+    @property
+    def distribution(self) -> str: ...
+    @property
+    def source(self) -> str: ...
 
 
 def migration_facts(migration: MigrationFacts) -> dict[str, Any]:

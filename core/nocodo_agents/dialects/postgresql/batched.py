@@ -49,13 +49,19 @@ from .lock import BEGIN, TRY_LOCK
 _SNAPSHOT = "txid_snapshot_xmin(s), txid_snapshot_xmax(s)"
 
 
-class BatchedWrites:
+if TYPE_CHECKING:  # pragma: no cover
+    # Mixed into the dialect before HistoryTable: its super() calls reach HistoryTable's methods.
+    from ..history_table import HistoryTable as _MixedBefore
+else:
+    _MixedBefore = object
+
+
+class BatchedWrites(_MixedBefore):
     """The part of :class:`~.dialect.PostgreSQLDialect` that sends the apply loop's statements in fewer messages."""
 
     statements: int
     rows_read: int
     batched_statements: int
-    placeholder: str
     connection: Any
 
     if TYPE_CHECKING:  # provided by the dialect
@@ -178,7 +184,7 @@ class BatchedWrites:
             self._prefetched = None
             _, _, count, total, recorded, declared = prefetched[1]
             return HistoryGuard(int(count), int(total), bool(int(recorded)), is_64_bit_type(declared))
-        return super().history_guard(version)  # type: ignore[misc]
+        return super().history_guard(version)
 
     # -- the history row, held back until the next statement ------------------------------------------
 
@@ -187,7 +193,7 @@ class BatchedWrites:
         if self._held_row is not None:
             self._flush_history()
         if not self.transaction_open():
-            super().insert_history(row)  # type: ignore[misc]
+            super().insert_history(row)
             return
         self._held_row = row
 
@@ -195,7 +201,7 @@ class BatchedWrites:
         """Send the held history row alone (another statement comes next)."""
         row, self._held_row = self._held_row, None
         assert row is not None
-        super().insert_history(row)  # type: ignore[misc]
+        super().insert_history(row)
 
     def _commit_sql(self) -> tuple[str, int, HistoryRow | None]:
         """``COMMIT``, after the held history row if any (returning this transaction's id): the SQL, its statements, the row."""

@@ -11,7 +11,7 @@ part of :class:`~nocodo_agents.dialects.postgresql.PostgreSQLDialect`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...errors import ForeignKeyViolationError, MigrationFailedError, migration_facts
 from ...schema.constraint_checks import queues_no_checks
@@ -38,7 +38,7 @@ class IntegrityChecks:
     """Deferred constraint checks fired per migration, and invalid indexes (mixed into the dialect)."""
 
     connection: Any
-    name: str
+    name: ClassVar[str]
 
     if TYPE_CHECKING:  # provided by the dialect
 
@@ -46,7 +46,7 @@ class IntegrityChecks:
 
         def _run(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
 
-        def _environmental(self, error: BaseException) -> bool: ...
+        def _environmental(self, error: BaseException | None) -> bool: ...
 
         def split_statements(self, sql: str) -> list[str]: ...
 
