@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidMigrationError
 from .faults import PLUGIN_FAULTS, describe_fault
@@ -88,11 +88,11 @@ def _package_directories(parent: ModuleType) -> list[Traversable]:
     """
     spec = getattr(parent, "__spec__", None)
     locations = getattr(spec, "submodule_search_locations", None)
-    loader = getattr(spec, "loader", None)
+    loader: Any = getattr(spec, "loader", None)  # any object: its exact type is checked below
     if (
         type(loader) in (importlib.machinery.SourceFileLoader, importlib.machinery.SourcelessFileLoader)
         and isinstance(locations, list) and len(locations) == 1
-        and os.path.dirname(loader.path) == locations[0]  # type: ignore[union-attr]
+        and os.path.dirname(loader.path) == locations[0]
     ):
         return [Path(locations[0])]
     from importlib import resources

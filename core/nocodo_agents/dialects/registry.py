@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     from ..urls import DatabaseUrl
     from .base import Dialect
 
@@ -63,12 +65,13 @@ class DialectSpec:
 
     def dialect(self, connection: Any) -> Dialect:
         """A new dialect object for ``connection`` (one of :attr:`connection_types`)."""
-        dialect_class = _resolve(self.dialect_class)
-        return dialect_class(connection)  # type: ignore[no-any-return]
+        dialect_class: type[Dialect] = _resolve(self.dialect_class)
+        return dialect_class(connection)
 
     def parse_url(self, url: str, scheme: str, rest: str) -> DatabaseUrl:
         """``url`` parsed and checked by this dialect (see the class docstring)."""
-        return _resolve(self.url_parser)(url, scheme, rest)  # type: ignore[no-any-return]
+        parser: Callable[[str, str, str], DatabaseUrl] = _resolve(self.url_parser)
+        return parser(url, scheme, rest)
 
     def open_url(self, database_url: DatabaseUrl, *, create: bool, empty_if_missing: bool) -> Any:
         """A DB-API connection for ``database_url``."""

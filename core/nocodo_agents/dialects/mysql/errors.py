@@ -121,8 +121,9 @@ class DriverErrors:
                 "information_schema.INNODB_TRX and SHOW PROCESSLIST",
             )
         failed: MigrationFailedError | None = None
-        if isinstance(error, MigrationFailedError) and self._lost(error.__cause__):
-            failed, error = error, error.__cause__  # type: ignore[assignment]
+        cause = error.__cause__
+        if isinstance(error, MigrationFailedError) and cause is not None and self._lost(cause):
+            failed, error = error, cause
         if not isinstance(error, pymysql.err.MySQLError):
             return error
         if error_code(error) == ER.TABLE_NOT_LOCKED:

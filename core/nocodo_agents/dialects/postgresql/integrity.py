@@ -34,7 +34,14 @@ _INVALID_INDEXES = (
 _NOT_BUILDING = " AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = x.indexrelid)"
 
 
-class IntegrityChecks:
+if TYPE_CHECKING:  # pragma: no cover
+    # Mixed into the dialect first: its super() calls reach the other mixins and Dialect.
+    from ..base import Dialect as _MixedBefore
+else:
+    _MixedBefore = object
+
+
+class IntegrityChecks(_MixedBefore):
     """Deferred constraint checks fired per migration, and invalid indexes (mixed into the dialect)."""
 
     connection: Any
@@ -66,7 +73,7 @@ class IntegrityChecks:
         """Run one statement of a migration, noting whether it may have queued deferred constraint checks."""
         if not self._checks_may_be_queued and not queues_no_checks(statement):
             self._checks_may_be_queued = True
-        super().execute(statement)  # type: ignore[misc]  # SessionSettings: the caller's settings set back outside a transaction
+        super().execute(statement)  # SessionSettings: the caller's settings set back outside a transaction
 
     def check_integrity(self, planned: PlannedMigration, phase: str, rolled_back: bool) -> None:
         """Run the deferred constraint checks the statements left pending, while the migration is still known.
