@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..discovery import AgentRegistry
 from ..planning import check_target
 from ..status_rows import incomplete_error
 from .reports import MigrationReport, MigrationStep
 from .run import DEFAULT_LOCK_TIMEOUT, Run, check_lock_timeout, open_run
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import Connection
 
 # Imported where used, not here: a no-op (the common case, at every start of an application or a
 # deploy) needs none of applying, checking statements before running, widening or the no-op cache
@@ -21,7 +24,7 @@ logger = logging.getLogger("nocodo_agents")
 
 
 def run_agent_migrations(
-    conn: Any,
+    conn: Connection,
     agents: Sequence[str] | None = None,
     *,
     target: int | None = None,
