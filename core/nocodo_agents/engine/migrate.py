@@ -37,7 +37,8 @@ def run_agent_migrations(
     """Apply the core migrations and those of the requested agents to ``conn``.
 
     ``conn`` is an open connection outside any transaction: ``sqlite3``,
-    psycopg 3, PyMySQL, or a SQLAlchemy ``Engine``/``Connection`` over one.
+    psycopg 3, PyMySQL, or a SQLAlchemy ``Engine``/``Connection`` over one
+    (for a type checker, :data:`~nocodo_agents.Connection`).
     ``agents=None`` means every installed agent; a list means core plus those
     agents (``-`` and ``_`` are folded when matching names). ``target`` stops
     after that version. ``dry_run=True`` verifies and plans like a real run
