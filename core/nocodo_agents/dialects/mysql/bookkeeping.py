@@ -22,7 +22,7 @@ import pymysql
 
 from ...errors import BookkeepingTableError
 from ...history import HISTORY_TABLE, JOURNAL_TABLE, is_64_bit_type
-from ..history_table import as_text
+from ..history_table import HistoryTableMixin, as_text
 from .errors import error_message
 from .journal import MySQLJournal
 
@@ -36,14 +36,7 @@ _FULL_UNICODE = frozenset({"utf8mb4", "utf16", "utf16le", "utf32"})
 _WIDEN_AGENT_COLUMN = f"ALTER TABLE {HISTORY_TABLE} MODIFY agent VARCHAR(255) CHARACTER SET utf8mb4 NULL"
 
 
-if TYPE_CHECKING:  # pragma: no cover
-    # Mixed into the dialect before HistoryTable: its super() calls reach HistoryTable's methods.
-    from ..history_table import HistoryTable as _MixedBefore
-else:
-    _MixedBefore = object
-
-
-class BookkeepingTables(_MixedBefore):
+class BookkeepingTables(HistoryTableMixin):
     """The MySQL side of :class:`~nocodo_agents.dialects.history_table.HistoryTable` (mixed into the dialect)."""
 
     journal: MySQLJournal

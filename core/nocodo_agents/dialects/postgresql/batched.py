@@ -42,21 +42,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...history import HistoryRow, is_64_bit_type
-from ..history_table import HistoryGuard
+from ..history_table import HistoryGuard, HistoryTableMixin
 from .lock import BEGIN, TRY_LOCK
 
 #: The guard snapshot's bounds, from the same statement's snapshot.
 _SNAPSHOT = "txid_snapshot_xmin(s), txid_snapshot_xmax(s)"
 
 
-if TYPE_CHECKING:  # pragma: no cover
-    # Mixed into the dialect before HistoryTable: its super() calls reach HistoryTable's methods.
-    from ..history_table import HistoryTable as _MixedBefore
-else:
-    _MixedBefore = object
-
-
-class BatchedWrites(_MixedBefore):
+class BatchedWrites(HistoryTableMixin):
     """The part of :class:`~.dialect.PostgreSQLDialect` that sends the apply loop's statements in fewer messages."""
 
     statements: int

@@ -17,21 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import HistoryTableError
 from ...history import HISTORY_TABLE
-from ..history_table import as_text
+from ..history_table import HistoryTableMixin, as_text
 
 #: Per psycopg connection: the schema (quoted) where its history table, with an ``agent`` column, was last found.
 #: Only a guess for the next run's read to travel with the shape (see :meth:`HistoryShape.history_columns`).
 _LAST_SEEN: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
-if TYPE_CHECKING:  # pragma: no cover
-    # Mixed into the dialect before HistoryTable: its super() calls reach HistoryTable's methods.
-    from ..history_table import HistoryTable as _MixedBefore
-else:
-    _MixedBefore = object
-
-
-class HistoryShape(_MixedBefore):
+class HistoryShape(HistoryTableMixin):
     """The history table's schema, shape and widening (mixed into the dialect, before :class:`~..base.Dialect`)."""
 
     #: The schema holding the history table (``current_schema()``), once known, quoted by the server
