@@ -23,6 +23,9 @@ class InvalidArgumentError(MigrationError, ValueError):
     was given, ``expected`` says what it must be. Also a :class:`ValueError`.
     """
 
+    #: ``None`` only in a :class:`~nocodo_agents.RejectedValueError` whose database did not say which value.
+    argument: str | None
+
     def __init__(self, *, argument: str, value: object, expected: str) -> None:
         self.argument = argument
         self.value = value

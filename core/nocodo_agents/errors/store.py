@@ -34,8 +34,7 @@ class RejectedValueError(InvalidArgumentError):
     """
 
     def __init__(self, *, argument: str | None, value: object, problem: str) -> None:
-        # InvalidArgumentError.argument is a str; here the database may not say which value: a known narrowing.
-        self.argument = argument  # type: ignore[assignment]
+        self.argument = argument
         self.value = value
         self.expected = problem
         self.problem = problem
