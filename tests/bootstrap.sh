@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or refresh) .venv with both distributions installed in editable mode
-# and the test tools, drivers and documentation tools (the docs extra).
+# and the test tools, drivers, documentation tools (the docs extra) and linters (the lint extra).
 # Idempotent; safe to run on a fresh clone.
 # When .venv already holds what this script and both pyproject.toml files ask
 # for (a stamp of their contents and the Python version, written after a
@@ -31,5 +31,5 @@ fi
 rm -f "$STAMP"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "hatchling>=1.18" editables "pluggy>=1.2"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-build-isolation \
-    -e ".[test,docs]" -e plugins/requirements_qna
+    -e ".[test,docs,lint]" -e plugins/requirements_qna
 echo "$want" > "$STAMP"

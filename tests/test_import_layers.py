@@ -40,6 +40,7 @@ LAYER_OF: dict[str, str] = {
     # values: what a migration is and what the history holds; no pluggy, no I/O on a connection
     "_version": "values",
     "checksum": "values",
+    "connection": "values",
     "errors": "values",
     "errors.": "values",
     "excerpt": "values",

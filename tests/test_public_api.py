@@ -30,8 +30,12 @@ def test_plugin_author_api() -> None:
 
 
 def test_everything_in_all_is_importable_and_documented() -> None:
+    import typing
+
     for name in nocodo_agents.__all__:
         value = getattr(nocodo_agents, name)
+        if typing.get_origin(value) is typing.Union:
+            continue  # a type alias (Connection): documented where it is defined, in its module
         if callable(value):
             assert value.__doc__, name
 

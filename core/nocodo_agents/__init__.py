@@ -12,6 +12,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs the command line m
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
 
+    from .connection import Connection, DBAPIConnection
     from .database import Database
     from .discovery import AgentRegistry
     from .errors import (
@@ -115,6 +116,8 @@ _LAZY = {
     "UnsplittableSqlError": "nocodo_agents.errors",
     "UnknownAgentError": "nocodo_agents.errors",
     "AgentRegistry": "nocodo_agents.discovery",
+    "Connection": "nocodo_agents.connection",
+    "DBAPIConnection": "nocodo_agents.connection",
     "Database": "nocodo_agents.database",
     "Migration": "nocodo_agents.migration",
     "MigrationReport": "nocodo_agents.runner",
@@ -127,7 +130,9 @@ __all__ = [
     "AgentRegistry",
     "BookkeepingTableError",
     "ConfigError",
+    "Connection",
     "ConnectionStateError",
+    "DBAPIConnection",
     "Database",
     "DatabaseAccessError",
     "DatabaseUrlError",

@@ -50,7 +50,7 @@ PathStamp = tuple[tuple[str, int], ...]
 def plugin_autoload_disabled() -> bool:
     """Whether :data:`DISABLE_AUTOLOAD_ENV` forbids loading agents from entry points (read each time)."""
     value = os.environ.get(DISABLE_AUTOLOAD_ENV)
-    return bool(value) and value.strip().lower() not in ("", "0", "false", "no", "off")
+    return value is not None and value.strip().lower() not in ("", "0", "false", "no", "off")
 
 
 _SEPARATORS = re.compile(r"[-_.]+")
@@ -253,7 +253,7 @@ def sys_path_stamp() -> PathStamp | None:
     skipped = standard_library_entries()
     stat = os.stat
     settled_before = time.time_ns() - RACY_NS
-    stamp = []
+    stamp: list[tuple[str, int]] = []
     append = stamp.append
     for entry in sys.path:
         if entry in skipped:

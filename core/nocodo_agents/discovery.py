@@ -42,7 +42,7 @@ from .errors import (
 )
 from .install_hints import install_hint, required_agent_install_hint
 from .installed_registry import InstalledRegistry
-from .loading import DirectoryStamp, directories_changed
+from .loading import DirectoryStamp, FileStamp, directories_changed
 from .migration_set import MigrationSet
 from .plugin_calls import HOOK_NAME, REQUIRES_HOOK_NAME, ask_plugin, load_plugin
 
@@ -224,7 +224,7 @@ class AgentRegistry:
         """:meth:`requested_sets`, looked up set by set; with the directories and files of all of them."""
         names = self.agent_names() if agents is None else [CORE_AGENT, *agents]
         seen: dict[str, MigrationSet] = {}
-        stamps: list[tuple[str, int]] = []
+        stamps: list[tuple[str, FileStamp]] = []
         for name in names:
             key = normalize_agent_name(name)
             if key not in seen:

@@ -123,7 +123,7 @@ def _name_and_version(info: str) -> ScannedEntryPoint:
     text = _read(os.path.join(info, "METADATA")) or _read(os.path.join(info, "PKG-INFO"))
     if text is None:
         raise _Unsure()
-    fields = {}
+    fields: dict[str, str] = {}
     # Only "\n" ends a line (the file was read with universal newlines): the e-mail parser splits at
     # nothing else, where str.splitlines() would also split at "\x0c", "\x1c", "\x85", "\u2028"...
     for line in text.split("\n"):

@@ -100,7 +100,10 @@ def required_agent_install_hint(agent: str, required_by_distribution: str) -> tu
     """
     missing = _missing_requirements(required_by_distribution)
     folded = normalize_agent_name(agent)
-    matching = [spec for spec in missing if folded in normalize_agent_name(_REQUIREMENT_NAME.match(spec).group(1))]  # type: ignore[union-attr]
+    matching = [
+        spec for spec in missing
+        if (named := _REQUIREMENT_NAME.match(spec)) is not None and folded in normalize_agent_name(named.group(1))
+    ]
     chosen = matching or missing
     if len(chosen) == 1:
         spec = chosen[0]

@@ -15,10 +15,11 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidMigrationError
 from .faults import PLUGIN_FAULTS, describe_fault
@@ -26,6 +27,12 @@ from .file_stamps import RACY_NS, DirectoryStamp, FileStamp, _stamp, directories
 from .migration import Migration, parse_module_name
 from .migration_files import ModuleMigration, SqlFileMigration, _Entry
 from .migration_names import _LOOKS_LIKE_MIGRATION, _misnamed
+
+if TYPE_CHECKING:  # pragma: no cover
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 __all__ = [
     "DirectoryStamp",
@@ -62,7 +69,7 @@ class LoadedMigrations(list[Migration]):
     files: DirectoryStamp = ()
 
 
-def _listing(directory: Any, listed: list[tuple[str, int]]) -> Iterator[Any]:
+def _listing(directory: Traversable, listed: list[tuple[str, FileStamp]]) -> Iterator[Traversable]:
     """``directory.iterdir()``, recording a file-system directory's modification time first."""
     if isinstance(directory, os.PathLike):
         path = os.fspath(directory)
@@ -70,7 +77,7 @@ def _listing(directory: Any, listed: list[tuple[str, int]]) -> Iterator[Any]:
     return directory.iterdir()
 
 
-def _package_directories(parent: ModuleType) -> list[Any]:
+def _package_directories(parent: ModuleType) -> list[Traversable]:
     """Where ``parent``'s entries are: what ``importlib.resources.files(parent)`` returns, as a list of roots.
 
     A regular package loaded from source files by the standard loader is its
@@ -81,11 +88,11 @@ def _package_directories(parent: ModuleType) -> list[Any]:
     """
     spec = getattr(parent, "__spec__", None)
     locations = getattr(spec, "submodule_search_locations", None)
-    loader = getattr(spec, "loader", None)
+    loader: Any = getattr(spec, "loader", None)  # any object: its exact type is checked below
     if (
         type(loader) in (importlib.machinery.SourceFileLoader, importlib.machinery.SourcelessFileLoader)
         and isinstance(locations, list) and len(locations) == 1
-        and os.path.dirname(loader.path) == locations[0]  # type: ignore[union-attr]
+        and os.path.dirname(loader.path) == locations[0]
     ):
         return [Path(locations[0])]
     from importlib import resources
@@ -96,15 +103,15 @@ def _package_directories(parent: ModuleType) -> list[Any]:
         return [Path(directory) for directory in parent.__path__]
 
 
-def _entries(package: str, parent: ModuleType, listed: list[tuple[str, int]]) -> Iterator[tuple[_Entry, str, bool]]:
+def _entries(package: str, parent: ModuleType, listed: list[tuple[str, FileStamp]]) -> Iterator[tuple[_Entry, str, bool]]:
     """Every entry of ``parent`` named like a migration: (entry, where it is, whether in a subdirectory).
 
     Subdirectories not named like migrations are searched too (refinery
     searches a migrations directory recursively), except ``__pycache__`` and
     hidden ones. Each file-system directory listed goes into ``listed``.
     """
-    roots: list[Any] = _package_directories(parent)
-    pending: list[tuple[Any, bool]] = [(root, False) for root in roots]
+    roots = _package_directories(parent)
+    pending: list[tuple[Traversable, bool]] = [(root, False) for root in roots]
     try:
         while pending:
             directory, nested = pending.pop()
@@ -144,8 +151,8 @@ def load_migrations(package: str) -> LoadedMigrations:
             source=package, problem="is a module, not a package: migrations live in a package's V{n}__{name}.py modules"
         )
     migrations = LoadedMigrations()
-    listed: list[tuple[str, int]] = []
-    files: list[tuple[str, int]] = []
+    listed: list[tuple[str, FileStamp]] = []
+    files: list[tuple[str, FileStamp]] = []
     for entry, location, nested in _entries(package, parent, listed):
         file_name = entry.name
         problem = _misnamed(file_name, entry.is_dir())

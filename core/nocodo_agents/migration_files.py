@@ -23,7 +23,8 @@ __all__ = ["ModuleMigration", "SqlFileMigration"]
 class _Entry(Protocol):
     """What :mod:`importlib.resources` lists: a file or directory of a package."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def is_dir(self) -> bool: ...
 

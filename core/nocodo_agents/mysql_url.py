@@ -20,11 +20,15 @@ from __future__ import annotations
 
 import os
 import ssl
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
 from .errors import DatabaseAccessError, DatabaseUrlError
 from .urls import DatabaseUrl, check_server_url, hide_secrets, redact
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pymysql.connections
+    import pymysql.cursors
 
 
 def _flag(value: str) -> bool:
@@ -202,7 +206,7 @@ def mysql_connect_arguments(url: str) -> dict[str, Any]:
     return arguments
 
 
-def connect_mysql(url: str, shown: str | None = None) -> Any:
+def connect_mysql(url: str, shown: str | None = None) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
     """A PyMySQL connection for ``url``; :class:`DatabaseUrlError` for a URL that cannot be used, :class:`DatabaseAccessError` if it cannot connect."""
     shown = shown or redact(url)
     try:
@@ -224,6 +228,6 @@ def parse_mysql_url(url: str, scheme: str, rest: str) -> DatabaseUrl:
     return DatabaseUrl(url, "mysql")
 
 
-def open_mysql_url(database_url: DatabaseUrl, *, create: bool, empty_if_missing: bool) -> Any:
+def open_mysql_url(database_url: DatabaseUrl, *, create: bool, empty_if_missing: bool) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
     """A PyMySQL connection for ``database_url`` (the server creates nothing: ``create`` does not apply)."""
     return connect_mysql(database_url.url, str(database_url))

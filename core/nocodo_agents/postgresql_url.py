@@ -15,10 +15,13 @@ attempt gives up after 10 seconds.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import DatabaseAccessError, DatabaseUrlError
 from .urls import DatabaseUrl, check_server_url, hide_secrets, redact
+
+if TYPE_CHECKING:  # pragma: no cover
+    import psycopg
 
 _TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 _PROTOCOL_VERSIONS = ("3.0", "3.2", "latest")
@@ -98,9 +101,9 @@ def postgresql_parameters(url: str) -> dict[str, str]:
         if problem is not None:
             raise DatabaseUrlError(url=redact(url), problem=f"the parameter {name}: {problem}")
     for name, variable in _ENVIRONMENT.items():
-        value = os.environ.get(variable)
-        if name not in parameters and value:
-            problem = _problem(name, value)
+        from_environment = os.environ.get(variable)
+        if name not in parameters and from_environment:
+            problem = _problem(name, from_environment)
             if problem is not None:
                 raise DatabaseUrlError(
                     url=redact(url),
@@ -109,7 +112,7 @@ def postgresql_parameters(url: str) -> dict[str, str]:
     return parameters
 
 
-def connect_postgresql(url: str, shown: str | None = None) -> Any:
+def connect_postgresql(url: str, shown: str | None = None) -> psycopg.Connection[tuple[Any, ...]]:
     """A psycopg connection for ``url``; :class:`DatabaseUrlError` for a URL that cannot be used, :class:`DatabaseAccessError` if it cannot connect."""
     shown = shown or redact(url)
     try:
@@ -132,6 +135,6 @@ def parse_postgresql_url(url: str, scheme: str, rest: str) -> DatabaseUrl:
     return DatabaseUrl(url, "postgresql")
 
 
-def open_postgresql_url(database_url: DatabaseUrl, *, create: bool, empty_if_missing: bool) -> Any:
+def open_postgresql_url(database_url: DatabaseUrl, *, create: bool, empty_if_missing: bool) -> psycopg.Connection[tuple[Any, ...]]:
     """A psycopg connection for ``database_url`` (the server creates nothing: ``create`` does not apply)."""
     return connect_postgresql(database_url.url, str(database_url))

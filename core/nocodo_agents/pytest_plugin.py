@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
 
+    from .connection import DBAPIConnection
     from .discovery import AgentRegistry
 
 #: The environment variable naming the server (or SQLite) URL tests run against.
@@ -87,7 +88,7 @@ def nocodo_db_url(pytestconfig: pytest.Config, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def nocodo_connection(nocodo_db_url: str) -> Iterator[Any]:
+def nocodo_connection(nocodo_db_url: str) -> Iterator[DBAPIConnection]:
     """An open DB-API connection (sqlite3, psycopg 3 or PyMySQL) to this test's fresh, empty database; closed afterwards."""
     from nocodo_agents.urls import parse_database_url
 
@@ -100,8 +101,8 @@ def nocodo_connection(nocodo_db_url: str) -> Iterator[Any]:
 
 @pytest.fixture
 def nocodo_migrated(
-    nocodo_connection: Any, nocodo_agents_under_test: tuple[str, ...] | None, nocodo_registry: AgentRegistry
-) -> Any:
+    nocodo_connection: DBAPIConnection, nocodo_agents_under_test: tuple[str, ...] | None, nocodo_registry: AgentRegistry
+) -> DBAPIConnection:
     """``nocodo_connection`` with the core migrations and those of the agents under test applied."""
     from nocodo_agents import run_agent_migrations
 

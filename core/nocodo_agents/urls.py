@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from .errors import DatabaseUrlError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .connection import DBAPIConnection
     from .sqlite_location import SqliteLocation
 
 
@@ -96,7 +97,7 @@ class DatabaseUrl:
     def __repr__(self) -> str:
         return f"DatabaseUrl({redact(self.url)!r}, dialect={self.dialect!r})"
 
-    def connect(self, *, create: bool, empty_if_missing: bool = False) -> Any:
+    def connect(self, *, create: bool, empty_if_missing: bool = False) -> DBAPIConnection:
         """Open a DB-API connection.
 
         ``create=False`` refuses a SQLite file that does not exist, or with

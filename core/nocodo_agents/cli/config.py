@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -79,10 +80,10 @@ def find_pyproject(start: Path) -> Path | None:
 def _load_toml(path: Path, text: str) -> dict[str, Any]:
     from ..errors import ConfigError
 
-    try:
-        import tomllib  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # Python < 3.11: the same parser, published as tomli
-        import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the same parser, published as tomli
+        import tomli as tomllib
     try:
         document: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

@@ -128,8 +128,8 @@ def _verify_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def verify_command(args: argparse.Namespace, output: Output) -> int:
-    from ..engine.run import incomplete_error
     from ..engine.verify import verify_database
+    from ..status_rows import incomplete_error
 
     with open_database(args, create=False) as conn:
         report = verify_database(conn, args.agents, lock_timeout=args.lock_timeout, requested=args.requested)
@@ -167,7 +167,7 @@ def _verify_json(report: VerifyReport, stopped: MigrationError | None) -> dict[s
         "unmanaged": list(report.drift.unmanaged),
         "not_installed": [row.version for row in report.not_installed],
         "pending": list(report.pending),
-        "unfinished": None if report.unfinished is None else {
+        "unfinished": None if report.unfinished is None or stopped is None else {
             "version": report.unfinished.version,
             "direction": report.unfinished.direction,
             "message": str(stopped),
@@ -180,7 +180,7 @@ def _print_verify(report: VerifyReport, stopped: MigrationError | None, output: 
     """``verify``: what the verification found, one section per check, then notes."""
     from .hints import hint_for, hint_for_conflict, hint_for_divergence
 
-    if report.unfinished is not None:
+    if report.unfinished is not None and stopped is not None:
         output.result(f"unfinished: V{report.unfinished.version}: {stopped}")
         output.result(f"  hint: {hint_for(stopped)}")
     for conflict in report.conflicts:

@@ -20,6 +20,7 @@ from .progress import json_line, live_line
 from .session import database_url, open_database
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import DBAPIConnection
     from ..engine.reports import MigrationReport, MigrationStep
     from ..urls import DatabaseUrl
 
@@ -111,7 +112,7 @@ def _migrate(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK
 
 
-def _apply_pending(conn: Any, args: argparse.Namespace, output: Output, url: DatabaseUrl) -> MigrationReport:
+def _apply_pending(conn: DBAPIConnection, args: argparse.Namespace, output: Output, url: DatabaseUrl) -> MigrationReport:
     """``migrate``: apply what is pending, printing each migration as it is committed."""
     from ..engine.migrate import migrate
     from ..engine.run import open_run
@@ -155,7 +156,7 @@ def _apply_pending(conn: Any, args: argparse.Namespace, output: Output, url: Dat
         return report
 
 
-def _record_without_running(conn: Any, args: argparse.Namespace, output: Output, url: DatabaseUrl) -> int:
+def _record_without_running(conn: DBAPIConnection, args: argparse.Namespace, output: Output, url: DatabaseUrl) -> int:
     """``migrate --fake``."""
     from ..engine.history_ops import record_as_applied
 
@@ -172,7 +173,7 @@ def _record_without_running(conn: Any, args: argparse.Namespace, output: Output,
     return ExitCode.OK
 
 
-def _print_dry_run(conn: Any, args: argparse.Namespace, output: Output, url: DatabaseUrl) -> int:
+def _print_dry_run(conn: DBAPIConnection, args: argparse.Namespace, output: Output, url: DatabaseUrl) -> int:
     """``migrate --dry-run``: the SQL that would run, with the history inserts."""
     from ..engine.migrate import dry_run_report
     from ..engine.run import open_run

@@ -181,9 +181,10 @@ def run_remembering(argv: list[str], started: int, run: Callable[..., int]) -> i
     reads = _Reads()
     sys.addaudithook(reads)  # never removed: turned off once the command is done
     out, err = _Recording(sys.stdout), _Recording(sys.stderr)
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]  # warnings and logging write through these too
+    sys.stdout, sys.stderr = out, err  # warnings and logging write through these too
     try:
         with _Stats(reads):
+            # _Recording stands in for a TextIO (write and flush its own, the rest by __getattr__), which no type can say.
             code = int(run(argv, Output(out=out, err=err), parsed))  # type: ignore[arg-type]
     finally:
         reads.on = False

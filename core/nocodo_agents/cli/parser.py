@@ -14,8 +14,8 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 
 from .._version import __version__
 from .options import EPILOG, add_common_options
@@ -38,10 +38,15 @@ def terminal_columns() -> int:
         columns = 0
     if columns <= 0:
         try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+            stdout = sys.__stdout__  # None without a console (pythonw)
+            columns = os.get_terminal_size(stdout.fileno()).columns if stdout is not None else 0
         except (AttributeError, ValueError, OSError):
             columns = 0
     return columns if columns > 0 else 80
+
+
+#: A namespace given to :meth:`parse_known_args`, returned filled in.
+_N = TypeVar("_N")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -148,7 +153,15 @@ class CommandParser(argparse.ArgumentParser):
             command.add_arguments(self)
             self.set_defaults(run=command.run)
 
-    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> tuple[Any, list[str]]:  # type: ignore[override]
+    # argparse's own overloads: a namespace passed in comes back, else a new argparse.Namespace.
+    @overload
+    def parse_known_args(self, args: Iterable[str] | None = None, namespace: None = None) -> tuple[argparse.Namespace, list[str]]: ...
+    @overload
+    def parse_known_args(self, args: Iterable[str] | None, namespace: _N) -> tuple[_N, list[str]]: ...
+    @overload
+    def parse_known_args(self, *, namespace: _N) -> tuple[_N, list[str]]: ...
+
+    def parse_known_args(self, args: Iterable[str] | None = None, namespace: Any = None) -> tuple[Any, list[str]]:
         self.load()
         return super().parse_known_args(args, namespace)
 

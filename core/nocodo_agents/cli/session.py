@@ -6,11 +6,12 @@ import argparse
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .options import DEFAULT_DATABASE
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import DBAPIConnection
     from ..urls import DatabaseUrl
 
 #: The environment variable naming the database when --db is not given.
@@ -33,7 +34,7 @@ def database_url(args: argparse.Namespace) -> DatabaseUrl:
 
 
 @contextmanager
-def open_database(args: argparse.Namespace, *, create: bool, empty_if_missing: bool = False) -> Iterator[Any]:
+def open_database(args: argparse.Namespace, *, create: bool, empty_if_missing: bool = False) -> Iterator[DBAPIConnection]:
     """A connection to the command's database, closed afterwards.
 
     ``create=False`` (read-only commands, repair, rollback) refuses a SQLite

@@ -20,11 +20,13 @@ __all__ = ["Database", "Message", "Session", "ToolCall"]
 def __getattr__(name: str) -> Any:
     if name in __all__:
         if name == "Database":
-            from . import store as module
-        else:
-            from . import records as module
+            from . import store
 
-        value = getattr(module, name)
+            value = store.Database
+        else:
+            from . import records
+
+            value = getattr(records, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from ..errors import ConnectionStateError
 from ..history import HISTORY_TABLE
 from .base import Dialect, UnfinishedMigration
 from .registry import is_instance, spec_for_connection, supported_drivers
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import Connection, DBAPIConnection, SQLAlchemyConnection, SQLAlchemyEngine
 
 __all__ = ["HISTORY_TABLE", "Dialect", "UnfinishedMigration", "dbapi_connection", "dialect_for"]
 
@@ -29,26 +32,27 @@ _CONNECTION = ("sqlalchemy.engine", "Connection")
 
 
 @contextmanager
-def dbapi_connection(connection: Any) -> Iterator[Any]:
+def dbapi_connection(connection: Connection) -> Iterator[DBAPIConnection]:
     """The DB-API connection behind ``connection``: SQLAlchemy objects are unwrapped.
 
     An ``Engine`` lends one of its pooled connections for the duration and
     gets it back afterwards; a SQLAlchemy ``Connection`` lends its own.
     """
+    # The classes are known by name only (SQLAlchemy is not imported here), so the type checker is told.
     if is_instance(connection, _ENGINE):
-        pooled = connection.raw_connection()
+        pooled = cast("SQLAlchemyEngine", connection).raw_connection()
         try:
             yield pooled.dbapi_connection
         finally:
             pooled.close()
         return
     if is_instance(connection, _CONNECTION):
-        yield connection.connection.dbapi_connection
+        yield cast("SQLAlchemyConnection", connection).connection.dbapi_connection
         return
-    yield connection
+    yield cast("DBAPIConnection", connection)
 
 
-def dialect_for(connection: Any) -> Dialect:
+def dialect_for(connection: DBAPIConnection) -> Dialect:
     """The dialect of an open DB-API connection, detected from its type (see :mod:`.registry`)."""
     spec = spec_for_connection(connection)
     if spec is not None:

@@ -25,6 +25,7 @@ __all__ = [
     "HistoryGuard",
     "HistorySnapshot",
     "HistoryTable",
+    "HistoryTableMixin",
     "HistoryWrites",
     "as_text",
     "version_sum",
@@ -199,7 +200,7 @@ class HistoryTable(HistoryWrites):
         sql = self.history_select()
         rows = self._history_rows(sql)
         self.last_history_read = (sql, rows)
-        history = []
+        history: list[HistoryRow] = []
         append = history.append
         for raw in rows:
             version, name, applied_on, checksum, by = raw[:5]
@@ -270,3 +271,12 @@ class HistoryTable(HistoryWrites):
     def version_type_sql(self) -> str:
         """A scalar subquery (no parameter): the declared type of the history's ``version`` column, as :attr:`history_columns_sql` gives it."""
         raise NotImplementedError
+
+
+# A dialect's mixin that overrides HistoryTable's methods and calls super() is mixed in before
+# HistoryTable (the dialect's last base): its base is HistoryTable for a type checker, so those
+# calls are checked, and object at run time, so the class hierarchy is the one the dialect declares.
+if TYPE_CHECKING:  # pragma: no cover
+    HistoryTableMixin = HistoryTable
+else:
+    HistoryTableMixin = object

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
+    from ..connection import DBAPIConnection
     from ..urls import DatabaseUrl
     from .base import Dialect
 
@@ -61,18 +64,20 @@ class DialectSpec:
     #: Whether a text without ``://`` (a file path, a ``file:`` URI) names a database of this dialect.
     takes_paths: bool = False
 
-    def dialect(self, connection: Any) -> Dialect:
+    def dialect(self, connection: DBAPIConnection) -> Dialect:
         """A new dialect object for ``connection`` (one of :attr:`connection_types`)."""
-        dialect_class = _resolve(self.dialect_class)
-        return dialect_class(connection)  # type: ignore[no-any-return]
+        dialect_class: type[Dialect] = _resolve(self.dialect_class)
+        return dialect_class(connection)
 
     def parse_url(self, url: str, scheme: str, rest: str) -> DatabaseUrl:
         """``url`` parsed and checked by this dialect (see the class docstring)."""
-        return _resolve(self.url_parser)(url, scheme, rest)  # type: ignore[no-any-return]
+        parser: Callable[[str, str, str], DatabaseUrl] = _resolve(self.url_parser)
+        return parser(url, scheme, rest)
 
-    def open_url(self, database_url: DatabaseUrl, *, create: bool, empty_if_missing: bool) -> Any:
+    def open_url(self, database_url: DatabaseUrl, *, create: bool, empty_if_missing: bool) -> DBAPIConnection:
         """A DB-API connection for ``database_url``."""
-        return _resolve(self.url_opener)(database_url, create=create, empty_if_missing=empty_if_missing)
+        opener: Callable[..., DBAPIConnection] = _resolve(self.url_opener)
+        return opener(database_url, create=create, empty_if_missing=empty_if_missing)
 
 
 #: Every dialect, in the order messages list them.
@@ -126,13 +131,13 @@ def loaded_class(name: ClassName) -> type | None:
     return target if isinstance(target, type) else None
 
 
-def is_instance(value: Any, name: ClassName) -> bool:
+def is_instance(value: object, name: ClassName) -> bool:
     """Whether ``value`` is an instance of the class ``name`` names (``False`` if its module is not imported)."""
     cls = loaded_class(name)
     return cls is not None and isinstance(value, cls)
 
 
-def spec_for_connection(connection: Any) -> DialectSpec | None:
+def spec_for_connection(connection: object) -> DialectSpec | None:
     """The dialect whose connection type ``connection`` has, if any."""
     for spec in DIALECTS:
         if any(is_instance(connection, name) for name in spec.connection_types):

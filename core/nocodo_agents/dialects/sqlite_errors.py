@@ -45,8 +45,9 @@ def named_sqlite_error(error: BaseException, where: Callable[[], str], lock_time
     SQL (read-only, disk full, I/O) is reported as the file's problem.
     """
     failed: MigrationFailedError | None = None
-    if isinstance(error, MigrationFailedError) and is_environmental(error.__cause__):
-        failed, error = error, error.__cause__  # type: ignore[assignment]
+    cause = error.__cause__
+    if isinstance(error, MigrationFailedError) and cause is not None and is_environmental(cause):
+        failed, error = error, cause
     if not isinstance(error, sqlite3.Error):
         return error
     if is_busy(error):

@@ -12,7 +12,7 @@ import logging
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from ..errors import ForeignKeyViolationError, migration_facts
 from .history_table import as_text
@@ -32,7 +32,7 @@ Violation = tuple[str, Optional[int], str]
 class ForeignKeyCheck:
     """The part of :class:`~nocodo_agents.dialects.sqlite.SQLiteDialect` that checks foreign keys around a migration."""
 
-    name: str
+    name: ClassVar[str]
     _writes_prepared: bool
     #: Foreign-key violations before the current migration's first statement that could orphan a
     #: row (``None``: no such statement yet), or the error SQLite gave when asked for them.

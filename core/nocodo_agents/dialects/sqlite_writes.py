@@ -12,7 +12,7 @@ import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from ..errors import ConnectionStateError, DatabaseAccessError, LockTimeoutError
 from .sqlite_errors import is_busy
@@ -118,7 +118,7 @@ class WriteTransactions:
     Also a grouped run's history rows, written in one call (:meth:`insert_history_rows`).
     """
 
-    name: str
+    name: ClassVar[str]
     connection: sqlite3.Connection
     lock_timeout: float
     _writes_prepared: bool

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from ..dialects.history_table import version_sum
 from ..planning import Plan, PlannedMigration
-from .run import Run, incomplete_error
+from ..status_rows import incomplete_error
+from .run import Run
 from .widening import first_wide
 
 logger = logging.getLogger("nocodo_agents")

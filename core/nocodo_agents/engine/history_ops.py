@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..discovery import AgentRegistry, normalize_agent_name
 from ..errors import HistoryNotEmptyError, MigrationConflictError, ResolveRefusedError, SchemaDriftError
@@ -19,11 +19,14 @@ from .run import DEFAULT_LOCK_TIMEOUT, Requested, open_run
 from .verify import applied_installed
 from .widening import first_wide, rerecord_checksums, settle_width
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import Connection
+
 logger = logging.getLogger("nocodo_agents")
 
 
 def record_as_applied(
-    conn: Any,
+    conn: Connection,
     agents: Sequence[str] | None = None,
     *,
     target: int | None = None,
@@ -65,7 +68,7 @@ def record_as_applied(
 
 
 def baseline(
-    conn: Any,
+    conn: Connection,
     version: int,
     agents: Sequence[str] | None = None,
     *,
@@ -86,7 +89,7 @@ def baseline(
 
 
 def repair_history(
-    conn: Any,
+    conn: Connection,
     agents: Sequence[str] | None = None,
     *,
     registry: AgentRegistry | None = None,
@@ -109,7 +112,7 @@ def repair_history(
         if not run.columns:
             return RepairReport(dialect.name, ())
         by_version = run.installed_by_version()
-        repaired = []
+        repaired: list[HistoryRow] = []
         with dialect.write_transaction():
             run.read()  # under the lock
             run.refuse_conflicts()  # another agent's row is a conflict, never a divergence to re-record
@@ -133,7 +136,7 @@ def repair_history(
 
 
 def resolve_unfinished(
-    conn: Any,
+    conn: Connection,
     version: int,
     applied: bool,
     agents: Sequence[str] | None = None,

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..discovery import AgentRegistry
+from ..planning import check_target
+from ..status_rows import incomplete_error
 from .reports import MigrationReport, MigrationStep
-from .run import DEFAULT_LOCK_TIMEOUT, Run, check_lock_timeout, check_target, incomplete_error, open_run
+from .run import DEFAULT_LOCK_TIMEOUT, Run, check_lock_timeout, open_run
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import Connection
 
 # Imported where used, not here: a no-op (the common case, at every start of an application or a
 # deploy) needs none of applying, checking statements before running, widening or the no-op cache
@@ -19,7 +24,7 @@ logger = logging.getLogger("nocodo_agents")
 
 
 def run_agent_migrations(
-    conn: Any,
+    conn: Connection,
     agents: Sequence[str] | None = None,
     *,
     target: int | None = None,
@@ -32,7 +37,8 @@ def run_agent_migrations(
     """Apply the core migrations and those of the requested agents to ``conn``.
 
     ``conn`` is an open connection outside any transaction: ``sqlite3``,
-    psycopg 3, PyMySQL, or a SQLAlchemy ``Engine``/``Connection`` over one.
+    psycopg 3, PyMySQL, or a SQLAlchemy ``Engine``/``Connection`` over one
+    (for a type checker, :data:`~nocodo_agents.Connection`).
     ``agents=None`` means every installed agent; a list means core plus those
     agents (``-`` and ``_`` are folded when matching names). ``target`` stops
     after that version. ``dry_run=True`` verifies and plans like a real run

@@ -33,12 +33,15 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from operator import is_
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..dialects.history_table import HistorySnapshot
 from ..discovery import AgentRegistry
 from ..migration_set import MigrationSet
 from .reports import MigrationReport
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import Connection
 
 #: How many connections the cache remembers (the oldest is forgotten first).
 MAX_CONNECTIONS = 64
@@ -104,7 +107,7 @@ def _history_unchanged() -> Callable[..., tuple[HistorySnapshot | None, int, int
     return _COMPARE
 
 
-def _sqlite_connection(connection: Any) -> bool:
+def _sqlite_connection(connection: object) -> bool:
     """Whether ``connection`` is a plain ``sqlite3`` connection (the only kind cached; :mod:`sqlite3` not imported here)."""
     sqlite3 = sys.modules.get("sqlite3")
     return sqlite3 is not None and isinstance(connection, sqlite3.Connection)
@@ -120,7 +123,7 @@ class NoOpCache:
 
     def recall(
         self,
-        connection: Any,
+        connection: Connection,
         registry: AgentRegistry,
         agents: Sequence[str] | None,
         target: int | None,
@@ -152,7 +155,7 @@ class NoOpCache:
 
     def remember(
         self,
-        connection: Any,
+        connection: Connection,
         snapshot: HistorySnapshot | None,
         registry: AgentRegistry,
         agents: Sequence[str] | None,
@@ -172,7 +175,7 @@ class NoOpCache:
                 del self._answers[next(iter(self._answers))]
             self._answers[id(connection)] = answer
 
-    def forget(self, connection: Any) -> None:
+    def forget(self, connection: Connection) -> None:
         """Drop what is remembered for ``connection``."""
         with self._lock:
             self._answers.pop(id(connection), None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..dialects import Dialect
 from ..discovery import AgentRegistry
@@ -13,10 +13,14 @@ from ..errors import LockTimeoutError, RollbackUnavailableError
 from ..execution import check_before_running, run_statements
 from ..history import HistoryRow
 from ..planning import PlannedMigration, check_requirement_rollback, check_target, replay_order
+from ..status_rows import incomplete_error
 from .non_transactional import run_outside_transaction
 from .reports import RollbackReport, RollbackStep
-from .run import DEFAULT_LOCK_TIMEOUT, Requested, Run, incomplete_error, open_run
+from .run import DEFAULT_LOCK_TIMEOUT, Requested, Run, open_run
 from .widening import keep_64_bit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import Connection
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -57,7 +61,7 @@ def _rollback_plan(run: Run, to: int) -> list[PlannedMigration]:
 
 
 def rollback_migrations(
-    conn: Any,
+    conn: Connection,
     to: int,
     agents: Sequence[str] | None = None,
     *,

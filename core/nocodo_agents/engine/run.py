@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..dialects import Dialect, UnfinishedMigration, dbapi_connection, dialect_for
 from ..discovery import AgentRegistry, requirement_graph
@@ -30,6 +30,9 @@ from ..planning import (
     refuse_history_conflicts,
 )
 from ..status_rows import incomplete_error
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import Connection
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -215,7 +218,7 @@ def requested_migrations(
 
 @contextmanager
 def open_run(
-    conn: Any,
+    conn: Connection,
     agents: Sequence[str] | None,
     registry: AgentRegistry | None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,

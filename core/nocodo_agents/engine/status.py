@@ -7,7 +7,7 @@ pure), from what one :func:`~nocodo_agents.engine.run.open_run` read.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..core_plugin import CORE_AGENT
 from ..discovery import AgentRegistry
@@ -26,6 +26,9 @@ from ..status_rows import (
 )
 from .run import DEFAULT_LOCK_TIMEOUT, Requested, open_run
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import Connection
+
 __all__ = [
     "APPLIED",
     "APPLIED_NOT_INSTALLED",
@@ -43,7 +46,7 @@ __all__ = [
 
 
 def migration_status(
-    conn: Any,
+    conn: Connection,
     agents: Sequence[str] | None = None,
     *,
     registry: AgentRegistry | None = None,

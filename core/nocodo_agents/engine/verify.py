@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..discovery import AgentRegistry
 from ..execution import check_before_running
@@ -11,6 +11,9 @@ from ..history import HistoryRow
 from ..planning import PlannedMigration, replay_order
 from .reports import Conflict, Divergence, VerifyReport
 from .run import DEFAULT_LOCK_TIMEOUT, Requested, open_run
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import Connection
 
 
 def applied_installed(
@@ -29,7 +32,7 @@ def applied_installed(
 
 
 def verify_database(
-    conn: Any,
+    conn: Connection,
     agents: Sequence[str] | None = None,
     *,
     registry: AgentRegistry | None = None,

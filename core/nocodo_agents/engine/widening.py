@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..dialects import Dialect
 from ..discovery import AgentRegistry, normalize_agent_name
@@ -32,6 +32,9 @@ from ..history import HistoryRow
 from ..migration import MAX_INT4_VERSION
 from ..planning import Plan, PlannedMigration, divergences, rerecordable
 from .run import DEFAULT_LOCK_TIMEOUT, Requested, Run, open_run
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import Connection
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -215,7 +218,7 @@ def rerecord_checksums(run: Run, others: Sequence[PlannedMigration] = ()) -> tup
 
 
 def widen_history(
-    conn: Any,
+    conn: Connection,
     agents: Sequence[str] | None = None,
     *,
     keep_unverified: bool = False,

@@ -23,6 +23,9 @@ class InvalidArgumentError(MigrationError, ValueError):
     was given, ``expected`` says what it must be. Also a :class:`ValueError`.
     """
 
+    #: ``None`` only in a :class:`~nocodo_agents.RejectedValueError` whose database did not say which value.
+    argument: str | None
+
     def __init__(self, *, argument: str, value: object, expected: str) -> None:
         self.argument = argument
         self.value = value
@@ -38,13 +41,18 @@ class InvalidArgumentTypeError(InvalidArgumentError, TypeError):
 
 
 class MigrationFacts(Protocol):
-    """What names a migration in a message: a :class:`~nocodo_agents.planning.PlannedMigration` has it."""
+    """What names a migration in a message: a :class:`~nocodo_agents.planning.PlannedMigration` has it (read-only)."""
 
-    version: int
-    name: str
-    agent: str
-    distribution: str
-    source: str
+    @property
+    def version(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def agent(self) -> str: ...
+    @property
+    def distribution(self) -> str: ...
+    @property
+    def source(self) -> str: ...
 
 
 def migration_facts(migration: MigrationFacts) -> dict[str, Any]:

@@ -34,7 +34,7 @@ class RejectedValueError(InvalidArgumentError):
     """
 
     def __init__(self, *, argument: str | None, value: object, problem: str) -> None:
-        self.argument = argument  # type: ignore[assignment]
+        self.argument = argument
         self.value = value
         self.expected = problem
         self.problem = problem

@@ -168,7 +168,7 @@ def tokens(sql: str, syntax: SqlSyntax, start: int = 0) -> Iterator[Token]:
     while position < length:
         char = sql[position]
         if char.isspace():
-            position = _SPACE.match(sql, position).end()  # type: ignore[union-attr]
+            position = _SPACE.match(sql, position).end()  # type: ignore[union-attr]  # sql[position].isspace(): \s+ matches
             continue
         if char == "-" and sql.startswith("--", position) and (
             not mysql or position + 2 >= length or sql[position + 2].isspace() or ord(sql[position + 2]) < 32
@@ -204,15 +204,15 @@ def tokens(sql: str, syntax: SqlSyntax, start: int = 0) -> Iterator[Token]:
                 raise SqlLexError(position, "an unterminated [quoted name]")
             yield Token(IDENTIFIER, position, close + 1)
             position = close + 1
-        elif char == "$" and postgresql and _DOLLAR_TAG.match(sql, position):
-            tag = _DOLLAR_TAG.match(sql, position).group(0)  # type: ignore[union-attr]
+        elif char == "$" and postgresql and (dollar_tag := _DOLLAR_TAG.match(sql, position)):
+            tag = dollar_tag.group(0)
             close = sql.find(tag, position + len(tag))
             if close < 0:
                 raise SqlLexError(position, f"an unterminated dollar-quoted string ({tag})")
             yield Token(STRING, position, close + len(tag))
             position = close + len(tag)
         elif char.isalnum() or char in "_@$" or char > "\x7f":
-            end = _WORD.match(sql, position).end()  # type: ignore[union-attr]
+            end = _WORD.match(sql, position).end()  # type: ignore[union-attr]  # the branch's test is _WORD's first character
             if postgresql and end == position + 1 and char in "eE" and sql.startswith("'", end):
                 end = _end_of_quoted(sql, end, "'", True)  # E'...': backslash escapes whatever the setting
                 yield Token(STRING, position, end)

@@ -204,4 +204,4 @@ def _qualifiers(words: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
         end = index + 1
         while end + 1 < len(items) and items[end] == "." and items[end + 1] not in (None, "."):
             end += 2
-        yield item, "".join(texts[index:end])  # type: ignore[misc]
+        yield item, "".join(texts[index:end])

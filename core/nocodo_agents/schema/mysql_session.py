@@ -35,7 +35,9 @@ _VARIABLE_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 class StatementRunner(Protocol):
     """What :class:`SessionVariableGuard` needs: the dialect's name and a way to run one statement."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The dialect's name (``"mysql"``)."""
 
     def execute(self, statement: str) -> None:
         """Run one statement of a migration."""

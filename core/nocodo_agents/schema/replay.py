@@ -45,10 +45,13 @@ class Touched:
 class Scratch(Protocol):
     """A dialect's place to replay migrations; see the module docstring."""
 
-    #: Where the replay runs, as :class:`SchemaReplayError` says it (``"an empty in-memory SQLite database"``).
-    where: str
-    #: The errors a replayed statement fails with (the driver's).
-    failures: tuple[type[BaseException], ...]
+    @property
+    def where(self) -> str:
+        """Where the replay runs, as :class:`SchemaReplayError` says it (``"an empty in-memory SQLite database"``)."""
+
+    @property
+    def failures(self) -> tuple[type[BaseException], ...]:
+        """The errors a replayed statement fails with (the driver's)."""
 
     def statements(self, planned: PlannedMigration) -> list[str]:
         """The migration's SQL for this dialect, as it is replayed here, split into statements."""

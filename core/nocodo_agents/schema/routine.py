@@ -79,7 +79,7 @@ class RoutineBody:
         self.held: str | None = None  # a word waiting for the token after it (a label if `:`)
         self.returns = False  # a function's RETURNS was read
         self.named = False  # a trigger's FOLLOWS/PRECEDES name was read
-        self.block: CompoundStatement | None = None
+        self.compound: CompoundStatement | None = None
 
     @classmethod
     def block(cls) -> RoutineBody:
@@ -96,9 +96,9 @@ class RoutineBody:
     def feed(self, kind: str, text: str, offset: int) -> None:
         """Read one code token (``text`` upper case for a word) at ``offset``."""
         if self.phase == "compound":
-            assert self.block is not None
-            self.block.feed(kind, text, offset)
-            if self.block.done:
+            assert self.compound is not None
+            self.compound.feed(kind, text, offset)
+            if self.compound.done:
                 self.phase = "done"
         elif self.phase == "header":
             self._header(kind, text, offset)
@@ -175,8 +175,8 @@ class RoutineBody:
 
     def _body(self, kind: str, text: str, offset: int) -> None:
         if kind == WORD and (text in OPENERS or text == "BEGIN"):
-            self.block = CompoundStatement(self.kind.lower())
+            self.compound = CompoundStatement(self.kind.lower())
             self.phase = "compound"
-            self.block.feed(kind, text, offset)
+            self.compound.feed(kind, text, offset)
         else:
             self.phase = "done"  # a simple statement

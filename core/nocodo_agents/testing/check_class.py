@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..discovery import AgentRegistry
 from . import checks
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import DBAPIConnection
 
 __all__ = ["MigrationChecks", "migration_checks"]
 
@@ -51,15 +54,15 @@ class MigrationChecks:
         """Every migration and rollback has SQL for each dialect claimed."""
         _check(checks.check_dialect_sql, self.agents, nocodo_registry, self.dialects)
 
-    def test_each_migration_upgrades(self, nocodo_connection: Any, nocodo_registry: AgentRegistry) -> None:
+    def test_each_migration_upgrades(self, nocodo_connection: DBAPIConnection, nocodo_registry: AgentRegistry) -> None:
         """A fresh database upgrades one version at a time."""
         _check(checks.check_each_migration_upgrades, nocodo_connection, self.agents, nocodo_registry)
 
-    def test_verify_after_upgrade(self, nocodo_connection: Any, nocodo_registry: AgentRegistry) -> None:
+    def test_verify_after_upgrade(self, nocodo_connection: DBAPIConnection, nocodo_registry: AgentRegistry) -> None:
         """``verify`` finds a freshly upgraded database consistent (no drift)."""
         _check(checks.check_verify_after_upgrade, nocodo_connection, self.agents, nocodo_registry)
 
-    def test_up_down_up(self, nocodo_connection: Any, nocodo_registry: AgentRegistry) -> None:
+    def test_up_down_up(self, nocodo_connection: DBAPIConnection, nocodo_registry: AgentRegistry) -> None:
         """Each rollback restores the schema before its migration, and upgrading again gives the same schema."""
         if not self.up_down_up:
             import pytest

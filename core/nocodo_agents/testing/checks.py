@@ -14,7 +14,7 @@ agent) and what to do about it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..discovery import AgentRegistry, normalize_agent_name
 from ..errors import MigrationError, RollbackUnavailableError
@@ -23,6 +23,9 @@ from ..migration import Migration
 from ..planning import PlannedMigration, merge
 from ..runner import run_agent_migrations
 from .schema_snapshot import describe_schema, schema_changes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import DBAPIConnection
 
 __all__ = [
     "DIALECTS",
@@ -68,7 +71,7 @@ def _named(planned: PlannedMigration) -> str:
     return f"V{planned.version} {planned.name} of agent {planned.agent!r} ({planned.source})"
 
 
-def _dialect_of(connection: Any) -> str:
+def _dialect_of(connection: DBAPIConnection) -> str:
     from ..dialects import dialect_for
 
     return dialect_for(connection).name
@@ -157,7 +160,7 @@ def _sql_problem(migration: Migration, kind: str, dialect: str) -> str | None:
 
 
 def check_each_migration_upgrades(
-    connection: Any, agents: Sequence[str], registry: AgentRegistry | None = None
+    connection: DBAPIConnection, agents: Sequence[str], registry: AgentRegistry | None = None
 ) -> dict[int, dict[str, str]]:
     """Upgrade a fresh database one version at a time (targeting each version); return the schema after each (``0``: before any).
 
@@ -181,7 +184,7 @@ def check_each_migration_upgrades(
     return schemas
 
 
-def check_verify_after_upgrade(connection: Any, agents: Sequence[str], registry: AgentRegistry | None = None) -> None:
+def check_verify_after_upgrade(connection: DBAPIConnection, agents: Sequence[str], registry: AgentRegistry | None = None) -> None:
     """Upgrade a fresh database, then ``verify_database`` finds it consistent: no drift, nothing pending or divergent."""
     registry = _registry(registry)
     run_agent_migrations(connection, agents, registry=registry)
@@ -205,7 +208,7 @@ def check_verify_after_upgrade(connection: Any, agents: Sequence[str], registry:
         )
 
 
-def check_up_down_up(connection: Any, agents: Sequence[str], registry: AgentRegistry | None = None) -> None:
+def check_up_down_up(connection: DBAPIConnection, agents: Sequence[str], registry: AgentRegistry | None = None) -> None:
     """Upgrade step by step, roll back one version at a time to zero, and upgrade again to the same schema.
 
     Each rollback must restore the schema as it was before its migration.

@@ -16,11 +16,14 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import DatabaseAccessError, MigrationError
 from ..urls import DatabaseUrl, hide_secrets, parse_database_url, redact
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import DBAPIConnection
 
 __all__ = ["SQLITE_FILE_NAME", "fresh_database", "server_url_for"]
 
@@ -39,7 +42,7 @@ def _quoted(dialect: str, name: str) -> str:
     return f'"{name}"' if dialect == "postgresql" else f"`{name}`"
 
 
-def _execute(parsed: DatabaseUrl, connection: Any, statement: str, what_to_do: str) -> None:
+def _execute(parsed: DatabaseUrl, connection: DBAPIConnection, statement: str, what_to_do: str) -> None:
     """Run ``statement``; a driver's error becomes :class:`DatabaseAccessError` saying what to do."""
     try:
         cursor = connection.cursor()
@@ -56,7 +59,8 @@ def _execute(parsed: DatabaseUrl, connection: Any, statement: str, what_to_do: s
 
 
 def _admin(parsed: DatabaseUrl) -> Any:
-    connection = parsed.connect(create=False)
+    """A connection to the server of ``parsed`` (psycopg's or PyMySQL's: its own attributes are used)."""
+    connection: Any = parsed.connect(create=False)
     if parsed.dialect == "postgresql":
         connection.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
     return connection

@@ -8,16 +8,21 @@ rolled back to nothing compares equal to one never migrated.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from ..dialects import dialect_for
 from ..history import BOOKKEEPING_TABLES
 
+if TYPE_CHECKING:  # pragma: no cover
+    import sqlite3
+
+    from ..connection import DBAPIConnection
+
 __all__ = ["describe_schema", "schema_changes"]
 
 
-def _query_function(connection: Any) -> Any:
+def _query_function(connection: DBAPIConnection) -> Callable[[str, Sequence[Any]], list[Any]]:
     def query(sql: str, params: Sequence[Any]) -> list[Any]:
         cursor = connection.cursor()
         try:
@@ -29,11 +34,11 @@ def _query_function(connection: Any) -> Any:
     return query
 
 
-def _described(connection: Any, dialect: str) -> dict[str, str]:
+def _described(connection: DBAPIConnection, dialect: str) -> dict[str, str]:
     if dialect == "sqlite":
         from ..schema.describe_sqlite import describe_sqlite_schema
 
-        return describe_sqlite_schema(connection)
+        return describe_sqlite_schema(cast("sqlite3.Connection", connection))  # the dialect says so
     query = _query_function(connection)
     if dialect == "postgresql":
         from ..schema.describe_postgresql import describe_postgresql
@@ -46,7 +51,7 @@ def _described(connection: Any, dialect: str) -> dict[str, str]:
     return describe_mysql(query, database, mariadb)[0]
 
 
-def describe_schema(connection: Any) -> dict[str, str]:
+def describe_schema(connection: DBAPIConnection) -> dict[str, str]:
     """The schema of ``connection`` (sqlite3, psycopg 3 or PyMySQL, outside a transaction) as ``{key: description}``.
 
     Only reads; a server connection's transaction the reads opened is rolled

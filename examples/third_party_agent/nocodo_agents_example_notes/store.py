@@ -12,7 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nocodo_agents.plugins import DBAPIConnection
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,7 @@ class Note:
 class NotesStore:
     """The notes of the example notes agent, stored through ``connection``."""
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: DBAPIConnection) -> None:
         self.connection = connection
         driver = type(connection).__module__.split(".")[0]
         #: sqlite3 takes ``?`` placeholders; psycopg and PyMySQL take ``%s``.

@@ -6,17 +6,16 @@ database of its own on that server. The agent under test is named in
 ``pyproject.toml`` (``[tool.pytest.ini_options] nocodo_agents``).
 """
 
-from typing import Any
-
 from nocodo_agents_example_notes import NotesStore
 
+from nocodo_agents.plugins import DBAPIConnection
 from nocodo_agents.testing import describe_schema, migration_checks
 
 #: The ready-made checks: requirements, versions, SQL per dialect, upgrade, verify, up/down/up.
 TestExampleNotesMigrations = migration_checks("example_notes")
 
 
-def _new_session(connection: Any) -> int:
+def _new_session(connection: DBAPIConnection) -> int:
     """A row of core's ``agent_sessions`` table, which notes belong to; its id."""
     qmark = type(connection).__module__.split(".")[0] == "sqlite3"
     cursor = connection.cursor()
@@ -31,13 +30,13 @@ def _new_session(connection: Any) -> int:
     return session_id
 
 
-def test_the_migrations_make_the_notes_table(nocodo_migrated: Any) -> None:
+def test_the_migrations_make_the_notes_table(nocodo_migrated: DBAPIConnection) -> None:
     schema = describe_schema(nocodo_migrated)
     assert "table example_notes" in schema
     assert "column example_notes.pinned" in schema
 
 
-def test_notes_are_listed_per_session_pinned_first(nocodo_migrated: Any) -> None:
+def test_notes_are_listed_per_session_pinned_first(nocodo_migrated: DBAPIConnection) -> None:
     store = NotesStore(nocodo_migrated)
     session, other = _new_session(nocodo_migrated), _new_session(nocodo_migrated)
     first = store.add(session, "the user wants a CRM", now=10)

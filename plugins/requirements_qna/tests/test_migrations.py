@@ -5,15 +5,17 @@ Runs against SQLite by default; ``--nocodo-db-url postgresql://...`` or
 database of its own on that server.
 """
 
+import sqlite3
 from typing import Any
 
+from nocodo_agents.plugins import DBAPIConnection
 from nocodo_agents.testing import describe_schema, migration_checks
 
 #: The ready-made checks: upgrades, verify, up/down/up, SQL per dialect, versions, requirements.
 TestRequirementsQnaMigrations = migration_checks("requirements_qna")
 
 
-def _execute(connection: Any, sql: str, *params: Any) -> Any:
+def _execute(connection: DBAPIConnection, sql: str, *params: Any) -> Any:
     """Run ``sql`` written with ``?`` placeholders on any of the three drivers; return the cursor."""
     if type(connection).__module__ != "sqlite3":
         sql = sql.replace("?", "%s")
@@ -22,16 +24,16 @@ def _execute(connection: Any, sql: str, *params: Any) -> Any:
     return cursor
 
 
-def test_the_questions_table_exists(nocodo_migrated: Any) -> None:
+def test_the_questions_table_exists(nocodo_migrated: DBAPIConnection) -> None:
     schema = describe_schema(nocodo_migrated)
     assert "table project_requirements_qna" in schema
     assert "column project_requirements_qna.answer" in schema
 
 
-def test_questions_go_with_their_session(nocodo_migrated: Any) -> None:
+def test_questions_go_with_their_session(nocodo_migrated: DBAPIConnection) -> None:
     """A question belongs to a session; deleting the session deletes its questions (ON DELETE CASCADE)."""
     connection = nocodo_migrated
-    if type(connection).__module__ == "sqlite3":
+    if isinstance(connection, sqlite3.Connection):
         connection.execute("PRAGMA foreign_keys = ON")
     _execute(
         connection,

@@ -98,9 +98,9 @@ settings, :func:`migration_sql_mode`), :mod:`.journal`, :mod:`.bookkeeping`
 
 from __future__ import annotations
 
+from ...history import JOURNAL_TABLE
 from .connection import migration_sql_mode
 from .dialect import MySQLDialect
-from .journal import JOURNAL_TABLE
 from .lock import migration_lock_name
 
 __all__ = ["JOURNAL_TABLE", "MySQLDialect", "migration_lock_name", "migration_sql_mode"]

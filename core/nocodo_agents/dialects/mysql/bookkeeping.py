@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import pymysql
 
 from ...errors import BookkeepingTableError
-from ...history import HISTORY_TABLE, is_64_bit_type
-from ..history_table import as_text
+from ...history import HISTORY_TABLE, JOURNAL_TABLE, is_64_bit_type
+from ..history_table import HistoryTableMixin, as_text
 from .errors import error_message
-from .journal import JOURNAL_TABLE, MySQLJournal
+from .journal import MySQLJournal
 
 logger = logging.getLogger("nocodo_agents")
 
@@ -36,7 +36,7 @@ _FULL_UNICODE = frozenset({"utf8mb4", "utf16", "utf16le", "utf32"})
 _WIDEN_AGENT_COLUMN = f"ALTER TABLE {HISTORY_TABLE} MODIFY agent VARCHAR(255) CHARACTER SET utf8mb4 NULL"
 
 
-class BookkeepingTables:
+class BookkeepingTables(HistoryTableMixin):
     """The MySQL side of :class:`~nocodo_agents.dialects.history_table.HistoryTable` (mixed into the dialect)."""
 
     journal: MySQLJournal
@@ -113,8 +113,8 @@ class BookkeepingTables:
                 as_text(c[0]).lower() == "version" and not is_64_bit_type(c[4]) for c in columns.get(JOURNAL_TABLE, [])
             )
             charsets = sorted({as_text(c[3]).lower() for c in columns.get(JOURNAL_TABLE, []) if c[3] is not None} - _FULL_UNICODE)
-            engine = None if journal[1] else journal[2]
-            self.journal.convert = (engine, ", ".join(charsets) or None) if engine or charsets else None
+            journal_engine = None if journal[1] else journal[2]
+            self.journal.convert = (journal_engine, ", ".join(charsets) or None) if journal_engine or charsets else None
         return [
             (name, not_null, has_default, is_table, declared)
             for name, not_null, has_default, _, declared in columns.get(HISTORY_TABLE, [])

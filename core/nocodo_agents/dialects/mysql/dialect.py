@@ -154,7 +154,7 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
 
     def _is_mariadb(self) -> bool:
         """From the version the server announced when connecting (no statement)."""
-        version: str = self.connection.get_server_info()  # type: ignore[no-untyped-call]
+        version: str = self.connection.get_server_info()  # type: ignore[no-untyped-call]  # types-PyMySQL leaves it unannotated
         return "mariadb" in version.lower()
 
     @contextmanager

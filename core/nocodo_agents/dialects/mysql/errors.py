@@ -41,15 +41,15 @@ CONNECTION_LOST = frozenset({2006, 2013, 2003, 2055, 0})
 TIMEOUT_SETTINGS = {1969: "max_statement_time", 3024: "max_execution_time"}
 
 
-def error_code(error: BaseException) -> int | None:
+def error_code(error: BaseException | None) -> int | None:
     """The server's (or the client's) error number of a PyMySQL error, if it has one."""
     if isinstance(error, pymysql.err.MySQLError) and error.args and isinstance(error.args[0], int):
         return error.args[0]
     return None
 
 
-def error_message(error: BaseException) -> str:
-    """The server's message of a PyMySQL error, without its code."""
+def error_message(error: BaseException | None) -> str:
+    """The server's message of a PyMySQL error, without its code (else ``str(error)``)."""
     if isinstance(error, pymysql.err.MySQLError) and len(error.args) > 1:
         return str(error.args[1])
     return str(error)
@@ -121,8 +121,9 @@ class DriverErrors:
                 "information_schema.INNODB_TRX and SHOW PROCESSLIST",
             )
         failed: MigrationFailedError | None = None
-        if isinstance(error, MigrationFailedError) and self._lost(error.__cause__):
-            failed, error = error, error.__cause__  # type: ignore[assignment]
+        cause = error.__cause__
+        if isinstance(error, MigrationFailedError) and cause is not None and self._lost(cause):
+            failed, error = error, cause
         if not isinstance(error, pymysql.err.MySQLError):
             return error
         if error_code(error) == ER.TABLE_NOT_LOCKED:

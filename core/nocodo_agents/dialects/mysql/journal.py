@@ -107,9 +107,11 @@ class MySQLJournal(Journal):
                     f"SELECT *, CAST(CONVERT(error USING utf8mb4) AS BINARY) AS error_utf8 FROM {JOURNAL_TABLE} "
                     f"ORDER BY version LIMIT 1"
                 )
-                columns = [as_text(column[0]).lower() for column in cursor.description or ()]
+                # PEP 249: one sequence (name, type code, ...) per column; types-PyMySQL types it as tuple[str, ...].
+                description: Sequence[Sequence[Any]] = cursor.description or ()
+                columns = [as_text(column[0]).lower() for column in description]
                 self.version_narrow = any(
-                    as_text(column[0]).lower() == "version" and column[1] != FIELD_TYPE.LONGLONG for column in cursor.description or ()
+                    as_text(column[0]).lower() == "version" and column[1] != FIELD_TYPE.LONGLONG for column in description
                 )
                 rows = list(cursor.fetchall())
             self.dialect.rows_read += len(rows)
@@ -166,7 +168,7 @@ class MySQLJournal(Journal):
             self.dialect._run(_ADD_DIRECTION)
             self.has_direction = True
         if self.convert:
-            self._convert()
+            self._convert(*self.convert)
         if self.version_narrow and version > MAX_INT4_VERSION:
             self.dialect._run(_WIDEN_VERSION)
             self.version_narrow = False
@@ -177,8 +179,8 @@ class MySQLJournal(Journal):
         )
         self.journalled.add(version)
 
-    def _convert(self) -> None:
-        """Make a journal table an earlier release created with the server's defaults InnoDB and utf8mb4.
+    def _convert(self, engine: str | None, charset: str | None) -> None:
+        """Make a journal table an earlier release created with the server's defaults (``engine``, ``charset``) InnoDB and utf8mb4.
 
         The journal is ours alone and holds at most a few rows, so it is
         converted (under the lock) rather than refused; if that fails,
@@ -189,7 +191,6 @@ class MySQLJournal(Journal):
         except pymysql.err.MySQLError as error:
             if self.dialect._lost(error):
                 raise
-            engine, charset = self.convert
             raise BookkeepingTableError(
                 table=JOURNAL_TABLE,
                 database=self.dialect.location(),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from ..lock_wait import LockStillHeld, take_lock
 
@@ -36,7 +36,7 @@ def migration_lock_name(database: str) -> str:
 class MigrationLock:
     """Taking and releasing the migration lock (mixed into the dialect; needs its :meth:`_query`)."""
 
-    name: str
+    name: ClassVar[str]
     lock_timeout: float
     #: The lock's name for this run's database (see :func:`migration_lock_name`), set when the session starts.
     _lock_name: str = ""

@@ -42,20 +42,19 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...history import HistoryRow, is_64_bit_type
-from ..history_table import HistoryGuard
+from ..history_table import HistoryGuard, HistoryTableMixin
 from .lock import BEGIN, TRY_LOCK
 
 #: The guard snapshot's bounds, from the same statement's snapshot.
 _SNAPSHOT = "txid_snapshot_xmin(s), txid_snapshot_xmax(s)"
 
 
-class BatchedWrites:
+class BatchedWrites(HistoryTableMixin):
     """The part of :class:`~.dialect.PostgreSQLDialect` that sends the apply loop's statements in fewer messages."""
 
     statements: int
     rows_read: int
     batched_statements: int
-    placeholder: str
     connection: Any
 
     if TYPE_CHECKING:  # provided by the dialect
@@ -178,7 +177,7 @@ class BatchedWrites:
             self._prefetched = None
             _, _, count, total, recorded, declared = prefetched[1]
             return HistoryGuard(int(count), int(total), bool(int(recorded)), is_64_bit_type(declared))
-        return super().history_guard(version)  # type: ignore[misc]
+        return super().history_guard(version)
 
     # -- the history row, held back until the next statement ------------------------------------------
 
@@ -187,7 +186,7 @@ class BatchedWrites:
         if self._held_row is not None:
             self._flush_history()
         if not self.transaction_open():
-            super().insert_history(row)  # type: ignore[misc]
+            super().insert_history(row)
             return
         self._held_row = row
 
@@ -195,7 +194,7 @@ class BatchedWrites:
         """Send the held history row alone (another statement comes next)."""
         row, self._held_row = self._held_row, None
         assert row is not None
-        super().insert_history(row)  # type: ignore[misc]
+        super().insert_history(row)
 
     def _commit_sql(self) -> tuple[str, int, HistoryRow | None]:
         """``COMMIT``, after the held history row if any (returning this transaction's id): the SQL, its statements, the row."""

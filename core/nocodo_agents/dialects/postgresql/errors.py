@@ -83,8 +83,9 @@ class DriverErrors:
                 "pg_stat_activity and pg_locks; an index build of a runner that was killed keeps running until it ends",
             )
         failed: MigrationFailedError | None = None
-        if isinstance(error, MigrationFailedError) and self._environmental(error.__cause__):
-            failed, error = error, error.__cause__  # type: ignore[assignment]
+        cause = error.__cause__
+        if isinstance(error, MigrationFailedError) and cause is not None and self._environmental(cause):
+            failed, error = error, cause
         if not isinstance(error, psycopg.Error):
             return error
         message = quote_message(redact(str(error).strip()))

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import HistoryTableError
 from ...history import HISTORY_TABLE
-from ..history_table import as_text
+from ..history_table import HistoryTableMixin, as_text
 
 #: Per psycopg connection: the schema (quoted) where its history table, with an ``agent`` column, was last found.
 #: Only a guess for the next run's read to travel with the shape (see :meth:`HistoryShape.history_columns`).
 _LAST_SEEN: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
-class HistoryShape:
+class HistoryShape(HistoryTableMixin):
     """The history table's schema, shape and widening (mixed into the dialect, before :class:`~..base.Dialect`)."""
 
     #: The schema holding the history table (``current_schema()``), once known, quoted by the server
@@ -98,7 +98,7 @@ class HistoryShape:
                 f"it to int8 (refinery's int8-versions): nothing was changed; drop "
                 f"the view(s), run again, then create them again (they read the widened column as they are)",
             )
-        super().widen_history()  # type: ignore[misc]
+        super().widen_history()
 
     def history_columns(self) -> list[str]:
         """The history table's columns (shape checked); on a connection that found it before, its rows come along.
@@ -113,7 +113,7 @@ class HistoryShape:
         """
         self._rows_follow = True
         try:
-            columns = super().history_columns()  # type: ignore[misc]
+            columns = super().history_columns()
         finally:
             self._rows_follow = False
         if columns and "agent" in columns and self._schema is not None:
@@ -129,14 +129,14 @@ class HistoryShape:
         self._read_with_shape = None
         schema = _LAST_SEEN.get(self.connection) if self._rows_follow and not self.transaction_open() else None
         if schema is None:
-            return super()._history_shape_rows()  # type: ignore[misc]
+            return super()._history_shape_rows()
         read = f"SELECT version, name, applied_on, checksum, agent FROM {schema}.{HISTORY_TABLE} ORDER BY version"
         shape_sql = self.history_columns_sql.replace("%s", f"'{HISTORY_TABLE}'")  # one message: no parameters
         try:
             shape, rows = self._send(f"{shape_sql}; {read}", 2)
         except psycopg.errors.ProgrammingError:  # the table, its schema or its agent column is gone: as a first run
             _LAST_SEEN.pop(self.connection, None)
-            return super()._history_shape_rows()  # type: ignore[misc]
+            return super()._history_shape_rows()
         self._note_history_shape(shape)
         self._read_with_shape = (read, rows)
         return shape
@@ -146,7 +146,7 @@ class HistoryShape:
         prefetched, self._read_with_shape = self._read_with_shape, None
         if prefetched is not None and prefetched[0] == sql:
             return prefetched[1]
-        return super()._history_rows(sql)  # type: ignore[misc]
+        return super()._history_rows(sql)
 
     def _note_history_shape(self, rows: Sequence[Any]) -> None:
         if rows:

@@ -11,7 +11,7 @@ part of :class:`~nocodo_agents.dialects.postgresql.PostgreSQLDialect`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...errors import ForeignKeyViolationError, MigrationFailedError, migration_facts
 from ...schema.constraint_checks import queues_no_checks
@@ -34,11 +34,18 @@ _INVALID_INDEXES = (
 _NOT_BUILDING = " AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = x.indexrelid)"
 
 
-class IntegrityChecks:
+if TYPE_CHECKING:  # pragma: no cover
+    # Mixed into the dialect first: its super() calls reach the other mixins and Dialect.
+    from ..base import Dialect as _MixedBefore
+else:
+    _MixedBefore = object
+
+
+class IntegrityChecks(_MixedBefore):
     """Deferred constraint checks fired per migration, and invalid indexes (mixed into the dialect)."""
 
     connection: Any
-    name: str
+    name: ClassVar[str]
 
     if TYPE_CHECKING:  # provided by the dialect
 
@@ -46,7 +53,7 @@ class IntegrityChecks:
 
         def _run(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
 
-        def _environmental(self, error: BaseException) -> bool: ...
+        def _environmental(self, error: BaseException | None) -> bool: ...
 
         def split_statements(self, sql: str) -> list[str]: ...
 
@@ -66,7 +73,7 @@ class IntegrityChecks:
         """Run one statement of a migration, noting whether it may have queued deferred constraint checks."""
         if not self._checks_may_be_queued and not queues_no_checks(statement):
             self._checks_may_be_queued = True
-        super().execute(statement)  # type: ignore[misc]  # SessionSettings: the caller's settings set back outside a transaction
+        super().execute(statement)  # SessionSettings: the caller's settings set back outside a transaction
 
     def check_integrity(self, planned: PlannedMigration, phase: str, rolled_back: bool) -> None:
         """Run the deferred constraint checks the statements left pending, while the migration is still known.

@@ -149,10 +149,13 @@ class LockGuard:
     def __init__(self, connection: Any, count: Callable[[], None]) -> None:
         """Open the guard like ``connection`` (autocommit, nothing prepared: PgBouncer); ``count`` counts each statement."""
         import psycopg
+        from psycopg.conninfo import make_conninfo
 
         self._count = count
         try:
-            self.connection = psycopg.connect(autocommit=True, prepare_threshold=None, **connection_parameters(connection))
+            # The options as one conninfo string (what psycopg.connect makes of keyword options itself).
+            conninfo = make_conninfo("", **connection_parameters(connection))
+            self.connection = psycopg.connect(conninfo, autocommit=True, prepare_threshold=None)
         except psycopg.Error as error:
             raise DatabaseAccessError(
                 database=_location(connection),
