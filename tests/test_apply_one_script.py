@@ -29,7 +29,7 @@ from test_sqlite_busy_timeout import hold_lock_in_thread
 
 
 class Hooked(sqlite3.Connection):
-    """A real connection calling ``before_script[n]`` right before its n-th ``executescript``, and keeping every script."""
+    """A real connection calling ``before_script[n]`` right before its n-th ``executescript``, and keeping what it sent."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -38,9 +38,26 @@ class Hooked(sqlite3.Connection):
         self.failed: List[str] = []
         #: What SQLite said of each failed script, in order.
         self.errors: List[str] = []
+        #: Every script and statement sent, in order.
+        self.sent: List[str] = []
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        self.sent.append(sql)
+        return super().execute(sql, *args)
+
+    def after_scripts(self) -> List[List[str]]:
+        """For each script, the statements sent after it, up to the next script."""
+        found: List[List[str]] = []
+        for sql in self.sent:
+            if sql.startswith("BEGIN IMMEDIATE;\n"):
+                found.append([])
+            elif found:
+                found[-1].append(sql)
+        return found
 
     def executescript(self, script: str) -> sqlite3.Cursor:  # type: ignore[override]
         self.scripts.append(script)
+        self.sent.append(script)
         work = self.before_script.pop(len(self.scripts), None)
         if work is not None:
             work()
@@ -62,6 +79,16 @@ def registry_of(*migrations: Migration) -> AgentRegistry:
     return AgentRegistry.from_plugins({"scripted": plugin})
 
 
+def with_late(*migrations: Migration) -> AgentRegistry:
+    """``migrations`` as agent ``scripted``, and agent ``late`` with V500: what another runner installed."""
+    plugins = {}
+    for agent, listed in (("scripted", list(migrations)), ("late", tables(500))):
+        plugin = types.ModuleType(f"script_plugin_{agent}_{id(migrations)}")
+        plugin.nocodo_agents_migrations = hookimpl(lambda listed=listed: listed)  # type: ignore[attr-defined]
+        plugins[agent] = plugin
+    return AgentRegistry.from_plugins(plugins)
+
+
 def tables(*versions: int) -> List[Migration]:
     return [Migration(v, f"create_g_{v}", f"CREATE TABLE g_{v} (id INTEGER)") for v in versions]
 
@@ -72,8 +99,8 @@ FAILING = Migration(
 )
 
 
-#: What sqlite3 says when the guard function raises (data_version changed).
-GUARD_FIRED = "user-defined function raised exception"
+#: What follows a script whose guard found that another connection committed: the guard, then ROLLBACK.
+GUARD_FIRED = ["PRAGMA data_version", "ROLLBACK"]
 
 
 def names(connection: sqlite3.Connection) -> List[str]:
@@ -91,7 +118,8 @@ def test_plain_migrations_go_as_one_script_each(connect: Callable[[], Hooked]) -
     assert report.versions == (1, 2, 3, 100, 101, 102)
     # V1 in the first look's transaction, V2 with the full guard (reading the token): then scripts.
     assert [script.count("INSERT INTO main.refinery_schema_history") for script in conn.scripts] == [1] * 4
-    assert all(script.startswith("BEGIN IMMEDIATE;\nSELECT nocodo_agents_unchanged(") and script.endswith("COMMIT;") for script in conn.scripts)
+    assert all(script.startswith("BEGIN IMMEDIATE;\n") and "COMMIT" not in script for script in conn.scripts)
+    assert all(after[:2] == ["PRAGMA data_version", "COMMIT"] for after in conn.after_scripts()), "guarded, then committed"
     assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101, 102]
     assert not conn.in_transaction
     assert run_agent_migrations(conn, registry=registry_of(*tables(100, 101, 102))).applied == (), "the checksums verify"
@@ -129,31 +157,31 @@ def test_a_history_row_the_table_refuses_in_a_script_is_named_by_its_version(con
     assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101]
 
 
-def test_another_process_committing_before_a_script_makes_its_guard_fail_and_the_full_guard_run(
+def test_another_runner_committing_before_a_script_makes_its_guard_fail_and_the_full_guard_run(
     connect: Callable[[], Hooked], tmp_path: Path
 ) -> None:
-    """The other runner applies V101-V102 right before the script of V101: the guard fails, the run plans again."""
+    """Another runner applies agent late's V500 right before V102's script: the script runs, its guard rolls it back.
+
+    (``tests/test_apply_change_token.py`` has another runner apply the same
+    versions, roll back and widen, from a second connection and a second process.)
+    """
     conn = connect()
     other = sqlite3.connect(tmp_path / "scripted.sqlite")
     run_agent_migrations(other, registry=registry_of(*tables(100)))
-    registry = registry_of(*tables(100, 101, 102, 103))
 
     def another_runner() -> None:
-        run_agent_migrations(other, registry=registry_of(*tables(100, 101, 102)))
+        run_agent_migrations(other, ["late"], registry=with_late(*tables(100)))
 
     # This run: V101 in the first look's transaction (which reads the token), then V102's script.
-    # (tests/test_apply_change_token.py does the same from a second process.)
     conn.before_script[1] = another_runner
-    sent_before = len(conn.scripts)
-    report = run_agent_migrations(conn, registry=registry)
-    assert conn.errors[:1] == [GUARD_FIRED], "the first script's guard fired"
-    assert len(conn.scripts) > sent_before
-    assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101, 102, 103]
-    assert 103 in report.versions and len(set(report.versions)) == len(report.versions)
+    report = run_agent_migrations(conn, registry=registry_of(*tables(100, 101, 102, 103)))
+    assert not conn.failed and conn.after_scripts()[0][:2] == GUARD_FIRED, "the first script ran; its guard fired"
+    assert report.versions == (101, 102, 103)
+    assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101, 102, 103, 500]
     other.close()
 
 
-def test_a_reader_holding_up_a_scripts_commit_is_waited_for_by_the_per_statement_path(
+def test_a_reader_holding_up_a_scripts_commit_is_waited_for_and_logged(
     connect: Callable[[], Hooked], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     conn = connect()
@@ -170,7 +198,10 @@ def test_a_reader_holding_up_a_scripts_commit_is_waited_for_by_the_per_statement
     for thread in threads:
         thread.join()
     assert report.versions == (1, 2, 3, 100, 101)
-    assert conn.failed, "the script's COMMIT met the reader"
+    assert not conn.failed
+    assert conn.after_scripts()[0][:4] == ["PRAGMA data_version", "COMMIT", "PRAGMA busy_timeout = 20000", "COMMIT"], (
+        "the script's COMMIT met the reader, then waited for it: the migration did not run again"
+    )
     assert "to finish, to commit" in caplog.text
     assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101]
 
@@ -254,7 +285,26 @@ def test_a_grouped_scripts_history_row_refused_is_named(connect: Callable[[], Ho
     assert [row[0] for row in history(conn)] == [1, 2, 3, 100]
 
 
-def test_another_process_committing_before_a_grouped_script_is_seen(connect: Callable[[], Hooked], tmp_path: Path) -> None:
+def test_another_runner_committing_before_a_grouped_script_is_seen(connect: Callable[[], Hooked], tmp_path: Path) -> None:
+    conn = connect()
+    other = sqlite3.connect(tmp_path / "scripted.sqlite")
+    run_agent_migrations(other, registry=registry_of(*tables(100)))
+
+    def another_runner() -> None:
+        run_agent_migrations(other, ["late"], registry=with_late(*tables(100)))
+
+    conn.before_script[1] = another_runner
+    report = run_agent_migrations(conn, registry=registry_of(*tables(100, 101, 102)), grouped=True)
+    assert not conn.failed and conn.after_scripts()[0][:2] == GUARD_FIRED, "the script ran; its guard rolled it back"
+    assert report.versions == (101, 102), "then the per-statement path, which planned again"
+    assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101, 102, 500]
+    other.close()
+
+
+def test_another_runner_applying_the_same_versions_before_a_grouped_script_is_seen(
+    connect: Callable[[], Hooked], tmp_path: Path
+) -> None:
+    """Here the script fails at its first statement (the table exists); the per-statement path plans again."""
     conn = connect()
     other = sqlite3.connect(tmp_path / "scripted.sqlite")
     run_agent_migrations(other, registry=registry_of(*tables(100)))
@@ -264,7 +314,7 @@ def test_another_process_committing_before_a_grouped_script_is_seen(connect: Cal
 
     conn.before_script[1] = another_runner
     report = run_agent_migrations(conn, registry=registry_of(*tables(100, 101, 102)), grouped=True)
-    assert conn.errors == [GUARD_FIRED]
+    assert len(conn.failed) == 1
     assert report.versions == (102,), "V101 was applied by the other runner: planned again, not applied twice"
     assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101, 102]
     other.close()
@@ -306,13 +356,13 @@ def test_a_migration_the_script_cannot_carry_goes_statement_by_statement(connect
     assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101, 102, 103]
 
 
-def test_a_trailing_comment_swallowing_the_end_of_a_script_is_rolled_back_and_run_again(connect: Callable[[], Hooked]) -> None:
-    """SQLite reads an unterminated ``/*`` to the end of the text: the script's history row and COMMIT never run."""
+def test_a_statement_with_a_block_comment_goes_statement_by_statement(connect: Callable[[], Hooked]) -> None:
+    """SQLite reads an unterminated ``/*`` to the end of the text, which in a script would swallow what follows: no script."""
     conn = connect()
     migrations = [*tables(100, 101), Migration(102, "comment", "CREATE TABLE g_102 (id INTEGER) /* unterminated")]
     report = run_agent_migrations(conn, registry=registry_of(*migrations))
     assert report.versions == (1, 2, 3, 100, 101, 102)
-    assert any("unterminated" in script for script in conn.scripts) and not conn.failed, "sent, no error: found open"
+    assert not any("unterminated" in script for script in conn.scripts) and "g_101" in conn.scripts[-1]
     assert not conn.in_transaction
     assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101, 102]
     assert run_agent_migrations(conn, registry=registry_of(*migrations)).applied == ()

@@ -215,7 +215,7 @@ class Dialect(HistoryTable, ABC):
         return None
 
     def commit_script(self, prelude: Sequence[str], body: str, count: int, rows: Sequence[Tuple[Any, ...]], token: int) -> bool:
-        """Take the write lock, guard with ``token``, run ``prelude`` and ``body``, write ``rows`` and commit, in one call.
+        """Take the write lock, run ``prelude`` and ``body`` and write ``rows`` in one call, then guard with ``token`` and commit.
 
         ``False`` when anything failed, with nothing of it left: the caller
         runs the same work through :meth:`write_transaction` and the
