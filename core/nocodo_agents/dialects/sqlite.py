@@ -6,12 +6,13 @@ and each unit of work is ``BEGIN IMMEDIATE`` ... ``COMMIT``, which takes the
 database's write lock before history is read. Statements are run one by one
 with ``execute`` inside it (``executescript`` would COMMIT first and break
 atomicity); a migration needing no check between its statements is sent with
-its BEGIN, guard, history row and COMMIT as one script instead.
+its BEGIN IMMEDIATE and history row as one script instead, then guarded and
+committed as any write transaction.
 Other runners wait for the lock up to ``lock_timeout`` (SQLite's busy timeout).
 
 The dialect is assembled from parts, one concern each: preparing the
 connection for writes and the write transaction (:mod:`.sqlite_writes`),
-a migration sent with its transaction in one script (:mod:`.sqlite_scripts`),
+a migration sent with its transaction's start in one script (:mod:`.sqlite_scripts`),
 foreign keys (:mod:`.sqlite_integrity`), the no-op cache's snapshot of the
 history (:mod:`.sqlite_snapshot`, which also holds :func:`history_unchanged`,
 importable from here) and driver errors (:mod:`.sqlite_errors`).
