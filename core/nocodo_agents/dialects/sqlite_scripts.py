@@ -35,12 +35,16 @@ from __future__ import annotations
 import logging
 import sqlite3
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ContextManager, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, List, Optional, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from .history_writes import HistoryValues
 
 logger = logging.getLogger("nocodo_agents")
+
+
+#: ``schema.transaction_control.first_word``, imported on first use (the no-op path never needs it).
+_first_word: Optional[Callable[[str, str], str]] = None
 
 
 class _Declined(Exception):
@@ -94,13 +98,16 @@ class ScriptedWrites:
         Joined by ``"\\n;\\n"``, so a statement's trailing ``--`` comment ends
         at the newline. Pure: the caller may remember the answer by the text.
         """
-        from ..schema.transaction_control import first_word  # writes only: the schema layer is not on the no-op path
+        global _first_word
+        if _first_word is None:
+            from ..schema.transaction_control import first_word  # writes only: the schema layer is not on the no-op path
 
+            _first_word = first_word
         for statement in statements:
             inner = statement.rstrip()
             if inner.endswith(";"):
                 inner = inner[:-1]
-            if ";" in inner or "/*" in inner or first_word(statement, "sqlite") != "CREATE":
+            if ";" in inner or "/*" in inner or _first_word(statement, "sqlite") != "CREATE":
                 return None
         return "\n;\n".join(statements)
 
