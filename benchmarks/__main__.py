@@ -14,7 +14,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable
 
 from . import chart, machine
 from .context import DISK, ROOT, Context
@@ -24,7 +24,7 @@ RESULTS_DIR = ROOT / "benchmarks" / "results"
 CHART = "scale.png"
 
 
-def _scenarios() -> Dict[str, Callable[[Context], None]]:
+def _scenarios() -> dict[str, Callable[[Context], None]]:
     from . import scenario_apply, scenario_cli_noop, scenario_first_call, scenario_inprocess_noop, scenario_servers, scenario_status
 
     return {
@@ -38,7 +38,7 @@ def _scenarios() -> Dict[str, Callable[[Context], None]]:
     }
 
 
-def main(argv: List[str]) -> int:
+def main(argv: list[str]) -> int:
     """Parse options, run the chosen scenarios in order, report."""
     scenarios = _scenarios()
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])

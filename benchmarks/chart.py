@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import peers
 from .results import ScalePoint
 
 
-def draw(points: Sequence[ScalePoint], path: Path, title: str) -> Optional[str]:
+def draw(points: Sequence[ScalePoint], path: Path, title: str) -> str | None:
     """Write the PNG; returns None, or why it was not written (matplotlib missing, nothing to draw)."""
     if not points:
         return "no scale points measured"
@@ -21,7 +21,7 @@ def draw(points: Sequence[ScalePoint], path: Path, title: str) -> Optional[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    lines: Dict[Tuple[str, str], List[Tuple[int, float]]] = defaultdict(list)
+    lines: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
     for p in points:
         lines[(p.series, p.subject)].append((p.n, p.seconds / p.n * 1e3))
     figure, axes = plt.subplots(figsize=(8, 5), dpi=110)

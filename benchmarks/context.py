@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Sequence, Tuple
 
 from . import peers
 from .results import Results
@@ -28,13 +28,13 @@ class Context:
     with_peers: bool = True
     results: Results = field(default_factory=Results)
     bin_dir: Path = field(default_factory=lambda: Path(sys.executable).parent)
-    _dirs: List[Path] = field(default_factory=list)
+    _dirs: list[Path] = field(default_factory=list)
 
     def rounds(self, full: int) -> int:
         """How many interleaved rounds: ``full``, or 2 in quick mode."""
         return min(full, 2) if self.quick else full
 
-    def peers(self, benchmark: str, names: Sequence[str]) -> List[str]:
+    def peers(self, benchmark: str, names: Sequence[str]) -> list[str]:
         """The installed peers among ``names``; the others are recorded as skipped."""
         chosen = []
         for name in names:
@@ -61,6 +61,6 @@ class Context:
         self._dirs.clear()
 
 
-def triples(planned: Sequence[object]) -> List[Tuple[int, str, str]]:
+def triples(planned: Sequence[object]) -> list[tuple[int, str, str]]:
     """``(version, name, sql)`` of planned migrations, as the peers' project writers take them."""
     return [(p.version, p.name, ";\n".join(p.statements)) for p in planned]  # type: ignore[attr-defined]

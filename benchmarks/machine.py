@@ -7,7 +7,6 @@ import platform
 import sqlite3
 import subprocess
 from pathlib import Path
-from typing import Dict
 
 from .peers import PEERS, version
 
@@ -33,7 +32,7 @@ def _commit() -> str:
         return "unknown"
 
 
-def environment() -> Dict[str, str]:
+def environment() -> dict[str, str]:
     """Machine, Python, SQLite and the versions of everything compared."""
     facts = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs ({_cpu_model()}), {platform.system()} {platform.release()}",

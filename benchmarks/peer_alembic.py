@@ -7,8 +7,9 @@ transaction per migration with its history.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Any, Callable
 
 ENV_PY = '''\
 from alembic import context
@@ -52,7 +53,7 @@ def downgrade():
 '''
 
 
-def write(directory: Path, migrations: Sequence[Tuple[int, str, str]]) -> Path:
+def write(directory: Path, migrations: Sequence[tuple[int, str, str]]) -> Path:
     """A script directory (env.py, versions/) with one revision per ``(version, name, sql)``."""
     versions = directory / "versions"
     versions.mkdir(parents=True, exist_ok=True)
@@ -100,7 +101,7 @@ def noop_on_open(project: Path, db_path: str) -> Callable[[], object]:
     return run
 
 
-def command(bin_dir: Path, project: Path, db_path: str) -> List[str]:
+def command(bin_dir: Path, project: Path, db_path: str) -> list[str]:
     """``alembic -c alembic.ini upgrade head`` (the ini is written next to the script directory)."""
     ini = project / "alembic.ini"
     ini.write_text(f"[alembic]\nscript_location = {project}\nsqlalchemy.url = sqlite:///{db_path}\n")

@@ -7,11 +7,12 @@ Each migration and its ``_sqlite_migrations`` row commit together
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Any, Callable
 
 
-def write(directory: Path, migrations: Sequence[Tuple[int, str, str]]) -> Path:
+def write(directory: Path, migrations: Sequence[tuple[int, str, str]]) -> Path:
     """A ``migrations.py`` registering one function per ``(version, name, sql)``."""
     directory.mkdir(parents=True, exist_ok=True)
     lines = ["from sqlite_utils import Migrations", "", 'migrations = Migrations("bench")', ""]
@@ -52,6 +53,6 @@ def noop_on_open(migrations: Any, db_path: str) -> Callable[[], object]:
     return lambda: migrations.apply(db)
 
 
-def command(bin_dir: Path, project: Path, db_path: str) -> List[str]:
+def command(bin_dir: Path, project: Path, db_path: str) -> list[str]:
     """``sqlite-utils migrate DB migrations.py``."""
     return [str(bin_dir / "sqlite-utils"), "migrate", db_path, str(project)]

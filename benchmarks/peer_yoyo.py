@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable
 
 
-def write(directory: Path, migrations: Sequence[Tuple[int, str, str]]) -> Path:
+def write(directory: Path, migrations: Sequence[tuple[int, str, str]]) -> Path:
     """A yoyo migrations directory holding ``(version, name, sql)`` as ``NNNNN_name.sql``."""
     directory.mkdir(parents=True, exist_ok=True)
     for version, name, sql in migrations:
@@ -43,6 +44,6 @@ def noop_on_open(project: Path, db_path: str) -> Callable[[], object]:
     return run
 
 
-def command(bin_dir: Path, project: Path, db_path: str) -> List[str]:
+def command(bin_dir: Path, project: Path, db_path: str) -> list[str]:
     """``yoyo apply`` on ``db_path``, without prompts or config files."""
     return [str(bin_dir / "yoyo"), "apply", "--batch", "--no-config-file", "--database", f"sqlite:///{db_path}", str(project)]

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 from importlib import metadata
-from typing import Dict, Optional, Tuple
 
 #: peer name in the tables -> (module to import, distributions whose versions name what was measured)
-PEERS: Dict[str, Tuple[str, Tuple[str, ...]]] = {
+PEERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "yoyo": ("yoyo", ("yoyo-migrations",)),
     "sqlite-utils": ("sqlite_utils", ("sqlite-utils",)),
     "alembic": ("alembic", ("alembic", "SQLAlchemy")),
@@ -22,7 +21,7 @@ PEERS: Dict[str, Tuple[str, Tuple[str, ...]]] = {
 }
 
 
-def version(distribution: str) -> Optional[str]:
+def version(distribution: str) -> str | None:
     """The installed version of ``distribution``, or None."""
     try:
         return metadata.version(distribution)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
 
 from .timing import Outcome
 
@@ -14,8 +14,8 @@ class Row:
 
     benchmark: str
     subject: str
-    median: Optional[float] = None
-    ratio: Optional[float] = None
+    median: float | None = None
+    ratio: float | None = None
     note: str = ""
 
 
@@ -33,11 +33,11 @@ class ScalePoint:
 class Results:
     """Everything one run of the harness measured."""
 
-    rows: List[Row] = field(default_factory=list)
-    points: List[ScalePoint] = field(default_factory=list)
-    environment: Dict[str, str] = field(default_factory=dict)
+    rows: list[Row] = field(default_factory=list)
+    points: list[ScalePoint] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
 
-    def add_outcomes(self, benchmark: str, outcomes: Dict[str, Outcome], notes: Optional[Dict[str, str]] = None) -> None:
+    def add_outcomes(self, benchmark: str, outcomes: dict[str, Outcome], notes: dict[str, str] | None = None) -> None:
         """One row per subject: failures keep their error as the note."""
         for name, outcome in outcomes.items():
             note = (notes or {}).get(name, "")
@@ -50,7 +50,7 @@ class Results:
         self.rows.append(Row(benchmark, subject, None, None, reason))
 
 
-def seconds_text(value: Optional[float]) -> str:
+def seconds_text(value: float | None) -> str:
     """Seconds in a readable unit."""
     if value is None:
         return "n/a"
@@ -61,7 +61,7 @@ def seconds_text(value: Optional[float]) -> str:
     return f"{value:.2f} s"
 
 
-def ratio_text(value: Optional[float]) -> str:
+def ratio_text(value: float | None) -> str:
     """A ratio as ``4.2x``."""
     return "n/a" if value is None else f"{value:.2f}x"
 
@@ -69,7 +69,7 @@ def ratio_text(value: Optional[float]) -> str:
 HEADER = ("benchmark", "subject", "median", "ratio", "notes")
 
 
-def _cells(rows: Sequence[Row]) -> List[List[str]]:
+def _cells(rows: Sequence[Row]) -> list[list[str]]:
     return [[r.benchmark, r.subject, seconds_text(r.median), ratio_text(r.ratio), r.note] for r in rows]
 
 
@@ -91,7 +91,7 @@ def markdown_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def markdown_document(results: Results, command: str, chart_name: Optional[str]) -> str:
+def markdown_document(results: Results, command: str, chart_name: str | None) -> str:
     """The results file: command, environment, table, scale points, chart."""
     parts = ["# Benchmark results", "", f"Command: `{command}`", "", "## Environment", ""]
     parts += [f"- {key}: {value}" for key, value in results.environment.items()]

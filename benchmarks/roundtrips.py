@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator, List
+from typing import Any
 
 
 @contextmanager
-def traced_postgres(connection: Any, counter: List[int]) -> Iterator[None]:
+def traced_postgres(connection: Any, counter: list[int]) -> Iterator[None]:
     """Add to ``counter[0]`` the round trips ``connection`` (psycopg 3) makes inside the block."""
     from psycopg import pq
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
 
 from . import peer_alembic, peer_sqlite_utils, peer_yoyo
 from .context import DISK, TMPFS, Context, triples
@@ -32,12 +31,12 @@ def _timed(prepare, work) -> Sample:  # type: ignore[no-untyped-def]
     return Sample(time.perf_counter() - started, counts if isinstance(counts, dict) else {})
 
 
-def apply_outcomes(ctx: Context, n: int, where: Path, bench: str, rounds: int) -> Dict[str, Outcome]:
+def apply_outcomes(ctx: Context, n: int, where: Path, bench: str, rounds: int) -> dict[str, Outcome]:
     """Interleave the hand loop, ours and each installed peer applying ``n`` (+ core's 3) migrations."""
     directory = ctx.directory(where, f"{NAME}{n}")
     plan = planned(bulk_registry(n))
     total = len(plan)
-    subjects: Dict[str, Subject] = {
+    subjects: dict[str, Subject] = {
         HAND: lambda: _timed(lambda: fresh(str(directory / "hand.sqlite")), lambda p: hand_loop_sqlite(p, plan)),
         OURS: lambda: _timed(lambda: (fresh(str(directory / "ours.sqlite")), bulk_registry(n)),
                              lambda pr: {"statements_per_migration": ours_apply(pr[0], pr[1]) / total}),
@@ -56,7 +55,7 @@ def apply_outcomes(ctx: Context, n: int, where: Path, bench: str, rounds: int) -
     return interleave(subjects, rounds, reference=HAND)
 
 
-def _notes(outcomes: Dict[str, Outcome], total: int) -> Dict[str, str]:
+def _notes(outcomes: dict[str, Outcome], total: int) -> dict[str, str]:
     notes = {}
     for name, outcome in outcomes.items():
         if outcome.median is not None:
@@ -86,7 +85,7 @@ def run_grouped(ctx: Context, n: int) -> None:
         return
     directory = ctx.directory(TMPFS, "grouped")
     plan = planned(bulk_registry(n))
-    subjects: Dict[str, Subject] = {
+    subjects: dict[str, Subject] = {
         hand: lambda: _timed(lambda: fresh(str(directory / "hand.sqlite")), lambda p: hand_loop_sqlite(p, plan, grouped=True)),
         f"{OURS} grouped=True": lambda: _timed(lambda: (fresh(str(directory / "ours.sqlite")), bulk_registry(n)),
                                                lambda pr: {"statements_per_migration": ours_apply(pr[0], pr[1], grouped=True) / len(plan)}),
@@ -100,7 +99,7 @@ SCALE_ROUNDS = {100: 5, 1000: 3, 10_000: 1}
 
 def run_scale(ctx: Context, on_disk: bool = False) -> None:
     """(4) n = 100, 1000, 10,000 (up to --max-n; quick: 10, 30): per-migration cost for each subject."""
-    sizes: List[int] = [10, 30] if ctx.quick else [n for n in SCALE_ROUNDS if n <= ctx.max_n]
+    sizes: list[int] = [10, 30] if ctx.quick else [n for n in SCALE_ROUNDS if n <= ctx.max_n]
     where, label = (DISK, "disk") if on_disk else (TMPFS, "tmpfs")
     series = f"fresh file on {label}"
     for n in sizes:
@@ -113,7 +112,7 @@ def run_scale(ctx: Context, on_disk: bool = False) -> None:
     _growth(ctx, series, sizes)
 
 
-def _growth(ctx: Context, series: str, sizes: List[int]) -> None:
+def _growth(ctx: Context, series: str, sizes: list[int]) -> None:
     """A row per subject: per-migration cost at the largest n over that at the smallest (1.0 = linear).
 
     SQLite itself slows as the schema grows (every ``CREATE TABLE`` rewrites a
@@ -121,7 +120,7 @@ def _growth(ctx: Context, series: str, sizes: List[int]) -> None:
     """
     if len(sizes) < 2:
         return
-    growths: Dict[str, Tuple[int, int, float]] = {}
+    growths: dict[str, tuple[int, int, float]] = {}
     for subject in sorted({p.subject for p in ctx.results.points if p.series == series}):
         by_n = {p.n: p.seconds / p.n for p in ctx.results.points if p.series == series and p.subject == subject}
         small, large = min(by_n), max(by_n)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Dict
 
 from nocodo_agents.discovery import AgentRegistry
 
@@ -26,7 +25,7 @@ BENCH = "CLI no-op (whole command, up-to-date SQLite file)"
 FLOOR_SCRIPT = f"import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT * FROM {HISTORY}').fetchall(); c.close()"
 
 
-def _environment(cache: str) -> Dict[str, str]:
+def _environment(cache: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOCODO_AGENTS_")}
     env["NOCODO_AGENTS_CACHE_DIR"] = cache
     return env
@@ -40,7 +39,7 @@ def run(ctx: Context) -> None:
     ours_db = str(directory / "ours.sqlite")
     ours = [str(ctx.bin_dir / "nocodo-agents"), "migrate", "--db", f"sqlite:///{ours_db}", "-q"]
     run_command(ours, env)  # applies; every later run is a no-op
-    commands: Dict[str, list] = {"floor (python reads history)": [sys.executable, "-c", FLOOR_SCRIPT, ours_db], "nocodo-agents migrate": ours}
+    commands: dict[str, list] = {"floor (python reads history)": [sys.executable, "-c", FLOOR_SCRIPT, ours_db], "nocodo-agents migrate": ours}
     environments = {"nocodo-agents migrate (NOCODO_AGENTS_NO_CACHE=1)": uncached}
     commands["nocodo-agents migrate (NOCODO_AGENTS_NO_CACHE=1)"] = ours
     migrations = triples(planned(AgentRegistry.installed()))
@@ -51,8 +50,8 @@ def run(ctx: Context) -> None:
         argv = module.command(ctx.bin_dir, project, str(directory / f"{peer}.sqlite"))  # type: ignore[attr-defined]
         run_command(argv, env, cwd=str(directory))
         commands[f"{peer} {' '.join(a for a in argv[1:] if a in ('apply', 'migrate', 'upgrade', 'head'))}"] = argv
-    subjects: Dict[str, Subject] = {
-        name: (lambda argv=argv, env=environments.get(name, env): run_command(argv, env, cwd=str(directory)))
+    subjects: dict[str, Subject] = {
+        name: (lambda argv=argv, env=environments.get(name, env): run_command(argv, env, cwd=str(directory)))  # noqa: B008
         for name, argv in commands.items()
     }
     outcomes = interleave(subjects, ctx.rounds(20), reference="floor (python reads history)")

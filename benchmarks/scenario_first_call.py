@@ -15,7 +15,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Optional, Tuple
 
 from .context import DISK, ROOT, Context
 from .timing import Subject, interleave, run_command
@@ -48,7 +47,7 @@ COUNT_METADATA = (
 )
 
 
-def build_many() -> Tuple[Optional[Path], str]:
+def build_many() -> tuple[Path | None, str]:
     """benchmarks/.venv-many with both distributions (from this tree) and DISTRIBUTIONS; (python, note)."""
     python = MANY / "bin" / "python"
     marker = MANY / ".distributions-installed"
@@ -73,7 +72,7 @@ def distributions(python: Path) -> int:
 def run(ctx: Context) -> None:
     """Interleave the floor and our first call in fresh processes of the many-distribution environment."""
     if ctx.quick:
-        python: Optional[Path] = Path(sys.executable)
+        python: Path | None = Path(sys.executable)
     else:
         python, problem = build_many()
         if python is None:
@@ -86,9 +85,9 @@ def run(ctx: Context) -> None:
     db = str(directory / "first.sqlite")
     run_command([str(python), "-c", OURS, db])  # applies; later calls are no-ops
     opened = subprocess.run([str(python), "-c", COUNT_METADATA, db], capture_output=True, text=True, check=True).stdout.strip()
-    argv: Dict[str, list] = {"floor (python reads history)": [str(python), "-c", FLOOR, db],
+    argv: dict[str, list] = {"floor (python reads history)": [str(python), "-c", FLOOR, db],
                              "nocodo-agents run_agent_migrations (discovery included)": [str(python), "-c", OURS, db]}
-    subjects: Dict[str, Subject] = {name: (lambda a=a: run_command(a)) for name, a in argv.items()}
+    subjects: dict[str, Subject] = {name: (lambda a=a: run_command(a)) for name, a in argv.items()}
     outcomes = interleave(subjects, ctx.rounds(15), reference="floor (python reads history)")
     floor_rss = outcomes["floor (python reads history)"].count("peak_rss_kib") or 1
     notes = {}

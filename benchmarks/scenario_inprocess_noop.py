@@ -8,7 +8,7 @@ SQLAlchemy connection kept open).
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable, Dict, List, Optional
+from typing import Callable
 
 from nocodo_agents.discovery import AgentRegistry
 
@@ -21,7 +21,7 @@ NAME = "inprocess-noop"
 BENCH = "in-process no-op (open connection)"
 
 
-def _agents() -> Optional[List[str]]:
+def _agents() -> list[str] | None:
     """``["requirements_qna"]`` when that agent is installed, else every installed agent."""
     return ["requirements_qna"] if "requirements_qna" in AgentRegistry.installed().agent_names() else None
 
@@ -34,7 +34,7 @@ def run(ctx: Context) -> None:
     agents = _agents()
     connection = sqlite3.connect(str(directory / "ours.sqlite"))
     run_agent_migrations(connection, agents=agents)
-    thunks: Dict[str, Callable[[], object]] = {
+    thunks: dict[str, Callable[[], object]] = {
         "floor (read history)": lambda: read_history_sqlite(connection),
         f"nocodo-agents run_agent_migrations (agents={agents})": lambda: run_agent_migrations(connection, agents=agents),
     }
@@ -51,7 +51,7 @@ def run(ctx: Context) -> None:
         project = peer_alembic.write(directory / "alembic", migrations)
         peer_alembic.apply(project, str(directory / "alembic.sqlite"))
         thunks["alembic (upgrade head)"] = peer_alembic.noop_on_open(project, str(directory / "alembic.sqlite"))
-    subjects: Dict[str, Subject] = {name: (lambda t=thunk: stopwatch(t)) for name, thunk in thunks.items()}
+    subjects: dict[str, Subject] = {name: (lambda t=thunk: stopwatch(t)) for name, thunk in thunks.items()}
     outcomes = interleave(subjects, ctx.rounds(200), reference="floor (read history)")
     ctx.results.add_outcomes(BENCH, outcomes)
     connection.close()

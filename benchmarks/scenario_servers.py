@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import sys
 import time
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable
 
 from . import peers
 from .context import ROOT, Context
@@ -57,10 +57,10 @@ class _Postgres:
 
         return psycopg.connect(self.server.dsn(database), autocommit=True)
 
-    def counted(self, connection: Any, counter: List[int]) -> Any:
+    def counted(self, connection: Any, counter: list[int]) -> Any:
         return traced_postgres(connection, counter)
 
-    def hand_loop(self, connection: Any, plan: List[Planned]) -> None:
+    def hand_loop(self, connection: Any, plan: list[Planned]) -> None:
         connection.execute(HISTORY_DDL)
         for p in plan:
             with connection.transaction():
@@ -76,7 +76,7 @@ class _Postgres:
 class _Counter:
     """Context manager adding a PyMySQL counting connection's commands to a counter."""
 
-    def __init__(self, connection: Any, counter: List[int]) -> None:
+    def __init__(self, connection: Any, counter: list[int]) -> None:
         self.connection, self.counter = connection, counter
 
     def __enter__(self) -> None:
@@ -104,10 +104,10 @@ class _MariaDB:
         return self.connection_class(host=self.server.host, port=self.server.port, user=self.server.user, password="",
                                      database=database, autocommit=autocommit)
 
-    def counted(self, connection: Any, counter: List[int]) -> Any:
+    def counted(self, connection: Any, counter: list[int]) -> Any:
         return _Counter(connection, counter)
 
-    def hand_loop(self, connection: Any, plan: List[Planned]) -> None:
+    def hand_loop(self, connection: Any, plan: list[Planned]) -> None:
         with connection.cursor() as cursor:
             cursor.execute(HISTORY_DDL)
             for p in plan:
@@ -124,7 +124,7 @@ class _MariaDB:
             return len(cursor.fetchall())
 
 
-def _apply_subject(db: Any, work: Callable[[Any], object], counter: List[int]) -> Subject:
+def _apply_subject(db: Any, work: Callable[[Any], object], counter: list[int]) -> Subject:
     """Fresh database and connection (untimed), then time ``work(connection)`` while counting round trips."""
     def subject() -> Sample:
         connection = db.connect(db.new_database())
@@ -146,7 +146,7 @@ def _measure(ctx: Context, label: str, db: Any) -> None:
     n = 20 if ctx.quick else min(1000, ctx.max_n)
     plan = planned(bulk_registry(n), db.dialect)
     ours_counter, hand_counter = [0], [0]
-    subjects: Dict[str, Subject] = {
+    subjects: dict[str, Subject] = {
         HAND: _apply_subject(db, lambda c: db.hand_loop(c, plan), hand_counter),
         OURS: _apply_subject(db, lambda c: run_agent_migrations(c, registry=bulk_registry(n)), ours_counter),
     }
@@ -158,17 +158,17 @@ def _measure(ctx: Context, label: str, db: Any) -> None:
     connection = db.connect(database, autocommit=True)  # the floor's read must not leave a transaction open
     registry = bulk_registry(0)
     run_agent_migrations(connection, registry=registry)
-    noop_counter: List[int] = [0]
-    floor_counter: List[int] = [0]
+    noop_counter: list[int] = [0]
+    floor_counter: list[int] = [0]
 
-    def counted(counter: List[int], work: Callable[[], object]) -> Sample:
+    def counted(counter: list[int], work: Callable[[], object]) -> Sample:
         before = counter[0]
         with db.counted(connection, counter):
             sample = stopwatch(work)
         sample.counts["roundtrips"] = counter[0] - before
         return sample
 
-    noop: Dict[str, Subject] = {
+    noop: dict[str, Subject] = {
         FLOOR: lambda: counted(floor_counter, lambda: db.read_history(connection)),
         f"{OURS} no-op": lambda: counted(noop_counter, lambda: run_agent_migrations(connection, registry=registry)),
     }
@@ -178,7 +178,7 @@ def _measure(ctx: Context, label: str, db: Any) -> None:
     connection.close()
 
 
-def _roundtrip_notes(outcomes: Dict[str, Outcome], total: int) -> Dict[str, str]:
+def _roundtrip_notes(outcomes: dict[str, Outcome], total: int) -> dict[str, str]:
     notes = {}
     for name, outcome in outcomes.items():
         trips = outcome.count("roundtrips")

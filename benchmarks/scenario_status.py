@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Dict, List, Tuple
 
 from .context import DISK, Context
 from .results import Row
@@ -21,10 +20,10 @@ from .workload import bulk_registry, history_rows_sqlite, planned, read_history_
 NAME = "status"
 OURS = "nocodo-agents migration_status"
 FLOOR = "floor (read history)"
-SIZES: List[Tuple[int, int]] = [(1000, 10), (10_000, 100)]
+SIZES: list[tuple[int, int]] = [(1000, 10), (10_000, 100)]
 
 
-def status_outcomes(ctx: Context, n: int, agents: int, rounds: int) -> Dict[str, Outcome]:
+def status_outcomes(ctx: Context, n: int, agents: int, rounds: int) -> dict[str, Outcome]:
     """Interleave our status and the history read on one open connection to n applied migrations."""
     from nocodo_agents.status import migration_status
 
@@ -43,7 +42,7 @@ def status_outcomes(ctx: Context, n: int, agents: int, rounds: int) -> Dict[str,
         migration_status(connection, registry=registry)
         return Sample(time.perf_counter() - started)
 
-    subjects: Dict[str, Subject] = {FLOOR: lambda: stopwatch(lambda: read_history_sqlite(connection)), OURS: ours}
+    subjects: dict[str, Subject] = {FLOOR: lambda: stopwatch(lambda: read_history_sqlite(connection)), OURS: ours}
     try:
         return interleave(subjects, rounds, reference=FLOOR)
     finally:
@@ -53,7 +52,7 @@ def status_outcomes(ctx: Context, n: int, agents: int, rounds: int) -> Dict[str,
 def run(ctx: Context) -> None:
     """Each size, then how the per-migration cost grew between the smallest and the largest."""
     sizes = [(20, 2), (60, 6)] if ctx.quick else [(n, k) for n, k in SIZES if n <= ctx.max_n]
-    per_migration: Dict[int, float] = {}
+    per_migration: dict[int, float] = {}
     for n, agents in sizes:
         bench = f"status: {n} applied migrations, {agents} agents"
         outcomes = status_outcomes(ctx, n, agents, ctx.rounds(10 if n < 10_000 else 5))

@@ -16,8 +16,9 @@ import subprocess
 import tempfile
 import time
 import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Callable
 
 
 @dataclass
@@ -25,7 +26,7 @@ class Sample:
     """One timed run: seconds, plus counts the subject measured on the way (peak RSS, statements...)."""
 
     seconds: float
-    counts: Dict[str, float] = field(default_factory=dict)
+    counts: dict[str, float] = field(default_factory=dict)
 
 
 #: A subject: runs its work once and returns how long the timed part took.
@@ -37,21 +38,21 @@ class Outcome:
     """What the rounds measured of one subject (``error`` set when it failed, then it was dropped)."""
 
     name: str
-    samples: List[Sample] = field(default_factory=list)
-    ratios: List[float] = field(default_factory=list)
-    error: Optional[str] = None
+    samples: list[Sample] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
+    error: str | None = None
 
     @property
-    def median(self) -> Optional[float]:
+    def median(self) -> float | None:
         """Median seconds, or None without samples."""
         return statistics.median(s.seconds for s in self.samples) if self.samples else None
 
     @property
-    def ratio(self) -> Optional[float]:
+    def ratio(self) -> float | None:
         """Median of the per-round ratios to the reference subject."""
         return statistics.median(self.ratios) if self.ratios else None
 
-    def count(self, key: str) -> Optional[float]:
+    def count(self, key: str) -> float | None:
         """Median of one count over the samples that carry it."""
         values = [s.counts[key] for s in self.samples if key in s.counts]
         return statistics.median(values) if values else None
@@ -69,7 +70,7 @@ def stopwatch(work: Callable[[], object]) -> Sample:
 GNU_TIME = "/usr/bin/time"
 
 
-def run_command(argv: Sequence[str], env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None) -> Sample:
+def run_command(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None) -> Sample:
     """Run a whole command and time it; then once more under GNU time for its peak RSS (KiB), ``peak_rss_kib``.
 
     Fails on a non-zero exit. Without GNU time the sample has no RSS.
@@ -89,7 +90,7 @@ def run_command(argv: Sequence[str], env: Optional[Mapping[str, str]] = None, cw
     return sample
 
 
-def interleave(subjects: Mapping[str, Subject], rounds: int, reference: str) -> Dict[str, Outcome]:
+def interleave(subjects: Mapping[str, Subject], rounds: int, reference: str) -> dict[str, Outcome]:
     """Run every subject once per round, rotating the order; ratios are taken against ``reference``.
 
     A subject that raises is recorded with its error and left out of later
@@ -99,7 +100,7 @@ def interleave(subjects: Mapping[str, Subject], rounds: int, reference: str) -> 
     outcomes = {name: Outcome(name) for name in names}
     for round_index in range(rounds):
         shift = round_index % len(names)
-        this_round: Dict[str, float] = {}
+        this_round: dict[str, float] = {}
         for name in names[shift:] + names[:shift]:
             outcome = outcomes[name]
             if outcome.error is not None:

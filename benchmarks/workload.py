@@ -15,7 +15,7 @@ import os
 import sqlite3
 import types
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.hookspecs import hookimpl
@@ -36,7 +36,7 @@ def trivial_sql(version: int) -> str:
     return f"CREATE TABLE t_{version} (id INTEGER)"
 
 
-def _plugin(name: str, migrations: List[Migration]) -> types.ModuleType:
+def _plugin(name: str, migrations: list[Migration]) -> types.ModuleType:
     @hookimpl
     def nocodo_agents_migrations():  # type: ignore[no-untyped-def]
         return migrations
@@ -48,7 +48,7 @@ def _plugin(name: str, migrations: List[Migration]) -> types.ModuleType:
 
 def bulk_registry(n: int, agents: int = 1) -> AgentRegistry:
     """Core plus ``agents`` in-process agents sharing ``n`` trivial migrations (versions from FIRST)."""
-    per_agent: Dict[str, List[Migration]] = {f"bulk{a}": [] for a in range(agents)}
+    per_agent: dict[str, list[Migration]] = {f"bulk{a}": [] for a in range(agents)}
     for i in range(n):
         version = FIRST + i
         per_agent[f"bulk{i % agents}"].append(Migration(version, f"create_t_{version}", trivial_sql(version)))
@@ -61,14 +61,14 @@ class Planned:
 
     version: int
     name: str
-    statements: List[str]
+    statements: list[str]
     checksum: str
     agent: str
 
 
-def planned(registry: AgentRegistry, dialect: str = "sqlite") -> List[Planned]:
+def planned(registry: AgentRegistry, dialect: str = "sqlite") -> list[Planned]:
     """Every migration of ``registry``'s agents, in version order, ready for the hand loop."""
-    out: List[Planned] = []
+    out: list[Planned] = []
     for agent in registry.agent_names():
         for m in registry.migration_set(agent).migrations:
             statements = [s.strip() for s in m.sql(dialect).split(";") if s.strip()]
@@ -89,7 +89,7 @@ def ours_apply(path: str, registry: AgentRegistry, grouped: bool = False) -> int
 
     connection = sqlite3.connect(path)
     try:
-        kwargs: Dict[str, Any] = {"grouped": True} if grouped else {}
+        kwargs: dict[str, Any] = {"grouped": True} if grouped else {}
         report = run_agent_migrations(connection, registry=registry, **kwargs)
         return int(report.statements)
     finally:
@@ -105,7 +105,7 @@ def _insert(p: Planned) -> str:
             f"({p.version}, {_quote(p.name)}, {_quote(APPLIED_ON)}, {_quote(p.checksum)}, {_quote(p.agent)})")
 
 
-def hand_loop_sqlite(path: str, migrations: List[Planned], grouped: bool = False) -> None:
+def hand_loop_sqlite(path: str, migrations: list[Planned], grouped: bool = False) -> None:
     """The floor on SQLite: each migration (or all, ``grouped``) in one transaction with its history row."""
     connection = sqlite3.connect(path, isolation_level=None)
     try:
@@ -130,7 +130,7 @@ def fresh(path: str) -> str:
     return path
 
 
-def history_rows_sqlite(path: str, migrations: List[Planned]) -> None:
+def history_rows_sqlite(path: str, migrations: list[Planned]) -> None:
     """Write the history of ``migrations`` as applied (tables left out): a set-up for read-only benchmarks."""
     connection = sqlite3.connect(path, isolation_level=None)
     try:
@@ -145,6 +145,6 @@ def history_rows_sqlite(path: str, migrations: List[Planned]) -> None:
         connection.close()
 
 
-def read_history_sqlite(connection: sqlite3.Connection) -> Optional[int]:
+def read_history_sqlite(connection: sqlite3.Connection) -> int | None:
     """The in-process floor: read the whole history on an open connection."""
     return len(connection.execute(f"SELECT * FROM {HISTORY}").fetchall())

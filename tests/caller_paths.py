@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Callable
 
 import pytest
-
 from conftest import registry_of
+
 from nocodo_agents import MigrationFailedError, ResolveRefusedError
 from nocodo_agents.lifecycle import (
     baseline,

@@ -11,9 +11,10 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
+from typing import Any
 
 CONSOLE_SCRIPT = str(Path(sys.executable).with_name("nocodo-agents"))
 
@@ -24,7 +25,7 @@ def write_agent_distribution(
     agent: str,
     package: str,
     modules: Mapping[str, str],
-    plugin_source: Optional[str] = None,
+    plugin_source: str | None = None,
     version: str = "1.0",
 ) -> None:
     """Unpack an agent distribution into ``site``: ``modules`` maps ``V{n}__{name}`` to module source."""
@@ -41,7 +42,7 @@ def write_agent_distribution(
     (info / "entry_points.txt").write_text(f"[nocodo_agents]\n{agent} = {package}.plugin\n")
 
 
-def plugin_module(package: str, requires: Optional[Sequence[str]] = None) -> str:
+def plugin_module(package: str, requires: Sequence[str] | None = None) -> str:
     """The source of an agent's ``plugin`` module: the migrations of ``package.migrations`` and, unless ``None``,
     ``requires`` returned by ``nocodo_agents_requires``."""
     text = "from nocodo_agents.plugins import hookimpl, load_migrations\n\n\n"
@@ -61,7 +62,7 @@ def site_on_sys_path(tmp_path: Path, monkeypatch: Any, package_prefix: str = "no
         del sys.modules[name]
 
 
-def sql_module(sql: str, rollback: Optional[str] = None) -> str:
+def sql_module(sql: str, rollback: str | None = None) -> str:
     text = f"def migration(dialect):\n    return {sql!r}\n"
     if rollback is not None:
         text += f"\n\ndef rollback(dialect):\n    return {rollback!r}\n"
@@ -87,13 +88,13 @@ class Cli:
         self.site = site
 
     @classmethod
-    def with_empty_site(cls, tmp_path: Path) -> "Cli":
+    def with_empty_site(cls, tmp_path: Path) -> Cli:
         """Run in ``tmp_path``, with a new, empty site ``tmp_path/site`` for agents to be unpacked into."""
         (tmp_path / "site").mkdir()
         return cls(tmp_path, tmp_path / "site")
 
     @classmethod
-    def in_work_directory(cls, tmp_path: Path, site: Optional[Path] = None) -> "Cli":
+    def in_work_directory(cls, tmp_path: Path, site: Path | None = None) -> Cli:
         """Run in a new directory ``tmp_path/work``, with ``site`` (by default a new, empty ``tmp_path/site``)."""
         if site is None:
             site = tmp_path / "site"
@@ -102,7 +103,7 @@ class Cli:
         work.mkdir()
         return cls(work, site)
 
-    def __call__(self, *args: str, env: Optional[Dict[str, str]] = None, module: bool = False) -> Result:
+    def __call__(self, *args: str, env: dict[str, str] | None = None, module: bool = False) -> Result:
         unset = ("NOCODO_AGENTS_DB", "NOCODO_AGENTS_AGENTS", "NOCODO_AGENTS_LOCK_TIMEOUT", "PYTHONPATH")  # the caller's settings
         environment = {k: v for k, v in os.environ.items() if k not in unset}
         environment["PYTHONPATH"] = str(self.site)

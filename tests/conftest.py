@@ -14,8 +14,9 @@ import sys
 import textwrap
 import time
 import types
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Callable
 
 import pytest
 
@@ -24,8 +25,9 @@ from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.plugins import hookimpl, load_migrations
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nocodo_agents.migration import Migration
     from servers import MariaDBServer, PgBouncer, PostgresServer
+
+    from nocodo_agents.migration import Migration
 
 _counter = itertools.count()
 
@@ -78,7 +80,7 @@ def _no_installed_agents(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
     AgentRegistry.clear_installed()
 
 
-def migration_module(sql: str, *, rollback: Optional[str] = None, transactional: bool = True) -> str:
+def migration_module(sql: str, *, rollback: str | None = None, transactional: bool = True) -> str:
     """Source of a V-module whose migration() returns ``sql``."""
     text = f"def migration(dialect):\n    return {sql!r}\n"
     if rollback is not None:
@@ -101,7 +103,7 @@ def agent_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[C
     monkeypatch.syspath_prepend(str(root))
     created = []
 
-    def make(modules: Mapping[str, str], plugin_source: Optional[str] = None) -> str:
+    def make(modules: Mapping[str, str], plugin_source: str | None = None) -> str:
         name = f"nocodo_test_agent_{next(_counter)}"
         package = root / name
         (package / "migrations").mkdir(parents=True)
@@ -128,7 +130,7 @@ def _module_with(hook: Callable[..., object]) -> types.ModuleType:
     return module
 
 
-def plugin_for(package: str, requires: Optional[object] = None) -> types.ModuleType:
+def plugin_for(package: str, requires: object | None = None) -> types.ModuleType:
     """A plugin object whose hook returns the migrations of ``package`` and, unless ``None``, whose
     ``nocodo_agents_requires`` returns ``requires``."""
 
@@ -147,7 +149,7 @@ def plugin_for(package: str, requires: Optional[object] = None) -> types.ModuleT
     return module
 
 
-def plugin_returning(migrations: Sequence["Migration"]) -> types.ModuleType:
+def plugin_returning(migrations: Sequence[Migration]) -> types.ModuleType:
     """A plugin object whose hook returns ``migrations`` (this very sequence, at every call), built in the test."""
 
     @hookimpl
@@ -174,7 +176,7 @@ def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
     connection.close()
 
 
-def tables(connection: sqlite3.Connection) -> Dict[str, str]:
+def tables(connection: sqlite3.Connection) -> dict[str, str]:
     """name -> type of every schema object, SQLite's own excluded."""
     return dict(
         connection.execute(
@@ -193,7 +195,7 @@ def history(connection: sqlite3.Connection) -> list:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator["PostgresServer"]:
+def postgres_server() -> Iterator[PostgresServer]:
     from servers import PostgresServer
 
     server = PostgresServer()
@@ -204,7 +206,7 @@ def postgres_server() -> Iterator["PostgresServer"]:
 
 
 @pytest.fixture(scope="session")
-def pgbouncer(postgres_server: "PostgresServer") -> Iterator["PgBouncer"]:
+def pgbouncer(postgres_server: PostgresServer) -> Iterator[PgBouncer]:
     from servers import PgBouncer
 
     bouncer = PgBouncer(postgres_server)
@@ -215,7 +217,7 @@ def pgbouncer(postgres_server: "PostgresServer") -> Iterator["PgBouncer"]:
 
 
 @pytest.fixture(scope="session")
-def mariadb_server() -> Iterator["MariaDBServer"]:
+def mariadb_server() -> Iterator[MariaDBServer]:
     from servers import MariaDBServer
 
     server = MariaDBServer()
@@ -226,7 +228,7 @@ def mariadb_server() -> Iterator["MariaDBServer"]:
 
 
 @pytest.fixture
-def mariadb_database(mariadb_server: "MariaDBServer") -> Iterator[str]:
+def mariadb_database(mariadb_server: MariaDBServer) -> Iterator[str]:
     """The name of a database of its own on the private MariaDB server, dropped after the test."""
     import uuid
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import Counter
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any, Callable
 
 from conftest import registry_of
+
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.lifecycle import rollback_migrations
 
 RUNNERS = 16
 
 
-def _member(connect: Callable[[], Any], package: str, rollback_to: Optional[int], barrier: Any, results: Any) -> None:
+def _member(connect: Callable[[], Any], package: str, rollback_to: int | None, barrier: Any, results: Any) -> None:
     try:
         connection = connect()
         barrier.wait(timeout=60)
@@ -29,8 +31,8 @@ def _member(connect: Callable[[], Any], package: str, rollback_to: Optional[int]
 
 
 def run_fleet(
-    connect: Callable[[], Any], package: str, members: int = RUNNERS, rollback_to: Optional[int] = None
-) -> List[Tuple[str, Any]]:
+    connect: Callable[[], Any], package: str, members: int = RUNNERS, rollback_to: int | None = None
+) -> list[tuple[str, Any]]:
     """Fork ``members`` processes that each ``connect()`` and migrate (or roll back to ``rollback_to``) at once.
 
     Returns each member's outcome: ``("ok", versions applied or rolled back)`` or ``("error", message)``.
@@ -38,7 +40,7 @@ def run_fleet(
     return fork_together(_member, [(connect, package, rollback_to)] * members)
 
 
-def fork_together(member: Callable[..., None], arguments: Sequence[Tuple[Any, ...]]) -> List[Any]:
+def fork_together(member: Callable[..., None], arguments: Sequence[tuple[Any, ...]]) -> list[Any]:
     """Fork one process per tuple of ``arguments``, each calling ``member(*its_arguments, barrier, results)``.
 
     ``member`` waits at ``barrier`` (all start their work at once) and puts its
@@ -58,7 +60,7 @@ def fork_together(member: Callable[..., None], arguments: Sequence[Tuple[Any, ..
     return outcomes
 
 
-def assert_each_applied_once(outcomes: Sequence[Tuple[str, Any]], expected: Sequence[int]) -> None:
+def assert_each_applied_once(outcomes: Sequence[tuple[str, Any]], expected: Sequence[int]) -> None:
     """Every member succeeded and every expected version was applied by exactly one of them."""
     assert [detail for status, detail in outcomes if status != "ok"] == []
     applied = Counter(v for _, versions in outcomes for v in versions)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Tuple
+from typing import Any, Callable
 
 
 def connect_to_fresh_database(request: Any, tmp_path: Path, name: str) -> Callable[[], Any]:
@@ -31,7 +32,7 @@ def connect_to_fresh_database(request: Any, tmp_path: Path, name: str) -> Callab
     return lambda: psycopg.connect(server.dsn(database))
 
 
-def open_fresh_database(request: Any, tmp_path: Path, name: str) -> Iterator[Tuple[str, Any]]:
+def open_fresh_database(request: Any, tmp_path: Path, name: str) -> Iterator[tuple[str, Any]]:
     """``(dialect, a connection to a fresh database)``, closed after the test unless the test closed it: use it as
     ``yield from open_fresh_database(request, tmp_path, name)`` in the fixture. SQLite: the file ``tmp_path/name.sqlite``;
     PostgreSQL: a new database named after ``name``; MariaDB: the ``mariadb_database`` fixture's (dropped after the test)."""
@@ -62,7 +63,7 @@ def fresh_database_url(request: Any, tmp_path: Path, name: str, sqlite_file: str
     return server.url(database)
 
 
-def query(conn: Any, sql: str) -> List[Tuple[Any, ...]]:
+def query(conn: Any, sql: str) -> list[tuple[Any, ...]]:
     """The rows of ``sql`` as tuples; the read transaction is committed, so ``conn`` holds no snapshot or lock after it."""
     cursor = conn.cursor()
     cursor.execute(sql)
@@ -71,6 +72,6 @@ def query(conn: Any, sql: str) -> List[Tuple[Any, ...]]:
     return rows
 
 
-def versions(conn: Any) -> List[int]:
+def versions(conn: Any) -> list[int]:
     """The versions the history holds, in order."""
     return [int(row[0]) for row in query(conn, "SELECT version FROM refinery_schema_history ORDER BY version")]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable
 
 from nocodo_agents.checksum import checksum
 from nocodo_agents.database.migrations import run_agent_migrations
@@ -25,7 +26,7 @@ REFINERY_CREATE = (
 )
 #: When refinery's row was written, as refinery writes it (RFC 3339, nanoseconds).
 REFINERY_APPLIED_ON = "2026-11-30T09:00:00.123456789Z"
-#: A timestamp version, as the README tells third parties to number their migrations.
+#: A timestamp version, as the docs (writing an agent) tell third parties to number their migrations.
 TIMESTAMP = 20261201120000
 
 
@@ -47,7 +48,7 @@ class Db:
         finally:
             connection.close()
 
-    def rows(self, sql: str) -> List[Tuple[Any, ...]]:
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
         connection = self.connect()
         try:
             cursor = connection.cursor()
@@ -58,7 +59,7 @@ class Db:
         finally:
             connection.close()
 
-    def history(self) -> List[Tuple[int, str, str, Optional[str]]]:
+    def history(self) -> list[tuple[int, str, str, str | None]]:
         """``(version, name, checksum, agent)`` of every history row, in version order."""
         return [
             (int(v), str(n), str(c), a)
@@ -142,7 +143,7 @@ def call(db: Db, operation: Callable[..., Any], *args: Any, **kwargs: Any) -> An
         connection.close()
 
 
-def migrate(db: Db, registry: Any, agents: Optional[Sequence[str]] = None, **kwargs: Any) -> Any:
+def migrate(db: Db, registry: Any, agents: Sequence[str] | None = None, **kwargs: Any) -> Any:
     """``run_agent_migrations`` on a connection of its own with ``registry`` (and ``agents``); its report."""
     return call(db, run_agent_migrations, agents, registry=registry, **kwargs)
 
@@ -168,7 +169,7 @@ def widen_by_hand_keeping_32_bit_checksums(db: Db) -> None:
 _REFINERY_RFC3339 = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 
 
-def refinery_verify(db: Db, migrations: Sequence[Migration], abort_missing: bool = True) -> List[int]:
+def refinery_verify(db: Db, migrations: Sequence[Migration], abort_missing: bool = True) -> list[int]:
     """Read the history as refinery_core 0.9.1 built with ``int8-versions`` does, then ``verify_migrations``.
 
     refinery's ``query_applied_migrations`` takes the version as an ``i64``

@@ -16,7 +16,6 @@ import sys
 import textwrap
 import venv
 from pathlib import Path
-from typing import Dict
 
 #: the checkout: the core distribution, with requirements_qna's under plugins/
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +31,7 @@ def run(*args: str, cwd: Path | None = None) -> str:
     return result.stdout
 
 
-def write_project(root: Path, files: Dict[str, str]) -> Path:
+def write_project(root: Path, files: dict[str, str]) -> Path:
     """Write ``files`` (relative path -> text, dedented) below ``root``; return ``root``."""
     for name, text in files.items():
         path = root / name

@@ -19,8 +19,9 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable
 
 import pytest
 
@@ -42,7 +43,7 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _find(names: List[str], patterns: List[str]) -> Optional[str]:
+def _find(names: list[str], patterns: list[str]) -> str | None:
     for name in names:
         found = shutil.which(name)
         if found:
@@ -54,7 +55,7 @@ def _find(names: List[str], patterns: List[str]) -> Optional[str]:
     return None
 
 
-def _as_user(user: Optional[str]) -> Optional[Callable[[], None]]:
+def _as_user(user: str | None) -> Callable[[], None] | None:
     if user is None:
         return None
     record = pwd.getpwnam(user)
@@ -66,7 +67,7 @@ def _as_user(user: Optional[str]) -> Optional[Callable[[], None]]:
     return demote
 
 
-def _service_user() -> Optional[str]:
+def _service_user() -> str | None:
     """``postgres`` when running as root (PostgreSQL and PgBouncer refuse root), else nobody to switch to."""
     if os.geteuid() != 0:
         return None
@@ -89,7 +90,7 @@ def _wait_for_port(port: int, process: subprocess.Popen, log: Path, seconds: flo
     raise RuntimeError(f"server did not listen on {port} within {seconds} s:\n{log.read_text() if log.exists() else ''}")
 
 
-def _stop(process: Optional[subprocess.Popen], sig: int, timeout: float) -> None:
+def _stop(process: subprocess.Popen | None, sig: int, timeout: float) -> None:
     """Ask a server to stop with ``sig``; kill it if it has not stopped after ``timeout`` seconds."""
     if process is None or process.poll() is not None:
         return
@@ -101,7 +102,7 @@ def _stop(process: Optional[subprocess.Popen], sig: int, timeout: float) -> None
         process.wait()
 
 
-def _restart(launch: Callable[[], None], previous: Optional[subprocess.Popen], attempts: int = 20) -> None:
+def _restart(launch: Callable[[], None], previous: subprocess.Popen | None, attempts: int = 20) -> None:
     """Reap the previous server process, then ``launch`` until it starts.
 
     After a SIGKILL the server's children (or the port) may linger a moment,
@@ -133,9 +134,9 @@ class PostgresServer:
         self.os_user = _service_user()
         self.root = Path(tempfile.mkdtemp(prefix="nocodo-pg-"))
         self.port = free_port()
-        self.process: Optional[subprocess.Popen] = None
+        self.process: subprocess.Popen | None = None
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         if self.os_user:
             record = pwd.getpwnam(self.os_user)
             os.chown(self.root, record.pw_uid, record.pw_gid)
@@ -159,7 +160,7 @@ class PostgresServer:
         _wait_for_port(self.port, self.process, log)
         self._wait_ready()
 
-    def restart(self) -> "PostgresServer":
+    def restart(self) -> PostgresServer:
         """Start again on the same data directory and port, once the previous server has stopped or been killed."""
         _restart(self._launch, self.process)
         return self
@@ -177,10 +178,10 @@ class PostgresServer:
                     raise
                 time.sleep(0.1)
 
-    def dsn(self, database: str, port: Optional[int] = None) -> str:
+    def dsn(self, database: str, port: int | None = None) -> str:
         return f"host={self.host} port={port or self.port} user={self.user} dbname={database}"
 
-    def url(self, database: str, port: Optional[int] = None) -> str:
+    def url(self, database: str, port: int | None = None) -> str:
         return f"postgresql://{self.user}@{self.host}:{port or self.port}/{database}"
 
     def create_database(self, name: str) -> None:
@@ -208,9 +209,9 @@ class PgBouncer:
         self.query_wait_timeout = query_wait_timeout
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="nocodo-pgbouncer-"))
-        self.process: Optional[subprocess.Popen] = None
+        self.process: subprocess.Popen | None = None
 
-    def start(self) -> "PgBouncer":
+    def start(self) -> PgBouncer:
         (self.root / "users.txt").write_text(f'"{self.server.user}" ""\n')
         config = self.root / "pgbouncer.ini"
         config.write_text(
@@ -255,15 +256,15 @@ class MariaDBServer:
             unavailable("MariaDB server binaries (mariadb-install-db, mariadbd) not found: apt-get install mariadb-server")
         self.root = Path(tempfile.mkdtemp(prefix="nocodo-mariadb-"))
         self.port = free_port()
-        self.process: Optional[subprocess.Popen] = None
+        self.process: subprocess.Popen | None = None
 
-    def _common(self) -> List[str]:
+    def _common(self) -> list[str]:
         user = ["--user=root"] if os.geteuid() == 0 else []
         # a tmpdir of its own: internal temporary tables never meet another server's files in /tmp
         (self.root / "tmp").mkdir(exist_ok=True)
         return ["--no-defaults", f"--datadir={self.root / 'data'}", f"--tmpdir={self.root / 'tmp'}", *user]
 
-    def start(self) -> "MariaDBServer":
+    def start(self) -> MariaDBServer:
         subprocess.run(
             [self.install, *self._common(), "--auth-root-authentication-method=normal", "--skip-test-db"],
             check=True, capture_output=True, cwd=self.root,
@@ -285,12 +286,12 @@ class MariaDBServer:
         _wait_for_port(self.port, self.process, log)
         self._wait_ready()
 
-    def restart(self) -> "MariaDBServer":
+    def restart(self) -> MariaDBServer:
         """Start again on the same data directory and port, once the previous server has stopped or been killed."""
         _restart(self._launch, self.process)
         return self
 
-    def connect(self, database: Optional[str] = None):  # type: ignore[no-untyped-def]
+    def connect(self, database: str | None = None):  # type: ignore[no-untyped-def]
         import pymysql
 
         return pymysql.connect(host=self.host, port=self.port, user=self.user, password="", database=database)

@@ -3,14 +3,14 @@
 import sqlite3
 
 import pytest
-
 from conftest import history, registry_of, tables
+
 from nocodo_agents import AdoptionAmbiguousError, PartialSchemaError
+from nocodo_agents.cli.hints import hint_for
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import baseline
 from nocodo_agents.loading import load_migrations
-from nocodo_agents.cli.hints import hint_for
 
 
 def make_legacy(connection: sqlite3.Connection) -> None:

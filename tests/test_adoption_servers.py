@@ -10,19 +10,20 @@ unrelated tables still get every migration, data migrations included.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, List, Set, Tuple
+from typing import Any
 
 import pytest
-
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import registry_of
+
 from nocodo_agents import AdoptionAmbiguousError, PartialSchemaError
+from nocodo_agents.cli.hints import hint_for
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.lifecycle import baseline, verify_database
 from nocodo_agents.loading import load_migrations
 from nocodo_agents.schema.split import split_statements
-from nocodo_agents.cli.hints import hint_for
 
 _names = itertools.count()
 
@@ -45,18 +46,18 @@ class ServerDatabase:
                 cursor.execute(statement)
         self.conn.commit()
 
-    def rows(self, sql: str) -> List[Tuple[Any, ...]]:
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
         with self.conn.cursor() as cursor:
             cursor.execute(sql)
             found = list(cursor.fetchall())
         self.conn.commit()
         return found
 
-    def tables(self) -> Set[str]:
+    def tables(self) -> set[str]:
         schema = "current_schema()" if self.dialect == "postgresql" else "DATABASE()"
         return {r[0] for r in self.rows(f"SELECT table_name FROM information_schema.tables WHERE table_schema = {schema}")}
 
-    def colours(self) -> List[str]:
+    def colours(self) -> list[str]:
         return sorted(r[0] for r in self.rows("SELECT name FROM colours"))
 
     def make_legacy(self) -> None:

@@ -17,12 +17,12 @@ what it finds, and records 64-bit checksums once the history is 64-bit.
 
 from __future__ import annotations
 
-import subprocess
 import sqlite3
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable
 
 import pytest
 
@@ -80,8 +80,8 @@ class Interleaving(sqlite3.Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.begins = 0
-        self.before_begin: Dict[int, Callable[[], None]] = {}
-        self.sent: List[str] = []
+        self.before_begin: dict[int, Callable[[], None]] = {}
+        self.sent: list[str] = []
 
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
         self.sent.append(sql)
@@ -163,7 +163,7 @@ def other_runner(where: str, database: Path, work: str, agents: Any) -> Callable
     return in_another_process
 
 
-def versions(database: Path) -> List[int]:
+def versions(database: Path) -> list[int]:
     conn = sqlite3.connect(database)
     try:
         return [row[0] for row in conn.execute("SELECT version FROM refinery_schema_history ORDER BY version")]

@@ -16,12 +16,12 @@ the guard scans the history only after someone else wrote.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable
 
 import psycopg
 import pytest
-
 from conftest import plugin_returning
+
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.engine.rollback import rollback_migrations
 from nocodo_agents.migration import Migration
@@ -33,7 +33,7 @@ _names = itertools.count()
 _OPENS = "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_try_advisory_xact_lock("
 
 
-def _tables(first: int, last: int) -> List[Migration]:
+def _tables(first: int, last: int) -> list[Migration]:
     return [
         Migration(v, f"create_g_{v}", f"CREATE TABLE g_{v} (id INTEGER)", rollback=f"DROP TABLE g_{v}")
         for v in range(first, last + 1)
@@ -58,7 +58,7 @@ class Interleaving(psycopg.Connection):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.opened = 0
-        self.before_opening: Dict[int, Callable[[], None]] = {}
+        self.before_opening: dict[int, Callable[[], None]] = {}
 
     def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         frame = getattr(gen, "gi_frame", None)
@@ -72,13 +72,13 @@ class Interleaving(psycopg.Connection):  # type: ignore[type-arg]
 
 
 @pytest.fixture
-def database(postgres_server) -> Tuple[Any, str]:
+def database(postgres_server) -> tuple[Any, str]:
     name = f"pgtoken_{next(_names)}"
     postgres_server.create_database(name)
     return postgres_server, postgres_server.dsn(name)
 
 
-def versions(dsn: str) -> List[int]:
+def versions(dsn: str) -> list[int]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         return [row[0] for row in conn.execute("SELECT version FROM refinery_schema_history ORDER BY version")]
 
@@ -100,7 +100,7 @@ def other_runner(dsn: str, work: Callable[[Any], None]) -> Callable[[], None]:
     return run
 
 
-def test_another_runner_applying_the_rest_between_two_transactions_is_seen(database: Tuple[Any, str]) -> None:
+def test_another_runner_applying_the_rest_between_two_transactions_is_seen(database: tuple[Any, str]) -> None:
     _, dsn = database
     conn = Interleaving.connect(dsn)
     conn.before_opening[5] = other_runner(dsn, lambda other: run_agent_migrations(other, registry=registry()))  # after V1-V3, V100
@@ -110,7 +110,7 @@ def test_another_runner_applying_the_rest_between_two_transactions_is_seen(datab
     conn.close()
 
 
-def test_a_rollback_and_another_agents_apply_between_two_transactions_is_seen(database: Tuple[Any, str]) -> None:
+def test_a_rollback_and_another_agents_apply_between_two_transactions_is_seen(database: tuple[Any, str]) -> None:
     """Same number of rows, other versions: the run plans again and applies V100 again."""
     _, dsn = database
 
@@ -126,7 +126,7 @@ def test_a_rollback_and_another_agents_apply_between_two_transactions_is_seen(da
     conn.close()
 
 
-def test_an_unrelated_commit_costs_one_full_guard_and_no_new_plan(database: Tuple[Any, str]) -> None:
+def test_an_unrelated_commit_costs_one_full_guard_and_no_new_plan(database: tuple[Any, str]) -> None:
     server, dsn = database
     quiet_name = f"pgtoken_{next(_names)}"
     server.create_database(quiet_name)
@@ -148,7 +148,7 @@ def test_an_unrelated_commit_costs_one_full_guard_and_no_new_plan(database: Tupl
     quiet.close()
 
 
-def test_another_agents_migration_applied_between_two_transactions_is_planned_around(database: Tuple[Any, str]) -> None:
+def test_another_agents_migration_applied_between_two_transactions_is_planned_around(database: tuple[Any, str]) -> None:
     _, dsn = database
     late = AgentRegistry.from_plugins({"late": plugin_returning(_tables(500, 500))})
     conn = Interleaving.connect(dsn)

@@ -46,24 +46,24 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from pathlib import Path
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable
 
 import pytest
-
 from conftest import plugin_returning
+from test_apply_linear import bulk_registry
+
 from nocodo_agents.engine.migrate import migrate
 from nocodo_agents.engine.run import open_run
 from nocodo_agents.schema.constraint_checks import queues_no_checks
-from test_apply_linear import bulk_registry
 
 _names = itertools.count()
 
 #: (statements, rows read, round trips) per migration applied, by dialect.
-PER_MIGRATION: Dict[str, Tuple[int, int, int]] = {"sqlite": (5, 1, 3), "postgresql": (6, 3, 3), "mariadb": (6, 0, 6)}
+PER_MIGRATION: dict[str, tuple[int, int, int]] = {"sqlite": (5, 1, 3), "postgresql": (6, 3, 3), "mariadb": (6, 0, 6)}
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Tuple[str, Callable[[], Any]]:
+def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Callable[[], Any]]:
     """The dialect, and a function opening a connection to a new, empty database."""
     if request.param == "sqlite":
         return "sqlite", lambda: sqlite3.connect(tmp_path / f"counts_{next(_names)}.sqlite")
@@ -81,7 +81,7 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Tuple[str, Callable
     return request.param, connect
 
 
-def counted(connect: Callable[[], Any], n: int, grouped: bool = False) -> Tuple[int, int, int, int]:
+def counted(connect: Callable[[], Any], n: int, grouped: bool = False) -> tuple[int, int, int, int]:
     """Apply core and ``n`` bulk migrations to a fresh database: statements, rows read, full history reads, round trips."""
     conn = connect()
     try:
@@ -103,7 +103,7 @@ def counted(connect: Callable[[], Any], n: int, grouped: bool = False) -> Tuple[
         conn.close()
 
 
-def test_each_migration_costs_a_fixed_number_of_statements_and_rows(fresh: Tuple[str, Callable[[], Any]]) -> None:
+def test_each_migration_costs_a_fixed_number_of_statements_and_rows(fresh: tuple[str, Callable[[], Any]]) -> None:
     dialect, connect = fresh
     statements_10, rows_10, reads_10, trips_10 = counted(connect, 10)
     statements_30, rows_30, reads_30, trips_30 = counted(connect, 30)
@@ -192,7 +192,7 @@ def test_a_deferred_violation_after_rowless_migrations_still_names_its_migration
     conn.close()
 
 
-def _traced_round_trips(postgres_server, n: int, grouped: bool = False) -> Tuple[int, int]:
+def _traced_round_trips(postgres_server, n: int, grouped: bool = False) -> tuple[int, int]:
     """Apply core and ``n`` bulk migrations on PostgreSQL: the round trips libpq saw, and the history's sequential scans.
 
     Round trips are counted at the connection (libpq's trace: one

@@ -14,14 +14,14 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from pathlib import Path
-from typing import Any, Callable, List
+from typing import Any, Callable
 
 import pytest
-
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import plugin_returning
 from fresh_database import connect_to_fresh_database
 from fresh_database import query as _query
+
 from nocodo_agents import Database, GroupedRunRefusedError, MigrationFailedError
 from nocodo_agents.cli.exit_codes import ExitCode, exit_code_for
 from nocodo_agents.discovery import AgentRegistry
@@ -33,16 +33,16 @@ from nocodo_agents.runner import run_agent_migrations
 _names = itertools.count()
 
 
-def registry(migrations: List[Migration]) -> AgentRegistry:
+def registry(migrations: list[Migration]) -> AgentRegistry:
     """Core plus agent ``bulk`` providing ``migrations``, registered in-process."""
     return AgentRegistry.from_plugins({"bulk": plugin_returning(migrations)})
 
 
-def tables(n: int, first: int = 100) -> List[Migration]:
+def tables(n: int, first: int = 100) -> list[Migration]:
     return [Migration(v, f"create_g_{v}", f"CREATE TABLE g_{v} (id INTEGER)") for v in range(first, first + n)]
 
 
-def failing_last(n: int) -> List[Migration]:
+def failing_last(n: int) -> list[Migration]:
     """``n`` tables, then a migration whose statement fails."""
     return [*tables(n), Migration(100 + n, "breaks", "INSERT INTO no_such_table VALUES (1)")]
 
@@ -53,7 +53,7 @@ def connect(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Any]
     return connect_to_fresh_database(request, tmp_path, "grouped")
 
 
-def _user_tables(conn: Any) -> List[str]:
+def _user_tables(conn: Any) -> list[str]:
     if isinstance(conn, sqlite3.Connection):
         return [row[0] for row in _query(conn, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
     return [row[0] for row in _query(conn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")]

@@ -12,18 +12,19 @@ runner cannot get in between.)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, List
+from typing import Any, Callable
 
 import pytest
-
 from conftest import plugin_returning
 from fresh_database import connect_to_fresh_database
 from fresh_database import versions as _versions
+
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.migration import Migration
 from nocodo_agents.runner import MigrationStep, run_agent_migrations
 
-def _tables(first: int, last: int) -> List[Migration]:
+
+def _tables(first: int, last: int) -> list[Migration]:
     return [Migration(v, f"create_g_{v}", f"CREATE TABLE g_{v} (id INTEGER)") for v in range(first, last + 1)]
 
 
@@ -43,7 +44,7 @@ def connect(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Any]
 
 def test_a_runner_finding_the_next_version_applied_by_another_plans_again(connect: Callable[[], Any]) -> None:
     first, second = connect(), connect()
-    others: List[MigrationStep] = []
+    others: list[MigrationStep] = []
 
     def meanwhile(step: MigrationStep) -> None:
         if step.version == 100:  # between this run's transactions, another runner applies all the rest

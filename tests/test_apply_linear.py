@@ -12,11 +12,11 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from pathlib import Path
-from typing import Any, Callable, Tuple
+from typing import Any, Callable
 
 import pytest
-
 from conftest import plugin_returning
+
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.engine.migrate import migrate
 from nocodo_agents.engine.run import open_run
@@ -33,7 +33,7 @@ def bulk_registry(n: int) -> AgentRegistry:
     return AgentRegistry.from_plugins({"bulk": plugin_returning(migrations)})
 
 
-def apply_counted(conn: Any, n: int) -> Tuple[int, int]:
+def apply_counted(conn: Any, n: int) -> tuple[int, int]:
     """Apply core and ``n`` bulk migrations to ``conn``; the statements sent and the rows read."""
     with open_run(conn, None, bulk_registry(n), 60) as run:
         report = migrate(run)
@@ -42,7 +42,7 @@ def apply_counted(conn: Any, n: int) -> Tuple[int, int]:
     return statements, rows
 
 
-def assert_linear(count: Callable[[int], Tuple[int, int]], small: int, large: int, per_migration: Tuple[int, int]) -> None:
+def assert_linear(count: Callable[[int], tuple[int, int]], small: int, large: int, per_migration: tuple[int, int]) -> None:
     """Growing from ``small`` to ``large`` migrations grows both counts at most in proportion (plus 5%).
 
     And each migration costs at most ``per_migration`` (statements, rows read),
@@ -58,7 +58,7 @@ def assert_linear(count: Callable[[int], Tuple[int, int]], small: int, large: in
 
 
 def test_applying_n_migrations_on_sqlite_is_linear_in_statements_and_rows_read(tmp_path: Path) -> None:
-    def count(n: int) -> Tuple[int, int]:
+    def count(n: int) -> tuple[int, int]:
         conn = sqlite3.connect(tmp_path / f"bulk_{n}.sqlite")
         try:
             return apply_counted(conn, n)
@@ -81,7 +81,7 @@ def test_a_no_op_run_after_n_migrations_reads_the_history_once(tmp_path: Path) -
 
 @pytest.mark.parametrize("server", ["postgresql", "mariadb"])
 def test_applying_n_migrations_on_the_servers_is_linear(request: pytest.FixtureRequest, server: str) -> None:
-    def count(n: int) -> Tuple[int, int]:
+    def count(n: int) -> tuple[int, int]:
         name = f"linear_{next(_names)}"
         if server == "postgresql":
             import psycopg

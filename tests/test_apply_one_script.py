@@ -16,16 +16,16 @@ import sqlite3
 import threading
 import types
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable
 
 import pytest
-
 from conftest import history
+from test_sqlite_busy_timeout import hold_lock_in_thread
+
 from nocodo_agents import ConnectionStateError, HistoryTableError, MigrationFailedError, run_agent_migrations
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.hookspecs import hookimpl
 from nocodo_agents.migration import Migration
-from test_sqlite_busy_timeout import hold_lock_in_thread
 
 
 class Hooked(sqlite3.Connection):
@@ -33,21 +33,21 @@ class Hooked(sqlite3.Connection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.before_script: Dict[int, Callable[[], None]] = {}
-        self.scripts: List[str] = []
-        self.failed: List[str] = []
+        self.before_script: dict[int, Callable[[], None]] = {}
+        self.scripts: list[str] = []
+        self.failed: list[str] = []
         #: What SQLite said of each failed script, in order.
-        self.errors: List[str] = []
+        self.errors: list[str] = []
         #: Every script and statement sent, in order.
-        self.sent: List[str] = []
+        self.sent: list[str] = []
 
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
         self.sent.append(sql)
         return super().execute(sql, *args)
 
-    def after_scripts(self) -> List[List[str]]:
+    def after_scripts(self) -> list[list[str]]:
         """For each script, the statements sent after it, up to the next script."""
-        found: List[List[str]] = []
+        found: list[list[str]] = []
         for sql in self.sent:
             if sql.startswith("BEGIN IMMEDIATE;\n"):
                 found.append([])
@@ -89,7 +89,7 @@ def with_late(*migrations: Migration) -> AgentRegistry:
     return AgentRegistry.from_plugins(plugins)
 
 
-def tables(*versions: int) -> List[Migration]:
+def tables(*versions: int) -> list[Migration]:
     return [Migration(v, f"create_g_{v}", f"CREATE TABLE g_{v} (id INTEGER)") for v in versions]
 
 
@@ -103,7 +103,7 @@ FAILING = Migration(
 GUARD_FIRED = ["PRAGMA data_version", "ROLLBACK"]
 
 
-def names(connection: sqlite3.Connection) -> List[str]:
+def names(connection: sqlite3.Connection) -> list[str]:
     return [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
 
 
@@ -185,7 +185,7 @@ def test_a_reader_holding_up_a_scripts_commit_is_waited_for_and_logged(
     connect: Callable[[], Hooked], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     conn = connect()
-    threads: List[threading.Thread] = []
+    threads: list[threading.Thread] = []
 
     def reader() -> None:
         thread, taken = hold_lock_in_thread(tmp_path / "scripted.sqlite", "BEGIN", 0.5)  # a shared lock
@@ -210,7 +210,7 @@ def test_a_write_lock_held_at_a_scripts_begin_is_waited_for_and_logged(
     connect: Callable[[], Hooked], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     conn = connect()
-    threads: List[threading.Thread] = []
+    threads: list[threading.Thread] = []
 
     def writer() -> None:
         thread, taken = hold_lock_in_thread(tmp_path / "scripted.sqlite", "BEGIN IMMEDIATE", 0.5)
@@ -324,7 +324,7 @@ def test_a_write_lock_held_at_a_grouped_scripts_begin_is_waited_for(
     connect: Callable[[], Hooked], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     conn = connect()
-    threads: List[threading.Thread] = []
+    threads: list[threading.Thread] = []
 
     def writer() -> None:
         thread, taken = hold_lock_in_thread(tmp_path / "scripted.sqlite", "BEGIN IMMEDIATE", 0.5)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import List, Set
 
 import nocodo_agents
 
@@ -13,11 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(nocodo_agents.__file__).resolve().parent
 DOCUMENT = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
 #: Every `code span` of the document.
-SPANS: List[str] = re.findall(r"`([^`\n]+)`", DOCUMENT)
+SPANS: list[str] = re.findall(r"`([^`\n]+)`", DOCUMENT)
 SOURCE = "\n".join(path.read_text(encoding="utf-8") for path in PACKAGE.rglob("*.py"))
 
 
-def _module_files() -> Set[str]:
+def _module_files() -> set[str]:
     """Paths relative to the package (``dialects/mysql/lock.py``) and each of their tails (``mysql/lock.py``, ``lock.py``)."""
     names = set()
     for path in PACKAGE.rglob("*.py"):
@@ -26,7 +25,7 @@ def _module_files() -> Set[str]:
     return names
 
 
-def _module_names() -> Set[str]:
+def _module_names() -> set[str]:
     """Every module and package name of the package (``apply``, ``engine``, ``lock_wait``)."""
     names = {path.stem for path in PACKAGE.rglob("*.py")}
     return names | {path.name for path in PACKAGE.rglob("*") if path.is_dir()}

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> "tuple[str, Path]":
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """One ``python -m benchmarks --quick`` run of every scenario (servers included), results in a temp dir."""
     out = tmp_path_factory.mktemp("bench")
     env = {k: v for k, v in os.environ.items() if k not in ("NOCODO_AGENTS_DISABLE_PLUGIN_AUTOLOAD", "NOCODO_AGENTS_DB")}
@@ -30,11 +30,11 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> "tuple[str, Path]":
     return done.stdout, out
 
 
-def _rows(stdout: str, benchmark: str) -> "list[str]":
+def _rows(stdout: str, benchmark: str) -> list[str]:
     return [line for line in stdout.splitlines() if line.startswith(benchmark)]
 
 
-def test_every_scenario_prints_rows_for_our_side_and_its_floor(quick_run: "tuple[str, Path]") -> None:
+def test_every_scenario_prints_rows_for_our_side_and_its_floor(quick_run: tuple[str, Path]) -> None:
     stdout, _ = quick_run
     for benchmark, ours, floor in (
         ("CLI no-op", "nocodo-agents migrate", "floor (python reads history)"),
@@ -50,7 +50,7 @@ def test_every_scenario_prints_rows_for_our_side_and_its_floor(quick_run: "tuple
         assert any(ours in row and re.search(r"\d+\.\d\dx", row) and "failed" not in row for row in rows), (benchmark, rows)
 
 
-def test_counts_are_reported(quick_run: "tuple[str, Path]") -> None:
+def test_counts_are_reported(quick_run: tuple[str, Path]) -> None:
     stdout, _ = quick_run
     assert re.search(r"nocodo-agents\s.*\d+\.\d\d statements/migration", stdout)
     assert re.search(r"nocodo-agents migrate\s.*peak RSS [\d.]+ MiB", stdout) or not os.path.exists("/usr/bin/time")
@@ -58,7 +58,7 @@ def test_counts_are_reported(quick_run: "tuple[str, Path]") -> None:
     assert re.search(r"scale growth.*per-migration cost at n=33 / at n=13: \d", stdout)
 
 
-def test_missing_peers_are_named_not_fatal(quick_run: "tuple[str, Path]") -> None:
+def test_missing_peers_are_named_not_fatal(quick_run: tuple[str, Path]) -> None:
     stdout, _ = quick_run
     for peer in ("yoyo", "sqlite-utils", "alembic"):
         rows = [row for row in _rows(stdout, "20 migrations, fresh file on tmpfs") if f"  {peer}" in row]
@@ -66,7 +66,7 @@ def test_missing_peers_are_named_not_fatal(quick_run: "tuple[str, Path]") -> Non
         assert all("not installed" in row or re.search(r"\d+\.\d\dx", row) for row in rows), rows
 
 
-def test_server_rows_count_round_trips_or_say_why_not(quick_run: "tuple[str, Path]") -> None:
+def test_server_rows_count_round_trips_or_say_why_not(quick_run: tuple[str, Path]) -> None:
     stdout, _ = quick_run
     for label in ("PostgreSQL", "MariaDB"):
         rows = _rows(stdout, label)
@@ -76,7 +76,7 @@ def test_server_rows_count_round_trips_or_say_why_not(quick_run: "tuple[str, Pat
             assert any(re.search(r"nocodo-agents no-op\s.*\d+ round trips", row) for row in rows), rows
 
 
-def test_results_file_records_the_environment_and_the_table(quick_run: "tuple[str, Path]") -> None:
+def test_results_file_records_the_environment_and_the_table(quick_run: tuple[str, Path]) -> None:
     _, out = quick_run
     text = (out / "results.md").read_text()
     for fact in ("- Python: ", "- SQLite: ", "- machine: ", "| benchmark | subject | median | ratio | notes |"):

@@ -17,9 +17,8 @@ import uuid
 import psycopg
 import pymysql
 import pytest
-from psycopg import rows
-
 from caller_paths import exercise_every_path
+from psycopg import rows
 
 
 def _pg_raw(connection: psycopg.Connection):

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable
 
 import psycopg
 import pymysql
 import pytest
-
 from caller_paths import exercise_every_path
 from cli_support import Cli
 from conftest import registry_of
-from nocodo_agents import ConnectionStateError, ResolveRefusedError
+
+from nocodo_agents import ConnectionStateError
 from nocodo_agents.lifecycle import (
     baseline,
     record_as_applied,
@@ -71,7 +71,7 @@ def test_postgresql_a_schema_whose_name_needs_quoting_works_on_every_path(postgr
 def _every_path_refused(conn, agent_package, match: str) -> None:
     """Each path raises ConnectionStateError matching ``match``."""
     registry = registry_of(notes=agent_package({"V100__notes": "CREATE TABLE notes (id INT);"}))
-    calls: List[Callable[[], object]] = [
+    calls: list[Callable[[], object]] = [
         lambda: migration_status(conn, registry=registry),
         lambda: run_agent_migrations(conn, registry=registry, dry_run=True),
         lambda: run_agent_migrations(conn, registry=registry),

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import uuid
-from typing import Dict, Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pymysql
 import pytest
-
 from conftest import registry_of
 from lock_waits import lock_wait_logged
+
 from nocodo_agents import DatabaseAccessError, MigrationFailedError
 from nocodo_agents.lifecycle import rollback_migrations, verify_database
 from nocodo_agents.runner import run_agent_migrations
@@ -71,7 +70,7 @@ PG_CALLER_SETTINGS = [
 ]
 
 
-def _pg_settings(connection: psycopg.Connection) -> Dict[str, str]:
+def _pg_settings(connection: psycopg.Connection) -> dict[str, str]:
     with psycopg.Cursor(connection) as cursor:
         settings = dict(cursor.execute("SELECT name, setting FROM pg_settings").fetchall())
         settings["myapp.tenant"] = cursor.execute("SELECT current_setting('myapp.tenant', true)").fetchone()[0]
@@ -170,7 +169,7 @@ MARIA_CALLER_SETTINGS = (
 _MOVING = {"timestamp", "last_insert_id", "insert_id", "rand_seed1", "rand_seed2", "warning_count", "error_count", "gtid_seq_no", "last_gtid"}
 
 
-def _maria_variables(connection) -> Dict[str, str]:
+def _maria_variables(connection) -> dict[str, str]:
     with connection.cursor(pymysql.cursors.Cursor) as cursor:
         cursor.execute("SHOW SESSION VARIABLES")
         variables = {name: value for name, value in cursor.fetchall() if name not in _MOVING}

@@ -15,18 +15,19 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from typing import Callable, Iterator, List, Optional
+from collections.abc import Iterator
+from typing import Callable
 
 import psycopg
 import pymysql
 import pytest
-
 from conftest import registry_of
 from lock_waits import lock_wait_logged
-from nocodo_agents import DatabaseAccessError, IncompleteMigrationError, LockTimeoutError, SessionTimeoutError
+
+from nocodo_agents import IncompleteMigrationError, LockTimeoutError, SessionTimeoutError
 from nocodo_agents.cli.exit_codes import ExitCode, exit_code_for
-from nocodo_agents.runner import run_agent_migrations
 from nocodo_agents.cli.hints import hint_for
+from nocodo_agents.runner import run_agent_migrations
 
 PG_LOCK = "hashtext('nocodo_agents.migrations')"
 
@@ -115,7 +116,7 @@ def test_postgresql_migrations_run_under_the_callers_timeouts_whether_the_runner
     pg.execute("SET statement_timeout = '9s'")
     pg.commit()
     package = agent_package({"V100__seen": RECORD_PG.format(v=100), "V101__seen": RECORD_PG.format(v=101)})
-    watcher: Optional[threading.Thread] = None
+    watcher: threading.Thread | None = None
     if waited:
         holder = _pg_holder(pg_dsn)
         watcher = _release_once_waiting(_pg_waiting(pg_dsn, pg.info.backend_pid, lock_wait), holder.close)
@@ -292,7 +293,7 @@ def test_mariadb_migrations_run_under_the_callers_timeouts_and_max_statement_tim
         cursor.execute("SET SESSION max_statement_time = 0.3, SESSION lock_wait_timeout = 7, SESSION innodb_lock_wait_timeout = 9")
     maria.commit()
     package = agent_package({"V100__seen": RECORD_MARIA.format(v=100)})
-    watcher: Optional[threading.Thread] = None
+    watcher: threading.Thread | None = None
     if waited:
         holder = _maria_holder(mariadb_server, maria_name)
         watcher = _release_once_waiting(_maria_waiting(mariadb_server, maria.thread_id()), holder.close, linger=1.0)

@@ -9,12 +9,11 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Tuple
 
 from cli_support import CONSOLE_SCRIPT
 
 
-def _with_closed_stdout(cwd: Path, *args: str) -> Tuple[int, str]:
+def _with_closed_stdout(cwd: Path, *args: str) -> tuple[int, str]:
     """Run the console script with a stdout pipe whose reading end is already closed."""
     read_end, write_end = os.pipe()
     os.close(read_end)  # closed before the command starts: its first write fails, deterministically
@@ -27,7 +26,7 @@ def _with_closed_stdout(cwd: Path, *args: str) -> Tuple[int, str]:
     return done.returncode, done.stderr
 
 
-def _versions(path: Path) -> List[int]:
+def _versions(path: Path) -> list[int]:
     with sqlite3.connect(path) as connection:
         return [row[0] for row in connection.execute("SELECT version FROM refinery_schema_history ORDER BY version")]
 

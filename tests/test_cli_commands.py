@@ -13,7 +13,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Set
 
 import pytest
 
@@ -32,7 +31,7 @@ HEAVY = {
 }
 
 
-def _modules_after(statement: str, cwd: Path) -> Set[str]:
+def _modules_after(statement: str, cwd: Path) -> set[str]:
     code = f"import sys\n{statement}\nimport json\nprint(json.dumps(sorted(sys.modules)))"
     result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd=cwd)
     assert result.returncode == 0, result.stderr
@@ -40,7 +39,7 @@ def _modules_after(statement: str, cwd: Path) -> Set[str]:
 
 
 def test_every_command_is_listed_once_and_parses_to_its_own_handler() -> None:
-    names: List[str] = [name for command in COMMANDS for name in (command.name, *command.aliases)]
+    names: list[str] = [name for command in COMMANDS for name in (command.name, *command.aliases)]
     assert len(names) == len(set(names))
     parser = build_parser()
     for command in COMMANDS:
@@ -69,7 +68,7 @@ def test_building_the_parser_and_parsing_load_nothing_a_command_needs(tmp_path: 
         (["agents"], "nocodo_agents.discovery"),
     ],
 )
-def test_running_a_command_loads_only_what_it_needs(tmp_path: Path, arguments: List[str], needs: str) -> None:
+def test_running_a_command_loads_only_what_it_needs(tmp_path: Path, arguments: list[str], needs: str) -> None:
     database = tmp_path / "agents.sqlite"
     setup = subprocess.run([sys.executable, "-m", "nocodo_agents", "--db", str(database), "-q", "migrate"], capture_output=True, text=True)
     assert setup.returncode == 0, setup.stderr

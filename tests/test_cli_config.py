@@ -7,10 +7,9 @@ import json
 import sqlite3
 import textwrap
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
-
 from cli_support import Cli
 
 PROJECT = """\
@@ -36,13 +35,15 @@ def _write(project: Path, table: str) -> Path:
     return path
 
 
-def _settings(cli: Cli, *args: str, env: Dict[str, str] = {}) -> Dict[str, Dict[str, Any]]:
+def _settings(cli: Cli, *args: str, env: dict[str, str] = None) -> dict[str, dict[str, Any]]:
+    if env is None:
+        env = {}
     result = cli(*args, "config", "--json", env=env)
     assert result.code == 0, result.text
     return {row["setting"]: row for row in json.loads(result.out)["settings"]}
 
 
-def _versions(path: Path) -> List[int]:
+def _versions(path: Path) -> list[int]:
     with sqlite3.connect(path) as connection:
         return [row[0] for row in connection.execute("SELECT version FROM refinery_schema_history ORDER BY version")]
 

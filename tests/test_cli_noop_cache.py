@@ -26,10 +26,8 @@ import stat
 import time
 from contextlib import closing
 from pathlib import Path
-from typing import Dict, List, Optional, Set, Tuple
 
 import pytest
-
 from cli_support import Cli, Result, sql_module, write_agent_distribution
 from test_process_start import _RECORDING_SITECUSTOMIZE
 
@@ -74,7 +72,7 @@ class CachedCli:
             "PYTHONDONTWRITEBYTECODE": "1",  # a .pyc of an edited module with its time put back would stand in for it
         }
 
-    def __call__(self, *args: str, env: Optional[Dict[str, str]] = None, cwd: Optional[Path] = None) -> Tuple[Result, Set[str], List[str]]:
+    def __call__(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[Result, set[str], list[str]]:
         """Run ``args``: the result, the modules imported, the statements sent."""
         modules, statements = self.work.parent / "modules.txt", self.work.parent / "statements.txt"
         for record in (modules, statements):
@@ -85,7 +83,7 @@ class CachedCli:
         sent = [s for s in statements.read_text().split("\n") if s and not s.startswith("-- ")] if statements.exists() else []
         return result, set(modules.read_text().split("\n")), sent
 
-    def entries(self) -> List[Path]:
+    def entries(self) -> list[Path]:
         return sorted(self.cache.glob(f"{noop_answer.PREFIX}*.marshal")) if self.cache.exists() else []
 
 
@@ -103,7 +101,7 @@ def settle() -> None:
     time.sleep(noop_answer.SETTLED_NS / 1e9 + 0.2)
 
 
-def full(outcome: Tuple[Result, Set[str], List[str]]) -> bool:
+def full(outcome: tuple[Result, set[str], list[str]]) -> bool:
     return "nocodo_agents.cli.parser" in outcome[1]
 
 
@@ -232,7 +230,7 @@ def _history(cli: CachedCli, *statements: str) -> None:
     ],
 )
 def test_a_history_changed_by_another_process_is_never_answered_from_the_cache(
-    cli: CachedCli, statements: Tuple[str, ...], code: Optional[int], says: str
+    cli: CachedCli, statements: tuple[str, ...], code: int | None, says: str
 ) -> None:
     remembered(cli, *DB)
     _history(cli, *statements)

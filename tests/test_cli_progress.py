@@ -9,12 +9,12 @@ import pty
 import select
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 from cli_support import CONSOLE_SCRIPT, Cli
 
 
-def _events(text: str) -> List[Dict[str, Any]]:
+def _events(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines()]
 
 
@@ -83,7 +83,7 @@ def _on_a_terminal(cwd: Path, *args: str) -> str:
     env.update(TERM="xterm", COLUMNS="200")
     process = subprocess.Popen([CONSOLE_SCRIPT, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower)
     os.close(follower)
-    chunks: List[bytes] = []
+    chunks: list[bytes] = []
     while True:
         ready, _, _ = select.select([leader], [], [], 60)
         if not ready:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
-import pytest
 
+import pytest
 from cli_support import Cli
 from fresh_database import fresh_database_url
 from servers import free_port

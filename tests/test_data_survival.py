@@ -40,22 +40,23 @@ import json
 import random
 import sqlite3
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable
 
 import pytest
+from conftest import migration_module, plugin_for
 
 import nocodo_agents_requirements_qna.plugin as qna_plugin
-from conftest import migration_module, plugin_for
 from nocodo_agents import ForeignKeyViolationError, IncompleteMigrationError, MigrationFailedError
+from nocodo_agents.cli.hints import hint_for
 from nocodo_agents.database import Database
 from nocodo_agents.database.migrations import MigrationReport, run_agent_migrations
 from nocodo_agents.discovery import AgentEntry, AgentRegistry
 from nocodo_agents.lifecycle import resolve_unfinished
-from nocodo_agents.cli.hints import hint_for
 
-Row = Tuple[Any, ...]
+Row = tuple[Any, ...]
 
 QNA_DISTRIBUTION = "nocodo-agents-requirements-qna"
 UPGRADE_DISTRIBUTION = "nocodo-test-upgrade"
@@ -63,7 +64,7 @@ UPGRADE_DISTRIBUTION = "nocodo-test-upgrade"
 # -- the data ------------------------------------------------------------------------------------
 
 #: The columns V1-V4 create, in order; the upgrade must leave every one of them as it was.
-COLUMNS: Dict[str, Tuple[str, ...]] = {
+COLUMNS: dict[str, tuple[str, ...]] = {
     "agent_sessions": (
         "id", "agent_name", "provider", "model", "system_prompt", "user_prompt", "config", "status",
         "started_at", "ended_at", "result", "error",
@@ -119,7 +120,7 @@ def _json(rng: random.Random, index: int) -> str:
 class Dataset:
     """The rows of each table as inserted (columns of :data:`COLUMNS`), ordered by id."""
 
-    rows: Dict[str, List[Row]]
+    rows: dict[str, list[Row]]
 
     def count(self, table: str) -> int:
         return len(self.rows[table])
@@ -132,10 +133,10 @@ def make_dataset(seed: int = 8) -> Dataset:
     tool call belong to the same session (or are NULL).
     """
     rng = random.Random(seed)
-    sessions: List[Row] = []
-    messages: List[Row] = []
-    tool_calls: List[Row] = []
-    questions: List[Row] = []
+    sessions: list[Row] = []
+    messages: list[Row] = []
+    tool_calls: list[Row] = []
+    questions: list[Row] = []
     message_id = tool_call_id = question_id = 0
     for index in range(SESSIONS):
         session_id = 3 * index + 5
@@ -390,7 +391,7 @@ def _reindex_and_backfill(dialect: str) -> str:
     )
 
 
-UPGRADE: Dict[str, Dict[str, str]] = {
+UPGRADE: dict[str, dict[str, str]] = {
     "V10__add_columns": {d: _add_columns(d) for d in ("sqlite", "postgresql", "mysql")},
     "V11__rebuild_sessions": {
         "sqlite": SQLITE_REBUILD_SESSIONS,
@@ -407,12 +408,12 @@ UPGRADE: Dict[str, Dict[str, str]] = {
 UPGRADE_VERSIONS = (10, 11, 12, 13)
 
 
-def per_dialect_module(sql: Dict[str, str]) -> str:
+def per_dialect_module(sql: dict[str, str]) -> str:
     """Source of a V-module whose ``migration(dialect)`` returns that dialect's SQL."""
     return f"# per-dialect SQL\nSQL = {sql!r}\n\n\ndef migration(dialect):\n    return SQL[dialect]\n"
 
 
-def registry_with(package: Optional[str] = None) -> AgentRegistry:
+def registry_with(package: str | None = None) -> AgentRegistry:
     """Core, the real requirements_qna plugin, and (if given) the test agent ``upgrade``."""
     entries = [AgentEntry("requirements_qna", QNA_DISTRIBUTION, "0", repr(qna_plugin), lambda: qna_plugin)]
     if package is not None:
@@ -433,7 +434,7 @@ class Backend:
     def migrate(self, registry: AgentRegistry) -> MigrationReport:
         raise NotImplementedError
 
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> List[Row]:
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         raise NotImplementedError
 
     def write(self, sql: str, params: Sequence[Any] = ()) -> None:
@@ -457,7 +458,7 @@ class SQLiteBackend(Backend):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.db: Optional[Database] = None
+        self.db: Database | None = None
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -471,7 +472,7 @@ class SQLiteBackend(Backend):
         self.db = Database(self.path, registry=registry)
         return self.db.migration_report
 
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> List[Row]:
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self.connection.execute(sql, params).fetchall()
 
     def write(self, sql: str, params: Sequence[Any] = ()) -> None:
@@ -503,7 +504,7 @@ class PostgresBackend(Backend):
     def migrate(self, registry: AgentRegistry) -> MigrationReport:
         return run_agent_migrations(self.connection, registry=registry)
 
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> List[Row]:
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         rows = self.connection.execute(sql, params).fetchall()
         self.connection.rollback()
         return rows
@@ -539,7 +540,7 @@ class MariaDBBackend(Backend):
     def migrate(self, registry: AgentRegistry) -> MigrationReport:
         return run_agent_migrations(self.connection, registry=registry)
 
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> List[Row]:
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
             with self.connection.cursor() as cursor:
                 cursor.execute(sql, params or None)
@@ -598,7 +599,7 @@ def filled(backend: Backend, data: Dataset) -> None:
 # -- what must hold --------------------------------------------------------------------------------
 
 
-def snapshot(backend: Backend, table: str, columns: Sequence[str]) -> List[Row]:
+def snapshot(backend: Backend, table: str, columns: Sequence[str]) -> list[Row]:
     return backend.rows(f"SELECT {', '.join(columns)} FROM {table} ORDER BY id")
 
 
@@ -621,7 +622,7 @@ FOREIGN_KEYS = (
 )
 
 
-def expected_joins(data: Dataset) -> Dict[Tuple[str, str], List[Row]]:
+def expected_joins(data: Dataset) -> dict[tuple[str, str], list[Row]]:
     """For each foreign key, ``(child id, parent columns...)`` of every child with a parent, by child id."""
     joins = {}
     for child, column, parent, parent_columns in FOREIGN_KEYS:
@@ -648,7 +649,7 @@ def assert_children_join_their_parents(backend: Backend, data: Dataset) -> None:
         assert got == expected, f"{child}.{column} -> {parent}: {len(got)} joined rows, {len(expected)} expected"
 
 
-def orphan_counts(backend: Backend) -> Dict[str, int]:
+def orphan_counts(backend: Backend) -> dict[str, int]:
     """For each foreign key, the child rows whose parent is missing (a query, on every dialect)."""
     counts = {}
     for child, column, parent, _ in FOREIGN_KEYS:
@@ -659,7 +660,7 @@ def orphan_counts(backend: Backend) -> Dict[str, int]:
     return counts
 
 
-def declared_foreign_keys(backend: Backend) -> Dict[Tuple[str, str], Tuple[str, str]]:
+def declared_foreign_keys(backend: Backend) -> dict[tuple[str, str], tuple[str, str]]:
     """``(child, column) -> (parent table, ON DELETE rule)`` as the database declares them."""
     if backend.dialect == "sqlite":
         found = {}
@@ -691,7 +692,7 @@ def indexes(backend: Backend) -> set:
     return {r[0] for r in backend.rows("SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()")}
 
 
-def expected_new_columns(data: Dataset) -> Dict[str, List[Row]]:
+def expected_new_columns(data: Dataset) -> dict[str, list[Row]]:
     """``(id, new column)`` of every row after the upgrade: defaults, then the backfills of V13."""
     priority = {"failed": 2, "waiting_for_user_input": 1}
     return {
@@ -710,11 +711,11 @@ NEW_COLUMNS = {
 }
 
 
-def counts(backend: Backend) -> Dict[str, int]:
+def counts(backend: Backend) -> dict[str, int]:
     return {table: backend.rows(f"SELECT COUNT(*) FROM {table}")[0][0] for table in TABLES}
 
 
-def history(backend: Backend) -> List[Row]:
+def history(backend: Backend) -> list[Row]:
     return backend.rows("SELECT version, name, agent FROM refinery_schema_history ORDER BY version")
 
 
@@ -825,7 +826,7 @@ def assert_foreign_keys_still_act(backend: Backend, data: Dataset) -> None:
 # -- the protection --------------------------------------------------------------------------------
 
 
-def _snapshot_all(backend: Backend) -> Dict[str, List[Row]]:
+def _snapshot_all(backend: Backend) -> dict[str, list[Row]]:
     return {table: snapshot(backend, table, COLUMNS[table]) for table in TABLES}
 
 

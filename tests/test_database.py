@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Sequence
+from typing import Any, Callable
 
 import pytest
+from conftest import history, tables
 
 import nocodo_agents_requirements_qna.plugin as qna_plugin
-from conftest import history, tables
 from nocodo_agents import HistoryTableError, UnknownAgentError
 from nocodo_agents.database import Database, Message, Session, ToolCall
 from nocodo_agents.discovery import AgentRegistry
@@ -26,7 +27,7 @@ def registry() -> AgentRegistry:
 
 @pytest.fixture
 def open_db(registry: AgentRegistry) -> Iterator[Callable[..., Database]]:
-    opened: List[Database] = []
+    opened: list[Database] = []
 
     def open_(path: Path, agents: Sequence[str] = ("requirements_qna",)) -> Database:
         db = Database(path, agents=list(agents), registry=registry)
@@ -108,7 +109,7 @@ def test_context_manager_closes_the_connection(registry: AgentRegistry, tmp_path
 def test_a_failing_migration_run_raises_and_closes_the_connection(
     registry: AgentRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opened: List[sqlite3.Connection] = []
+    opened: list[sqlite3.Connection] = []
     real_connect = sqlite3.connect
 
     def connect(path: str, **options: Any) -> sqlite3.Connection:

@@ -13,17 +13,17 @@ import hashlib
 import os
 import sqlite3
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable
 
 import pytest
-
 from cli_support import Cli
+
 from nocodo_agents import DatabaseAccessError, DatabaseUrlError
 from nocodo_agents.database import Database
 from nocodo_agents.discovery import AgentRegistry
 
 #: Every command that opens the database, with the arguments it needs.
-COMMANDS: List[List[str]] = [
+COMMANDS: list[list[str]] = [
     ["status"],
     ["migrate"],
     ["migrate", "--dry-run"],
@@ -42,7 +42,7 @@ def cli(tmp_path: Path) -> Cli:
     return Cli.in_work_directory(tmp_path)
 
 
-def snapshot(directory: Path) -> Dict[str, str]:
+def snapshot(directory: Path) -> dict[str, str]:
     """Every file under ``directory`` (relative name -> content hash; directories as 'dir')."""
     found = {}
     for path in sorted(directory.rglob("*")):
@@ -69,7 +69,7 @@ def make_random_file(work: Path) -> Path:
     return path
 
 
-NOT_DATABASES: Dict[str, Callable[[Path], Path]] = {
+NOT_DATABASES: dict[str, Callable[[Path], Path]] = {
     "directory": make_directory,
     "text file": make_text_file,
     "random bytes": make_random_file,

@@ -3,8 +3,8 @@
 import types
 
 import pytest
-
 from conftest import _module_with, plugin_for, registry_of
+
 from nocodo_agents import DuplicateAgentError, PluginLoadError, UnknownAgentError
 from nocodo_agents.discovery import AgentEntry, AgentRegistry, normalize_agent_name
 from nocodo_agents.plugins import hookimpl

@@ -5,8 +5,12 @@ snippet of the README, a cross-reference to nothing) runs once per session
 into a temporary directory; then every page of the nav must exist, the hook
 reference must document every hookspec, the command-line reference (generated
 at build time from the real parser) must list every command and option, and
-the test file shown on "Testing an agent" must pass against the agent the
-README's "Writing a third-party agent" builds.
+the test file shown on "Testing an agent" must pass against the agent
+"Writing an agent" builds. The README, the short entry point, must link to
+every page of the site, and every relative link of it must name a file of the
+repository (GitHub renders them). The other Python examples (the README's
+quickstart, "Getting started", the ``Database`` example, the checksums) run
+as written, and the commands page lists every exit code.
 
 The tools come from the ``docs`` extra, which ``tests/bootstrap.sh`` installs.
 Without them the tests skip, except under CI (``CI`` set), where they fail:
@@ -21,9 +25,9 @@ import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
-from typing import Dict, Iterator, List
 
 import pytest
 
@@ -67,7 +71,7 @@ def _nav_files(nav: object) -> Iterator[str]:
             yield from _nav_files(item)
 
 
-def _nav() -> List[str]:
+def _nav() -> list[str]:
     from mkdocs.config import load_config
 
     config = load_config(str(CONFIG))
@@ -117,7 +121,7 @@ def test_the_hook_reference_documents_every_hookspec(site: Path) -> None:
     assert ":class:" not in text and ":func:" not in text, "a Sphinx role was left unconverted"
 
 
-def _command_sections(html: str) -> Dict[str, str]:
+def _command_sections(html: str) -> dict[str, str]:
     """The CLI page's HTML, cut at its ``<h2>`` headings, by heading id."""
     parts = re.split(r'<h2 id="([^"]+)"', html)
     return dict(zip(parts[1::2], parts[2::2]))
@@ -145,20 +149,22 @@ def test_the_cli_reference_lists_every_command_and_option(site: Path) -> None:
         assert f"usage: nocodo-agents {entry.name}" in unescape(section)
 
 
-def _python_blocks(markdown: str) -> List[str]:
+def _python_blocks(markdown: str) -> list[str]:
     return [textwrap.dedent(block) for block in re.findall(r"^```python[^\n]*\n(.*?)^```", markdown, re.DOTALL | re.MULTILINE)]
 
 
-def _readme_section(name: str) -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    start, end = f"<!-- --8<-- [start:{name}] -->", f"<!-- --8<-- [end:{name}] -->"
-    assert start in readme and end in readme, f"README.md lost its snippet markers for {name!r}"
-    return readme.split(start, 1)[1].split(end, 1)[0]
+def _section(page: str, heading: str) -> str:
+    """The Markdown of ``docs/<page>`` from ``heading`` to the next heading of the same level."""
+    markdown = (DOCS / page).read_text(encoding="utf-8")
+    level = heading.split(" ", 1)[0]
+    assert f"\n{heading}\n" in markdown, f"{page} lost its section {heading!r}"
+    body = markdown.split(f"\n{heading}\n", 1)[1]
+    return re.split(rf"^{level} ", body, maxsplit=1, flags=re.MULTILINE)[0]
 
 
-def test_the_testing_page_example_passes_against_the_readme_agent(tmp_path: Path) -> None:
-    """The README's agent (its plugin.py and migration, as written) passes the docs' test file."""
-    plugin, migration = _python_blocks(_readme_section("third-party-agent"))[:2]
+def test_the_testing_page_example_passes_against_the_writing_page_agent(tmp_path: Path) -> None:
+    """The agent of "Writing an agent" (its plugin.py and migration, as written) passes the test file of "Testing an agent"."""
+    plugin, migration = _python_blocks(_section("authors/writing-an-agent.md", "## A new agent, step by step"))[:2]
     assert "load_migrations(\"my_agent.migrations\")" in plugin and "dialect_sql(" in migration
     (example,) = [block for block in _python_blocks((DOCS / "authors" / "testing-an-agent.md").read_text(encoding="utf-8")) if "def test_" in block]
     package = tmp_path / "my_agent"
@@ -189,7 +195,7 @@ def test_the_getting_started_examples_run(tmp_path: Path) -> None:
     assert (tmp_path / "agents.sqlite").is_file() and (tmp_path / "data" / "agents.sqlite").is_file()
 
 
-@pytest.mark.parametrize("module", ["nocodo_agents", "nocodo_agents.plugins", "nocodo_agents.lifecycle", "nocodo_agents.status"])
+@pytest.mark.parametrize("module", ["nocodo_agents", "nocodo_agents.plugins", "nocodo_agents.lifecycle", "nocodo_agents.status", "nocodo_agents.testing"])
 def test_the_api_reference_documents_every_public_name(site: Path, module: str) -> None:
     """Every name of the module's ``__all__`` has an entry on the API or the errors page."""
     import importlib
@@ -198,6 +204,80 @@ def test_the_api_reference_documents_every_public_name(site: Path, module: str) 
     names = [name for name in importlib.import_module(module).__all__ if name != "__version__"]
     missing = [
         name for name in names
-        if not any(f'id="{prefix}.{name}"' in html for prefix in (module, "nocodo_agents", "nocodo_agents.errors", "nocodo_agents.plugins"))
+        # (a name defined in a submodule of the same name, as nocodo_agents.testing.fresh_database, is documented there)
+        if not any(f'id="{prefix}.{name}"' in html for prefix in (module, "nocodo_agents", "nocodo_agents.errors", "nocodo_agents.plugins", f"{module}.{name}"))
     ]
     assert not missing, f"{module}: the API reference has no entry for {missing}"
+
+
+def _readme_links() -> list[str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [target for target in re.findall(r"\]\(([^)\s]+)\)", readme) if "://" not in target]
+
+
+def test_the_readme_links_to_every_page_of_the_site() -> None:
+    """The README is the entry point: each page of the nav is one link away, as a path GitHub renders."""
+    _need_mkdocs()
+    linked = {target.split("#", 1)[0] for target in _readme_links()}
+    missing = [page for page in _nav() if page != "index.md" and f"docs/{page}" not in linked]  # index.md: the README's own intro
+    assert not missing, f"README.md does not link to these pages of the site: {missing}"
+
+
+def test_every_relative_link_of_the_readme_names_a_file_of_the_repository() -> None:
+    links = _readme_links()
+    assert links, "README.md has no relative links"
+    broken = [target for target in links if not (ROOT / target.split("#", 1)[0]).exists()]
+    assert not broken, f"README.md links to paths that do not exist: {broken}"
+
+
+def test_the_checksum_example_gives_the_values_it_shows() -> None:
+    """Each ``checksum(...)`` call on "History table and versions" returns the number its comment shows."""
+    from nocodo_agents.database.migrations import checksum
+
+    (block,) = _python_blocks((DOCS / "history.md").read_text(encoding="utf-8"))
+    lines = block.splitlines()
+    calls = [(line, lines[index + 1]) for index, line in enumerate(lines) if line.startswith("checksum(")]
+    assert len(calls) == 2, block
+    for call, comment in calls:
+        shown = re.match(r"# (\d+): ", comment)
+        assert shown, f"no value shown after {call}"
+        assert str(eval(call, {"checksum": checksum})) == shown[1], call  # the page's own example, as written
+
+
+@pytest.mark.installed_agents
+def test_the_database_example_runs(tmp_path: Path) -> None:
+    """The ``Database`` example of the API reference, run as written (with the installed requirements_qna)."""
+    blocks = [block for block in _python_blocks((DOCS / "reference" / "api.md").read_text(encoding="utf-8")) if "with Database(" in block]
+    assert len(blocks) == 1, blocks
+    check = textwrap.dedent("""
+        import sqlite3
+        rows = sqlite3.connect("data/agents.sqlite").execute(
+            "SELECT s.status, COUNT(DISTINCT m.id), t.status FROM agent_sessions s"
+            " JOIN agent_messages m ON m.session_id = s.id JOIN agent_tool_calls t ON t.session_id = s.id GROUP BY s.id"
+        ).fetchall()
+        print(rows)
+    """)
+    result = subprocess.run([sys.executable, "-c", blocks[0] + check], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[('completed', 1, 'completed')]", result.stdout  # the session, its message, its tool call
+
+
+def test_the_commands_page_lists_every_exit_code() -> None:
+    """Scripts depend on the exit codes: each of ``ExitCode``, and 141 for a closed stdout, has its row on "Commands"."""
+    from nocodo_agents.cli.exit_codes import ExitCode
+    from nocodo_agents.cli.output import CLOSED_OUTPUT_EXIT
+
+    section = _section("commands.md", "## Exit codes")
+    rows = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.MULTILINE)}
+    assert rows == {int(code) for code in ExitCode} | {CLOSED_OUTPUT_EXIT}, sorted(rows)
+
+
+@pytest.mark.installed_agents
+def test_the_readme_quickstart_runs(tmp_path: Path) -> None:
+    """The Python of the README's introduction (also the site's home page), run as written in a fresh directory."""
+    (block,) = _python_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
+    check = "\nimport sqlite3\nprint(sqlite3.connect('agents.sqlite').execute('SELECT version FROM refinery_schema_history ORDER BY version').fetchall())\n"
+    result = subprocess.run([sys.executable, "-c", block + check], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[(1,), (2,), (3,), (4,)]", result.stdout
+    assert (tmp_path / "data" / "agents.sqlite").is_file()

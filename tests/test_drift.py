@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Dict, Tuple
 
 import pytest
-
 from conftest import registry_of
+
 from nocodo_agents.database.migrations import run_agent_migrations
-from nocodo_agents.schema.describe_sqlite import describe_sqlite_schema, owning_object
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.drift import (
     DriftReport,
@@ -21,11 +19,12 @@ from nocodo_agents.drift import (
     sqlite_schema_drift,
 )
 from nocodo_agents.planning import PlannedMigration, merge
+from nocodo_agents.schema.describe_sqlite import describe_sqlite_schema, owning_object
 
 STATUS_CHECK = "check agent_sessions: status IN ('running', 'completed', 'failed', 'waiting_for_user_input')"
 
 
-def core() -> Tuple[PlannedMigration, ...]:
+def core() -> tuple[PlannedMigration, ...]:
     return merge(AgentRegistry([]).requested_sets([]))
 
 
@@ -40,7 +39,7 @@ def migrated(conn: sqlite3.Connection) -> sqlite3.Connection:
     return conn
 
 
-def kinds(report: DriftReport) -> Dict[str, str]:
+def kinds(report: DriftReport) -> dict[str, str]:
     return {d.key: d.kind for d in report.differences}
 
 

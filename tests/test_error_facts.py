@@ -16,13 +16,13 @@ import inspect
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, List, Tuple, Type
+from typing import Any
 
 import pytest
+from cli_support import Cli
 
 import nocodo_agents
 import nocodo_agents.errors as errors
-from cli_support import Cli
 from nocodo_agents.cli.hints import hint_for
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.discovery import AgentRegistry
@@ -44,7 +44,7 @@ STATEMENT = {"statement": "CREATE TABLE widgets_table (id INT)", "statement_inde
 FAILURE = MigrationFailedError(**MIGRATION, **STATEMENT, cause="no such table: gadgets_table")
 
 #: class -> (facts, facts its message need not spell out)
-TABLE: Dict[Type[MigrationError], Tuple[Dict[str, Any], FrozenSet[str]]] = {
+TABLE: dict[type[MigrationError], tuple[dict[str, Any], frozenset[str]]] = {
     errors.InvalidArgumentError: ({"argument": "target=", "value": -7, "expected": "a version between 0 and 9"}, frozenset()),
     errors.InvalidArgumentTypeError: ({"argument": "agents=", "value": "solo", "expected": "a list of agent names"}, frozenset()),
     errors.InvalidMigrationError: ({"source": "pkg/V9__bad_file.py", "problem": "the name must be V{version}__{name}", "agent": "bad_agent"}, frozenset()),
@@ -182,7 +182,7 @@ TABLE: Dict[Type[MigrationError], Tuple[Dict[str, Any], FrozenSet[str]]] = {
 }
 
 #: class -> (facts beyond the table's, what the library's message says instead, the command the hint holds)
-HINTS: Dict[Type[MigrationError], Tuple[Dict[str, Any], str, str]] = {
+HINTS: dict[type[MigrationError], tuple[dict[str, Any], str, str]] = {
     errors.DivergentMigrationError: ({}, "repair_history(conn)", "`nocodo-agents repair`"),
     errors.TransactionControlError: ({}, "repair_history(conn)", "`nocodo-agents repair` after fixing the file"),
     errors.SessionStateError: ({}, "repair_history(conn)", "`nocodo-agents repair` after fixing the file"),
@@ -219,7 +219,7 @@ def exported_classes():
     return [getattr(errors, name) for name in errors.__all__ if inspect.isclass(getattr(errors, name))]
 
 
-def spelled(key: str, value: Any) -> List[str]:
+def spelled(key: str, value: Any) -> list[str]:
     """The texts a message holds for a fact (numbers and text as written; sequences item by item)."""
     if key in ("statement_index", "failed_index"):
         return [f"statement {value + 1}"]  # counted from 1 in the message
@@ -246,7 +246,7 @@ def test_every_error_class_is_in_the_table() -> None:
 
 
 @pytest.mark.parametrize("cls", list(TABLE), ids=lambda cls: cls.__name__)
-def test_the_constructor_takes_facts_by_keyword_only(cls: Type[MigrationError]) -> None:
+def test_the_constructor_takes_facts_by_keyword_only(cls: type[MigrationError]) -> None:
     parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
     assert parameters and all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters), parameters
     facts, _ = TABLE[cls]
@@ -255,7 +255,7 @@ def test_the_constructor_takes_facts_by_keyword_only(cls: Type[MigrationError]) 
 
 
 @pytest.mark.parametrize("cls", list(TABLE), ids=lambda cls: cls.__name__)
-def test_an_error_keeps_each_fact_and_its_message_names_them(cls: Type[MigrationError]) -> None:
+def test_an_error_keeps_each_fact_and_its_message_names_them(cls: type[MigrationError]) -> None:
     facts, unnamed = TABLE[cls]
     error = cls(**facts)
     message = str(error)
@@ -272,7 +272,7 @@ def test_an_error_keeps_each_fact_and_its_message_names_them(cls: Type[Migration
 
 
 @pytest.mark.parametrize("cls", list(HINTS), ids=lambda cls: cls.__name__)
-def test_the_command_line_hint_holds_the_command_the_message_once_named(cls: Type[MigrationError]) -> None:
+def test_the_command_line_hint_holds_the_command_the_message_once_named(cls: type[MigrationError]) -> None:
     facts, unnamed = TABLE[cls]
     extra, library_advice, command = HINTS[cls]
     error = cls(**{**facts, **extra})

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING
 
 import pytest
 from packaging_support import ROOT, build_wheels, download, fresh_env, run, wheelhouse_with
@@ -106,7 +106,7 @@ def _passes(installed: Installed, *arguments: str) -> str:
         [str(installed.python.parent / "pytest"), "-q", "-p", "no:cacheprovider", "-rs", *arguments],
         cwd=installed.source, env=environment, capture_output=True, text=True, timeout=600,
     )
-    summary: List[str] = result.stdout.strip().splitlines()[-1:]
+    summary: list[str] = result.stdout.strip().splitlines()[-1:]
     assert result.returncode == 0, result.stdout + result.stderr
     assert summary and summary[0].startswith(f"{EXPECTED} passed") and "skipped" not in summary[0], result.stdout
     return result.stdout
@@ -126,11 +126,11 @@ def test_the_template_passes_on_sqlite(template: Installed) -> None:
     _passes(template)
 
 
-def test_the_template_passes_on_postgresql(template: Installed, postgres_server: "PostgresServer") -> None:
+def test_the_template_passes_on_postgresql(template: Installed, postgres_server: PostgresServer) -> None:
     _passes(template, "--nocodo-db-url", postgres_server.url("postgres"))
 
 
-def test_the_template_passes_on_mariadb(template: Installed, mariadb_server: "MariaDBServer") -> None:
+def test_the_template_passes_on_mariadb(template: Installed, mariadb_server: MariaDBServer) -> None:
     _passes(template, "--nocodo-db-url", mariadb_server.url("mysql"))
 
 
@@ -140,9 +140,9 @@ def test_a_renamed_copy_passes_on_sqlite(renamed: Installed) -> None:
     assert "field_notes" in agents and "example_notes" not in agents, agents
 
 
-def test_a_renamed_copy_passes_on_postgresql(renamed: Installed, postgres_server: "PostgresServer") -> None:
+def test_a_renamed_copy_passes_on_postgresql(renamed: Installed, postgres_server: PostgresServer) -> None:
     _passes(renamed, "--nocodo-db-url", postgres_server.url("postgres"))
 
 
-def test_a_renamed_copy_passes_on_mariadb(renamed: Installed, mariadb_server: "MariaDBServer") -> None:
+def test_a_renamed_copy_passes_on_mariadb(renamed: Installed, mariadb_server: MariaDBServer) -> None:
     _passes(renamed, "--nocodo-db-url", mariadb_server.url("mysql"))

@@ -18,18 +18,18 @@ import logging
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, List
+from typing import Any
 
 import psycopg
 import pytest
-
 from cli_support import Cli
 from conftest import registry_of
 from fleet import assert_each_applied_once, run_fleet
+from servers import MariaDBServer, PostgresServer
+
 from nocodo_agents import InvalidIndexError, MigrationFailedError
 from nocodo_agents.database.migrations import run_agent_migrations
-from nocodo_agents.lifecycle import rollback_migrations, verify_database
-from servers import MariaDBServer, PgBouncer, PostgresServer
+from nocodo_agents.lifecycle import verify_database
 
 _names = itertools.count()
 #: Enough runners to race, few enough for a 2-core machine shared with other suites.
@@ -48,7 +48,7 @@ def _database(server: Any) -> str:
     return name
 
 
-def _pg_rows(dsn: str, sql: str) -> List[Any]:
+def _pg_rows(dsn: str, sql: str) -> list[Any]:
     with psycopg.connect(dsn) as check:
         return check.execute(sql).fetchall()
 
@@ -96,7 +96,7 @@ def test_a_runner_waiting_for_the_lock_does_not_hold_up_a_concurrent_index_build
 
     watch = Watch()
     logging.getLogger("nocodo_agents").addHandler(watch)
-    outcome: List[Any] = []
+    outcome: list[Any] = []
 
     def wait_and_migrate() -> None:
         with psycopg.connect(dsn) as conn:

@@ -15,14 +15,15 @@ import itertools
 import json
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Tuple
+from typing import Any, Callable
 
 import pytest
-
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import registry_of
+
 from nocodo_agents import DivergentMigrationError, HistoryAttributionError, MigrationConflictError
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.engine.run import open_run
@@ -52,7 +53,7 @@ class Target:
     url: str
     connect: Callable[[], Any]
 
-    def query(self, sql: str) -> List[Tuple[Any, ...]]:
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
         connection = self.connect()
         try:
             cursor = connection.cursor()
@@ -63,7 +64,7 @@ class Target:
         finally:
             connection.close()
 
-    def history(self) -> List[Tuple[Any, ...]]:
+    def history(self) -> list[tuple[Any, ...]]:
         return self.query(HISTORY)
 
     def execute(self, sql: str) -> None:
@@ -211,7 +212,7 @@ def test_the_history_table_never_rewrites_another_agents_row(target: Target, age
 # -- the console script ---------------------------------------------------------------------------
 
 
-def _cli_history(target: Target) -> List[Tuple[Any, ...]]:
+def _cli_history(target: Target) -> list[tuple[Any, ...]]:
     return target.history()
 
 

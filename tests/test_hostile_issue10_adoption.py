@@ -14,14 +14,15 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from typing import Any, Callable, Iterator, List
+from collections.abc import Iterator
+from typing import Any, Callable
 
 import pytest
-
 from conftest import registry_of
+from test_adoption_servers import ServerDatabase
+
 from nocodo_agents import AdoptionAmbiguousError, DatabaseAccessError, MigrationError
 from nocodo_agents.database.migrations import run_agent_migrations
-from test_adoption_servers import ServerDatabase
 
 _names = itertools.count()
 
@@ -57,7 +58,7 @@ def db(request: pytest.FixtureRequest) -> Iterator[ServerDatabase]:
         conn.close()
 
 
-def scratch_left(db: ServerDatabase) -> List[str]:
+def scratch_left(db: ServerDatabase) -> list[str]:
     """Every scratch schema (PostgreSQL, this database) or scratch database (MariaDB, the server) still there."""
     if db.dialect == "postgresql":
         return [r[0] for r in db.rows("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'nocodo_scratch%'")]
@@ -128,7 +129,7 @@ def test_a_trigger_on_an_adopted_table_is_adopted_only_when_present(db: ServerDa
 SLOW = {"postgresql": "CREATE TABLE slow (id INTEGER);\nSELECT pg_sleep(30);", "mysql": "CREATE TABLE slow (id INTEGER);\nSELECT SLEEP(30);"}
 
 
-def _kill_when_sleeping(db: ServerDatabase, killed: List[Any]) -> Callable[[], None]:
+def _kill_when_sleeping(db: ServerDatabase, killed: list[Any]) -> Callable[[], None]:
     """Kill the runner's connection once it sleeps in the scratch replay, from an operator's connection."""
     server = db.server  # type: ignore[attr-defined]
 
@@ -166,7 +167,7 @@ def test_a_connection_killed_during_the_adoption_replay(db: ServerDatabase, agen
     """The run fails with a named error; PostgreSQL's scratch died with the transaction; MariaDB's is named to drop by hand."""
     db.run(PALETTE[db.dialect])
     package = agent_package({"V100__palette": only(db.dialect, PALETTE[db.dialect]), "V101__slow": only(db.dialect, SLOW[db.dialect])})
-    killed: List[Any] = []
+    killed: list[Any] = []
     killer = threading.Thread(target=_kill_when_sleeping(db, killed))
     killer.start()
     try:

@@ -19,15 +19,15 @@ import itertools
 import sqlite3
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable
 
 import pytest
-
 from conftest import plugin_returning, registry_of
 from fleet import fork_together
 from fresh_database import connect_to_fresh_database
 from fresh_database import query as _query
 from fresh_database import versions as _versions
+
 from nocodo_agents import DivergentMigrationError, LockTimeoutError
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import rollback_migrations, verify_database
@@ -52,7 +52,7 @@ def late() -> AgentRegistry:
 
 def _once(action: Callable[[], None], when: int) -> Callable[[MigrationStep], None]:
     """A progress callback running ``action`` after the first commit of version ``when`` only."""
-    done: List[int] = []
+    done: list[int] = []
 
     def progress(step: MigrationStep) -> None:
         if step.version == when and not done:
@@ -146,7 +146,7 @@ def test_an_edited_migration_swapped_in_meanwhile_is_caught_by_the_next_run(conn
 # -- fleets with different agent sets, with and without adoption, on every dialect ---------------
 
 
-def _fleet_member(connect: Callable[[], Any], packages: Dict[str, str], barrier: Any, results: Any) -> None:
+def _fleet_member(connect: Callable[[], Any], packages: dict[str, str], barrier: Any, results: Any) -> None:
     try:
         connection = connect()
         barrier.wait(timeout=60)
@@ -157,27 +157,30 @@ def _fleet_member(connect: Callable[[], Any], packages: Dict[str, str], barrier:
         results.put(("error", f"{type(error).__name__}: {error}", ()))
 
 
-def _mixed_fleet(connect: Callable[[], Any], agent_sets: List[Dict[str, str]]) -> List[Tuple[str, Any, Any]]:
+def _mixed_fleet(connect: Callable[[], Any], agent_sets: list[dict[str, str]]) -> list[tuple[str, Any, Any]]:
     return fork_together(_fleet_member, [(connect, packages) for packages in agent_sets])
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def fleet_db(request: pytest.FixtureRequest, tmp_path: Path) -> Tuple[Callable[[], Any], Callable[[str], None]]:
+def fleet_db(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Callable[[], Any], Callable[[str], None]]:
     """``(connect, run_sql)`` for one fresh database: a picklable-by-fork connect, and a way to prepare it."""
     name = f"hostile10_fleet_{next(_names)}"
     if request.param == "sqlite":
         path = tmp_path / "fleet.sqlite"
-        connect: Callable[[], Any] = lambda: sqlite3.connect(path)
+        def connect() -> Any:
+            return sqlite3.connect(path)
     elif request.param == "postgresql":
         import psycopg
 
         server = request.getfixturevalue("postgres_server")
         server.create_database(name)
-        connect = lambda: psycopg.connect(server.dsn(name))
+        def connect():
+            return psycopg.connect(server.dsn(name))
     else:
         server = request.getfixturevalue("mariadb_server")
         server.create_database(name)
-        connect = lambda: server.connect(name)
+        def connect():
+            return server.connect(name)
 
     def run_sql(sql: str) -> None:
         conn = connect()
@@ -188,13 +191,13 @@ def fleet_db(request: pytest.FixtureRequest, tmp_path: Path) -> Tuple[Callable[[
     return connect, run_sql
 
 
-def _packages(agent_package: Callable[..., str]) -> Tuple[str, str]:
+def _packages(agent_package: Callable[..., str]) -> tuple[str, str]:
     a = agent_package({f"V{v}__a_{v}": f"CREATE TABLE fa_{v} (id INTEGER);" for v in (100, 102, 104, 106)})
     b = agent_package({f"V{v}__b_{v}": f"CREATE TABLE fb_{v} (id INTEGER);" for v in (101, 103, 105)})
     return a, b
 
 
-def _applied(outcomes: List[Tuple[str, Any, Any]]) -> Counter:
+def _applied(outcomes: list[tuple[str, Any, Any]]) -> Counter:
     assert [detail for status, detail, _ in outcomes if status != "ok"] == []
     return Counter(v for _, versions, _ in outcomes for v in versions)
 
@@ -233,7 +236,7 @@ def test_on_mariadb_nobody_gets_in_between_a_runs_transactions(mariadb_server) -
     name = f"hostile10_hold_{next(_names)}"
     mariadb_server.create_database(name)
     first, second = mariadb_server.connect(name), mariadb_server.connect(name)
-    timed_out: List[Optional[BaseException]] = []
+    timed_out: list[BaseException | None] = []
 
     def other() -> None:
         with pytest.raises(LockTimeoutError) as raised:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Dict, Set, Tuple
 
 from test_import_layers import LAYERS, MODULES, _imported, layer_of
 
@@ -30,7 +29,7 @@ _MODULE_NAME = re.compile(r"nocodo_agents(?:\.[A-Za-z_][A-Za-z0-9_]*)+(?::[A-Za-
 KNOWN_UPWARD_BY_NAME = {("core_plugin", "database.migrations")}
 
 #: The modules that call the import machinery with a name computed at run time, and why.
-DYNAMIC_IMPORTERS: Dict[str, str] = {
+DYNAMIC_IMPORTERS: dict[str, str] = {
     "": "module __getattr__: the names of its _LAZY table (checked by name here)",
     "errors": "module __getattr__: the error classes' modules of its _MODULE_OF table (checked by name here)",
     "database.migrations": "module __getattr__: the names of its _LAZY table (checked by name here)",
@@ -45,9 +44,9 @@ DYNAMIC_IMPORTERS: Dict[str, str] = {
 _IMPORT_CALLS = {"import_module", "__import__", "find_spec", "reload"}
 
 
-def _referenced_by_name(source: str) -> Set[str]:
+def _referenced_by_name(source: str) -> set[str]:
     """The package's modules that string constants in ``source`` name (relative to the package)."""
-    found: Set[str] = set()
+    found: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
             continue
@@ -74,7 +73,7 @@ def _source(module: str) -> str:
     return MODULES[module].read_text(encoding="utf-8")
 
 
-def by_name_violations() -> Set[Tuple[str, str]]:
+def by_name_violations() -> set[tuple[str, str]]:
     """Every (module, module it names) going up the layers, the known ones aside."""
     found = set()
     for module in MODULES:

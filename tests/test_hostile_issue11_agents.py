@@ -13,12 +13,13 @@ nor by ``Database(agents=[...])``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, List
+from typing import Any, Callable
 
 import pytest
-
 from cli_support import Cli, plugin_module, sql_module, write_agent_distribution
 from conftest import plugin_for, registry_of
+from test_history_conflicts import ALPHA_SQL, Target, _api, target  # noqa: F401  (the fixture)
+
 from nocodo_agents import (
     Database,
     HistoryAttributionError,
@@ -34,7 +35,6 @@ from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.engine.rollback import _roll_back_one
 from nocodo_agents.engine.run import open_run
 from nocodo_agents.lifecycle import resolve_unfinished
-from test_history_conflicts import ALPHA_SQL, Target, _api, target  # noqa: F401  (the fixture)
 
 ALPHA_ROLLBACK = "DROP TABLE alpha_notes;"
 
@@ -43,7 +43,7 @@ def _module(sql: str, rollback: str) -> str:
     return f"def migration():\n    return {sql!r}\n\n\ndef rollback():\n    return {rollback!r}\n"
 
 
-def _tables(target: Target) -> List[str]:
+def _tables(target: Target) -> list[str]:
     sql = {
         "sqlite": "SELECT name FROM sqlite_master WHERE type = 'table'",
         "postgresql": "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()",
@@ -217,7 +217,7 @@ REFUSALS = [
 
 
 @pytest.mark.parametrize("command", AGENT_COMMANDS, ids=" ".join)
-def test_no_command_creates_the_sqlite_file_before_the_agents_resolve(cli: Cli, command: List[str]) -> None:
+def test_no_command_creates_the_sqlite_file_before_the_agents_resolve(cli: Cli, command: list[str]) -> None:
     database = cli.cwd / "agents.sqlite"
     for agents, code, said in REFUSALS:
         done = cli(*command, *agents, "--db", str(database))
@@ -335,8 +335,8 @@ def test_two_agents_claiming_a_version_where_one_requires_the_other_are_not_told
 
 def _chain(agent_package: Callable[..., str], broken_gamma: bool = False) -> Any:
     """gamma requires beta requires alpha; each table references the one before; versions interleave the other way."""
-    from nocodo_agents.discovery import AgentRegistry
     from test_requires import Agents
+
 
     agents = Agents(agent_package)
     agents.add("alpha", {
@@ -402,7 +402,7 @@ def test_two_runners_on_a_fresh_database_apply_each_migration_once_in_requiremen
     chain = _chain(agent_package)
     registries = [chain.registry(), chain.registry()]
     barrier = threading.Barrier(2)
-    outcomes: List[Any] = [None, None]
+    outcomes: list[Any] = [None, None]
 
     def runner(index: int) -> None:
         connection = target.connect()

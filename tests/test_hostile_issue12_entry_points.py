@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ def importlib_answer() -> Any:
         return type(error)
 
 
-def scan_answer() -> List[Tuple[str, str, Any, Any]]:
+def scan_answer() -> list[tuple[str, str, Any, Any]]:
     scanned = scan_group(ENTRY_POINT_GROUP)
     assert scanned is not None, "the scan answers for plain directories"
     return [(e.name, e.value, e.distribution, e.version) for e in scanned]

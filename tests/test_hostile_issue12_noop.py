@@ -13,7 +13,6 @@ alive.
 from __future__ import annotations
 
 import gc
-import importlib
 import os
 import sqlite3
 import subprocess
@@ -21,13 +20,14 @@ import sys
 import textwrap
 import time
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable, Iterator, Tuple
+from typing import Callable
 
 import pytest
-
 from cli_support import sql_module, write_agent_distribution
 from conftest import plugin_for
+
 from nocodo_agents import DivergentMigrationError
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.discovery import AgentRegistry
@@ -82,7 +82,7 @@ def fresh_process_outcome(db_path: Path, package_root: Path, package: str) -> st
 
 
 @pytest.fixture
-def notes_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tuple[Path, str]]:
+def notes_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, str]]:
     """``(root on sys.path, package name)`` of an agent package whose migrations directory is ``<package>/migrations``."""
     root = tmp_path / "code"
     package = root / "hostile_notes_agent"
@@ -97,7 +97,7 @@ def notes_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[T
 
 @pytest.mark.parametrize("kind", ["sql", "py"])
 def test_an_edit_keeping_time_and_size_is_never_missed(
-    conn: sqlite3.Connection, db_path: Path, notes_package: Tuple[Path, str], kind: str
+    conn: sqlite3.Connection, db_path: Path, notes_package: tuple[Path, str], kind: str
 ) -> None:
     """An applied migration rewritten with the same size and its old time put back (cp -p, rsync -a, tar -x)."""
     root, package = notes_package

@@ -17,10 +17,8 @@ import subprocess
 import sys
 from contextlib import closing
 from pathlib import Path
-from typing import Dict, Optional
 
 import pytest
-
 from cli_support import CONSOLE_SCRIPT, Result, sql_module, write_agent_distribution
 from test_cli_noop_cache import DB, CachedCli, full, remembered, settle
 
@@ -35,7 +33,7 @@ def cli(tmp_path: Path) -> CachedCli:
     return CachedCli(tmp_path)
 
 
-def no_cache(cli: CachedCli, *args: str, env: Optional[Dict[str, str]] = None) -> Result:
+def no_cache(cli: CachedCli, *args: str, env: dict[str, str] | None = None) -> Result:
     """What the full path answers (nothing read from, nor written to, the cache)."""
     return cli(*args, env={**(env or {}), **NO_CACHE})[0]
 
@@ -52,7 +50,7 @@ def assert_answered_by_the_full_path_as_a_checksum_error(cli: CachedCli) -> None
     assert full(outcome) and same(outcome[0], expected), outcome[0].text
 
 
-def add_agent(cli: CachedCli, package: str, modules: Dict[str, str], plugin_source: Optional[str] = None) -> None:
+def add_agent(cli: CachedCli, package: str, modules: dict[str, str], plugin_source: str | None = None) -> None:
     write_agent_distribution(cli.site, f"nocodo-agents-{package}", package, package, modules, plugin_source)
 
 
@@ -285,18 +283,26 @@ def test_another_sqlite_database_a_migration_reads_is_seen(cli: CachedCli, tmp_p
 
 
 EXISTS_HOOK = (
-    "import os\nfrom nocodo_agents.plugins import hookimpl, load_migrations\n\n\n"
+    "import os, pathlib\nfrom nocodo_agents.plugins import hookimpl, load_migrations\n\n\n"
     "@hookimpl\ndef nocodo_agents_migrations():\n"
-    "    more = os.path.exists({flag!r})\n"
+    "    more = {probe}\n"
     "    return load_migrations('probed.more' if more else 'probed.migrations')\n"
 )
+#: Ways a hook can look at a file without opening it (no audit event): each is watched while the full run lasts.
+PROBES = {
+    "os.path.exists": "os.path.exists({flag!r})",
+    "Path.is_file": "pathlib.Path({flag!r}).is_file()",
+    "os.access": "os.access({flag!r}, os.R_OK)",
+    "os.lstat": "os.path.lexists({flag!r})",
+}
 
 
-@pytest.mark.xfail(strict=True, reason="a path only stat()ed (os.path.exists) raises no audit event: it is not stamped")
-def test_a_file_a_hook_only_checks_the_existence_of_is_seen(cli: CachedCli, tmp_path: Path) -> None:
+@pytest.mark.parametrize("probe", sorted(PROBES))
+def test_a_file_a_hook_only_checks_the_existence_of_is_seen(cli: CachedCli, tmp_path: Path, probe: str) -> None:
     flag = tmp_path / "elsewhere" / "enable-more"
     flag.parent.mkdir()
-    add_agent(cli, "probed", {"V901__first": sql_module("CREATE TABLE probed_one (id INTEGER)")}, EXISTS_HOOK.format(flag=str(flag)))
+    hook = EXISTS_HOOK.format(probe=PROBES[probe].format(flag=str(flag)))
+    add_agent(cli, "probed", {"V901__first": sql_module("CREATE TABLE probed_one (id INTEGER)")}, hook)
     more = cli.site / "probed" / "more"
     more.mkdir()
     (more / "__init__.py").write_text("")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any
 
 import pytest
-
 from conftest import migration_module, registry_of
 from fresh_database import open_fresh_database
+
 from nocodo_agents import InvalidMigrationError
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.lifecycle import verify_database
@@ -23,12 +24,12 @@ _names = itertools.count()
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mysql"])
-def any_conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Tuple[str, Any]]:
+def any_conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Any]]:
     """(dialect, a connection to a fresh database) on SQLite and on each private server."""
     yield from open_fresh_database(request, tmp_path, "hostile")
 
 
-def _rows(connection: Any, sql: str) -> List[tuple]:
+def _rows(connection: Any, sql: str) -> list[tuple]:
     cursor = connection.cursor()
     cursor.execute(sql)
     rows = [tuple(row) for row in cursor.fetchall()]
@@ -42,7 +43,7 @@ def _rows(connection: Any, sql: str) -> List[tuple]:
 ACCOUNTS = "CREATE TABLE accounts (id INTEGER PRIMARY KEY, flagged INTEGER NOT NULL DEFAULT 0);\nINSERT INTO accounts (id) VALUES (1), (2), (5);"
 
 
-def test_nul_in_sql_is_refused_before_anything_runs(any_conn: Tuple[str, Any], agent_package) -> None:  # type: ignore[no-untyped-def]
+def test_nul_in_sql_is_refused_before_anything_runs(any_conn: tuple[str, Any], agent_package) -> None:  # type: ignore[no-untyped-def]
     """``UPDATE accounts SET flagged = 1<NUL> WHERE id = 5``.
 
     Before: PostgreSQL (libpq ends the query at the NUL) ran ``UPDATE
@@ -69,7 +70,7 @@ def test_nul_in_sql_is_refused_before_anything_runs(any_conn: Tuple[str, Any], a
     assert [v for (v,) in _rows(connection, "SELECT version FROM refinery_schema_history ORDER BY version")][-1] == 100
 
 
-def test_lone_surrogate_in_sql_is_a_named_error(any_conn: Tuple[str, Any], agent_package) -> None:  # type: ignore[no-untyped-def]
+def test_lone_surrogate_in_sql_is_a_named_error(any_conn: tuple[str, Any], agent_package) -> None:  # type: ignore[no-untyped-def]
     """Before: a bare ``UnicodeEncodeError`` (from the SQL splitter or the driver) on every dialect."""
     _, connection = any_conn
     notes = migration_module("CREATE TABLE notes (body TEXT);\nINSERT INTO notes VALUES ('caf\udce9');")
@@ -90,7 +91,7 @@ def pg_connect(postgres_server):  # type: ignore[no-untyped-def]
 
     opened = []
 
-    def connect() -> "psycopg.Connection":
+    def connect() -> psycopg.Connection:
         name = f"hostile_{next(_names)}"
         postgres_server.create_database(name)
         connection = psycopg.connect(postgres_server.dsn(name))
@@ -152,7 +153,7 @@ def test_sqlite_connection_of_another_thread_is_a_named_error(db_path: Path) -> 
     from nocodo_agents import ConnectionStateError
 
     connection = sqlite3.connect(db_path)
-    caught: List[BaseException] = []
+    caught: list[BaseException] = []
 
     def migrate() -> None:
         try:

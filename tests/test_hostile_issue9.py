@@ -15,17 +15,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pymysql
 import pytest
+from servers import MariaDBServer
+from test_mysql import history, query
 
 from nocodo_agents import ConnectionStateError, DatabaseAccessError
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import baseline, record_as_applied, rollback_migrations
 from nocodo_agents.runner import run_agent_migrations
-from servers import MariaDBServer
-from test_mysql import history, query
 
 Connection = Any  # pymysql.connections.Connection
 
@@ -108,10 +109,10 @@ def test_a_session_with_read_only_transactions_is_named_as_such(conn: Connection
 
 # -- the splitter against the servers: compound-statement words where they are not compound statements --
 
-from conftest import registry_of  # noqa: E402
-from nocodo_agents.database.migrations import run_agent_migrations as run_migrations  # noqa: E402
-
 import psycopg  # noqa: E402
+from conftest import registry_of  # noqa: E402
+
+from nocodo_agents.database.migrations import run_agent_migrations as run_migrations  # noqa: E402
 
 
 @pytest.fixture
@@ -172,6 +173,7 @@ def test_a_trigger_whose_body_is_an_if_statement_without_begin(conn: Connection,
 # -- a history table refinery created in the server's default character set (latin1) ------------------
 
 from conftest import plugin_for  # noqa: E402
+
 from nocodo_agents.status import migration_status  # noqa: E402
 
 REFINERY_LATIN1 = (

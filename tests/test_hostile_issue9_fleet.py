@@ -17,16 +17,17 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Iterator, List
+from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
-
 from conftest import registry_of
+from servers import PgBouncer, PostgresServer
+
 from nocodo_agents import DatabaseAccessError, InvalidIndexError
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.lifecycle import rollback_migrations, verify_database
-from servers import PgBouncer, PostgresServer
 
 _names = itertools.count()
 
@@ -43,7 +44,7 @@ def _database(server: PostgresServer) -> str:
     return name
 
 
-def _rows(dsn: str, sql: str) -> List[Any]:
+def _rows(dsn: str, sql: str) -> list[Any]:
     with psycopg.connect(dsn) as check:
         return check.execute(sql).fetchall()
 
@@ -66,7 +67,7 @@ def watch_log() -> Iterator[Any]:
     logger = logging.getLogger("nocodo_agents")
     previous = logger.level
     logger.setLevel(logging.INFO)
-    handlers: List[logging.Handler] = []
+    handlers: list[logging.Handler] = []
 
     def watch(text: str) -> _LogWatch:
         handler = _LogWatch(text)
@@ -110,7 +111,7 @@ def test_a_runner_killed_mid_build_leaves_a_build_the_next_runner_waits_for(
     monitor = psycopg.connect(dsn, autocommit=True)
     killed = multiprocessing.get_context("fork").Process(target=_migrate_then_exit, args=(dsn, package))
     killed.start()
-    next_runner: List[Any] = []
+    next_runner: list[Any] = []
     waiting = watch_log("index build(s) of server process(es)")
     try:
         while monitor.execute(
@@ -284,7 +285,7 @@ def test_verify_while_an_index_is_being_built_does_not_call_it_invalid(postgres_
         run_agent_migrations(conn, registry=registry_of(fleet=package))
     writer = psycopg.connect(dsn)
     writer.execute("INSERT INTO big VALUES (0, 'keeps the build waiting')")
-    built: List[Any] = []
+    built: list[Any] = []
 
     def build() -> None:
         with psycopg.connect(dsn, autocommit=True) as builder:

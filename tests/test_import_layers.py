@@ -25,8 +25,8 @@ import ast
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
 
@@ -36,7 +36,7 @@ LAYERS = ("values", "agents", "plan", "schema", "dialects", "engine", "cli", "ap
 
 #: Module name (relative to ``nocodo_agents``; ``""`` is the package itself) -> layer. A name
 #: ending in ``.`` covers every module under that prefix; the longest match wins.
-LAYER_OF: Dict[str, str] = {
+LAYER_OF: dict[str, str] = {
     # values: what a migration is and what the history holds; no pluggy, no I/O on a connection
     "_version": "values",
     "checksum": "values",
@@ -110,7 +110,7 @@ LAYER_OF: Dict[str, str] = {
 PACKAGE_DIR = Path(nocodo_agents.__file__).parent
 
 
-def _module_names() -> Dict[str, Path]:
+def _module_names() -> dict[str, Path]:
     """Every module of the package, by name relative to it (``""`` for ``__init__``)."""
     modules = {}
     for path in sorted(PACKAGE_DIR.rglob("*.py")):
@@ -130,14 +130,14 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def _imported(module: str, source: str, is_package: bool) -> Set[str]:
+def _imported(module: str, source: str, is_package: bool) -> set[str]:
     """The package's modules that ``module`` imports anywhere in its body (``TYPE_CHECKING`` aside)."""
     package_parts = module.split(".") if module else []
     if not is_package:
         package_parts = package_parts[:-1]
-    found: Set[str] = set()
+    found: set[str] = set()
 
-    def target(dotted: str) -> Optional[str]:
+    def target(dotted: str) -> str | None:
         if dotted == "nocodo_agents":
             return ""
         if dotted.startswith("nocodo_agents."):
@@ -157,7 +157,7 @@ def _imported(module: str, source: str, is_package: bool) -> Set[str]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base_parts = package_parts[: len(package_parts) - (node.level - 1)]
-                base: Optional[str] = ".".join(base_parts + ([node.module] if node.module else []))
+                base: str | None = ".".join(base_parts + ([node.module] if node.module else []))
             else:
                 base = target(node.module or "")
             if base is not None:
@@ -172,13 +172,13 @@ def _imported(module: str, source: str, is_package: bool) -> Set[str]:
     return found
 
 
-GRAPH: Dict[str, Set[str]] = {
+GRAPH: dict[str, set[str]] = {
     module: _imported(module, path.read_text(encoding="utf-8"), path.name == "__init__.py")
     for module, path in MODULES.items()
 }
 
 
-def layer_of(module: str) -> Optional[str]:
+def layer_of(module: str) -> str | None:
     """The layer :data:`LAYER_OF` gives ``module`` (exact name first, then the longest prefix)."""
     if module in LAYER_OF:
         return LAYER_OF[module]
@@ -186,17 +186,17 @@ def layer_of(module: str) -> Optional[str]:
     return LAYER_OF[max(prefixes, key=len)] if prefixes else None
 
 
-def _strongly_connected(graph: Dict[str, Set[str]]) -> Iterator[List[str]]:
+def _strongly_connected(graph: dict[str, set[str]]) -> Iterator[list[str]]:
     """Tarjan's algorithm, iterative: each component of more than one module (or a self-import)."""
-    index: Dict[str, int] = {}
-    low: Dict[str, int] = {}
-    stack: List[str] = []
-    on_stack: Set[str] = set()
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
     counter = 0
     for root in sorted(graph):
         if root in index:
             continue
-        work: List[Tuple[str, Iterator[str]]] = [(root, iter(sorted(graph[root])))]
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(sorted(graph[root])))]
         index[root] = low[root] = counter
         counter += 1
         stack.append(root)
@@ -232,7 +232,7 @@ def _strongly_connected(graph: Dict[str, Set[str]]) -> Iterator[List[str]]:
                     yield sorted(component)
 
 
-def _cycle_through(component: List[str]) -> List[str]:
+def _cycle_through(component: list[str]) -> list[str]:
     """One import cycle inside ``component``, from its first module back to it, for the message."""
     members = set(component)
     start = component[0]
@@ -253,7 +253,7 @@ def _display(module: str) -> str:
     return module or "nocodo_agents"
 
 
-def violations() -> Dict[str, str]:
+def violations() -> dict[str, str]:
     """Every cycle and upward import, as ``{short key: explanation}``."""
     found = {}
     for component in _strongly_connected(GRAPH):
@@ -318,7 +318,7 @@ def test_no_cycle_and_no_upward_import() -> None:
 # -- what the dynamic imports may pull in, checked at run time --------------------------------------
 
 
-def _modules_after(code: str) -> Set[str]:
+def _modules_after(code: str) -> set[str]:
     script = f"import sys\n{code}\nimport json\nprint(json.dumps(sorted(sys.modules)))"
     output = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, check=True).stdout
     return set(json.loads(output.strip().splitlines()[-1]))
@@ -358,7 +358,7 @@ def test_names_that_moved_are_still_importable_from_where_they_were() -> None:
     assert (MigrationReport, MigrationStep) == (runner.MigrationReport, runner.MigrationStep)
     assert discovery.MigrationSet is migration_set.MigrationSet
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        getattr(__import__("nocodo_agents.database.migrations", fromlist=["x"]), "nope")
+        _ = __import__("nocodo_agents.database.migrations", fromlist=["x"]).nope
 
 
 
@@ -371,8 +371,8 @@ def test_the_cached_noop_path_imports_only_builtins_and_sqlite3() -> None:
     """
     allowed = {"__future__", "os", "sys", "marshal", "sqlite3", "_version"}
 
-    def imports(nodes: List[ast.stmt], everywhere: bool) -> Set[str]:
-        found: Set[str] = set()
+    def imports(nodes: list[ast.stmt], everywhere: bool) -> set[str]:
+        found: set[str] = set()
         for node in nodes:
             if isinstance(node, ast.If) and _is_type_checking(node.test):
                 continue

@@ -13,8 +13,8 @@ tell.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List
 
 import pytest
 
@@ -83,11 +83,11 @@ def test_unreadable_metadata_of_nocodo_agents_itself_gives_the_generic_hint(site
 
 class _Tasks:
     @hookimpl
-    def nocodo_agents_migrations(self) -> List[object]:
+    def nocodo_agents_migrations(self) -> list[object]:
         return []
 
     @hookimpl
-    def nocodo_agents_requires(self) -> List[str]:
+    def nocodo_agents_requires(self) -> list[str]:
         return ["notes"]
 
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from cli_support import Cli, sql_module, write_agent_distribution
+
 from nocodo_agents import InstalledMetadataError
 from nocodo_agents.agent_entries import installed_agent_entries
 from nocodo_agents.database.migrations import run_agent_migrations

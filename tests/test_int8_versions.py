@@ -10,7 +10,6 @@ import argparse
 from pathlib import Path
 
 import pytest
-
 from conftest import registry_of
 from int8_support import (
     REFINERY_APPLIED_ON,
@@ -23,6 +22,7 @@ from int8_support import (
     sqlite_db,
     widen_by_hand_keeping_32_bit_checksums,
 )
+
 from nocodo_agents import DivergentMigrationError, HistoryWideningError, InvalidArgumentError, InvalidMigrationError
 from nocodo_agents.checksum import checksum
 from nocodo_agents.cli.options import version_number
@@ -101,7 +101,7 @@ def checksums_are(db: Db, registry: AgentRegistry, int8: bool) -> None:
 
 @pytest.fixture
 def notes(agent_package) -> str:
-    """An agent numbered as the README tells third parties: a UTC timestamp."""
+    """An agent numbered as the docs (writing an agent) tell third parties: a UTC timestamp."""
     return agent_package({
         f"V{TIMESTAMP}__create_notes": "def migration(dialect):\n    return 'CREATE TABLE notes (id INT)'\n\n\n"
         "def rollback(dialect):\n    return 'DROP TABLE notes'\n",

@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 
 import pytest
-
 from cli_support import Cli, sql_module, write_agent_distribution
 from int8_support import REFINERY_APPLIED_ON, TIMESTAMP, Db, db_for
+
 from nocodo_agents.checksum import checksum
 
 LATER = 20261201120001

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
-
 from conftest import registry_of
 from int8_support import REFINERY_APPLIED_ON, TIMESTAMP, Db, call, db_for, expected_checksum, refinery_verify, sqlite_db
 from lock_waits import lock_wait_logged
+
 from nocodo_agents import HistoryTableError
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.discovery import AgentRegistry
@@ -31,7 +31,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Db:
     return db_for(request, tmp_path)
 
 
-def installed(registry: AgentRegistry) -> List[Migration]:
+def installed(registry: AgentRegistry) -> list[Migration]:
     return [m for s in registry.requested_sets(None) for m in s.migrations]
 
 
@@ -41,7 +41,7 @@ def checksums_are_int8(db: Db, registry: AgentRegistry) -> None:
         assert stored == expected_checksum(by_version[version], db.dialect, True), (version, name, "not the i64 encoding")
 
 
-def widen_by_hand(db: Db, cursor: Any, migrations: List[Migration]) -> None:
+def widen_by_hand(db: Db, cursor: Any, migrations: list[Migration]) -> None:
     """What another runner's widening leaves: the column 64-bit, every row's checksum in the i64 encoding."""
     if db.dialect == "sqlite":
         cursor.execute(
@@ -105,7 +105,7 @@ def test_a_history_another_runner_widened_while_this_one_waited_gets_i64_checksu
     call(db, run_agent_migrations, registry=registry_of(small=small))
     registry = registry_of(small=small, five=five)
     holder = LockHolder(db)
-    outcome: Dict[str, Any] = {}
+    outcome: dict[str, Any] = {}
 
     def runner() -> None:
         try:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import registry_of
 from int8_support import TIMESTAMP, Db, db_for, expected_checksum, mariadb_db, migrate
+
 from nocodo_agents import HistoryTableError, MigrationFailedError
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.history import JOURNAL_TABLE

@@ -12,12 +12,11 @@ PostgreSQL and MariaDB servers.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import pytest
-
 from conftest import plugin_for, registry_of
 from int8_support import REFINERY_APPLIED_ON, TIMESTAMP, Db, call, db_for, expected_checksum, widen_by_hand_keeping_32_bit_checksums
+
 from nocodo_agents import DivergentMigrationError, HistoryWideningError, PluginLoadError
 from nocodo_agents.checksum import checksum
 from nocodo_agents.database.migrations import run_agent_migrations
@@ -47,11 +46,11 @@ def notes(agent_package) -> str:
 class Installed:
     """A registry of agents given as packages (or ``None``: an agent whose import fails), counting the imports."""
 
-    def __init__(self, **agents: Optional[str]) -> None:
-        self.imported: List[str] = []
+    def __init__(self, **agents: str | None) -> None:
+        self.imported: list[str] = []
         self.registry = AgentRegistry(self._entry(name, package) for name, package in agents.items())
 
-    def _entry(self, name: str, package: Optional[str]) -> AgentEntry:
+    def _entry(self, name: str, package: str | None) -> AgentEntry:
         def load() -> object:
             self.imported.append(name)
             if package is None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any, List
+from typing import Any
 
 import psycopg
 import pytest
-
 from conftest import registry_of
+
 from nocodo_agents import LockTimeoutError
 from nocodo_agents.lifecycle import rollback_migrations
 from nocodo_agents.runner import run_agent_migrations
@@ -23,7 +23,7 @@ from nocodo_agents.runner import run_agent_migrations
 def test_sqlite_timeout_after_applying_names_what_was_applied(tmp_path: Path) -> None:
     path = tmp_path / "agents.db"
     conn = sqlite3.connect(path)
-    holders: List[sqlite3.Connection] = []
+    holders: list[sqlite3.Connection] = []
 
     def hold_after_first(step: Any) -> None:
         if not holders:
@@ -64,7 +64,7 @@ def test_sqlite_rollback_timeout_names_what_was_rolled_back(tmp_path: Path) -> N
     path = tmp_path / "agents.db"
     conn = sqlite3.connect(path)
     run_agent_migrations(conn, registry=registry_of())
-    holders: List[sqlite3.Connection] = []
+    holders: list[sqlite3.Connection] = []
 
     def hold_after_first(step: Any) -> None:
         if not holders:

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict
 
 import pytest
 
@@ -29,7 +28,7 @@ def _fake_apt_get(tmp_path: Path, fail: bool = False) -> Path:
 
 
 def _run_servers_sh(tmp_path: Path, policy: Path, fail: bool = False) -> subprocess.CompletedProcess:
-    env: Dict[str, str] = dict(os.environ, POLICY_RC_D=str(policy), APT_GET=str(_fake_apt_get(tmp_path, fail)),
+    env: dict[str, str] = dict(os.environ, POLICY_RC_D=str(policy), APT_GET=str(_fake_apt_get(tmp_path, fail)),
                                APT_LOG=str(tmp_path / "apt.log"), NOCODO_SERVERS_NEED="postgresql pgbouncer")
     return subprocess.run(["bash", str(SERVERS_SH)], env=env, capture_output=True, text=True)
 
@@ -83,7 +82,7 @@ def _copy_project(to: Path) -> None:
         shutil.copy2(ROOT / name, to / name)
 
 
-def _installed_dist_info(project: Path) -> Dict[str, int]:
+def _installed_dist_info(project: Path) -> dict[str, int]:
     """Each installed distribution's metadata directory and its inode: pip recreates it on every install."""
     site = next(project.glob(".venv/lib/python*/site-packages"))
     return {p.name: p.stat().st_ino for p in site.glob("nocodo_agents*.dist-info")}

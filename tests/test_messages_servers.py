@@ -16,19 +16,19 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable
 
 import psycopg
 import pytest
-
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import registry_of
 from fresh_database import fresh_database_url
+
 from nocodo_agents import InvalidArgumentError
+from nocodo_agents.cli.hints import hint_for
 from nocodo_agents.excerpt import shorten
 from nocodo_agents.lifecycle import baseline, record_as_applied, repair_history, resolve_unfinished, rollback_migrations
 from nocodo_agents.runner import run_agent_migrations
-from nocodo_agents.cli.hints import hint_for
 
 _names = itertools.count()
 HUGE = 10_000_000
@@ -93,7 +93,7 @@ def test_a_10_mb_statement_refused_up_front_is_quoted_short(cli: Cli, url: str) 
 
 def _when(found: Callable[[], Any], act: Callable[[Any], None]) -> Callable[[], bool]:
     """In a thread: once ``found()`` returns something, ``act`` on it. Returns a join() saying whether it acted."""
-    acted: List[bool] = []
+    acted: list[bool] = []
 
     def watch() -> None:
         for _ in range(600):
@@ -125,7 +125,7 @@ def _maria_admin(server: Any, sql: str) -> Any:
     # an operator's act, not the migration's fault
     ("pg_cancel_backend", ("was cancelled from outside the run",)),
 ])
-def test_postgresql_backend_stopped_mid_migration_exits_6(postgres_server, cli: Cli, stop: str, said: Tuple[str, ...]) -> None:
+def test_postgresql_backend_stopped_mid_migration_exits_6(postgres_server, cli: Cli, stop: str, said: tuple[str, ...]) -> None:
     database = f"messages_{next(_names)}"
     postgres_server.create_database(database)
     write_agent_distribution(cli.site, "slow-agent", "slow", "slow_agent", {
@@ -268,7 +268,7 @@ BAD_LOCK_TIMEOUTS = ["1e12", "inf", "-inf", "nan", "-1", "-0.001", "1e400", "214
 
 
 @pytest.mark.parametrize("command", [["migrate"], ["rollback", "--to", "0"], ["repair"], ["baseline", "--version", "1"], ["resolve", "1", "--absent"], ["migrate", "--dry-run"]])
-def test_cli_lock_timeouts_out_of_range_exit_2_before_the_server(cli: Cli, url: str, command: List[str]) -> None:
+def test_cli_lock_timeouts_out_of_range_exit_2_before_the_server(cli: Cli, url: str, command: list[str]) -> None:
     for value in BAD_LOCK_TIMEOUTS:
         result = cli(*command, "--lock-timeout", value, "--db", url)
         assert result.code == 2, (value, result.text)

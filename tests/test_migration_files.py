@@ -12,11 +12,10 @@ import sqlite3
 import sys
 import zipfile
 from pathlib import Path
-from typing import Dict, Union
 
 import pytest
-
 from conftest import history, registry_of, tables
+
 from nocodo_agents import InvalidMigrationError, Migration, MigrationConflictError, PluginLoadError
 from nocodo_agents.checksum import checksum
 from nocodo_agents.database.migrations import run_agent_migrations
@@ -30,7 +29,7 @@ def package_dir(package: str) -> Path:
     return Path(importlib.import_module(package).__path__[0])
 
 
-def add_files(package: str, files: Dict[str, Union[str, bytes, None]]) -> Path:
+def add_files(package: str, files: dict[str, str | bytes | None]) -> Path:
     """Write ``files`` into ``package``'s directory: text, bytes, or ``None`` for a directory (a package)."""
     directory = package_dir(package)
     for name, content in files.items():
@@ -111,6 +110,7 @@ def test_other_files_and_directories_are_ignored(agent_package) -> None:
 
 def test_a_broken_file_fails_the_agent_with_a_plugin_load_error(agent_package) -> None:
     from conftest import plugin_for
+
     from nocodo_agents.discovery import AgentRegistry
 
     package = agent_package({"V100__fine": "SELECT 1;"})
@@ -170,7 +170,7 @@ def test_transactional_must_be_a_bool(agent_package, value: str) -> None:
     package = agent_package({"V1__flag": f"def migration():\n    return 'VACUUM;'\n\ntransactional = {value}\n"})
     (migration,) = load_migrations(package)
     with pytest.raises(InvalidMigrationError, match="transactional must be True or False") as raised:
-        migration.transactional
+        _ = migration.transactional
     assert raised.value.source.endswith("V1__flag.py")
     with pytest.raises(InvalidMigrationError, match="transactional must be True or False"):
         Migration(1, "flag", "VACUUM;", transactional="False")  # type: ignore[arg-type]
@@ -187,7 +187,7 @@ def test_migration_and_rollback_attributes_that_are_not_functions(agent_package)
     with pytest.raises(InvalidMigrationError, match="migration is a str, not a function"):
         sql_string.sql("sqlite")
     with pytest.raises(InvalidMigrationError, match="rollback is a str, not a function"):
-        rollback_string.has_rollback
+        _ = rollback_string.has_rollback
     with pytest.raises(InvalidMigrationError, match="rollback must be a str or a callable"):
         Migration(1, "x", "SELECT 1;", rollback=42)  # type: ignore[arg-type]
 

@@ -9,13 +9,14 @@ naming the file, and nothing of it is recorded.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any
 
 import pytest
-
 from conftest import registry_of
 from fresh_database import open_fresh_database
+
 from nocodo_agents import InvalidMigrationError
 from nocodo_agents.checksum import checksum
 from nocodo_agents.database.migrations import run_agent_migrations
@@ -25,12 +26,12 @@ EMPTY = {"postgresql": "/* outer /* nested */ still a comment */\n;", "mysql": "
 
 
 @pytest.fixture(params=["postgresql", "mysql"])
-def server_conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Tuple[str, Any]]:
+def server_conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Any]]:
     """(dialect, a connection to a fresh database) on each server."""
     yield from open_fresh_database(request, tmp_path, "files")
 
 
-def history(connection: Any) -> List[Tuple[int, str, str]]:
+def history(connection: Any) -> list[tuple[int, str, str]]:
     cursor = connection.cursor()
     cursor.execute("SELECT version, name, checksum FROM refinery_schema_history ORDER BY version")
     rows = [(int(v), str(n), str(c)) for v, n, c in cursor.fetchall()]
@@ -38,7 +39,7 @@ def history(connection: Any) -> List[Tuple[int, str, str]]:
     return rows
 
 
-def package_with_sql_file(agent_package, file_name: str, text: str) -> Tuple[str, Path]:
+def package_with_sql_file(agent_package, file_name: str, text: str) -> tuple[str, Path]:
     package = agent_package({})
     directory = Path(importlib.import_module(package).__path__[0])
     (directory / file_name).write_text(text)

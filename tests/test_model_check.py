@@ -47,14 +47,14 @@ import time
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any
 
 import pytest
+from conftest import migration_module, registry_of
 from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
-from conftest import migration_module, registry_of
 from nocodo_agents import (
     DivergentMigrationError,
     ForeignKeyViolationError,
@@ -137,7 +137,7 @@ class ModelMigration:
     kind: str = OK
     rollback: bool = True
     edited: bool = False
-    core_name: Optional[str] = None
+    core_name: str | None = None
 
     @property
     def name(self) -> str:
@@ -163,7 +163,7 @@ class ModelAgent:
 
     name: str
     package: str
-    migrations: Dict[int, ModelMigration]
+    migrations: dict[int, ModelMigration]
     installed: bool = True
 
 
@@ -195,7 +195,7 @@ class PackageDirectory:
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="nocodo-model-check-"))
-        self._names: List[str] = []
+        self._names: list[str] = []
         sys.path.insert(0, str(self.root))
 
     def create(self) -> str:
@@ -281,7 +281,7 @@ class _StopAt:
 
 
 def _runner_to_kill(
-    path: str, packages: Dict[str, str], victim: int, point: str, blocked: Any, target: Optional[int], rollback_to: Optional[int]
+    path: str, packages: dict[str, str], victim: int, point: str, blocked: Any, target: int | None, rollback_to: int | None
 ) -> None:
     """The child: migrate ``path`` (or roll back to ``rollback_to``), blocking at ``point`` of ``victim``."""
     connection = sqlite3.connect(path)
@@ -304,7 +304,7 @@ def _write_lock_is_held(path: Path) -> bool:
 
 
 def kill_runner_at(
-    path: Path, packages: Dict[str, str], victim: int, point: str, *, target: Optional[int] = None, rollback_to: Optional[int] = None
+    path: Path, packages: dict[str, str], victim: int, point: str, *, target: int | None = None, rollback_to: int | None = None
 ) -> None:
     """Fork a runner, wait until it blocks at ``point`` of ``victim`` holding the write lock, SIGKILL it."""
     context = multiprocessing.get_context("fork")
@@ -335,9 +335,9 @@ class MigrationModel(RuleBasedStateMachine):
         super().__init__()
         self.packages = PackageDirectory()
         self.path = self.packages.root / "agents.sqlite"
-        self.agents: Dict[str, ModelAgent] = {}
-        self.applied: Dict[int, AppliedRow] = {}
-        self.used_versions: Set[int] = set(CORE)
+        self.agents: dict[str, ModelAgent] = {}
+        self.applied: dict[int, AppliedRow] = {}
+        self.used_versions: set[int] = set(CORE)
         self._orders = itertools.count()
 
     def teardown(self) -> None:
@@ -345,7 +345,7 @@ class MigrationModel(RuleBasedStateMachine):
 
     # -- the model ---------------------------------------------------------------------------------
 
-    def installed(self) -> Dict[int, ModelMigration]:
+    def installed(self) -> dict[int, ModelMigration]:
         """Every installed migration by version: core's and the installed agents'."""
         found = dict(CORE_MIGRATIONS)
         for agent in self.agents.values():
@@ -353,7 +353,7 @@ class MigrationModel(RuleBasedStateMachine):
                 found.update(agent.migrations)
         return found
 
-    def divergent(self) -> Set[int]:
+    def divergent(self) -> set[int]:
         """Applied versions whose installed file differs from what was applied."""
         installed = self.installed()
         return {
@@ -361,13 +361,13 @@ class MigrationModel(RuleBasedStateMachine):
             if v in installed and (installed[v].name, installed[v].edited) != (row.name, row.edited)
         }
 
-    def pending(self, target: Optional[int] = None) -> List[int]:
+    def pending(self, target: int | None = None) -> list[int]:
         return [v for v in sorted(self.installed()) if v not in self.applied and (target is None or v <= target)]
 
     def registry(self) -> AgentRegistry:
         return registry_of(**self.installed_packages())
 
-    def installed_packages(self) -> Dict[str, str]:
+    def installed_packages(self) -> dict[str, str]:
         return {agent.name: agent.package for agent in self.agents.values() if agent.installed}
 
     def record(self, version: int) -> bool:
@@ -377,12 +377,12 @@ class MigrationModel(RuleBasedStateMachine):
         self.applied[version] = AppliedRow(migration.name, migration.agent, migration.edited, next(self._orders))
         return out_of_order
 
-    def free_versions(self) -> List[int]:
+    def free_versions(self) -> list[int]:
         return [v for v in AGENT_VERSIONS if v not in self.used_versions]
 
     def migrations(
-        self, *, only_installed: bool, applied: Optional[bool] = None, kinds: Tuple[str, ...] = (OK,)
-    ) -> List[Tuple[ModelAgent, ModelMigration]]:
+        self, *, only_installed: bool, applied: bool | None = None, kinds: tuple[str, ...] = (OK,)
+    ) -> list[tuple[ModelAgent, ModelMigration]]:
         """Agent migrations of ``kinds`` (of installed agents only, or of all), applied or not (``None``: either)."""
         return [
             (agent, migration)
@@ -392,7 +392,7 @@ class MigrationModel(RuleBasedStateMachine):
             if migration.kind in kinds and (applied is None or (migration.version in self.applied) == applied)
         ]
 
-    def good_prefix(self) -> Tuple[List[int], Optional[int]]:
+    def good_prefix(self) -> tuple[list[int], int | None]:
         """The pending versions before the first failing or orphaning one, and a target stopping there."""
         installed = self.installed()
         pending = self.pending()
@@ -401,7 +401,7 @@ class MigrationModel(RuleBasedStateMachine):
                 return pending[:index], version - 1
         return pending, None
 
-    def connect(self) -> "closing[sqlite3.Connection]":
+    def connect(self) -> closing[sqlite3.Connection]:
         """A fresh connection to the database file, closed at the end of the ``with`` block."""
         return closing(sqlite3.connect(self.path))
 
@@ -484,7 +484,7 @@ class MigrationModel(RuleBasedStateMachine):
         up_to=st.none() | st.integers(0, AGENT_VERSIONS.stop),
         dry_run=st.sampled_from([False, False, True]),
     )
-    def run_migrations(self, up_to: Optional[int], dry_run: bool) -> None:
+    def run_migrations(self, up_to: int | None, dry_run: bool) -> None:
         """A run (``target=up_to``), or a dry run: applies the pending migrations up to the first failing one."""
         target = up_to
         installed = self.installed()
@@ -501,8 +501,8 @@ class MigrationModel(RuleBasedStateMachine):
                 assert report.versions == tuple(pending)
                 event("dry run")
                 return
-            expected: List[Tuple[int, bool]] = []
-            failing: Optional[ModelMigration] = None
+            expected: list[tuple[int, bool]] = []
+            failing: ModelMigration | None = None
             for version in pending:
                 if installed[version].kind != OK:
                     failing = installed[version]
@@ -569,7 +569,7 @@ class MigrationModel(RuleBasedStateMachine):
             report = run_agent_migrations(connection, target=target, registry=self.registry())
         assert [(step.version, step.out_of_order) for step in report.applied] == expected
 
-    def rollbacks_possible(self) -> Dict[int, List[int]]:
+    def rollbacks_possible(self) -> dict[int, list[int]]:
         """Each version ``to`` a rollback can reach while rolling back an agent's migration: the versions above it."""
         if self.divergent():
             return {}

@@ -13,13 +13,16 @@ import os
 import signal
 import time
 import uuid
-from typing import Any, Iterator, List, Optional, Sequence, Set, Tuple
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pymysql
 import pytest
+from conftest import registry_of
+from fleet import assert_each_applied_once, run_fleet
+from servers import MariaDBServer
 
 import nocodo_agents_requirements_qna.plugin as qna_plugin
-from conftest import registry_of
 from nocodo_agents import (
     ConnectionStateError,
     DatabaseAccessError,
@@ -29,15 +32,13 @@ from nocodo_agents import (
     MigrationFailedError,
     ResolveRefusedError,
 )
+from nocodo_agents.cli.hints import hint_for
 from nocodo_agents.database.migrations import checksum, run_agent_migrations
 from nocodo_agents.dialects.mysql import JOURNAL_TABLE, migration_lock_name
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import repair_history, resolve_unfinished, rollback_migrations, verify_database
 from nocodo_agents.loading import load_migrations
 from nocodo_agents.schema.split import split_statements
-from nocodo_agents.cli.hints import hint_for
-from fleet import assert_each_applied_once, run_fleet
-from servers import MariaDBServer
 
 CORE_TABLES = {"agent_sessions", "agent_messages", "agent_tool_calls"}
 QNA_TABLE = "project_requirements_qna"
@@ -84,7 +85,7 @@ def as_root(server: MariaDBServer, *statements: str) -> None:
         admin.close()
 
 
-def query(connection: Connection, sql: str, params: Optional[Sequence[Any]] = None) -> List[Tuple[Any, ...]]:
+def query(connection: Connection, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
     """Run one statement and commit, leaving the connection idle as the runner requires."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -93,15 +94,15 @@ def query(connection: Connection, sql: str, params: Optional[Sequence[Any]] = No
     return rows
 
 
-def tables(connection: Connection) -> Set[str]:
+def tables(connection: Connection) -> set[str]:
     return {r[0] for r in query(connection, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")}
 
 
-def history(connection: Connection) -> List[Tuple[Any, ...]]:
+def history(connection: Connection) -> list[tuple[Any, ...]]:
     return query(connection, "SELECT version, name, agent FROM refinery_schema_history ORDER BY version")
 
 
-def journal(connection: Connection) -> List[Tuple[Any, ...]]:
+def journal(connection: Connection) -> list[tuple[Any, ...]]:
     if JOURNAL_TABLE not in tables(connection):
         return []
     return query(
@@ -442,7 +443,7 @@ def test_user_without_write_privileges_gets_database_access_error(mariadb: Maria
 # -- verify: schema drift --------------------------------------------------------------------------
 
 
-def scratch_databases(connection: Connection) -> List[Tuple[Any, ...]]:
+def scratch_databases(connection: Connection) -> list[tuple[Any, ...]]:
     return query(connection, "SHOW DATABASES LIKE 'nocodo\\_scratch\\_%'")
 
 

@@ -16,14 +16,17 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any
 
 import pymysql
 import pytest
-
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import registry_of
+from servers import MariaDBServer
+from test_mysql import history, query, tables
+
 from nocodo_agents import BookkeepingTableError, IncompleteMigrationError, MigrationFailedError
 from nocodo_agents.cli.exit_codes import ExitCode, exit_code_for
 from nocodo_agents.dialects.mysql import JOURNAL_TABLE
@@ -31,8 +34,6 @@ from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import record_as_applied, resolve_unfinished, rollback_migrations, verify_database
 from nocodo_agents.runner import run_agent_migrations
 from nocodo_agents.status import PENDING, UNFINISHED, migration_status
-from servers import MariaDBServer
-from test_mysql import history, query, tables
 
 Connection = Any  # pymysql.connections.Connection
 
@@ -80,7 +81,7 @@ def conn(defaults_server: MariaDBServer, database: str) -> Iterator[Connection]:
     connection.close()
 
 
-def storage(connection: Connection) -> Dict[str, Tuple[str, str]]:
+def storage(connection: Connection) -> dict[str, tuple[str, str]]:
     """``{table: (engine, collation)}`` of the current database."""
     return {
         row[0]: (row[1], row[2])
@@ -91,13 +92,13 @@ def storage(connection: Connection) -> Dict[str, Tuple[str, str]]:
     }
 
 
-def journal(connection: Connection) -> List[Tuple[Any, ...]]:
+def journal(connection: Connection) -> list[tuple[Any, ...]]:
     if JOURNAL_TABLE not in tables(connection):
         return []
     return query(connection, f"SELECT version, next_statement, failed_statement, error, direction FROM {JOURNAL_TABLE}")
 
 
-def versions(connection: Connection) -> List[int]:
+def versions(connection: Connection) -> list[int]:
     return [row[0] for row in history(connection)]
 
 

@@ -11,10 +11,13 @@ is refused too; a named lock the caller holds (``GET_LOCK``) is left held.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pymysql
 import pytest
+from servers import MariaDBServer
+from test_mysql import history, query
 
 from nocodo_agents import ConnectionStateError
 from nocodo_agents.dialects.mysql import migration_lock_name
@@ -22,8 +25,6 @@ from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import rollback_migrations, verify_database
 from nocodo_agents.runner import run_agent_migrations
 from nocodo_agents.status import migration_status
-from servers import MariaDBServer
-from test_mysql import history, query
 
 Connection = Any  # pymysql.connections.Connection
 
@@ -153,7 +154,8 @@ def test_named_locks_the_caller_holds_stay_held(conn: Connection, database: str,
     _select(conn, "SELECT GET_LOCK('the_callers_lock', 0)")
     _select(conn, f"SELECT GET_LOCK('{ours}', 0)")  # a caller serialising its own runs with the runner's lock
     assert run_agent_migrations(conn, registry=CORE).versions == (1, 2, 3)
-    lock_holder: Callable[[str], Any] = lambda name: query(other, "SELECT IS_USED_LOCK(%s) IS NOT NULL", (name,))[0][0]
+    def lock_holder(name: str) -> Any:
+        return query(other, "SELECT IS_USED_LOCK(%s) IS NOT NULL", (name,))[0][0]
     assert lock_holder("the_callers_lock") and lock_holder(ours), "both are still the caller's"
     _select(conn, "SELECT RELEASE_ALL_LOCKS()")
     assert not lock_holder(ours)

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Dict, List
+from typing import Any
 
-import pymysql
 import pytest
-
 from conftest import migration_module, registry_of
+from servers import MariaDBServer
+from test_mysql import history, journal, query
+
 from nocodo_agents import IncompleteMigrationError
 from nocodo_agents.lifecycle import verify_database
 from nocodo_agents.runner import run_agent_migrations
 from nocodo_agents.status import migration_status
-from servers import MariaDBServer
-from test_mysql import history, journal, query
 
 SLOW = migration_module("CREATE TABLE slow_a (id INT);\nSELECT SLEEP(4);\nCREATE TABLE slow_b (id INT);")
 
@@ -47,7 +46,7 @@ def test_a_migration_another_runner_is_applying_is_waited_for_not_called_unfinis
 ) -> None:
     registry = registry_of(slow=agent_package({"V100__slow": SLOW}))
     first = mariadb_server.connect(database)
-    outcome: Dict[str, Any] = {}
+    outcome: dict[str, Any] = {}
 
     def apply() -> None:
         try:
@@ -87,7 +86,7 @@ def test_a_row_left_by_a_runner_that_died_is_still_refused(mariadb_server: Maria
     registry = registry_of(slow=agent_package({"V100__slow": SLOW}))
     first = mariadb_server.connect(database)
     victim = first.thread_id()
-    outcome: List[BaseException] = []
+    outcome: list[BaseException] = []
 
     def apply() -> None:
         try:

@@ -12,23 +12,23 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any
 
-import pymysql
 import pytest
-
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import registry_of
+from servers import MariaDBServer
+from test_mysql import history, query, tables
+
 from nocodo_agents import DatabaseAccessError, IncompleteMigrationError, MigrationFailedError, ResolveRefusedError
 from nocodo_agents.cli.exit_codes import ExitCode, exit_code_for
+from nocodo_agents.cli.hints import hint_for
 from nocodo_agents.dialects.mysql import JOURNAL_TABLE
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import record_as_applied, resolve_unfinished, rollback_migrations
 from nocodo_agents.runner import run_agent_migrations
-from nocodo_agents.cli.hints import hint_for
-from servers import MariaDBServer
-from test_mysql import history, query, tables
 
 Connection = Any  # pymysql.connections.Connection
 
@@ -73,13 +73,13 @@ def agent(agent_package, rollback: str, transactional: bool = True) -> AgentRegi
     )
 
 
-def journal(connection: Connection) -> List[Tuple[Any, ...]]:
+def journal(connection: Connection) -> list[tuple[Any, ...]]:
     if JOURNAL_TABLE not in tables(connection):
         return []
     return query(connection, f"SELECT version, name, agent, statements, next_statement, failed_statement, direction FROM {JOURNAL_TABLE}")
 
 
-def versions(connection: Connection) -> List[int]:
+def versions(connection: Connection) -> list[int]:
     return [row[0] for row in history(connection)]
 
 

@@ -12,16 +12,17 @@ was, with no transaction left open.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
 from conftest import registry_of
+from servers import MariaDBServer
+from test_mysql import history, journal, query, tables
+
 from nocodo_agents import DatabaseAccessError, IncompleteMigrationError
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.runner import run_agent_migrations
-from servers import MariaDBServer
-from test_mysql import history, journal, query, tables
 
 Connection = Any  # pymysql.connections.Connection
 

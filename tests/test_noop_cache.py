@@ -17,13 +17,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, Tuple
+from typing import Any, Callable
 
 import pytest
-
 from cli_support import site_on_sys_path, sql_module, write_agent_distribution
-from conftest import history, registry_of
+from conftest import registry_of
+
 from nocodo_agents import DivergentMigrationError, MigrationReport
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.discovery import AgentRegistry
@@ -53,7 +54,7 @@ def settle_package(package: str) -> Path:
     return directory
 
 
-def outcome(run: Callable[[], MigrationReport]) -> Tuple[str, Any]:
+def outcome(run: Callable[[], MigrationReport]) -> tuple[str, Any]:
     """What a run gives, comparable: its report's facts, or its error's class and message."""
     try:
         report = run()
@@ -62,7 +63,7 @@ def outcome(run: Callable[[], MigrationReport]) -> Tuple[str, Any]:
     return "report", (report.versions, tuple((r.version, r.name, r.agent) for r in report.not_installed), report.dry_run)
 
 
-def uncached(db_path: Path, **kwargs: Any) -> Tuple[str, Any]:
+def uncached(db_path: Path, **kwargs: Any) -> tuple[str, Any]:
     """The outcome of the same run with no cache, on a fresh connection to the same file (then closed).
 
     What the cache remembers for other connections is kept for them.
@@ -88,7 +89,7 @@ def cached_twice(conn: sqlite3.Connection, **kwargs: Any) -> MigrationReport:
 
 
 @pytest.fixture
-def notes(agent_package: Callable[..., str]) -> Tuple[AgentRegistry, Path]:
+def notes(agent_package: Callable[..., str]) -> tuple[AgentRegistry, Path]:
     """A registry of core and agent ``notes`` (V100), its package settled; and the package's directory."""
     package = agent_package({"V100__create_notes": NOTES})
     directory = settle_package(package)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from cli_support import Cli, sql_module, write_agent_distribution
 
 

@@ -12,10 +12,8 @@ import json
 import subprocess
 import textwrap
 from pathlib import Path
-from typing import Dict
 
 import pytest
-
 from packaging_support import build_wheels, download, fresh_env, pyproject_toml, run, wheelhouse_with, write_project
 
 pytestmark = pytest.mark.packaging
@@ -46,7 +44,7 @@ BROKEN_THIRD_PARTY = {
     "broken_agent/plugin.py": "import a_dependency_that_is_not_installed\n",
 }
 
-def agent_project(distribution: str, agent: str, package: str, dependencies: str, plugin: str, migrations: Dict[str, str]) -> Dict[str, str]:
+def agent_project(distribution: str, agent: str, package: str, dependencies: str, plugin: str, migrations: dict[str, str]) -> dict[str, str]:
     """The files of an agent distribution built with hatchling."""
     files = {
         "pyproject.toml": pyproject_toml(distribution, "1.0.0", dependencies, agent, package),
@@ -298,7 +296,7 @@ def test_an_agent_requiring_another_names_its_distribution_then_runs_after_it(tm
     assert done["requires"]["100"] == ["notes"] and done["requires"]["200"] == []
 
 
-def _fresh_agent(distribution: str, agent: str, package: str) -> Dict[str, str]:
+def _fresh_agent(distribution: str, agent: str, package: str) -> dict[str, str]:
     """An agent just started: its hook asks for ``{package}.migrations``, which does not exist yet."""
     files = agent_project(
         distribution, agent, package, '["nocodo-agents"]',

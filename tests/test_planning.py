@@ -3,10 +3,10 @@
 import pytest
 
 from nocodo_agents import DivergentMigrationError, Migration, MigrationConflictError
-from nocodo_agents.migration_set import MigrationSet
-from nocodo_agents.history import HistoryRow
-from nocodo_agents.planning import make_plan, merge
 from nocodo_agents.cli.hints import hint_for
+from nocodo_agents.history import HistoryRow
+from nocodo_agents.migration_set import MigrationSet
+from nocodo_agents.planning import make_plan, merge
 
 
 def mset(agent: str, *versions: int) -> MigrationSet:

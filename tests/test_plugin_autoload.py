@@ -13,12 +13,11 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import List
 
 import pytest
-
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import history, plugin_for
+
 from nocodo_agents import UnknownAgentError
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.discovery import DISABLE_AUTOLOAD_ENV, AgentEntry, AgentRegistry, plugin_autoload_disabled
@@ -70,9 +69,9 @@ def test_the_switch_is_read_at_every_call_despite_the_cache(
     # within the next two seconds would scan again, as one modified within a clock tick must be.
     settled = (time.time_ns() - 3600 * 10**9,) * 2
     os.utime(tmp_path / "agent_packages", ns=settled)
-    scans: List[int] = []
+    scans: list[int] = []
 
-    def entries() -> List[AgentEntry]:
+    def entries() -> list[AgentEntry]:
         scans.append(1)
         return [AgentEntry("notes", "notes-agent", "1.0", "notes_agent.plugin", lambda: plugin)]
 

@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import _module_with, history, plugin_for, registry_of, tables
+
 from nocodo_agents import InvalidMigrationError, PluginLoadError
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.discovery import AgentEntry, AgentRegistry

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pytest
-
 from conftest import registry_of
+from fleet import assert_each_applied_once, run_fleet
+from servers import PgBouncer, PostgresServer
+
 from nocodo_agents import (
     ConnectionStateError,
     DivergentMigrationError,
@@ -21,8 +23,6 @@ from nocodo_agents import (
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import rollback_migrations, verify_database
-from fleet import assert_each_applied_once, run_fleet
-from servers import PgBouncer, PostgresServer
 
 _names = itertools.count()
 
@@ -45,7 +45,7 @@ def database(server: PostgresServer) -> str:
 
 
 @pytest.fixture
-def conn(server: PostgresServer, database: str) -> Iterator["psycopg.Connection"]:
+def conn(server: PostgresServer, database: str) -> Iterator[psycopg.Connection]:
     connection = psycopg.connect(server.dsn(database))
     yield connection
     connection.close()
@@ -57,13 +57,13 @@ def qna_registry() -> AgentRegistry:
     return AgentRegistry.from_plugins({"requirements_qna": plugin}, distribution="nocodo-agents-requirements-qna")
 
 
-def tables(connection: "psycopg.Connection") -> set:
+def tables(connection: psycopg.Connection) -> set:
     rows = connection.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").fetchall()
     connection.rollback()
     return {r[0] for r in rows}
 
 
-def versions(connection: "psycopg.Connection") -> list:
+def versions(connection: psycopg.Connection) -> list:
     rows = connection.execute("SELECT version FROM refinery_schema_history ORDER BY version").fetchall()
     connection.rollback()
     return [r[0] for r in rows]

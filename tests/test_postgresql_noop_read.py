@@ -11,7 +11,8 @@ gone is followed by the shape alone. Counted on the real server, never timed.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterator, Tuple
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -34,14 +35,14 @@ def conn(postgres_server) -> Iterator[Any]:
     connection.close()
 
 
-def _noop(conn: Any) -> Tuple[int, int, Tuple[int, ...]]:
+def _noop(conn: Any) -> tuple[int, int, tuple[int, ...]]:
     """One no-op run on ``conn``: its statements, its round trips, and the versions it saw applied."""
     with open_run(conn, None, AgentRegistry([]), 60) as run:
         assert up_to_date(run) is not None, "nothing pending"
         return run.dialect.statements, run.dialect.round_trips, tuple(row.version for row in run.history)
 
 
-def _versions(conn: Any, schema: str) -> Tuple[int, ...]:
+def _versions(conn: Any, schema: str) -> tuple[int, ...]:
     return tuple(row[0] for row in conn.execute(f"SELECT version FROM {schema}.refinery_schema_history ORDER BY version").fetchall())
 
 
@@ -78,7 +79,7 @@ def test_a_search_path_moved_elsewhere_reads_the_history_there_not_the_one_guess
     assert _noop(conn)[2] == (1, 2, 3)
 
 
-def _noop_or_pending(conn: Any) -> Tuple[int, int, Tuple[int, ...]]:
+def _noop_or_pending(conn: Any) -> tuple[int, int, tuple[int, ...]]:
     with open_run(conn, None, AgentRegistry([]), 60) as run:
         return run.dialect.statements, run.dialect.round_trips, tuple(row.version for row in run.history)
 

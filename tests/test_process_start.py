@@ -4,7 +4,7 @@ The command line's ``migrate`` on an up-to-date SQLite file runs the real
 console script (tests/cli_support.py) and must import only what that path
 uses: one command module, no metadata or resources machinery (the agents are
 found by :mod:`nocodo_agents.entry_point_scan`), no error hints, no JSON, no
-other command's engine; and send the five statements the README names, one
+other command's engine; and send the five statements docs/how-a-run-works.md names, one
 of them the history read. Importing the runner loads no agent, no migration
 module and no driver.
 """
@@ -17,10 +17,8 @@ import subprocess
 import sys
 from contextlib import closing
 from pathlib import Path
-from typing import List, Set
 
 import pytest
-
 from cli_support import Cli
 
 #: Never imported by ``migrate`` on an up-to-date database.
@@ -130,7 +128,7 @@ def cli(tmp_path: Path) -> Cli:
     return cli
 
 
-def _imported(cli: Cli, *arguments: str) -> Set[str]:
+def _imported(cli: Cli, *arguments: str) -> set[str]:
     """The modules a run of the console script with ``arguments`` imported (its exit code checked by the caller)."""
     record = cli.cwd / "modules.txt"
     record.unlink(missing_ok=True)
@@ -139,7 +137,7 @@ def _imported(cli: Cli, *arguments: str) -> Set[str]:
     return set(record.read_text().split("\n"))
 
 
-def _statements(cli: Cli, *arguments: str) -> List[str]:
+def _statements(cli: Cli, *arguments: str) -> list[str]:
     """The statements a run of the console script with ``arguments`` sent (it must succeed)."""
     record = cli.cwd / "statements.txt"
     record.unlink(missing_ok=True)
@@ -175,7 +173,7 @@ def test_a_noop_migrate_of_core_alone_imports_no_other_agent(cli: Cli) -> None:
 
 
 @pytest.mark.parametrize("arguments", [["--help"], ["migrate", "--help"], ["migrate", "--target", "x"]])
-def test_help_and_a_usage_error_import_no_other_command_nor_the_engine(cli: Cli, arguments: List[str]) -> None:
+def test_help_and_a_usage_error_import_no_other_command_nor_the_engine(cli: Cli, arguments: list[str]) -> None:
     imported = _imported(cli, *arguments)
     assert "argparse" in imported
     assert not {m for m in imported if m.startswith(("nocodo_agents.engine", "nocodo_agents.dialects"))}
@@ -190,12 +188,12 @@ def test_help_and_a_usage_error_import_no_other_command_nor_the_engine(cli: Cli,
 def test_a_noop_migrate_sends_five_statements_and_reads_the_history_once(cli: Cli) -> None:
     _up_to_date(cli)
     sent = _statements(cli, "migrate", "--db", "up.db")
-    assert len(sent) == 5, sent  # as the README says: busy_timeout read and set, the columns, the rows, busy_timeout back
+    assert len(sent) == 5, sent  # as docs/how-a-run-works.md says: busy_timeout read and set, the columns, the rows, busy_timeout back
     assert len([s for s in sent if s.startswith("SELECT") and "FROM main.refinery_schema_history" in s]) == 1, sent
 
 
 @pytest.mark.parametrize("command", [["status"], ["verify"], ["migrate", "--dry-run"], ["migrate", "--agent", "core"]])
-def test_every_reading_command_reads_the_history_once(cli: Cli, command: List[str]) -> None:
+def test_every_reading_command_reads_the_history_once(cli: Cli, command: list[str]) -> None:
     _up_to_date(cli)
     sent = _statements(cli, *command, "--db", "up.db")
     assert len([s for s in sent if s.startswith("SELECT") and "FROM main.refinery_schema_history" in s]) == 1, sent
@@ -312,7 +310,7 @@ def test_discovery_leaves_a_zip_on_sys_path_to_importlib_metadata(tmp_path: Path
         ["widen-history"], ["baseline", "--version", "4"],
     ],
 )
-def test_every_command_loads_the_requested_agents_once(cli: Cli, command: List[str]) -> None:
+def test_every_command_loads_the_requested_agents_once(cli: Cli, command: list[str]) -> None:
     """Loaded before connecting (an unknown agent fails before the database is touched), then not loaded again by the run."""
     if command[0] == "baseline":  # baseline adopts an existing database without history
         import sqlite3

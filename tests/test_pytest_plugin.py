@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 import textwrap
-from typing import TYPE_CHECKING, Dict, Optional, Set
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -31,7 +31,7 @@ TAGS_SQL = {dialect: "CREATE TABLE note_tags (note_id BIGINT NOT NULL, tag VARCH
 TAGS_ROLLBACK = {dialect: "DROP TABLE note_tags;" for dialect in GOOD_SQL}
 
 
-def _conftest(migrations: str, requires: Optional[str] = None, other_agent: Optional[str] = None) -> str:
+def _conftest(migrations: str, requires: str | None = None, other_agent: str | None = None) -> str:
     """An author's conftest.py: agent ``notes`` (the ``migrations`` expression), registered in-process, and perhaps agent ``other``."""
     lines = [
         "import pytest",
@@ -51,7 +51,7 @@ def _conftest(migrations: str, requires: Optional[str] = None, other_agent: Opti
     return "\n".join(lines)
 
 
-def _migration(version: int, name: str, sql: Dict[str, str], rollback: Optional[Dict[str, str]] = None) -> str:
+def _migration(version: int, name: str, sql: dict[str, str], rollback: dict[str, str] | None = None) -> str:
     arguments = ", ".join(f"{d}={s!r}" for d, s in sql.items())
     text = f"Migration({version}, {name!r}, dialect_sql({arguments}), source='notes/V{version}__{name}.py'"
     if rollback is not None:
@@ -86,7 +86,7 @@ def _run(pytester: pytest.Pytester, *arguments: str) -> pytest.RunResult:
 # -- loading: cheap, and harmless to unrelated suites ------------------------------------------------
 
 
-def _modules_after(code: str) -> Set[str]:
+def _modules_after(code: str) -> set[str]:
     script = f"import sys\n{code}\nimport json\nprint(json.dumps(sorted(sys.modules)))"
     output = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, check=True).stdout
     return set(json.loads(output.strip().splitlines()[-1]))
@@ -177,13 +177,13 @@ def test_options_come_from_the_ini_file_and_the_environment(pytester: pytest.Pyt
 
 def _server_url(request: pytest.FixtureRequest, dialect: str) -> str:
     if dialect == "postgresql":
-        server: "PostgresServer" = request.getfixturevalue("postgres_server")
+        server: PostgresServer = request.getfixturevalue("postgres_server")
         return server.url("postgres")
-    mariadb: "MariaDBServer" = request.getfixturevalue("mariadb_server")
+    mariadb: MariaDBServer = request.getfixturevalue("mariadb_server")
     return mariadb.url("mysql")
 
 
-def _test_databases(url: str) -> Set[str]:
+def _test_databases(url: str) -> set[str]:
     from nocodo_agents.urls import parse_database_url
 
     connection = parse_database_url(url).connect(create=False)
@@ -272,7 +272,7 @@ def test_a_missing_requirement(pytester: pytest.Pytester) -> None:
     assert "absent_agent" in output and "Install the required agent's distribution" in output
 
 
-def test_drift_after_upgrade(pytester: pytest.Pytester, postgres_server: "PostgresServer") -> None:
+def test_drift_after_upgrade(pytester: pytest.Pytester, postgres_server: PostgresServer) -> None:
     """A migration whose effect depends on the schema it runs in: the scratch replay differs from the live database."""
     drifting = dict(GOOD_SQL)
     drifting["postgresql"] = (
@@ -296,7 +296,7 @@ def test_a_migration_that_does_not_upgrade(pytester: pytest.Pytester) -> None:
     assert "Fix its sqlite SQL" in output
 
 
-def test_a_server_user_who_may_not_create_databases_is_told_so(postgres_server: "PostgresServer", tmp_path) -> None:
+def test_a_server_user_who_may_not_create_databases_is_told_so(postgres_server: PostgresServer, tmp_path) -> None:
     import psycopg
 
     from nocodo_agents import DatabaseAccessError

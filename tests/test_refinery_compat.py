@@ -9,13 +9,13 @@ import re
 import sqlite3
 
 import pytest
-
 from conftest import registry_of
+
 from nocodo_agents import DivergentMigrationError
+from nocodo_agents.cli.hints import hint_for
 from nocodo_agents.database.migrations import checksum, run_agent_migrations
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.loading import load_migrations
-from nocodo_agents.cli.hints import hint_for
 
 REFINERY_CREATE = """CREATE TABLE IF NOT EXISTS refinery_schema_history(
              version INT4 PRIMARY KEY,

@@ -14,13 +14,13 @@ import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List
 
 import pytest
-
 from cli_support import site_on_sys_path, sql_module, write_agent_distribution
 from conftest import _module_with, history
+
 from nocodo_agents import PluginLoadError
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.discovery import AgentEntry, AgentRegistry
@@ -50,7 +50,7 @@ def connection(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     conn.close()
 
 
-def counting_plugin(package: str, calls: List[int]) -> object:
+def counting_plugin(package: str, calls: list[int]) -> object:
     @hookimpl
     def nocodo_agents_migrations():  # type: ignore[no-untyped-def]
         calls.append(1)
@@ -63,7 +63,7 @@ def counting_plugin(package: str, calls: List[int]) -> object:
 def test_clear_installed_drops_the_cached_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     from nocodo_agents import discovery
 
-    scans: List[int] = []
+    scans: list[int] = []
     monkeypatch.setattr(discovery, "installed_agent_entries", lambda: scans.append(1) or [])
     first = AgentRegistry.installed()
     assert AgentRegistry.installed() is first and scans == [1]
@@ -78,7 +78,7 @@ def test_a_sys_path_directory_modified_just_now_is_scanned_at_every_call_until_i
     """Within one tick of the file system's clock an install can leave a directory's time unmoved: scan again."""
     from nocodo_agents import discovery
 
-    scans: List[int] = []
+    scans: list[int] = []
     monkeypatch.setattr(discovery, "installed_agent_entries", lambda: scans.append(1) or [])
     os.utime(site, ns=(time.time_ns(),) * 2)  # modified just now
     AgentRegistry.installed()
@@ -127,7 +127,7 @@ def test_an_unchanged_package_is_not_listed_again(agent_package, connection: sql
     package = agent_package({"V100__create_notes": NOTES})
     directory = Path(load_migrations(package)[0].source).parent
     settle(directory, *directory.glob("V*"))
-    calls: List[int] = []
+    calls: list[int] = []
     registry = AgentRegistry.from_plugins({"notes": counting_plugin(package, calls)})
     first = registry.migration_set("notes")
     assert run_agent_migrations(connection, agents=["notes"], registry=registry).versions == (1, 2, 3, 100)
@@ -142,7 +142,7 @@ def test_an_unchanged_package_is_not_listed_again(agent_package, connection: sql
 def test_a_package_modified_just_now_is_listed_at_every_call(agent_package) -> None:
     """Within one tick of the file system's clock a directory can change unseen: until it settles, list it again."""
     package = agent_package({"V100__create_notes": NOTES})
-    calls: List[int] = []
+    calls: list[int] = []
     registry = AgentRegistry.from_plugins({"notes": counting_plugin(package, calls)})
     registry.migration_set("notes")
     directory = Path(registry.migration_set("notes").migrations[0].source).parent
@@ -167,7 +167,7 @@ def test_a_broken_file_added_later_fails_every_run_until_fixed(agent_package) ->
 def test_migrations_not_from_load_migrations_are_asked_for_once() -> None:
     from nocodo_agents import Migration
 
-    calls: List[int] = []
+    calls: list[int] = []
 
     @hookimpl
     def nocodo_agents_migrations():  # type: ignore[no-untyped-def]
@@ -185,8 +185,8 @@ def test_requested_sets_are_given_again_until_a_file_of_any_of_them_changes(agen
     directories = [Path(load_migrations(package)[0].source).parent for package in (notes_package, tags_package)]
     for directory in directories:
         settle(directory, *directory.glob("V*"))
-    notes_calls: List[int] = []
-    tags_calls: List[int] = []
+    notes_calls: list[int] = []
+    tags_calls: list[int] = []
     registry = AgentRegistry.from_plugins(
         {"notes": counting_plugin(notes_package, notes_calls), "tags": counting_plugin(tags_package, tags_calls)}
     )

@@ -13,16 +13,17 @@ live tables' rows and schema are compared before and after.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Dict, Iterator, List, Tuple
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
 from conftest import registry_of
+from test_adoption_servers import ServerDatabase
+
 from nocodo_agents import AdoptionAmbiguousError, SchemaReplayError
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.lifecycle import verify_database
 from nocodo_agents.schema.mysql_replay_scope import RUN, SKIP, ReplayRefused, ReplayScope
-from test_adoption_servers import ServerDatabase
 
 _names = itertools.count()
 
@@ -69,9 +70,9 @@ def only_mysql(sql: str) -> str:
     return f"from nocodo_agents.plugins import dialect_sql\nmigration = dialect_sql(mysql={sql!r})\n"
 
 
-def snapshot(db: ServerDatabase) -> Dict[str, Any]:
+def snapshot(db: ServerDatabase) -> dict[str, Any]:
     """Every table's definition and rows, the triggers and routines of the live database; scratch databases left."""
-    state: Dict[str, Any] = {}
+    state: dict[str, Any] = {}
     for table in sorted(db.tables()):
         state[f"schema {table}"] = db.rows(f"SHOW CREATE TABLE `{table}`")
         if table != "refinery_schema_history":
@@ -219,7 +220,7 @@ def test_statements_reaching_beyond_the_scratch_are_refused(statement: str, reas
 
 
 def test_the_server_is_asked_for_its_databases_only_for_a_qualified_name() -> None:
-    asked: List[Tuple[()]] = []
+    asked: list[tuple[()]] = []
     scope = ReplayScope("nocodo_scratch_y", lambda: asked.append(()) or frozenset({"live"}))
     for statement in ("CREATE TABLE t (id INT)", "ALTER TABLE t ADD c INT", "INSERT INTO live.t VALUES (1)"):
         assert scope.action(statement) in (RUN, SKIP)

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any
 
 import pytest
-
 from conftest import registry_of
+from test_adoption_servers import ServerDatabase
+
 from nocodo_agents import SchemaReplayError, SessionStateError, TransactionControlError
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.lifecycle import baseline, verify_database
-from test_adoption_servers import ServerDatabase
 
 _names = itertools.count()
 
@@ -39,7 +40,7 @@ def test_sqlite_replay_cannot_attach_the_live_file(db_path: Path, agent_package)
     escape = f"ATTACH '{db_path}' AS l;\nINSERT INTO l.palette (hue) VALUES ('red');\nDETACH l;"
     registry = registry_of(palette=agent_package({"V100__palette": only("sqlite", palette), "V101__escape": only("sqlite", escape)}))
 
-    def rows() -> List[Any]:
+    def rows() -> list[Any]:
         check = sqlite3.connect(db_path)
         try:
             return check.execute("SELECT hue FROM palette").fetchall()

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,7 +23,7 @@ PLUGIN_DIR = Path(__file__).resolve().parent.parent / "plugins" / "requirements_
 pytestmark = pytest.mark.installed_agents
 
 
-def _run_suite(*arguments: str) -> "subprocess.CompletedProcess[str]":
+def _run_suite(*arguments: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k != "NOCODO_AGENTS_TEST_DB_URL" and not k.startswith("PYTEST_")}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", *arguments],
@@ -31,8 +31,8 @@ def _run_suite(*arguments: str) -> "subprocess.CompletedProcess[str]":
     )
 
 
-def _assert_passed(result: "subprocess.CompletedProcess[str]", expected: int) -> None:
-    summary: List[str] = result.stdout.strip().splitlines()[-1:]
+def _assert_passed(result: subprocess.CompletedProcess[str], expected: int) -> None:
+    summary: list[str] = result.stdout.strip().splitlines()[-1:]
     assert result.returncode == 0, result.stdout + result.stderr
     assert summary and summary[0].startswith(f"{expected} passed") and "skipped" not in summary[0], result.stdout
 
@@ -45,9 +45,9 @@ def test_the_suite_passes_on_sqlite() -> None:
     _assert_passed(_run_suite(), EXPECTED)
 
 
-def test_the_suite_passes_on_postgresql(postgres_server: "PostgresServer") -> None:
+def test_the_suite_passes_on_postgresql(postgres_server: PostgresServer) -> None:
     _assert_passed(_run_suite("--nocodo-db-url", postgres_server.url("postgres")), EXPECTED)
 
 
-def test_the_suite_passes_on_mariadb(mariadb_server: "MariaDBServer") -> None:
+def test_the_suite_passes_on_mariadb(mariadb_server: MariaDBServer) -> None:
     _assert_passed(_run_suite("--nocodo-db-url", mariadb_server.url("mysql")), EXPECTED)

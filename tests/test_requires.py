@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import sqlite3
 import types
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable
 
 import pytest
-
 from conftest import migration_module, plugin_for
 from fresh_database import open_fresh_database
+
 from nocodo_agents import PluginLoadError, RequiredAgentMissingError, RequirementOrderError, UnknownAgentError
 from nocodo_agents.database import Database
 from nocodo_agents.database.migrations import run_agent_migrations
@@ -54,10 +55,10 @@ class Agents:
 
     def __init__(self, agent_package: Callable[..., str]) -> None:
         self.agent_package = agent_package
-        self.entries: List[AgentEntry] = []
-        self.loaded: List[str] = []
+        self.entries: list[AgentEntry] = []
+        self.loaded: list[str] = []
 
-    def add(self, name: str, modules: Dict[str, str], requires: Optional[Any] = None) -> "Agents":
+    def add(self, name: str, modules: dict[str, str], requires: Any | None = None) -> Agents:
         module = plugin_for(self.agent_package(modules), requires)
 
         def load(name: str = name, module: types.ModuleType = module) -> types.ModuleType:
@@ -80,12 +81,12 @@ def agents(agent_package: Callable[..., str]) -> Agents:
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mysql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Tuple[str, Any]]:
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Any]]:
     """(dialect, a connection to a fresh database)."""
     yield from open_fresh_database(request, tmp_path, "requires")
 
 
-def query(connection: Any, sql: str) -> List[Tuple[Any, ...]]:
+def query(connection: Any, sql: str) -> list[tuple[Any, ...]]:
     cursor = connection.cursor()
     cursor.execute(sql)
     rows = [tuple(row) for row in cursor.fetchall()]
@@ -101,7 +102,7 @@ def table_names(dialect: str, connection: Any) -> set:
     return {name for (name,) in query(connection, "SHOW TABLES")}
 
 
-def history_versions(connection: Any) -> List[int]:
+def history_versions(connection: Any) -> list[int]:
     return [int(v) for (v,) in query(connection, "SELECT version FROM refinery_schema_history ORDER BY version")]
 
 
@@ -186,7 +187,7 @@ def test_database_requests_what_an_agent_requires(tmp_path: Path, agents: Agents
 def test_a_missing_required_agent_is_refused_before_any_statement(db, agents: Agents) -> None:
     dialect, connection = db
     agents.add("tasks", TASKS, requires=["notes"])
-    statements: List[str] = []
+    statements: list[str] = []
     if dialect == "sqlite":
         connection.set_trace_callback(statements.append)
     for requested in (["tasks"], None):
@@ -259,7 +260,7 @@ def test_a_target_splitting_a_new_requirement_from_its_user_is_refused(db, agent
         assert (error.operation, error.target, error.agent, error.required_agent) == ("migrate", target, "tasks", "notes")
         assert (error.agent_versions, error.required_versions) == ((100,), left_out)
         assert (error.distribution, error.required_distribution) == ("tasks-dist", "notes-dist")
-        assert f"Use a target of 201 or above, or below 100" in str(error)
+        assert "Use a target of 201 or above, or below 100" in str(error)
         assert history_table_absent(dialect, connection), "nothing was written"
     with pytest.raises(RequirementOrderError):
         run_agent_migrations(connection, agents=["tasks"], target=150, registry=registry, dry_run=True)

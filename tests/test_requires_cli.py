@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Optional
 
 import pytest
-
 from cli_support import Cli, plugin_module, sql_module, write_agent_distribution
 
 TASKS_PLUGIN = plugin_module("tasks_agent", requires=["notes"])
@@ -33,7 +31,7 @@ def cli(tmp_path: Path, site: Path) -> Cli:
     return Cli.in_work_directory(tmp_path, site)
 
 
-def install_tasks(site: Path, requires_dist: Optional[str]) -> None:
+def install_tasks(site: Path, requires_dist: str | None) -> None:
     write_agent_distribution(
         site, "tasks-dist", "tasks", "tasks_agent",
         {"V100__create_tasks": sql_module(

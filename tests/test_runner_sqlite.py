@@ -5,8 +5,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from conftest import history, registry_of, tables
+
 from nocodo_agents import (
     ConnectionStateError,
     DivergentMigrationError,

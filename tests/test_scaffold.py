@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import registry_of
+
 from nocodo_agents import InstalledCopyError, ScaffoldError
 from nocodo_agents.agent_entries import AgentEntry
 from nocodo_agents.discovery import AgentRegistry

@@ -14,11 +14,11 @@ other module's by ``tests/test_import_layers.py``.
 from __future__ import annotations
 
 import itertools
-from typing import Iterator, List, Optional, Tuple
+from collections.abc import Iterator
 
 import pytest
-
 from conftest import registry_of
+
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.lifecycle import verify_database
 from nocodo_agents.schema.scratch_postgresql import without_concurrently
@@ -74,7 +74,7 @@ def test_without_concurrently_removes_the_keyword_only(sql: str, expected: str) 
         ("mysql", "CALL fill_colours()", None),
     ],
 )
-def test_touched_names_read_from_statements(dialect: str, sql: str, expected: Optional[set]) -> None:
+def test_touched_names_read_from_statements(dialect: str, sql: str, expected: set | None) -> None:
     found = touched_names([sql], dialect)
     assert (None if found is None else set(found)) == expected
 
@@ -90,7 +90,7 @@ _names = itertools.count()
 
 
 @pytest.fixture
-def pg_conn(postgres_server) -> Iterator["object"]:
+def pg_conn(postgres_server) -> Iterator[object]:
     import psycopg
 
     name = f"schema_layer_{next(_names)}"
@@ -114,5 +114,5 @@ def test_concurrently_in_a_string_literal_is_replayed_as_written(pg_conn, agent_
     assert run_agent_migrations(pg_conn, registry=registry_of(notes=package)).versions == (1, 2, 3, 5, 6)
     report = verify_database(pg_conn, registry=registry_of(notes=package))
     assert report.ok and report.drift.differences == (), [str(d) for d in report.drift.differences]
-    rows: List[Tuple[str]] = pg_conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'nocodo_scratch%'").fetchall()  # type: ignore[attr-defined]
+    rows: list[tuple[str]] = pg_conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'nocodo_scratch%'").fetchall()  # type: ignore[attr-defined]
     assert rows == []

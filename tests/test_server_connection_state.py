@@ -12,19 +12,19 @@ import itertools
 import threading
 import time
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pymysql
 import pytest
-
 from conftest import registry_of
 from fleet import assert_each_applied_once, run_fleet
+
 from nocodo_agents import ConnectionStateError, DatabaseAccessError, HistoryTableError
+from nocodo_agents.cli.hints import hint_for
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.lifecycle import verify_database
 from nocodo_agents.status import migration_status
-from nocodo_agents.cli.hints import hint_for
 
 _names = itertools.count()
 

@@ -21,19 +21,20 @@ import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, List
+from typing import Any, Callable
 
 import psycopg
 import pytest
-
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import migration_module, registry_of
+from servers import MariaDBServer, PostgresServer
+
 from nocodo_agents import DatabaseAccessError, IncompleteMigrationError
+from nocodo_agents.cli.hints import hint_for
 from nocodo_agents.lifecycle import resolve_unfinished
 from nocodo_agents.runner import run_agent_migrations
-from nocodo_agents.cli.hints import hint_for
-from servers import MariaDBServer, PostgresServer
 
 _names = itertools.count()
 
@@ -95,7 +96,7 @@ def _install_slow_agent(cli: Cli, sql: str) -> Path:
 
 def _when(is_sleeping: Callable[[], bool], act: Callable[[], None]) -> Callable[[], bool]:
     """In a thread: once ``is_sleeping()`` (polled), ``act()``. Returns a join() that says whether it acted."""
-    acted: List[bool] = []
+    acted: list[bool] = []
 
     def watch() -> None:
         for _ in range(600):

@@ -18,21 +18,20 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 import pytest
-
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import registry_of
 from fresh_database import fresh_database_url
+from test_transaction_control import FIRST, Target, assert_a_run_is_refused_before_anything_is_applied, target  # noqa: F401  (the fixture, one database per dialect)
+
 from nocodo_agents import MigrationFailedError, SessionStateError
+from nocodo_agents.cli.hints import hint_for
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import record_as_applied, rollback_migrations, verify_database
 from nocodo_agents.runner import run_agent_migrations
 from nocodo_agents.schema.session_state import find_session_change, session_variables
-from nocodo_agents.cli.hints import hint_for
-from test_transaction_control import FIRST, assert_a_run_is_refused_before_anything_is_applied
-from test_transaction_control import Target, target  # noqa: F401  (the fixture, one database per dialect)
 
 # -- the classifier alone -----------------------------------------------------------------------
 
@@ -237,9 +236,9 @@ def test_a_non_transactional_migration_may_not_change_the_session_either(target:
 # -- on real databases: allowed statements apply, and the caller's session is as before -----------
 
 
-def _sqlite_state(conn: sqlite3.Connection) -> Dict[str, Any]:
+def _sqlite_state(conn: sqlite3.Connection) -> dict[str, Any]:
     pragmas = ("foreign_keys", "recursive_triggers", "legacy_alter_table", "defer_foreign_keys", "busy_timeout", "query_only", "synchronous")
-    state: Dict[str, Any] = {name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name in pragmas}
+    state: dict[str, Any] = {name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name in pragmas}
     state["databases"] = [row[1] for row in conn.execute("PRAGMA database_list") if row[1] != "temp"]  # listed once used
     state["temp"] = conn.execute("SELECT name FROM temp.sqlite_master").fetchall()
     return state
@@ -265,7 +264,7 @@ def test_sqlite_pragma_reads_and_file_settings_apply_and_the_callers_pragmas_sta
     conn.close()
 
 
-def _postgresql_state(conn: Any) -> Tuple[Any, ...]:
+def _postgresql_state(conn: Any) -> tuple[Any, ...]:
     with conn.cursor() as cursor:
         cursor.execute(
             "SELECT current_setting('search_path'), current_user, session_user, current_setting('statement_timeout'), "
@@ -297,7 +296,7 @@ def test_postgresql_set_local_applies_to_its_migration_only_and_the_callers_sess
     assert "refinery_schema_history" in target.tables(), "history stayed where the caller's search_path puts it"
 
 
-def _mysql_state(conn: Any) -> Tuple[Any, ...]:
+def _mysql_state(conn: Any) -> tuple[Any, ...]:
     with conn.cursor() as cursor:
         cursor.execute(
             "SELECT @@SESSION.foreign_key_checks, @@SESSION.unique_checks, @@SESSION.sql_mode, @@SESSION.time_zone, "
@@ -428,5 +427,5 @@ def test_the_command_line_refuses_a_session_change_before_applying_anything(cli:
         assert "None of its statements ran" in refused.err and "Traceback" not in refused.err
     status = cli("status", "--json", "--agent", "tc", "--db", url)
     assert status.code in (0, 3), status.text
-    states: List[str] = [row["state"] for row in json.loads(status.out)]
+    states: list[str] = [row["state"] for row in json.loads(status.out)]
     assert states == ["pending"] * 4, "not even the core migrations before it ran"

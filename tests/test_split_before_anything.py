@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, List, Set
+from typing import Any
 
 import psycopg
 import pytest
-
 from conftest import migration_module, registry_of
+
 from nocodo_agents import UnsplittableSqlError
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.history import JOURNAL_TABLE
@@ -49,7 +50,7 @@ def conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         connection.close()
 
 
-def _rows(conn: Any, sql: str) -> List[tuple]:
+def _rows(conn: Any, sql: str) -> list[tuple]:
     if isinstance(conn, sqlite3.Connection):
         return conn.execute(sql).fetchall()
     if isinstance(conn, psycopg.Connection):
@@ -63,7 +64,7 @@ def _rows(conn: Any, sql: str) -> List[tuple]:
     return rows
 
 
-def _tables(conn: Any) -> Set[str]:
+def _tables(conn: Any) -> set[str]:
     if isinstance(conn, sqlite3.Connection):
         query = "SELECT name FROM sqlite_master WHERE type = 'table'"
     elif isinstance(conn, psycopg.Connection):
@@ -73,7 +74,7 @@ def _tables(conn: Any) -> Set[str]:
     return {row[0] for row in _rows(conn, query)}
 
 
-def _journal(conn: Any) -> List[tuple]:
+def _journal(conn: Any) -> list[tuple]:
     return _rows(conn, f"SELECT * FROM {JOURNAL_TABLE}") if JOURNAL_TABLE in _tables(conn) else []
 
 

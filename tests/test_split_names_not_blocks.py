@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import psycopg
 import pytest
-
 from conftest import registry_of
 from test_split_before_anything import _journal, _rows  # rows of a query, and of the MySQL journal (none elsewhere)
+
 from nocodo_agents import UnsplittableSqlError
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.schema.split import split_statements

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any
 
 import psycopg
 import pymysql
@@ -37,25 +38,25 @@ from nocodo_agents.schema.sqlite_split import split_sqlite_statements
 CORPUS = Path(__file__).parent / "sql_corpus"
 
 
-def _scripts(dialect: str) -> List[Path]:
+def _scripts(dialect: str) -> list[Path]:
     return sorted((CORPUS / dialect).glob("*.sql"))
 
 
-def _split(sql: str, dialect: str, syntax: SqlSyntax) -> List[str]:
+def _split(sql: str, dialect: str, syntax: SqlSyntax) -> list[str]:
     return split_sqlite_statements(sql) if dialect == "sqlite" else split_statements(sql, dialect, syntax)
 
 
 # -- comments and whitespace inserted at token boundaries --------------------------------------------
 
 #: What may stand between any two tokens, per dialect: semicolons and END inside them must not split.
-INSERTS: Dict[str, Tuple[str, ...]] = {
+INSERTS: dict[str, tuple[str, ...]] = {
     "postgresql": (" -- c; END;\n", " /* c; /* nested; END */ BEGIN ATOMIC */ ", "\n\t "),
     "mysql": (" -- c; END;\n", " # c; END IF;\n", " /* c; END; */ ", " /*!99999 skipped; END */ ", "\n\t "),
     "sqlite": (" -- c; END;\n", " /* c; END; */ ", "\n\t "),
 }
 
 
-def _boundaries(sql: str, syntax: SqlSyntax) -> List[int]:
+def _boundaries(sql: str, syntax: SqlSyntax) -> list[int]:
     """Offsets between two tokens where a space may stand, and the ends; not inside MySQL executable comments.
 
     Two tokens that touch are one operator or literal to the server (``||``,
@@ -77,13 +78,13 @@ def _boundaries(sql: str, syntax: SqlSyntax) -> List[int]:
     return sorted(found)
 
 
-def _insert(sql: str, at: List[int], texts: List[str]) -> str:
+def _insert(sql: str, at: list[int], texts: list[str]) -> str:
     for offset, text in sorted(zip(at, texts), reverse=True):
         sql = sql[:offset] + text + sql[offset:]
     return sql
 
 
-def _same_code(statements: List[str], inserted: Tuple[str, ...]) -> List[str]:
+def _same_code(statements: list[str], inserted: tuple[str, ...]) -> list[str]:
     """The statements with the inserted texts taken out and whitespace evened, to compare with the base split."""
     evened = []
     for statement in statements:
@@ -147,14 +148,14 @@ def pg(postgres_server) -> Iterator[psycopg.Connection]:
     connection.close()
 
 
-def _pg_snapshot(connection: psycopg.Connection) -> Dict[str, Any]:
-    snapshot: Dict[str, Any] = {key: connection.execute(query).fetchall() for key, query in _PG_CATALOG.items()}
+def _pg_snapshot(connection: psycopg.Connection) -> dict[str, Any]:
+    snapshot: dict[str, Any] = {key: connection.execute(query).fetchall() for key, query in _PG_CATALOG.items()}
     for (table,) in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'corpus' ORDER BY 1").fetchall():
         snapshot[f"rows of {table}"] = connection.execute(f'SELECT * FROM corpus."{table}" ORDER BY 1').fetchall()
     return snapshot
 
 
-def _pg_run(connection: psycopg.Connection, sql: str, split: bool) -> Tuple[int, Dict[str, Any]]:
+def _pg_run(connection: psycopg.Connection, sql: str, split: bool) -> tuple[int, dict[str, Any]]:
     """(statements run, catalog afterwards): split by us, or sent whole for the server to split; rolled back."""
     try:
         connection.execute("CREATE SCHEMA corpus")
@@ -202,7 +203,7 @@ _MARIA_CATALOG = {
 
 
 @pytest.fixture(scope="module")
-def maria_pair(mariadb_server) -> Iterator[Tuple[Any, Any, SqlSyntax]]:
+def maria_pair(mariadb_server) -> Iterator[tuple[Any, Any, SqlSyntax]]:
     """Two connections, each to a scratch database of its own: ours (statement by statement) and the oracle's (multi statements)."""
     names = [f"nocodo_corpus_{uuid.uuid4().hex[:12]}" for _ in range(2)]
     for name in names:
@@ -243,8 +244,8 @@ def _body(value: Any) -> Any:
     return value.rstrip(" \t\r\n;") if isinstance(value, str) else value
 
 
-def _maria_snapshot(connection: Any) -> Dict[str, Any]:
-    snapshot: Dict[str, Any] = {}
+def _maria_snapshot(connection: Any) -> dict[str, Any]:
+    snapshot: dict[str, Any] = {}
     with connection.cursor() as cursor:
         for key, query in _MARIA_CATALOG.items():
             cursor.execute(query)
@@ -257,7 +258,7 @@ def _maria_snapshot(connection: Any) -> Dict[str, Any]:
     return snapshot
 
 
-def _maria_run(connection: Any, sql: str, syntax: SqlSyntax, split: bool) -> Tuple[int, Dict[str, Any]]:
+def _maria_run(connection: Any, sql: str, syntax: SqlSyntax, split: bool) -> tuple[int, dict[str, Any]]:
     _maria_fresh(connection)
     with connection.cursor() as cursor:
         if split:
@@ -283,7 +284,7 @@ def _reset_session(connection: Any) -> None:
         cursor.execute("SET SESSION sql_mode = DEFAULT")
 
 
-def _maria_check(pair: Tuple[Any, Any, SqlSyntax], sql: str) -> None:
+def _maria_check(pair: tuple[Any, Any, SqlSyntax], sql: str) -> None:
     ours, oracle, syntax = pair
     mine = _maria_run(ours, sql, syntax, split=True)
     server = _maria_run(oracle, sql, syntax, split=False)
@@ -299,8 +300,8 @@ def test_mariadb_corpus_splits_as_the_server_splits(maria_pair, script: Path) ->
 # -- SQLite: executescript splits the script itself ----------------------------------------------------------
 
 
-def _sqlite_snapshot(connection: sqlite3.Connection) -> Dict[str, Any]:
-    snapshot: Dict[str, Any] = {"schema": connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY 2").fetchall()}
+def _sqlite_snapshot(connection: sqlite3.Connection) -> dict[str, Any]:
+    snapshot: dict[str, Any] = {"schema": connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY 2").fetchall()}
     for (table,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1").fetchall():
         snapshot[f"rows of {table}"] = connection.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()
     return snapshot

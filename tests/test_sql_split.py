@@ -96,8 +96,8 @@ def test_postgresql_begin_atomic_function_body() -> None:
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from nocodo_agents.schema.presence import has_statement  # noqa: E402
 from nocodo_agents.schema.lexer import SqlSyntax, mysql_version_id  # noqa: E402
+from nocodo_agents.schema.presence import has_statement  # noqa: E402
 from nocodo_agents.schema.split import SplitError  # noqa: E402
 from nocodo_agents.schema.transaction_control import first_word  # noqa: E402
 

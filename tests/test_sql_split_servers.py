@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from typing import Any, Iterator, List, Set
+from collections.abc import Iterator
+from typing import Any
 
 import psycopg
-import pymysql
 import pytest
+from conftest import migration_module, registry_of
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import migration_module, registry_of
 from nocodo_agents import UnsplittableSqlError
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.dialects import dialect_for
@@ -54,7 +54,7 @@ def pg(postgres_server) -> Iterator[psycopg.Connection]:
     connection.close()
 
 
-def _maria_rows(connection: Any, sql: str) -> List[tuple]:
+def _maria_rows(connection: Any, sql: str) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql)
         rows = list(cursor.fetchall())
@@ -62,11 +62,11 @@ def _maria_rows(connection: Any, sql: str) -> List[tuple]:
     return rows
 
 
-def _maria_columns(connection: Any, table: str) -> Set[str]:
+def _maria_columns(connection: Any, table: str) -> set[str]:
     return {row[0] for row in _maria_rows(connection, f"SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'")}
 
 
-def _pg_rows(connection: psycopg.Connection, sql: str) -> List[tuple]:
+def _pg_rows(connection: psycopg.Connection, sql: str) -> list[tuple]:
     rows = connection.execute(sql).fetchall()
     connection.commit()
     return rows

@@ -19,17 +19,17 @@ import sqlite3
 import threading
 import time
 import types
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List
 
 import pytest
-
 from conftest import history
+from test_apply_linear import bulk_registry
+
 from nocodo_agents import MigrationFailedError, run_agent_migrations
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.hookspecs import hookimpl
 from nocodo_agents.migration import Migration
-from test_apply_linear import bulk_registry
 
 
 def registry_of_migrations(*migrations: Migration) -> AgentRegistry:
@@ -54,7 +54,7 @@ def caller(db: Path) -> Iterator[sqlite3.Connection]:
     connection.close()
 
 
-def hold_lock_in_thread(db: Path, begin: str, seconds: float) -> "tuple[threading.Thread, threading.Event]":
+def hold_lock_in_thread(db: Path, begin: str, seconds: float) -> tuple[threading.Thread, threading.Event]:
     """Another connection takes a lock (``BEGIN IMMEDIATE``: the write lock; ``BEGIN`` and a read: a shared one) for ``seconds``."""
     taken = threading.Event()
 
@@ -90,7 +90,7 @@ def test_a_commit_held_up_by_a_reader_waits_for_it_logs_it_and_commits(db: Path,
 
 def test_a_write_lock_taken_between_two_transactions_is_waited_for(db: Path, caller, caplog: pytest.LogCaptureFixture) -> None:
     """After a transaction that took the lock at once (busy timeout 0), the next BEGIN IMMEDIATE still waits, logged."""
-    threads: List[threading.Thread] = []
+    threads: list[threading.Thread] = []
 
     def progress(step) -> None:  # between two of the runner's transactions
         if step.version == 1:
@@ -110,7 +110,7 @@ def test_a_write_lock_taken_between_two_transactions_is_waited_for(db: Path, cal
 def test_the_wait_for_the_write_lock_between_transactions_still_ends_at_the_lock_timeout(db: Path, caller) -> None:
     from nocodo_agents import LockTimeoutError
 
-    threads: List[threading.Thread] = []
+    threads: list[threading.Thread] = []
 
     def progress(step) -> None:
         if step.version == 1:
@@ -129,7 +129,7 @@ def test_the_wait_for_the_write_lock_between_transactions_still_ends_at_the_lock
 
 
 def test_a_progress_callback_sees_the_lock_timeout_as_busy_timeout(db: Path, caller) -> None:
-    seen: List[int] = []
+    seen: list[int] = []
     run_agent_migrations(
         caller, registry=AgentRegistry([]), lock_timeout=7,
         progress=lambda step: seen.append(caller.execute("PRAGMA busy_timeout").fetchone()[0]),
@@ -144,7 +144,7 @@ def test_statements_outside_a_transaction_after_one_wait_for_another_writer(db: 
         Migration(100, "inside", "CREATE TABLE inside_t (id INTEGER)"),
         Migration(101, "outside", "CREATE TABLE outside_t (id INTEGER)", transactional=False),
     )
-    threads: List[threading.Thread] = []
+    threads: list[threading.Thread] = []
 
     def trace(statement: str) -> None:  # just before the outside migration's statement runs
         if statement.startswith("CREATE TABLE outside_t") and not threads:
@@ -178,9 +178,9 @@ def test_the_callers_busy_timeout_is_back_after_a_failed_migration(db: Path, cal
 
 @pytest.mark.parametrize("grouped", [False, True])
 def test_the_busy_timeout_is_set_a_fixed_number_of_times_per_run(tmp_path: Path, grouped: bool) -> None:
-    def pragmas(n: int) -> List[str]:
+    def pragmas(n: int) -> list[str]:
         connection = sqlite3.connect(tmp_path / f"n{n}_{grouped}.sqlite")
-        sent: List[str] = []
+        sent: list[str] = []
         connection.set_trace_callback(lambda statement: sent.append(statement) if "busy_timeout" in statement else None)
         try:
             assert len(run_agent_migrations(connection, registry=bulk_registry(n), grouped=grouped).applied) == 3 + n

@@ -7,9 +7,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from cli_support import Cli
 from conftest import history, migration_module, registry_of, tables
+
 from nocodo_agents import (
     ConnectionStateError,
     DatabaseAccessError,

@@ -12,8 +12,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from conftest import migration_module, registry_of
+
 from nocodo_agents import ForeignKeyViolationError
 from nocodo_agents.database import Database
 from nocodo_agents.database.migrations import run_agent_migrations

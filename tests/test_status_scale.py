@@ -19,7 +19,7 @@ import sqlite3
 import sys
 import types
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Callable
 
 from nocodo_agents.database.migrations import run_agent_migrations
 from nocodo_agents.discovery import AgentRegistry
@@ -38,7 +38,7 @@ FIRST = 1000
 
 def bulk_registry(agents: int) -> AgentRegistry:
     """Core plus ``agents`` agents of :data:`PER_AGENT` trivial migrations each; agent i (i > 0) requires agent i // 2."""
-    plugins: Dict[str, types.ModuleType] = {}
+    plugins: dict[str, types.ModuleType] = {}
     for index in range(agents):
         first = FIRST + index * PER_AGENT
         migrations = [
@@ -81,7 +81,7 @@ def calls(operation: Callable[[], Any]) -> int:
     return counted
 
 
-def counts(tmp_path: Path, agents: int) -> Dict[str, int]:
+def counts(tmp_path: Path, agents: int) -> dict[str, int]:
     """The calls of each whole-history operation on ``agents`` * :data:`PER_AGENT` applied migrations (SQLite files).
 
     ``conn`` has them all applied, ``half`` those up to the middle version, ``fresh`` none (``baseline`` records them).

@@ -1,6 +1,6 @@
 """Independent publishers, end to end, as issue 11 promises them: real wheels, a fresh virtual environment, the real CLI.
 
-Two authors who never talk to each other follow only the README. Author 1
+Two authors who never talk to each other follow only the docs (writing an agent). Author 1
 publishes agent ``notes`` (distribution ``nocodo-notes``); author 2 publishes
 agent ``tasks`` (``acme-tasks``), whose tables reference ``notes``' and which
 declares ``nocodo_agents_requires``. Both write their migrations with
@@ -26,10 +26,8 @@ import textwrap
 import venv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Tuple
 
 import pytest
-
 from packaging_support import download, pyproject_toml, run, wheelhouse_with, write_project
 
 pytestmark = pytest.mark.packaging
@@ -40,7 +38,7 @@ TASKS_FIRST = 20200101090000
 
 
 def _pyproject(distribution: str, version: str, dependencies: str, agent: str, package: str) -> str:
-    """The README's pyproject.toml, for another distribution (hatchling finds the package by the distribution's name)."""
+    """The pyproject.toml of the docs (writing an agent), for another distribution (hatchling finds the package by the distribution's name)."""
     return pyproject_toml(distribution, version, dependencies, agent, package, list_package=False)
 
 
@@ -149,10 +147,10 @@ class World:
     python: Path
     wheelhouse: Path
     work: Path
-    notes: List[int]  # notes' versions, as `new --timestamp` chose them
-    tasks: List[int]
-    new_outputs: Dict[str, subprocess.CompletedProcess]
-    same_second: Tuple[int, int, int]  # a fixed moment, and the versions of two scaffolds at that moment
+    notes: list[int]  # notes' versions, as `new --timestamp` chose them
+    tasks: list[int]
+    new_outputs: dict[str, subprocess.CompletedProcess]
+    same_second: tuple[int, int, int]  # a fixed moment, and the versions of two scaffolds at that moment
 
     def pip(self, *args: str) -> None:
         """``pip`` of the environment; installs come from the wheelhouse only."""
@@ -176,14 +174,14 @@ class World:
         return json.loads(output.strip().splitlines()[-1])
 
 
-def _version_of(created: subprocess.CompletedProcess) -> Tuple[Path, int]:
+def _version_of(created: subprocess.CompletedProcess) -> tuple[Path, int]:
     """The path and version `new` reports: ``created PATH (version N): ...``."""
     assert created.returncode == 0, created.stderr
     path, rest = created.stdout.strip()[len("created "):].split(" (version ", 1)
     return Path(path), int(rest.split(")", 1)[0])
 
 
-def _author(world: World, source: Path, agent: str, names: List[str], sql: Dict[str, str], first_version: int | None = None) -> List[int]:
+def _author(world: World, source: Path, agent: str, names: list[str], sql: dict[str, str], first_version: int | None = None) -> list[int]:
     """Install ``source`` editable, scaffold each migration with `new` (the first with ``first_version`` if given), write its SQL."""
     world.pip("install", "-e", str(source))
     versions = []
@@ -213,7 +211,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, project_wheels: Path) -> Wor
     notes_source = write_project(work / "src" / "nocodo-notes", NOTES_PROJECT)
     world.notes = _author(world, notes_source, "notes", ["create_notes", "add_note_tags"], NOTES_SQL)
     same_second = world.py(
-        f"""
+        """
         import json
         from datetime import datetime, timezone
         from nocodo_agents.scaffold import scaffold_migration
@@ -285,7 +283,7 @@ def test_agents_lists_requirements_and_full_versions(world: World) -> None:
 # -- the operator ---------------------------------------------------------------------------------
 
 
-def _history(url: str, connect) -> List[tuple]:  # type: ignore[no-untyped-def]
+def _history(url: str, connect) -> list[tuple]:  # type: ignore[no-untyped-def]
     """Every history row, as tuples of text, in version order."""
     connection = connect()
     try:
@@ -296,7 +294,7 @@ def _history(url: str, connect) -> List[tuple]:  # type: ignore[no-untyped-def]
         connection.close()
 
 
-def _expected_checksums(world: World, dialect: str) -> Dict[str, str]:
+def _expected_checksums(world: World, dialect: str) -> dict[str, str]:
     """Each installed migration's checksum in refinery's int8 encoding, computed in the environment."""
     return world.py(
         f"""

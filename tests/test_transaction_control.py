@@ -16,28 +16,29 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Sequence, Set, Tuple, Type
+from typing import Any, Callable
 
 import pytest
-
 from cli_support import Cli, sql_module, write_agent_distribution
 from conftest import registry_of
 from fresh_database import fresh_database_url
+
 from nocodo_agents import (
     InvalidMigrationError,
     MigrationFailedError,
     TransactionControlError,
     TransactionEndedError,
+    execution,
 )
-from nocodo_agents import execution
 from nocodo_agents.cli.exit_codes import ExitCode, exit_code_for
+from nocodo_agents.cli.hints import hint_for
 from nocodo_agents.discovery import AgentRegistry
 from nocodo_agents.lifecycle import record_as_applied, rollback_migrations, verify_database
 from nocodo_agents.runner import run_agent_migrations
 from nocodo_agents.schema.split import split_statements
 from nocodo_agents.schema.transaction_control import classify, find_transaction_control
-from nocodo_agents.cli.hints import hint_for
 
 # -- the classifier alone -----------------------------------------------------------------------
 
@@ -143,14 +144,14 @@ class Target:
     def __init__(self, dialect: str, connect: Callable[[], Any]) -> None:
         self.dialect = dialect
         self._connect = connect
-        self._open: List[Any] = []
+        self._open: list[Any] = []
 
     def connect(self) -> Any:
         connection = self._connect()
         self._open.append(connection)
         return connection
 
-    def rows(self, sql: str) -> List[Tuple[Any, ...]]:
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
         """Rows of ``sql`` read on a connection of its own (committed state only)."""
         connection = self._connect()
         try:
@@ -164,7 +165,7 @@ class Target:
         finally:
             connection.close()
 
-    def tables(self) -> Set[str]:
+    def tables(self) -> set[str]:
         sql = {
             "sqlite": "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
             "postgresql": "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
@@ -172,7 +173,7 @@ class Target:
         }[self.dialect]
         return {str(r[0]) for r in self.rows(sql)}
 
-    def snapshot(self) -> Tuple[Any, ...]:
+    def snapshot(self) -> tuple[Any, ...]:
         """Every table, every history row, and (MySQL) every journal row: the state a refused run must not change."""
         tables = self.tables()
         history = self.rows("SELECT version, name, checksum, agent FROM refinery_schema_history ORDER BY version") if "refinery_schema_history" in tables else []
@@ -221,10 +222,10 @@ CREATE TABLE tc_after (id INT PRIMARY KEY);
 
 
 def assert_a_run_is_refused_before_anything_is_applied(
-    target: "Target",
+    target: Target,
     agent_package: Callable[..., str],
     statement: str,
-    refusal: Type[InvalidMigrationError],
+    refusal: type[InvalidMigrationError],
     advice: Callable[[Any], Sequence[str]],
 ) -> None:
     """A run of V100 and V101 (``statement`` as V101's statement 3) is refused with ``refusal`` before anything runs, dry run

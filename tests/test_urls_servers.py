@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import itertools
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List
 from urllib.parse import quote
 
 import psycopg
 import pytest
-
 from cli_support import Cli
 from servers import MariaDBServer, PostgresServer
 
@@ -49,7 +48,7 @@ def _maria_run(server: MariaDBServer, *statements: str) -> None:
         admin.close()
 
 
-def _maria_tables(server: MariaDBServer, database: str) -> List[str]:
+def _maria_tables(server: MariaDBServer, database: str) -> list[str]:
     admin = server.connect(database)
     try:
         with admin.cursor() as cursor:
@@ -65,7 +64,7 @@ def _pg_database(server: PostgresServer) -> str:
     return name
 
 
-def _pg_tables(server: PostgresServer, database: str) -> List[str]:
+def _pg_tables(server: PostgresServer, database: str) -> list[str]:
     with psycopg.connect(server.dsn(database)) as connection:
         return sorted(r[0] for r in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
 

@@ -12,6 +12,8 @@ TYPE_CHECKING = False  # not typing's: importing typing costs the command line m
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
 
+    from .database import Database
+    from .discovery import AgentRegistry
     from .errors import (
         AdoptionAmbiguousError,
         BookkeepingTableError,
@@ -57,11 +59,9 @@ if TYPE_CHECKING:  # pragma: no cover
         StatementCancelledError,
         TransactionControlError,
         TransactionEndedError,
-        UnsplittableSqlError,
         UnknownAgentError,
+        UnsplittableSqlError,
     )
-    from .database import Database
-    from .discovery import AgentRegistry
     from .migration import Migration
     from .runner import MigrationReport, MigrationStep, run_agent_migrations
 
@@ -190,5 +190,5 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def __dir__() -> "list[str]":
+def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})

@@ -20,8 +20,8 @@ whose footprint is unknown because its SQL cannot be replayed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Sequence, Tuple
 
 from .errors import AdoptionAmbiguousError, PartialSchemaError, migration_facts
 from .planning import PlannedMigration
@@ -37,21 +37,21 @@ class Footprint:
     rows to, alters or drops (SQLite's own tables left out).
     """
 
-    created: FrozenSet[str]
-    touched: FrozenSet[str]
+    created: frozenset[str]
+    touched: frozenset[str]
 
 
 @dataclass(frozen=True)
 class Adoption:
     """Which pending migrations a history-less database already holds."""
 
-    adopted: Tuple[PlannedMigration, ...]
+    adopted: tuple[PlannedMigration, ...]
 
 
 def assess(
     pending: Sequence[PlannedMigration],
-    footprint: Dict[int, Footprint],
-    live: FrozenSet[str],
+    footprint: dict[int, Footprint],
+    live: frozenset[str],
 ) -> Adoption:
     """Decide adoption, changing nothing.
 
@@ -61,8 +61,8 @@ def assess(
     and so cannot be judged applied or not.
     """
     live = frozenset(name.lower() for name in live)  # PostgreSQL folds unquoted names to lower case
-    adopted: List[PlannedMigration] = []
-    unjudged: List[PlannedMigration] = []
+    adopted: list[PlannedMigration] = []
+    unjudged: list[PlannedMigration] = []
     for planned in pending:
         known = footprint.get(planned.version)
         created = frozenset(name.lower() for name in known.created) if known is not None else frozenset()
@@ -103,6 +103,6 @@ def _object_name(key: str) -> str:
     return key.partition(" ")[2]
 
 
-def needs_adoption(pending: Sequence[PlannedMigration], live: FrozenSet[str]) -> bool:
+def needs_adoption(pending: Sequence[PlannedMigration], live: frozenset[str]) -> bool:
     """True when the schema holds anything besides history: only then are footprints computed."""
     return bool(pending) and bool(live)

@@ -15,7 +15,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, FrozenSet, List, Optional, Tuple
+from typing import Any, Callable
 
 from . import core_plugin
 from ._version import __version__
@@ -44,7 +44,7 @@ def importlib_metadata_module() -> Any:
 DISABLE_AUTOLOAD_ENV = "NOCODO_AGENTS_DISABLE_PLUGIN_AUTOLOAD"
 
 #: A fingerprint of ``sys.path``: each entry with its directory's modification time (``-1`` if absent).
-PathStamp = Tuple[Tuple[str, int], ...]
+PathStamp = tuple[tuple[str, int], ...]
 
 
 def plugin_autoload_disabled() -> bool:
@@ -81,7 +81,7 @@ def core_entry() -> AgentEntry:
     return AgentEntry(CORE_AGENT, CORE_DISTRIBUTION, __version__, core_plugin.__name__, lambda: core_plugin)
 
 
-def installed_agent_entries() -> List[AgentEntry]:
+def installed_agent_entries() -> list[AgentEntry]:
     """The agents registered in the ``nocodo_agents`` entry point group (none imported).
 
     Read by :func:`~nocodo_agents.entry_point_scan.scan_group` (each
@@ -133,7 +133,7 @@ def installed_agent_entries() -> List[AgentEntry]:
 _METADATA_FAILURES = (OSError, ValueError, TypeError, KeyError)
 
 
-def _folder(dist: Any) -> Optional[str]:
+def _folder(dist: Any) -> str | None:
     """The ``*.dist-info``/``*.egg-info`` folder of an importlib.metadata distribution, where it has one."""
     path = getattr(dist, "_path", None)  # PathDistribution's; other kinds keep theirs elsewhere, or nowhere
     return str(path) if path is not None else None
@@ -150,7 +150,7 @@ def _unreadable_entry_points(metadata: Any, error: BaseException) -> Exception:
     try:
         for dist in metadata.distributions():
             try:
-                dist.entry_points
+                _ = dist.entry_points  # reading it is the check: a broken entry_points.txt raises here
             except _METADATA_FAILURES as failure:
                 return _unreadable_file(dist, "entry_points.txt", failure)
     except _METADATA_FAILURES:
@@ -160,7 +160,7 @@ def _unreadable_entry_points(metadata: Any, error: BaseException) -> Exception:
     )
 
 
-def _unreadable_metadata(dist: Any, error: Optional[BaseException]) -> Exception:
+def _unreadable_metadata(dist: Any, error: BaseException | None) -> Exception:
     """The :class:`~nocodo_agents.errors.InstalledMetadataError` for ``dist``'s ``METADATA``: ``error`` reading it, or (``None``) no name in it."""
     folder = _folder(dist)
     present = [f for f in ("METADATA", "PKG-INFO") if folder is not None and os.path.exists(os.path.join(folder, f))]
@@ -183,8 +183,8 @@ def _unreadable_file(dist: Any, file: str, error: BaseException) -> Exception:
 
     folder = _folder(dist)
     path = os.path.join(folder, file) if folder is not None else None
-    name: Optional[str] = None
-    version: Optional[str] = None
+    name: str | None = None
+    version: str | None = None
     if file != "METADATA":
         try:
             name, version = dist.name, dist.version
@@ -205,7 +205,7 @@ def _unreadable_file(dist: Any, file: str, error: BaseException) -> Exception:
 
 
 @functools.lru_cache(maxsize=1)
-def standard_library_entries() -> FrozenSet[str]:
+def standard_library_entries() -> frozenset[str]:
     """The ``sys.path`` entries of Python's own standard library, which no installer writes into.
 
     The directory of :mod:`os` (``lib/python3.X``), its ``lib-dynload`` and
@@ -229,7 +229,7 @@ def standard_library_entries() -> FrozenSet[str]:
 UNSTAMPED = 0
 
 
-def sys_path_stamp() -> Optional[PathStamp]:
+def sys_path_stamp() -> PathStamp | None:
     """``sys.path`` with the modification time of each of its directories; ``None`` while one is unsettled.
 
     Installing or uninstalling a distribution adds or removes its

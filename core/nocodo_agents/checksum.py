@@ -17,7 +17,6 @@ pure-Python hashing.
 from __future__ import annotations
 
 from struct import unpack_from
-from typing import Dict, Tuple
 
 from .errors import InvalidArgumentError
 
@@ -25,7 +24,7 @@ _MASK = 0xFFFFFFFFFFFFFFFF
 
 #: Checksums computed in this process, by (name, version, sql, int8_versions); emptied when it
 #: reaches :data:`_REMEMBER_AT_MOST` entries, so its memory stays bounded whatever runs.
-_REMEMBERED: Dict[Tuple[str, int, str, bool], int] = {}
+_REMEMBERED: dict[tuple[str, int, str, bool], int] = {}
 _REMEMBER_AT_MOST = 8192
 
 

@@ -3,7 +3,6 @@
 Registered through the same hook as any installed agent.
 """
 
-from typing import List
 
 from .hookspecs import hookimpl
 from .loading import load_migrations
@@ -16,5 +15,5 @@ CORE_DISTRIBUTION = "nocodo-agents"
 
 
 @hookimpl
-def nocodo_agents_migrations() -> List[Migration]:
+def nocodo_agents_migrations() -> list[Migration]:
     return load_migrations("nocodo_agents.database.migrations")

@@ -17,8 +17,9 @@ dropped by :meth:`AgentRegistry.clear_installed`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable
 
 import pluggy
 
@@ -86,25 +87,25 @@ class AgentRegistry:
 
     def __init__(self, entries: Iterable[AgentEntry], *, autoload_disabled: bool = False) -> None:
         self.autoload_disabled = autoload_disabled
-        self._entries: Dict[str, List[AgentEntry]] = {}
+        self._entries: dict[str, list[AgentEntry]] = {}
         for entry in [core_entry(), *entries]:
             self._entries.setdefault(normalize_agent_name(entry.name), []).append(entry)
         self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
-        self._loaded: Dict[str, _Loaded] = {}
+        self._loaded: dict[str, _Loaded] = {}
         #: requested_sets' answers: requested agents -> (the sets, the directories and files of all of them).
-        self._requested: Dict[Optional[Tuple[str, ...]], Tuple[Tuple[MigrationSet, ...], DirectoryStamp]] = {}
+        self._requested: dict[tuple[str, ...] | None, tuple[tuple[MigrationSet, ...], DirectoryStamp]] = {}
         self._lock = threading.RLock()  # one registry may serve several threads
 
     @classmethod
-    def from_entry_points(cls) -> "AgentRegistry":
+    def from_entry_points(cls) -> AgentRegistry:
         """The agents installed in this environment, scanned now (only ``core`` if autoload is disabled)."""
         if plugin_autoload_disabled():
             return cls([], autoload_disabled=True)
         return cls(installed_agent_entries())
 
     @classmethod
-    def installed(cls) -> "AgentRegistry":
+    def installed(cls) -> AgentRegistry:
         """The agents installed in this environment, scanned once per process.
 
         The scan is repeated when ``sys.path`` or the modification time of
@@ -129,14 +130,14 @@ class AgentRegistry:
         _INSTALLED.clear()
 
     @classmethod
-    def from_plugins(cls, plugins: Mapping[str, object], distribution: str = "(registered in-process)") -> "AgentRegistry":
+    def from_plugins(cls, plugins: Mapping[str, object], distribution: str = "(registered in-process)") -> AgentRegistry:
         """Agents given as ``{name: plugin object}`` instead of entry points."""
         def loader(plugin: object) -> Callable[[], object]:
             return lambda: plugin
 
         return cls(AgentEntry(name, distribution, "0", repr(plugin), loader(plugin)) for name, plugin in plugins.items())
 
-    def agent_names(self) -> List[str]:
+    def agent_names(self) -> list[str]:
         """Every installed agent's name, ``core`` first."""
         return sorted(self._entries, key=lambda name: (name != CORE_AGENT, name))
 
@@ -176,13 +177,13 @@ class AgentRegistry:
                 loaded = self._loaded[key] = _Loaded(loaded.plugin, *ask_plugin(self.plugin_manager, loaded.plugin, key, entry))
             return loaded
 
-    def watched_paths(self, agents: Iterable[str]) -> Optional[Tuple[str, ...]]:
+    def watched_paths(self, agents: Iterable[str]) -> tuple[str, ...] | None:
         """The directories and migration files ``agents``' migrations were listed from; ``None`` if one is not loaded here.
 
         For the command line's remembered no-op answers
         (:mod:`~nocodo_agents.cli.noop_record`): a change to any of them can change an answer.
         """
-        paths: Dict[str, None] = {}
+        paths: dict[str, None] = {}
         with self._lock:
             for agent in agents:
                 loaded = self._loaded.get(normalize_agent_name(agent))
@@ -191,7 +192,7 @@ class AgentRegistry:
                 paths.update((path, None) for path, _ in loaded.directories)
         return tuple(paths)
 
-    def requested_sets(self, agents: Optional[Sequence[str]]) -> List[MigrationSet]:
+    def requested_sets(self, agents: Sequence[str] | None) -> list[MigrationSet]:
         """``core``, the requested agents (every installed one for ``None``) and what they require, transitively.
 
         Only those agents are imported. A required agent that is not
@@ -209,7 +210,7 @@ class AgentRegistry:
                 expected=f"a list of agent names (for one: agents=[{agents!r}])",
             )
         try:
-            key: Optional[Tuple[str, ...]] = None if agents is None else tuple(agents)
+            key: tuple[str, ...] | None = None if agents is None else tuple(agents)
             known = self._requested.get(key)
         except TypeError:  # a name that is not hashable: not kept (looking it up names the problem)
             return self._look_up_sets(agents)[0]
@@ -219,11 +220,11 @@ class AgentRegistry:
         self._requested[key] = (tuple(sets), stamps)
         return sets
 
-    def _look_up_sets(self, agents: Optional[Sequence[str]]) -> Tuple[List[MigrationSet], DirectoryStamp]:
+    def _look_up_sets(self, agents: Sequence[str] | None) -> tuple[list[MigrationSet], DirectoryStamp]:
         """:meth:`requested_sets`, looked up set by set; with the directories and files of all of them."""
         names = self.agent_names() if agents is None else [CORE_AGENT, *agents]
-        seen: Dict[str, MigrationSet] = {}
-        stamps: List[Tuple[str, int]] = []
+        seen: dict[str, MigrationSet] = {}
+        stamps: list[tuple[str, int]] = []
         for name in names:
             key = normalize_agent_name(name)
             if key not in seen:
@@ -274,9 +275,9 @@ class AgentRegistry:
             raise
 
 
-def requirement_graph(sets: Iterable[MigrationSet]) -> Dict[str, Tuple[str, ...]]:
+def requirement_graph(sets: Iterable[MigrationSet]) -> dict[str, tuple[str, ...]]:
     """Each set's agent -> the agents it requires directly: those it declares, and ``core`` for every other agent."""
-    graph: Dict[str, Tuple[str, ...]] = {}
+    graph: dict[str, tuple[str, ...]] = {}
     for migration_set in sets:
         implied = () if migration_set.agent == CORE_AGENT or CORE_AGENT in migration_set.requires else (CORE_AGENT,)
         graph[migration_set.agent] = (*migration_set.requires, *implied)

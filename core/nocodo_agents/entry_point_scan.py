@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Dict, List, NamedTuple, Optional, Set, Tuple
+from typing import NamedTuple
 
 #: What importlib.metadata folds a distribution's name to, to keep the first of each on sys.path.
 _NAME_RUNS = re.compile(r"[-_.]+")
@@ -38,8 +38,8 @@ class ScannedEntryPoint(NamedTuple):
 
     name: str
     value: str
-    distribution: Optional[str]
-    version: Optional[str]
+    distribution: str | None
+    version: str | None
 
 
 class _Unsure(Exception):
@@ -60,7 +60,7 @@ def malformed_line_problem(number: int, line: str) -> str:
     return f"line {number} of entry_points.txt, {line!r}, is not 'name = value' (importlib.metadata cannot parse the file)"
 
 
-def first_malformed_line(text: str) -> Optional[Tuple[int, str]]:
+def first_malformed_line(text: str) -> tuple[int, str] | None:
     """``(line number, line)`` of the first line of ``text`` (an ``entry_points.txt``) importlib.metadata fails on, if any."""
     try:
         _group_pairs(text, "")
@@ -78,14 +78,14 @@ def unreadable_problem(file: str, error: BaseException) -> str:
     return f"{file} cannot be read ({type(error).__name__}: {error})"
 
 
-def distribution_from_folder(folder: str) -> Tuple[Optional[str], Optional[str]]:
+def distribution_from_folder(folder: str) -> tuple[str | None, str | None]:
     """``(name, version)`` as a ``*.dist-info``/``*.egg-info`` folder's name gives them (``name-version.dist-info``)."""
     stem = os.path.basename(folder.rstrip("/\\")).rpartition(".")[0]
     name, _, version = stem.partition("-")
     return (name or None), (version.partition("-")[0] or None)
 
 
-def _read(path: str) -> Optional[str]:
+def _read(path: str) -> str | None:
     """The text of ``path`` (UTF-8), ``None`` where importlib.metadata's ``read_text`` finds none."""
     try:
         with open(path, encoding="utf-8") as file:
@@ -96,7 +96,7 @@ def _read(path: str) -> Optional[str]:
         raise _Unsure(error) from error
 
 
-def _group_pairs(text: str, group: str) -> List[ScannedEntryPoint]:
+def _group_pairs(text: str, group: str) -> list[ScannedEntryPoint]:
     """The ``name = value`` lines of ``[group]`` in an ``entry_points.txt``, as importlib.metadata's ``Sectioned`` reads them."""
     found = []
     section = None
@@ -148,7 +148,7 @@ def standard_finders_only() -> bool:
     return declaring == [PathFinder]
 
 
-def scan_group(group: str) -> Optional[List[ScannedEntryPoint]]:
+def scan_group(group: str) -> list[ScannedEntryPoint] | None:
     """The entry points of ``group``, first distribution of each name on ``sys.path`` only; ``None``: ask importlib.metadata.
 
     Raises :class:`~nocodo_agents.errors.InstalledMetadataError` for an
@@ -156,8 +156,8 @@ def scan_group(group: str) -> Optional[List[ScannedEntryPoint]]:
     """
     if sys.version_info < (3, 10) or not standard_finders_only():
         return None
-    seen: Set[str] = set()
-    found: List[ScannedEntryPoint] = []
+    seen: set[str] = set()
+    found: list[ScannedEntryPoint] = []
     try:
         for entry in list(sys.path):
             if not isinstance(entry, str):
@@ -173,7 +173,7 @@ def scan_group(group: str) -> Optional[List[ScannedEntryPoint]]:
                 if os.path.isfile(root):
                     return None  # a zip file: importlib.metadata reads inside it
                 continue
-            by_name: Dict[str, List[str]] = {}
+            by_name: dict[str, list[str]] = {}
             for child in children:
                 low = child.lower()
                 if low.endswith((".dist-info", ".egg-info")):
@@ -198,7 +198,7 @@ def scan_group(group: str) -> Optional[List[ScannedEntryPoint]]:
     return found
 
 
-def _pairs_of(info: str, group: str) -> List[ScannedEntryPoint]:
+def _pairs_of(info: str, group: str) -> list[ScannedEntryPoint]:
     """The entry points of ``group`` in the ``entry_points.txt`` of folder ``info``; raises where importlib.metadata would fail.
 
     importlib.metadata parses the whole file of every distribution (the first

@@ -23,7 +23,7 @@ given the same migrations again (a test suite's) splits and checks nothing again
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Sequence, Tuple
+from collections.abc import Sequence
 
 from .dialects import Dialect
 from .errors import (
@@ -36,8 +36,8 @@ from .errors import (
     migration_facts,
 )
 from .planning import PlannedMigration
-from .schema.session_state import SessionVariableGuard, find_session_change
 from .schema.presence import has_statement
+from .schema.session_state import SessionVariableGuard, find_session_change
 from .schema.split import SplitError
 from .schema.transaction_control import find_transaction_control
 
@@ -45,7 +45,7 @@ logger = logging.getLogger("nocodo_agents")
 
 #: Statements that passed the checks in this process, by (dialect name, phase, text, transactional),
 #: for dialects whose splitter reads the text alone; emptied when it reaches :data:`_CHECKED_AT_MOST`.
-_CHECKED: Dict[Tuple[str, str, str, bool], List[str]] = {}
+_CHECKED: dict[tuple[str, str, str, bool], list[str]] = {}
 _CHECKED_AT_MOST = 4096
 
 
@@ -73,7 +73,7 @@ def check_before_running(
                 checked_statements(dialect, planned, sql, phase)
 
 
-def checked_statements(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str = "migration") -> List[str]:
+def checked_statements(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str = "migration") -> list[str]:
     """``sql`` split and checked as :func:`check_before_running` checks it, once per run (kept on the dialect).
 
     The checks read the text alone, for the dialect's syntax, the phase and
@@ -99,7 +99,7 @@ def checked_statements(dialect: Dialect, planned: PlannedMigration, sql: str, ph
     return statements
 
 
-def split(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str = "migration") -> List[str]:
+def split(dialect: Dialect, planned: PlannedMigration, sql: str, phase: str = "migration") -> list[str]:
     """``sql`` split as ``dialect``'s server will read it; text it cannot split safely is an :class:`UnsplittableSqlError`."""
     try:
         return dialect.split_statements(sql)

@@ -11,10 +11,8 @@ named error. :class:`KeyboardInterrupt` is left alone: it belongs to the user.
 
 from __future__ import annotations
 
-from typing import Tuple, Type
-
 #: Caught around every call into plugin or migration code.
-PLUGIN_FAULTS: Tuple[Type[BaseException], ...] = (Exception, SystemExit)
+PLUGIN_FAULTS: tuple[type[BaseException], ...] = (Exception, SystemExit)
 
 
 def describe_fault(error: BaseException) -> str:

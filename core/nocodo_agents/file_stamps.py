@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Tuple
 
 __all__ = ["DirectoryStamp", "FileStamp", "RACY_NS", "directories_changed", "file_stamp"]
 
@@ -18,8 +17,8 @@ __all__ = ["DirectoryStamp", "FileStamp", "RACY_NS", "directories_changed", "fil
 #: edit whose time was put back (``cp -p``, ``rsync -a``, ``tar -x`` of an archive built with one fixed
 #: ``SOURCE_DATE_EPOCH``) and a directory switched for another by a symlink (another release, same times):
 #: the change time cannot be set back, and a file or directory put in another's place has another inode.
-FileStamp = Tuple[int, int, int, int]
-DirectoryStamp = Tuple[Tuple[str, FileStamp], ...]
+FileStamp = tuple[int, int, int, int]
+DirectoryStamp = tuple[tuple[str, FileStamp], ...]
 
 
 def file_stamp(status: os.stat_result) -> FileStamp:

@@ -10,7 +10,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from typing import Any
 
 #: refinery's history table name.
 HISTORY_TABLE = "refinery_schema_history"
@@ -40,7 +40,7 @@ class HistoryRow:
     name: str
     applied_on: str
     checksum: str
-    agent: Optional[str] = None
+    agent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def as_text(value: Any) -> str:
 
 
 #: The whole second :func:`now_rfc3339` last formatted, and its text up to the seconds.
-_last_second: "tuple[int, str]" = (-1, "")
+_last_second: tuple[int, str] = (-1, "")
 
 
 def now_rfc3339() -> str:
@@ -95,7 +95,7 @@ _RFC3339 = re.compile(
 )
 
 
-def parse_rfc3339(text: str) -> Optional[datetime]:
+def parse_rfc3339(text: str) -> datetime | None:
     """Parse ``applied_on`` as refinery (or this library) wrote it; ``None`` if it is not RFC 3339.
 
     Handles ``Z`` and numeric offsets and fractions of any length (refinery

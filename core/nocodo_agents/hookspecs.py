@@ -7,8 +7,6 @@ module) implements the hooks below, marked with :data:`hookimpl`.
 
 from __future__ import annotations
 
-from typing import List
-
 import pluggy
 
 from .migration import Migration
@@ -27,7 +25,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def nocodo_agents_migrations() -> List[Migration]:  # type: ignore[empty-body]
+def nocodo_agents_migrations() -> list[Migration]:  # type: ignore[empty-body]
     """Return this agent's migrations.
 
     Return a list of :class:`~nocodo_agents.Migration` objects, usually built by
@@ -49,7 +47,7 @@ def nocodo_agents_migrations() -> List[Migration]:  # type: ignore[empty-body]
 
 
 @hookspec
-def nocodo_agents_requires() -> List[str]:  # type: ignore[empty-body]
+def nocodo_agents_requires() -> list[str]:  # type: ignore[empty-body]
     """Return the names of the agents whose migrations this agent's migrations need. Optional.
 
     Implement it when a migration of this agent refers to tables (or other

@@ -13,7 +13,7 @@ is a guess.
 from __future__ import annotations
 
 import re
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 from .agent_entries import importlib_metadata_module, normalize_agent_name
 from .core_plugin import CORE_DISTRIBUTION
@@ -24,7 +24,7 @@ _METADATA_FAILURES = (OSError, ValueError, TypeError, KeyError, AttributeError, 
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-def _extras(importlib_metadata: Any) -> List[str]:
+def _extras(importlib_metadata: Any) -> list[str]:
     """nocodo-agents' ``Provides-Extra`` values, as its installed metadata gives them (none where it cannot be read)."""
     try:
         metadata = importlib_metadata.metadata(CORE_DISTRIBUTION)
@@ -36,7 +36,7 @@ def _extras(importlib_metadata: Any) -> List[str]:
     return [extra for extra in extras or [] if isinstance(extra, str)]
 
 
-def _core_extra_hint(dashed: str) -> Optional[str]:
+def _core_extra_hint(dashed: str) -> str | None:
     """``pip install 'nocodo-agents[<dashed>]'`` if nocodo-agents has that extra, else ``None``."""
     return f"pip install 'nocodo-agents[{dashed}]'" if dashed in _extras(importlib_metadata_module()) else None
 
@@ -61,7 +61,7 @@ def _installed(importlib_metadata: Any, name: str) -> bool:
     return True
 
 
-def _missing_requirements(distribution: str) -> List[str]:
+def _missing_requirements(distribution: str) -> list[str]:
     """The requirements (``Requires-Dist``, without extras' ones) of ``distribution`` not installed here.
 
     None where its metadata cannot be read; a requirement that does not
@@ -89,7 +89,7 @@ def _missing_requirements(distribution: str) -> List[str]:
     return missing
 
 
-def required_agent_install_hint(agent: str, required_by_distribution: str) -> Tuple[str, bool]:
+def required_agent_install_hint(agent: str, required_by_distribution: str) -> tuple[str, bool]:
     """The ``pip install`` that most likely provides ``agent``, required by an agent of ``required_by_distribution``.
 
     Prefers a distribution that ``required_by_distribution`` names in its

@@ -8,7 +8,7 @@ empties it.
 from __future__ import annotations
 
 import threading
-from typing import Callable, Generic, Optional, Tuple, TypeVar
+from typing import Callable, Generic, TypeVar
 
 from .agent_entries import PathStamp, plugin_autoload_disabled, sys_path_stamp
 
@@ -34,8 +34,8 @@ class InstalledRegistry(Generic[R]):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._scanned: Optional[Tuple[Optional[PathStamp], R]] = None
-        self._core_only: Optional[R] = None
+        self._scanned: tuple[PathStamp | None, R] | None = None
+        self._core_only: R | None = None
         #: Whether this process scanned before (kept by :meth:`clear`): every later scan invalidates import caches.
         self._scanned_before = False
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator, List, Tuple
+from typing import Any
 
 from .errors import InvalidMigrationError
 from .faults import PLUGIN_FAULTS, describe_fault
@@ -40,7 +41,7 @@ __all__ = [
 
 
 
-class LoadedMigrations(List[Migration]):
+class LoadedMigrations(list[Migration]):
     """The list :func:`load_migrations` returns, also recording the directories it listed and the files.
 
     ``directories`` holds each directory of the file system listed, with its
@@ -61,7 +62,7 @@ class LoadedMigrations(List[Migration]):
     files: DirectoryStamp = ()
 
 
-def _listing(directory: Any, listed: List[Tuple[str, int]]) -> Iterator[Any]:
+def _listing(directory: Any, listed: list[tuple[str, int]]) -> Iterator[Any]:
     """``directory.iterdir()``, recording a file-system directory's modification time first."""
     if isinstance(directory, os.PathLike):
         path = os.fspath(directory)
@@ -69,7 +70,7 @@ def _listing(directory: Any, listed: List[Tuple[str, int]]) -> Iterator[Any]:
     return directory.iterdir()
 
 
-def _package_directories(parent: ModuleType) -> List[Any]:
+def _package_directories(parent: ModuleType) -> list[Any]:
     """Where ``parent``'s entries are: what ``importlib.resources.files(parent)`` returns, as a list of roots.
 
     A regular package loaded from source files by the standard loader is its
@@ -95,15 +96,15 @@ def _package_directories(parent: ModuleType) -> List[Any]:
         return [Path(directory) for directory in parent.__path__]
 
 
-def _entries(package: str, parent: ModuleType, listed: List[Tuple[str, int]]) -> Iterator[Tuple[_Entry, str, bool]]:
+def _entries(package: str, parent: ModuleType, listed: list[tuple[str, int]]) -> Iterator[tuple[_Entry, str, bool]]:
     """Every entry of ``parent`` named like a migration: (entry, where it is, whether in a subdirectory).
 
     Subdirectories not named like migrations are searched too (refinery
     searches a migrations directory recursively), except ``__pycache__`` and
     hidden ones. Each file-system directory listed goes into ``listed``.
     """
-    roots: List[Any] = _package_directories(parent)
-    pending: List[Tuple[Any, bool]] = [(root, False) for root in roots]
+    roots: list[Any] = _package_directories(parent)
+    pending: list[tuple[Any, bool]] = [(root, False) for root in roots]
     try:
         while pending:
             directory, nested = pending.pop()
@@ -143,8 +144,8 @@ def load_migrations(package: str) -> LoadedMigrations:
             source=package, problem="is a module, not a package: migrations live in a package's V{n}__{name}.py modules"
         )
     migrations = LoadedMigrations()
-    listed: List[Tuple[str, int]] = []
-    files: List[Tuple[str, int]] = []
+    listed: list[tuple[str, int]] = []
+    files: list[tuple[str, int]] = []
     for entry, location, nested in _entries(package, parent, listed):
         file_name = entry.name
         problem = _misnamed(file_name, entry.is_dir())

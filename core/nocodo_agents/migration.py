@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Callable, Dict, Optional, Union
+from typing import Callable, Union
 
 from .checksum import checksum
 from .errors import InvalidMigrationError
@@ -30,7 +30,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_]+\Z")
 SqlSource = Union[str, Callable[..., str]]
 
 
-def parse_module_name(module_name: str) -> Optional["tuple[int, str]"]:
+def parse_module_name(module_name: str) -> tuple[int, str] | None:
     """Return ``(version, name)`` for ``V{version}__{name}``, or ``None`` if it is not one.
 
     Leading zeros are allowed, as refinery allows them (``V001__x`` is version
@@ -131,9 +131,9 @@ class Migration:
         name: str,
         sql: SqlSource,
         *,
-        rollback: Optional[SqlSource] = None,
+        rollback: SqlSource | None = None,
         transactional: bool = True,
-        source: Optional[str] = None,
+        source: str | None = None,
     ) -> None:
         self.source = source or f"V{version}__{name}"
         if isinstance(version, bool) or not isinstance(version, int):
@@ -162,8 +162,8 @@ class Migration:
         self._transactional = transactional
         self._sql = sql
         self._rollback = rollback
-        self._cache: Dict["tuple[str, str]", str] = {}
-        self._checksums: Dict["tuple[str, bool]", int] = {}
+        self._cache: dict[tuple[str, str], str] = {}
+        self._checksums: dict[tuple[str, bool], int] = {}
 
     def _resolve(self) -> None:
         """Make ``_sql``, ``_rollback`` and ``_transactional`` final (lazy subclasses load here)."""
@@ -185,7 +185,7 @@ class Migration:
         self._resolve()
         return self._produce("migration", self._sql, dialect)
 
-    def rollback_sql(self, dialect: str) -> Optional[str]:
+    def rollback_sql(self, dialect: str) -> str | None:
         """Return the SQL undoing this migration for ``dialect``, or ``None`` if it has none."""
         self._resolve()
         if self._rollback is None:

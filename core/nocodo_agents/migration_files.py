@@ -10,7 +10,7 @@ import importlib
 import os
 import sys
 from types import ModuleType
-from typing import Dict, Optional, Protocol
+from typing import Protocol
 
 from .errors import InvalidMigrationError
 from .faults import PLUGIN_FAULTS, describe_fault
@@ -32,10 +32,10 @@ class _Entry(Protocol):
 
 #: Each migration module this process imported through :class:`ModuleMigration`, with its file's
 #: stamp (:func:`_stamp`) when it was listed before that import.
-_IMPORTED: Dict[str, "FileStamp"] = {}
+_IMPORTED: dict[str, FileStamp] = {}
 
 
-def _import_current(module_name: str, stamp: Optional["FileStamp"]) -> ModuleType:
+def _import_current(module_name: str, stamp: FileStamp | None) -> ModuleType:
     """``module_name`` as its file now is: imported, or imported again if its file changed since.
 
     A module already in ``sys.modules`` is executed again (``importlib.reload``,
@@ -83,11 +83,11 @@ class ModuleMigration(Migration):
     __slots__ = ("module_name", "_module", "_stamp")
 
     def __init__(
-        self, version: int, name: str, module_name: str, source: str, stamp: Optional["FileStamp"] = None
+        self, version: int, name: str, module_name: str, source: str, stamp: FileStamp | None = None
     ) -> None:
         super().__init__(version, name, "", source=source)
         self.module_name = module_name
-        self._module: Optional[ModuleType] = None
+        self._module: ModuleType | None = None
         self._stamp = stamp
 
     def _resolve(self) -> None:

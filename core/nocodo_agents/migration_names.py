@@ -8,7 +8,6 @@ typo never silently drops a migration.
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 from .migration import parse_module_name
 
@@ -32,7 +31,7 @@ _NOT_A_MIGRATION = (
 )
 
 
-def _misnamed(file_name: str, is_dir: bool) -> Optional[str]:
+def _misnamed(file_name: str, is_dir: bool) -> str | None:
     """Why an entry named like a migration is not a valid one (``None`` if it is one)."""
     stem, _, suffix = file_name.partition(".")
     parsed = parse_module_name(stem)

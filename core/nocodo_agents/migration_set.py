@@ -8,7 +8,6 @@ can take migration sets without importing the registry that loads them
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
 
 from .migration import Migration
 
@@ -24,5 +23,5 @@ class MigrationSet:
     agent: str
     distribution: str
     version: str
-    migrations: Tuple[Migration, ...]
-    requires: Tuple[str, ...] = ()
+    migrations: tuple[Migration, ...]
+    requires: tuple[str, ...] = ()

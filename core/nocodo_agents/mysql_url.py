@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import ssl
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
 from .errors import DatabaseAccessError, DatabaseUrlError
@@ -62,7 +62,7 @@ def _socket(value: str) -> str:
 
 
 #: The query parameters a mysql:// URL takes, and how each value is read (a ValueError says why it is refused).
-MYSQL_PARAMETERS: Dict[str, Callable[[str], Any]] = {
+MYSQL_PARAMETERS: dict[str, Callable[[str], Any]] = {
     "ssl": _flag,
     "ssl_ca": _file,
     "ssl_cert": _file,
@@ -85,10 +85,10 @@ _REFUSED = {
 }
 
 
-def mysql_options(url: str) -> Dict[str, Any]:
+def mysql_options(url: str) -> dict[str, Any]:
     """The query parameters of a mysql:// URL, read; raise :class:`DatabaseUrlError` for any other or a bad value."""
     query = urlsplit(url).query
-    options: Dict[str, Any] = {}
+    options: dict[str, Any] = {}
     if not query:
         return options
     try:
@@ -112,7 +112,7 @@ def mysql_options(url: str) -> Dict[str, Any]:
     return options
 
 
-def _tls(url: str, options: Dict[str, Any]) -> Dict[str, Any]:
+def _tls(url: str, options: dict[str, Any]) -> dict[str, Any]:
     """PyMySQL's TLS arguments for ``options``: ``ssl`` an SSLContext (TLS required), ``ssl_disabled``, or none."""
     disabled = options.pop("ssl_disabled", None) is True or options.get("ssl") is False
     asked = {name: options.pop(name) for name in list(options) if name.startswith("ssl")}
@@ -161,7 +161,7 @@ def _text(url: str, raw: str, part: str) -> str:
         raise DatabaseUrlError(url=redact(url), problem=f"its {part} is not UTF-8 once percent-decoded") from None
 
 
-def _password(given: Optional[str]) -> bytes:
+def _password(given: str | None) -> bytes:
     """The URL's password percent-decoded, else ``$MYSQL_PWD`` (as the mysql client reads it), as UTF-8 bytes.
 
     Bytes, because PyMySQL would send a ``str`` password encoded as latin-1:
@@ -172,7 +172,7 @@ def _password(given: Optional[str]) -> bytes:
     return os.environ.get("MYSQL_PWD", "").encode("utf-8", "surrogateescape")
 
 
-def mysql_connect_arguments(url: str) -> Dict[str, Any]:
+def mysql_connect_arguments(url: str) -> dict[str, Any]:
     """The keyword arguments of ``pymysql.connect`` for ``url``; raise :class:`DatabaseUrlError` for what cannot be used."""
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
@@ -188,7 +188,7 @@ def mysql_connect_arguments(url: str) -> Dict[str, Any]:
     if not database:
         raise DatabaseUrlError(url=redact(url), problem="name the database: mysql://user:password@host:port/DATABASE")
     options = mysql_options(url)
-    arguments: Dict[str, Any] = {
+    arguments: dict[str, Any] = {
         "host": host,
         "port": port or 3306,
         "user": _text(url, parts.username or "", "user name"),
@@ -202,7 +202,7 @@ def mysql_connect_arguments(url: str) -> Dict[str, Any]:
     return arguments
 
 
-def connect_mysql(url: str, shown: Optional[str] = None) -> Any:
+def connect_mysql(url: str, shown: str | None = None) -> Any:
     """A PyMySQL connection for ``url``; :class:`DatabaseUrlError` for a URL that cannot be used, :class:`DatabaseAccessError` if it cannot connect."""
     shown = shown or redact(url)
     try:

@@ -7,8 +7,8 @@ and says what is pending, what is out of order and what is not installed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from .errors import (
     DivergentMigrationError,
@@ -21,13 +21,13 @@ from .migration import MAX_INT4_VERSION, MAX_VERSION, Migration
 from .migration_set import MigrationSet
 from .requirement_order import (  # re-exported: the plan's ordering lives beside it
     Requirements,
-    transitive_requirements,
     check_requirement_rollback,
     check_requirement_target,
     new_agents,
     order_by_requirements,
     replay_order,
     strict_requirers,
+    transitive_requirements,
 )
 
 __all__ = [
@@ -81,7 +81,7 @@ class PlannedMigration:
         except InvalidMigrationError as error:
             raise self._owned(error) from error
 
-    def rollback_sql(self, dialect: str) -> Optional[str]:
+    def rollback_sql(self, dialect: str) -> str | None:
         """The SQL undoing the migration, or ``None``; failures name this agent and distribution."""
         try:
             return self.migration.rollback_sql(dialect)
@@ -122,17 +122,17 @@ class Plan:
     recorded again in the ``i64`` encoding under the lock.
     """
 
-    pending: Tuple[PlannedMigration, ...]
-    out_of_order: FrozenSet[int]
-    not_installed: Tuple[HistoryRow, ...]
-    applied: Tuple[HistoryRow, ...]
+    pending: tuple[PlannedMigration, ...]
+    out_of_order: frozenset[int]
+    not_installed: tuple[HistoryRow, ...]
+    applied: tuple[HistoryRow, ...]
     int8_versions: bool = False
-    rerecord: Tuple[HistoryRow, ...] = ()
+    rerecord: tuple[HistoryRow, ...] = ()
 
 
-def merge(sets: Sequence[MigrationSet]) -> Tuple[PlannedMigration, ...]:
+def merge(sets: Sequence[MigrationSet]) -> tuple[PlannedMigration, ...]:
     """All migrations of ``sets`` in version order; a version claimed twice raises."""
-    by_version: Dict[int, PlannedMigration] = {}
+    by_version: dict[int, PlannedMigration] = {}
     graph = {migration_set.agent: tuple(migration_set.requires) for migration_set in sets}
     for migration_set in sets:
         for migration in migration_set.migrations:
@@ -149,14 +149,14 @@ def merge(sets: Sequence[MigrationSet]) -> Tuple[PlannedMigration, ...]:
     return tuple(by_version[v] for v in sorted(by_version))
 
 
-def _requiring(graph: Requirements, first: str, second: str) -> Optional[str]:
+def _requiring(graph: Requirements, first: str, second: str) -> str | None:
     """Which of two agents requires the other, directly or transitively (``None``: neither)."""
     if first == second:
         return None
     return first if second in transitive_requirements(graph, first) else second if first in transitive_requirements(graph, second) else None
 
 
-def check_target(target: Optional[int]) -> None:
+def check_target(target: int | None) -> None:
     if target is None:
         return
     if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target <= MAX_VERSION:
@@ -168,7 +168,7 @@ def claimed_by_another(row: HistoryRow, planned: PlannedMigration) -> bool:
     return row.agent is not None and row.agent != planned.agent
 
 
-def history_conflicts(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow]) -> List[MigrationConflictError]:
+def history_conflicts(installed: Sequence[PlannedMigration], history: Sequence[HistoryRow]) -> list[MigrationConflictError]:
     """One error per applied row attributed to another agent than the requested one claiming its version.
 
     Such a version is never divergent (and never repairable): the row is the
@@ -205,7 +205,7 @@ def int4_encoded(planned: PlannedMigration, row: HistoryRow, dialect: str) -> bo
 
 def rerecordable(
     installed: Sequence[PlannedMigration], history: Sequence[HistoryRow], dialect: str, int8_versions: bool
-) -> Tuple[HistoryRow, ...]:
+) -> tuple[HistoryRow, ...]:
     """The rows of a 64-bit history holding their installed migration's 32-bit checksum (none in a 32-bit history)."""
     if not int8_versions:
         return ()
@@ -222,7 +222,7 @@ def rerecordable(
 
 def divergences(
     installed: Sequence[PlannedMigration], history: Sequence[HistoryRow], dialect: str, int8_versions: bool = False
-) -> List[DivergentMigrationError]:
+) -> list[DivergentMigrationError]:
     """One error per applied row whose name or checksum differs from the installed migration.
 
     A row attributed to another agent is not one of them: :func:`history_conflicts`.
@@ -271,9 +271,9 @@ def make_plan(
     installed: Sequence[PlannedMigration],
     history: Sequence[HistoryRow],
     dialect: str,
-    target: Optional[int] = None,
+    target: int | None = None,
     int8_versions: bool = False,
-    requires: Optional[Requirements] = None,
+    requires: Requirements | None = None,
 ) -> Plan:
     """Verify ``history`` against ``installed`` and return what remains to do.
 
@@ -309,7 +309,7 @@ def make_plan(
     )
 
 
-def _out_of_order(pending: Sequence[PlannedMigration], highest_applied: int) -> FrozenSet[int]:
+def _out_of_order(pending: Sequence[PlannedMigration], highest_applied: int) -> frozenset[int]:
     """The versions of ``pending`` lower than one applied before them: in the history, or earlier in ``pending``."""
     late = set()
     highest = highest_applied

@@ -11,7 +11,8 @@ distribution, in the error.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, NamedTuple, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any, Callable, NamedTuple
 
 import pluggy
 
@@ -73,18 +74,18 @@ def _implements(manager: pluggy.PluginManager, plugin: object, hook: str) -> boo
     return hook in [c.name for c in manager.get_hookcallers(plugin) or []]
 
 
-def _call_alone(manager: pluggy.PluginManager, plugin: object, hook: str, fail: Callable[[str], PluginLoadError]) -> List[Any]:
+def _call_alone(manager: pluggy.PluginManager, plugin: object, hook: str, fail: Callable[[str], PluginLoadError]) -> list[Any]:
     """``plugin``'s ``hook`` called in isolation (no other registered plugin answers); a fault becomes ``fail(...)``."""
     others = [p for _, p in manager.list_name_plugin() if p is not plugin]
     call = manager.subset_hook_caller(hook, remove_plugins=others)
     try:
-        results: List[Any] = call()
+        results: list[Any] = call()
     except PLUGIN_FAULTS as error:
         raise fail(f"its {hook}() hook {describe_fault(error)}") from error
     return results
 
 
-def _call_requires_hook(manager: pluggy.PluginManager, plugin: object, key: str, entry: AgentEntry) -> Tuple[str, ...]:
+def _call_requires_hook(manager: pluggy.PluginManager, plugin: object, key: str, entry: AgentEntry) -> tuple[str, ...]:
     """The agents ``plugin``'s optional ``nocodo_agents_requires()`` names, folded, each once (none without the hook)."""
 
     def fail(cause: str) -> PluginLoadError:
@@ -93,7 +94,7 @@ def _call_requires_hook(manager: pluggy.PluginManager, plugin: object, key: str,
     if not _implements(manager, plugin, REQUIRES_HOOK_NAME):
         return ()
     results = _call_alone(manager, plugin, REQUIRES_HOOK_NAME, fail)
-    required: Dict[str, None] = {}
+    required: dict[str, None] = {}
     for result in results or [None]:
         if not isinstance(result, (list, tuple)):
             raise fail(f"its {REQUIRES_HOOK_NAME}() hook returned {type(result).__name__}, expected a list of agent names")
@@ -110,7 +111,7 @@ def _call_requires_hook(manager: pluggy.PluginManager, plugin: object, key: str,
     return tuple(required)
 
 
-def _call_hook(manager: pluggy.PluginManager, plugin: object, key: str, entry: AgentEntry) -> List[Sequence[Migration]]:
+def _call_hook(manager: pluggy.PluginManager, plugin: object, key: str, entry: AgentEntry) -> list[Sequence[Migration]]:
     """Ask one registered plugin for its migrations and check what it returns (its lists, as returned)."""
     target = entry.target
 

@@ -15,7 +15,7 @@ attempt gives up after 10 seconds.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 from .errors import DatabaseAccessError, DatabaseUrlError
 from .urls import DatabaseUrl, check_server_url, hide_secrets, redact
@@ -24,7 +24,7 @@ _TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 _PROTOCOL_VERSIONS = ("3.0", "3.2", "latest")
 
 #: The values libpq takes for a parameter (checked as libpq does: case-insensitively for the TLS versions only).
-CHOICES: Dict[str, Tuple[str, ...]] = {
+CHOICES: dict[str, tuple[str, ...]] = {
     "sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
     "gssencmode": ("disable", "prefer", "require"),
     "channel_binding": ("disable", "prefer", "require"),
@@ -59,7 +59,7 @@ def conninfo(url: str) -> str:
     return "postgresql://" + url.partition("://")[2]
 
 
-def _problem(name: str, value: str) -> Optional[str]:
+def _problem(name: str, value: str) -> str | None:
     """Why libpq would refuse ``value`` for the parameter ``name``, or ``None``."""
     if name in REFUSED:
         return REFUSED[name]
@@ -81,7 +81,7 @@ def _problem(name: str, value: str) -> Optional[str]:
     return None
 
 
-def postgresql_parameters(url: str) -> Dict[str, str]:
+def postgresql_parameters(url: str) -> dict[str, str]:
     """libpq's reading of ``url``, checked; raise :class:`DatabaseUrlError` for what libpq would refuse."""
     from psycopg import ProgrammingError
     from psycopg.conninfo import conninfo_to_dict
@@ -109,7 +109,7 @@ def postgresql_parameters(url: str) -> Dict[str, str]:
     return parameters
 
 
-def connect_postgresql(url: str, shown: Optional[str] = None) -> Any:
+def connect_postgresql(url: str, shown: str | None = None) -> Any:
     """A psycopg connection for ``url``; :class:`DatabaseUrlError` for a URL that cannot be used, :class:`DatabaseAccessError` if it cannot connect."""
     shown = shown or redact(url)
     try:
@@ -117,7 +117,7 @@ def connect_postgresql(url: str, shown: Optional[str] = None) -> Any:
     except ImportError:
         raise DatabaseUrlError(url=shown, problem="PostgreSQL needs psycopg: pip install 'nocodo-agents[postgresql]'") from None
     parameters = postgresql_parameters(url)
-    extra: Dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     if "connect_timeout" not in parameters and not os.environ.get("PGCONNECT_TIMEOUT"):
         extra["connect_timeout"] = 10
     try:

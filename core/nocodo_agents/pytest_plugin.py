@@ -20,7 +20,8 @@ test gets a database of its own created on that server, dropped afterwards.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Tuple
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -54,13 +55,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("nocodo_agents", "nocodo-agents: the agents under test (see --nocodo-agents)", type="args", default=[])
 
 
-def _configured_url(config: pytest.Config) -> Optional[str]:
+def _configured_url(config: pytest.Config) -> str | None:
     """The URL from the flag, else the environment, else the ini file; ``None``: SQLite."""
     return config.getoption("nocodo_db_url") or os.environ.get(DB_URL_VARIABLE) or config.getini("nocodo_db_url") or None
 
 
 @pytest.fixture
-def nocodo_agents_under_test(pytestconfig: pytest.Config) -> Optional[Tuple[str, ...]]:
+def nocodo_agents_under_test(pytestconfig: pytest.Config) -> tuple[str, ...] | None:
     """The agents under test (``--nocodo-agents`` or the ``nocodo_agents`` ini key); ``None``: every installed agent."""
     given = pytestconfig.getoption("nocodo_agents")
     names = given.split(",") if given else [n for value in pytestconfig.getini("nocodo_agents") for n in value.split(",")]
@@ -69,7 +70,7 @@ def nocodo_agents_under_test(pytestconfig: pytest.Config) -> Optional[Tuple[str,
 
 
 @pytest.fixture
-def nocodo_registry() -> "AgentRegistry":
+def nocodo_registry() -> AgentRegistry:
     """The agents the fixtures and checks migrate: the installed ones. Override it to test agents registered in-process."""
     from nocodo_agents import AgentRegistry
 
@@ -77,7 +78,7 @@ def nocodo_registry() -> "AgentRegistry":
 
 
 @pytest.fixture
-def nocodo_db_url(pytestconfig: pytest.Config, tmp_path: "Path") -> Iterator[str]:
+def nocodo_db_url(pytestconfig: pytest.Config, tmp_path: Path) -> Iterator[str]:
     """The URL of a fresh, empty database of this test's own: a SQLite file, or a database created on the configured server and dropped afterwards."""
     from nocodo_agents.testing import fresh_database
 
@@ -99,7 +100,7 @@ def nocodo_connection(nocodo_db_url: str) -> Iterator[Any]:
 
 @pytest.fixture
 def nocodo_migrated(
-    nocodo_connection: Any, nocodo_agents_under_test: Optional[Tuple[str, ...]], nocodo_registry: "AgentRegistry"
+    nocodo_connection: Any, nocodo_agents_under_test: tuple[str, ...] | None, nocodo_registry: AgentRegistry
 ) -> Any:
     """``nocodo_connection`` with the core migrations and those of the agents under test applied."""
     from nocodo_agents import run_agent_migrations

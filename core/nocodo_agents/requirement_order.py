@@ -11,7 +11,9 @@ break the rule (:class:`~nocodo_agents.errors.RequirementOrderError`).
 from __future__ import annotations
 
 import heapq
-from typing import AbstractSet, Dict, FrozenSet, Iterable, List, Mapping, Optional, Protocol, Sequence, Set, Tuple, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from typing import Protocol, TypeVar
 
 from .errors import RequirementOrderError
 from .history import HistoryRow
@@ -20,7 +22,7 @@ from .history import HistoryRow
 #
 # An agent's ``nocodo_agents_requires()`` hook names the agents whose migrations its migrations need
 # (``core`` is required by every agent, implicitly: the registry's requirement graph says so). The
-# rule (stated in the README and in the hook's docstring): pending migrations run in version order,
+# rule (stated in docs/authors/plugin-contract.md and in the hook's docstring): pending migrations run in version order,
 # except that when an agent requires another, directly or transitively, and either of the two is
 # *new to the database* (none of its versions applied, no history row attributed to it), all pending
 # migrations of the required agent run before any pending migration of the requiring agent, whatever
@@ -31,7 +33,7 @@ from .history import HistoryRow
 # a target or a rollback would break the rule, :class:`RequirementOrderError` before anything changes.
 
 #: agent -> the agents it requires directly (folded names, ``core`` included for every other agent).
-Requirements = Mapping[str, Tuple[str, ...]]
+Requirements = Mapping[str, tuple[str, ...]]
 
 
 class _Owned(Protocol):
@@ -50,9 +52,9 @@ class _Owned(Protocol):
 M = TypeVar("M", bound=_Owned)
 
 
-def transitive_requirements(graph: Requirements, agent: str) -> Set[str]:
+def transitive_requirements(graph: Requirements, agent: str) -> set[str]:
     """The agents ``agent`` requires, directly or transitively (itself only through a cycle)."""
-    found: Set[str] = set()
+    found: set[str] = set()
     stack = list(graph.get(agent, ()))
     while stack:
         required = stack.pop()
@@ -62,10 +64,10 @@ def transitive_requirements(graph: Requirements, agent: str) -> Set[str]:
     return found
 
 
-def strict_requirers(graph: Requirements) -> Dict[str, FrozenSet[str]]:
+def strict_requirers(graph: Requirements) -> dict[str, frozenset[str]]:
     """Required agent -> the agents requiring it directly or transitively, without those in a cycle with it."""
     reach = {agent: transitive_requirements(graph, agent) for agent in graph}
-    requirers: Dict[str, Set[str]] = {}
+    requirers: dict[str, set[str]] = {}
     for agent, required in reach.items():
         for other in required:
             if agent not in reach.get(other, set()):  # in a cycle together: no order between them
@@ -73,7 +75,7 @@ def strict_requirers(graph: Requirements) -> Dict[str, FrozenSet[str]]:
     return {agent: frozenset(found) for agent, found in requirers.items()}
 
 
-def new_agents(installed: Sequence[_Owned], history: Sequence[HistoryRow]) -> Set[str]:
+def new_agents(installed: Sequence[_Owned], history: Sequence[HistoryRow]) -> set[str]:
     """The agents of ``installed`` new to the database: none of their versions applied, no row attributed to them."""
     applied = {row.version for row in history}
     attributed = {row.agent for row in history}  # the runner records folded names
@@ -84,13 +86,13 @@ def new_agents(installed: Sequence[_Owned], history: Sequence[HistoryRow]) -> Se
 
 def _blocking(
     pending: Sequence[_Owned], new: AbstractSet[str], graph: Requirements
-) -> Dict[str, Set[str]]:
+) -> dict[str, set[str]]:
     """Requiring agent -> the agents it requires (with pending migrations) whose pending migrations must all run before any of its own.
 
     Those where either of the two is new to the database.
     """
     with_pending = {p.agent for p in pending}
-    blocking: Dict[str, Set[str]] = {}
+    blocking: dict[str, set[str]] = {}
     for required, requirers in strict_requirers(graph).items():
         if required in with_pending:
             for agent in requirers & with_pending:
@@ -99,27 +101,27 @@ def _blocking(
     return blocking
 
 
-def _sorted(pending: Sequence[M], blocking: Mapping[str, Set[str]]) -> Tuple[M, ...]:
+def _sorted(pending: Sequence[M], blocking: Mapping[str, set[str]]) -> tuple[M, ...]:
     """Kahn's topological sort of ``pending`` (in version order), lowest version first, holding back blocked agents."""
     if not blocking:
         return tuple(pending)
-    left: Dict[str, int] = {}
+    left: dict[str, int] = {}
     for planned in pending:
         left[planned.agent] = left.get(planned.agent, 0) + 1
     waiting = {agent: set(blockers) for agent, blockers in blocking.items()}
-    held: Dict[str, List[M]] = {}
-    ready: List[Tuple[int, int, M]] = []
+    held: dict[str, list[M]] = {}
+    ready: list[tuple[int, int, M]] = []
     for index, planned in enumerate(pending):
         if waiting.get(planned.agent):
             held.setdefault(planned.agent, []).append(planned)
         else:
             ready.append((planned.version, index, planned))
     heapq.heapify(ready)
-    waited_by: Dict[str, List[str]] = {}  # required agent -> the agents it holds back (each finished agent looks at its own)
+    waited_by: dict[str, list[str]] = {}  # required agent -> the agents it holds back (each finished agent looks at its own)
     for agent, blockers in waiting.items():
         for required in blockers:
             waited_by.setdefault(required, []).append(agent)
-    ordered: List[M] = []
+    ordered: list[M] = []
     count = len(pending)
     while ready:
         _, _, planned = heapq.heappop(ready)
@@ -140,27 +142,27 @@ def _sorted(pending: Sequence[M], blocking: Mapping[str, Set[str]]) -> Tuple[M, 
 
 def order_by_requirements(
     installed: Sequence[M], history: Sequence[HistoryRow], pending: Sequence[M], graph: Requirements
-) -> Tuple[M, ...]:
+) -> tuple[M, ...]:
     """``pending`` (in version order) in the order the rule above gives."""
     if not pending:
         return tuple(pending)
     return _sorted(pending, _blocking(pending, new_agents(installed, history), graph))
 
 
-def replay_order(migrations: Sequence[M], graph: Requirements) -> Tuple[M, ...]:
+def replay_order(migrations: Sequence[M], graph: Requirements) -> tuple[M, ...]:
     """``migrations`` (in version order) as a fresh database gets them: every agent new."""
     return _sorted(migrations, _blocking(migrations, {p.agent for p in migrations}, graph))
 
 
-def _by_agent(migrations: Iterable[_Owned]) -> Dict[str, List[_Owned]]:
-    grouped: Dict[str, List[_Owned]] = {}
+def _by_agent(migrations: Iterable[_Owned]) -> dict[str, list[_Owned]]:
+    grouped: dict[str, list[_Owned]] = {}
     for planned in migrations:
         grouped.setdefault(planned.agent, []).append(planned)
     return grouped
 
 
 def check_requirement_target(
-    installed: Sequence[_Owned], history: Sequence[HistoryRow], graph: Requirements, target: Optional[int]
+    installed: Sequence[_Owned], history: Sequence[HistoryRow], graph: Requirements, target: int | None
 ) -> None:
     """Refuse a ``target`` applying a requiring agent's migration but leaving out part of a required agent's, one of the two being new."""
     if target is None:
@@ -199,9 +201,9 @@ def _refuse_split(
     target: int,
     graph: Requirements,
     *,
-    kept: Mapping[str, List[_Owned]],
-    left: Mapping[str, List[_Owned]],
-    new: Optional[AbstractSet[str]],
+    kept: Mapping[str, list[_Owned]],
+    left: Mapping[str, list[_Owned]],
+    new: AbstractSet[str] | None,
 ) -> None:
     """Raise :class:`RequirementOrderError` for the first requiring agent with migrations ``kept`` while its required agent has some ``left``.
 

@@ -13,7 +13,7 @@ import os
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Dict, Optional, Set, Tuple
+from typing import Callable
 
 from . import migration as migration_module
 from .discovery import AgentRegistry
@@ -39,8 +39,8 @@ def rollback(dialect: str) -> str:
 '''
 
 
-def _versions_in_use(registry: AgentRegistry) -> Dict[int, str]:
-    used: Dict[int, str] = {}
+def _versions_in_use(registry: AgentRegistry) -> dict[int, str]:
+    used: dict[int, str] = {}
     for agent in registry.agent_names():
         try:
             migration_set = registry.migration_set(agent)
@@ -51,7 +51,7 @@ def _versions_in_use(registry: AgentRegistry) -> Dict[int, str]:
     return used
 
 
-def timestamp_version(taken: Set[int], now: Optional[Callable[[], datetime]] = None) -> int:
+def timestamp_version(taken: set[int], now: Callable[[], datetime] | None = None) -> int:
     """The current UTC time as ``YYYYMMDDHHMMSS``, or the next second that is not in ``taken``."""
     moment = (now or (lambda: datetime.now(timezone.utc)))().astimezone(timezone.utc).replace(microsecond=0)
     while int(moment.strftime(TIMESTAMP_FORMAT)) in taken:
@@ -63,12 +63,12 @@ def scaffold_migration(
     package: str,
     name: str,
     *,
-    version: Optional[int] = None,
+    version: int | None = None,
     timestamp: bool = False,
     force: bool = False,
-    registry: Optional[AgentRegistry] = None,
-    now: Optional[Callable[[], datetime]] = None,
-) -> Tuple[Path, int]:
+    registry: AgentRegistry | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> tuple[Path, int]:
     """Write ``V{version}__{name}.py`` into the migrations of ``package`` and return its path and version.
 
     ``package`` is an installed agent's name (``requirements-qna`` or
@@ -120,7 +120,10 @@ def scaffold_migration(
         if version in used and version not in own:
             raise ScaffoldError(
                 target=f"{dotted}.V{version}__{name}",
-                problem=f"the next version, {version}, is already used by {used[version]}; pass version {free} (--version {free}), or use a timestamp (--timestamp)",
+                problem=(
+                    f"the next version, {version}, is already used by {used[version]}; "
+                    f"pass version {free} (--version {free}), or use a timestamp (--timestamp)"
+                ),
             )
     elif version in used or version in own:
         owner = used.get(version, f"package {dotted}")
@@ -136,9 +139,9 @@ def scaffold_migration(
     return _write_module(registry, directory, name, version, timestamp, set(used) | own | existing, now)
 
 
-def _versions_on_disk(directory: Path) -> Set[int]:
+def _versions_on_disk(directory: Path) -> set[int]:
     """The versions of the ``V{n}__*`` files directly in ``directory`` now."""
-    versions: Set[int] = set()
+    versions: set[int] = set()
     for path in directory.glob("V[0-9]*__*.*"):
         number = path.name[1:].split("__", 1)[0]
         if number.isdigit():
@@ -158,8 +161,8 @@ def _claims_directory() -> Path:
 
 def _write_module(
     registry: AgentRegistry,
-    directory: Path, name: str, version: int, timestamp: bool, taken: Set[int], now: Optional[Callable[[], datetime]]
-) -> Tuple[Path, int]:
+    directory: Path, name: str, version: int, timestamp: bool, taken: set[int], now: Callable[[], datetime] | None
+) -> tuple[Path, int]:
     """Write ``V{version}__{name}.py`` (with a timestamp, the next free second if ``version`` turns out taken) and return it.
 
     Two ``new`` runs at once, in one process or two, for one agent or two,

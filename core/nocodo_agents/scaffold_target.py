@@ -14,8 +14,9 @@ import importlib.util
 import re
 import site
 import sysconfig
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List, NamedTuple, Optional, Tuple
+from typing import NamedTuple
 
 from .agent_entries import AgentEntry, normalize_agent_name
 from .discovery import AgentRegistry
@@ -33,7 +34,7 @@ class MigrationsTarget(NamedTuple):
     directory: Path
 
 
-def installed_root(directory: Path) -> Optional[Path]:
+def installed_root(directory: Path) -> Path | None:
     """The site-packages (or dist-packages) directory ``directory`` lies in, or ``None`` for a source tree.
 
     Checked against this interpreter's ``purelib``/``platlib`` paths and
@@ -42,7 +43,7 @@ def installed_root(directory: Path) -> Optional[Path]:
     author's source tree, so it is ``None``.
     """
     resolved = directory.resolve()
-    roots: List[str] = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    roots: list[str] = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
     roots.extend(getattr(site, "getsitepackages", lambda: [])())
     user = getattr(site, "getusersitepackages", lambda: None)()
     if user:
@@ -65,15 +66,15 @@ def _plugin_package(entry: AgentEntry) -> str:
 
 def _causes(error: BaseException) -> Iterator[BaseException]:
     """``error`` and the errors it was raised from, innermost last."""
-    seen: List[int] = []
-    current: Optional[BaseException] = error
+    seen: list[int] = []
+    current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.append(id(current))
         yield current
         current = current.__cause__ or current.__context__
 
 
-def _missing_migrations_package(error: MigrationError) -> Optional[str]:
+def _missing_migrations_package(error: MigrationError) -> str | None:
     """The migrations package the agent's hook asked ``load_migrations`` for that does not exist yet, if that is why listing failed."""
     for cause in _causes(error):
         if isinstance(cause, InvalidMigrationError):
@@ -83,7 +84,7 @@ def _missing_migrations_package(error: MigrationError) -> Optional[str]:
     return None
 
 
-def _broken_migration_file(error: MigrationError) -> Optional[InvalidMigrationError]:
+def _broken_migration_file(error: MigrationError) -> InvalidMigrationError | None:
     """The malformed migration file (or package) that made listing fail, if that is why."""
     for cause in _causes(error):
         if isinstance(cause, InvalidMigrationError):
@@ -126,7 +127,7 @@ def _agent_package(registry: AgentRegistry, agent: str) -> str:
     return _plugin_package(entry)
 
 
-def _package_directory(package: str) -> Optional[Path]:
+def _package_directory(package: str) -> Path | None:
     """The directory of the importable package ``package``, ``None`` if there is no such package (or it is a module)."""
     try:
         spec = importlib.util.find_spec(package)
@@ -153,11 +154,11 @@ def _distribution_key(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _agents_of_distribution(registry: AgentRegistry, name: str) -> Tuple[str, List[str]]:
+def _agents_of_distribution(registry: AgentRegistry, name: str) -> tuple[str, list[str]]:
     """The installed distribution ``name`` stands for and the agents it provides (``("", [])`` if none)."""
     key = _distribution_key(name)
     found = ""
-    agents: List[str] = []
+    agents: list[str] = []
     for agent in registry.agent_names():
         try:
             entry = registry.entry(agent)

@@ -23,7 +23,7 @@ import sqlite3
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, FrozenSet, Optional, Tuple
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, unquote
 
 from .errors import DatabaseAccessError, DatabaseUrlError
@@ -37,7 +37,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 _BOOLEAN = frozenset({"0", "1", "true", "false", "yes", "no", "on", "off"})
 #: SQLite's URI parameters (https://sqlite.org/uri.html) and the values each takes (``None``: any).
 #: ``uri`` is SQLAlchemy's switch for the same URIs, accepted and ignored.
-_PARAMETERS: Dict[str, Optional[FrozenSet[str]]] = {
+_PARAMETERS: dict[str, frozenset[str] | None] = {
     "mode": frozenset({"ro", "rw", "rwc", "memory"}),
     "cache": frozenset({"shared", "private"}),
     "immutable": _BOOLEAN,
@@ -65,10 +65,10 @@ class SqliteLocation:
     """A parsed SQLite location: ``path`` (or ``:memory:``) and its URI ``parameters``, in order."""
 
     path: str
-    parameters: Tuple[Tuple[str, str], ...] = ()
+    parameters: tuple[tuple[str, str], ...] = ()
 
     @property
-    def mode(self) -> Optional[str]:
+    def mode(self) -> str | None:
         """The ``mode=`` parameter, if given."""
         return dict(self.parameters).get("mode")
 
@@ -76,7 +76,7 @@ class SqliteLocation:
     def in_memory(self) -> bool:
         return self.path == MEMORY or self.mode == "memory"
 
-    def _uri(self, mode: Optional[str] = None) -> str:
+    def _uri(self, mode: str | None = None) -> str:
         parameters = [(k, v) for k, v in self.parameters if k != "uri"]
         if mode is not None and self.mode is None:
             parameters.insert(0, ("mode", mode))
@@ -146,7 +146,7 @@ def _file_uri_path(rest: str, shown: str) -> str:
     return unquote(rest)
 
 
-def _parameters(query: str, shown: str) -> Tuple[Tuple[str, str], ...]:
+def _parameters(query: str, shown: str) -> tuple[tuple[str, str], ...]:
     if not query:
         raise DatabaseUrlError(url=shown, problem="nothing follows '?': remove it, or add parameters such as ?mode=ro")
     try:
@@ -224,7 +224,7 @@ def _open(uri: str, shown: str) -> sqlite3.Connection:
         raise DatabaseAccessError(database=shown, problem=f"SQLite cannot open it: {error}") from error
 
 
-def parse_sqlite_url(url: str, scheme: str, rest: str) -> "DatabaseUrl":
+def parse_sqlite_url(url: str, scheme: str, rest: str) -> DatabaseUrl:
     """A ``sqlite://`` URL, a ``file:`` URI or a bare path (``scheme`` ``""``) as a checked :class:`DatabaseUrl`."""
     from .urls import DatabaseUrl, redact
 
@@ -242,7 +242,7 @@ def parse_sqlite_url(url: str, scheme: str, rest: str) -> "DatabaseUrl":
     return DatabaseUrl(url, "sqlite", location.path, text.partition("?")[2], location)
 
 
-def open_sqlite_url(database_url: "DatabaseUrl", *, create: bool, empty_if_missing: bool) -> sqlite3.Connection:
+def open_sqlite_url(database_url: DatabaseUrl, *, create: bool, empty_if_missing: bool) -> sqlite3.Connection:
     """Open the SQLite database ``database_url`` names (see :meth:`SqliteLocation.connect`)."""
     location = database_url.location if database_url.location is not None else SqliteLocation(database_url.path)
     shown = str(database_url) if database_url.path in database_url.url else f"{database_url} (file {database_url.path})"

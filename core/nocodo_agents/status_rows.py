@@ -7,8 +7,9 @@ holds and the journal entry of a migration stopped part-way, if any
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any
 
 from .errors import IncompleteMigrationError
 from .history import HistoryRow, UnfinishedMigration, parse_rfc3339
@@ -65,14 +66,14 @@ class StatusRow:
 
     version: int
     name: str
-    agent: Optional[str]
-    distribution: Optional[str]
+    agent: str | None
+    distribution: str | None
     state: str
-    applied_on: Optional[str]
-    detail: Optional[str] = None
-    requires: Optional[Tuple[str, ...]] = None
+    applied_on: str | None
+    detail: str | None = None
+    requires: tuple[str, ...] | None = None
 
-    def as_dict(self) -> Dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "version": self.version,
             "name": self.name,
@@ -94,7 +95,7 @@ def _canonical(applied_on: str) -> bool:
     return len(applied_on) == 27 and applied_on[10] == "T" and applied_on[26] == "Z"
 
 
-def _applied_out_of_order(history: Sequence[HistoryRow]) -> Set[int]:
+def _applied_out_of_order(history: Sequence[HistoryRow]) -> set[int]:
     """Versions applied after a higher version was (judged by ``applied_on``).
 
     The usual history (in version order, every ``applied_on`` of the shape this
@@ -109,7 +110,7 @@ def _applied_out_of_order(history: Sequence[HistoryRow]) -> Set[int]:
     dated = sorted(
         (moment, row.version) for row in history for moment in [parse_rfc3339(row.applied_on)] if moment is not None
     )
-    late: Set[int] = set()
+    late: set[int] = set()
     highest = -1
     for _, version in dated:
         if version < highest:
@@ -122,10 +123,10 @@ def status_rows(
     installed: Sequence[PlannedMigration],
     history: Sequence[HistoryRow],
     dialect: str,
-    unfinished: Optional[UnfinishedMigration] = None,
+    unfinished: UnfinishedMigration | None = None,
     int8_versions: bool = False,
-    requires: Optional[Mapping[str, Tuple[str, ...]]] = None,
-) -> List[StatusRow]:
+    requires: Mapping[str, tuple[str, ...]] | None = None,
+) -> list[StatusRow]:
     """Pure: the status of every installed, applied or unfinished version, in version order.
 
     ``int8_versions``: the history is 64-bit (checksums hash versions as
@@ -140,13 +141,13 @@ def _status_rows(
     installed: Sequence[PlannedMigration],
     history: Sequence[HistoryRow],
     dialect: str,
-    unfinished: Optional[UnfinishedMigration],
+    unfinished: UnfinishedMigration | None,
     int8_versions: bool,
-    requires: Optional[Mapping[str, Tuple[str, ...]]],
-) -> List[StatusRow]:
-    shown: Dict[str, Tuple[str, ...]] = {}  # agent -> its row's ``requires``, built once per agent
+    requires: Mapping[str, tuple[str, ...]] | None,
+) -> list[StatusRow]:
+    shown: dict[str, tuple[str, ...]] = {}  # agent -> its row's ``requires``, built once per agent
 
-    def required(distribution: Optional[str], agent: Optional[str]) -> Optional[Tuple[str, ...]]:
+    def required(distribution: str | None, agent: str | None) -> tuple[str, ...] | None:
         """What a row of ``agent`` shows as ``requires`` (``None`` without a graph, or for a version no requested agent provides)."""
         if requires is None or distribution is None:
             return None

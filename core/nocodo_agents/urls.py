@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from .errors import DatabaseUrlError
@@ -88,7 +88,7 @@ class DatabaseUrl:
     path: str = ""
     query: str = ""
     #: SQLite only: the parsed location (path and URI parameters).
-    location: "Optional[SqliteLocation]" = field(default=None, repr=False, compare=False)
+    location: SqliteLocation | None = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         return redact(self.url)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-from typing import Any, Iterator, List
+from collections.abc import Iterator
+from typing import Any
 
 MARKER = "<!-- cli-reference -->"
 PAGE = "reference/cli.md"
@@ -29,7 +30,7 @@ def _escape(text: str) -> str:
     return " ".join(text.split())
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> "argparse._SubParsersAction[Any]":
+def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[Any]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return action
@@ -42,7 +43,7 @@ def _fixed_width(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = functools.partial(HelpFormatter, width=WIDTH)  # type: ignore[assignment]
 
 
-def _option_rows(parser: argparse.ArgumentParser, *, skip: "set[str]") -> Iterator[str]:
+def _option_rows(parser: argparse.ArgumentParser, *, skip: set[str]) -> Iterator[str]:
     formatter = parser._get_formatter()
     for action in parser._actions:
         if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
@@ -59,7 +60,7 @@ def _option_rows(parser: argparse.ArgumentParser, *, skip: "set[str]") -> Iterat
             value = ""
         else:
             value = f"`{action.metavar or action.dest.upper()}`"
-        notes: List[str] = []
+        notes: list[str] = []
         if isinstance(action, argparse._AppendAction) and "repeatable" not in (action.help or ""):
             notes.append("repeatable")
         if action.required and action.option_strings:
@@ -70,7 +71,7 @@ def _option_rows(parser: argparse.ArgumentParser, *, skip: "set[str]") -> Iterat
         yield f"| {names} | {value} | {help_text} |"
 
 
-def _table(rows: List[str]) -> List[str]:
+def _table(rows: list[str]) -> list[str]:
     if not rows:
         return ["This command takes only the options every command takes."]
     return ["| option or argument | value | meaning |", "| --- | --- | --- |", *rows]

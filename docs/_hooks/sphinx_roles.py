@@ -27,7 +27,7 @@ LITERAL_MARKER = re.compile(r"(?<=\S)::$", re.MULTILINE)
 BARE_LITERAL_MARKER = re.compile(r"^[ \t]*::[ \t]*$", re.MULTILINE)
 
 
-def _role(match: "re.Match[str]") -> str:
+def _role(match: re.Match[str]) -> str:
     target = match["target"].strip()
     if target.endswith("()"):
         target = target[:-2]

@@ -11,7 +11,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, Callable, List, Optional
+    from typing import Any, Callable
 
     from .exit_codes import ExitCode
     from .output import Output
@@ -39,7 +39,7 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     logger.propagate = False
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
 
     Called without ``argv`` (the installed command, ``python -m nocodo_agents``),
@@ -62,7 +62,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     return _run(argv)
 
 
-def _run(argv: Optional[List[str]], output: Optional[Output] = None, parsed: Optional[Callable[[Any], None]] = None) -> int:
+def _run(argv: list[str] | None, output: Output | None = None, parsed: Callable[[Any], None] | None = None) -> int:
     """Parse ``argv`` and run its command, printing through ``output`` (a new :class:`~.output.Output` if ``None``).
 
     ``parsed`` is given the parsed arguments before the command runs.

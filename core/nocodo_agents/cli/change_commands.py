@@ -14,10 +14,9 @@ from .command import Command
 from .exit_codes import ExitCode
 from .migrate_command import errors_as_json, step_event
 from .options import add_agent_options, add_json_option, version_number
-from .progress import json_line, live_line
 from .output import Output
+from .progress import json_line, live_line
 from .session import database_url, open_database
-
 
 # baseline
 

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 from .options import DEFAULT_DATABASE, DEFAULT_LOCK_TIMEOUT, MAX_LOCK_TIMEOUT
 
@@ -36,7 +37,7 @@ TABLE = "tool.nocodo-agents"
 ENVIRONMENT = {"db": "NOCODO_AGENTS_DB", "agents": "NOCODO_AGENTS_AGENTS", "lock-timeout": "NOCODO_AGENTS_LOCK_TIMEOUT"}
 #: Setting -> the attribute of the parsed command line it fills.
 ATTRIBUTE = {"db": "db", "agents": "agents", "lock-timeout": "lock_timeout"}
-DEFAULTS: Dict[str, Any] = {"db": DEFAULT_DATABASE, "agents": None, "lock-timeout": DEFAULT_LOCK_TIMEOUT}
+DEFAULTS: dict[str, Any] = {"db": DEFAULT_DATABASE, "agents": None, "lock-timeout": DEFAULT_LOCK_TIMEOUT}
 
 # A cheap look before parsing: a file that never names the table is not parsed (no TOML reader imported).
 _MENTIONS_TABLE = re.compile(r"""nocodo[-_]agents["']?\s*[.=\]]""")
@@ -53,7 +54,7 @@ class Setting:
         self.source = source
 
 
-def project_file_candidates(start: Path) -> List[Path]:
+def project_file_candidates(start: Path) -> list[Path]:
     """Each ``pyproject.toml`` looked for from ``start`` upward, up to the first that exists (the last one then).
 
     Everything the settings depend on besides the environment: the remembered
@@ -69,13 +70,13 @@ def project_file_candidates(start: Path) -> List[Path]:
     return looked_at
 
 
-def find_pyproject(start: Path) -> Optional[Path]:
+def find_pyproject(start: Path) -> Path | None:
     """The current project's ``pyproject.toml``: the first found from ``start`` upward, or None."""
     last = project_file_candidates(start)[-1]
     return last if last.is_file() else None
 
 
-def _load_toml(path: Path, text: str) -> Dict[str, Any]:
+def _load_toml(path: Path, text: str) -> dict[str, Any]:
     from ..errors import ConfigError
 
     try:
@@ -83,13 +84,13 @@ def _load_toml(path: Path, text: str) -> Dict[str, Any]:
     except ImportError:  # Python < 3.11: the same parser, published as tomli
         import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
     try:
-        document: Dict[str, Any] = tomllib.loads(text)
+        document: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(source=str(path), key=TABLE, problem=f"the file is not valid TOML ({error})") from None
     return document
 
 
-def file_settings(path: Path) -> Dict[str, Any]:
+def file_settings(path: Path) -> dict[str, Any]:
     """The ``[tool.nocodo-agents]`` table of ``path``, checked (empty when the file has none)."""
     from ..errors import ConfigError
 
@@ -106,7 +107,7 @@ def file_settings(path: Path) -> Dict[str, Any]:
     unknown = sorted(set(table) - set(DEFAULTS))
     if unknown:
         raise ConfigError(source=source, key=unknown[0], problem=f"no such setting (the settings are: {', '.join(DEFAULTS)})")
-    checked: Dict[str, Any] = {}
+    checked: dict[str, Any] = {}
     for key, value in table.items():
         checked[key] = _check(key, value, source, path.parent)
     return checked
@@ -142,11 +143,11 @@ def _anchored(url: str, base: Path) -> str:
     return url
 
 
-def environment_settings(environ: Dict[str, str]) -> Dict[str, Tuple[Any, str]]:
+def environment_settings(environ: dict[str, str]) -> dict[str, tuple[Any, str]]:
     """Each setting given by its environment variable: name -> (value, source)."""
     from ..errors import ConfigError
 
-    found: Dict[str, Tuple[Any, str]] = {}
+    found: dict[str, tuple[Any, str]] = {}
     for key, variable in ENVIRONMENT.items():
         text = environ.get(variable, "")
         if not text.strip():
@@ -168,8 +169,8 @@ def environment_settings(environ: Dict[str, str]) -> Dict[str, Tuple[Any, str]]:
 
 
 def resolve(
-    flags: Dict[str, Any], *, cwd: Optional[Path] = None, environ: Optional[Dict[str, str]] = None
-) -> Tuple[List[Setting], Optional[Path]]:
+    flags: dict[str, Any], *, cwd: Path | None = None, environ: dict[str, str] | None = None
+) -> tuple[list[Setting], Path | None]:
     """Every setting with its value and source, and the pyproject.toml consulted (None: none found).
 
     ``flags`` holds what the command line gave (a setting absent or None was
@@ -179,8 +180,8 @@ def resolve(
     environ = dict(os.environ) if environ is None else environ
     from_environment = environment_settings(environ)
     pyproject = find_pyproject(cwd or Path.cwd())
-    from_file: Optional[Dict[str, Any]] = None
-    settings: List[Setting] = []
+    from_file: dict[str, Any] | None = None
+    settings: list[Setting] = []
     for key, default in DEFAULTS.items():
         if flags.get(key) is not None:
             settings.append(Setting(key, flags[key], "flag"))
@@ -196,7 +197,7 @@ def resolve(
     return settings, pyproject
 
 
-def apply_settings(args: Any) -> Tuple[List[Setting], Optional[Path]]:
+def apply_settings(args: Any) -> tuple[list[Setting], Path | None]:
     """Fill the parsed command line's ``db``, ``agents`` and ``lock_timeout`` from :func:`resolve`.
 
     Only the attributes the command has are filled (``new`` takes no
@@ -211,7 +212,7 @@ def apply_settings(args: Any) -> Tuple[List[Setting], Optional[Path]]:
     return settings, pyproject
 
 
-def shown(settings: Sequence[Setting]) -> List[Dict[str, Any]]:
+def shown(settings: Sequence[Setting]) -> list[dict[str, Any]]:
     """The settings as rows for ``config``: the database URL's password redacted."""
     from ..urls import redact
 

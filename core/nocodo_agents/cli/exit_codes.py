@@ -9,11 +9,15 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Documented in the README; scripts depend on them."""
+    """Documented in ``docs/commands.md`` ("Exit codes"); scripts depend on them."""
 
     OK = 0
-    ERROR = 1  # any other problem: unknown agent, a required agent not installed, broken plugin, unreadable installed metadata, conflicting versions, an order requirements forbid, lock timeout...
-    USAGE = 2  # bad arguments, database URL, a bad setting ([tool.nocodo-agents], NOCODO_AGENTS_*), a `new` that cannot be created, a `resolve` of nothing unfinished, a `migrate --grouped` that cannot be one transaction
+    # any other problem: unknown agent, a required agent not installed, broken plugin, unreadable
+    # installed metadata, conflicting versions, an order requirements forbid, lock timeout...
+    ERROR = 1
+    # bad arguments, database URL, a bad setting ([tool.nocodo-agents], NOCODO_AGENTS_*), a `new` that
+    # cannot be created, a `resolve` of nothing unfinished, a `migrate --grouped` that cannot be one transaction
+    USAGE = 2
     PENDING = 3  # `status --check`: migrations are pending
     VERIFICATION_FAILED = 4  # divergent checksums, schema drift, partly present or ambiguous schema, rows widening cannot verify
     MIGRATION_FAILED = 5  # a migration (or rollback) failed, cannot be produced, or controls transactions or the session itself
@@ -46,8 +50,8 @@ def exit_code_for(error: BaseException) -> ExitCode:
         DivergentMigrationError,
         ForeignKeyViolationError,
         GroupedRunRefusedError,
-        HistoryTableError,
         HistoryRowError,
+        HistoryTableError,
         HistoryWideningError,
         IncompleteMigrationError,
         InstalledMetadataError,

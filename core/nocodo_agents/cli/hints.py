@@ -12,9 +12,8 @@ facts call for no command.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, Optional, Type
+from typing import TYPE_CHECKING, Callable
 
-from ..status_rows import CONFLICT, DIVERGENT, UNFINISHED, StatusRow
 from ..errors import (
     AdoptionAmbiguousError,
     DatabaseAccessError,
@@ -35,6 +34,7 @@ from ..errors import (
     TransactionControlError,
     UnsplittableSqlError,
 )
+from ..status_rows import CONFLICT, DIVERGENT, UNFINISHED, StatusRow
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.reports import Conflict, Divergence
@@ -57,7 +57,7 @@ def _resolve_rollback(version: int, stays: str) -> str:
     )
 
 
-def _repair(recorded_agent: Optional[str]) -> str:
+def _repair(recorded_agent: str | None) -> str:
     if recorded_agent is None:
         return f"if the schema is the one this migration creates, run `{PROGRAM} repair` to re-record the checksums"
     return f"if the change is intended and the schema already matches, run `{PROGRAM} repair` to re-record the checksum"
@@ -67,7 +67,7 @@ def _divergent(error: DivergentMigrationError) -> str:
     return _repair(error.recorded_agent)
 
 
-def _renumber(version: int, agent: Optional[str]) -> str:
+def _renumber(version: int, agent: str | None) -> str:
     """Advice for a version the history records for another agent: renumber the claiming one (never ``repair``)."""
     return (
         f"V{version} belongs to the agent the history records, and its row stays as it is: renumber the "
@@ -76,7 +76,7 @@ def _renumber(version: int, agent: Optional[str]) -> str:
     )
 
 
-def _conflict(error: MigrationConflictError) -> Optional[str]:
+def _conflict(error: MigrationConflictError) -> str | None:
     if error.recorded_agent is None:
         return None
     if getattr(error, "journalled", None):
@@ -88,7 +88,7 @@ def _conflict(error: MigrationConflictError) -> Optional[str]:
     return _renumber(error.version, error.agent)
 
 
-def _failed(error: MigrationFailedError) -> Optional[str]:
+def _failed(error: MigrationFailedError) -> str | None:
     if not error.journalled:
         return None
     if error.phase == "rollback":
@@ -108,7 +108,7 @@ def _incomplete(error: IncompleteMigrationError) -> str:
     )
 
 
-def _access(error: DatabaseAccessError) -> Optional[str]:
+def _access(error: DatabaseAccessError) -> str | None:
     if error.unfinished:
         return "; ".join(
             f"once the server is reachable, bring the schema by hand to V{version} fully applied or fully absent and "
@@ -128,13 +128,13 @@ def _adoption(error: AdoptionAmbiguousError) -> str:
     )
 
 
-def _resolve_refused(error: ResolveRefusedError) -> Optional[str]:
+def _resolve_refused(error: ResolveRefusedError) -> str | None:
     if error.needs_agent:
         return "install its agent, or pass it with `--agent NAME`"
     return None
 
 
-_HINTS: Dict[Type[BaseException], Callable[..., Optional[str]]] = {
+_HINTS: dict[type[BaseException], Callable[..., str | None]] = {
     MigrationConflictError: _conflict,
     DivergentMigrationError: _divergent,
     TransactionControlError: lambda error: REPAIR_AFTER_FIX,
@@ -164,7 +164,7 @@ _HINTS: Dict[Type[BaseException], Callable[..., Optional[str]]] = {
 }
 
 
-def hint_for(error: BaseException) -> Optional[str]:
+def hint_for(error: BaseException) -> str | None:
     """The command line's advice for ``error`` (the command to run next), or ``None``.
 
     Looked up by the most specific class of ``error`` that has a hint, so a
@@ -177,17 +177,17 @@ def hint_for(error: BaseException) -> Optional[str]:
     return None
 
 
-def hint_for_divergence(divergence: "Divergence") -> str:
+def hint_for_divergence(divergence: Divergence) -> str:
     """The command line's advice for a divergent migration ``verify`` lists."""
     return _repair(divergence.recorded_agent)
 
 
-def hint_for_conflict(conflict: "Conflict") -> str:
+def hint_for_conflict(conflict: Conflict) -> str:
     """The command line's advice for a conflicting version ``verify`` lists: renumber, never ``repair``."""
     return _renumber(conflict.version, conflict.agent)
 
 
-def hint_for_status(row: StatusRow) -> Optional[str]:
+def hint_for_status(row: StatusRow) -> str | None:
     """The command line's advice for a row of ``status``: ``resolve`` an unfinished one, ``repair`` a divergent one.
 
     A conflicting one (recorded for another agent) is never repaired: the

@@ -9,7 +9,7 @@ run, not when this module is imported: building the parser must stay cheap.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any
 
 from .command import Command
 from .exit_codes import ExitCode
@@ -30,9 +30,9 @@ def agents_command(args: argparse.Namespace, output: Output) -> int:
     from ..errors import MigrationError
 
     registry = AgentRegistry.installed()
-    rows: List[Dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     for name in registry.agent_names():
-        row: Dict[str, Any] = {
+        row: dict[str, Any] = {
             "agent": name, "distribution": None, "version": None, "entry_point": None, "migrations": None,
             "requires": None, "error": None,
         }
@@ -82,9 +82,8 @@ def _status_arguments(parser: argparse.ArgumentParser) -> None:
 
 def status_command(args: argparse.Namespace, output: Output) -> int:
     from ..engine.status import CONFLICT, DIVERGENT, PENDING, UNFINISHED, migration_status
-    from .hints import hint_for_status
-
     from ..sqlite_location import MissingFileStandIn
+    from .hints import hint_for_status
 
     with open_database(args, create=False, empty_if_missing=True) as conn:
         rows = migration_status(conn, args.agents, lock_timeout=args.lock_timeout, requested=args.requested)
@@ -146,7 +145,7 @@ def verify_command(args: argparse.Namespace, output: Output) -> int:
     return ExitCode.OK if report.ok else ExitCode.VERIFICATION_FAILED
 
 
-def _verify_json(report: VerifyReport, stopped: Optional[MigrationError]) -> Dict[str, Any]:
+def _verify_json(report: VerifyReport, stopped: MigrationError | None) -> dict[str, Any]:
     """``verify --json``: what the verification found, as one JSON object."""
     from .hints import hint_for, hint_for_conflict, hint_for_divergence
 
@@ -177,7 +176,7 @@ def _verify_json(report: VerifyReport, stopped: Optional[MigrationError]) -> Dic
     }
 
 
-def _print_verify(report: VerifyReport, stopped: Optional[MigrationError], output: Output) -> None:
+def _print_verify(report: VerifyReport, stopped: MigrationError | None, output: Output) -> None:
     """``verify``: what the verification found, one section per check, then notes."""
     from .hints import hint_for, hint_for_conflict, hint_for_divergence
 

@@ -10,7 +10,7 @@ this module is imported: building the parser must stay cheap.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, Callable, Dict
+from typing import TYPE_CHECKING, Any, Callable
 
 from .command import Command
 from .exit_codes import ExitCode
@@ -34,9 +34,9 @@ def not_requested_notes(report: Any, output: Output) -> None:
         output.line(not_requested_row_note(row))
 
 
-def step_event(event: str, step: Any, **extra: Any) -> Dict[str, Any]:
+def step_event(event: str, step: Any, **extra: Any) -> dict[str, Any]:
     """A step of a report as ``--json`` prints it."""
-    fields: Dict[str, Any] = {
+    fields: dict[str, Any] = {
         "event": event, "version": step.version, "name": step.name, "agent": step.agent, "distribution": step.distribution,
     }
     if getattr(step, "out_of_order", False):

@@ -53,7 +53,7 @@ from .._version import __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, List, Optional, Tuple
+    from typing import Any
 
 #: Set (to anything but empty, ``0``, ``false``, ``no`` or ``off``) to neither read nor write remembered answers.
 NO_CACHE_ENV = "NOCODO_AGENTS_NO_CACHE"
@@ -68,11 +68,11 @@ PREFIX = "migrate-noop-"
 SETTLED_NS = 2_000_000_000
 
 
-def _off(value: Optional[str]) -> bool:
+def _off(value: str | None) -> bool:
     return not value or value.strip().lower() in ("0", "false", "no", "off")
 
 
-def cache_directory() -> Optional[str]:
+def cache_directory() -> str | None:
     """Where the answers are kept, or ``None`` where they are not (turned off, or no user id to check owners by)."""
     environ = os.environ
     if not _off(environ.get(NO_CACHE_ENV)) or not hasattr(os, "getuid"):
@@ -102,7 +102,7 @@ def private_directory(path: str) -> bool:
 SYS_PATH, EXECUTABLE, CWD, ARGV = 6, 2, 7, 8
 
 
-def cache_key(argv: List[str]) -> Tuple[Any, ...]:
+def cache_key(argv: list[str]) -> tuple[Any, ...]:
     """Everything outside the files and the database that the answer of ``argv`` depends on (see the module's docstring)."""
     # the whole environment: a migration or a hook may read any variable (and HOME says where ``~`` is)
     variables = tuple(sorted(os.environ.items()))
@@ -122,7 +122,7 @@ def cache_key(argv: List[str]) -> Tuple[Any, ...]:
     )
 
 
-def entry_path(directory: str, key: Tuple[Any, ...]) -> str:
+def entry_path(directory: str, key: tuple[Any, ...]) -> str:
     """The file holding the answer for ``key``: named by a hash (FNV-1a, 32-bit) of its command line and working directory."""
     value = 0x811C9DC5
     for byte in repr((key[EXECUTABLE], key[CWD], key[ARGV])).encode("utf-8", "surrogatepass"):
@@ -130,7 +130,7 @@ def entry_path(directory: str, key: Tuple[Any, ...]) -> str:
     return os.path.join(directory, f"{PREFIX}{value:08x}.marshal")
 
 
-def stamp(path: str) -> Optional[Tuple[int, int, int, int, int]]:
+def stamp(path: str) -> tuple[int, int, int, int, int] | None:
     """``path``'s modification and change times (ns), size, inode and device; ``None`` if it does not exist."""
     try:
         status = os.stat(path)
@@ -170,7 +170,7 @@ def _uri(path: str) -> str:
     return f"file:{quoted}?mode=rw"
 
 
-def history_unchanged(database: str, sql: str, rows: List[Any]) -> bool:
+def history_unchanged(database: str, sql: str, rows: list[Any]) -> bool:
     """Whether ``sql`` (the full run's history read) gives ``rows`` again on ``database``; any error: ``False``.
 
     One statement, with text as bytes, as the full run read it. The file is
@@ -203,7 +203,7 @@ def _settled(stamps: Any, started: int) -> bool:
     return True
 
 
-def replay(argv: List[str]) -> Optional[int]:
+def replay(argv: list[str]) -> int | None:
     """Answer ``argv`` from its remembered entry if nothing it depended on changed: print its output, return 0.
 
     ``None``: no such answer (any doubt); the command then runs its full path.

@@ -13,8 +13,9 @@ from __future__ import annotations
 import marshal
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Optional
 
 from ..agent_entries import standard_library_entries
 from ..entry_point_scan import standard_finders_only
@@ -23,7 +24,7 @@ from .noop_answer import CWD, PREFIX, SETTLED_NS, SYS_PATH, cache_directory, ent
 #: How many answers are kept (the least recently written are removed first).
 MAX_ENTRIES = 64
 
-Stamp = Optional[Tuple[int, int, int, int, int]]
+Stamp = Optional[tuple[int, int, int, int, int]]
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,12 @@ class HistoryRead:
 
     database: str
     sql: str
-    rows: List[Any]
+    rows: list[Any]
     #: The migration files and directories of the requested agents.
-    migration_paths: Tuple[str, ...]
+    migration_paths: tuple[str, ...]
 
 
-def history_read(run: Any, url: Any) -> Optional[HistoryRead]:
+def history_read(run: Any, url: Any) -> HistoryRead | None:
     """The history ``run`` (an open :class:`~nocodo_agents.engine.run.Run` on ``url``) judged up to date, if it can be checked again in one statement.
 
     Only on SQLite (the dialect gives a snapshot: the rows carry main's schema
@@ -61,7 +62,7 @@ def history_read(run: Any, url: Any) -> Optional[HistoryRead]:
     return HistoryRead(os.path.abspath(location.path), sql, [tuple(row) for row in rows], paths)
 
 
-def _under(path: str, roots: Iterable[str]) -> Optional[str]:
+def _under(path: str, roots: Iterable[str]) -> str | None:
     """The longest of ``roots`` holding ``path``."""
     best = None
     for root in roots:
@@ -70,7 +71,7 @@ def _under(path: str, roots: Iterable[str]) -> Optional[str]:
     return best
 
 
-def _watched(migration_paths: Iterable[str], sys_path: Iterable[str], opened: Iterable[str] = ()) -> Optional[List[str]]:
+def _watched(migration_paths: Iterable[str], sys_path: Iterable[str], opened: Iterable[str] = ()) -> list[str] | None:
     """Every path whose ``stat`` the answer depends on; ``None`` where discovery could read something unseen.
 
     ``sys_path``: as the run began (the key's), with what was added to it since.
@@ -81,7 +82,7 @@ def _watched(migration_paths: Iterable[str], sys_path: Iterable[str], opened: It
     skipped = standard_library_entries()
     entries = [entry for entry in dict.fromkeys([*sys_path, *sys.path]) if isinstance(entry, str)]
     roots = [os.path.abspath(entry or ".") for entry in entries]
-    paths: Dict[str, None] = dict.fromkeys(migration_paths)
+    paths: dict[str, None] = dict.fromkeys(migration_paths)
     for entry, root in zip(entries, roots):
         if entry in skipped:
             continue
@@ -134,7 +135,7 @@ def _existing_ancestor(path: str) -> str:
     return parent
 
 
-def record(key: Tuple[Any, ...], started: int, read: HistoryRead, stdout: str, opened: Iterable[str] = ()) -> bool:
+def record(key: tuple[Any, ...], started: int, read: HistoryRead, stdout: str, opened: Iterable[str] = ()) -> bool:
     """Write the answer for ``key`` (:func:`~.noop_answer.cache_key` as the run began, at ``started``: ``time.time_ns()``), a no-op ``migrate``.
 
     Nothing is written where a watched path changed less than two seconds
@@ -156,7 +157,7 @@ def record(key: Tuple[Any, ...], started: int, read: HistoryRead, stdout: str, o
     # the settings' pyproject.toml ([tool.nocodo-agents]): the one found, and each place looked at before it
     watched += [str(path) for path in project_file_candidates(Path(key[CWD]))]
     limit = started - SETTLED_NS
-    stamps: List[Tuple[str, Stamp]] = []
+    stamps: list[tuple[str, Stamp]] = []
     for path in watched:
         found = stamp(path)
         if found is not None and (found[0] >= limit or found[1] >= limit):

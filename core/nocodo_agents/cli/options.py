@@ -36,7 +36,7 @@ def add_common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     value given before the command's name is not overwritten.
     """
     default = None if top else argparse.SUPPRESS
-    parser.add_argument("--db", metavar="URL", default=default, help="database URL (default: $NOCODO_AGENTS_DB, the file's db, else %s)" % DEFAULT_DATABASE)
+    parser.add_argument("--db", metavar="URL", default=default, help=f"database URL (default: $NOCODO_AGENTS_DB, the file's db, else {DEFAULT_DATABASE})")
     parser.add_argument("-v", "--verbose", action="count", default=0 if top else argparse.SUPPRESS, help="log more (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", default=False if top else argparse.SUPPRESS, help="print only results and errors")
 

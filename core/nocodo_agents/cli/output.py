@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Mapping, Sequence, TextIO
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
 
 #: The exit code of a command whose reader closed stdout: 128 + SIGPIPE.
 CLOSED_OUTPUT_EXIT = 141

@@ -14,7 +14,8 @@ import argparse
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 from .._version import __version__
 from .options import EPILOG, add_common_options
@@ -46,7 +47,7 @@ def terminal_columns() -> int:
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """argparse's formatter keeping descriptions as written, its width from :func:`terminal_columns`."""
 
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: Optional[int] = None) -> None:
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None) -> None:
         super().__init__(prog, indent_increment, max_help_position, terminal_columns() - 2 if width is None else width)
 
 
@@ -61,7 +62,7 @@ class CommandEntry:
 
     __slots__ = ("name", "help", "reference", "aliases")
 
-    def __init__(self, name: str, help: str, reference: str, aliases: Tuple[str, ...] = ()) -> None:
+    def __init__(self, name: str, help: str, reference: str, aliases: tuple[str, ...] = ()) -> None:
         self.name = name
         self.help = help
         self.reference = reference
@@ -83,7 +84,7 @@ class CommandEntry:
 
 
 #: Every command, in the order ``nocodo-agents --help`` lists them.
-COMMANDS: Tuple[CommandEntry, ...] = (
+COMMANDS: tuple[CommandEntry, ...] = (
     CommandEntry(
         "agents", "list installed agents: distribution, version, entry point, required agents, migration versions",
         "nocodo_agents.cli.inspect_commands:AGENTS",
@@ -135,7 +136,7 @@ class CommandParser(argparse.ArgumentParser):
     only the command named on the command line is ever loaded.
     """
 
-    def __init__(self, *args: Any, command: Optional[CommandEntry] = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, command: CommandEntry | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._command = command
 
@@ -147,7 +148,7 @@ class CommandParser(argparse.ArgumentParser):
             command.add_arguments(self)
             self.set_defaults(run=command.run)
 
-    def parse_known_args(self, args: Optional[Sequence[str]] = None, namespace: Any = None) -> Tuple[Any, List[str]]:  # type: ignore[override]
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> tuple[Any, list[str]]:  # type: ignore[override]
         self.load()
         return super().parse_known_args(args, namespace)
 

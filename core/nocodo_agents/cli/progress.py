@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Dict, Optional, TextIO
+from typing import Any, TextIO
 
 from .output import Output
 
@@ -25,7 +25,7 @@ REDRAW_EVERY = 0.1
 _BAR_WIDTH = 24
 
 
-def json_line(output: Output, event: Dict[str, Any]) -> None:
+def json_line(output: Output, event: dict[str, Any]) -> None:
     """``event`` as one line of JSON on stdout (printed with ``-q`` too: it is the command's answer)."""
     import json  # only --json needs it
 
@@ -99,7 +99,7 @@ class LiveLine:
             pass
 
 
-def live_line(output: Output, total: int, verb: str, *, json: bool) -> Optional[LiveLine]:
+def live_line(output: Output, total: int, verb: str, *, json: bool) -> LiveLine | None:
     """A :class:`LiveLine` when stdout and stderr are a terminal and the command prints lines, else None."""
     if json or output.quiet or not (_is_terminal(output.out) and _is_terminal(output.err)):
         return None

@@ -9,13 +9,11 @@ already scanned (no statement, no import of the agents).
 
 from __future__ import annotations
 
-from typing import Dict, Optional
-
 from ..agent_entries import normalize_agent_name
 from ..history import HistoryRow
 
 
-def _installed_distributions() -> Dict[str, str]:
+def _installed_distributions() -> dict[str, str]:
     """The installed agents (normalized name) and their distributions, as the run saw them."""
     from ..discovery import AgentRegistry
 
@@ -23,7 +21,7 @@ def _installed_distributions() -> Dict[str, str]:
     return {normalize_agent_name(name): registry.entry(name).distribution for name in registry.agent_names()}
 
 
-def not_requested_row_note(row: HistoryRow, installed: Optional[Dict[str, str]] = None) -> str:
+def not_requested_row_note(row: HistoryRow, installed: dict[str, str] | None = None) -> str:
     """``note: ...`` for a history row no requested agent provides, telling "not requested" from "not installed"."""
     installed = _installed_distributions() if installed is None else installed
     distribution = installed.get(normalize_agent_name(row.agent)) if row.agent else None

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from ..errors import InvalidArgumentTypeError
 
@@ -32,14 +33,14 @@ class Session:
     agent_name: str
     provider: str
     model: str
-    system_prompt: Optional[str]
+    system_prompt: str | None
     user_prompt: str
     config: Any
     status: str
     started_at: int
-    ended_at: Optional[int]
-    result: Optional[str]
-    error: Optional[str]
+    ended_at: int | None
+    result: str | None
+    error: str | None
 
 
 @dataclass(frozen=True)
@@ -59,16 +60,16 @@ class ToolCall:
 
     id: int
     session_id: int
-    message_id: Optional[int]
+    message_id: int | None
     tool_call_id: str
     tool_name: str
     request: Any
     response: Any
     status: str
     created_at: int
-    completed_at: Optional[int]
-    execution_time_ms: Optional[int]
-    error_details: Optional[str]
+    completed_at: int | None
+    execution_time_ms: int | None
+    error_details: str | None
 
 
 def _columns(record: type) -> str:
@@ -94,7 +95,7 @@ def _to_json(value: Any, argument: str) -> str:
         ) from error
 
 
-def _from_json(text: Optional[str]) -> Any:
+def _from_json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 

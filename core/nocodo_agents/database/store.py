@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, List, Optional, Sequence, Type, Union
+from typing import Any
 
 from ..discovery import AgentRegistry
-from ..errors import DatabaseUrlError, RejectedValueError, RowNotFoundError, SessionNotPausedError
 from ..engine.run import requested_migrations
+from ..errors import DatabaseUrlError, RejectedValueError, RowNotFoundError, SessionNotPausedError
 from ..runner import MigrationReport, run_agent_migrations
 from ..sqlite_location import SqliteLocation
 from ..urls import parse_database_url, redact
@@ -46,7 +47,7 @@ from .writes import RowWrites
 __all__ = ["MESSAGE_ROLES", "SESSION_STATUSES", "TOOL_CALL_STATUSES", "Database", "Message", "Session", "ToolCall"]
 
 
-def _sqlite_location(path: Union[str, "os.PathLike[str]"]) -> SqliteLocation:
+def _sqlite_location(path: str | os.PathLike[str]) -> SqliteLocation:
     """A ``str`` parsed like ``--db`` (SQLite only); any other path-like object taken literally."""
     if not isinstance(path, str):
         return SqliteLocation(os.fspath(path))
@@ -81,10 +82,10 @@ class Database(RowWrites):
 
     def __init__(
         self,
-        path: Union[str, "os.PathLike[str]"],
-        agents: Optional[Sequence[str]] = None,
+        path: str | os.PathLike[str],
+        agents: Sequence[str] | None = None,
         *,
-        registry: Optional[AgentRegistry] = None,
+        registry: AgentRegistry | None = None,
         grouped: bool = False,
     ) -> None:
         self.path = os.fspath(path)
@@ -107,14 +108,14 @@ class Database(RowWrites):
         """Close the connection; closing twice is harmless."""
         self.connection.close()
 
-    def __enter__(self) -> "Database":
+    def __enter__(self) -> Database:
         return self
 
     def __exit__(
         self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        traceback: Optional[TracebackType],
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -126,7 +127,7 @@ class Database(RowWrites):
         provider: str,
         model: str,
         user_prompt: str,
-        system_prompt: Optional[str] = None,
+        system_prompt: str | None = None,
         config: Any = None,
     ) -> int:
         """Start a session (status ``running``) and return its id.
@@ -147,7 +148,7 @@ class Database(RowWrites):
             raise RowNotFoundError(missing=[("session", session_id)])
         return _session(row)
 
-    def list_sessions(self, agent_name: Optional[str] = None, status: Optional[str] = None) -> List[Session]:
+    def list_sessions(self, agent_name: str | None = None, status: str | None = None) -> list[Session]:
         """Sessions in the order they started, optionally only one agent's or one status's."""
         if status is not None and status not in SESSION_STATUSES:
             raise RejectedValueError(
@@ -217,7 +218,7 @@ class Database(RowWrites):
             ),
         )
 
-    def list_messages(self, session_id: int) -> List[Message]:
+    def list_messages(self, session_id: int) -> list[Message]:
         """The session's messages in the order they were added (empty for an unknown session)."""
         rows = self.connection.execute(
             f"{_SELECT_MESSAGES} WHERE session_id = ? ORDER BY created_at, id", (session_id,)
@@ -232,7 +233,7 @@ class Database(RowWrites):
         tool_call_id: str,
         tool_name: str,
         request: Any,
-        message_id: Optional[int] = None,
+        message_id: int | None = None,
     ) -> int:
         """Record a tool call the model requested (status ``pending``) and return its row id.
 
@@ -255,14 +256,14 @@ class Database(RowWrites):
             raise RowNotFoundError(missing=[("tool call", call_id)])
         return _tool_call(row)
 
-    def list_tool_calls(self, session_id: int) -> List[ToolCall]:
+    def list_tool_calls(self, session_id: int) -> list[ToolCall]:
         """Every tool call of the session, oldest first."""
         rows = self.connection.execute(
             f"{_SELECT_TOOL_CALLS} WHERE session_id = ? ORDER BY created_at, id", (session_id,)
         ).fetchall()
         return [_tool_call(row) for row in rows]
 
-    def list_pending_tool_calls(self, session_id: int) -> List[ToolCall]:
+    def list_pending_tool_calls(self, session_id: int) -> list[ToolCall]:
         """The session's tool calls still ``pending``, oldest first."""
         rows = self.connection.execute(
             f"{_SELECT_TOOL_CALLS} WHERE session_id = ? AND status = 'pending' ORDER BY created_at, id",
@@ -270,7 +271,7 @@ class Database(RowWrites):
         ).fetchall()
         return [_tool_call(row) for row in rows]
 
-    def complete_tool_call(self, call_id: int, response: Any, execution_time_ms: Optional[int] = None) -> None:
+    def complete_tool_call(self, call_id: int, response: Any, execution_time_ms: int | None = None) -> None:
         """Mark the tool call ``completed`` with its JSON-serialisable ``response``."""
         self._update(
             "UPDATE agent_tool_calls SET status = 'completed', response = ?, completed_at = ?, "

@@ -9,7 +9,7 @@ constraint failures into the :class:`~nocodo_agents.RowNotFoundError` (a missing
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Optional, Tuple
+from typing import Any
 
 from ..errors import RejectedValueError, RowNotFoundError
 
@@ -22,11 +22,11 @@ class RowWrites:
     def _insert(
         self,
         sql: str,
-        parameters: Tuple[Any, ...],
+        parameters: tuple[Any, ...],
         *,
-        session_id: Optional[int] = None,
-        message_id: Optional[int] = None,
-        invalid: Optional[RejectedValueError] = None,
+        session_id: int | None = None,
+        message_id: int | None = None,
+        invalid: RejectedValueError | None = None,
     ) -> int:
         """Run one INSERT in its own transaction; return the new row id."""
         try:
@@ -37,7 +37,7 @@ class RowWrites:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def _update(self, sql: str, parameters: Tuple[Any, ...], row: Tuple[str, int]) -> None:
+    def _update(self, sql: str, parameters: tuple[Any, ...], row: tuple[str, int]) -> None:
         """Run one UPDATE of one ``row`` (kind, id) in its own transaction; raise :class:`RowNotFoundError` if none matched."""
         with self.connection:
             cursor = self.connection.execute(sql, parameters)
@@ -47,9 +47,9 @@ class RowWrites:
     def _explain(
         self,
         error: sqlite3.IntegrityError,
-        session_id: Optional[int],
-        message_id: Optional[int],
-        invalid: Optional[RejectedValueError],
+        session_id: int | None,
+        message_id: int | None,
+        invalid: RejectedValueError | None,
     ) -> Exception:
         """Turn a constraint failure into :class:`RowNotFoundError` (missing parent row) or :class:`RejectedValueError`.
 

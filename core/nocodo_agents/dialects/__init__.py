@@ -11,8 +11,9 @@ it), so detection imports nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import ConnectionStateError
 from ..history import HISTORY_TABLE

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, FrozenSet, Iterator, List, NoReturn, Optional, Sequence, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, NoReturn
 
 from .history_table import HistoryTable, as_text
 from .interruptions import cancelled_error, interrupted, lock_conflict_error, timeout_error
@@ -76,7 +77,7 @@ class Dialect(HistoryTable, ABC):
         self.journal: Journal = Journal()
         #: Migration SQL already split and checked in this run, by (phase, text, transactional):
         #: its statements (see :func:`nocodo_agents.execution.checked_statements`).
-        self.checked_sql: Dict[Tuple[str, str, bool], List[str]] = {}
+        self.checked_sql: dict[tuple[str, str, bool], list[str]] = {}
 
     @abstractmethod
     def ensure_idle(self) -> None:
@@ -105,7 +106,7 @@ class Dialect(HistoryTable, ABC):
         """
         yield
 
-    def invalid_indexes(self, building: bool = True) -> List[str]:
+    def invalid_indexes(self, building: bool = True) -> list[str]:
         """Indexes the database marks unusable (a failed concurrent build), in any schema of the database.
 
         Checked after a ``transactional = False`` migration and by ``verify``;
@@ -118,11 +119,11 @@ class Dialect(HistoryTable, ABC):
     # -- statements: the two primitives every dialect provides -----------------------------------
 
     @abstractmethod
-    def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]:
+    def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]:
         """Send one statement (values only as parameters), count it and its rows (:attr:`rows_read`), return the rows."""
 
     @abstractmethod
-    def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
+    def _run(self, sql: str, params: Sequence[Any] | None = None) -> None:
         """Send one statement (values only as parameters) and count it."""
 
     def execute(self, statement: str) -> None:
@@ -136,7 +137,7 @@ class Dialect(HistoryTable, ABC):
     # -- driver errors, and putting the caller's session back --------------------------------------
 
     @abstractmethod
-    def _driver_error(self) -> Type[BaseException]:
+    def _driver_error(self) -> type[BaseException]:
         """The driver's base error class (imported only once a connection of the driver exists)."""
 
     def _named_error(self, error: BaseException) -> BaseException:
@@ -172,7 +173,7 @@ class Dialect(HistoryTable, ABC):
 
     # -- checks around a migration's statements ---------------------------------------------------
 
-    def check_integrity(self, planned: "PlannedMigration", phase: str, rolled_back: bool) -> None:
+    def check_integrity(self, planned: PlannedMigration, phase: str, rolled_back: bool) -> None:
         """After a migration's (or rollback's) statements: raise if they left the data inconsistent.
 
         SQLite runs migrations with foreign-key enforcement off (so a table
@@ -181,22 +182,22 @@ class Dialect(HistoryTable, ABC):
         """
 
     @abstractmethod
-    def split_statements(self, sql: str) -> List[str]:
+    def split_statements(self, sql: str) -> list[str]:
         """Split a migration's SQL text into statements, in order."""
 
     @abstractmethod
-    def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
+    def schema_drift(self, applied: Sequence[PlannedMigration]) -> DriftReport:
         """Compare the live schema with what ``applied`` (in the order given) produce on a scratch database."""
 
     @abstractmethod
-    def schema_objects(self) -> FrozenSet[str]:
+    def schema_objects(self) -> frozenset[str]:
         """The live schema as ``"table t"``, ``"index i"``, ``"column t.c"``... (history table excluded)."""
 
     @abstractmethod
-    def schema_footprints(self, pending: Sequence["PlannedMigration"]) -> Dict[int, "Footprint"]:
+    def schema_footprints(self, pending: Sequence[PlannedMigration]) -> dict[int, Footprint]:
         """What each of ``pending`` creates and touches, its own SQL replayed in order on a scratch database."""
 
-    def change_token(self) -> Optional[int]:
+    def change_token(self) -> int | None:
         """In a write transaction: a value that differs from the one read in an earlier one if another connection committed in between.
 
         One statement, O(1) whatever the size of the history; ``None`` (no
@@ -206,7 +207,7 @@ class Dialect(HistoryTable, ABC):
         """
         return None
 
-    def script_body(self, statements: Sequence[str]) -> Optional[str]:
+    def script_body(self, statements: Sequence[str]) -> str | None:
         """``statements`` as the middle of one script :meth:`commit_script` may send, or ``None`` (run them one by one).
 
         Only where no check is needed between them; pure, so the caller may
@@ -214,7 +215,7 @@ class Dialect(HistoryTable, ABC):
         """
         return None
 
-    def commit_script(self, prelude: Sequence[str], body: str, count: int, rows: Sequence[Tuple[Any, ...]], token: int) -> bool:
+    def commit_script(self, prelude: Sequence[str], body: str, count: int, rows: Sequence[tuple[Any, ...]], token: int) -> bool:
         """Take the write lock, run ``prelude`` and ``body`` and write ``rows`` in one call, then guard with ``token`` and commit.
 
         ``False`` when anything failed, with nothing of it left: the caller
@@ -224,7 +225,7 @@ class Dialect(HistoryTable, ABC):
         return False
 
     @contextmanager
-    def recording_writes(self) -> Iterator[Optional[List[Optional[str]]]]:
+    def recording_writes(self) -> Iterator[list[str | None] | None]:
         """Collect the statements sent inside, in order (``None`` for one sent with parameters), or yield ``None``.
 
         A grouped run's first look records its writes (the history table
@@ -238,7 +239,7 @@ class Dialect(HistoryTable, ABC):
         """Messages sent to the server and answered: :attr:`statements` less those that travelled with another."""
         return self.statements - self.batched_statements
 
-    def expect_guard(self, version: Optional[int]) -> None:
+    def expect_guard(self, version: int | None) -> None:
         """The next :meth:`write_transaction` will first ask :meth:`change_token` and ``history_guard(version)``.
 
         A dialect that can send several statements in one message asks them

@@ -11,7 +11,8 @@ hands around (the guard's row, the no-op cache's snapshot) in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import HistoryTableError
 from ..history import HISTORY_TABLE, HistoryRow, as_text, is_64_bit_type
@@ -62,9 +63,9 @@ class HistoryTable(HistoryWrites):
 
     if TYPE_CHECKING:  # provided by every Dialect
 
-        def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]: ...
+        def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
 
-        def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None: ...
+        def _run(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
 
         def location(self) -> str: ...
 
@@ -78,7 +79,7 @@ class HistoryTable(HistoryWrites):
         """The history table as statements name it (qualified where a same-named table could stand in)."""
         return HISTORY_TABLE
 
-    def _columns(self) -> List[str]:
+    def _columns(self) -> list[str]:
         """The history table's column names (none if it does not exist), after checking its shape.
 
         Raises :class:`HistoryTableError` for a view, a missing column, or a
@@ -105,7 +106,7 @@ class HistoryTable(HistoryWrites):
         self._has_agent_column = "agent" in columns
         return columns
 
-    def _history_shape_rows(self) -> List[Any]:
+    def _history_shape_rows(self) -> list[Any]:
         """The rows of :attr:`history_columns_sql` for the history table (one statement)."""
         rows = self._query(self.history_columns_sql, (HISTORY_TABLE,))
         self._note_history_shape(rows)
@@ -118,7 +119,7 @@ class HistoryTable(HistoryWrites):
         """Whether ``refinery_schema_history`` exists (checking its shape: see :meth:`_columns`)."""
         return bool(self._columns())
 
-    def history_columns(self) -> List[str]:
+    def history_columns(self) -> list[str]:
         """The history table's column names, none if it does not exist (one statement; shape checked).
 
         Pass them on to :meth:`history_setup_sql` or :meth:`ensure_history`
@@ -126,7 +127,7 @@ class HistoryTable(HistoryWrites):
         """
         return self._columns()
 
-    def history_setup_sql(self, columns: Optional[Sequence[str]] = None, int8: bool = False) -> List[str]:
+    def history_setup_sql(self, columns: Sequence[str] | None = None, int8: bool = False) -> list[str]:
         """The statements :meth:`ensure_history` would run now (none when the table is ready).
 
         ``columns`` are those :meth:`history_columns` just returned; without
@@ -140,7 +141,7 @@ class HistoryTable(HistoryWrites):
             return [CREATE_HISTORY.format(table=self.history_table, version_type=version_type) + self.history_table_options]
         return [] if "agent" in columns else [ADD_AGENT_COLUMN.format(table=self.history_table, options=self.agent_column_options)]
 
-    def ensure_history(self, columns: Optional[Sequence[str]] = None, int8: bool = False) -> None:
+    def ensure_history(self, columns: Sequence[str] | None = None, int8: bool = False) -> None:
         """Create the history table (refinery's layout plus ``agent``) or add ``agent`` to refinery's.
 
         ``columns`` and ``int8`` as for :meth:`history_setup_sql`.
@@ -154,7 +155,7 @@ class HistoryTable(HistoryWrites):
             self.history_int8 = int8
         self._has_agent_column = True
 
-    def widen_history_sql(self) -> List[str]:
+    def widen_history_sql(self) -> list[str]:
         """The statements making the history's ``version`` column 64-bit (``ALTER ... TYPE int8``); rows kept.
 
         Dialects whose ``ALTER`` cannot change a column's type (SQLite)
@@ -171,7 +172,7 @@ class HistoryTable(HistoryWrites):
             self._run(statement)
         self.history_int8 = True
 
-    def _history_rows(self, sql: str) -> List[Any]:
+    def _history_rows(self, sql: str) -> list[Any]:
         """The raw rows of the history query (a dialect may fetch text as bytes, to decode it here)."""
         return self._query(sql)
 
@@ -187,7 +188,7 @@ class HistoryTable(HistoryWrites):
             f"FROM {self.history_table} ORDER BY version"
         )
 
-    def read_history(self) -> List[HistoryRow]:
+    def read_history(self) -> list[HistoryRow]:
         """Every history row, in version order; call after :meth:`history_exists` or :meth:`ensure_history`.
 
         The raw rows stay in :attr:`last_history_read` (with the statement), for :meth:`history_snapshot`.
@@ -226,9 +227,9 @@ class HistoryTable(HistoryWrites):
         return history
 
     #: The statement :meth:`read_history` last sent and the raw rows it returned (``None``: not read yet).
-    last_history_read: Optional[Tuple[str, List[Any]]] = None
+    last_history_read: tuple[str, list[Any]] | None = None
 
-    def history_snapshot(self) -> Optional["HistorySnapshot"]:
+    def history_snapshot(self) -> HistorySnapshot | None:
         """What :meth:`history_unchanged` can compare with later, from the last :meth:`read_history`.
 
         ``None`` where the dialect cannot tell, in one statement, that the
@@ -237,7 +238,7 @@ class HistoryTable(HistoryWrites):
         """
         return None
 
-    def history_unchanged(self, snapshot: "HistorySnapshot", lock_timeout: float) -> Optional["HistorySnapshot"]:
+    def history_unchanged(self, snapshot: HistorySnapshot, lock_timeout: float) -> HistorySnapshot | None:
         """If the history is still exactly ``snapshot`` on this connection, the snapshot to compare with next time; else ``None``.
 
         Outside any session, in one statement where the dialect can (the
@@ -245,7 +246,7 @@ class HistoryTable(HistoryWrites):
         """
         return None
 
-    def history_guard(self, version: Optional[int]) -> "HistoryGuard":
+    def history_guard(self, version: int | None) -> HistoryGuard:
         """One row: how many versions the history holds, their sum, and whether ``version`` is one of them (one statement).
 
         The apply loop's concurrency guard, asked under the lock before each

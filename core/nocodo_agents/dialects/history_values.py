@@ -5,7 +5,8 @@ Values only, no statement: :mod:`.history_table` reads and writes.
 
 from __future__ import annotations
 
-from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from ..errors import HistoryRowError
 from ..history import HISTORY_TABLE
@@ -26,12 +27,12 @@ def _shown(value: Any) -> Any:
     return value
 
 
-def version_sum(versions: "Sequence[int] | Any") -> int:
+def version_sum(versions: Sequence[int] | Any) -> int:
     """What :meth:`HistoryTable.history_guard` sums: each version modulo 2**32, so 64-bit versions never overflow."""
     return sum(version % 4294967296 for version in versions)
 
 
-def _plain_row(raw: Sequence[Any]) -> Tuple[int, str, str, str, Optional[str]]:
+def _plain_row(raw: Sequence[Any]) -> tuple[int, str, str, str, str | None]:
     """A raw history row's five values as a :class:`HistoryRow` holds them; :class:`HistoryRowError` naming what is wrong."""
     row = tuple(_shown(value) for value in raw)
     version, name, applied_on, checksum, by = row
@@ -62,7 +63,7 @@ class HistorySnapshot(NamedTuple):
     """
 
     sql: str
-    rows: List[Any]
+    rows: list[Any]
     wait: int = 0
 
 

@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, List, NoReturn, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Optional
 
 from ..errors import HistoryAttributionError, HistoryTableError
 from ..history import HISTORY_TABLE, HistoryRow
@@ -16,7 +17,7 @@ from .history_values import _shown
 __all__ = ["HistoryValues", "HistoryWrites"]
 
 #: One history row's values as written: ``(version, name, applied_on, checksum, agent)``.
-HistoryValues = Tuple[int, str, str, str, Optional[str]]
+HistoryValues = tuple[int, str, str, str, Optional[str]]
 
 
 class HistoryWrites:
@@ -32,13 +33,13 @@ class HistoryWrites:
         @property
         def history_table(self) -> str: ...
 
-        def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]: ...
+        def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
 
-        def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None: ...
+        def _run(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
 
         def location(self) -> str: ...
 
-    def recorded_for(self, version: int, agent: Optional[str], write: str = "delete") -> bool:
+    def recorded_for(self, version: int, agent: str | None, write: str = "delete") -> bool:
         """Whether the history holds ``version`` for ``agent`` to change (one statement, one row), before changing it.
 
         ``False``: the version is not recorded (another runner removed it). A
@@ -136,7 +137,7 @@ class HistoryWrites:
                 database=self.location(),
             )
 
-    def delete_history(self, version: int, agent: Optional[str]) -> None:
+    def delete_history(self, version: int, agent: str | None) -> None:
         """Forget one applied version (rollback, resolve) for ``agent``: never another agent's row.
 
         The statement matches the version's row only if it has no agent or

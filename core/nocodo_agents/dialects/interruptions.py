@@ -6,8 +6,6 @@ say what the run was doing and what stays applied.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
-
 from ..errors import (
     LockConflictError,
     MigrationFailedError,
@@ -18,7 +16,7 @@ from ..errors import (
 from ..errors.base import resolve_calls
 
 
-def left_unfinished(error: Optional[BaseException]) -> Tuple[int, ...]:
+def left_unfinished(error: BaseException | None) -> tuple[int, ...]:
     """The version ``error`` left in the journal (a journalled :class:`MigrationFailedError`'s), for an error's ``unfinished``."""
     if isinstance(error, MigrationFailedError) and error.journalled:
         return (error.version,)
@@ -55,7 +53,7 @@ def interrupted(failed: MigrationFailedError) -> str:
     )
 
 
-def _what_stopped(error: BaseException) -> Tuple[str, str]:
+def _what_stopped(error: BaseException) -> tuple[str, str]:
     """For a statement stopped from outside the run: what it was, and what the run left behind.
 
     ``error`` is what left the run: a :class:`MigrationFailedError` (a

@@ -9,8 +9,6 @@ The runner talks to ``dialect.journal`` the same way on every dialect.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from ..history import UnfinishedMigration
 
 __all__ = ["Journal", "UnfinishedMigration"]
@@ -19,7 +17,7 @@ __all__ = ["Journal", "UnfinishedMigration"]
 class Journal:
     """No journal: what a dialect with transactional DDL has (every method does nothing, sends nothing)."""
 
-    def unfinished(self) -> Optional[UnfinishedMigration]:
+    def unfinished(self) -> UnfinishedMigration | None:
         """A migration an earlier run stopped part-way through, if the journal holds one."""
         return None
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Iterator, Optional, Union
+from collections.abc import Iterator
+from typing import Callable
 
 from ..errors import LockTimeoutError
 
@@ -27,7 +28,7 @@ class LockStillHeld(Exception):
     :class:`LockTimeoutError`'s message).
     """
 
-    def __init__(self, cause: "Union[BaseException, str, None]" = None) -> None:
+    def __init__(self, cause: BaseException | str | None = None) -> None:
         super().__init__(cause)
         self.cause = cause
 
@@ -81,7 +82,7 @@ def pauses(deadline: float) -> Iterator[float]:
         yield deadline - time.monotonic()
 
 
-def poll_until(attempt: Callable[[], bool], lock_timeout: float, started: Optional[float] = None) -> None:
+def poll_until(attempt: Callable[[], bool], lock_timeout: float, started: float | None = None) -> None:
     """Call ``attempt`` after each of :func:`pauses` until it returns true; :class:`LockStillHeld` once the time is up.
 
     The wait lasts ``lock_timeout`` seconds from ``started`` (``time.monotonic()``; now by default).

@@ -17,14 +17,14 @@ from __future__ import annotations
 import importlib
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..urls import DatabaseUrl
     from .base import Dialect
 
 #: A class named by its module and its dotted path in that module: ``("sqlite3", "Connection")``.
-ClassName = Tuple[str, str]
+ClassName = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -49,34 +49,34 @@ class DialectSpec:
     #: The :class:`~nocodo_agents.dialects.Dialect` subclass, ``"module:Class"``.
     dialect_class: str
     #: The DB-API connection classes this dialect drives (looked at only if their module is imported).
-    connection_types: Tuple[ClassName, ...]
+    connection_types: tuple[ClassName, ...]
     #: URL schemes (lower case; ``+driver`` suffixes are ignored), the first being the one messages suggest.
-    schemes: Tuple[str, ...]
+    schemes: tuple[str, ...]
     #: Parses a URL of one of :attr:`schemes`, ``"module:function"``.
     url_parser: str
     #: Opens a parsed URL, ``"module:function"``.
     url_opener: str
     #: Driver errors that mean "database unavailable" when they reach the command line (exit 6).
-    unavailable_errors: Tuple[ClassName, ...]
+    unavailable_errors: tuple[ClassName, ...]
     #: Whether a text without ``://`` (a file path, a ``file:`` URI) names a database of this dialect.
     takes_paths: bool = False
 
-    def dialect(self, connection: Any) -> "Dialect":
+    def dialect(self, connection: Any) -> Dialect:
         """A new dialect object for ``connection`` (one of :attr:`connection_types`)."""
         dialect_class = _resolve(self.dialect_class)
         return dialect_class(connection)  # type: ignore[no-any-return]
 
-    def parse_url(self, url: str, scheme: str, rest: str) -> "DatabaseUrl":
+    def parse_url(self, url: str, scheme: str, rest: str) -> DatabaseUrl:
         """``url`` parsed and checked by this dialect (see the class docstring)."""
         return _resolve(self.url_parser)(url, scheme, rest)  # type: ignore[no-any-return]
 
-    def open_url(self, database_url: "DatabaseUrl", *, create: bool, empty_if_missing: bool) -> Any:
+    def open_url(self, database_url: DatabaseUrl, *, create: bool, empty_if_missing: bool) -> Any:
         """A DB-API connection for ``database_url``."""
         return _resolve(self.url_opener)(database_url, create=create, empty_if_missing=empty_if_missing)
 
 
 #: Every dialect, in the order messages list them.
-DIALECTS: Tuple[DialectSpec, ...] = (
+DIALECTS: tuple[DialectSpec, ...] = (
     DialectSpec(
         name="sqlite",
         driver="sqlite3",
@@ -117,7 +117,7 @@ def _resolve(reference: str) -> Any:
     return getattr(importlib.import_module(module_name), attribute)
 
 
-def loaded_class(name: ClassName) -> Optional[type]:
+def loaded_class(name: ClassName) -> type | None:
     """The class ``name`` names if its module is already imported (importing nothing), else ``None``."""
     module_name, class_path = name
     target: Any = sys.modules.get(module_name)
@@ -132,7 +132,7 @@ def is_instance(value: Any, name: ClassName) -> bool:
     return cls is not None and isinstance(value, cls)
 
 
-def spec_for_connection(connection: Any) -> Optional[DialectSpec]:
+def spec_for_connection(connection: Any) -> DialectSpec | None:
     """The dialect whose connection type ``connection`` has, if any."""
     for spec in DIALECTS:
         if any(is_instance(connection, name) for name in spec.connection_types):
@@ -140,7 +140,7 @@ def spec_for_connection(connection: Any) -> Optional[DialectSpec]:
     return None
 
 
-def spec_for_scheme(scheme: str) -> Optional[DialectSpec]:
+def spec_for_scheme(scheme: str) -> DialectSpec | None:
     """The dialect of URLs with ``scheme`` (lower case), or of texts without one (``""``: a file path)."""
     for spec in DIALECTS:
         if (spec.takes_paths and not scheme) or scheme in spec.schemes:
@@ -163,6 +163,6 @@ def supported_drivers() -> str:
     return _listed([spec.driver for spec in DIALECTS])
 
 
-def _listed(items: List[str]) -> str:
+def _listed(items: list[str]) -> str:
     """``a, b or c``."""
     return ", ".join(items[:-1]) + " or " + items[-1] if len(items) > 1 else items[0]

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConnectionStateError
 from ..history import HISTORY_TABLE
@@ -54,20 +55,20 @@ class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPr
     def __init__(self, connection: Any) -> None:
         super().__init__(connection)
         #: The connection's pragma values when the session began, where the runner changed them.
-        self._changed_pragmas: Dict[str, int] = {}
-        self._settings: Dict[str, int] = {}
+        self._changed_pragmas: dict[str, int] = {}
+        self._settings: dict[str, int] = {}
         self._writes_prepared = False
         #: main's schema version when the history's columns were last read (``None``: no table).
-        self._shape_version: Optional[int] = None
+        self._shape_version: int | None = None
         #: The busy timeout (ms) this session last set on the connection (``None``: not known).
-        self._busy_ms: Optional[int] = None
+        self._busy_ms: int | None = None
         #: The busy timeout is 0 after a write transaction that took the lock at once: set it back to
         #: the lock timeout before the next statement sent outside a write transaction.
         self._waits_unset = False
         #: Foreign-key violations before the current migration's first statement that could orphan a
         #: row (``None``: no such statement yet), or the error SQLite gave when asked for them.
-        self._violations_before: "Optional[Union[List[Violation], str]]" = None
-        self._creates: Dict[str, bool] = {}
+        self._violations_before: list[Violation] | str | None = None
+        self._creates: dict[str, bool] = {}
 
     def ensure_idle(self) -> None:
         try:
@@ -133,7 +134,7 @@ class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPr
         self._waits_unset = False
         self._set_busy_timeout(self.lock_timeout)
 
-    def _restore_caller_state(self, saved: Tuple[Any, Any, Any], quietly: bool) -> None:
+    def _restore_caller_state(self, saved: tuple[Any, Any, Any], quietly: bool) -> None:
         """Put back the busy timeout and the pragmas the run changed, then the connection's factories."""
         connection = self.connection
         self._waits_unset = False
@@ -148,11 +149,11 @@ class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPr
             self._busy_ms = None
             connection.isolation_level, connection.row_factory, connection.text_factory = saved
 
-    def _set_pragmas(self, values: Dict[str, int]) -> None:
+    def _set_pragmas(self, values: dict[str, int]) -> None:
         for pragma, value in values.items():
             self._run(f"PRAGMA {pragma} = {int(value)}")
 
-    def _driver_error(self) -> Type[BaseException]:
+    def _driver_error(self) -> type[BaseException]:
         return sqlite3.Error
 
     def _named_error(self, error: BaseException) -> BaseException:
@@ -207,7 +208,7 @@ class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPr
             if not legacy:
                 self._run("PRAGMA legacy_alter_table = OFF")
 
-    def widen_history_sql(self) -> List[str]:
+    def widen_history_sql(self) -> list[str]:
         """SQLite cannot change a column's type: the table is rebuilt with ``version INT8`` (one transaction, rows kept).
 
         Every column keeps its declared type, ``NOT NULL``, default and
@@ -238,7 +239,7 @@ class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPr
             f"ALTER TABLE main.{widened} RENAME TO {HISTORY_TABLE}",
         ]
 
-    def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]:
+    def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]:
         if self._waits_unset:
             self._wait_again()
         self.statements += 1
@@ -246,7 +247,7 @@ class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPr
         self.rows_read += len(rows)
         return rows
 
-    def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
+    def _run(self, sql: str, params: Sequence[Any] | None = None) -> None:
         if self._waits_unset:
             self._wait_again()
         if self._recorded is not None:
@@ -254,7 +255,7 @@ class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPr
         self.statements += 1
         self.connection.execute(sql, params or ())
 
-    def _history_rows(self, sql: str) -> List[Any]:
+    def _history_rows(self, sql: str) -> list[Any]:
         """Text as bytes, so a value that is not UTF-8 is reported by its row, not as a decoding crash."""
         self.connection.text_factory = bytes
         try:
@@ -265,14 +266,14 @@ class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPr
     def _refused_by_table(self, error: BaseException) -> bool:
         return refused_by_table(error)
 
-    def split_statements(self, sql: str) -> List[str]:
+    def split_statements(self, sql: str) -> list[str]:
         from ..schema.sqlite_split import split_sqlite_statements  # the schema layer: not on the no-op path
 
         return split_sqlite_statements(sql)
 
     # The schema layer is imported when needed, not on the no-op path.
 
-    def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
+    def schema_drift(self, applied: Sequence[PlannedMigration]) -> DriftReport:
         from ..schema.scratch_sqlite import sqlite_schema_drift
 
         if self._waits_unset:
@@ -280,7 +281,7 @@ class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPr
         self.statements += 1
         return sqlite_schema_drift(self.connection, applied)
 
-    def schema_objects(self) -> FrozenSet[str]:
+    def schema_objects(self) -> frozenset[str]:
         from ..schema.describe_sqlite import sqlite_schema_objects
 
         if self._waits_unset:
@@ -288,7 +289,7 @@ class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPr
         self.statements += 1
         return sqlite_schema_objects(self.connection)
 
-    def schema_footprints(self, pending: Sequence["PlannedMigration"]) -> Dict[int, "Footprint"]:
+    def schema_footprints(self, pending: Sequence[PlannedMigration]) -> dict[int, Footprint]:
         from ..schema.scratch_sqlite import sqlite_footprints
 
         return sqlite_footprints(pending)  # replayed on a scratch database: no statement here
@@ -300,7 +301,7 @@ class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPr
         if self._waits_unset:
             self._wait_again()
 
-    def change_token(self) -> Optional[int]:
+    def change_token(self) -> int | None:
         """``PRAGMA data_version``: SQLite changes it for this connection whenever another connection (or process) commits."""
         return int(self._query("PRAGMA data_version")[0][0])
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable, Optional
+from typing import Callable
 
 from ..errors import DatabaseAccessError, LockTimeoutError, MigrationFailedError
 from .interruptions import interrupted, left_unfinished
@@ -16,7 +16,7 @@ def is_busy(error: BaseException) -> bool:
 
 def is_read_only(error: BaseException) -> bool:
     """The file, its directory or the connection may not be written (``readonly``), here or in a cause."""
-    cause: "BaseException | None" = error
+    cause: BaseException | None = error
     while cause is not None:
         if isinstance(cause, sqlite3.OperationalError) and "readonly" in str(cause):
             return True
@@ -24,7 +24,7 @@ def is_read_only(error: BaseException) -> bool:
     return False
 
 
-def is_environmental(error: "BaseException | None") -> bool:
+def is_environmental(error: BaseException | None) -> bool:
     """A failure of the file or the disk, not of the SQL that was running."""
     if not isinstance(error, sqlite3.DatabaseError):  # OperationalError is one
         return False
@@ -44,7 +44,7 @@ def named_sqlite_error(error: BaseException, where: Callable[[], str], lock_time
     A migration statement that failed because of the file rather than its
     SQL (read-only, disk full, I/O) is reported as the file's problem.
     """
-    failed: Optional[MigrationFailedError] = None
+    failed: MigrationFailedError | None = None
     if isinstance(error, MigrationFailedError) and is_environmental(error.__cause__):
         failed, error = error, error.__cause__  # type: ignore[assignment]
     if not isinstance(error, sqlite3.Error):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Optional
 
 from ..errors import ForeignKeyViolationError, migration_facts
 from .history_table import as_text
@@ -25,7 +26,7 @@ logger = logging.getLogger("nocodo_agents")
 #: At most this many violating rows are named in an error.
 _VIOLATIONS_SHOWN = 20
 
-Violation = Tuple[str, Optional[int], str]
+Violation = tuple[str, Optional[int], str]
 
 
 class ForeignKeyCheck:
@@ -35,15 +36,15 @@ class ForeignKeyCheck:
     _writes_prepared: bool
     #: Foreign-key violations before the current migration's first statement that could orphan a
     #: row (``None``: no such statement yet), or the error SQLite gave when asked for them.
-    _violations_before: "Optional[Union[List[Violation], str]]"
+    _violations_before: list[Violation] | str | None
     #: Whether a statement starts with ``CREATE``, by its text (each statement is looked at once per run).
-    _creates: Dict[str, bool]
+    _creates: dict[str, bool]
 
     if TYPE_CHECKING:  # provided by the dialect
 
-        def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]: ...
+        def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
 
-        def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None: ...
+        def _run(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
 
         def _prepare_writes(self) -> None: ...
 
@@ -63,7 +64,7 @@ class ForeignKeyCheck:
                 self._violations_before = self._foreign_key_violations()
         self._run(statement)
 
-    def _foreign_key_violations(self) -> "Union[List[Violation], str]":
+    def _foreign_key_violations(self) -> list[Violation] | str:
         """Every row of main whose foreign key finds no parent; SQLite's message if it cannot check."""
         try:
             rows = self._query("PRAGMA main.foreign_key_check")
@@ -73,7 +74,7 @@ class ForeignKeyCheck:
             return str(error)
         return [(as_text(table), rowid, as_text(parent)) for table, rowid, parent, _ in rows]
 
-    def check_integrity(self, planned: "PlannedMigration", phase: str, rolled_back: bool) -> None:
+    def check_integrity(self, planned: PlannedMigration, phase: str, rolled_back: bool) -> None:
         """Raise :class:`ForeignKeyViolationError` if the statements left rows without their parent.
 
         Violations that existed before the migration's first statement that
@@ -107,7 +108,7 @@ class ForeignKeyCheck:
             )
 
 
-def new_violations(before: List[Violation], after: List[Violation]) -> List[Violation]:
+def new_violations(before: list[Violation], after: list[Violation]) -> list[Violation]:
     """The violations of ``after`` that ``before`` does not account for.
 
     Counted per (child table, parent table), because a rebuilt table's rows
@@ -116,11 +117,11 @@ def new_violations(before: List[Violation], after: List[Violation]) -> List[Viol
     """
     counted_before = Counter((table, parent) for table, _, parent in before)
     seen_before = set(before)
-    grown: Dict[Tuple[str, str], int] = {}
+    grown: dict[tuple[str, str], int] = {}
     for key, count in Counter((table, parent) for table, _, parent in after).items():
         if count > counted_before.get(key, 0):
             grown[key] = count - counted_before.get(key, 0)
-    new: List[Violation] = []
+    new: list[Violation] = []
     for key, extra in grown.items():
         rows = sorted((v for v in after if (v[0], v[2]) == key), key=lambda v: v in seen_before)
         new.extend(rows[:extra])

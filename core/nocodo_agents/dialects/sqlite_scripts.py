@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, List, Optional, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from .history_writes import HistoryValues
@@ -44,7 +45,7 @@ logger = logging.getLogger("nocodo_agents")
 
 
 #: ``schema.transaction_control.first_word``, imported on first use (the no-op path never needs it).
-_first_word: Optional[Callable[[str, str], str]] = None
+_first_word: Callable[[str, str], str] | None = None
 
 
 class _Declined(Exception):
@@ -65,34 +66,34 @@ class ScriptedWrites:
     _writes_prepared: bool
     _waits_unset: bool
     #: The busy timeout (ms) this session last set on the connection (``None``: not known).
-    _busy_ms: Optional[int]
+    _busy_ms: int | None
     #: The statements :meth:`_run` sent since :meth:`recording_writes` began (``None``: not recording).
-    _recorded: Optional[List[Optional[str]]] = None
+    _recorded: list[str | None] | None = None
 
     if TYPE_CHECKING:  # provided by the dialect
 
-        def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None: ...
+        def _run(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
 
         def _set_busy_timeout(self, seconds: float) -> None: ...
 
-        def _ending_transaction(self) -> ContextManager[None]: ...
+        def _ending_transaction(self) -> AbstractContextManager[None]: ...
 
-        def change_token(self) -> Optional[int]: ...
+        def change_token(self) -> int | None: ...
 
         @property
         def history_table(self) -> str: ...
 
     @contextmanager
-    def recording_writes(self) -> Iterator[Optional[List[Optional[str]]]]:
+    def recording_writes(self) -> Iterator[list[str | None] | None]:
         """Collect what :meth:`_run` sends inside (``None`` for a statement with parameters: not to be sent again as text)."""
-        recorded: List[Optional[str]] = []
+        recorded: list[str | None] = []
         self._recorded = recorded
         try:
             yield recorded
         finally:
             self._recorded = None
 
-    def script_body(self, statements: Sequence[str]) -> Optional[str]:
+    def script_body(self, statements: Sequence[str]) -> str | None:
         """``statements`` joined into a script's middle if each is one ``CREATE`` with no ``;`` or ``/*`` inside it, else ``None``.
 
         Joined by ``"\\n;\\n"``, so a statement's trailing ``--`` comment ends
@@ -111,7 +112,7 @@ class ScriptedWrites:
                 return None
         return "\n;\n".join(statements)
 
-    def commit_script(self, prelude: Sequence[str], body: str, count: int, rows: Sequence["HistoryValues"], token: int) -> bool:
+    def commit_script(self, prelude: Sequence[str], body: str, count: int, rows: Sequence[HistoryValues], token: int) -> bool:
         """Send ``BEGIN IMMEDIATE``, ``prelude``, ``body`` (``count`` statements) and ``rows`` in one call; guard; commit.
 
         ``True``: all of it committed. ``False``: nothing of it remains (the
@@ -159,7 +160,7 @@ class ScriptedWrites:
             return False
         return True
 
-    def _literal_insert(self, values: "HistoryValues") -> str:
+    def _literal_insert(self, values: HistoryValues) -> str:
         """The history row's ``INSERT`` with its values written out (as :meth:`history_insert_sql`, which shows it to people)."""
         version, name, applied_on, checksum, agent = values
         return (

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .history_table import HistorySnapshot
 
@@ -28,7 +29,7 @@ _BUSY_TIMEOUT = "(SELECT timeout FROM pragma_busy_timeout)"
 
 def history_unchanged(
     connection: sqlite3.Connection, snapshot: HistorySnapshot, lock_timeout: float
-) -> Tuple[Optional[HistorySnapshot], int, int]:
+) -> tuple[HistorySnapshot | None, int, int]:
     """If reading the history again gives exactly ``snapshot``'s rows (shape, rows, this connection), what to compare with next.
 
     Also returns the statements sent and the rows read. A function of the
@@ -107,11 +108,11 @@ class HistorySnapshots:
     statements: int
     rows_read: int
     lock_timeout: float
-    last_history_read: Optional[Tuple[str, List[Any]]]
+    last_history_read: tuple[str, list[Any]] | None
     _has_agent_column: bool
-    _settings: Dict[str, int]
+    _settings: dict[str, int]
     #: main's schema version when the history's columns were last read (``None``: no table).
-    _shape_version: Optional[int] = None
+    _shape_version: int | None = None
 
     if TYPE_CHECKING:  # provided by the dialect
 
@@ -121,7 +122,7 @@ class HistorySnapshots:
     def _note_history_shape(self, rows: Sequence[Any]) -> None:
         self._shape_version = rows[0][5] if rows else None
 
-    def history_snapshot(self) -> Optional[HistorySnapshot]:
+    def history_snapshot(self) -> HistorySnapshot | None:
         """The last history read, comparable later in one statement on this connection (``None``: not comparable).
 
         Its rows carry the schema version of ``main``, which SQLite changes at
@@ -153,7 +154,7 @@ class HistorySnapshots:
         wait = int(self._settings.get("busy_timeout", int(self.lock_timeout * 1000)))
         return HistorySnapshot(sql, [(*row, token, wait) for row in rows], wait)
 
-    def history_unchanged(self, snapshot: HistorySnapshot, lock_timeout: float) -> Optional[HistorySnapshot]:
+    def history_unchanged(self, snapshot: HistorySnapshot, lock_timeout: float) -> HistorySnapshot | None:
         """If reading the history again gives exactly ``snapshot``'s rows, what to compare with next (see :func:`history_unchanged`)."""
         found, statements, rows_read = history_unchanged(self.connection, snapshot, lock_timeout)
         self.statements += statements

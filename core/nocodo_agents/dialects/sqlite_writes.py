@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import ConnectionStateError, DatabaseAccessError, LockTimeoutError
 from .sqlite_errors import is_busy
@@ -50,16 +51,16 @@ class PinnedPragmas:
     """The part of :class:`~nocodo_agents.dialects.sqlite.SQLiteDialect` that prepares the connection for writes."""
 
     #: The connection's pragma values when the session began, where the runner changed them.
-    _changed_pragmas: Dict[str, int]
+    _changed_pragmas: dict[str, int]
     #: Pragma values read from the connection (``busy_timeout``, ``query_only`` and the pinned ones).
-    _settings: Dict[str, int]
+    _settings: dict[str, int]
     _writes_prepared: bool
 
     if TYPE_CHECKING:  # provided by the dialect
 
-        def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]: ...
+        def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
 
-        def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None: ...
+        def _run(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
 
         def location(self) -> str: ...
 
@@ -122,14 +123,14 @@ class WriteTransactions:
     lock_timeout: float
     _writes_prepared: bool
     #: The busy timeout (ms) this session last set on the connection (``None``: not known).
-    _busy_ms: Optional[int]
+    _busy_ms: int | None
     #: The busy timeout is 0 after a write transaction that took the lock at once (see :meth:`write_transaction`).
     _waits_unset: bool
     _violations_before: Any
 
     if TYPE_CHECKING:  # provided by the dialect
 
-        def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None: ...
+        def _run(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
 
         def _prepare_writes(self) -> None: ...
 
@@ -197,7 +198,7 @@ class WriteTransactions:
         finally:
             self._waits_unset = self._busy_ms == 0
 
-    def insert_history_rows(self, rows: Sequence["HistoryValues"]) -> None:
+    def insert_history_rows(self, rows: Sequence[HistoryValues]) -> None:
         """The rows in one ``executemany`` call (one statement each, counted so); a refused row is named by its version.
 
         ``executemany`` takes the next row only once the one before was
@@ -207,7 +208,7 @@ class WriteTransactions:
             self._wait_again()
         last = [0, 0]  # the version of the last row handed over, and how many were
 
-        def handed() -> Iterator["HistoryValues"]:
+        def handed() -> Iterator[HistoryValues]:
             for values in rows:
                 last[0] = values[0]
                 last[1] += 1

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from time import perf_counter
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Optional
 
 from ..dialects import Dialect
 from ..dialects.history_writes import HistoryValues
@@ -75,8 +76,8 @@ def refuse_ungroupable(dialect: Dialect, pending: Sequence[PlannedMigration]) ->
 
 def apply_pending(run: Run, progress: Progress, grouped: bool = False) -> MigrationReport:
     """Apply what is pending, each migration in its own transaction (``grouped``: all in one); a lock timeout names what was done before it."""
-    applied: List[MigrationStep] = []
-    adopted: List[MigrationStep] = []
+    applied: list[MigrationStep] = []
+    adopted: list[MigrationStep] = []
     try:
         if grouped:
             return _apply_grouped(run, progress, applied, adopted)
@@ -89,16 +90,16 @@ def apply_pending(run: Run, progress: Progress, grouped: bool = False) -> Migrat
         raise error.after(done) from error
 
 
-def _apply_all(run: Run, progress: Progress, applied: List[MigrationStep], adopted: List[MigrationStep]) -> MigrationReport:
+def _apply_all(run: Run, progress: Progress, applied: list[MigrationStep], adopted: list[MigrationStep]) -> MigrationReport:
     """:func:`apply_pending`'s loop; ``applied`` and ``adopted`` collect the steps as they commit."""
     dialect = run.dialect
-    seen: Optional[_Seen] = None
-    not_installed: Tuple[HistoryRow, ...] = ()
+    seen: _Seen | None = None
+    not_installed: tuple[HistoryRow, ...] = ()
     if needs_settling(run, run.plan()):
         settle_width(run)  # under the lock: widen to 64-bit, or record 32-bit checksums again, first
     while True:
-        committed: Optional[MigrationStep] = None
-        just_adopted: Tuple[MigrationStep, ...] = ()
+        committed: MigrationStep | None = None
+        just_adopted: tuple[MigrationStep, ...] = ()
         if seen is not None:
             upcoming = seen.next()
             if upcoming is not None and seen.token is not None and not needs_settling(run, seen.plan, seen.wide):
@@ -138,7 +139,7 @@ def _apply_all(run: Run, progress: Progress, applied: List[MigrationStep], adopt
     return MigrationReport(dialect.name, applied=tuple(applied), adopted=tuple(adopted), not_installed=not_installed)
 
 
-def _committed(dialect: Dialect, seen: _Seen, committed: MigrationStep, applied: List[MigrationStep], progress: Progress) -> None:
+def _committed(dialect: Dialect, seen: _Seen, committed: MigrationStep, applied: list[MigrationStep], progress: Progress) -> None:
     """After ``committed``'s transaction committed: the plan moves on, the report and the progress callback learn of it."""
     seen.applied_one(committed.version)
     applied.append(committed)
@@ -148,7 +149,7 @@ def _committed(dialect: Dialect, seen: _Seen, committed: MigrationStep, applied:
         seen.token = None  # the callback may have written through this connection, which no token shows
 
 
-def _apply_grouped(run: Run, progress: Progress, applied: List[MigrationStep], adopted: List[MigrationStep]) -> MigrationReport:
+def _apply_grouped(run: Run, progress: Progress, applied: list[MigrationStep], adopted: list[MigrationStep]) -> MigrationReport:
     """:func:`apply_pending` in one transaction: the first look, adoption and every migration commit together, or nothing does.
 
     ``applied`` and ``adopted`` are filled once the transaction committed
@@ -162,7 +163,7 @@ def _apply_grouped(run: Run, progress: Progress, applied: List[MigrationStep], a
         settle_width(run)
     scripting = True  # until a script of the run failed: then the per-statement path names what failed
     while True:
-        steps: List[MigrationStep] = []
+        steps: list[MigrationStep] = []
         try:
             with dialect.write_transaction():
                 with dialect.recording_writes() as recorded:
@@ -198,10 +199,10 @@ def _apply_grouped(run: Run, progress: Progress, applied: List[MigrationStep], a
     return MigrationReport(dialect.name, applied=tuple(applied), adopted=tuple(adopted), not_installed=seen.plan.not_installed)
 
 
-def _grouped_statements(dialect: Dialect, plan: Plan) -> List[MigrationStep]:
+def _grouped_statements(dialect: Dialect, plan: Plan) -> list[MigrationStep]:
     """Every pending migration of a grouped run, statement by statement, then every history row, in the transaction open."""
-    steps: List[MigrationStep] = []
-    rows: List[HistoryValues] = []
+    steps: list[MigrationStep] = []
+    rows: list[HistoryValues] = []
     for planned in plan.pending:
         try:
             steps.append(_apply_one(dialect, planned, plan, rows))
@@ -217,7 +218,7 @@ def _grouped_statements(dialect: Dialect, plan: Plan) -> List[MigrationStep]:
 
 
 def _apply_one(
-    dialect: Dialect, planned: PlannedMigration, plan: Plan, rows: "Optional[List[HistoryValues]]" = None
+    dialect: Dialect, planned: PlannedMigration, plan: Plan, rows: list[HistoryValues] | None = None
 ) -> MigrationStep:
     """Run ``planned`` and write its history row, in the caller's transaction; the report's step.
 
@@ -244,7 +245,7 @@ def _apply_one(
     )
 
 
-def _apply_outside_transaction(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> Optional[MigrationStep]:
+def _apply_outside_transaction(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> MigrationStep | None:
     """Run and record one ``transactional = False`` migration holding the lock; ``None`` if another runner applied it."""
     with dialect.outside_transaction():
         guard = dialect.history_guard(planned.version)

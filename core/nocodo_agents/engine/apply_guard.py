@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Optional
 
 from ..dialects.history_table import version_sum
 from ..planning import Plan, PlannedMigration
@@ -34,15 +33,15 @@ class _Seen:
     wide: bool = False
     #: What the dialect's :meth:`~nocodo_agents.dialects.Dialect.change_token` said when this run last
     #: confirmed the history under the lock (``None``: unknown, or the dialect has none).
-    token: Optional[int] = None
+    token: int | None = None
 
     @classmethod
-    def of(cls, run: Run) -> "_Seen":
+    def of(cls, run: Run) -> _Seen:
         """The run's plan, from the history it holds now."""
         plan = run.plan()
         return cls(plan, len(run.history), version_sum(row.version for row in run.history), wide=first_wide(plan.pending) is not None)
 
-    def next(self) -> Optional[PlannedMigration]:
+    def next(self) -> PlannedMigration | None:
         return self.plan.pending[self.done] if self.done < len(self.plan.pending) else None
 
     def applied_one(self, version: int) -> None:

@@ -9,7 +9,7 @@ creates (replayed on a scratch database) with the live one, and
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional, Tuple
+from typing import Any
 
 from .. import adoption
 from ..dialects import Dialect
@@ -31,7 +31,7 @@ def step_of(planned: PlannedMigration, plan: Plan, **extra: Any) -> MigrationSte
     )
 
 
-def assess_adoption(dialect: Dialect, pending: Tuple[PlannedMigration, ...]) -> adoption.Adoption:
+def assess_adoption(dialect: Dialect, pending: tuple[PlannedMigration, ...]) -> adoption.Adoption:
     """Which pending migrations a database without history already holds (one look at the live schema)."""
     live = dialect.schema_objects()
     if not adoption.needs_adoption(pending, live):
@@ -39,14 +39,14 @@ def assess_adoption(dialect: Dialect, pending: Tuple[PlannedMigration, ...]) -> 
     return adoption.assess(pending, dialect.schema_footprints(pending), live)
 
 
-def _first_look(run: Run) -> Tuple[_Seen, Tuple[MigrationStep, ...]]:
+def _first_look(run: Run) -> tuple[_Seen, tuple[MigrationStep, ...]]:
     """The first write transaction: the history table made ready, the plan confirmed, a database without history adopted.
 
     Returns what is known under the lock, and the migrations adopted (recorded
     without running) in this transaction.
     """
     dialect = run.dialect
-    early: Optional[adoption.Adoption] = None
+    early: adoption.Adoption | None = None
     if "agent" in run.columns and run.unfinished is None:
         dialect.ensure_history(run.columns)  # ready: nothing to run (MySQL: an agent column too narrow is widened)
         seen = _guarded(run, _Seen.of(run))  # confirm the plan read without the lock: one row

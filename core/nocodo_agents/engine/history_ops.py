@@ -7,7 +7,8 @@ that holds all its writes.
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..discovery import AgentRegistry, normalize_agent_name
 from ..errors import HistoryNotEmptyError, MigrationConflictError, ResolveRefusedError, SchemaDriftError
@@ -23,13 +24,13 @@ logger = logging.getLogger("nocodo_agents")
 
 def record_as_applied(
     conn: Any,
-    agents: Optional[Sequence[str]] = None,
+    agents: Sequence[str] | None = None,
     *,
-    target: Optional[int] = None,
-    registry: Optional[AgentRegistry] = None,
+    target: int | None = None,
+    registry: AgentRegistry | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     require_empty_history: bool = False,
-    requested: Optional[Requested] = None,
+    requested: Requested | None = None,
 ) -> MigrationReport:
     """Record the pending migrations (up to ``target``) as applied without running them.
 
@@ -66,11 +67,11 @@ def record_as_applied(
 def baseline(
     conn: Any,
     version: int,
-    agents: Optional[Sequence[str]] = None,
+    agents: Sequence[str] | None = None,
     *,
-    registry: Optional[AgentRegistry] = None,
+    registry: AgentRegistry | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-    requested: Optional[Requested] = None,
+    requested: Requested | None = None,
 ) -> MigrationReport:
     """Adopt a database without history: record every installed migration up to ``version``.
 
@@ -86,11 +87,11 @@ def baseline(
 
 def repair_history(
     conn: Any,
-    agents: Optional[Sequence[str]] = None,
+    agents: Sequence[str] | None = None,
     *,
-    registry: Optional[AgentRegistry] = None,
+    registry: AgentRegistry | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-    requested: Optional[Requested] = None,
+    requested: Requested | None = None,
 ) -> RepairReport:
     """Re-record the name and checksum of divergent applied migrations, if the schema has not drifted.
 
@@ -135,12 +136,12 @@ def resolve_unfinished(
     conn: Any,
     version: int,
     applied: bool,
-    agents: Optional[Sequence[str]] = None,
+    agents: Sequence[str] | None = None,
     *,
-    registry: Optional[AgentRegistry] = None,
+    registry: AgentRegistry | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-    requested: Optional[Requested] = None,
-) -> Optional[HistoryRow]:
+    requested: Requested | None = None,
+) -> HistoryRow | None:
     """Settle a migration, or a rollback, that an earlier run stopped part-way (databases without transactional DDL).
 
     The operator first brings the schema to the migration fully applied or

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 from ..discovery import AgentRegistry
 from .reports import MigrationReport, MigrationStep
@@ -19,13 +20,13 @@ logger = logging.getLogger("nocodo_agents")
 
 def run_agent_migrations(
     conn: Any,
-    agents: Optional[Sequence[str]] = None,
+    agents: Sequence[str] | None = None,
     *,
-    target: Optional[int] = None,
+    target: int | None = None,
     dry_run: bool = False,
-    registry: Optional[AgentRegistry] = None,
+    registry: AgentRegistry | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-    progress: Optional[Callable[[MigrationStep], None]] = None,
+    progress: Callable[[MigrationStep], None] | None = None,
     grouped: bool = False,
 ) -> MigrationReport:
     """Apply the core migrations and those of the requested agents to ``conn``.
@@ -50,7 +51,7 @@ def run_agent_migrations(
     plugin and ordering problems are raised before the database is touched.
     Where DDL is transactional (SQLite, PostgreSQL) a failing migration
     leaves no trace of itself; on MySQL its earlier statements stay and the
-    journal stops later runs until ``nocodo-agents resolve`` (see the README).
+    journal stops later runs until ``nocodo-agents resolve`` (see ``docs/dialects.md``).
     """
     check_lock_timeout(lock_timeout)
     check_target(target)
@@ -89,9 +90,9 @@ def run_agent_migrations(
 
 def migrate(
     run: Run,
-    progress: Optional[Callable[[MigrationStep], None]] = None,
+    progress: Callable[[MigrationStep], None] | None = None,
     *,
-    noop: Optional[MigrationReport] = None,
+    noop: MigrationReport | None = None,
     grouped: bool = False,
     asked: bool = False,
 ) -> MigrationReport:
@@ -121,7 +122,7 @@ def _log_outcome(report: MigrationReport) -> None:
         logger.info("V%s__%s is applied but no requested agent provides it (agent %s)", row.version, row.name, row.agent)
 
 
-def up_to_date(run: Run) -> Optional[MigrationReport]:
+def up_to_date(run: Run) -> MigrationReport | None:
     """The no-op path: from the history read without any lock, a report if nothing is pending (creating nothing).
 
     Otherwise check every pending migration for transaction control first, so a

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import List, Sequence
+from collections.abc import Sequence
 
 from ..dialects import Dialect
 from ..errors import InvalidIndexError, MigrationFailedError, migration_facts
@@ -55,7 +55,7 @@ def run_outside_transaction(dialect: Dialect, planned: PlannedMigration, sql: st
         raise InvalidIndexError(**migration_facts(planned), indexes=invalid, phase=phase, already_invalid=before)
 
 
-def _its_invalid_indexes(invalid: Sequence[str], before: Sequence[str], sql: str) -> List[str]:
+def _its_invalid_indexes(invalid: Sequence[str], before: Sequence[str], sql: str) -> list[str]:
     """Of the ``invalid`` indexes, those new since ``before`` or named in ``sql``; the others are logged."""
     its = [index for index in invalid if index not in before or _names(sql, index)]
     for index in invalid:
@@ -84,7 +84,7 @@ def _names(sql: str, qualified: str) -> bool:
     return any(target in _name_parts(word) for word in code_words(sql, "postgresql"))
 
 
-def _name_parts(word: str) -> List[str]:
+def _name_parts(word: str) -> list[str]:
     """The name parts a code word holds: a quoted identifier's text, or a bare (dotted) word's parts, folded."""
     if word.startswith('"'):
         return [word[1:-1].replace('""', '"')]
@@ -93,7 +93,7 @@ def _name_parts(word: str) -> List[str]:
     return []
 
 
-def _invalid_indexes_after(dialect: Dialect, failure: MigrationFailedError) -> List[str]:
+def _invalid_indexes_after(dialect: Dialect, failure: MigrationFailedError) -> list[str]:
     """The invalid indexes a failed statement left; none when they cannot be asked for (the connection is gone)."""
     try:
         return dialect.invalid_indexes()

@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import sys
 import threading
-from operator import is_
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from operator import is_
+from typing import Any, Callable
 
 from ..dialects.history_table import HistorySnapshot
 from ..discovery import AgentRegistry
@@ -48,14 +49,14 @@ class _Answer:
     """One no-op answer and what it was given: arguments, migration sets, the history as read."""
 
     registry: AgentRegistry
-    agents: Optional[Tuple[str, ...]]
-    target: Optional[int]
+    agents: tuple[str, ...] | None
+    target: int | None
     lock_timeout: float
-    sets: Tuple[MigrationSet, ...]
+    sets: tuple[MigrationSet, ...]
     snapshot: HistorySnapshot
     report: MigrationReport
     #: The report given for an answer from the cache, by the statements it cost (the same object each time: it is frozen).
-    given: Dict[int, MigrationReport] = field(default_factory=dict, compare=False)
+    given: dict[int, MigrationReport] = field(default_factory=dict, compare=False)
 
     def report_for(self, statements: int) -> MigrationReport:
         """The remembered report, saying it cost ``statements``."""
@@ -69,8 +70,8 @@ class _Answer:
     def asked(
         self,
         registry: AgentRegistry,
-        agents: Optional[Sequence[str]],
-        target: Optional[int],
+        agents: Sequence[str] | None,
+        target: int | None,
         lock_timeout: float,
         sets: Sequence[MigrationSet],
     ) -> bool:
@@ -86,14 +87,14 @@ class _Answer:
         )
 
 
-def _agents_key(agents: Optional[Sequence[str]]) -> Optional[Tuple[str, ...]]:
+def _agents_key(agents: Sequence[str] | None) -> tuple[str, ...] | None:
     return None if agents is None else tuple(agents)
 
 
-_COMPARE: Optional[Callable[..., Tuple[Optional[HistorySnapshot], int, int]]] = None
+_COMPARE: Callable[..., tuple[HistorySnapshot | None, int, int]] | None = None
 
 
-def _history_unchanged() -> Callable[..., Tuple[Optional[HistorySnapshot], int, int]]:
+def _history_unchanged() -> Callable[..., tuple[HistorySnapshot | None, int, int]]:
     """:func:`~nocodo_agents.dialects.sqlite.history_unchanged` (imported once a SQLite answer is first compared)."""
     global _COMPARE
     if _COMPARE is None:
@@ -114,18 +115,18 @@ class NoOpCache:
 
     def __init__(self, size: int = MAX_CONNECTIONS) -> None:
         self._size = size
-        self._answers: Dict[int, _Answer] = {}
+        self._answers: dict[int, _Answer] = {}
         self._lock = threading.Lock()
 
     def recall(
         self,
         connection: Any,
         registry: AgentRegistry,
-        agents: Optional[Sequence[str]],
-        target: Optional[int],
+        agents: Sequence[str] | None,
+        target: int | None,
         lock_timeout: float,
         sets: Sequence[MigrationSet],
-    ) -> Optional[MigrationReport]:
+    ) -> MigrationReport | None:
         """The remembered report if this run asks the same and the history is unchanged, else ``None``.
 
         Costs the dialect's comparison (on SQLite one statement that reads
@@ -152,10 +153,10 @@ class NoOpCache:
     def remember(
         self,
         connection: Any,
-        snapshot: Optional[HistorySnapshot],
+        snapshot: HistorySnapshot | None,
         registry: AgentRegistry,
-        agents: Optional[Sequence[str]],
-        target: Optional[int],
+        agents: Sequence[str] | None,
+        target: int | None,
         lock_timeout: float,
         sets: Sequence[MigrationSet],
         report: MigrationReport,

@@ -6,7 +6,7 @@ Importable from :mod:`.reports` too, where they are imported on first use.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import TYPE_CHECKING
 
 from ..dialects.base import UnfinishedMigration
 from ..history import HistoryRow
@@ -26,9 +26,9 @@ class RollbackStep:
     name: str
     agent: str
     distribution: str
-    sql: Optional[str] = field(default=None, repr=False)
-    history_sql: Optional[str] = field(default=None, repr=False)
-    duration_ms: Optional[float] = field(default=None, compare=False)
+    sql: str | None = field(default=None, repr=False)
+    history_sql: str | None = field(default=None, repr=False)
+    duration_ms: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class RollbackReport:
 
     dialect: str
     dry_run: bool
-    rolled_back: Tuple[RollbackStep, ...]
+    rolled_back: tuple[RollbackStep, ...]
     statements: int = field(default=0, compare=False)
 
 
@@ -58,11 +58,11 @@ class Divergence:
     installed_name: str
     applied_checksum: str
     installed_checksum: int
-    recorded_agent: Optional[str]
+    recorded_agent: str | None
     message: str = field(compare=False)
 
     @classmethod
-    def of(cls, error: DivergentMigrationError) -> "Divergence":
+    def of(cls, error: DivergentMigrationError) -> Divergence:
         """The facts :class:`DivergentMigrationError` carries."""
         return cls(
             error.version, error.agent, error.distribution, error.source, error.applied_name, error.installed_name,
@@ -88,7 +88,7 @@ class Conflict:
     message: str = field(compare=False)
 
     @classmethod
-    def of(cls, error: MigrationConflictError) -> "Conflict":
+    def of(cls, error: MigrationConflictError) -> Conflict:
         """The facts the history form of :class:`MigrationConflictError` carries."""
         return cls(
             error.version, str(error.recorded_agent), str(error.applied_name), str(error.agent), str(error.distribution),
@@ -98,7 +98,8 @@ class Conflict:
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """What ``verify`` found: versions claimed against another agent's history, divergent checksums, schema drift, a migration or rollback left unfinished, and (PostgreSQL) invalid indexes.
+    """What ``verify`` found: versions claimed against another agent's history, divergent checksums,
+    schema drift, a migration or rollback left unfinished, and (PostgreSQL) invalid indexes.
 
     ``divergent`` lists a :class:`Divergence` per applied migration whose
     file changed. ``unfinished`` is the journal's entry (MySQL), an
@@ -112,14 +113,14 @@ class VerifyReport:
     """
 
     dialect: str
-    divergent: Tuple[Divergence, ...]
-    drift: "DriftReport"
-    not_installed: Tuple[HistoryRow, ...]
-    pending: Tuple[int, ...]
-    unfinished: Optional[UnfinishedMigration] = None
-    invalid_indexes: Tuple[str, ...] = ()
+    divergent: tuple[Divergence, ...]
+    drift: DriftReport
+    not_installed: tuple[HistoryRow, ...]
+    pending: tuple[int, ...]
+    unfinished: UnfinishedMigration | None = None
+    invalid_indexes: tuple[str, ...] = ()
     #: A :class:`Conflict` per applied version another agent than the requested one claiming it applied.
-    conflicts: Tuple[Conflict, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
 
     @property
     def has_drift(self) -> bool:
@@ -145,5 +146,5 @@ class RepairReport:
     """The history rows ``repair`` re-recorded (name and checksum of the installed files)."""
 
     dialect: str
-    repaired: Tuple[HistoryRow, ...]
+    repaired: tuple[HistoryRow, ...]
     statements: int = field(default=0, compare=False)

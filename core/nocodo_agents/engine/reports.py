@@ -14,7 +14,7 @@ as ever): each frozen dataclass costs its definition at import, and a run
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any
 
 from ..dialects.base import UnfinishedMigration
 from ..history import HistoryRow
@@ -48,9 +48,9 @@ class MigrationStep:
     agent: str
     distribution: str
     out_of_order: bool = False
-    sql: Optional[str] = field(default=None, repr=False)
-    history_sql: Optional[str] = field(default=None, repr=False)
-    duration_ms: Optional[float] = field(default=None, compare=False)
+    sql: str | None = field(default=None, repr=False)
+    history_sql: str | None = field(default=None, repr=False)
+    duration_ms: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -67,21 +67,21 @@ class MigrationReport:
 
     dialect: str
     dry_run: bool = False
-    applied: Tuple[MigrationStep, ...] = ()
-    adopted: Tuple[MigrationStep, ...] = ()
-    not_installed: Tuple[HistoryRow, ...] = ()
+    applied: tuple[MigrationStep, ...] = ()
+    adopted: tuple[MigrationStep, ...] = ()
+    not_installed: tuple[HistoryRow, ...] = ()
     #: Dry run only: the statements that would prepare the history table before the first migration.
-    setup_sql: Tuple[str, ...] = field(default=(), repr=False)
+    setup_sql: tuple[str, ...] = field(default=(), repr=False)
     #: Statements sent to the database by this run.
     statements: int = field(default=0, compare=False)
 
     @property
-    def out_of_order(self) -> Tuple[MigrationStep, ...]:
+    def out_of_order(self) -> tuple[MigrationStep, ...]:
         """The applied migrations that were applied out of order."""
         return tuple(step for step in self.applied if step.out_of_order)
 
     @property
-    def versions(self) -> Tuple[int, ...]:
+    def versions(self) -> tuple[int, ...]:
         """The versions applied (or to be applied), in order."""
         return tuple(step.version for step in self.applied)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 from ..dialects import Dialect
 from ..discovery import AgentRegistry
@@ -20,7 +21,7 @@ from .widening import keep_64_bit
 logger = logging.getLogger("nocodo_agents")
 
 
-def _rollback_plan(run: Run, to: int) -> List[PlannedMigration]:
+def _rollback_plan(run: Run, to: int) -> list[PlannedMigration]:
     """The applied migrations above ``to``, in the reverse of the order a fresh database gets them; each must be installed and define ``rollback()``.
 
     That is newest first, but for agent requirements: an agent's migrations
@@ -58,13 +59,13 @@ def _rollback_plan(run: Run, to: int) -> List[PlannedMigration]:
 def rollback_migrations(
     conn: Any,
     to: int,
-    agents: Optional[Sequence[str]] = None,
+    agents: Sequence[str] | None = None,
     *,
     dry_run: bool = False,
-    registry: Optional[AgentRegistry] = None,
+    registry: AgentRegistry | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-    progress: Optional[Callable[[RollbackStep], None]] = None,
-    requested: Optional[Requested] = None,
+    progress: Callable[[RollbackStep], None] | None = None,
+    requested: Requested | None = None,
 ) -> RollbackReport:
     """Undo every applied migration above version ``to``, newest first (an agent's before those of the agents it requires).
 
@@ -100,7 +101,7 @@ def rollback_migrations(
                 for p in plan
             )
             return RollbackReport(dialect.name, True, steps, dialect.statements)
-        done: List[RollbackStep] = []
+        done: list[RollbackStep] = []
         try:
             for planned in plan:
                 step = _roll_back_one(dialect, planned)
@@ -115,7 +116,7 @@ def rollback_migrations(
     return RollbackReport(dialect.name, False, tuple(done), dialect.statements)
 
 
-def _roll_back_one(dialect: Dialect, planned: PlannedMigration) -> Optional[RollbackStep]:
+def _roll_back_one(dialect: Dialect, planned: PlannedMigration) -> RollbackStep | None:
     """Roll back one migration; ``None`` if another runner rolled it back meanwhile.
 
     Under the lock, before it: the journal must hold nothing unfinished, and

@@ -8,16 +8,17 @@ yields, so each reads and verifies the history once, and plans once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 from ..dialects import Dialect, UnfinishedMigration, dbapi_connection, dialect_for
 from ..discovery import AgentRegistry, requirement_graph
-from ..migration_set import MigrationSet
 from ..errors import DivergentMigrationError, InvalidArgumentError, MigrationConflictError
 from ..history import HistoryRow
 from ..migration import MAX_INT4_VERSION
+from ..migration_set import MigrationSet
 from ..planning import (
     Plan,
     PlannedMigration,
@@ -73,19 +74,19 @@ class Run:
     """
 
     dialect: Dialect
-    installed: Tuple[PlannedMigration, ...]
-    target: Optional[int] = None
-    columns: Tuple[str, ...] = ()
-    history: Tuple[HistoryRow, ...] = ()
-    unfinished: Optional[UnfinishedMigration] = None
+    installed: tuple[PlannedMigration, ...]
+    target: int | None = None
+    columns: tuple[str, ...] = ()
+    history: tuple[HistoryRow, ...] = ()
+    unfinished: UnfinishedMigration | None = None
     int8: bool = False
-    requires: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
-    registry: Optional[AgentRegistry] = None
-    _plan: Optional[Plan] = field(default=None, repr=False)
+    requires: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    registry: AgentRegistry | None = None
+    _plan: Plan | None = field(default=None, repr=False)
     #: The plan from an empty history (a fresh database), kept across reads: planning is pure, and a
     #: first run plans from nothing twice (without the lock, then under it once the table is made).
-    _from_nothing: Optional[Plan] = field(default=None, repr=False)
-    _divergences: Optional[List[DivergentMigrationError]] = field(default=None, repr=False)
+    _from_nothing: Plan | None = field(default=None, repr=False)
+    _divergences: list[DivergentMigrationError] | None = field(default=None, repr=False)
 
     def read(self) -> None:
         """Read the history table's columns, its rows and the journal's entry (one statement each, at most).
@@ -130,13 +131,13 @@ class Run:
                     self._from_nothing = self._plan
         return self._plan
 
-    def divergences(self) -> List[DivergentMigrationError]:
+    def divergences(self) -> list[DivergentMigrationError]:
         """Every applied row whose name or checksum differs from its installed file (the history verified whole)."""
         if self._divergences is None:
             self._divergences = divergences(self.installed, self.history, self.dialect.name, self.int8)
         return self._divergences
 
-    def conflicts(self) -> List[MigrationConflictError]:
+    def conflicts(self) -> list[MigrationConflictError]:
         """Every applied version attributed to another agent than the requested one claiming it (never divergent)."""
         return history_conflicts(self.installed, self.history)
 
@@ -149,14 +150,14 @@ class Run:
         """
         refuse_history_conflicts(self.installed, self.history)
 
-    def unapplied(self) -> List[PlannedMigration]:
+    def unapplied(self) -> list[PlannedMigration]:
         """The installed migrations neither applied nor stopped part-way, up to the target (verifies nothing)."""
         applied = {row.version for row in self.history}
         if self.unfinished is not None and not self.unfinished.in_progress:
             applied.add(self.unfinished.version)
         return [p for p in self.installed if p.version not in applied and (self.target is None or p.version <= self.target)]
 
-    def stopped(self) -> Optional[UnfinishedMigration]:
+    def stopped(self) -> UnfinishedMigration | None:
         """The journal's entry if its migration (or rollback) stopped part-way; ``None`` also for one a live runner holds.
 
         An entry read without the migration lock while another runner held it
@@ -180,7 +181,7 @@ class Run:
         if entry is not None:
             raise incomplete_error(entry)
 
-    def installed_by_version(self) -> Dict[int, PlannedMigration]:
+    def installed_by_version(self) -> dict[int, PlannedMigration]:
         """The requested migrations keyed by version."""
         return {p.version: p for p in self.installed}
 
@@ -189,14 +190,14 @@ class Run:
 class Requested:
     """The requested agents' migrations, merged in version order, and their requirement graph."""
 
-    installed: Tuple[PlannedMigration, ...]
-    requires: Dict[str, Tuple[str, ...]]
+    installed: tuple[PlannedMigration, ...]
+    requires: dict[str, tuple[str, ...]]
 
 
 def requested_migrations(
-    agents: Optional[Sequence[str]],
-    registry: Optional[AgentRegistry] = None,
-    sets: Optional[Sequence[MigrationSet]] = None,
+    agents: Sequence[str] | None,
+    registry: AgentRegistry | None = None,
+    sets: Sequence[MigrationSet] | None = None,
 ) -> Requested:
     """Load ``agents`` (``None``: every installed one) and what they require, transitively, and merge their migrations.
 
@@ -215,14 +216,14 @@ def requested_migrations(
 @contextmanager
 def open_run(
     conn: Any,
-    agents: Optional[Sequence[str]],
-    registry: Optional[AgentRegistry],
+    agents: Sequence[str] | None,
+    registry: AgentRegistry | None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     *,
-    target: Optional[int] = None,
+    target: int | None = None,
     read: bool = True,
-    requested: Optional[Requested] = None,
-    sets: Optional[Sequence[MigrationSet]] = None,
+    requested: Requested | None = None,
+    sets: Sequence[MigrationSet] | None = None,
 ) -> Iterator[Run]:
     """Check the arguments, load and merge the requested agents, take the dialect's session, read the history.
 

@@ -15,8 +15,9 @@ always. What a text's script is stays remembered for the process
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from time import perf_counter
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING
 
 from ..execution import checked_statements
 from ..history import now_rfc3339
@@ -32,11 +33,11 @@ logger = logging.getLogger("nocodo_agents")
 
 #: A migration text's script middle and statement count (``None``: not to be scripted), by
 #: (dialect name, text, transactional); emptied when it reaches :data:`_BODIES_AT_MOST` entries.
-_BODIES: Dict[Tuple[str, str, bool], Optional[Tuple[str, int]]] = {}
+_BODIES: dict[tuple[str, str, bool], tuple[str, int] | None] = {}
 _BODIES_AT_MOST = 4096
 
 
-def script_of(dialect: "Dialect", planned: "PlannedMigration") -> Optional[Tuple[str, int]]:
+def script_of(dialect: Dialect, planned: PlannedMigration) -> tuple[str, int] | None:
     """``planned``'s statements as one script's middle, and how many (``None``: run them one by one)."""
     migration = planned.migration
     if not migration.transactional or not dialect.transactional_ddl:
@@ -58,15 +59,15 @@ def script_of(dialect: "Dialect", planned: "PlannedMigration") -> Optional[Tuple
 class ScriptInstead(Exception):
     """Raised inside a grouped run's first write transaction to roll it back: the run is sent as one script instead."""
 
-    def __init__(self, prelude: List[str], token: int) -> None:
+    def __init__(self, prelude: list[str], token: int) -> None:
         super().__init__("the grouped run goes as one script")
         self.prelude = prelude
         self.token = token
 
 
 def group_prelude(
-    dialect: "Dialect", recorded: Optional[Sequence[Optional[str]]], pending: "Sequence[PlannedMigration]"
-) -> Optional[List[str]]:
+    dialect: Dialect, recorded: Sequence[str | None] | None, pending: Sequence[PlannedMigration]
+) -> list[str] | None:
     """The first look's writes to send again at the head of a grouped run's script, or ``None`` if the run cannot be one.
 
     ``recorded``: what the first look sent (``None`` for a statement with
@@ -80,14 +81,14 @@ def group_prelude(
     return [statement for statement in recorded if statement is not None]
 
 
-def history_values(dialect: "Dialect", planned: "PlannedMigration", plan: "Plan") -> "HistoryValues":
+def history_values(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> HistoryValues:
     """The history row recording ``planned`` now, its checksum in the history's encoding."""
     migration = planned.migration
     checksum = planned.checksum(dialect.name, plan.int8_versions)
     return (migration.version, migration.name, now_rfc3339(), str(checksum), planned.agent)
 
 
-def apply_scripted(dialect: "Dialect", planned: "PlannedMigration", seen: "_Seen") -> Optional[MigrationStep]:
+def apply_scripted(dialect: Dialect, planned: PlannedMigration, seen: _Seen) -> MigrationStep | None:
     """Apply ``planned`` and its history row in one script; ``None`` if it was not sent or failed (nothing of it remains)."""
     token = seen.token
     if token is None:
@@ -102,10 +103,10 @@ def apply_scripted(dialect: "Dialect", planned: "PlannedMigration", seen: "_Seen
 
 
 def scripted_group(
-    dialect: "Dialect", prelude: Sequence[str], pending: "Sequence[PlannedMigration]", plan: "Plan", token: int
-) -> Optional[List[MigrationStep]]:
+    dialect: Dialect, prelude: Sequence[str], pending: Sequence[PlannedMigration], plan: Plan, token: int
+) -> list[MigrationStep] | None:
     """A grouped run's migrations, after ``prelude``, in one script; ``None`` if any cannot be or the script failed."""
-    bodies: List[str] = []
+    bodies: list[str] = []
     count = 0
     for planned in pending:
         script = script_of(dialect, planned)
@@ -121,7 +122,7 @@ def scripted_group(
     return [_step(planned, plan, share) for planned in pending]
 
 
-def _step(planned: "PlannedMigration", plan: "Plan", duration: float) -> MigrationStep:
+def _step(planned: PlannedMigration, plan: Plan, duration: float) -> MigrationStep:
     migration = planned.migration
     version = migration.version
     if logger.isEnabledFor(logging.INFO):

@@ -6,7 +6,8 @@ pure), from what one :func:`~nocodo_agents.engine.run.open_run` read.
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..core_plugin import CORE_AGENT
 from ..discovery import AgentRegistry
@@ -43,12 +44,12 @@ __all__ = [
 
 def migration_status(
     conn: Any,
-    agents: Optional[Sequence[str]] = None,
+    agents: Sequence[str] | None = None,
     *,
-    registry: Optional[AgentRegistry] = None,
+    registry: AgentRegistry | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-    requested: Optional[Requested] = None,
-) -> List[StatusRow]:
+    requested: Requested | None = None,
+) -> list[StatusRow]:
     """Read the history (and MySQL's journal) of ``conn``, changing nothing, and report every version's state.
 
     Each row's ``requires`` lists the agents its agent requires (``core``,

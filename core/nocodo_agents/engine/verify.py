@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..discovery import AgentRegistry
 from ..execution import check_before_running
@@ -15,8 +16,8 @@ from .run import DEFAULT_LOCK_TIMEOUT, Requested, open_run
 def applied_installed(
     installed: Sequence[PlannedMigration],
     history: Sequence[HistoryRow],
-    requires: Optional[Mapping[str, Tuple[str, ...]]] = None,
-) -> List[PlannedMigration]:
+    requires: Mapping[str, tuple[str, ...]] | None = None,
+) -> list[PlannedMigration]:
     """The installed migrations the history records, in the order a fresh database gets them: what the live schema should be made of.
 
     That is version order, but for what the agents' requirements (``requires``)
@@ -29,11 +30,11 @@ def applied_installed(
 
 def verify_database(
     conn: Any,
-    agents: Optional[Sequence[str]] = None,
+    agents: Sequence[str] | None = None,
     *,
-    registry: Optional[AgentRegistry] = None,
+    registry: AgentRegistry | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-    requested: Optional[Requested] = None,
+    requested: Requested | None = None,
 ) -> VerifyReport:
     """Check applied checksums against the installed files and the live schema against the migrations.
 

@@ -21,8 +21,9 @@ ever narrows the column back.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 from ..dialects import Dialect
 from ..discovery import AgentRegistry, normalize_agent_name
@@ -47,17 +48,17 @@ class WidenReport:
 
     dialect: str
     widened: bool
-    rerecorded: Tuple[HistoryRow, ...]
-    kept: Tuple[HistoryRow, ...] = ()
+    rerecorded: tuple[HistoryRow, ...]
+    kept: tuple[HistoryRow, ...] = ()
     statements: int = field(default=0, compare=False)
 
 
-def first_wide(pending: Sequence[PlannedMigration]) -> Optional[PlannedMigration]:
+def first_wide(pending: Sequence[PlannedMigration]) -> PlannedMigration | None:
     """The first of ``pending`` whose version a 32-bit history cannot hold, if any."""
     return next((p for p in pending if p.version > MAX_INT4_VERSION), None)
 
 
-def needs_settling(run: Run, plan: Plan, wide: Optional[bool] = None) -> bool:
+def needs_settling(run: Run, plan: Plan, wide: bool | None = None) -> bool:
     """Whether a run that changes something must first widen the history or re-record 32-bit checksums (no statement).
 
     ``wide``: whether ``plan.pending`` holds a version above 2**31 - 1, when
@@ -71,7 +72,7 @@ def needs_settling(run: Run, plan: Plan, wide: Optional[bool] = None) -> bool:
     return (first_wide(plan.pending) is not None) if wide is None else wide
 
 
-def owned_elsewhere(run: Run, rows: Sequence[HistoryRow]) -> Tuple[PlannedMigration, ...]:
+def owned_elsewhere(run: Run, rows: Sequence[HistoryRow]) -> tuple[PlannedMigration, ...]:
     """The migrations installed agents the run did not request provide for ``rows`` (rows no requested agent provides).
 
     A row attributed to an agent is that agent's: only the agents named by
@@ -90,7 +91,7 @@ def owned_elsewhere(run: Run, rows: Sequence[HistoryRow]) -> Tuple[PlannedMigrat
     unrequested = [name for name in registry.agent_names() if name not in run.requires]
     named = {normalize_agent_name(row.agent) for row in rows if row.agent is not None}
     loading = unrequested if any(row.agent is None for row in rows) else [n for n in unrequested if n in named]
-    providers: Dict[int, List[PlannedMigration]] = {}
+    providers: dict[int, list[PlannedMigration]] = {}
     for name in loading:
         migration_set = registry.migration_set(name)
         for migration in migration_set.migrations:
@@ -128,9 +129,9 @@ def settle_width(run: Run, *, widen: bool = False, keep_unverified: bool = False
     """
     dialect = run.dialect
     widened = False
-    kept: Tuple[HistoryRow, ...] = ()
-    rerecorded: Tuple[HistoryRow, ...] = ()
-    others: Tuple[PlannedMigration, ...] = ()
+    kept: tuple[HistoryRow, ...] = ()
+    rerecorded: tuple[HistoryRow, ...] = ()
+    others: tuple[PlannedMigration, ...] = ()
     with dialect.write_transaction():
         run.read()  # under the lock
         run.refuse_unfinished()
@@ -190,7 +191,7 @@ def keep_64_bit(dialect: Dialect, version: int) -> None:
         logger.info("widened %s to 64-bit versions before V%s leaves it (it held 64-bit versions)", dialect.history_table, version)
 
 
-def rerecord_checksums(run: Run, others: Sequence[PlannedMigration] = ()) -> Tuple[HistoryRow, ...]:
+def rerecord_checksums(run: Run, others: Sequence[PlannedMigration] = ()) -> tuple[HistoryRow, ...]:
     """Record the 32-bit checksums of a 64-bit history again in the ``i64`` encoding (in the transaction open).
 
     Only rows holding their installed migration's 32-bit checksum change,
@@ -215,12 +216,12 @@ def rerecord_checksums(run: Run, others: Sequence[PlannedMigration] = ()) -> Tup
 
 def widen_history(
     conn: Any,
-    agents: Optional[Sequence[str]] = None,
+    agents: Sequence[str] | None = None,
     *,
     keep_unverified: bool = False,
-    registry: Optional[AgentRegistry] = None,
+    registry: AgentRegistry | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-    requested: Optional[Requested] = None,
+    requested: Requested | None = None,
 ) -> WidenReport:
     """Make the history 64-bit (refinery's ``int8-versions``) now, before any version needs it.
 

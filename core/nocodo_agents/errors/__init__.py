@@ -9,7 +9,8 @@ next, in the library's terms. The command line adds its own advice (the
 The classes live by concern: :mod:`.base` (the root, bad arguments),
 :mod:`.plugins` (agents and migration files), :mod:`.planning` (conflicts,
 divergence), :mod:`.statements` (SQL refused before it runs),
-:mod:`.requirements` (agents requiring agents), :mod:`.config` (the command line's settings), :mod:`.running` (failed and unfinished migrations), :mod:`.integrity`
+:mod:`.requirements` (agents requiring agents), :mod:`.config` (the command line's settings),
+:mod:`.running` (failed and unfinished migrations), :mod:`.integrity`
 (orphaned rows, invalid indexes), :mod:`.database` (connection, access,
 timeouts, locks, bookkeeping tables), :mod:`.history_width` (widening the
 history to 64-bit versions), :mod:`.operations` (adoption,
@@ -22,7 +23,7 @@ object wherever it is reached from): a run that meets no error imports only
 the modules of the errors its own modules name, not all of them.
 """
 
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import InvalidArgumentError, InvalidArgumentTypeError, MigrationError, migration_facts
@@ -66,7 +67,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .store import RejectedValueError, RowNotFoundError, SessionNotPausedError
 
 #: Each public name -> the module of this package defining it (imported when the name is first asked for).
-_MODULE_OF: Dict[str, str] = {
+_MODULE_OF: dict[str, str] = {
     "AdoptionAmbiguousError": "nocodo_agents.errors.operations",
     "BookkeepingTableError": "nocodo_agents.errors.database",
     "ConfigError": "nocodo_agents.errors.config",
@@ -178,5 +179,5 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def __dir__() -> List[str]:
+def __dir__() -> list[str]:
     return sorted({*globals(), *_MODULE_OF})

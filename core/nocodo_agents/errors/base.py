@@ -9,7 +9,7 @@ the command line's own (:mod:`nocodo_agents.cli.hints`).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Protocol
+from typing import Any, Protocol
 
 
 class MigrationError(Exception):
@@ -47,7 +47,7 @@ class MigrationFacts(Protocol):
     source: str
 
 
-def migration_facts(migration: MigrationFacts) -> Dict[str, Any]:
+def migration_facts(migration: MigrationFacts) -> dict[str, Any]:
     """The keyword facts naming ``migration`` (version, name, agent, distribution, source), for an error's constructor.
 
     ``raise MigrationFailedError(**migration_facts(planned), statement=..., ...)``.

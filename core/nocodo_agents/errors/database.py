@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence, Union
+from collections.abc import Iterable, Sequence
 
 from .base import MigrationError
 
@@ -130,7 +130,7 @@ class LockTimeoutError(MigrationError):
         *,
         dialect: str,
         waited_seconds: float,
-        cause: Union[BaseException, str, None] = None,
+        cause: BaseException | str | None = None,
         done_before: Sequence[str] = (),
     ) -> None:
         self.dialect = dialect
@@ -150,7 +150,7 @@ class LockTimeoutError(MigrationError):
             f"for it to finish, or allow a longer wait (lock_timeout=)." + (f" Cause: {cause}" if cause else "")
         )
 
-    def after(self, done_before: Sequence[str]) -> "LockTimeoutError":
+    def after(self, done_before: Sequence[str]) -> LockTimeoutError:
         """The same timeout, told that this run had done ``done_before`` first (itself if nothing was)."""
         if not done_before:
             return self
@@ -199,8 +199,8 @@ class BookkeepingTableError(MigrationError):
     """
 
     def __init__(
-        self, *, table: str, database: str, fix: str, engine: Optional[str] = None, charset: Optional[str] = None,
-        cause: Optional[str] = None,
+        self, *, table: str, database: str, fix: str, engine: str | None = None, charset: str | None = None,
+        cause: str | None = None,
     ) -> None:
         self.table = table
         self.database = database

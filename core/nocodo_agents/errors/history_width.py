@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from .base import MigrationError
 
@@ -24,8 +24,8 @@ class HistoryWideningError(MigrationError):
         self,
         *,
         database: str,
-        rows: Sequence[Tuple[int, str, Optional[str]]],
-        needed_by: Optional[Tuple[int, str, str]] = None,
+        rows: Sequence[tuple[int, str, str | None]],
+        needed_by: tuple[int, str, str] | None = None,
     ) -> None:
         self.database = database
         self.rows = tuple(rows)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from ..excerpt import quote_message
 from .base import MigrationError
@@ -27,11 +27,11 @@ class ForeignKeyViolationError(MigrationError):
         agent: str,
         distribution: str,
         source: str,
-        violations: Sequence[Tuple[str, Optional[int], str]],
+        violations: Sequence[tuple[str, int | None, str]],
         total: int,
         rolled_back: bool,
         phase: str = "migration",
-        detail: Optional[str] = None,
+        detail: str | None = None,
     ) -> None:
         self.version = version
         self.name = name
@@ -91,7 +91,7 @@ class InvalidIndexError(MigrationFailedError):
         source: str,
         indexes: Sequence[str],
         phase: str = "migration",
-        failure: Optional[MigrationFailedError] = None,
+        failure: MigrationFailedError | None = None,
         already_invalid: Sequence[str] = (),
     ) -> None:
         self.version = version

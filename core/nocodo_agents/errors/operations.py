@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 from ..excerpt import quote_message, quote_statement
 from .base import MigrationError
@@ -94,8 +94,8 @@ class RollbackUnavailableError(MigrationError):
         *,
         version: int,
         name: str,
-        agent: Union[str, None],
-        source: Union[str, None],
+        agent: str | None,
+        source: str | None,
         reason: str,
         not_requested: bool = False,
     ) -> None:
@@ -142,7 +142,7 @@ class SchemaReplayError(MigrationError):
 
     def __init__(
         self, *, version: int, name: str, agent: str, distribution: str, source: str,
-        statement: str, statement_index: int, cause: Union[BaseException, str],
+        statement: str, statement_index: int, cause: BaseException | str,
         scratch: str = "an empty in-memory SQLite database",
     ) -> None:
         self.version = version

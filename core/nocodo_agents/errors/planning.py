@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
-
 from .base import MigrationError
 
 #: How a library user re-records checksums (the command line's ``repair``).
@@ -32,15 +30,15 @@ class MigrationConflictError(MigrationError):
         self,
         *,
         version: int,
-        first: Optional[Tuple[str, str, str]] = None,
-        second: Optional[Tuple[str, str, str]] = None,
-        recorded_agent: Optional[str] = None,
-        applied_name: Optional[str] = None,
-        agent: Optional[str] = None,
-        distribution: Optional[str] = None,
-        source: Optional[str] = None,
-        journalled: Optional[str] = None,
-        requiring: Optional[str] = None,
+        first: tuple[str, str, str] | None = None,
+        second: tuple[str, str, str] | None = None,
+        recorded_agent: str | None = None,
+        applied_name: str | None = None,
+        agent: str | None = None,
+        distribution: str | None = None,
+        source: str | None = None,
+        journalled: str | None = None,
+        requiring: str | None = None,
     ) -> None:
         self.version = version
         self.journalled = journalled
@@ -86,11 +84,11 @@ class MigrationConflictError(MigrationError):
 def history_conflict_message(
     version: int,
     recorded_agent: str,
-    applied_name: Optional[str],
-    agent: Optional[str],
-    distribution: Optional[str],
-    source: Optional[str],
-    journalled: Optional[str] = None,
+    applied_name: str | None,
+    agent: str | None,
+    distribution: str | None,
+    source: str | None,
+    journalled: str | None = None,
 ) -> str:
     """The message of a version the history (or, ``journalled``, the journal) records for ``recorded_agent`` and ``agent`` claims."""
     applied = f" as {applied_name!r}" if applied_name else ""
@@ -131,7 +129,7 @@ class DivergentMigrationError(MigrationError):
         source: str,
         agent: str,
         distribution: str,
-        recorded_agent: Optional[str],
+        recorded_agent: str | None,
     ) -> None:
         self.version = version
         self.applied_name = applied_name
@@ -186,7 +184,7 @@ class HistoryAttributionError(MigrationConflictError):
     """
 
     def __init__(
-        self, *, version: int, agent: str, recorded_agent: Optional[str], database: str, write: str = "re-record"
+        self, *, version: int, agent: str, recorded_agent: str | None, database: str, write: str = "re-record"
     ) -> None:
         self.version = version
         self.first = None

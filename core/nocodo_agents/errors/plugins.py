@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterable, Optional, Sequence, Tuple
+from collections.abc import Iterable, Sequence
 
 from .base import MigrationError
 
@@ -15,7 +15,7 @@ class InvalidMigrationError(MigrationError):
     with it, ``agent`` the agent providing it when known.
     """
 
-    def __init__(self, *, source: str, problem: str, agent: Optional[str] = None) -> None:
+    def __init__(self, *, source: str, problem: str, agent: str | None = None) -> None:
         self.source = source
         self.problem = problem
         self.agent = agent
@@ -27,7 +27,7 @@ class PluginLoadError(MigrationError):
     """An agent plugin failed to import, its hook raised, or it returned something malformed."""
 
     def __init__(
-        self, *, agent: str, distribution: str, cause: str, required_by: Optional[Tuple[str, str]] = None
+        self, *, agent: str, distribution: str, cause: str, required_by: tuple[str, str] | None = None
     ) -> None:
         self.agent = agent
         self.distribution = distribution
@@ -108,17 +108,17 @@ class InstalledMetadataError(MigrationError):
     def __init__(
         self,
         *,
-        distribution: Optional[str],
+        distribution: str | None,
         problem: str,
-        path: Optional[str] = None,
-        version: Optional[str] = None,
+        path: str | None = None,
+        version: str | None = None,
     ) -> None:
         self.distribution = distribution
         self.version = version
         self.path = path
         self.problem = problem
-        self.uninstall: Optional[str] = None
-        self.install: Optional[str] = None
+        self.uninstall: str | None = None
+        self.install: str | None = None
         if distribution:
             self.uninstall = f"pip uninstall {distribution}"
             self.install = f"pip install '{distribution}=={version}'" if version else f"pip install {distribution}"

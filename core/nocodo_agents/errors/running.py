@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple, Union
+from collections.abc import Sequence
 
 from ..excerpt import quote_message, quote_statement
 from .base import MigrationError, resolve_call, resolve_calls
@@ -27,7 +27,7 @@ class MigrationFailedError(MigrationError):
         source: str,
         statement: str,
         statement_index: int,
-        cause: Union[BaseException, str],
+        cause: BaseException | str,
         rolled_back: bool = True,
         phase: str = "migration",
         journalled: bool = False,
@@ -84,7 +84,7 @@ class MigrationFailedError(MigrationError):
         )
 
 
-    def in_grouped_run(self, earlier: Sequence[str]) -> "MigrationFailedError":
+    def in_grouped_run(self, earlier: Sequence[str]) -> MigrationFailedError:
         """This failure as it happened in a grouped run after ``earlier`` (``V1__name``...), which its rollback undid too."""
         return MigrationFailedError(
             version=self.version, name=self.name, agent=self.agent, distribution=self.distribution, source=self.source,
@@ -106,7 +106,7 @@ class GroupedRunRefusedError(MigrationError):
         self.dialect = dialect
         self.database = database
         self.reason = reason
-        self.migrations: Tuple[str, ...] = tuple(migrations)
+        self.migrations: tuple[str, ...] = tuple(migrations)
         if reason == "ddl_commits":
             why = (
                 f"{dialect} commits every DDL statement implicitly, so one transaction could not roll the run back: "

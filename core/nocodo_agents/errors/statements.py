@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from ..excerpt import quote_statement
 from .base import MigrationError
 from .planning import REPAIR_CALL
@@ -110,7 +108,7 @@ class UnsplittableSqlError(InvalidMigrationError):
 
     def __init__(
         self, *, version: int, name: str, agent: str, distribution: str, source: str,
-        dialect: str, line: int, offset: int, reason: str, phase: str = "migration", advice: Optional[str] = None,
+        dialect: str, line: int, offset: int, reason: str, phase: str = "migration", advice: str | None = None,
     ) -> None:
         self.version = version
         self.name = name

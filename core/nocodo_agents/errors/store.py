@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from .base import InvalidArgumentError, MigrationError
 
@@ -15,7 +15,7 @@ class RowNotFoundError(MigrationError, KeyError):
     words when it refused a row referring to it.
     """
 
-    def __init__(self, *, missing: Sequence[Tuple[str, int]], detail: Optional[str] = None) -> None:
+    def __init__(self, *, missing: Sequence[tuple[str, int]], detail: str | None = None) -> None:
         self.missing = tuple(missing)
         self.detail = detail
         named = " and no ".join(f"{kind} with id {row_id}" for kind, row_id in self.missing) or "referenced row"
@@ -33,7 +33,7 @@ class RejectedValueError(InvalidArgumentError):
     wrong and what is allowed. Also a :class:`ValueError`, as it used to be.
     """
 
-    def __init__(self, *, argument: Optional[str], value: object, problem: str) -> None:
+    def __init__(self, *, argument: str | None, value: object, problem: str) -> None:
         self.argument = argument  # type: ignore[assignment]
         self.value = value
         self.expected = problem

@@ -10,7 +10,7 @@ comment for code. :func:`qualified_name` reads a name written in parts
 from __future__ import annotations
 
 import re
-from typing import Iterator, List, Optional, Sequence, Tuple
+from collections.abc import Iterator, Sequence
 
 from .lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, STRING, SqlLexError, SqlSyntax, tokens
 
@@ -39,7 +39,7 @@ def first_word(statement: str, dialect: str) -> str:
     return ""
 
 
-def code_words(sql: str, dialect: str, limit: Optional[int] = None) -> Iterator[str]:
+def code_words(sql: str, dialect: str, limit: int | None = None) -> Iterator[str]:
     """Words, quoted identifiers (with their quotes), ``'`` for a string, and punctuation; comments skipped.
 
     Read by :mod:`nocodo_agents.schema.lexer` as the runner has the server
@@ -84,14 +84,14 @@ def unquoted(word: str) -> str:
     return word.lower()
 
 
-def qualified_name(words: Sequence[str], position: int) -> Tuple[List[str], int]:
+def qualified_name(words: Sequence[str], position: int) -> tuple[list[str], int]:
     """The parts of the name starting at ``words[position]`` (see :func:`unquoted`) and the position after it.
 
     The lexer reads a dotted bare name as one word (``s.t``, and ``s.`` before
     a quoted part) and a quoted part as a word of its own, so both are
     followed. ``([], position)`` when no name starts there.
     """
-    parts: List[str] = []
+    parts: list[str] = []
     while position < len(words):
         word = words[position]
         if word[:1] in _QUOTES:

@@ -17,7 +17,6 @@ which tells the table or view a key belongs to (SQLite's by default).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Set, Tuple
 
 from .describe_sqlite import owning_object
 from .keys import Owner
@@ -36,8 +35,8 @@ class SchemaDifference:
 
     kind: str
     key: str
-    expected: Optional[str]
-    live: Optional[str]
+    expected: str | None
+    live: str | None
 
     def __str__(self) -> str:
         """One line: ``missing   column agent_sessions.error (expected TEXT)``."""
@@ -51,7 +50,7 @@ class SchemaDifference:
         return f"{head} {detail}" if detail else head
 
 
-def _detail(key: str, description: Optional[str]) -> str:
+def _detail(key: str, description: str | None) -> str:
     """``description`` unless it only repeats the key's kind (``"table"`` for ``"table t"``)."""
     if description is None or key.startswith(description + " "):
         return ""
@@ -67,8 +66,8 @@ class DriftReport:
     attached to them: listed for information, they are not drift.
     """
 
-    differences: Tuple[SchemaDifference, ...]
-    unmanaged: Tuple[str, ...]
+    differences: tuple[SchemaDifference, ...]
+    unmanaged: tuple[str, ...]
 
     @property
     def has_drift(self) -> bool:
@@ -88,7 +87,7 @@ class DriftReport:
 
 
 def compare_schemas(
-    expected: Dict[str, str], live: Dict[str, str], owner: Owner = owning_object
+    expected: dict[str, str], live: dict[str, str], owner: Owner = owning_object
 ) -> DriftReport:
     """Compare two schema descriptions; pure.
 
@@ -98,8 +97,8 @@ def compare_schemas(
     only because its whole table or view is missing is not listed again.
     """
     managed = {owner(key, description) for key, description in expected.items()}
-    differences: List[SchemaDifference] = []
-    unmanaged: Set[str] = set()
+    differences: list[SchemaDifference] = []
+    unmanaged: set[str] = set()
     for key, description in expected.items():
         if key not in live:
             parent = owner(key, description)
@@ -116,7 +115,7 @@ def compare_schemas(
         else:
             unmanaged.add(parent)
 
-    def order(difference: SchemaDifference) -> Tuple[str, str]:
+    def order(difference: SchemaDifference) -> tuple[str, str]:
         description = difference.expected if difference.expected is not None else difference.live
         return owner(difference.key, description or "") or difference.key, difference.key
 

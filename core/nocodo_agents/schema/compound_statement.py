@@ -20,8 +20,6 @@ operand (``ELSE 0 END``), not after a token that calls for one
 
 from __future__ import annotations
 
-from typing import List
-
 from .lexer import IDENTIFIER, PUNCT, WORD, SqlLexError
 
 #: What to do about a body without BEGIN the splitter cannot read with certainty.
@@ -64,7 +62,7 @@ class CompoundStatement:
 
     def __init__(self, routine: str) -> None:
         self.routine = routine
-        self.stack: List[str] = []  # open blocks: BEGIN, IF, CASE, WHILE, LOOP, REPEAT, FOR, UNTIL (a REPEAT's condition), EXPR (a CASE expression)
+        self.stack: list[str] = []  # open blocks: BEGIN, IF, CASE, WHILE, LOOP, REPEAT, FOR, UNTIL (a REPEAT's condition), EXPR (a CASE expression)
         self.state = "statement"  # statement, held, simple, head (a block's condition), end (after END), closed, handler...
         self.held = ""  # a word in statement position waiting for the token after it
         self.first = self.previous = ""  # a simple statement's first and latest word

@@ -11,11 +11,12 @@ with the live one.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
+from collections.abc import Sequence
+from typing import Any, Callable
 
 from ..history import BOOKKEEPING_TABLES, as_text
-from .query import Query
 from .keys import ADOPTION_KINDS
+from .query import Query
 
 __all__ = ["describe_mysql", "mysql_objects"]
 
@@ -23,19 +24,19 @@ __all__ = ["describe_mysql", "mysql_objects"]
 _NO_CHECKS_REPORTED = (1109, 1054)
 
 
-def _server_code(error: BaseException) -> Optional[int]:
+def _server_code(error: BaseException) -> int | None:
     """The server's error code of a driver error (PyMySQL's first argument), if it has one."""
     args = getattr(error, "args", ())
     return args[0] if args and isinstance(args[0], int) else None
 
 
-def mysql_objects(query: Query, database: str, mariadb: bool) -> FrozenSet[str]:
+def mysql_objects(query: Query, database: str, mariadb: bool) -> frozenset[str]:
     """Tables, views, triggers, indexes (``index t.i``) and table columns of ``database``, as adoption compares them."""
     described, _ = describe_mysql(query, database, mariadb)
     return frozenset(key for key in described if key.partition(" ")[0] in ADOPTION_KINDS)
 
 
-def describe_mysql(query: Query, database: str, mariadb: bool) -> Tuple[Dict[str, str], Dict[str, str]]:
+def describe_mysql(query: Query, database: str, mariadb: bool) -> tuple[dict[str, str], dict[str, str]]:
     """``database``'s schema as flat ``{key: description}``, and the owning table or view of each key.
 
     Keys follow :mod:`.keys`: ``table t``, ``view v``,
@@ -44,15 +45,15 @@ def describe_mysql(query: Query, database: str, mariadb: bool) -> Tuple[Dict[str
     per table (two tables may each have an index ``i``). The history and
     journal tables are left out.
     """
-    described: Dict[str, str] = {}
-    owners: Dict[str, str] = {}
+    described: dict[str, str] = {}
+    owners: dict[str, str] = {}
 
     def put(key: str, description: str, owner: str) -> None:
         described[key] = description
         owners[key] = owner
 
     qualifier = "`" + database.replace("`", "``") + "`."  # how the server names the database in definitions
-    tables: Set[str] = set()
+    tables: set[str] = set()
     for table, kind in query(
         "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (database,)
     ):
@@ -93,10 +94,10 @@ def describe_mysql(query: Query, database: str, mariadb: bool) -> Tuple[Dict[str
         )
     return described, owners
 
-def _describe_indexes(query: Query, database: str, tables: Set[str], put: Callable[[str, str, str], None]) -> None:
+def _describe_indexes(query: Query, database: str, tables: set[str], put: Callable[[str, str, str], None]) -> None:
     """Every index but the primary key: ``[UNIQUE ]ON t (c1, c2(10) DESC)[ USING type]``."""
-    indexes: Dict[Tuple[str, str], List[str]] = {}
-    details: Dict[Tuple[str, str], Tuple[bool, str]] = {}
+    indexes: dict[tuple[str, str], list[str]] = {}
+    details: dict[tuple[str, str], tuple[bool, str]] = {}
     for table, index, non_unique, column, sub_part, collation, index_type in query(
         "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART, COLLATION, INDEX_TYPE "
         "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND INDEX_NAME != 'PRIMARY' "
@@ -119,9 +120,9 @@ def _describe_indexes(query: Query, database: str, tables: Set[str], put: Callab
         using = "" if index_type == "BTREE" else f" USING {index_type}"
         put(key, f"{'UNIQUE ' if unique else ''}ON {table} ({', '.join(columns)}){using}", f"table {table}")
 
-def _describe_foreign_keys(query: Query, database: str, tables: Set[str], put: Callable[[str, str, str], None]) -> None:
+def _describe_foreign_keys(query: Query, database: str, tables: set[str], put: Callable[[str, str, str], None]) -> None:
     """``foreign key t (c)`` -> ``REFERENCES r (rc) ON UPDATE ... ON DELETE ...``."""
-    keys: Dict[Tuple[str, str], List[Sequence[Any]]] = {}
+    keys: dict[tuple[str, str], list[Sequence[Any]]] = {}
     for row in query(
         "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, "
         "k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE "
@@ -146,7 +147,7 @@ def _describe_foreign_keys(query: Query, database: str, tables: Set[str], put: C
             f"table {table}",
         )
 
-def _describe_checks(query: Query, database: str, mariadb: bool, tables: Set[str], put: Callable[[str, str, str], None]) -> None:
+def _describe_checks(query: Query, database: str, mariadb: bool, tables: set[str], put: Callable[[str, str, str], None]) -> None:
     """``check t: expr``, as the server prints the expression (MariaDB 10.2+, MySQL 8.0.16+)."""
     if mariadb:
         sql = (  # MariaDB names checks per table (a column's check after the column)

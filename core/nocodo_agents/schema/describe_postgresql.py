@@ -11,8 +11,6 @@ is left out.
 
 from __future__ import annotations
 
-from typing import Dict, FrozenSet
-
 from ..history import HISTORY_TABLE
 from .query import Query
 
@@ -22,9 +20,9 @@ __all__ = ["describe_postgresql", "postgresql_objects"]
 _BOOKKEEPING = (HISTORY_TABLE,)
 
 
-def describe_postgresql(query: Query, schema: str) -> Dict[str, str]:
+def describe_postgresql(query: Query, schema: str) -> dict[str, str]:
     """Tables, columns, indexes and constraints of ``schema`` as flat ``{key: description}``."""
-    described: Dict[str, str] = {}
+    described: dict[str, str] = {}
     for table, column, kind, not_null, default, identity in query(
         "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
         "pg_get_expr(d.adbin, d.adrelid), a.attidentity "
@@ -65,7 +63,7 @@ def describe_postgresql(query: Query, schema: str) -> Dict[str, str]:
     return described
 
 
-def postgresql_objects(query: Query) -> FrozenSet[str]:
+def postgresql_objects(query: Query) -> frozenset[str]:
     """Tables, views, columns, indexes and triggers of ``current_schema()``, as adoption compares them."""
     objects = set()
     for name, kind in query(

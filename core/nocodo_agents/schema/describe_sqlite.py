@@ -26,7 +26,7 @@ key belongs to.
 from __future__ import annotations
 
 import sqlite3
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from ..history import HISTORY_TABLE
 from .sqlite_text import (
@@ -47,7 +47,7 @@ __all__ = ["describe_sqlite_schema", "owning_object", "sqlite_schema_objects"]
 
 
 def _column_description(
-    row: Tuple[int, str, str, int, Optional[str], int, int], primary_columns: int, text: TableText
+    row: tuple[int, str, str, int, str | None, int, int], primary_columns: int, text: TableText
 ) -> str:
     """``TEXT NOT NULL DEFAULT 'x'``... from one ``pragma_table_xinfo`` row."""
     _, name, declared, not_null, default, primary, hidden = row
@@ -71,9 +71,9 @@ def _column_description(
     return " ".join(parts) or "(no declared type)"
 
 
-def _index_columns(connection: sqlite3.Connection, index: str, sql: Optional[str]) -> Tuple[str, str]:
+def _index_columns(connection: sqlite3.Connection, index: str, sql: str | None) -> tuple[str, str]:
     """The column list of an index, ``"a, b DESC, lower(c)"``, and its ``WHERE`` condition."""
-    written: List[List[Token]] = []
+    written: list[list[Token]] = []
     where = ""
     if sql is not None:
         tokens = sql_tokens(sql)
@@ -106,21 +106,21 @@ def _index_columns(connection: sqlite3.Connection, index: str, sql: Optional[str
 
 
 def _foreign_keys(
-    connection: sqlite3.Connection, table: str, tables: Dict[str, str], text: TableText
-) -> Dict[str, str]:
+    connection: sqlite3.Connection, table: str, tables: dict[str, str], text: TableText
+) -> dict[str, str]:
     """``foreign key`` entries of one table, composite keys grouped by their id."""
-    grouped: Dict[int, List[Tuple[str, str, Optional[str], str, str, str]]] = {}
+    grouped: dict[int, list[tuple[str, str, str | None, str, str, str]]] = {}
     for fk_id, _, parent, source, target, on_update, on_delete, match in connection.execute(
         "SELECT id, seq, \"table\", \"from\", \"to\", on_update, on_delete, match "
         "FROM pragma_foreign_key_list(?) ORDER BY id, seq",
         (table,),
     ):
         grouped.setdefault(fk_id, []).append((parent, source, target, on_update, on_delete, match))
-    result: Dict[str, str] = {}
+    result: dict[str, str] = {}
     for rows in grouped.values():
         parent = tables.get(rows[0][0].lower(), rows[0][0])
         parent_columns = _columns_by_lower_name(connection, parent) if parent.lower() in tables else {}
-        targets: List[Optional[str]] = [r[2] for r in rows]
+        targets: list[str | None] = [r[2] for r in rows]
         if all(t is None for t in targets):  # REFERENCES parent: its primary key, if it exists
             primary_key = "SELECT name FROM pragma_table_info(?) WHERE pk ORDER BY pk"
             targets = [c[0] for c in connection.execute(primary_key, (parent,))]
@@ -140,15 +140,15 @@ def _foreign_keys(
     return result
 
 
-def _columns_by_lower_name(connection: sqlite3.Connection, table: str) -> Dict[str, str]:
+def _columns_by_lower_name(connection: sqlite3.Connection, table: str) -> dict[str, str]:
     return {
         row[0].lower(): row[0] for row in connection.execute("SELECT name FROM pragma_table_xinfo(?)", (table,))
     }
 
 
 def _describe_table(
-    connection: sqlite3.Connection, table: str, sql: str, tables: Dict[str, str], index_sql: Dict[str, str]
-) -> Dict[str, str]:
+    connection: sqlite3.Connection, table: str, sql: str, tables: dict[str, str], index_sql: dict[str, str]
+) -> dict[str, str]:
     """Every entry of one table: itself, its columns, CHECKs, indexes and foreign keys."""
     name = key_name(table)
     tokens = sql_tokens(sql)
@@ -190,7 +190,7 @@ def _describe_table(
     return entries
 
 
-def describe_sqlite_schema(connection: sqlite3.Connection) -> Dict[str, str]:
+def describe_sqlite_schema(connection: sqlite3.Connection) -> dict[str, str]:
     """The main schema of ``connection`` as ``{key: description}``, normalized.
 
     SQLite's internal objects (``sqlite_%``) and the history table
@@ -204,7 +204,7 @@ def describe_sqlite_schema(connection: sqlite3.Connection) -> Dict[str, str]:
     ).fetchall()
     tables = {name.lower(): name for kind, name, _ in rows if kind == "table"}
     index_sql = {name: sql for kind, name, sql in rows if kind == "index" and sql is not None}
-    schema: Dict[str, str] = {}
+    schema: dict[str, str] = {}
     for kind, name, sql in rows:
         if kind == "table":
             schema.update(_describe_table(connection, name, sql or "", tables, index_sql))
@@ -213,7 +213,7 @@ def describe_sqlite_schema(connection: sqlite3.Connection) -> Dict[str, str]:
     return schema
 
 
-def owning_object(key: str, description: str) -> Optional[str]:
+def owning_object(key: str, description: str) -> str | None:
     """The key of the table or view that the entry ``key: description`` belongs to.
 
     ``"column agent_sessions.status"`` -> ``"table agent_sessions"``; a table
@@ -241,11 +241,11 @@ def owning_object(key: str, description: str) -> Optional[str]:
     return f"{'view' if kind == 'trigger' and instead else 'table'} {key_name(owner)}"
 
 
-def _first_name(tokens: Sequence[Token]) -> Optional[str]:
+def _first_name(tokens: Sequence[Token]) -> str | None:
     return name_of(tokens[0]) if tokens else None
 
 
-def sqlite_schema_objects(connection: sqlite3.Connection) -> FrozenSet[str]:
+def sqlite_schema_objects(connection: sqlite3.Connection) -> frozenset[str]:
     """Tables, indexes, views, triggers and table columns of a SQLite database, as adoption compares them.
 
     Keys as in :mod:`.keys` (``table t``, ``index i``, ``column t.c``...),

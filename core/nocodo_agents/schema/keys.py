@@ -39,7 +39,7 @@ Owner = Callable[[str, str], Optional[str]]
 ADOPTION_KINDS = ("table", "view", "column", "index", "trigger")
 
 
-def table_prefixed_owner(key: str, description: str) -> Optional[str]:
+def table_prefixed_owner(key: str, description: str) -> str | None:
     """PostgreSQL's owner: ``column t.c``, ``index t.i``, ``constraint t.n`` belong to ``table t``; a table to itself."""
     kind, _, rest = key.partition(" ")
     if kind == "table":

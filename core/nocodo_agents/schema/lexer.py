@@ -33,8 +33,10 @@ dollar quote or comment) raises :class:`SqlLexError` at its offset.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Dict, Iterator, NamedTuple, Optional, Pattern, Tuple
+from re import Pattern
+from typing import NamedTuple
 
 #: Token kinds.
 WORD = "word"  #: keywords, names, numbers, ``@var``, ``@@sys.var``, ``$1``
@@ -83,23 +85,23 @@ class SqlSyntax:
     dialect: str
     backslash_escapes: bool = False
     ansi_quotes: bool = False
-    server_version: Optional[int] = None
+    server_version: int | None = None
     mariadb: bool = True
     oracle: bool = False
 
     @classmethod
-    def default(cls, dialect: str) -> "SqlSyntax":
+    def default(cls, dialect: str) -> SqlSyntax:
         """How the runner has the server read migrations (MySQL: backslash escapes, no ANSI_QUOTES; PostgreSQL: standard strings)."""
         return cls(dialect, backslash_escapes=dialect == "mysql")
 
-    def with_sql_mode(self, sql_mode: str) -> "SqlSyntax":
+    def with_sql_mode(self, sql_mode: str) -> SqlSyntax:
         """This syntax under MySQL ``sql_mode`` (comma-separated flags)."""
         flags = {flag.strip().upper() for flag in sql_mode.split(",")}
         return replace(
             self, backslash_escapes="NO_BACKSLASH_ESCAPES" not in flags, ansi_quotes=bool(flags & _ANSI_QUOTES_MODES), oracle="ORACLE" in flags
         )
 
-    def runs(self, version: Optional[int], mariadb_only: bool) -> bool:
+    def runs(self, version: int | None, mariadb_only: bool) -> bool:
         """Whether the server runs the text of an executable comment numbered ``version`` (``None``: unnumbered)."""
         if mariadb_only and not self.mariadb:
             return False
@@ -110,7 +112,7 @@ class SqlSyntax:
         return version <= self.server_version
 
 
-def mysql_version_id(server_info: str) -> Tuple[Optional[int], bool]:
+def mysql_version_id(server_info: str) -> tuple[int | None, bool]:
     """``(version id, is MariaDB)`` from a MySQL handshake version (``5.5.5-10.11.19-MariaDB`` -> ``(101119, True)``)."""
     mariadb = "mariadb" in server_info.lower()
     if mariadb and server_info.startswith("5.5.5-"):
@@ -130,7 +132,7 @@ class Token(NamedTuple):
     end: int
 
 
-_QUOTED: Dict[Tuple[str, bool], Pattern[str]] = {}
+_QUOTED: dict[tuple[str, bool], Pattern[str]] = {}
 
 
 def _quoted(quote: str, backslash: bool) -> Pattern[str]:
@@ -254,7 +256,7 @@ def _block(sql: str, position: int, syntax: SqlSyntax, in_exec: bool) -> Token:
     return Token(COMMENT, position, len(sql) if close < 0 else close + 2)
 
 
-def _comment_end(sql: str, start: int, nesting: Optional[int]) -> int:
+def _comment_end(sql: str, start: int, nesting: int | None) -> int:
     """Index just past the block comment opening at ``start``, with ``nesting`` levels of ``/* */`` inside (``None``: any)."""
     depth, position = 1, start + 2
     while True:

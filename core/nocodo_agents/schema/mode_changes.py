@@ -11,7 +11,6 @@ the text does not say (``SET sql_mode = CONCAT(...)``).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Dict, List, Optional, Tuple
 
 from .lexer import IDENTIFIER, PUNCT, STRING, WORD, SqlSyntax
 
@@ -19,9 +18,9 @@ from .lexer import IDENTIFIER, PUNCT, STRING, WORD, SqlSyntax
 _UNREADABLE = SqlSyntax("unreadable")
 
 
-def _assignments(code: List[Tuple[str, str]]) -> List[List[Tuple[str, str]]]:
+def _assignments(code: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
     """The comma-separated assignments of a ``SET`` (commas inside parentheses belong to values)."""
-    found: List[List[Tuple[str, str]]] = [[]]
+    found: list[list[tuple[str, str]]] = [[]]
     depth = 0
     for kind, text in code:
         if kind == PUNCT and text == "(":
@@ -35,7 +34,7 @@ def _assignments(code: List[Tuple[str, str]]) -> List[List[Tuple[str, str]]]:
     return [a for a in found if a]
 
 
-def _assigned(assignment: List[Tuple[str, str]]) -> Tuple[Optional[str], List[Tuple[str, str]]]:
+def _assigned(assignment: list[tuple[str, str]]) -> tuple[str | None, list[tuple[str, str]]]:
     """``(variable, value tokens)`` of one ``SET`` assignment (``SESSION x = v`` gives ``"x"``), or ``(None, [])``."""
     texts = [text for _, text in assignment]
     scope = texts[0].upper() if texts else ""
@@ -48,7 +47,7 @@ def _assigned(assignment: List[Tuple[str, str]]) -> Tuple[Optional[str], List[Tu
     return name.strip("`"), assignment[position + 2 :]
 
 
-def _mode_source(value: List[Tuple[str, str]]) -> Optional[str]:
+def _mode_source(value: list[tuple[str, str]]) -> str | None:
     """``"current"`` if ``value`` is the session's own sql_mode (``@@sql_mode``, ``@@SESSION.sql_mode``)."""
     if len(value) == 1 and value[0][0] == WORD:
         name = value[0][1].lower()
@@ -62,7 +61,7 @@ def _unquote(literal: str) -> str:
     return literal[1:-1].replace(quote * 2, quote)
 
 
-def mysql_set(syntax: SqlSyntax, saved: Dict[str, SqlSyntax], code: List[Tuple[str, str]]) -> Optional[SqlSyntax]:
+def mysql_set(syntax: SqlSyntax, saved: dict[str, SqlSyntax], code: list[tuple[str, str]]) -> SqlSyntax | None:
     """The syntax after a MySQL ``SET`` (``code``: its tokens): ``None`` if unchanged, :data:`_UNREADABLE` if the text does not say.
 
     ``saved`` maps user variables holding a saved ``sql_mode`` (``SET @OLD_SQL_MODE = @@SQL_MODE``) to the
@@ -96,7 +95,7 @@ def mysql_set(syntax: SqlSyntax, saved: Dict[str, SqlSyntax], code: List[Tuple[s
     return current if changed and current != syntax else None
 
 
-def postgresql_set(syntax: SqlSyntax, code: List[Tuple[str, str]]) -> Optional[SqlSyntax]:
+def postgresql_set(syntax: SqlSyntax, code: list[tuple[str, str]]) -> SqlSyntax | None:
     """The syntax after a PostgreSQL ``SET [LOCAL] standard_conforming_strings``: ``None`` if unchanged, :data:`_UNREADABLE` if unreadable."""
     words = [text.upper() if kind == WORD else text for kind, text in code]
     position = 2 if words[1:2] in (["LOCAL"], ["SESSION"]) else 1

@@ -35,7 +35,8 @@ refusing only stops the check, never touches anything.
 
 from __future__ import annotations
 
-from typing import Callable, FrozenSet, Iterator, List, Optional, Tuple
+from collections.abc import Iterator
+from typing import Callable
 
 from .lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, IDENTIFIER, WORD, SqlLexError, SqlSyntax, Token, tokens
 
@@ -82,10 +83,10 @@ class ReplayScope:
     it is asked once, and only if a statement names something qualified.
     """
 
-    def __init__(self, scratch: str, databases: Callable[[], FrozenSet[str]]) -> None:
+    def __init__(self, scratch: str, databases: Callable[[], frozenset[str]]) -> None:
         self.scratch = scratch.lower()
         self._databases = databases
-        self._known: Optional[FrozenSet[str]] = None
+        self._known: frozenset[str] | None = None
 
     def action(self, statement: str) -> str:
         """:data:`RUN` or :data:`SKIP`; raises :class:`ReplayRefused` for a statement reaching beyond the scratch."""
@@ -100,7 +101,7 @@ class ReplayScope:
                 raise ReplayRefused(reason)
         return RUN
 
-    def _refusal(self, words: List[Tuple[str, str]]) -> Optional[str]:
+    def _refusal(self, words: list[tuple[str, str]]) -> str | None:
         """Why one reading of a statement must not run, or ``None``."""
         upper = [text.upper() if kind == WORD else "" for kind, text in words]
         first, second = (upper + ["", ""])[:2]
@@ -129,14 +130,14 @@ class ReplayScope:
                 )
         return None
 
-    def databases(self) -> FrozenSet[str]:
+    def databases(self) -> frozenset[str]:
         """The server's databases other than the scratch one, lower-cased (asked once)."""
         if self._known is None:
             self._known = frozenset(name.lower() for name in self._databases()) - {self.scratch}
         return self._known
 
 
-def _skipped(first_words: List[str]) -> bool:
+def _skipped(first_words: list[str]) -> bool:
     """Whether a statement starting with ``first_words`` (upper-cased) is left out of the replay."""
     if not first_words:
         return True
@@ -149,7 +150,7 @@ def _skipped(first_words: List[str]) -> bool:
     return first in ("CREATE", "ALTER", "DROP", "RENAME") and bool(rest) and rest[0] in _ACCOUNT_OBJECTS
 
 
-def _readings(statement: str) -> Iterator[List[Tuple[str, str]]]:
+def _readings(statement: str) -> Iterator[list[tuple[str, str]]]:
     """The statement's code tokens ``(kind, text)`` under each mode it can be read in (the runner's first)."""
     for backslash, ansi in _MODES:
         syntax = SqlSyntax("mysql", backslash_escapes=backslash, ansi_quotes=ansi)
@@ -160,18 +161,18 @@ def _readings(statement: str) -> Iterator[List[Tuple[str, str]]]:
         yield found
 
 
-def _token(statement: str, token: Token) -> Tuple[str, str]:
+def _token(statement: str, token: Token) -> tuple[str, str]:
     return token.kind, statement[token.start : token.end]
 
 
-def _parts(kind: str, text: str) -> List[str]:
+def _parts(kind: str, text: str) -> list[str]:
     """A name token's parts, dots kept as their own items (``live.t`` -> ``live``, ``.``, ``t``); ``[]`` if not a name."""
     if kind == IDENTIFIER:
         quote = text[0]
         return [text[1:-1].replace(quote * 2, quote)]
     if kind != WORD or text.startswith("@") or text[:1].isdigit() and text.split(".")[0].isdigit():
         return []
-    parts: List[str] = []
+    parts: list[str] = []
     for index, part in enumerate(text.split(".")):
         if index:
             parts.append(".")
@@ -180,10 +181,10 @@ def _parts(kind: str, text: str) -> List[str]:
     return parts
 
 
-def _qualifiers(words: List[Tuple[str, str]]) -> Iterator[Tuple[str, str]]:
+def _qualifiers(words: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
     """``(qualifier, dotted name as written)`` for every name with a first part and a dot after it."""
-    items: List[Optional[str]] = []  # name parts, "." for a dot, None for anything else
-    texts: List[str] = []
+    items: list[str | None] = []  # name parts, "." for a dot, None for anything else
+    texts: list[str] = []
     for kind, text in words:
         parts = _parts(kind, text)
         if parts:

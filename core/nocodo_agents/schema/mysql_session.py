@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Dict, List, Optional, Protocol, Set, Tuple
+from typing import Protocol
 
 from .code_words import code_words, first_word
 
@@ -41,7 +41,7 @@ class StatementRunner(Protocol):
         """Run one statement of a migration."""
 
 
-def classify_mysql_set(words: List[str], upper: List[str]) -> Tuple[Optional[str], str, Tuple[str, ...]]:
+def classify_mysql_set(words: list[str], upper: list[str]) -> tuple[str | None, str, tuple[str, ...]]:
     """``(refused kind, subject, session variables assigned)`` of a MySQL ``SET`` statement."""
     head = upper[1] if len(upper) > 1 else ""
     after = upper[2] if len(upper) > 2 else ""
@@ -54,7 +54,7 @@ def classify_mysql_set(words: List[str], upper: List[str]) -> Tuple[Optional[str
         return None, "", ()
     if head in _GLOBAL_SCOPES and after == "TRANSACTION":
         return None, "", ()
-    variables: List[str] = []
+    variables: list[str] = []
     for assignment in _assignments(words[1:]):
         for name in _charset_variables(assignment) or (_session_variable(assignment),):
             if name is None or name in _TRANSACTION_MODE:
@@ -66,7 +66,7 @@ def classify_mysql_set(words: List[str], upper: List[str]) -> Tuple[Optional[str
     return None, "", tuple(variables)
 
 
-def _charset_variables(assignment: List[str]) -> Tuple[str, ...]:
+def _charset_variables(assignment: list[str]) -> tuple[str, ...]:
     """The variables ``NAMES x`` / ``CHARACTER SET x`` / ``CHARSET x`` assign (none for another assignment)."""
     upper = [w.upper() for w in assignment[:2]]
     if upper[1:2] in (["="], [":="]):
@@ -76,9 +76,9 @@ def _charset_variables(assignment: List[str]) -> Tuple[str, ...]:
     return ()
 
 
-def _assignments(words: List[str]) -> List[List[str]]:
+def _assignments(words: list[str]) -> list[list[str]]:
     """The comma-separated assignments of a ``SET`` (commas inside parentheses belong to values)."""
-    found: List[List[str]] = [[]]
+    found: list[list[str]] = [[]]
     depth = 0
     for token in words:
         if token == "(":
@@ -92,7 +92,7 @@ def _assignments(words: List[str]) -> List[List[str]]:
     return [a for a in found if a]
 
 
-def _session_variable(assignment: List[str]) -> Optional[str]:
+def _session_variable(assignment: list[str]) -> str | None:
     """The session system variable one assignment sets (lower case), or ``None`` (a user or global variable)."""
     scope = "SESSION"
     position = 0
@@ -114,7 +114,7 @@ def _session_variable(assignment: List[str]) -> Optional[str]:
     return name.strip("`").lower()
 
 
-def session_variables(statement: str, dialect: str) -> Tuple[str, ...]:
+def session_variables(statement: str, dialect: str) -> tuple[str, ...]:
     """The MySQL session system variables ``statement`` assigns (none on other dialects, or if it is refused)."""
     if dialect != "mysql" or first_word(statement, dialect) != "SET":
         return ()
@@ -141,11 +141,11 @@ class SessionVariableGuard:
     def __init__(self, dialect: StatementRunner) -> None:
         self.dialect = dialect
         #: variable -> the user variable holding its value from before the migration.
-        self._saved: Dict[str, str] = {}
+        self._saved: dict[str, str] = {}
         #: Variables a statement of the migration has changed, in the order they were first saved.
-        self._changed: List[str] = []
+        self._changed: list[str] = []
         #: Variables that have no session value to save (see :meth:`_save`).
-        self._unsaved: Set[str] = set()
+        self._unsaved: set[str] = set()
 
     def execute(self, statement: str) -> None:
         """Run one statement of the migration, saving the session variables it assigns first."""
@@ -156,7 +156,7 @@ class SessionVariableGuard:
         self.dialect.execute(statement)
         self._changed.extend(name for name in assigned if name in self._saved and name not in self._changed)
 
-    def _save(self, names: List[str]) -> None:
+    def _save(self, names: list[str]) -> None:
         """Copy ``names`` into user variables: together, or one by one if that fails.
 
         A variable without a session value (MariaDB sets a global-only one

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 __all__ = ["Query"]
 
 #: The dialect's way to send one statement: ``query(sql, params)`` -> its rows (counted as one statement).
-Query = Callable[[str, Sequence[Any]], List[Any]]
+Query = Callable[[str, Sequence[Any]], list[Any]]

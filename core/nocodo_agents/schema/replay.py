@@ -23,8 +23,10 @@ order, but for agent requirements):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import ContextManager, Dict, FrozenSet, List, Optional, Protocol, Sequence, Set, Tuple, Type
+from typing import Protocol
 
 from ..adoption import Footprint
 from ..errors import SchemaReplayError, migration_facts
@@ -37,7 +39,7 @@ __all__ = ["Scratch", "Touched", "footprints", "replay", "replay_migration"]
 class Touched:
     """The bare names of the existing objects a migration writes to, alters or drops; ``None`` if unknown."""
 
-    names: Optional[Set[str]]
+    names: set[str] | None
 
 
 class Scratch(Protocol):
@@ -46,18 +48,18 @@ class Scratch(Protocol):
     #: Where the replay runs, as :class:`SchemaReplayError` says it (``"an empty in-memory SQLite database"``).
     where: str
     #: The errors a replayed statement fails with (the driver's).
-    failures: Tuple[Type[BaseException], ...]
+    failures: tuple[type[BaseException], ...]
 
-    def statements(self, planned: PlannedMigration) -> List[str]:
+    def statements(self, planned: PlannedMigration) -> list[str]:
         """The migration's SQL for this dialect, as it is replayed here, split into statements."""
 
     def execute(self, statement: str) -> None:
         """Run one replayed statement."""
 
-    def describe(self) -> Dict[str, str]:
+    def describe(self) -> dict[str, str]:
         """The scratch schema as drift compares it (``{key: description}``)."""
 
-    def objects(self) -> FrozenSet[str]:
+    def objects(self) -> frozenset[str]:
         """The scratch schema's objects as adoption compares them (``table t``, ``column t.c``...)."""
 
     def mark(self) -> None:
@@ -69,7 +71,7 @@ class Scratch(Protocol):
     def release(self) -> bool:
         """Keep what ran since :meth:`mark`; ``False`` if the scratch state is unknown from here on."""
 
-    def watch(self, statements: List[str]) -> ContextManager[Touched]:
+    def watch(self, statements: list[str]) -> AbstractContextManager[Touched]:
         """While ``statements`` run inside it: the existing objects they touch."""
 
 
@@ -88,7 +90,7 @@ def replay_migration(scratch: Scratch, planned: PlannedMigration, statements: Se
             ) from error
 
 
-def replay(scratch: Scratch, applied: Sequence[PlannedMigration]) -> Dict[str, str]:
+def replay(scratch: Scratch, applied: Sequence[PlannedMigration]) -> dict[str, str]:
     """The schema ``applied`` produce when replayed in the order given on ``scratch``, described.
 
     The runner gives them in the order a fresh database gets them: version
@@ -99,7 +101,7 @@ def replay(scratch: Scratch, applied: Sequence[PlannedMigration]) -> Dict[str, s
     return scratch.describe()
 
 
-def footprints(scratch: Scratch, pending: Sequence[PlannedMigration]) -> Dict[int, Footprint]:
+def footprints(scratch: Scratch, pending: Sequence[PlannedMigration]) -> dict[int, Footprint]:
     """What each of ``pending`` (in version order) creates and touches, replayed one after another on ``scratch``.
 
     A migration whose SQL cannot be produced, split or run there has no
@@ -107,7 +109,7 @@ def footprints(scratch: Scratch, pending: Sequence[PlannedMigration]) -> Dict[in
     whose touched objects cannot be told (:class:`Touched` ``names`` is
     ``None``). Either way adoption counts it as one it cannot judge.
     """
-    result: Dict[int, Footprint] = {}
+    result: dict[int, Footprint] = {}
     before = scratch.objects()
     for planned in pending:
         scratch.mark()

@@ -21,16 +21,14 @@ server ends the statement, and the migration is refused before anything runs.
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 from .compound_statement import OPENERS, WRAP_ADVICE, CompoundStatement, RoutineBodyError
+from .lexer import IDENTIFIER, PUNCT, STRING, WORD
 
 #: What to do about a stored program written under sql_mode ORACLE.
 ORACLE_ADVICE = (
     "Create the stored program in MariaDB's default syntax (without ORACLE in sql_mode; it still runs when called "
     "from a session in ORACLE mode), with its body in BEGIN ... END"
 )
-from .lexer import IDENTIFIER, PUNCT, STRING, WORD
 
 __all__ = ["ORACLE_ADVICE", "WRAP_ADVICE", "RoutineBody", "RoutineBodyError", "oracle_program"]
 
@@ -77,14 +75,14 @@ class RoutineBody:
         self.phase = "header"
         self.parens = 0
         self.params_read = False  # a procedure's or function's parameter list was read
-        self.words: List[str] = []  # the header's latest words at parenthesis depth 0
-        self.held: Optional[str] = None  # a word waiting for the token after it (a label if `:`)
+        self.words: list[str] = []  # the header's latest words at parenthesis depth 0
+        self.held: str | None = None  # a word waiting for the token after it (a label if `:`)
         self.returns = False  # a function's RETURNS was read
         self.named = False  # a trigger's FOLLOWS/PRECEDES name was read
-        self.block: Optional[CompoundStatement] = None
+        self.block: CompoundStatement | None = None
 
     @classmethod
-    def block(cls) -> "RoutineBody":
+    def block(cls) -> RoutineBody:
         """A compound statement outside a routine (MariaDB's ``BEGIN NOT ATOMIC ... END``, ``IF ... END IF``...), fed from its first word."""
         body = cls("BLOCK")
         body.phase = "start"

@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, Type
+from typing import Any, Callable
 
 from ..adoption import Footprint
 from ..errors import DatabaseAccessError
 from ..planning import PlannedMigration
 from .compare import DriftReport, compare_schemas
 from .describe_mysql import describe_mysql, mysql_objects
-from .query import Query
 from .mysql_replay_scope import SKIP, ReplayRefused, ReplayScope
 from .mysql_session import SessionVariableGuard
+from .query import Query
 from .replay import Touched, footprints, replay
 from .touched import touched_names
 
@@ -51,13 +52,13 @@ class MySQLAccess:
 
     query: Query
     run: Callable[..., Any]
-    split: Callable[[str], List[str]]
+    split: Callable[[str], list[str]]
     use: Callable[[str], None]
     database: str
     mariadb: bool
     location: str
-    failures: Tuple[Type[BaseException], ...]
-    refusal: Callable[[BaseException], Optional[str]]
+    failures: tuple[type[BaseException], ...]
+    refusal: Callable[[BaseException], str | None]
 
 
 class _Runner:
@@ -82,11 +83,11 @@ class MySQLScratch:
         self.failures = access.failures + (ReplayRefused,)
         self.scope = ReplayScope(name, self._databases)
         #: The owning table or view of each key :meth:`describe` gave.
-        self.owners: Dict[str, str] = {}
+        self.owners: dict[str, str] = {}
         # SET FOREIGN_KEY_CHECKS... replayed must not stay on the caller's session
         self.session = SessionVariableGuard(_Runner(access.run))
 
-    def statements(self, planned: PlannedMigration) -> List[str]:
+    def statements(self, planned: PlannedMigration) -> list[str]:
         return self.access.split(planned.sql("mysql"))
 
     def execute(self, statement: str) -> None:
@@ -95,17 +96,17 @@ class MySQLScratch:
             return
         self.session.execute(statement)
 
-    def _databases(self) -> FrozenSet[str]:
+    def _databases(self) -> frozenset[str]:
         """The names of the databases this user sees on the server."""
         rows = self.access.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA", ())
         return frozenset(_text(row[0]) for row in rows)
 
-    def describe(self) -> Dict[str, str]:
+    def describe(self) -> dict[str, str]:
         self.session.restore(quietly=True)
         described, self.owners = describe_mysql(self.access.query, self.name, self.access.mariadb)
         return described
 
-    def objects(self) -> FrozenSet[str]:
+    def objects(self) -> frozenset[str]:
         self.session.restore(quietly=True)
         return mysql_objects(self.access.query, self.name, self.access.mariadb)
 
@@ -119,13 +120,13 @@ class MySQLScratch:
         return True
 
     @contextmanager
-    def watch(self, statements: List[str]) -> Iterator[Touched]:
+    def watch(self, statements: list[str]) -> Iterator[Touched]:
         names = touched_names(statements, "mysql")
         yield Touched(None if names is None else set(names))
 
 
 @contextmanager
-def mysql_scratch(access: MySQLAccess, purpose: Tuple[str, str, str]) -> Iterator[MySQLScratch]:
+def mysql_scratch(access: MySQLAccess, purpose: tuple[str, str, str]) -> Iterator[MySQLScratch]:
     """A scratch database, current while the block runs, dropped afterwards.
 
     ``purpose``: the check, what it replays, and the command to run as
@@ -179,7 +180,7 @@ def mysql_drift(access: MySQLAccess, applied: Sequence[PlannedMigration]) -> Dri
     return compare_schemas(expected, live, owner=lambda key, _description: owner_of.get(key))
 
 
-def mysql_footprints(access: MySQLAccess, pending: Sequence[PlannedMigration]) -> Dict[int, Footprint]:
+def mysql_footprints(access: MySQLAccess, pending: Sequence[PlannedMigration]) -> dict[int, Footprint]:
     """What each of ``pending`` creates and touches, its MySQL SQL replayed in a scratch database."""
     with mysql_scratch(access, ("adoption check", "pending migrations", "migrate")) as scratch:
         return footprints(scratch, pending)

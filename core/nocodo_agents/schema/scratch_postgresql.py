@@ -15,9 +15,10 @@ advance would stay advanced after the rollback.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Sequence
+from typing import Any, Callable
 
 from ..adoption import Footprint
 from ..planning import PlannedMigration
@@ -46,7 +47,7 @@ class PostgreSQLAccess:
 
     query: Query
     run: Callable[..., Any]
-    split: Callable[[str], List[str]]
+    split: Callable[[str], list[str]]
     in_transaction: bool
 
 
@@ -60,7 +61,7 @@ class PostgreSQLScratch:
         self.name = name
         self.where = f"a scratch schema ({name}, rolled back)"
 
-    def statements(self, planned: PlannedMigration) -> List[str]:
+    def statements(self, planned: PlannedMigration) -> list[str]:
         sql = planned.sql("postgresql")
         if not planned.migration.transactional:  # replayed in a transaction: same schema effect
             sql = without_concurrently(sql)
@@ -71,10 +72,10 @@ class PostgreSQLScratch:
             return  # changes rows only (see _ROW_CHANGES)
         self.access.run(statement)
 
-    def describe(self) -> Dict[str, str]:
+    def describe(self) -> dict[str, str]:
         return describe_postgresql(self.access.query, self.name)
 
-    def objects(self) -> FrozenSet[str]:
+    def objects(self) -> frozenset[str]:
         return postgresql_objects(self.access.query)  # current_schema() is the scratch schema
 
     def mark(self) -> None:
@@ -90,7 +91,7 @@ class PostgreSQLScratch:
         return True
 
     @contextmanager
-    def watch(self, statements: List[str]) -> Iterator[Touched]:
+    def watch(self, statements: list[str]) -> Iterator[Touched]:
         names = touched_names(statements, "postgresql")
         yield Touched(None if names is None else set(names))
 
@@ -122,7 +123,7 @@ def postgresql_drift(access: PostgreSQLAccess, applied: Sequence[PlannedMigratio
     return compare_schemas(expected, live, owner=table_prefixed_owner)
 
 
-def postgresql_footprints(access: PostgreSQLAccess, pending: Sequence[PlannedMigration]) -> Dict[int, Footprint]:
+def postgresql_footprints(access: PostgreSQLAccess, pending: Sequence[PlannedMigration]) -> dict[int, Footprint]:
     """What each of ``pending`` creates and touches, its PostgreSQL SQL replayed in a scratch schema."""
     with postgresql_scratch(access) as scratch:
         return footprints(scratch, pending)
@@ -130,7 +131,7 @@ def postgresql_footprints(access: PostgreSQLAccess, pending: Sequence[PlannedMig
 
 def without_concurrently(sql: str) -> str:
     """``sql`` without the keyword ``CONCURRENTLY`` (as a word only: strings, comments and quoted names are kept)."""
-    cut: List[Sequence[int]] = []
+    cut: list[Sequence[int]] = []
     try:
         for token in tokens(sql, SqlSyntax.default("postgresql")):
             if token.kind == WORD and sql[token.start : token.end].upper() == "CONCURRENTLY":

@@ -8,8 +8,8 @@ drops (SQLite's own tables left out).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence
 
 from ..adoption import Footprint
 from ..planning import PlannedMigration
@@ -42,16 +42,16 @@ class SQLiteScratch:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
 
-    def statements(self, planned: PlannedMigration) -> List[str]:
+    def statements(self, planned: PlannedMigration) -> list[str]:
         return split_sqlite_statements(planned.sql("sqlite"))
 
     def execute(self, statement: str) -> None:
         self.connection.execute(statement)
 
-    def describe(self) -> Dict[str, str]:
+    def describe(self) -> dict[str, str]:
         return describe_sqlite_schema(self.connection)
 
-    def objects(self) -> FrozenSet[str]:
+    def objects(self) -> frozenset[str]:
         return sqlite_schema_objects(self.connection)
 
     def mark(self) -> None:
@@ -73,11 +73,11 @@ class SQLiteScratch:
         return True
 
     @contextmanager
-    def watch(self, statements: List[str]) -> Iterator[Touched]:
+    def watch(self, statements: list[str]) -> Iterator[Touched]:
         """SQLite's authorizer names what the statements touch, while they run."""
         touched = Touched(set())
 
-        def authorize(action: int, first: Optional[str], second: Optional[str], _db: Optional[str], _trigger: Optional[str]) -> int:
+        def authorize(action: int, first: str | None, second: str | None, _db: str | None, _trigger: str | None) -> int:
             position = _CHANGES.get(action)
             if position is not None and touched.names is not None:
                 name = (first, second)[position]
@@ -102,7 +102,7 @@ def sqlite_scratch() -> Iterator[SQLiteScratch]:
         connection.close()
 
 
-def expected_sqlite_schema(applied: Sequence[PlannedMigration]) -> Dict[str, str]:
+def expected_sqlite_schema(applied: Sequence[PlannedMigration]) -> dict[str, str]:
     """The schema ``applied`` produce, replayed in version order on a scratch in-memory SQLite database.
 
     Raises :class:`~nocodo_agents.SchemaReplayError` if a statement fails, and
@@ -122,7 +122,7 @@ def sqlite_schema_drift(connection: sqlite3.Connection, applied: Sequence[Planne
     return compare_schemas(expected_sqlite_schema(applied), describe_sqlite_schema(connection))
 
 
-def sqlite_footprints(pending: Sequence[PlannedMigration]) -> Dict[int, Footprint]:
+def sqlite_footprints(pending: Sequence[PlannedMigration]) -> dict[int, Footprint]:
     """What each of ``pending`` creates and touches, from its SQLite SQL replayed on a scratch database."""
     with sqlite_scratch() as scratch:
         return footprints(scratch, pending)

@@ -49,12 +49,12 @@ through dynamic SQL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
 
+from .code_words import code_words, first_word, qualified_name
 from .mysql_session import SessionVariableGuard, classify_mysql_set, session_variables
 from .session_reasons import ADVICE, REASONS
-from .code_words import code_words, first_word, qualified_name
 
 __all__ = ["ADVICE", "REASONS", "SessionChange", "SessionVariableGuard", "find_session_change", "session_variables"]
 
@@ -97,13 +97,13 @@ class SessionChange:
         return ADVICE[self.kind]
 
 
-def find_session_change(statements: Sequence[str], dialect: str, *, transactional: bool = True) -> Optional[SessionChange]:
+def find_session_change(statements: Sequence[str], dialect: str, *, transactional: bool = True) -> SessionChange | None:
     """The first statement of ``statements`` (split for ``dialect``) whose session change the runner cannot undo.
 
     Temporary objects are followed in order: one created and dropped by the
     same statement list passes; one left behind is reported at its CREATE.
     """
-    temporary: Dict[str, Tuple[int, str]] = {}
+    temporary: dict[str, tuple[int, str]] = {}
     watched = _WATCHED.get(dialect, frozenset())
     for index, statement in enumerate(statements):
         first = first_word(statement, dialect)
@@ -132,7 +132,7 @@ def find_session_change(statements: Sequence[str], dialect: str, *, transactiona
     return None
 
 
-def _classify(words: List[str], dialect: str, transactional: bool) -> Tuple[Optional[str], str]:
+def _classify(words: list[str], dialect: str, transactional: bool) -> tuple[str | None, str]:
     """``(kind, subject)`` of one statement's tokens; ``(None, "")`` if the runner allows (or restores) it."""
     upper = [w.upper() for w in words]
     first, second = upper[0], upper[1] if len(upper) > 1 else ""
@@ -163,7 +163,7 @@ def _classify(words: List[str], dialect: str, transactional: bool) -> Tuple[Opti
     return None, ""
 
 
-def _postgresql_set(words: List[str], upper: List[str]) -> Tuple[Optional[str], str]:
+def _postgresql_set(words: list[str], upper: list[str]) -> tuple[str | None, str]:
     second = upper[1] if len(upper) > 1 else ""
     if second in ("LOCAL", "TRANSACTION", "CONSTRAINTS"):
         return None, ""
@@ -179,13 +179,13 @@ def _postgresql_set(words: List[str], upper: List[str]) -> Tuple[Optional[str], 
     return "pg_set", named[0] if named else ""
 
 
-def _sets_config_for_session(words: List[str]) -> bool:
+def _sets_config_for_session(words: list[str]) -> bool:
     """Whether a statement calls ``set_config(name, value, is_local)`` with anything but a literal ``true``."""
     for position, word in enumerate(words[:-1]):
         if word.lower().rpartition(".")[2] != "set_config" or words[position + 1] != "(":
             continue
         depth = 0
-        last_argument: List[str] = []
+        last_argument: list[str] = []
         for token in words[position + 1 :]:
             if token == "(":
                 depth += 1
@@ -204,7 +204,7 @@ def _sets_config_for_session(words: List[str]) -> bool:
     return False
 
 
-def _sqlite_pragma(words: List[str], transactional: bool) -> Tuple[Optional[str], str]:
+def _sqlite_pragma(words: list[str], transactional: bool) -> tuple[str | None, str]:
     if len(words) < 2:
         return None, ""
     parts, after = qualified_name(words, 1)  # main.foreign_keys, "main"."foreign_keys"...
@@ -218,7 +218,7 @@ def _sqlite_pragma(words: List[str], transactional: bool) -> Tuple[Optional[str]
     return "sqlite_pragma", name
 
 
-def _temporary_object(words: List[str], dialect: str) -> Optional[str]:
+def _temporary_object(words: list[str], dialect: str) -> str | None:
     """The name of the temporary object a ``CREATE`` statement makes (see :func:`_object_name`), if it makes one."""
     upper = [w.upper() for w in words]
     position = 1
@@ -244,7 +244,7 @@ def _temporary_object(words: List[str], dialect: str) -> Optional[str]:
     return _object_name(parts)
 
 
-def _dropped(words: List[str]) -> List[str]:
+def _dropped(words: list[str]) -> list[str]:
     """The names a ``DROP [TEMPORARY] TABLE|VIEW|TRIGGER|SEQUENCE [IF EXISTS] a, b`` drops."""
     upper = [w.upper() for w in words]
     position = 1
@@ -269,14 +269,14 @@ def _dropped(words: List[str]) -> List[str]:
     return names
 
 
-def _object_name(parts: List[str]) -> str:
+def _object_name(parts: list[str]) -> str:
     """An object's name without a ``temp.`` / ``pg_temp.`` schema (a name in another schema keeps its own)."""
     if len(parts) > 1 and parts[-2].lower() not in _TEMP_SCHEMAS:
         return ".".join(parts)
     return parts[-1]
 
 
-def _follows(upper: List[str], sequence: List[str]) -> bool:
+def _follows(upper: list[str], sequence: list[str]) -> bool:
     """Whether ``sequence`` occurs in ``upper`` as consecutive tokens."""
     width = len(sequence)
     return any(upper[i : i + width] == sequence for i in range(len(upper) - width + 1))

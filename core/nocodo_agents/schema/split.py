@@ -38,12 +38,10 @@ Text the splitter cannot split safely raises :class:`SplitError`.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Dict, List, Optional, Tuple
 
-from .lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, PUNCT, WORD, SqlLexError, SqlSyntax, tokens
 from .compound_statement import OPENERS
-from .mode_changes import _UNREADABLE, mysql_set, postgresql_set
-from .mode_changes import _assigned, _assignments, _mode_source, _unquote  # noqa: F401  (importable here, as before)
+from .lexer import COMMENT, EXEC_CLOSE, EXEC_OPEN, PUNCT, WORD, SqlLexError, SqlSyntax, tokens
+from .mode_changes import _UNREADABLE, _assigned, _assignments, _mode_source, _unquote, mysql_set, postgresql_set  # noqa: F401  (importable here, as before)
 from .routine import RoutineBody, RoutineBodyError, oracle_program
 
 _ROUTINES = frozenset({"TRIGGER", "PROCEDURE", "FUNCTION", "EVENT"})
@@ -67,7 +65,7 @@ class SplitError(Exception):
     (a routine body to wrap in ``BEGIN ... END``), else ``None``.
     """
 
-    def __init__(self, offset: int, line: int, reason: str, advice: Optional[str] = None) -> None:
+    def __init__(self, offset: int, line: int, reason: str, advice: str | None = None) -> None:
         self.offset = offset
         self.line = line
         self.reason = reason
@@ -75,7 +73,7 @@ class SplitError(Exception):
         super().__init__(f"{reason} (line {line}, offset {offset})")
 
 
-def split_statements(sql: str, dialect: str, syntax: Optional[SqlSyntax] = None) -> List[str]:
+def split_statements(sql: str, dialect: str, syntax: SqlSyntax | None = None) -> list[str]:
     """The statements of ``sql`` for ``dialect`` (``"postgresql"`` or ``"mysql"``), stripped, in order.
 
     ``syntax`` says how the server will read the text (default:
@@ -95,26 +93,26 @@ def split_statements(sql: str, dialect: str, syntax: Optional[SqlSyntax] = None)
 class _Splitter:
     """One pass over ``sql`` from an offset under one syntax (see :func:`split_statements`)."""
 
-    def __init__(self, sql: str, syntax: SqlSyntax, unreadable_left: int, saved: Optional[Dict[str, SqlSyntax]] = None) -> None:
+    def __init__(self, sql: str, syntax: SqlSyntax, unreadable_left: int, saved: dict[str, SqlSyntax] | None = None) -> None:
         self.sql = sql
         self.syntax = syntax
         self.unreadable_left = unreadable_left
         #: MySQL user variables holding a saved sql_mode (``SET @OLD_SQL_MODE = @@SQL_MODE``), as the syntax it gives.
-        self.saved: Dict[str, SqlSyntax] = dict(saved or {})
+        self.saved: dict[str, SqlSyntax] = dict(saved or {})
 
-    def split(self, start: int) -> List[str]:
+    def split(self, start: int) -> list[str]:
         """The statements from ``start`` to the end of the text."""
         sql, mysql = self.sql, self.syntax.dialect == "mysql"
-        statements: List[str] = []
+        statements: list[str] = []
         piece_start, prefix = start, ""
         first = previous = ""  # the statement's first word and latest token (upper case); first is "" until code
         has_code = routine = kind_read = False  # kind_read: a CREATE's kind of object (routine or not) was read
-        code: List[Tuple[str, str]] = []  # the statement's code tokens, kept for a SET only
+        code: list[tuple[str, str]] = []  # the statement's code tokens, kept for a SET only
         depth = parens = 0
-        exec_marker: Optional[str] = None
+        exec_marker: str | None = None
         pending = before = ""  # PostgreSQL: a BEGIN, END or CASE waiting for the token after it; the token before it
-        begin_at: Optional[int] = None  # MySQL: a statement's first word BEGIN, waiting for the token after it (NOT: a block)
-        body: Optional[RoutineBody] = None  # MySQL: a routine's header and body, or a compound statement outside one
+        begin_at: int | None = None  # MySQL: a statement's first word BEGIN, waiting for the token after it (NOT: a block)
+        body: RoutineBody | None = None  # MySQL: a routine's header and body, or a compound statement outside one
         line_comment_last = ends_in_line_comment = False  # the latest token is a -- or # comment (up to its newline)
         for token in tokens(sql, self.syntax, start):
             kind, text = token.kind, sql[token.start : token.end]
@@ -186,7 +184,7 @@ class _Splitter:
 
     # -- statements that change how the rest is read ----------------------------------------------
 
-    def _mode_change(self, code: List[Tuple[str, str]]) -> Optional[SqlSyntax]:
+    def _mode_change(self, code: list[tuple[str, str]]) -> SqlSyntax | None:
         """The syntax after a ``SET`` statement: ``None`` if it leaves it as it is, :data:`_UNREADABLE` if the text does not say."""
         if self.syntax.dialect == "mysql":
             return mysql_set(self.syntax, self.saved, code)
@@ -194,7 +192,7 @@ class _Splitter:
             return postgresql_set(self.syntax, code)
         return None
 
-    def _after_mode_change(self, change: SqlSyntax, offset: int, exec_marker: Optional[str], done: int) -> List[str]:
+    def _after_mode_change(self, change: SqlSyntax, offset: int, exec_marker: str | None, done: int) -> list[str]:
         """The statements after ``offset`` once a statement changed the syntax to ``change``."""
         if exec_marker is not None:  # the rest of an executable comment: split again from its start
             raise SqlLexError(offset, "a statement changing sql_mode inside an executable comment holding more statements")
@@ -207,7 +205,7 @@ class _Splitter:
             for backslash in (True, False)
             for ansi in ((False, True) if self.syntax.dialect == "mysql" else (False,))
         ]
-        splits: List[Optional[List[str]]] = []
+        splits: list[list[str] | None] = []
         for candidate in candidates:
             try:
                 splits.append(_Splitter(self.sql, candidate, self.unreadable_left - 1, self.saved).split(offset))
@@ -224,7 +222,7 @@ class _Splitter:
         return splits[0]
 
 
-def _piece(text: str, exec_marker: Optional[str], ends_in_line_comment: bool) -> str:
+def _piece(text: str, exec_marker: str | None, ends_in_line_comment: bool) -> str:
     """One statement's text, trimmed: a trailing ``--``/``#`` comment keeps the newline that ends it.
 
     Without it, whatever follows the statement (the ``;`` a dry run prints,

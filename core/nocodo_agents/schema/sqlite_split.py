@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import List
 
 from .lexer import COMMENT, PUNCT, SqlLexError, SqlSyntax, tokens
 from .split import SplitError
@@ -13,7 +12,7 @@ __all__ = ["split_sqlite_statements"]
 _SQLITE_SYNTAX = SqlSyntax.default("sqlite")
 
 
-def split_sqlite_statements(sql: str) -> List[str]:
+def split_sqlite_statements(sql: str) -> list[str]:
     """Split SQL text into complete statements, using SQLite's own tokenizer rules.
 
     Semicolons inside strings, comments and trigger bodies do not split. A
@@ -23,7 +22,7 @@ def split_sqlite_statements(sql: str) -> List[str]:
     quoted name raises :class:`~nocodo_agents.schema.split.SplitError` (SQLite
     would refuse it; an unterminated comment ends with the text, as in SQLite).
     """
-    statements: List[str] = []
+    statements: list[str] = []
     start = 0
     position = sql.find(";")
     while position >= 0:

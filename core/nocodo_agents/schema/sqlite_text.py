@@ -15,7 +15,8 @@ written.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from .sqlite_tokens import Token, sql_tokens
 
@@ -83,7 +84,7 @@ def _canonical(token: Token) -> str:
     return token.text
 
 
-def _is_keyword(token: Optional[Token]) -> bool:
+def _is_keyword(token: Token | None) -> bool:
     return token is not None and token.kind == "word" and token.text.upper() in _KEYWORDS
 
 
@@ -94,8 +95,8 @@ def render(tokens: Sequence[Token]) -> str:
     ``VARCHAR(255)``) and is spaced after a keyword (``IN (...)``); a unary
     sign sticks to its operand (``DEFAULT -1``).
     """
-    parts: List[str] = []
-    previous: Optional[Token] = None
+    parts: list[str] = []
+    previous: Token | None = None
     glue = True  # no space before the next token
     for token in tokens:
         call = (
@@ -133,9 +134,9 @@ def matching_paren(tokens: Sequence[Token], opening: int) -> int:
     return len(tokens) - 1
 
 
-def split_commas(tokens: Sequence[Token]) -> List[List[Token]]:
+def split_commas(tokens: Sequence[Token]) -> list[list[Token]]:
     """``tokens`` split at the commas outside parentheses."""
-    items: List[List[Token]] = [[]]
+    items: list[list[Token]] = [[]]
     depth = 0
     for token in tokens:
         if token.is_op("("):
@@ -149,7 +150,7 @@ def split_commas(tokens: Sequence[Token]) -> List[List[Token]]:
     return [item for item in items if item]
 
 
-def parenthesised_after(tokens: Sequence[Token], start: int) -> Tuple[List[Token], int]:
+def parenthesised_after(tokens: Sequence[Token], start: int) -> tuple[list[Token], int]:
     """The tokens inside the first ``(...)`` at or after ``start``, and the index after its ``)``."""
     for index in range(start, len(tokens)):
         if tokens[index].is_op("("):
@@ -158,7 +159,7 @@ def parenthesised_after(tokens: Sequence[Token], start: int) -> Tuple[List[Token
     return [], len(tokens)
 
 
-def _drop_if_not_exists(tokens: List[Token]) -> List[Token]:
+def _drop_if_not_exists(tokens: list[Token]) -> list[Token]:
     """A CREATE statement's tokens without ``TEMP``/``TEMPORARY`` and ``IF NOT EXISTS``."""
     result = [t for i, t in enumerate(tokens) if not (i == 1 and t.is_word("TEMP", "TEMPORARY"))]
     for index in range(len(result) - 2):
@@ -172,7 +173,7 @@ def normalized_statement(sql: str) -> str:
     return render(_drop_if_not_exists(sql_tokens(sql)))
 
 
-def name_of(token: Token) -> Optional[str]:
+def name_of(token: Token) -> str | None:
     return token.text if token.kind in ("word", "ident") else None
 
 
@@ -188,11 +189,11 @@ def _deferred(clause: Sequence[Token]) -> bool:
 class TableText(NamedTuple):
     """What a CREATE TABLE statement says that SQLite's pragmas do not."""
 
-    options: List[str]  # "WITHOUT ROWID", "STRICT"
-    checks: List[str]
-    collations: Dict[str, str]  # lower-cased column name -> collation
-    generated: Dict[str, str]  # lower-cased column name -> expression
-    deferred: Set[Tuple[str, ...]]  # lower-cased FK columns of deferred foreign keys
+    options: list[str]  # "WITHOUT ROWID", "STRICT"
+    checks: list[str]
+    collations: dict[str, str]  # lower-cased column name -> collation
+    generated: dict[str, str]  # lower-cased column name -> expression
+    deferred: set[tuple[str, ...]]  # lower-cased FK columns of deferred foreign keys
     autoincrement: bool
 
 
@@ -217,7 +218,7 @@ def read_table_sql(sql: str) -> TableText:
     return text
 
 
-def _read_definition(item: List[Token], text: TableText) -> None:
+def _read_definition(item: list[Token], text: TableText) -> None:
     """Record the collation, generated expression and deferred FK of one column or table constraint."""
     first = item[0]
     references = next((i for i, t in enumerate(item) if t.is_word("REFERENCES")), None)

@@ -9,7 +9,7 @@ characters as one token each, a quoted name without its quotes.
 
 from __future__ import annotations
 
-from typing import List, NamedTuple, Tuple
+from typing import NamedTuple
 
 from .lexer import COMMENT, IDENTIFIER, PUNCT, STRING, WORD, SqlLexError, SqlSyntax, tokens
 
@@ -34,13 +34,13 @@ class Token(NamedTuple):
         return self.kind == "op" and self.text in ops
 
 
-def sql_tokens(sql: str) -> List[Token]:
+def sql_tokens(sql: str) -> list[Token]:
     """The tokens of ``sql``, comments and whitespace dropped.
 
     Text SQLite would not read to the end (an unterminated string or quoted
     name) ends with one token holding the rest, as SQLite never stores such text.
     """
-    read: List[Token] = []
+    read: list[Token] = []
     lexed = _lexed(sql)
     index = 0
     while index < len(lexed):
@@ -70,9 +70,9 @@ def sql_tokens(sql: str) -> List[Token]:
     return read
 
 
-def _lexed(sql: str) -> List[Tuple[str, int, int]]:
+def _lexed(sql: str) -> list[tuple[str, int, int]]:
     """SQLite's lexer tokens of ``sql``, comments left out; the rest of unreadable text as one token."""
-    read: List[Tuple[str, int, int]] = []
+    read: list[tuple[str, int, int]] = []
     try:
         for token in tokens(sql, _SQLITE):
             if token.kind != COMMENT:
@@ -95,9 +95,9 @@ def _unquoted(text: str) -> str:
     return inner.replace(closing * 2, closing) if closing != "]" else inner
 
 
-def _qualified(word: str) -> List[Token]:
+def _qualified(word: str) -> list[Token]:
     """A lexer word in its parts: ``main.t`` is ``main``, ``.``, ``t`` (the lexer reads a dotted name as one word)."""
-    parts: List[Token] = []
+    parts: list[Token] = []
     for index, part in enumerate(word.split(".")):
         if index:
             parts.append(Token("op", "."))

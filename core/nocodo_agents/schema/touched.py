@@ -19,7 +19,7 @@ qualified name can only make adoption more careful.
 
 from __future__ import annotations
 
-from typing import FrozenSet, List, Optional, Sequence, Set, Tuple
+from collections.abc import Sequence
 
 from .code_words import code_words, qualified_name
 
@@ -35,9 +35,9 @@ _KINDS = frozenset(
 )
 
 
-def touched_names(statements: Sequence[str], dialect: str) -> Optional[FrozenSet[str]]:
+def touched_names(statements: Sequence[str], dialect: str) -> frozenset[str] | None:
     """The bare, lower-cased names ``statements`` write to, alter or drop; ``None`` if one cannot be read."""
-    names: Set[str] = set()
+    names: set[str] = set()
     for statement in statements:
         words = list(code_words(statement, dialect))
         if not words:
@@ -49,7 +49,7 @@ def touched_names(statements: Sequence[str], dialect: str) -> Optional[FrozenSet
     return frozenset(names)
 
 
-def _statement_names(words: List[str]) -> Optional[List[str]]:
+def _statement_names(words: list[str]) -> list[str] | None:
     """The names one statement touches; ``None`` when it cannot be told."""
     upper = [w.upper() for w in words]
     verb = upper[0]
@@ -76,24 +76,24 @@ def _statement_names(words: List[str]) -> Optional[List[str]]:
     return None
 
 
-def _skip(upper: List[str], position: int, words: FrozenSet[str]) -> int:
+def _skip(upper: list[str], position: int, words: frozenset[str]) -> int:
     while position < len(upper) and upper[position] in words:
         position += 1
     return position
 
 
-def _name(words: List[str], position: int) -> Tuple[Optional[str], int]:
+def _name(words: list[str], position: int) -> tuple[str | None, int]:
     """The bare name starting at ``position`` (``s.t``, ``"s"."T"``, ```t```) and the position after it."""
     parts, position = qualified_name(words, position)
     return (parts[-1] if parts else None), position
 
 
-def _single(words: List[str], position: int) -> Optional[List[str]]:
+def _single(words: list[str], position: int) -> list[str] | None:
     name, _ = _name(words, position)
     return None if name is None else [name]
 
 
-def _written_then(words: List[str], upper: List[str], position: int, allowed: Sequence[str]) -> Optional[List[str]]:
+def _written_then(words: list[str], upper: list[str], position: int, allowed: Sequence[str]) -> list[str] | None:
     """The one table written at ``position``, if what follows it (after an alias) is one of ``allowed``."""
     name, after = _name(words, position)
     if name is None:
@@ -106,9 +106,9 @@ def _written_then(words: List[str], upper: List[str], position: int, allowed: Se
     return [name] if following in allowed else None
 
 
-def _name_list(words: List[str], upper: List[str], position: int) -> Optional[List[str]]:
+def _name_list(words: list[str], upper: list[str], position: int) -> list[str] | None:
     """Comma-separated names from ``position``; ``... ON t`` adds ``t`` and ``t.name`` (MySQL's DROP INDEX i ON t)."""
-    names: List[str] = []
+    names: list[str] = []
     while True:
         name, position = _name(words, position)
         if name is None:
@@ -131,7 +131,7 @@ def _name_list(words: List[str], upper: List[str], position: int) -> Optional[Li
         return names
 
 
-def _altered_or_dropped(words: List[str], upper: List[str]) -> Optional[List[str]]:
+def _altered_or_dropped(words: list[str], upper: list[str]) -> list[str] | None:
     position = _skip(upper, 1, _MODIFIERS - {"TABLE"})
     if position >= len(upper) or upper[position] not in _KINDS:
         return None
@@ -143,11 +143,11 @@ def _altered_or_dropped(words: List[str], upper: List[str]) -> Optional[List[str
     return _name_list(words, upper, position)
 
 
-def _renamed(words: List[str], upper: List[str]) -> Optional[List[str]]:
+def _renamed(words: list[str], upper: list[str]) -> list[str] | None:
     """``RENAME TABLE a TO b, c TO d``: the renamed tables."""
     if upper[1:2] not in (["TABLE"], ["TABLES"]):
         return None
-    names: List[str] = []
+    names: list[str] = []
     for position in range(2, len(words)):
         if position == 2 or upper[position - 1] == ",":
             name, _ = _name(words, position)
@@ -157,7 +157,7 @@ def _renamed(words: List[str], upper: List[str]) -> Optional[List[str]]:
     return names
 
 
-def _replaced(words: List[str], upper: List[str]) -> Optional[List[str]]:
+def _replaced(words: list[str], upper: list[str]) -> list[str] | None:
     """``CREATE OR REPLACE [kind] name``: the replaced object; a plain CREATE touches nothing existing."""
     if upper[1:3] != ["OR", "REPLACE"]:
         return []

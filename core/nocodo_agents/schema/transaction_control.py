@@ -30,8 +30,8 @@ as code, as the server runs it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
 
 from .code_words import code_words, first_word, unquoted
 
@@ -85,14 +85,14 @@ class TransactionControl:
         return REASONS[self.kind]
 
 
-def find_transaction_control(statements: Sequence[str], dialect: str, *, transactional: bool = True) -> Optional[TransactionControl]:
+def find_transaction_control(statements: Sequence[str], dialect: str, *, transactional: bool = True) -> TransactionControl | None:
     """The first statement of ``statements`` (split for ``dialect``) that controls transactions, if any.
 
     Savepoints are followed in order: ``ROLLBACK TO x`` and ``RELEASE x``
     pass only while ``x`` is a savepoint the same statement list created
     and has not released.
     """
-    savepoints: List[str] = []
+    savepoints: list[str] = []
     for index, statement in enumerate(statements):
         kind, name = classify(statement, dialect)
         if kind is None:
@@ -120,7 +120,7 @@ _CONTROL_WORDS = frozenset(
 )
 
 
-def classify(statement: str, dialect: str) -> Tuple[Optional[str], Optional[str]]:
+def classify(statement: str, dialect: str) -> tuple[str | None, str | None]:
     """``(kind, savepoint name)`` of one statement; ``(None, None)`` for anything else.
 
     Kinds: ``begin``, ``commit``, ``rollback``, ``two_phase``, ``xa``,
@@ -172,7 +172,7 @@ def classify(statement: str, dialect: str) -> Tuple[Optional[str], Optional[str]
     return None, None
 
 
-def _savepoint_name(words: Sequence[str], position: int) -> Optional[str]:
+def _savepoint_name(words: Sequence[str], position: int) -> str | None:
     """A savepoint name compared as the servers do: quoted exactly, unquoted case-insensitively."""
     return unquoted(words[position]) if position < len(words) else None
 

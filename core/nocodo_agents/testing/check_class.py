@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence, Type
+from collections.abc import Sequence
+from typing import Any, Callable
 
 from ..discovery import AgentRegistry
 from . import checks
@@ -34,7 +35,7 @@ class MigrationChecks:
     #: The agents under test.
     agents: Sequence[str] = ()
     #: The dialects their migrations claim (``None``: every dialect any of their migrations has SQL for).
-    dialects: Optional[Sequence[str]] = None
+    dialects: Sequence[str] | None = None
     #: Whether to run the up/down/up check (every migration needs a rollback).
     up_down_up: bool = True
 
@@ -68,8 +69,8 @@ class MigrationChecks:
 
 
 def migration_checks(
-    *agents: str, dialects: Optional[Sequence[str]] = None, up_down_up: bool = True
-) -> Type[MigrationChecks]:
+    *agents: str, dialects: Sequence[str] | None = None, up_down_up: bool = True
+) -> type[MigrationChecks]:
     """A test class running the ready-made checks on ``agents``; assign it to a ``Test*`` name in a test module::
 
         from nocodo_agents.testing import migration_checks

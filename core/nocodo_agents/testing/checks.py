@@ -13,7 +13,8 @@ agent) and what to do about it.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 from ..discovery import AgentRegistry, normalize_agent_name
 from ..errors import MigrationError, RollbackUnavailableError
@@ -35,23 +36,23 @@ __all__ = [
 ]
 
 #: The dialects the library runs migrations on, as :meth:`Migration.sql` names them.
-DIALECTS: Tuple[str, ...] = ("sqlite", "postgresql", "mysql")
+DIALECTS: tuple[str, ...] = ("sqlite", "postgresql", "mysql")
 
 
 class MigrationCheckFailed(AssertionError):
     """A ready-made check found a problem; the message says which migration, what is wrong and what to do."""
 
 
-def _fail(check: str, problems: Sequence[str], what_to_do: str, bullet: str = "- ") -> "MigrationCheckFailed":
+def _fail(check: str, problems: Sequence[str], what_to_do: str, bullet: str = "- ") -> MigrationCheckFailed:
     listed = "\n".join(f"  {bullet}{problem}" for problem in problems)
     return MigrationCheckFailed(f"{check}:\n{listed}\n{what_to_do}")
 
 
-def _registry(registry: Optional[AgentRegistry]) -> AgentRegistry:
+def _registry(registry: AgentRegistry | None) -> AgentRegistry:
     return registry if registry is not None else AgentRegistry.installed()
 
 
-def _planned(agents: Sequence[str], registry: AgentRegistry) -> Tuple[PlannedMigration, ...]:
+def _planned(agents: Sequence[str], registry: AgentRegistry) -> tuple[PlannedMigration, ...]:
     """Core's migrations, the agents' and those of what they require, in version order (refusing what cannot be planned)."""
     try:
         return merge(registry.requested_sets(agents))
@@ -73,7 +74,7 @@ def _dialect_of(connection: Any) -> str:
     return dialect_for(connection).name
 
 
-def check_requirements(agents: Sequence[str], registry: Optional[AgentRegistry] = None) -> None:
+def check_requirements(agents: Sequence[str], registry: AgentRegistry | None = None) -> None:
     """Every agent that the agents under test require (``nocodo_agents_requires``), transitively, is installed and loads."""
     try:
         _registry(registry).requested_sets(agents)
@@ -86,11 +87,11 @@ def check_requirements(agents: Sequence[str], registry: Optional[AgentRegistry] 
         ) from None
 
 
-def check_versions_unique(agents: Sequence[str], registry: Optional[AgentRegistry] = None) -> None:
+def check_versions_unique(agents: Sequence[str], registry: AgentRegistry | None = None) -> None:
     """No version of the agents under test is also a version of another installed agent (core included)."""
     registry = _registry(registry)
     tested = {normalize_agent_name(agent) for agent in agents}
-    claimed: Dict[int, List[Tuple[str, Migration]]] = {}
+    claimed: dict[int, list[tuple[str, Migration]]] = {}
     for agent in registry.agent_names():
         for migration in registry.migration_set(agent).migrations:
             claimed.setdefault(migration.version, []).append((agent, migration))
@@ -109,7 +110,7 @@ def check_versions_unique(agents: Sequence[str], registry: Optional[AgentRegistr
 
 
 def check_dialect_sql(
-    agents: Sequence[str], registry: Optional[AgentRegistry] = None, dialects: Optional[Sequence[str]] = None
+    agents: Sequence[str], registry: AgentRegistry | None = None, dialects: Sequence[str] | None = None
 ) -> None:
     """Every migration of the agents under test (and its rollback, if it has one) has SQL for each dialect claimed.
 
@@ -118,7 +119,7 @@ def check_dialect_sql(
     every migration of the agent needs MySQL SQL).
     """
     registry = _registry(registry)
-    problems: List[str] = []
+    problems: list[str] = []
     for agent in agents:
         migrations = registry.migration_set(agent).migrations
         claimed = list(dialects) if dialects is not None else [d for d in DIALECTS if any(_has_sql(m, d) for m in migrations)]
@@ -145,7 +146,7 @@ def _has_sql(migration: Migration, dialect: str) -> bool:
         return False
 
 
-def _sql_problem(migration: Migration, kind: str, dialect: str) -> Optional[str]:
+def _sql_problem(migration: Migration, kind: str, dialect: str) -> str | None:
     try:
         sql = migration.sql(dialect) if kind == "migration" else migration.rollback_sql(dialect)
     except MigrationError as error:
@@ -156,8 +157,8 @@ def _sql_problem(migration: Migration, kind: str, dialect: str) -> Optional[str]
 
 
 def check_each_migration_upgrades(
-    connection: Any, agents: Sequence[str], registry: Optional[AgentRegistry] = None
-) -> Dict[int, Dict[str, str]]:
+    connection: Any, agents: Sequence[str], registry: AgentRegistry | None = None
+) -> dict[int, dict[str, str]]:
     """Upgrade a fresh database one version at a time (targeting each version); return the schema after each (``0``: before any).
 
     The schemas are :func:`~nocodo_agents.testing.describe_schema`'s.
@@ -180,7 +181,7 @@ def check_each_migration_upgrades(
     return schemas
 
 
-def check_verify_after_upgrade(connection: Any, agents: Sequence[str], registry: Optional[AgentRegistry] = None) -> None:
+def check_verify_after_upgrade(connection: Any, agents: Sequence[str], registry: AgentRegistry | None = None) -> None:
     """Upgrade a fresh database, then ``verify_database`` finds it consistent: no drift, nothing pending or divergent."""
     registry = _registry(registry)
     run_agent_migrations(connection, agents, registry=registry)
@@ -204,8 +205,11 @@ def check_verify_after_upgrade(connection: Any, agents: Sequence[str], registry:
         )
 
 
-def check_up_down_up(connection: Any, agents: Sequence[str], registry: Optional[AgentRegistry] = None) -> None:
-    """Upgrade step by step, roll back one version at a time to zero (each rollback must restore the schema before its migration), and upgrade again to the same schema."""
+def check_up_down_up(connection: Any, agents: Sequence[str], registry: AgentRegistry | None = None) -> None:
+    """Upgrade step by step, roll back one version at a time to zero, and upgrade again to the same schema.
+
+    Each rollback must restore the schema as it was before its migration.
+    """
     registry = _registry(registry)
     planned = _planned(agents, registry)
     schemas = check_each_migration_upgrades(connection, agents, registry)

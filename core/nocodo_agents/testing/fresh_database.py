@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import DatabaseAccessError, MigrationError
@@ -73,7 +74,7 @@ def _drop(parsed: DatabaseUrl, name: str) -> None:
 
 
 @contextmanager
-def fresh_database(url: Optional[str], directory: "os.PathLike[str] | str") -> Iterator[str]:
+def fresh_database(url: str | None, directory: os.PathLike[str] | str) -> Iterator[str]:
     """The URL of a new, empty database, removed when the block ends (even on an error).
 
     ``url`` ``None`` or a SQLite URL: a new SQLite file in ``directory`` (a

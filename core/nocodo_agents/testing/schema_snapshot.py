@@ -8,7 +8,8 @@ rolled back to nothing compares equal to one never migrated.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..dialects import dialect_for
 from ..history import BOOKKEEPING_TABLES
@@ -17,7 +18,7 @@ __all__ = ["describe_schema", "schema_changes"]
 
 
 def _query_function(connection: Any) -> Any:
-    def query(sql: str, params: Sequence[Any]) -> List[Any]:
+    def query(sql: str, params: Sequence[Any]) -> list[Any]:
         cursor = connection.cursor()
         try:
             cursor.execute(sql, tuple(params) or None)
@@ -28,7 +29,7 @@ def _query_function(connection: Any) -> Any:
     return query
 
 
-def _described(connection: Any, dialect: str) -> Dict[str, str]:
+def _described(connection: Any, dialect: str) -> dict[str, str]:
     if dialect == "sqlite":
         from ..schema.describe_sqlite import describe_sqlite_schema
 
@@ -45,7 +46,7 @@ def _described(connection: Any, dialect: str) -> Dict[str, str]:
     return describe_mysql(query, database, mariadb)[0]
 
 
-def describe_schema(connection: Any) -> Dict[str, str]:
+def describe_schema(connection: Any) -> dict[str, str]:
     """The schema of ``connection`` (sqlite3, psycopg 3 or PyMySQL, outside a transaction) as ``{key: description}``.
 
     Only reads; a server connection's transaction the reads opened is rolled
@@ -65,7 +66,7 @@ def describe_schema(connection: Any) -> Dict[str, str]:
     }
 
 
-def schema_changes(before: Dict[str, str], after: Dict[str, str]) -> List[str]:
+def schema_changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
     """What differs from ``before`` to ``after``, one line each (``+ key``, ``- key``, ``~ key: a -> b``), sorted by key."""
     lines = []
     for key in sorted(set(before) | set(after)):

@@ -8,8 +8,9 @@ database of its own on that server. The agent under test is named in
 
 from typing import Any
 
-from nocodo_agents.testing import describe_schema, migration_checks
 from nocodo_agents_example_notes import NotesStore
+
+from nocodo_agents.testing import describe_schema, migration_checks
 
 #: The ready-made checks: requirements, versions, SQL per dialect, upgrade, verify, up/down/up.
 TestExampleNotesMigrations = migration_checks("example_notes")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
-from nocodo_agents.errors import MigrationError
 from nocodo_agents.database import Database
+from nocodo_agents.errors import MigrationError
 
 TABLE = "project_requirements_qna"
 
@@ -40,20 +41,20 @@ class Question:
 
     id: int
     session_id: int
-    tool_call_id: Optional[int]
+    tool_call_id: int | None
     question_id: str
     question: str
-    description: Optional[str]
+    description: str | None
     response_type: str
-    answer: Optional[str]
+    answer: str | None
     created_at: int
-    answered_at: Optional[int]
+    answered_at: int | None
 
 
 _SELECT_QUESTIONS = f"SELECT {', '.join(f.name for f in fields(Question))} FROM {TABLE}"
 
 
-def _question_row(index: int, question: Mapping[str, Any]) -> Tuple[str, str, Optional[str], str]:
+def _question_row(index: int, question: Mapping[str, Any]) -> tuple[str, str, str | None, str]:
     """(question_id, question, description, response_type) of one question mapping."""
     question_id = question.get("question_id", question.get("id"))
     if question_id is None:
@@ -84,8 +85,8 @@ class RequirementsQnaStore:
         self,
         session_id: int,
         questions: Sequence[Mapping[str, Any]],
-        tool_call_id: Optional[int] = None,
-    ) -> List[int]:
+        tool_call_id: int | None = None,
+    ) -> list[int]:
         """Store the questions asked in a session, all or none; return their row ids in order.
 
         Each mapping has ``question_id`` (or ``id``) and ``question``, and
@@ -96,7 +97,7 @@ class RequirementsQnaStore:
         rows = [_question_row(index, question) for index, question in enumerate(questions)]
         now = int(time.time())
         connection = self.db.connection
-        ids: List[int] = []
+        ids: list[int] = []
         try:
             with connection:
                 for question_id, text, description, response_type in rows:
@@ -113,11 +114,11 @@ class RequirementsQnaStore:
             raise KeyError(self._missing_parent(session_id, tool_call_id)) from error
         return ids
 
-    def list_questions(self, session_id: int) -> List[Question]:
+    def list_questions(self, session_id: int) -> list[Question]:
         """Every question of the session, in the order they were stored."""
         return self._select("WHERE session_id = ?", session_id)
 
-    def list_pending_questions(self, session_id: int) -> List[Question]:
+    def list_pending_questions(self, session_id: int) -> list[Question]:
         """The session's questions not answered yet, in the order they were stored."""
         return self._select("WHERE session_id = ? AND answer IS NULL", session_id)
 
@@ -131,7 +132,7 @@ class RequirementsQnaStore:
         """
         now = int(time.time())
         connection = self.db.connection
-        unknown: List[str] = []
+        unknown: list[str] = []
         with connection:  # the KeyError below rolls back the answers already written
             for question_id, answer in answers.items():
                 cursor = connection.execute(
@@ -147,13 +148,13 @@ class RequirementsQnaStore:
     # The names of the original Rust crate (requirements_gathering/database.rs).
     get_pending_questions = list_pending_questions
 
-    def _select(self, where: str, session_id: int) -> List[Question]:
+    def _select(self, where: str, session_id: int) -> list[Question]:
         rows = self.db.connection.execute(
             f"{_SELECT_QUESTIONS} {where} ORDER BY created_at, id", (session_id,)
         ).fetchall()
         return [Question(*row) for row in rows]
 
-    def _missing_parent(self, session_id: int, tool_call_id: Optional[int]) -> str:
+    def _missing_parent(self, session_id: int, tool_call_id: int | None) -> str:
         missing = []
         try:
             self.db.get_session(session_id)

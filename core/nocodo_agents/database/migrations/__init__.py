@@ -8,14 +8,14 @@ The re-exports are imported on first use (module ``__getattr__``): the
 must not import the runner, which imports the registry that loads ``core``.
 """
 
-from typing import TYPE_CHECKING, Any, Dict
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...checksum import checksum
     from ...runner import MigrationReport, MigrationStep, run_agent_migrations
 
 #: Where each re-exported name lives.
-_LAZY: Dict[str, str] = {
+_LAZY: dict[str, str] = {
     "MigrationReport": "nocodo_agents.runner",
     "MigrationStep": "nocodo_agents.runner",
     "checksum": "nocodo_agents.checksum",

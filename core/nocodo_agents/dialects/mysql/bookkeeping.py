@@ -15,7 +15,8 @@ reads the history sees an unfinished migration or rollback.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import pymysql
 
@@ -27,7 +28,7 @@ from .journal import JOURNAL_TABLE, MySQLJournal
 
 logger = logging.getLogger("nocodo_agents")
 
-Row = Tuple[Any, ...]
+Row = tuple[Any, ...]
 
 #: Character sets storing every Unicode character (utf8mb3 and ucs2 lack those beyond the BMP, latin1 most).
 _FULL_UNICODE = frozenset({"utf8mb4", "utf16", "utf16le", "utf32"})
@@ -41,19 +42,19 @@ class BookkeepingTables:
     journal: MySQLJournal
     statements: int
     #: The character set of the history table's ``agent`` column when it cannot store every name (latin1...).
-    _agent_column_narrow: Optional[str] = None
+    _agent_column_narrow: str | None = None
     #: The history table's storage engine when it is not transactional (see :class:`BookkeepingTableError`).
-    _history_engine: Optional[str] = None
+    _history_engine: str | None = None
 
     if TYPE_CHECKING:  # provided by the dialect
 
-        def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]: ...
+        def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
 
-        def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None: ...
+        def _run(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
 
-        def _columns(self) -> List[str]: ...
+        def _columns(self) -> list[str]: ...
 
-        def _lost(self, error: "BaseException | None") -> bool: ...
+        def _lost(self, error: BaseException | None) -> bool: ...
 
         def location(self) -> str: ...
 
@@ -84,15 +85,15 @@ class BookkeepingTables:
     #: ``agent`` column added to it must not inherit: an agent's name may be any Unicode text.
     agent_column_options = " CHARACTER SET utf8mb4"
 
-    def _history_shape_rows(self) -> List[Row]:
+    def _history_shape_rows(self) -> list[Row]:
         """The history table's shape rows; notes its engine, and the journal's existence, columns, engine and charset.
 
         When the journal does not exist, that is known afresh, so
         :meth:`MySQLJournal.unfinished` needs no statement of its own.
         """
         rows = self._query(self.history_columns_sql, (HISTORY_TABLE, HISTORY_TABLE))
-        columns: Dict[str, List[Row]] = {}
-        tables: Dict[str, Tuple[bool, bool, str]] = {}
+        columns: dict[str, list[Row]] = {}
+        tables: dict[str, tuple[bool, bool, str]] = {}
         for kind, table, name, first, second, third, declared in rows:
             if as_text(kind) == "table":
                 tables[as_text(table)] = (bool(first), bool(second), as_text(third or "none"))
@@ -119,7 +120,7 @@ class BookkeepingTables:
             for name, not_null, has_default, _, declared in columns.get(HISTORY_TABLE, [])
         ]
 
-    def widen_history_sql(self) -> List[str]:
+    def widen_history_sql(self) -> list[str]:
         """``MODIFY version BIGINT``, which commits implicitly: the checksums are re-recorded in a transaction after it."""
         return [f"ALTER TABLE {HISTORY_TABLE} MODIFY version BIGINT NOT NULL"]
 
@@ -133,7 +134,7 @@ class BookkeepingTables:
                 engine=self._history_engine
             )
 
-    def ensure_history(self, columns: Optional[Sequence[str]] = None, int8: bool = False) -> None:
+    def ensure_history(self, columns: Sequence[str] | None = None, int8: bool = False) -> None:
         """As :meth:`Dialect.ensure_history`, refusing a history table that is not transactional first."""
         if columns is None:
             columns = self._columns()
@@ -166,7 +167,7 @@ class BookkeepingTables:
         self._agent_column_narrow = None
         logger.info("converted %s.agent to utf8mb4 (an earlier release added it in the table's character set)", HISTORY_TABLE)
 
-    def _history_rows(self, sql: str) -> List[Row]:
+    def _history_rows(self, sql: str) -> list[Row]:
         """The history rows, and in the same statement the journal's, when it exists (kept for :meth:`MySQLJournal.unfinished`).
 
         So every command that reads the history (the no-op path included)

@@ -11,7 +11,8 @@ autocommit and the migration lock (:meth:`CallerSettings._restore_caller_state`)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 import pymysql
 from pymysql.constants import ER
@@ -67,7 +68,7 @@ class CallerSettings:
     statements: int
     _lock_held: bool
     #: The caller's values of the session variables the runner changed, restored at the end (in this order).
-    _caller_settings: Dict[str, Any]
+    _caller_settings: dict[str, Any]
     #: Whether the session's ``foreign_key_checks`` was read (and switched on if off) for the writes.
     _foreign_keys_checked: bool
     #: Whether the runner has autocommit off on the session now (for its writes).
@@ -75,7 +76,7 @@ class CallerSettings:
 
     if TYPE_CHECKING:  # provided by the dialect
 
-        def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]: ...
+        def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
 
         def _is_mariadb(self) -> bool: ...
 
@@ -134,7 +135,7 @@ class CallerSettings:
                 "own work before running migrations (the runner never commits or rolls back work that is not its own)"
             )
         database = self._database_name(database)
-        wanted: Dict[str, Any] = {}
+        wanted: dict[str, Any] = {}
         if int(limit) != _NO_SELECT_LIMIT:
             self._caller_settings["sql_select_limit"] = int(limit)
             wanted["sql_select_limit"] = _NO_SELECT_LIMIT
@@ -198,7 +199,7 @@ class CallerSettings:
                 raise
             checks, unique, safe, mode = self._query(read)[0]
         caller_mode = as_text(mode or "")
-        wanted: Dict[str, Any] = {}
+        wanted: dict[str, Any] = {}
         for name, value, run_value in (
             ("foreign_key_checks", int(checks), 1),
             ("unique_checks", int(unique), 1),

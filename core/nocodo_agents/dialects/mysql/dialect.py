@@ -1,4 +1,5 @@
-"""The MySQL dialect: statements, transactions reopened after implicit commits, the session; its schema is read by the schema layer (:mod:`nocodo_agents.schema`).
+"""The MySQL dialect: statements, transactions reopened after implicit commits, the session;
+its schema is read by the schema layer (:mod:`nocodo_agents.schema`).
 
 See the package's docstring for what MySQL guarantees and what the run does
 instead; the lock is :mod:`.lock`, the caller's settings :mod:`.connection`,
@@ -9,9 +10,10 @@ PyMySQL's errors :mod:`.errors`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any
 
 import pymysql
 from pymysql.constants import SERVER_STATUS
@@ -38,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger("nocodo_agents")
 
-Row = Tuple[Any, ...]
+Row = tuple[Any, ...]
 
 
 class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverErrors, Dialect):
@@ -48,7 +50,7 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
     transactional_ddl = False
     session_variables = True
     text_only_syntax = False  # executable comments are read by the server's version
-    connection: "Connection[Any]"
+    connection: Connection[Any]
     #: Each statement of a migration is journalled as it runs (MySQL's DDL commits implicitly).
     journal: MySQLJournal
 
@@ -62,13 +64,13 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
         self._autocommit_off = False
         self.journal = MySQLJournal(self)
         self._foreign_keys_checked = False
-        self._caller_settings: Dict[str, Any] = {}
+        self._caller_settings: dict[str, Any] = {}
         #: How this server reads migrations (its version decides which executable comments run), once known.
-        self._syntax: Optional[SqlSyntax] = None
+        self._syntax: SqlSyntax | None = None
 
     # -- statements ------------------------------------------------------------------------------
 
-    def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Row]:
+    def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Row]:
         """Send one statement (values only as ``%s`` parameters); its rows, if any."""
         self._read_mode()
         self.statements += 1
@@ -78,7 +80,7 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
         self.rows_read += len(rows)
         return rows
 
-    def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
+    def _run(self, sql: str, params: Sequence[Any] | None = None) -> None:
         """Send a statement; inside a unit of work, one that commits implicitly is followed by a new transaction
         the server opens at the next statement (autocommit is off there: see :meth:`_write_mode`)."""
         self._query(sql, params)
@@ -101,10 +103,10 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
             self._set_autocommit(True)
 
     def _in_transaction(self) -> bool:
-        status: Optional[int] = getattr(self.connection, "server_status", None)  # set by every reply
+        status: int | None = getattr(self.connection, "server_status", None)  # set by every reply
         return bool((status or 0) & SERVER_STATUS.SERVER_STATUS_IN_TRANS)
 
-    def split_statements(self, sql: str) -> List[str]:
+    def split_statements(self, sql: str) -> list[str]:
         """Split as this server reads migrations: in :func:`migration_sql_mode`, executable comments by its version."""
         if self._syntax is None:
             version, mariadb = mysql_version_id(as_text(getattr(self.connection, "server_version", "") or ""))
@@ -208,7 +210,7 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
 
     # -- schema: the schema layer's describer and replay, on this connection -----------------------
 
-    def _schema_access(self, refused: FrozenSet[int] = DENIED | READ_ONLY) -> "MySQLAccess":
+    def _schema_access(self, refused: frozenset[int] = DENIED | READ_ONLY) -> MySQLAccess:
         """This connection for the schema layer; a scratch database refused with a code of ``refused`` is named so."""
         from ...schema.scratch_mysql import MySQLAccess
 
@@ -218,12 +220,12 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
             lambda error: error_message(error) if error_code(error) in refused else None,
         )
 
-    def schema_objects(self) -> FrozenSet[str]:
+    def schema_objects(self) -> frozenset[str]:
         from ...schema.describe_mysql import mysql_objects
 
         return mysql_objects(self._query, self._database or self._current_database(), self._is_mariadb())
 
-    def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
+    def schema_drift(self, applied: Sequence[PlannedMigration]) -> DriftReport:
         """Compare the live schema with the applied migrations replayed in a scratch database."""
         from ...schema.scratch_mysql import mysql_drift
 
@@ -232,7 +234,7 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
         self._enforce_foreign_keys()
         return mysql_drift(self._schema_access(), applied)
 
-    def schema_footprints(self, pending: Sequence["PlannedMigration"]) -> Dict[int, "Footprint"]:
+    def schema_footprints(self, pending: Sequence[PlannedMigration]) -> dict[int, Footprint]:
         from ...schema.scratch_mysql import mysql_footprints
 
         self._enforce_foreign_keys()  # replayed as migrations run

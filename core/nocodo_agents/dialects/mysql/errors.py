@@ -7,7 +7,8 @@ error leaving the session into the named error a caller can act on.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Type
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import pymysql
 from pymysql.constants import ER
@@ -40,7 +41,7 @@ CONNECTION_LOST = frozenset({2006, 2013, 2003, 2055, 0})
 TIMEOUT_SETTINGS = {1969: "max_statement_time", 3024: "max_execution_time"}
 
 
-def error_code(error: BaseException) -> Optional[int]:
+def error_code(error: BaseException) -> int | None:
     """The server's (or the client's) error number of a PyMySQL error, if it has one."""
     if isinstance(error, pymysql.err.MySQLError) and error.args and isinstance(error.args[0], int):
         return error.args[0]
@@ -54,7 +55,7 @@ def error_message(error: BaseException) -> str:
     return str(error)
 
 
-def access_problem(error: BaseException) -> Optional[str]:
+def access_problem(error: BaseException) -> str | None:
     """What keeps the run from writing, if ``error`` says so; ``None`` for any other error."""
     code = error_code(error)
     if code == SESSION_READ_ONLY:
@@ -84,17 +85,17 @@ class DriverErrors:
 
     if TYPE_CHECKING:  # provided by the dialect
 
-        def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]: ...
+        def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
 
         def location(self) -> str: ...
 
-    def _driver_error(self) -> Type[BaseException]:
+    def _driver_error(self) -> type[BaseException]:
         return pymysql.err.MySQLError
 
     def _connection_open(self) -> bool:
         return bool(self.connection.open)
 
-    def _lost(self, error: "BaseException | None") -> bool:
+    def _lost(self, error: BaseException | None) -> bool:
         """Whether ``error`` means the connection to the server failed (rather than a statement)."""
         if not isinstance(error, pymysql.err.MySQLError):
             return False
@@ -119,7 +120,7 @@ class DriverErrors:
                 self.location(), error, quote_message(redact(error_message(driver_error))),
                 "information_schema.INNODB_TRX and SHOW PROCESSLIST",
             )
-        failed: Optional[MigrationFailedError] = None
+        failed: MigrationFailedError | None = None
         if isinstance(error, MigrationFailedError) and self._lost(error.__cause__):
             failed, error = error, error.__cause__  # type: ignore[assignment]
         if not isinstance(error, pymysql.err.MySQLError):
@@ -160,5 +161,6 @@ class DriverErrors:
 
     def _refused_by_table(self, error: BaseException) -> bool:
         return isinstance(error, (pymysql.err.IntegrityError, pymysql.err.DataError)) or error_code(error) in (
-            ER.BAD_FIELD_ERROR, ER.NO_DEFAULT_FOR_FIELD, ER.NON_UPDATABLE_TABLE, 1471, 1288, 4025, 3819,  # 1471: not insertable; 4025, 3819: CHECK failed (MariaDB, MySQL)
+            # 1471: not insertable; 4025, 3819: CHECK failed (MariaDB, MySQL)
+            ER.BAD_FIELD_ERROR, ER.NO_DEFAULT_FOR_FIELD, ER.NON_UPDATABLE_TABLE, 1471, 1288, 4025, 3819,
         )

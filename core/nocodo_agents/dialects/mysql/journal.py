@@ -13,8 +13,9 @@ docstring).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any
 
 import pymysql
 from pymysql.constants import ER, FIELD_TYPE
@@ -53,28 +54,28 @@ _STOPPED = (
     "while this statement was about to run or running, so it may or may not have taken effect"
 )
 
-Row = Tuple[Any, ...]
+Row = tuple[Any, ...]
 
 
 class MySQLJournal(Journal):
     """The journal of one :class:`~nocodo_agents.dialects.mysql.MySQLDialect` (its statements are the dialect's)."""
 
-    def __init__(self, dialect: "MySQLDialect") -> None:
+    def __init__(self, dialect: MySQLDialect) -> None:
         self.dialect = dialect
         #: Whether the journal table exists, once known (only the lock holder creates it).
-        self.exists: Optional[bool] = None
+        self.exists: bool | None = None
         #: Whether the journal table has its ``direction`` column, once the table was read.
         self.has_direction = False
         #: Whether the journal table's ``version`` column is 32-bit (made before 64-bit versions), once the table was read.
         self.version_narrow = False
         #: When the journal must be converted to InnoDB and utf8mb4 before it is written (an earlier release made it):
         #: its engine if not transactional, its character set if it cannot store every text.
-        self.convert: Optional[Tuple[Optional[str], Optional[str]]] = None
+        self.convert: tuple[str | None, str | None] | None = None
         #: The journal's first entry (or ``None``) with the statement count when it was read: current while
         #: no statement has been sent since (see :meth:`unfinished`).
-        self.seen: Optional[Tuple[int, Optional[UnfinishedMigration]]] = None
+        self.seen: tuple[int, UnfinishedMigration | None] | None = None
         #: Versions this run has journal rows for, not yet recorded in history.
-        self.journalled: Set[int] = set()
+        self.journalled: set[int] = set()
 
     def absent(self) -> None:
         """The last statement sent found no journal table (so :meth:`unfinished` needs no statement now)."""
@@ -85,7 +86,7 @@ class MySQLJournal(Journal):
         """The journal's rows, read in the same statement as the history: its first entry is kept for :meth:`unfinished`."""
         self.seen = (self.dialect.statements, _unfinished(rows[0]) if rows else None)
 
-    def unfinished(self) -> Optional[UnfinishedMigration]:
+    def unfinished(self) -> UnfinishedMigration | None:
         """The journal's first row, if any: a recorded failure, or the leftover of a run that stopped.
 
         Only the holder of the migration lock writes the journal, and a run
@@ -128,7 +129,7 @@ class MySQLJournal(Journal):
             ))
         ))
 
-    def _while_locked_elsewhere(self, entry: Optional[UnfinishedMigration]) -> Optional[UnfinishedMigration]:
+    def _while_locked_elsewhere(self, entry: UnfinishedMigration | None) -> UnfinishedMigration | None:
         """``entry``, marked ``in_progress`` if it was read without the lock while another connection held it.
 
         Only the lock's holder writes the journal, and a runner at work keeps

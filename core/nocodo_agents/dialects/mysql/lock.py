@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..lock_wait import LockStillHeld, take_lock
 
@@ -44,7 +45,7 @@ class MigrationLock:
 
     if TYPE_CHECKING:  # provided by the dialect
 
-        def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]: ...
+        def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
 
         def _is_mariadb(self) -> bool: ...
 
@@ -66,7 +67,7 @@ class MigrationLock:
         )
         self._lock_held = True
 
-    def change_token(self) -> Optional[int]:
+    def change_token(self) -> int | None:
         """While this session holds the migration lock: a constant, and no statement.
 
         The lock is session-level and held from the run's first write

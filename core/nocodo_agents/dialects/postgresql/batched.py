@@ -38,7 +38,8 @@ wrong answer, only a slower one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ...history import HistoryRow, is_64_bit_type
 from ..history_table import HistoryGuard
@@ -61,9 +62,9 @@ class BatchedWrites:
 
         def _cursor(self) -> Any: ...
 
-        def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None: ...
+        def _run(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
 
-        def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]: ...
+        def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
 
         @property
         def history_table(self) -> str: ...
@@ -79,15 +80,15 @@ class BatchedWrites:
 
     def _init_batched(self) -> None:
         #: The version the next write transaction's guard will ask about, wrapped (``None``: no guard expected).
-        self._expected_guard: Optional[Tuple[Optional[int]]] = None
+        self._expected_guard: tuple[int | None] | None = None
         #: The guard row read with this transaction's BEGIN, and the version it asked about.
-        self._prefetched: Optional[Tuple[Optional[int], Tuple[Any, ...]]] = None
+        self._prefetched: tuple[int | None, tuple[Any, ...]] | None = None
         #: The history row written in this transaction, not sent yet (see :meth:`_flush_history`).
-        self._held_row: Optional[HistoryRow] = None
+        self._held_row: HistoryRow | None = None
         #: The ``xmax`` a snapshot shows if no other transaction took an id since this runner last confirmed the history.
-        self._expected_xmax: Optional[int] = None
+        self._expected_xmax: int | None = None
         #: This transaction's guard snapshot (``xmin``, ``xmax``), once read.
-        self._guard_snapshot: Optional[Tuple[int, int]] = None
+        self._guard_snapshot: tuple[int, int] | None = None
         #: Bumped whenever another transaction may have written since the last token (see the module's docstring).
         self._generation = 0
         #: The client-side cursor binding the history row's values into the message it travels in, once made.
@@ -95,11 +96,11 @@ class BatchedWrites:
 
     # -- sending several statements as one message --------------------------------------------------
 
-    def _send(self, sql: str, statements: int) -> List[List[Any]]:
+    def _send(self, sql: str, statements: int) -> list[list[Any]]:
         """Send ``statements`` statements (no parameters: the simple-query protocol) as one message; each one's rows."""
         self.statements += statements
         self.batched_statements += statements - 1
-        results: List[List[Any]] = []
+        results: list[list[Any]] = []
         with self._cursor() as cursor:
             cursor.execute(sql, prepare=False)
             while True:
@@ -110,11 +111,11 @@ class BatchedWrites:
                     break
         return results
 
-    def expect_guard(self, version: Optional[int]) -> None:
+    def expect_guard(self, version: int | None) -> None:
         """The next write transaction's first question will be the guard about ``version``: ask it with ``BEGIN``."""
         self._expected_guard = (version,)
 
-    def _guard_sql(self, version: Optional[int]) -> str:
+    def _guard_sql(self, version: int | None) -> str:
         """The guard (as :meth:`~.history_table.HistoryTable.history_guard`) and its snapshot's bounds, in one statement.
 
         ``version`` is an ``int`` (or ``None``) written as a literal: this
@@ -159,7 +160,7 @@ class BatchedWrites:
 
     # -- the guard ----------------------------------------------------------------------------------
 
-    def change_token(self) -> Optional[int]:
+    def change_token(self) -> int | None:
         """The same number as in the transaction that last confirmed the history iff no other transaction took an id since."""
         if self._prefetched is not None:
             xmin, xmax = self._prefetched[1][0], self._prefetched[1][1]
@@ -171,7 +172,7 @@ class BatchedWrites:
         self._guard_snapshot = (int(xmin), int(xmax))
         return self._generation
 
-    def history_guard(self, version: Optional[int]) -> HistoryGuard:
+    def history_guard(self, version: int | None) -> HistoryGuard:
         prefetched = self._prefetched
         if prefetched is not None and prefetched[0] == version and len(prefetched[1]) == 6 and prefetched[1][2] is not None:
             self._prefetched = None
@@ -196,7 +197,7 @@ class BatchedWrites:
         assert row is not None
         super().insert_history(row)  # type: ignore[misc]
 
-    def _commit_sql(self) -> Tuple[str, int, Optional[HistoryRow]]:
+    def _commit_sql(self) -> tuple[str, int, HistoryRow | None]:
         """``COMMIT``, after the held history row if any (returning this transaction's id): the SQL, its statements, the row."""
         row, self._held_row = self._held_row, None
         if row is None:

@@ -1,4 +1,5 @@
-"""The PostgreSQL dialect: the session, statements, transactions and the lock taken in each; its schema is read by the schema layer (:mod:`nocodo_agents.schema`).
+"""The PostgreSQL dialect: the session, statements, transactions and the lock taken in each;
+its schema is read by the schema layer (:mod:`nocodo_agents.schema`).
 
 See the package's docstring for what the run guarantees; the lock is
 :mod:`.lock`, the caller's settings :mod:`.session_settings`, psycopg's
@@ -10,8 +11,9 @@ errors :mod:`.errors`, the history table's schema and shape
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ConnectionStateError, DatabaseAccessError, MigrationFailedError
 from ...schema.split import split_statements
@@ -58,10 +60,10 @@ class PostgreSQLDialect(IntegrityChecks, HistoryShape, BatchedWrites, SessionSet
         super().__init__(connection)
         #: The schema holding the history table (``current_schema()``), once known, quoted by the server
         #: (``quote_ident``: a keyword such as ``user``, upper case or spaces need double quotes).
-        self._schema: Optional[str] = None
+        self._schema: str | None = None
         self._writes_prepared = False
         #: Session settings that change what migrations do, found changed: name -> (the caller's, the default).
-        self._pinned: Dict[str, Tuple[str, str]] = {}
+        self._pinned: dict[str, tuple[str, str]] = {}
         #: Whether :attr:`_pinned` settings were set for the session (statements outside a transaction).
         self._session_pinned = False
         #: Whether a guard connection holds the migration lock for this runner (see :meth:`outside_transaction`).
@@ -78,7 +80,7 @@ class PostgreSQLDialect(IntegrityChecks, HistoryShape, BatchedWrites, SessionSet
         """
         saved = self.connection.autocommit
         self.lock_timeout = lock_timeout
-        caller_encoding: Optional[str] = None
+        caller_encoding: str | None = None
         try:
             self.connection.autocommit = True
             if self.connection.info.encoding != "utf-8":
@@ -99,7 +101,7 @@ class PostgreSQLDialect(IntegrityChecks, HistoryShape, BatchedWrites, SessionSet
 
         return psycopg.Cursor(self.connection, row_factory=tuple_row)
 
-    def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]:
+    def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]:
         if self._held_row is not None:
             self._flush_history()  # the history row held back goes first (see .batched)
         self.statements += 1
@@ -109,14 +111,14 @@ class PostgreSQLDialect(IntegrityChecks, HistoryShape, BatchedWrites, SessionSet
         self.rows_read += len(rows)
         return rows
 
-    def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None:
+    def _run(self, sql: str, params: Sequence[Any] | None = None) -> None:
         if self._held_row is not None:
             self._flush_history()
         self.statements += 1
         with self._cursor() as cursor:
             cursor.execute(sql, params or None, prepare=False)
 
-    def split_statements(self, sql: str) -> List[str]:
+    def split_statements(self, sql: str) -> list[str]:
         return split_statements(sql, "postgresql")
 
     # -- transactions and the lock ---------------------------------------------------------------
@@ -234,23 +236,23 @@ class PostgreSQLDialect(IntegrityChecks, HistoryShape, BatchedWrites, SessionSet
 
     # -- schema: the schema layer's describer and replay, on this connection -----------------------
 
-    def _schema_access(self) -> "PostgreSQLAccess":
+    def _schema_access(self) -> PostgreSQLAccess:
         from ...schema.scratch_postgresql import PostgreSQLAccess
 
         # Inside a caller's unit of work (repair, adoption) a savepoint keeps its transaction and lock.
         return PostgreSQLAccess(self._query, self._run, self.split_statements, self.transaction_open())
 
-    def schema_objects(self) -> FrozenSet[str]:
+    def schema_objects(self) -> frozenset[str]:
         from ...schema.describe_postgresql import postgresql_objects
 
         return postgresql_objects(self._query)
 
-    def schema_drift(self, applied: Sequence["PlannedMigration"]) -> "DriftReport":
+    def schema_drift(self, applied: Sequence[PlannedMigration]) -> DriftReport:
         from ...schema.scratch_postgresql import postgresql_drift
 
         return postgresql_drift(self._schema_access(), applied)
 
-    def schema_footprints(self, pending: Sequence["PlannedMigration"]) -> Dict[int, "Footprint"]:
+    def schema_footprints(self, pending: Sequence[PlannedMigration]) -> dict[int, Footprint]:
         from ...schema.scratch_postgresql import postgresql_footprints
 
         return postgresql_footprints(self._schema_access(), pending)

@@ -7,7 +7,8 @@ psycopg error leaving the session into the named error a caller can act on.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Type
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ...errors import DatabaseAccessError, MigrationFailedError, SchemaReplayError, SessionTimeoutError
 from ...excerpt import quote_message
@@ -30,11 +31,11 @@ class DriverErrors:
 
     if TYPE_CHECKING:  # provided by the dialect
 
-        def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]: ...
+        def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
 
         def location(self) -> str: ...
 
-    def _driver_error(self) -> Type[BaseException]:
+    def _driver_error(self) -> type[BaseException]:
         import psycopg
 
         return psycopg.Error
@@ -42,7 +43,7 @@ class DriverErrors:
     def _connection_open(self) -> bool:
         return not self.connection.closed
 
-    def _lost(self, error: "BaseException | None") -> bool:
+    def _lost(self, error: BaseException | None) -> bool:
         """Whether ``error`` means the connection to the server failed (rather than a statement)."""
         import psycopg
 
@@ -51,7 +52,7 @@ class DriverErrors:
         state = getattr(error, "sqlstate", None)
         return self.connection.closed or state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
-    def _environmental(self, error: "BaseException | None") -> bool:
+    def _environmental(self, error: BaseException | None) -> bool:
         """Whether ``error`` is a fault of the server, its resources or the connection, not of the SQL that ran."""
         import psycopg
 
@@ -81,7 +82,7 @@ class DriverErrors:
                 self.location(), error, quote_message(redact(str(driver_error).strip())),
                 "pg_stat_activity and pg_locks; an index build of a runner that was killed keeps running until it ends",
             )
-        failed: Optional[MigrationFailedError] = None
+        failed: MigrationFailedError | None = None
         if isinstance(error, MigrationFailedError) and self._environmental(error.__cause__):
             failed, error = error, error.__cause__  # type: ignore[assignment]
         if not isinstance(error, psycopg.Error):
@@ -115,7 +116,7 @@ class DriverErrors:
         )
 
     @staticmethod
-    def _timeout_setting(error: "BaseException | None") -> Optional[str]:
+    def _timeout_setting(error: BaseException | None) -> str | None:
         """The session timeout that cancelled a statement with ``error``, if one did."""
         import psycopg
 
@@ -143,7 +144,7 @@ class DriverErrors:
             isinstance(error, psycopg.errors.ProgrammingError) and not isinstance(error, psycopg.errors.InsufficientPrivilege)
         ) or isinstance(error, psycopg.errors.RaiseException)
 
-    def _pool_starved(self, error: BaseException) -> Optional[DatabaseAccessError]:
+    def _pool_starved(self, error: BaseException) -> DatabaseAccessError | None:
         """PgBouncer found no server connection for this one while the guard held one: the error saying so, else ``None``.
 
         Behind a pooler in transaction mode the guard's idle transaction keeps
@@ -162,7 +163,8 @@ class DriverErrors:
             left = interrupted(failed)
         else:
             left = (
-                "The history says what was applied (nocodo_agents.status.migration_status(conn), the command line's status): a migration outside a transaction is recorded only "
+                "The history says what was applied (nocodo_agents.status.migration_status(conn), the command line's status): "
+                "a migration outside a transaction is recorded only "
                 "once all its statements ran (with a pool of one, none of them could run)."
             )
         return DatabaseAccessError(

@@ -12,7 +12,8 @@ out. :class:`HistoryShape` is that part of
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ...errors import HistoryTableError
 from ...history import HISTORY_TABLE
@@ -20,7 +21,7 @@ from ..history_table import as_text
 
 #: Per psycopg connection: the schema (quoted) where its history table, with an ``agent`` column, was last found.
 #: Only a guess for the next run's read to travel with the shape (see :meth:`HistoryShape.history_columns`).
-_LAST_SEEN: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+_LAST_SEEN: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 class HistoryShape:
@@ -28,11 +29,11 @@ class HistoryShape:
 
     #: The schema holding the history table (``current_schema()``), once known, quoted by the server
     #: (``quote_ident``: a keyword such as ``user``, upper case or spaces need double quotes).
-    _schema: Optional[str] = None
+    _schema: str | None = None
 
     if TYPE_CHECKING:  # provided by the dialect
 
-        def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]: ...
+        def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
 
         def _current_schema(self) -> str: ...
 
@@ -40,13 +41,13 @@ class HistoryShape:
 
         def transaction_open(self) -> bool: ...
 
-        def _send(self, sql: str, statements: int) -> List[List[Any]]: ...
+        def _send(self, sql: str, statements: int) -> list[list[Any]]: ...
 
         def history_select(self) -> str: ...
 
     connection: Any
     #: The history read that travelled with the shape (the statement and its rows), until :meth:`_history_rows` takes it.
-    _read_with_shape: Optional[Tuple[str, List[Any]]] = None
+    _read_with_shape: tuple[str, list[Any]] | None = None
     #: Whether the shape about to be read may bring the history's rows with it (see :meth:`history_columns`).
     _rows_follow = False
 
@@ -68,7 +69,7 @@ class HistoryShape:
 
     declared_type_index = 5
 
-    def widen_history_sql(self) -> List[str]:
+    def widen_history_sql(self) -> list[str]:
         """``ALTER ... TYPE int8``: transactional, so it commits with the checksums re-recorded after it."""
         return [f"ALTER TABLE {self.history_table} ALTER COLUMN version TYPE int8"]
 
@@ -99,7 +100,7 @@ class HistoryShape:
             )
         super().widen_history()  # type: ignore[misc]
 
-    def history_columns(self) -> List[str]:
+    def history_columns(self) -> list[str]:
         """The history table's columns (shape checked); on a connection that found it before, its rows come along.
 
         Outside a transaction, where this connection last found the history
@@ -121,7 +122,7 @@ class HistoryShape:
             _LAST_SEEN.pop(self.connection, None)
         return columns
 
-    def _history_shape_rows(self) -> List[Any]:
+    def _history_shape_rows(self) -> list[Any]:
         """The shape's rows (one statement), with the history's rows when :meth:`history_columns` may use them."""
         import psycopg
 
@@ -140,7 +141,7 @@ class HistoryShape:
         self._read_with_shape = (read, rows)
         return shape
 
-    def _history_rows(self, sql: str) -> List[Any]:
+    def _history_rows(self, sql: str) -> list[Any]:
         """The rows read with the shape if ``sql`` is the statement that read them, else read now."""
         prefetched, self._read_with_shape = self._read_with_shape, None
         if prefetched is not None and prefetched[0] == sql:

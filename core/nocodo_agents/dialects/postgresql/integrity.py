@@ -10,7 +10,8 @@ part of :class:`~nocodo_agents.dialects.postgresql.PostgreSQLDialect`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ForeignKeyViolationError, MigrationFailedError, migration_facts
 from ...schema.constraint_checks import queues_no_checks
@@ -41,15 +42,15 @@ class IntegrityChecks:
 
     if TYPE_CHECKING:  # provided by the dialect
 
-        def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]: ...
+        def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
 
-        def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None: ...
+        def _run(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
 
         def _environmental(self, error: BaseException) -> bool: ...
 
-        def split_statements(self, sql: str) -> List[str]: ...
+        def split_statements(self, sql: str) -> list[str]: ...
 
-    def invalid_indexes(self, building: bool = True) -> List[str]:
+    def invalid_indexes(self, building: bool = True) -> list[str]:
         """The indexes with ``pg_index.indisvalid = false``, in any schema but the server's, schema-qualified."""
         excluded = _NOT_BUILDING if not building and self.connection.info.server_version >= 120000 else ""
         return [row[0] for row in self._query(_INVALID_INDEXES.format(building=excluded))]
@@ -67,7 +68,7 @@ class IntegrityChecks:
             self._checks_may_be_queued = True
         super().execute(statement)  # type: ignore[misc]  # SessionSettings: the caller's settings set back outside a transaction
 
-    def check_integrity(self, planned: "PlannedMigration", phase: str, rolled_back: bool) -> None:
+    def check_integrity(self, planned: PlannedMigration, phase: str, rolled_back: bool) -> None:
         """Run the deferred constraint checks the statements left pending, while the migration is still known.
 
         A ``DEFERRABLE INITIALLY DEFERRED`` foreign key (or unique constraint,

@@ -47,8 +47,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable
 
 from ...errors import DatabaseAccessError, LockTimeoutError
 from ..lock_wait import LockStillHeld, pauses, poll_until, take_lock
@@ -66,10 +67,10 @@ _OTHER_BUILDS = (
     "WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND pid <> pg_backend_pid()"
 )
 #: ``query(sql)``: send one statement (counted by the caller) and return its rows.
-Query = Callable[[str], List[Any]]
+Query = Callable[[str], list[Any]]
 
 
-def begin_locked(query: Query, lock_timeout: float, location: str, try_now: Optional[Callable[[], bool]] = None) -> None:
+def begin_locked(query: Query, lock_timeout: float, location: str, try_now: Callable[[], bool] | None = None) -> None:
     """Open a transaction holding the migration lock, waiting for it without holding a snapshot.
 
     On return the transaction is open and holds the lock. Raises
@@ -133,7 +134,7 @@ def wait_for_other_index_builds(query: Query, lock_timeout: float, location: str
         next(ticks, None)
 
 
-def connection_parameters(connection: Any) -> Dict[str, str]:
+def connection_parameters(connection: Any) -> dict[str, str]:
     """Every libpq connection option ``connection`` was opened with (password included), to open another like it."""
     return {
         option.keyword.decode(): option.val.decode()
@@ -160,7 +161,7 @@ class LockGuard:
                 f"connection for the run (max_connections, a pooler's limit), then run again.",
             ) from error
 
-    def _query(self, sql: str) -> List[Any]:
+    def _query(self, sql: str) -> list[Any]:
         from psycopg.rows import tuple_row
 
         self._count()

@@ -11,10 +11,10 @@ naming no schema are refused. :class:`SessionSettings` is that part of
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 from ...errors import ConnectionStateError
-
 
 
 class SessionSettings:
@@ -22,15 +22,15 @@ class SessionSettings:
 
     connection: Any
     #: Session settings that change what migrations do, found changed: name -> (the caller's, the default).
-    _pinned: Dict[str, Tuple[str, str]]
+    _pinned: dict[str, tuple[str, str]]
     #: Whether :attr:`_pinned` settings were set for the session (statements outside a transaction).
     _session_pinned: bool
 
     if TYPE_CHECKING:  # provided by the dialect
 
-        def _query(self, sql: str, params: Optional[Sequence[Any]] = None) -> List[Any]: ...
+        def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
 
-        def _run(self, sql: str, params: Optional[Sequence[Any]] = None) -> None: ...
+        def _run(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
 
         def _restore(self, what: str, action: Callable[[], Any], quietly: bool) -> None: ...
 
@@ -38,7 +38,7 @@ class SessionSettings:
 
         def location(self) -> str: ...
 
-    def _restore_caller_state(self, autocommit: bool, encoding: Optional[str], quietly: bool) -> None:
+    def _restore_caller_state(self, autocommit: bool, encoding: str | None, quietly: bool) -> None:
         """Put back what the run changed on the caller's session: pinned settings, client_encoding, autocommit."""
         if self._session_pinned:
             self._session_pinned = False
@@ -74,7 +74,7 @@ class SessionSettings:
             self._session_pinned = True
         self._run(statement)
 
-    def _set_session_settings(self, values: Dict[str, str]) -> None:
+    def _set_session_settings(self, values: dict[str, str]) -> None:
         """``SET`` (for the session) each setting in ``values``, in one statement; refused if the user may not."""
         import psycopg
 
