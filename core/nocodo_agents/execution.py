@@ -14,6 +14,10 @@ A migration's SQL is split and checked once per run: :func:`check_before_running
 keeps the statements it checked on the dialect (:attr:`~nocodo_agents.dialects.Dialect.checked_sql`,
 keyed by the phase, the text and whether the migration is transactional, all
 the checks depend on), and :func:`run_statements` runs them from there.
+Where the dialect's splitter reads the text alone (:attr:`~nocodo_agents.dialects.Dialect.text_only_syntax`:
+not MySQL, whose syntax depends on the server's version), what passed is also
+remembered for the process (:data:`_CHECKED`, bounded), so a fresh database
+given the same migrations again (a test suite's) splits and checks nothing again.
 """
 
 from __future__ import annotations
@@ -38,6 +42,11 @@ from .schema.split import SplitError
 from .schema.transaction_control import find_transaction_control
 
 logger = logging.getLogger("nocodo_agents")
+
+#: Statements that passed the checks in this process, by (dialect name, phase, text, transactional),
+#: for dialects whose splitter reads the text alone; emptied when it reaches :data:`_CHECKED_AT_MOST`.
+_CHECKED: dict[tuple[str, str, str, bool], list[str]] = {}
+_CHECKED_AT_MOST = 4096
 
 
 def check_before_running(
@@ -69,14 +78,23 @@ def checked_statements(dialect: Dialect, planned: PlannedMigration, sql: str, ph
 
     The checks read the text alone, for the dialect's syntax, the phase and
     whether the migration runs in a transaction; so an outcome kept under
-    those is the outcome of checking again. Only what passed is kept.
+    those is the outcome of checking again. Only what passed is kept (for
+    the process too where the dialect's syntax is the text's alone). The
+    list returned is shared: callers must not change it.
     """
     key = (phase, sql, planned.migration.transactional)
     statements = dialect.checked_sql.get(key)
     if statements is None:
-        _refuse_nul(dialect, planned, sql, phase)
-        statements = split(dialect, planned, sql, phase)
-        _check(dialect, planned, sql, statements, phase)
+        shared = (dialect.name, *key) if dialect.text_only_syntax else None
+        statements = _CHECKED.get(shared) if shared is not None else None
+        if statements is None:
+            _refuse_nul(dialect, planned, sql, phase)
+            statements = split(dialect, planned, sql, phase)
+            _check(dialect, planned, sql, statements, phase)
+            if shared is not None:
+                if len(_CHECKED) >= _CHECKED_AT_MOST:
+                    _CHECKED.clear()
+                _CHECKED[shared] = statements
         dialect.checked_sql[key] = statements
     return statements
 

@@ -62,6 +62,10 @@ class Dialect(HistoryTable, ABC):
     #: Dialects without it (MySQL) journal each statement instead: see :attr:`journal`.
     transactional_ddl: ClassVar[bool] = True
 
+    #: Whether :meth:`split_statements` reads the text alone (not the server's version or settings),
+    #: so that what a migration's SQL splits into may be remembered for the process (MySQL: no).
+    text_only_syntax: ClassVar[bool] = True
+
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self.statements = 0
@@ -202,6 +206,33 @@ class Dialect(HistoryTable, ABC):
         connection do not change it.
         """
         return None
+
+    def script_body(self, statements: Sequence[str]) -> str | None:
+        """``statements`` as the middle of one script :meth:`commit_script` may send, or ``None`` (run them one by one).
+
+        Only where no check is needed between them; pure, so the caller may
+        remember the answer by the migration's text. The default: ``None``.
+        """
+        return None
+
+    def commit_script(self, prelude: Sequence[str], body: str, count: int, rows: Sequence[tuple[Any, ...]], token: int) -> bool:
+        """Take the write lock, run ``prelude`` and ``body`` and write ``rows`` in one call, then guard with ``token`` and commit.
+
+        ``False`` when anything failed, with nothing of it left: the caller
+        runs the same work through :meth:`write_transaction` and the
+        per-statement path (SQLite: :mod:`.sqlite_scripts`). The default sends nothing.
+        """
+        return False
+
+    @contextmanager
+    def recording_writes(self) -> Iterator[list[str | None] | None]:
+        """Collect the statements sent inside, in order (``None`` for one sent with parameters), or yield ``None``.
+
+        A grouped run's first look records its writes (the history table
+        created) so that, rolled back, they can be sent again at the head of
+        the run's one script (:meth:`commit_script`). The default records nothing.
+        """
+        yield None
 
     @property
     def round_trips(self) -> int:

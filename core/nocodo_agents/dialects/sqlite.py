@@ -4,11 +4,15 @@ Transactions are ours: for the run the connection is switched to autocommit
 (``isolation_level = None``) so Python issues no implicit BEGIN or COMMIT,
 and each unit of work is ``BEGIN IMMEDIATE`` ... ``COMMIT``, which takes the
 database's write lock before history is read. Statements are run one by one
-with ``execute`` (``executescript`` would COMMIT first and break atomicity).
+with ``execute`` inside it (``executescript`` would COMMIT first and break
+atomicity); a migration needing no check between its statements is sent with
+its BEGIN IMMEDIATE and history row as one script instead, then guarded and
+committed as any write transaction.
 Other runners wait for the lock up to ``lock_timeout`` (SQLite's busy timeout).
 
 The dialect is assembled from parts, one concern each: preparing the
 connection for writes and the write transaction (:mod:`.sqlite_writes`),
+a migration sent with its transaction's start in one script (:mod:`.sqlite_scripts`),
 foreign keys (:mod:`.sqlite_integrity`), the no-op cache's snapshot of the
 history (:mod:`.sqlite_snapshot`, which also holds :func:`history_unchanged`,
 importable from here) and driver errors (:mod:`.sqlite_errors`).
@@ -27,6 +31,7 @@ from ..history import HISTORY_TABLE
 from .base import Dialect
 from .sqlite_errors import named_sqlite_error, refused_by_table
 from .sqlite_integrity import ForeignKeyCheck, Violation
+from .sqlite_scripts import ScriptedWrites
 from .sqlite_snapshot import _SCHEMA_VERSION, HistorySnapshots, history_unchanged
 from .sqlite_writes import PinnedPragmas, WriteTransactions
 
@@ -39,9 +44,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger("nocodo_agents")
 
-class SQLiteDialect(ForeignKeyCheck, WriteTransactions, PinnedPragmas, HistorySnapshots, Dialect):
+class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPragmas, HistorySnapshots, Dialect):
     """A :class:`sqlite3.Connection` (preparing it for writes and the write transaction: :mod:`.sqlite_writes`;
-    foreign keys: :mod:`.sqlite_integrity`; the no-op cache's snapshot: :mod:`.sqlite_snapshot`)."""
+    a migration in one script: :mod:`.sqlite_scripts`; foreign keys: :mod:`.sqlite_integrity`; the no-op
+    cache's snapshot: :mod:`.sqlite_snapshot`)."""
 
     name = "sqlite"
     connection: sqlite3.Connection
@@ -244,6 +250,8 @@ class SQLiteDialect(ForeignKeyCheck, WriteTransactions, PinnedPragmas, HistorySn
     def _run(self, sql: str, params: Sequence[Any] | None = None) -> None:
         if self._waits_unset:
             self._wait_again()
+        if self._recorded is not None:
+            self._recorded.append(None if params else sql)  # see ScriptedWrites.recording_writes
         self.statements += 1
         self.connection.execute(sql, params or ())
 

@@ -171,6 +171,12 @@ class WriteTransactions:
         self._waits_unset = False
         self._take_write_lock()
         self._violations_before = None
+        with self._ending_transaction():
+            yield
+
+    @contextmanager
+    def _ending_transaction(self) -> Iterator[None]:
+        """The end of a write transaction already open: ``COMMIT`` if the block succeeds, else ``ROLLBACK`` (see :meth:`write_transaction`)."""
         committing = False
         try:
             yield

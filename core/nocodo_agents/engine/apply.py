@@ -44,6 +44,7 @@ from .first_look import _first_look, assess_adoption, step_of
 from .non_transactional import is_recorded, run_outside_transaction
 from .reports import MigrationReport, MigrationStep
 from .run import Run
+from .scripted import ScriptInstead, apply_scripted, group_prelude, scripted_group
 from .widening import needs_settling, settle_width
 
 __all__ = ["Progress", "apply_pending", "assess_adoption", "refuse_ungroupable", "step_of"]
@@ -101,6 +102,12 @@ def _apply_all(run: Run, progress: Progress, applied: list[MigrationStep], adopt
         just_adopted: tuple[MigrationStep, ...] = ()
         if seen is not None:
             upcoming = seen.next()
+            if upcoming is not None and seen.token is not None and not needs_settling(run, seen.plan, seen.wide):
+                # Nobody else committed since the token was read, if the script's guard agrees: one call.
+                committed = apply_scripted(dialect, upcoming, seen)
+                if committed is not None:
+                    _committed(dialect, seen, committed, applied, progress)
+                    continue
             dialect.expect_guard(None if upcoming is None else upcoming.version)  # PostgreSQL asks it with BEGIN
         with dialect.write_transaction():
             if seen is None:
@@ -128,13 +135,18 @@ def _apply_all(run: Run, progress: Progress, applied: list[MigrationStep], adopt
             if committed is None:
                 continue  # another runner applied it meanwhile: the next guard sees it and plans again
         assert committed is not None
-        seen.applied_one(committed.version)
-        applied.append(committed)
-        if progress is not None:
-            dialect.hand_over()
-            progress(committed)
-            seen.token = None  # the callback may have written through this connection, which no token shows
+        _committed(dialect, seen, committed, applied, progress)
     return MigrationReport(dialect.name, applied=tuple(applied), adopted=tuple(adopted), not_installed=not_installed)
+
+
+def _committed(dialect: Dialect, seen: _Seen, committed: MigrationStep, applied: list[MigrationStep], progress: Progress) -> None:
+    """After ``committed``'s transaction committed: the plan moves on, the report and the progress callback learn of it."""
+    seen.applied_one(committed.version)
+    applied.append(committed)
+    if progress is not None:
+        dialect.hand_over()
+        progress(committed)
+        seen.token = None  # the callback may have written through this connection, which no token shows
 
 
 def _apply_grouped(run: Run, progress: Progress, applied: list[MigrationStep], adopted: list[MigrationStep]) -> MigrationReport:
@@ -149,25 +161,30 @@ def _apply_grouped(run: Run, progress: Progress, applied: list[MigrationStep], a
     refuse_ungroupable(dialect, run.plan().pending)
     if needs_settling(run, run.plan()):
         settle_width(run)
+    scripting = True  # until a script of the run failed: then the per-statement path names what failed
     while True:
         steps: list[MigrationStep] = []
-        with dialect.write_transaction():
-            seen, just_adopted = _first_look(run)
-            unsettled = needs_settling(run, seen.plan, seen.wide)
-            if not unsettled:
-                refuse_ungroupable(dialect, seen.plan.pending)  # planned again under the lock: before any statement
-                rows: list[HistoryValues] = []
-                for planned in seen.plan.pending:
-                    try:
-                        steps.append(_apply_one(dialect, planned, seen.plan, rows))
-                    except MigrationFailedError as error:
-                        if type(error) is MigrationFailedError and error.rolled_back and steps:
-                            raise error.in_grouped_run([f"V{s.version}__{s.name}" for s in steps]) from error.__cause__
-                        raise
-                # Every history row in this same transaction, once the last migration ran: they commit together.
-                dialect.insert_history_rows(rows)
-                for values in rows:
-                    dialect.journal.done(values[0])
+        try:
+            with dialect.write_transaction():
+                with dialect.recording_writes() as recorded:
+                    seen, just_adopted = _first_look(run)
+                unsettled = needs_settling(run, seen.plan, seen.wide)
+                if not unsettled:
+                    refuse_ungroupable(dialect, seen.plan.pending)  # planned again under the lock: before any statement
+                    prelude = group_prelude(dialect, recorded, seen.plan.pending) if scripting and not just_adopted else None
+                    token = None if prelude is None else dialect.change_token()
+                    if prelude is not None and token is not None:
+                        raise ScriptInstead(prelude, token)  # rolls this transaction back
+                    steps = _grouped_statements(dialect, seen.plan)
+        except ScriptInstead as instead:
+            # The whole run, the first look's writes first, in one script guarded by the token read under the lock.
+            done = scripted_group(dialect, instead.prelude, seen.plan.pending, seen.plan, instead.token)
+            if done is None:
+                scripting = False  # nothing of it remains: the per-statement path runs it and names what fails
+                run.read()  # the history as it is now that the first look's writes were rolled back
+                continue
+            steps = done
+            break
         adopted.extend(just_adopted)  # committed
         if unsettled:
             settle_width(run)  # another runner made a 32-bit history meanwhile; the first look committed alone
@@ -180,6 +197,24 @@ def _apply_grouped(run: Run, progress: Progress, applied: list[MigrationStep], a
         if progress is not None:
             progress(step)
     return MigrationReport(dialect.name, applied=tuple(applied), adopted=tuple(adopted), not_installed=seen.plan.not_installed)
+
+
+def _grouped_statements(dialect: Dialect, plan: Plan) -> list[MigrationStep]:
+    """Every pending migration of a grouped run, statement by statement, then every history row, in the transaction open."""
+    steps: list[MigrationStep] = []
+    rows: list[HistoryValues] = []
+    for planned in plan.pending:
+        try:
+            steps.append(_apply_one(dialect, planned, plan, rows))
+        except MigrationFailedError as error:
+            if type(error) is MigrationFailedError and error.rolled_back and steps:
+                raise error.in_grouped_run([f"V{s.version}__{s.name}" for s in steps]) from error.__cause__
+            raise
+    # Every history row in this same transaction, once the last migration ran: they commit together.
+    dialect.insert_history_rows(rows)
+    for values in rows:
+        dialect.journal.done(values[0])
+    return steps
 
 
 def _apply_one(

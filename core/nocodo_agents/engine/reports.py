@@ -72,7 +72,8 @@ class MigrationReport:
     not_installed: tuple[HistoryRow, ...] = ()
     #: Dry run only: the statements that would prepare the history table before the first migration.
     setup_sql: tuple[str, ...] = field(default=(), repr=False)
-    #: Statements sent to the database by this run.
+    #: Statements sent to the database by this run (each statement of a SQLite script counts: a
+    #: script of k statements is k statements sent in one call).
     statements: int = field(default=0, compare=False)
 
     @property

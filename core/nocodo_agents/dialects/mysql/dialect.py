@@ -49,6 +49,7 @@ class MySQLDialect(BookkeepingTables, CallerSettings, MigrationLock, DriverError
     name = "mysql"
     transactional_ddl = False
     session_variables = True
+    text_only_syntax = False  # executable comments are read by the server's version
     connection: Connection[Any]
     #: Each statement of a migration is journalled as it runs (MySQL's DDL commits implicitly).
     journal: MySQLJournal
