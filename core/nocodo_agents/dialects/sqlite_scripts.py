@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,7 +76,8 @@ class ScriptedWrites:
 
         def _set_busy_timeout(self, seconds: float) -> None: ...
 
-        def _ending_transaction(self) -> AbstractContextManager[None]: ...
+        @contextmanager
+        def _ending_transaction(self) -> Iterator[None]: ...
 
         def change_token(self) -> int | None: ...
 
