@@ -11,7 +11,7 @@ import re
 from typing import Callable, Union
 
 from .checksum import checksum
-from .errors import InvalidMigrationError
+from .errors import InvalidArgumentError, InvalidMigrationError
 from .faults import PLUGIN_FAULTS, describe_fault
 
 #: Highest version: refinery's ``i64`` (its ``int8-versions`` feature, a 64-bit history column).
@@ -25,6 +25,11 @@ MAX_INT4_VERSION = 2**31 - 1
 #: trailing newline through), so ``match`` and ``fullmatch`` agree.
 MODULE_NAME = re.compile(r"^V([0-9]+)__([A-Za-z0-9_]+)\Z")
 _NAME = re.compile(r"^[A-Za-z0-9_]+\Z")
+
+#: The dialects the library runs migrations on, as it names them to ``migration(dialect)`` and :func:`dialect_sql`.
+DIALECT_NAMES: tuple[str, ...] = ("sqlite", "postgresql", "mysql")
+#: What an author may write for a dialect's name, and the name meant.
+_DIALECT_SPELLINGS = {"postgres": "postgresql", "pg": "postgresql", "psql": "postgresql", "mariadb": "mysql", "sqlite3": "sqlite"}
 
 #: A migration's SQL: a string, or a callable taking no argument or the dialect name.
 SqlSource = Union[str, Callable[..., str]]
@@ -55,6 +60,15 @@ class UnsupportedDialect(Exception):
     """Raised by :func:`dialect_sql` functions for a dialect they have no SQL for."""
 
 
+def unknown_dialect(name: object, argument: str) -> InvalidArgumentError | None:
+    """The error for ``name`` given as ``argument`` unless it is one of :data:`DIALECT_NAMES` (the name meant suggested)."""
+    if name in DIALECT_NAMES:
+        return None
+    meant = _DIALECT_SPELLINGS.get(str(name).lower(), str(name).lower())
+    hint = f" ({meant!r}?)" if meant in DIALECT_NAMES else ""
+    return InvalidArgumentError(argument=argument, value=name, expected=f"a dialect name: {', '.join(DIALECT_NAMES)}{hint}")
+
+
 def dialect_sql(**sql_by_dialect: str) -> Callable[[str], str]:
     """A ``migration()``/``rollback()`` function returning the SQL given for each dialect.
 
@@ -62,9 +76,16 @@ def dialect_sql(**sql_by_dialect: str) -> Callable[[str], str]:
 
         migration = dialect_sql(sqlite="CREATE TABLE ...", postgresql="CREATE TABLE ...")
 
-    Asked for another dialect, it raises an error naming the dialects it
-    supports (the runner reports it with the migration's file).
+    The keywords are dialect names (:data:`DIALECT_NAMES`): another one
+    (``postgres=``, ``mariadb=``) raises :class:`~nocodo_agents.InvalidArgumentError`
+    at once, since no run would ever ask for it. Asked for a dialect it has no
+    SQL for, the function raises an error naming the dialects it supports
+    (the runner reports it with the migration's file).
     """
+    for name in sql_by_dialect:
+        error = unknown_dialect(name, "a keyword of dialect_sql()")
+        if error is not None:
+            raise error
     supported = ", ".join(sorted(sql_by_dialect))
 
     def sql(dialect: str) -> str:
