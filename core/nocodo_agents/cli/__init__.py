@@ -80,7 +80,14 @@ def _run(argv: list[str] | None, output: Output | None = None, parsed: Callable[
         output.quiet = args.quiet
     _configure_logging(args.verbose, args.quiet)
     try:
-        args.settings, args.pyproject = apply_settings(args)  # flag > NOCODO_AGENTS_* > pyproject.toml > default
+        try:
+            args.settings, args.pyproject = apply_settings(args)  # flag > NOCODO_AGENTS_* > pyproject.toml > default
+        except Exception as error:
+            if getattr(args.run, "errors_as_json", False) and getattr(args, "json", False):
+                from .migrate_command import error_event  # a bad setting is that command's error object too
+
+                error_event(output, error)
+            raise
         return int(args.run(args, output))
     except OutputClosed:  # the reader closed stdout (`| head`): stop quietly, as a closed pipe does
         return CLOSED_OUTPUT_EXIT

@@ -40,7 +40,9 @@ ATTRIBUTE = {"db": "db", "agents": "agents", "lock-timeout": "lock_timeout"}
 DEFAULTS: dict[str, Any] = {"db": DEFAULT_DATABASE, "agents": None, "lock-timeout": DEFAULT_LOCK_TIMEOUT}
 
 # A cheap look before parsing: a file that never names the table is not parsed (no TOML reader imported).
-_MENTIONS_TABLE = re.compile(r"""nocodo[-_]agents["']?\s*[.=\]]""")
+# It also finds a misspelt table (``[tool.nocodo_agents]``, ``[tool.nocodo-agent]``), refused once parsed; a
+# dependency on the distribution (``"nocodo-agents[postgresql]>=0.1"``) is no mention.
+_MENTIONS_TABLE = re.compile(r"""nocodo[-_]?agents?["']?\s*[.=\]]""", re.IGNORECASE)
 
 
 class Setting:
@@ -100,7 +102,10 @@ def file_settings(path: Path) -> dict[str, Any]:
         raise ConfigError(source=str(path), key=TABLE, problem=f"the file cannot be read ({error})") from None
     if not _MENTIONS_TABLE.search(text):
         return {}
-    table = _load_toml(path, text).get("tool", {}).get("nocodo-agents", {})
+    tool = _load_toml(path, text).get("tool", {})
+    tool = tool if isinstance(tool, dict) else {}
+    _refuse_misspelt_table(path, tool)
+    table = tool.get("nocodo-agents", {})
     source = f"{path} [{TABLE}]"
     if not isinstance(table, dict):
         raise ConfigError(source=str(path), key=TABLE, problem="it must be a table")
@@ -111,6 +116,17 @@ def file_settings(path: Path) -> dict[str, Any]:
     for key, value in table.items():
         checked[key] = _check(key, value, source, path.parent)
     return checked
+
+
+def _refuse_misspelt_table(path: Path, tool: dict[str, Any]) -> None:
+    """Refuse ``[tool.nocodo_agents]`` and the like: ignored, its settings (the database!) would silently not apply."""
+    from ..errors import ConfigError
+
+    for name in tool:
+        if name != "nocodo-agents" and re.sub(r"[-_.\s]", "", name.lower()) in ("nocodoagents", "nocodoagent"):
+            raise ConfigError(
+                source=str(path), key=f"tool.{name}", problem=f"the settings table is named [{TABLE}]: rename this one, it is not read"
+            )
 
 
 def _check(key: str, value: Any, source: str, base: Path) -> Any:

@@ -1,0 +1,108 @@
+"""An operator trying to break the command line's settings and --json output (issue 13), through the console script.
+
+A password never reaches the terminal, not even in a usage error; ``migrate
+--json`` and ``rollback --json`` end every failure with a JSON error object,
+a bad setting included; a settings table under a name that is not read is
+refused instead of silently falling back to the default database.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_support import Cli
+
+SECRET = "hunter22secret"
+URL = f"postgresql://deploy:{SECRET}@db.internal:5432/app"
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli.in_work_directory(tmp_path)
+
+
+# -- a usage error does not print the password ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("migrate", URL),  # --db forgotten
+        ("migrate", "--target", URL),  # arguments shifted by one in a deploy script
+        ("rollback", "--to", URL),
+        ("status", "--lock-timeout", URL),
+        (URL,),
+        ("migrate", "--db", "sqlite:///x.db", f"mysql://root:{SECRET}@127.0.0.1/app?password={SECRET}"),
+    ],
+)
+def test_a_usage_error_hides_the_password_of_a_url_it_quotes(cli: Cli, arguments: tuple[str, ...]) -> None:
+    result = cli(*arguments)
+    assert result.code == 2, result.text
+    assert "error:" in result.err and SECRET not in result.text, result.text
+    assert "***" in result.err, result.err
+
+
+# -- a password in a URL's query ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://deploy@db.internal/app?password=ab#{SECRET}",
+        f"postgresql://deploy@db.internal/app?sslmode=require&password=ab;{SECRET}",
+    ],
+)
+def test_a_password_in_the_query_is_hidden_whole(cli: Cli, url: str) -> None:
+    """What follows ``password=`` up to the next parameter is hidden, a ``#`` or ``;`` the password holds included."""
+    shown = cli("config", "--json", env={"NOCODO_AGENTS_DB": url})
+    assert shown.code == 0 and SECRET not in shown.text, shown.text
+    status = cli("status", "--db", url, "--lock-timeout", "1")
+    assert status.code in (2, 6) and SECRET not in status.text, status.text  # refused (#), or no such host
+    assert "password=***" in status.err and "password=*** " not in status.err, status.err  # the message's ": " kept
+
+
+# -- --json: every failure is a JSON error object, a bad setting too ------------------------------------
+
+
+@pytest.mark.parametrize("command", [("migrate", "--json"), ("rollback", "--to", "0", "--json")])
+def test_a_bad_setting_is_a_json_error_object(cli: Cli, command: tuple[str, ...]) -> None:
+    result = cli(*command, "--db", "app.db", env={"NOCODO_AGENTS_LOCK_TIMEOUT": "ten"})
+    assert result.code == 2, result.text
+    event = json.loads(result.out)
+    assert event["event"] == "error" and event["error"] == "ConfigError" and event["exit_code"] == 2, event
+    assert "NOCODO_AGENTS_LOCK_TIMEOUT" in event["message"], event
+
+
+@pytest.mark.parametrize("command", [("migrate", "--json"), ("rollback", "--to", "0", "--json")])
+def test_a_malformed_project_file_is_a_json_error_object_without_its_password(cli: Cli, command: tuple[str, ...]) -> None:
+    (cli.cwd / "pyproject.toml").write_text(f'[tool.nocodo-agents]\ndb = "{URL}"\nlock-timeout = "ten"\n')
+    result = cli(*command)
+    assert result.code == 2, result.text
+    event = json.loads(result.out)
+    assert event["error"] == "ConfigError" and "lock-timeout" in event["message"], event
+    assert SECRET not in result.text
+
+
+# -- a settings table that is not read is refused -------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", ["tool.nocodo_agents", 'tool."nocodo_agents"', "tool.nocodo-agent", "tool.nocodoagents"])
+def test_a_misnamed_settings_table_is_refused_not_ignored(cli: Cli, table: str) -> None:
+    """Ignored, its ``db`` would not be used: ``migrate`` would create and migrate ./nocodo-agents.db instead."""
+    (cli.cwd / "pyproject.toml").write_text(f'[{table}]\ndb = "elsewhere.db"\n')
+    result = cli("migrate")
+    assert result.code == 2, result.text
+    assert "[tool.nocodo-agents]" in result.err, result.err
+    assert not (cli.cwd / "nocodo-agents.db").exists() and not (cli.cwd / "elsewhere.db").exists()
+
+
+def test_the_pytest_plugin_s_ini_key_in_the_same_file_is_no_settings_table(cli: Cli) -> None:
+    """``nocodo_agents = [...]`` under [tool.pytest.ini_options] (the template's) belongs to the pytest plugin."""
+    (cli.cwd / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\nnocodo_agents = ["notes"]\n\n[tool.nocodo-agents]\ndb = "here.db"\n'
+    )
+    result = cli("config", "--json")
+    assert result.code == 0, result.text
+    assert json.loads(result.out)["settings"][0]["value"] == str(cli.cwd / "here.db")
