@@ -106,3 +106,46 @@ def test_the_pytest_plugin_s_ini_key_in_the_same_file_is_no_settings_table(cli: 
     result = cli("config", "--json")
     assert result.code == 0, result.text
     assert json.loads(result.out)["settings"][0]["value"] == str(cli.cwd / "here.db")
+
+
+# -- a descriptor closed before the command starts ------------------------------------------------------
+
+
+def _run_with_closed(cli: Cli, closed: str, *arguments: str) -> tuple[int, str, str]:
+    """Run the console script in a shell that closed ``closed`` (``2``: stderr, ``1``: stdout) first."""
+    import os
+    import shlex
+    import subprocess
+
+    from cli_support import CONSOLE_SCRIPT
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("NOCODO_AGENTS_")}
+    command = f"exec {closed}>&-; exec {shlex.join([CONSOLE_SCRIPT, *arguments])}"
+    done = subprocess.run(["sh", "-c", command], cwd=cli.cwd, env=environment, capture_output=True, text=True, timeout=120)
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code"),
+    [
+        (("status", "--json", "--db", "not-yet.db"), 0),  # a note on stderr
+        (("migrate", "--json", "--db", "foo://x"), 2),  # an error on stderr after the JSON error object
+        (("migrate", "--db", "app.db"), 0),  # the path remembering a no-op migrate
+        (("migrate", "--db", "app.db"), 0),
+        (("rollback", "--to", "0", "--json", "--db", "app.db"), 6),  # no such file: the error object, and on stderr
+    ],
+)
+def test_a_closed_stderr_neither_corrupts_stdout_nor_fails_the_command(cli: Cli, arguments: tuple[str, ...], code: int) -> None:
+    """Python sets ``sys.stderr`` to None when descriptor 2 is closed: ``print(file=None)`` writes to stdout instead."""
+    returned, out, _ = _run_with_closed(cli, "2", *arguments)
+    assert returned == code, out
+    assert "nocodo-agents: " not in out, out
+    if "--json" in arguments:
+        for line in out.splitlines() if "migrate" in arguments or "rollback" in arguments else [out]:
+            json.loads(line)
+
+
+def test_a_closed_stdout_before_the_start_is_not_a_crash(cli: Cli) -> None:
+    returned, _, err = _run_with_closed(cli, "1", "migrate", "--db", "app.db")
+    assert returned == 0 and "Traceback" not in err, err
+    assert (cli.cwd / "app.db").exists()

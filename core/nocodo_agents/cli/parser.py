@@ -132,9 +132,11 @@ class Parser(argparse.ArgumentParser):
     """argparse's parser whose usage errors hide passwords: they quote the argument at fault, a URL given in the wrong place too."""
 
     def error(self, message: str) -> NoReturn:
-        from ..urls import redact  # only when there is an error to print
+        if "://" in message or "=" in message:  # a URL, or a password= parameter, may be quoted
+            from ..urls import redact
 
-        super().error(redact(message))
+            message = redact(message)
+        super().error(message)
 
 
 class CommandParser(Parser):
