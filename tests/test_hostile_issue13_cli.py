@@ -149,3 +149,31 @@ def test_a_closed_stdout_before_the_start_is_not_a_crash(cli: Cli) -> None:
     returned, _, err = _run_with_closed(cli, "1", "migrate", "--db", "app.db")
     assert returned == 0 and "Traceback" not in err, err
     assert (cli.cwd / "app.db").exists()
+
+
+# -- an agents setting that names no agent ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [",", " , ,"])
+def test_an_agents_variable_naming_no_agent_is_refused(cli: Cli, value: str) -> None:
+    """``NOCODO_AGENTS_AGENTS="$A,$B"`` with both unset migrated core alone, silently."""
+    result = cli("migrate", "--db", "app.db", env={"NOCODO_AGENTS_AGENTS": value})
+    assert result.code == 2, result.text
+    assert "NOCODO_AGENTS_AGENTS" in result.err and "core" in result.err, result.err
+    assert not (cli.cwd / "app.db").exists()
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_agent_flag_is_a_usage_error(cli: Cli, value: str) -> None:
+    """It was looked up as agent '' ("pip install nocodo-agents-")."""
+    result = cli("migrate", "--db", "app.db", "--agent", value)
+    assert result.code == 2, result.text
+    assert "argument --agent" in result.err and "nocodo-agents-" not in result.err.replace("nocodo-agents migrate", ""), result.err
+
+
+def test_a_lock_timeout_out_of_range_says_the_range_readably(cli: Cli) -> None:
+    result = cli("config", env={"NOCODO_AGENTS_LOCK_TIMEOUT": "1e9"})
+    assert result.code == 2 and "e+06" not in result.err and "24.8 days" in result.err, result.err
+    (cli.cwd / "pyproject.toml").write_text("[tool.nocodo-agents]\nlock-timeout = -1\n")
+    result = cli("config")
+    assert result.code == 2 and "e+06" not in result.err and "24.8 days" in result.err, result.err

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .options import DEFAULT_DATABASE, DEFAULT_LOCK_TIMEOUT, MAX_LOCK_TIMEOUT
+from .options import DEFAULT_DATABASE, DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_RANGE, MAX_LOCK_TIMEOUT
 
 #: The table of pyproject.toml holding the settings.
 TABLE = "tool.nocodo-agents"
@@ -141,7 +141,7 @@ def _check(key: str, value: Any, source: str, base: Path) -> Any:
             raise ConfigError(source=source, key=key, problem='it must be a list of agent names, such as ["requirements_qna"]')
         return list(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_LOCK_TIMEOUT:
-        raise ConfigError(source=source, key=key, problem=f"it must be a number of seconds from 0 to {MAX_LOCK_TIMEOUT:g}, not {value!r}")
+        raise ConfigError(source=source, key=key, problem=f"it must be a number of seconds from {LOCK_TIMEOUT_RANGE}, not {value!r}")
     return float(value)
 
 
@@ -172,14 +172,17 @@ def environment_settings(environ: dict[str, str]) -> dict[str, tuple[Any, str]]:
         if key == "db":
             found[key] = (text, source)
         elif key == "agents":
-            found[key] = ([name for name in re.split(r"[,\s]+", text) if name], source)
+            names = [name for name in re.split(r"[,\s]+", text) if name]
+            if not names:  # "$A,$B" with both unset: not a request for core alone
+                raise ConfigError(source=source, key=key, problem=f"it names no agent: {text!r} (core alone: set it to core)")
+            found[key] = (names, source)
         else:
             try:
                 seconds = float(text)
             except ValueError:
                 raise ConfigError(source=source, key=key, problem=f"not a number of seconds: {text!r}") from None
             if not 0 <= seconds <= MAX_LOCK_TIMEOUT:
-                raise ConfigError(source=source, key=key, problem=f"it must be 0 to {MAX_LOCK_TIMEOUT:g} seconds, not {text!r}")
+                raise ConfigError(source=source, key=key, problem=f"it must be {LOCK_TIMEOUT_RANGE}, not {text!r}")
             found[key] = (seconds, source)
     return found
 
