@@ -19,7 +19,17 @@ from urllib.parse import quote
 
 import psycopg  # noqa: F401  (see below)
 import pytest
-from test_pytest_plugin import CHECKS, GOOD, GOOD_ROLLBACK, GOOD_SQL, _conftest, _migration, _run, _test_databases
+from test_pytest_plugin import (
+    CHECKS,
+    GOOD,
+    GOOD_ROLLBACK,
+    GOOD_SQL,
+    _conftest,
+    _migration,
+    _run,
+    _server_url,
+    _test_databases,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from servers import MariaDBServer
@@ -284,3 +294,32 @@ def test_a_misspelt_dialect_in_a_migration_module_names_its_file(tmp_path, monke
     finally:
         sys.modules.pop("misspelt_agent", None)
     assert "V7__create_t.py" in str(raised.value) and "not 'mysqll'" in str(raised.value), str(raised.value)
+
+
+# -- describe_schema leaves the caller's transaction alone --------------------------------------------
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql"])
+def test_describe_schema_keeps_a_transaction_the_caller_has_open(
+    request: pytest.FixtureRequest, tmp_path, dialect: str  # type: ignore[no-untyped-def]
+) -> None:
+    """It rolled back whatever transaction the connection had open: a test's uncommitted rows were gone."""
+    from nocodo_agents import AgentRegistry, run_agent_migrations
+    from nocodo_agents.testing import describe_schema, fresh_database
+    from nocodo_agents.urls import parse_database_url
+
+    with fresh_database(_server_url(request, dialect), tmp_path) as url:
+        connection = parse_database_url(url).connect(create=False)
+        try:
+            cursor = connection.cursor()
+            cursor.execute("CREATE TABLE notes (id INT PRIMARY KEY)")
+            connection.commit()
+            cursor.execute("INSERT INTO notes (id) VALUES (1)")  # not committed
+            assert "table notes" in describe_schema(connection)
+            cursor.execute("SELECT count(*) FROM notes")
+            assert cursor.fetchone()[0] == 1, "the caller's uncommitted row is still there"
+            connection.rollback()
+            describe_schema(connection)  # idle before: idle after, as migrations need it
+            run_agent_migrations(connection, [], registry=AgentRegistry.from_plugins({}))
+        finally:
+            connection.close()
