@@ -323,3 +323,15 @@ def test_describe_schema_keeps_a_transaction_the_caller_has_open(
             run_agent_migrations(connection, [], registry=AgentRegistry.from_plugins({}))
         finally:
             connection.close()
+
+
+def test_a_collision_with_core_is_reported_as_a_collision(pytester: pytest.Pytester) -> None:
+    """The agents under test are loaded, not merged, by the collision check: merging is what the collision breaks."""
+    colliding = f"[{_migration(2, 'create_notes', GOOD_SQL, GOOD_ROLLBACK)}]"
+    pytester.makeconftest(_conftest(colliding))
+    pytester.makepyfile(test_checks=CHECKS)
+    result = _run(pytester, "-k", "test_versions_do_not_collide or test_sql_for_each_dialect")
+    result.assert_outcomes(passed=1, failed=1)
+    output = result.stdout.str()
+    assert "V2 is claimed by agent 'core'" in output and "agent 'notes' (notes/V2__create_notes.py)" in output, output
+    assert "Renumber your migration" in output, output

@@ -52,8 +52,21 @@ def _registry(registry: AgentRegistry | None) -> AgentRegistry:
     return registry if registry is not None else AgentRegistry.installed()
 
 
+def _loaded(agents: Sequence[str], registry: AgentRegistry) -> None:
+    """Load the agents under test and what they require (a name that is no installed agent fails here), without merging them."""
+    try:
+        registry.requested_sets(agents)
+    except MigrationError as error:
+        raise _fail(
+            "the agents under test cannot be loaded",
+            [str(error)],
+            "Fix that first: every other check depends on it.",
+        ) from None
+
+
 def _planned(agents: Sequence[str], registry: AgentRegistry) -> tuple[PlannedMigration, ...]:
     """Core's migrations, the agents' and those of what they require, in version order (refusing what cannot be planned)."""
+    _loaded(agents, registry)
     try:
         return merge(registry.requested_sets(agents))
     except MigrationError as error:
@@ -103,7 +116,7 @@ def check_requirements(agents: Sequence[str], registry: AgentRegistry | None = N
 def check_versions_unique(agents: Sequence[str], registry: AgentRegistry | None = None) -> None:
     """No version of the agents under test is also a version of another installed agent (core included)."""
     registry = _registry(registry)
-    _planned(agents, registry)  # the agents under test load (a name that is no installed agent fails here)
+    _loaded(agents, registry)
     tested = {normalize_agent_name(agent) for agent in agents}
     claimed: dict[int, list[tuple[str, Migration]]] = {}
     unloaded = []
@@ -146,7 +159,7 @@ def check_dialect_sql(
     """
     registry = _registry(registry)
     dialects = checked_dialects(dialects)
-    _planned(agents, registry)  # the agents under test load (a name that is no installed agent fails here)
+    _loaded(agents, registry)
     problems: list[str] = []
     for agent in agents:
         migrations = registry.migration_set(agent).migrations
