@@ -335,3 +335,24 @@ def test_a_collision_with_core_is_reported_as_a_collision(pytester: pytest.Pytes
     output = result.stdout.str()
     assert "V2 is claimed by agent 'core'" in output and "agent 'notes' (notes/V2__create_notes.py)" in output, output
     assert "Renumber your migration" in output, output
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql", "mysql"])
+def test_a_test_closing_its_connection_itself_is_no_teardown_error(
+    pytester: pytest.Pytester, request: pytest.FixtureRequest, dialect: str
+) -> None:
+    """PyMySQL refuses to close a closed connection ("Already closed"): that was an error at teardown."""
+    pytester.makeconftest(_conftest(GOOD))
+    pytester.makepyfile(
+        test_close=textwrap.dedent(
+            """\
+            def test_closes(nocodo_connection):
+                nocodo_connection.close()
+
+            def test_closes_migrated(nocodo_migrated):
+                nocodo_migrated.close()
+            """
+        )
+    )
+    url = () if dialect == "sqlite" else ("--nocodo-db-url", _server_url(request, dialect))
+    _run(pytester, *url).assert_outcomes(passed=2)

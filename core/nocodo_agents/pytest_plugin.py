@@ -135,7 +135,8 @@ def nocodo_connection(nocodo_db_url: str) -> Iterator[Any]:
     try:
         yield connection
     finally:
-        connection.close()
+        if getattr(connection, "open", True):  # the test may have closed it: PyMySQL refuses to close it twice
+            connection.close()
 
 
 @pytest.fixture
