@@ -177,3 +177,34 @@ def test_a_lock_timeout_out_of_range_says_the_range_readably(cli: Cli) -> None:
     (cli.cwd / "pyproject.toml").write_text("[tool.nocodo-agents]\nlock-timeout = -1\n")
     result = cli("config")
     assert result.code == 2 and "e+06" not in result.err and "24.8 days" in result.err, result.err
+
+
+# -- where a SQLite path of the project file points -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("~/agents.db", "~/agents.db"),  # the home directory, as everywhere else a SQLite path is read
+        ("sqlite:///~/agents.db", "sqlite:///~/agents.db"),
+        ("file:data/agents.db?mode=rwc", "file:{project}/data/agents.db?mode=rwc"),  # a relative file: URI too
+        ("sqlite:///file:data/agents.db", "sqlite:///file:{project}/data/agents.db"),
+        ("file:/abs/agents.db", "file:/abs/agents.db"),
+        ("data/agents.db", "{project}/data/agents.db"),
+    ],
+)
+def test_a_sqlite_path_in_the_project_file(cli: Cli, written: str, expected: str) -> None:
+    (cli.cwd / "pyproject.toml").write_text(f'[tool.nocodo-agents]\ndb = "{written}"\n')
+    (cli.cwd / "sub").mkdir()
+    inner = Cli(cli.cwd / "sub", cli.site)
+    result = inner("config", "--json")
+    assert result.code == 0, result.text
+    assert json.loads(result.out)["settings"][0]["value"] == expected.format(project=cli.cwd)
+
+
+def test_a_file_uri_in_the_project_file_names_the_file_from_any_directory(cli: Cli) -> None:
+    (cli.cwd / "data dir").mkdir()
+    (cli.cwd / "pyproject.toml").write_text('[tool.nocodo-agents]\ndb = "file:data%20dir/agents.db"\n')
+    (cli.cwd / "sub").mkdir()
+    assert Cli(cli.cwd / "sub", cli.site)("migrate", "--agent", "core").code == 0
+    assert (cli.cwd / "data dir" / "agents.db").exists()

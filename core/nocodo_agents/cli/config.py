@@ -146,17 +146,27 @@ def _check(key: str, value: Any, source: str, base: Path) -> Any:
 
 
 def _anchored(url: str, base: Path) -> str:
-    """A relative SQLite path of the file made relative to the file's directory (other URLs as written)."""
-    for prefix in ("sqlite:///", ""):
-        if prefix and not url.startswith(prefix):
-            continue
-        if not prefix and ("://" in url or url.startswith("file:")):
-            continue
-        path = url[len(prefix):]
-        if not path or path.startswith(("/", ":memory:", "file:")) or "://" in path:
+    """A relative SQLite path of the file made relative to the file's directory (other URLs as written).
+
+    Relative: a bare path, a ``sqlite:///`` path, and the path of a ``file:``
+    URI in either (percent-encoded there, as SQLite decodes it). Not: an
+    absolute path, ``:memory:``, and a path starting with ``~`` (the home
+    directory, as everywhere a SQLite path is read).
+    """
+    prefix = "sqlite:///" if url.startswith("sqlite:///") else ""
+    if not prefix and "://" in url:
+        return url  # a server's URL, or sqlite:// (memory)
+    path = url[len(prefix):]
+    if path.startswith("file:"):
+        from urllib.parse import quote
+
+        inner = path[len("file:"):]
+        if not inner or inner.startswith(("/", "~", ":memory:", "?")):
             return url
-        return prefix + str(base / path)
-    return url
+        return f"{prefix}file:{quote(str(base), safe='/')}/{inner}"
+    if not path or path.startswith(("/", "~", ":memory:")):
+        return url
+    return prefix + str(base / path)
 
 
 def environment_settings(environ: dict[str, str]) -> dict[str, tuple[Any, str]]:
