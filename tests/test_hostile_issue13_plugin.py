@@ -145,6 +145,19 @@ def test_a_failing_author_test_does_not_print_the_server_password(pytester: pyte
     assert quote(PASSWORD, safe="") not in output and "w/rd" not in output, output
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="pytest diffs two strings compared with == by their text, not their repr: a URL given to the test is a str "
+    "(drivers and SQLAlchemy need one), so its password shows in that diff; compare parts of it, or redact() it first",
+)
+def test_an_equality_assertion_on_the_url_does_not_print_the_password(pytester: pytest.Pytester, author_with_password: str) -> None:
+    pytester.makeconftest(_conftest(GOOD))
+    pytester.makepyfile(test_fails="def test_fails(nocodo_db_url):\n    assert nocodo_db_url == 'sqlite://'\n")
+    result = _run(pytester, "--nocodo-db-url", author_with_password)
+    result.assert_outcomes(failed=1)
+    assert quote(PASSWORD, safe="") not in result.stdout.str()
+
+
 def test_a_password_with_every_special_character_works_on_mariadb(pytester: pytest.Pytester, author_with_password: str) -> None:
     pytester.makeconftest(_conftest(GOOD))
     pytester.makepyfile(test_checks=CHECKS)
