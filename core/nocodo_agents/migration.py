@@ -11,7 +11,7 @@ import re
 from typing import Callable, Union
 
 from .checksum import checksum
-from .errors import InvalidMigrationError
+from .errors import InvalidArgumentError, InvalidMigrationError
 from .faults import PLUGIN_FAULTS, describe_fault
 
 #: Highest version: refinery's ``i64`` (its ``int8-versions`` feature, a 64-bit history column).
@@ -25,6 +25,13 @@ MAX_INT4_VERSION = 2**31 - 1
 #: trailing newline through), so ``match`` and ``fullmatch`` agree.
 MODULE_NAME = re.compile(r"^V([0-9]+)__([A-Za-z0-9_]+)\Z")
 _NAME = re.compile(r"^[A-Za-z0-9_]+\Z")
+
+#: The dialects the library runs migrations on, as it names them to ``migration(dialect)`` and :func:`dialect_sql`.
+DIALECT_NAMES: tuple[str, ...] = ("sqlite", "postgresql", "mysql")
+#: What an author may write for a dialect's name, and the name meant.
+_DIALECT_SPELLINGS = {
+    "postgres": "postgresql", "postgre": "postgresql", "pg": "postgresql", "psql": "postgresql", "mariadb": "mysql", "sqlite3": "sqlite",
+}
 
 #: A migration's SQL: a string, or a callable taking no argument or the dialect name.
 SqlSource = Union[str, Callable[..., str]]
@@ -55,6 +62,25 @@ class UnsupportedDialect(Exception):
     """Raised by :func:`dialect_sql` functions for a dialect they have no SQL for."""
 
 
+def unknown_dialect(name: object, argument: str, *, misspelt_only: bool = False) -> InvalidArgumentError | None:
+    """The error for ``name`` given as ``argument`` unless it is one of :data:`DIALECT_NAMES` (the name meant suggested).
+
+    ``misspelt_only``: only for another spelling of one of them (``postgres``,
+    ``MySQL``, ``mariadb``); a name unlike any is let through.
+    """
+    if name in DIALECT_NAMES:
+        return None
+    meant = _DIALECT_SPELLINGS.get(str(name).lower(), str(name).lower())
+    if meant not in DIALECT_NAMES:
+        from difflib import get_close_matches  # a typo (mysqll=, postgresq=); not mssql=, a dialect of its own
+
+        meant = next(iter(get_close_matches(meant, DIALECT_NAMES, n=1, cutoff=0.85)), meant)
+    if misspelt_only and meant not in DIALECT_NAMES:
+        return None
+    hint = f" ({meant!r}?)" if meant in DIALECT_NAMES else ""
+    return InvalidArgumentError(argument=argument, value=name, expected=f"a dialect name: {', '.join(DIALECT_NAMES)}{hint}")
+
+
 def dialect_sql(**sql_by_dialect: str) -> Callable[[str], str]:
     """A ``migration()``/``rollback()`` function returning the SQL given for each dialect.
 
@@ -62,9 +88,18 @@ def dialect_sql(**sql_by_dialect: str) -> Callable[[str], str]:
 
         migration = dialect_sql(sqlite="CREATE TABLE ...", postgresql="CREATE TABLE ...")
 
-    Asked for another dialect, it raises an error naming the dialects it
-    supports (the runner reports it with the migration's file).
+    The keywords are dialect names (:data:`DIALECT_NAMES`): another spelling
+    of one (``postgres=``, ``mariadb=``, ``MySQL=``) raises
+    :class:`~nocodo_agents.InvalidArgumentError` at once, since no run would
+    ever ask for it (a name unlike any, for a dialect a later version may
+    run, is kept). Asked for a dialect it has no SQL for, the function raises
+    an error naming the dialects it supports (the runner reports it with the
+    migration's file).
     """
+    for name in sql_by_dialect:
+        error = unknown_dialect(name, "a keyword of dialect_sql()", misspelt_only=True)
+        if error is not None:
+            raise error
     supported = ", ".join(sorted(sql_by_dialect))
 
     def sql(dialect: str) -> str:

@@ -15,12 +15,18 @@ Options (flag, else environment variable, else ini key)::
 Without a URL each test gets a new SQLite file under its ``tmp_path``. With a
 ``postgresql://`` or ``mysql://`` URL (its user may create databases) each
 test gets a database of its own created on that server, dropped afterwards.
+
+A URL that cannot be used, a server that cannot be reached, a migration that
+fails in ``nocodo_migrated``: the test errs with the library's message alone,
+never a traceback through the library. The URL a test is given prints with its
+password hidden, as pytest shows a failing test's fixture values.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import pytest
@@ -56,9 +62,41 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("nocodo_agents", "nocodo-agents: the agents under test (see --nocodo-agents)", type="args", default=[])
 
 
-def _configured_url(config: pytest.Config) -> str | None:
-    """The URL from the flag, else the environment, else the ini file; ``None``: SQLite."""
-    return config.getoption("nocodo_db_url") or os.environ.get(DB_URL_VARIABLE) or config.getini("nocodo_db_url") or None
+def _configured_url(config: pytest.Config) -> tuple[str | None, str]:
+    """The URL from the flag, else the environment, else the ini file (``None``: SQLite), and where it came from."""
+    for url, source in (
+        (config.getoption("nocodo_db_url"), "--nocodo-db-url"),
+        (os.environ.get(DB_URL_VARIABLE), f"the environment variable {DB_URL_VARIABLE}"),
+        (config.getini("nocodo_db_url"), "the ini key nocodo_db_url"),
+    ):
+        if url:
+            return url, source
+    return None, "the default"
+
+
+class _RedactedUrl(str):
+    """A database URL whose ``repr``, what pytest prints of a fixture's value or an assertion's operand, hides its password."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        from nocodo_agents.urls import redact
+
+        return repr(redact(str.__str__(self)))
+
+
+@contextmanager
+def _library_errors_fail(source: str = "") -> Iterator[None]:
+    """A library error inside the block fails the test with its message alone (``source``: where the URL came from)."""
+    from nocodo_agents.errors import MigrationError
+
+    try:
+        yield
+        return
+    except MigrationError as error:
+        message = f"{error}{f' (the URL given by {source})' if source else ''}"
+    # from None: pytest would print the library error (and the driver's, its cause) under the message
+    raise pytest.fail.Exception(message, pytrace=False) from None
 
 
 @pytest.fixture
@@ -83,8 +121,9 @@ def nocodo_db_url(pytestconfig: pytest.Config, tmp_path: Path) -> Iterator[str]:
     """The URL of a fresh, empty database of this test's own: a SQLite file, or a database created on the configured server and dropped afterwards."""
     from nocodo_agents.testing import fresh_database
 
-    with fresh_database(_configured_url(pytestconfig), tmp_path) as url:
-        yield url
+    url, source = _configured_url(pytestconfig)
+    with _library_errors_fail(source), fresh_database(url, tmp_path) as fresh:
+        yield _RedactedUrl(fresh)
 
 
 @pytest.fixture
@@ -92,11 +131,13 @@ def nocodo_connection(nocodo_db_url: str) -> Iterator[DBAPIConnection]:
     """An open DB-API connection (sqlite3, psycopg 3 or PyMySQL) to this test's fresh, empty database; closed afterwards."""
     from nocodo_agents.urls import parse_database_url
 
-    connection = parse_database_url(nocodo_db_url).connect(create=True)
+    with _library_errors_fail():
+        connection = parse_database_url(nocodo_db_url).connect(create=True)
     try:
         yield connection
     finally:
-        connection.close()
+        if getattr(connection, "open", True):  # the test may have closed it: PyMySQL refuses to close it twice
+            connection.close()
 
 
 @pytest.fixture
@@ -106,5 +147,6 @@ def nocodo_migrated(
     """``nocodo_connection`` with the core migrations and those of the agents under test applied."""
     from nocodo_agents import run_agent_migrations
 
-    run_agent_migrations(nocodo_connection, nocodo_agents_under_test, registry=nocodo_registry)
+    with _library_errors_fail():
+        run_agent_migrations(nocodo_connection, nocodo_agents_under_test, registry=nocodo_registry)
     return nocodo_connection

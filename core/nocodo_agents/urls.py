@@ -26,7 +26,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Query parameters (and conninfo keywords) whose value is a secret.
 _SECRET_PARAMETER = re.compile(
-    r"(?i)(\b(?:password|passwd|pwd|pass|sslpassword|oauth_client_secret|scram_client_key|scram_server_key)=)[^&;#\s]*"
+    r"(?i)(\b(?:password|passwd|pwd|pass|sslpassword|oauth_client_secret|scram_client_key|scram_server_key)=)"
+    # a conninfo's quoted value whole; else up to the next parameter (a # or ; is the password's), a message's ": " left
+    r"(?:'(?:[^'\\]|\\.)*'?|[^&\s]*?(?=$|[&\s]|:\s))"
 )
 #: A URL in a text: its scheme and what follows up to the next whitespace.
 _URL_IN_TEXT = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)(\S*)")

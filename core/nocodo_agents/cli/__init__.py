@@ -39,6 +39,21 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     logger.propagate = False
 
 
+def _replace_closed_streams() -> None:
+    """Point a ``sys.stdout`` or ``sys.stderr`` that is None (its descriptor closed before the start: ``2>&-``) at the null device.
+
+    ``print(file=None)`` writes to stdout: a note meant for a closed stderr
+    would land in the middle of ``--json`` output, and a stream wrapped to be
+    recorded would fail the command. What is written there is dropped, as if
+    redirected to ``/dev/null``.
+    """
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            import os
+
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # kept for the life of the process
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
 
@@ -47,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     answered from what was remembered next time while nothing it depended on
     changed (:mod:`.noop_answer`).
     """
+    _replace_closed_streams()
     if argv is None:
         from time import time_ns
 
@@ -80,7 +96,14 @@ def _run(argv: list[str] | None, output: Output | None = None, parsed: Callable[
         output.quiet = args.quiet
     _configure_logging(args.verbose, args.quiet)
     try:
-        args.settings, args.pyproject = apply_settings(args)  # flag > NOCODO_AGENTS_* > pyproject.toml > default
+        try:
+            args.settings, args.pyproject = apply_settings(args)  # flag > NOCODO_AGENTS_* > pyproject.toml > default
+        except Exception as error:
+            if getattr(args.run, "errors_as_json", False) and getattr(args, "json", False):
+                from .migrate_command import error_event  # a bad setting is that command's error object too
+
+                error_event(output, error)
+            raise
         return int(args.run(args, output))
     except OutputClosed:  # the reader closed stdout (`| head`): stop quietly, as a closed pipe does
         return CLOSED_OUTPUT_EXIT

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .options import DEFAULT_DATABASE, DEFAULT_LOCK_TIMEOUT, MAX_LOCK_TIMEOUT
+from .options import DEFAULT_DATABASE, DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_RANGE, MAX_LOCK_TIMEOUT
 
 #: The table of pyproject.toml holding the settings.
 TABLE = "tool.nocodo-agents"
@@ -41,7 +41,9 @@ ATTRIBUTE = {"db": "db", "agents": "agents", "lock-timeout": "lock_timeout"}
 DEFAULTS: dict[str, Any] = {"db": DEFAULT_DATABASE, "agents": None, "lock-timeout": DEFAULT_LOCK_TIMEOUT}
 
 # A cheap look before parsing: a file that never names the table is not parsed (no TOML reader imported).
-_MENTIONS_TABLE = re.compile(r"""nocodo[-_]agents["']?\s*[.=\]]""")
+# It also finds a misspelt table (``[tool.nocodo_agents]``, ``[tool.nocodo-agent]``), refused once parsed; a
+# dependency on the distribution (``"nocodo-agents[postgresql]>=0.1"``) is no mention.
+_MENTIONS_TABLE = re.compile(r"""nocodo[-_]?agents?["']?\s*[.=\]]""", re.IGNORECASE)
 
 
 class Setting:
@@ -101,7 +103,10 @@ def file_settings(path: Path) -> dict[str, Any]:
         raise ConfigError(source=str(path), key=TABLE, problem=f"the file cannot be read ({error})") from None
     if not _MENTIONS_TABLE.search(text):
         return {}
-    table = _load_toml(path, text).get("tool", {}).get("nocodo-agents", {})
+    tool = _load_toml(path, text).get("tool", {})
+    tool = tool if isinstance(tool, dict) else {}
+    _refuse_misspelt_table(path, tool)
+    table = tool.get("nocodo-agents", {})
     source = f"{path} [{TABLE}]"
     if not isinstance(table, dict):
         raise ConfigError(source=str(path), key=TABLE, problem="it must be a table")
@@ -112,6 +117,17 @@ def file_settings(path: Path) -> dict[str, Any]:
     for key, value in table.items():
         checked[key] = _check(key, value, source, path.parent)
     return checked
+
+
+def _refuse_misspelt_table(path: Path, tool: dict[str, Any]) -> None:
+    """Refuse ``[tool.nocodo_agents]`` and the like: ignored, its settings (the database!) would silently not apply."""
+    from ..errors import ConfigError
+
+    for name in tool:
+        if name != "nocodo-agents" and re.sub(r"[-_.\s]", "", name.lower()) in ("nocodoagents", "nocodoagent"):
+            raise ConfigError(
+                source=str(path), key=f"tool.{name}", problem=f"the settings table is named [{TABLE}]: rename this one, it is not read"
+            )
 
 
 def _check(key: str, value: Any, source: str, base: Path) -> Any:
@@ -126,22 +142,32 @@ def _check(key: str, value: Any, source: str, base: Path) -> Any:
             raise ConfigError(source=source, key=key, problem='it must be a list of agent names, such as ["requirements_qna"]')
         return list(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_LOCK_TIMEOUT:
-        raise ConfigError(source=source, key=key, problem=f"it must be a number of seconds from 0 to {MAX_LOCK_TIMEOUT:g}, not {value!r}")
+        raise ConfigError(source=source, key=key, problem=f"it must be a number of seconds from {LOCK_TIMEOUT_RANGE}, not {value!r}")
     return float(value)
 
 
 def _anchored(url: str, base: Path) -> str:
-    """A relative SQLite path of the file made relative to the file's directory (other URLs as written)."""
-    for prefix in ("sqlite:///", ""):
-        if prefix and not url.startswith(prefix):
-            continue
-        if not prefix and ("://" in url or url.startswith("file:")):
-            continue
-        path = url[len(prefix):]
-        if not path or path.startswith(("/", ":memory:", "file:")) or "://" in path:
+    """A relative SQLite path of the file made relative to the file's directory (other URLs as written).
+
+    Relative: a bare path, a ``sqlite:///`` path, and the path of a ``file:``
+    URI in either (percent-encoded there, as SQLite decodes it). Not: an
+    absolute path, ``:memory:``, and a path starting with ``~`` (the home
+    directory, as everywhere a SQLite path is read).
+    """
+    prefix = "sqlite:///" if url.startswith("sqlite:///") else ""
+    if not prefix and "://" in url:
+        return url  # a server's URL, or sqlite:// (memory)
+    path = url[len(prefix):]
+    if path.startswith("file:"):
+        from urllib.parse import quote
+
+        inner = path[len("file:"):]
+        if not inner or inner.startswith(("/", "~", ":memory:", "?")):
             return url
-        return prefix + str(base / path)
-    return url
+        return f"{prefix}file:{quote(str(base), safe='/')}/{inner}"
+    if not path or path.startswith(("/", "~", ":memory:")):
+        return url
+    return prefix + str(base / path)
 
 
 def environment_settings(environ: dict[str, str]) -> dict[str, tuple[Any, str]]:
@@ -157,14 +183,17 @@ def environment_settings(environ: dict[str, str]) -> dict[str, tuple[Any, str]]:
         if key == "db":
             found[key] = (text, source)
         elif key == "agents":
-            found[key] = ([name for name in re.split(r"[,\s]+", text) if name], source)
+            names = [name for name in re.split(r"[,\s]+", text) if name]
+            if not names:  # "$A,$B" with both unset: not a request for core alone
+                raise ConfigError(source=source, key=key, problem=f"it names no agent: {text!r} (core alone: set it to core)")
+            found[key] = (names, source)
         else:
             try:
                 seconds = float(text)
             except ValueError:
                 raise ConfigError(source=source, key=key, problem=f"not a number of seconds: {text!r}") from None
             if not 0 <= seconds <= MAX_LOCK_TIMEOUT:
-                raise ConfigError(source=source, key=key, problem=f"it must be 0 to {MAX_LOCK_TIMEOUT:g} seconds, not {text!r}")
+                raise ConfigError(source=source, key=key, problem=f"it must be {LOCK_TIMEOUT_RANGE}, not {text!r}")
             found[key] = (seconds, source)
     return found
 

@@ -83,6 +83,7 @@ def errors_as_json(handler: Callable[[argparse.Namespace, Output], int]) -> Call
             raise
 
     run.__name__ = handler.__name__.lstrip("_") + "_command"
+    run.errors_as_json = True  # type: ignore[attr-defined]  # main() ends a bad setting the same way
     return run
 
 

@@ -10,6 +10,8 @@ import argparse
 
 #: Mirrors nocodo_agents.runner.MAX_LOCK_TIMEOUT (not imported: parsing --help must stay cheap).
 MAX_LOCK_TIMEOUT = (2**31 - 1) / 1000
+#: The lock timeout's range as messages say it.
+LOCK_TIMEOUT_RANGE = f"0 to {MAX_LOCK_TIMEOUT:.3f} seconds (about 24.8 days)"
 #: Mirrors nocodo_agents.migration.MAX_VERSION: refinery's i64 (int8-versions).
 MAX_VERSION = 2**63 - 1
 
@@ -48,14 +50,21 @@ def lock_seconds(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if not 0 <= value <= MAX_LOCK_TIMEOUT:
-        raise argparse.ArgumentTypeError(f"must be 0 to {MAX_LOCK_TIMEOUT:g} seconds (about 24.8 days), not {text!r}")
+        raise argparse.ArgumentTypeError(f"must be {LOCK_TIMEOUT_RANGE}, not {text!r}")
     return value
+
+
+def agent_name(text: str) -> str:
+    """``--agent``: a name, not empty (an unset variable in a script), surrounding whitespace removed."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"an agent's name, not {text!r} (an unset variable?)")
+    return text.strip()
 
 
 def add_agent_options(parser: argparse.ArgumentParser) -> None:
     """Options of every command that works on migrations: which agents, how long to wait for the lock."""
     parser.add_argument(
-        "--agent", dest="agents", action="append", metavar="NAME",
+        "--agent", dest="agents", action="append", type=agent_name, metavar="NAME",
         help="include this agent (repeatable); default: $NOCODO_AGENTS_AGENTS, the file's agents, else every installed agent. Core is always included.",
     )
     parser.add_argument(

@@ -46,10 +46,11 @@ def _silence(stream: TextIO) -> None:
 class Output:
     """Where a command writes: results on stdout, problems on stderr; ``quiet`` keeps only results."""
 
-    def __init__(self, quiet: bool = False, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
+    def __init__(self, quiet: bool = False, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        """``out`` and ``err`` default to ``sys.stdout`` and ``sys.stderr`` as they are when the command starts."""
         self.quiet = quiet
-        self.out = out
-        self.err = err
+        self.out = out if out is not None else sys.stdout
+        self.err = err if err is not None else sys.stderr
 
     def line(self, text: str = "") -> None:
         """A line of progress or summary (suppressed by ``-q``)."""

@@ -15,7 +15,7 @@ import importlib
 import os
 import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, TypeVar, overload
 
 from .._version import __version__
 from .options import EPILOG, add_common_options
@@ -133,7 +133,18 @@ COMMANDS: tuple[CommandEntry, ...] = (
 )
 
 
-class CommandParser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors hide passwords: they quote the argument at fault, a URL given in the wrong place too."""
+
+    def error(self, message: str) -> NoReturn:
+        if "://" in message or "=" in message:  # a URL, or a password= parameter, may be quoted
+            from ..urls import redact
+
+            message = redact(message)
+        super().error(message)
+
+
+class CommandParser(Parser):
     """A command's subparser: its arguments are added (its module imported) the first time it parses.
 
     argparse hands a subparser the rest of the command line through
@@ -172,7 +183,7 @@ def build_parser(*, load_all: bool = False) -> argparse.ArgumentParser:
     ``load_all`` adds every command's arguments now (importing every command
     module) instead of when the command is parsed.
     """
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="nocodo-agents",
         description="Migrate and inspect the database of nocodo-agents and its installed agents.",
         epilog=EPILOG,

@@ -88,5 +88,5 @@ def migration_checks(
     """
     if not agents or not all(isinstance(agent, str) for agent in agents):
         raise TypeError(f'migration_checks() takes the agents\' names, e.g. migration_checks("my_agent"), not {agents!r}')
-    attributes = {"agents": tuple(agents), "dialects": None if dialects is None else tuple(dialects), "up_down_up": up_down_up}
+    attributes = {"agents": tuple(agents), "dialects": checks.checked_dialects(dialects), "up_down_up": up_down_up}
     return type(f"MigrationChecks_{'_'.join(agents)}", (MigrationChecks,), attributes)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ..discovery import AgentRegistry, normalize_agent_name
 from ..errors import MigrationError, RollbackUnavailableError
 from ..lifecycle import rollback_migrations, verify_database
-from ..migration import Migration
+from ..migration import DIALECT_NAMES, Migration, unknown_dialect
 from ..planning import PlannedMigration, merge
 from ..runner import run_agent_migrations
 from .schema_snapshot import describe_schema, schema_changes
@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 #: The dialects the library runs migrations on, as :meth:`Migration.sql` names them.
-DIALECTS: tuple[str, ...] = ("sqlite", "postgresql", "mysql")
+DIALECTS: tuple[str, ...] = DIALECT_NAMES
 
 
 class MigrationCheckFailed(AssertionError):
@@ -55,8 +55,21 @@ def _registry(registry: AgentRegistry | None) -> AgentRegistry:
     return registry if registry is not None else AgentRegistry.installed()
 
 
+def _loaded(agents: Sequence[str], registry: AgentRegistry) -> None:
+    """Load the agents under test and what they require (a name that is no installed agent fails here), without merging them."""
+    try:
+        registry.requested_sets(agents)
+    except MigrationError as error:
+        raise _fail(
+            "the agents under test cannot be loaded",
+            [str(error)],
+            "Fix that first: every other check depends on it.",
+        ) from None
+
+
 def _planned(agents: Sequence[str], registry: AgentRegistry) -> tuple[PlannedMigration, ...]:
     """Core's migrations, the agents' and those of what they require, in version order (refusing what cannot be planned)."""
+    _loaded(agents, registry)
     try:
         return merge(registry.requested_sets(agents))
     except MigrationError as error:
@@ -65,6 +78,19 @@ def _planned(agents: Sequence[str], registry: AgentRegistry) -> tuple[PlannedMig
             [str(error)],
             "Fix that first: every other check depends on it.",
         ) from None
+
+
+def checked_dialects(dialects: Sequence[str] | None) -> tuple[str, ...] | None:
+    """``dialects`` as a tuple, refusing a single string (its letters are no dialects) and a name no dialect has."""
+    if dialects is None:
+        return None
+    if isinstance(dialects, str):
+        raise TypeError(f"dialects= takes a list of dialect names, e.g. dialects=[{dialects!r}], not the string {dialects!r}")
+    for name in dialects:
+        error = unknown_dialect(name, "each of dialects=")
+        if error is not None:
+            raise error
+    return tuple(dialects)
 
 
 def _named(planned: PlannedMigration) -> str:
@@ -93,11 +119,24 @@ def check_requirements(agents: Sequence[str], registry: AgentRegistry | None = N
 def check_versions_unique(agents: Sequence[str], registry: AgentRegistry | None = None) -> None:
     """No version of the agents under test is also a version of another installed agent (core included)."""
     registry = _registry(registry)
+    _loaded(agents, registry)
     tested = {normalize_agent_name(agent) for agent in agents}
     claimed: dict[int, list[tuple[str, Migration]]] = {}
+    unloaded = []
     for agent in registry.agent_names():
-        for migration in registry.migration_set(agent).migrations:
+        try:
+            migrations = registry.migration_set(agent).migrations
+        except MigrationError as error:
+            unloaded.append(f"agent {agent!r} does not load, so its versions cannot be compared: {error}")
+            continue
+        for migration in migrations:
             claimed.setdefault(migration.version, []).append((agent, migration))
+    if unloaded:
+        raise _fail(
+            "other installed agents do not load",
+            unloaded,
+            "Fix or uninstall that agent's distribution: a run requesting it would fail the same way.",
+        )
     problems = []
     for version, claims in sorted(claimed.items()):
         if len(claims) > 1 and tested & {agent for agent, _ in claims}:
@@ -122,6 +161,8 @@ def check_dialect_sql(
     every migration of the agent needs MySQL SQL).
     """
     registry = _registry(registry)
+    dialects = checked_dialects(dialects)
+    _loaded(agents, registry)
     problems: list[str] = []
     for agent in agents:
         migrations = registry.migration_set(agent).migrations
@@ -187,8 +228,17 @@ def check_each_migration_upgrades(
 def check_verify_after_upgrade(connection: DBAPIConnection, agents: Sequence[str], registry: AgentRegistry | None = None) -> None:
     """Upgrade a fresh database, then ``verify_database`` finds it consistent: no drift, nothing pending or divergent."""
     registry = _registry(registry)
-    run_agent_migrations(connection, agents, registry=registry)
-    report = verify_database(connection, agents, registry=registry)
+    _planned(agents, registry)
+    dialect = _dialect_of(connection)
+    try:
+        run_agent_migrations(connection, agents, registry=registry)
+        report = verify_database(connection, agents, registry=registry)
+    except MigrationError as error:
+        raise _fail(
+            f"a fresh {dialect} database cannot be upgraded and verified",
+            [str(error)],
+            f"Fix what it names; test_each_migration_upgrades says which migration fails on {dialect} and after which.",
+        ) from None
     problems = []
     if report.has_drift:
         drift = "\n".join(f"      {line}" for line in str(report.drift).splitlines())
@@ -239,7 +289,15 @@ def check_up_down_up(connection: DBAPIConnection, agents: Sequence[str], registr
                 "Make its rollback() undo exactly what its migration() does (+ is left over, - is missing, ~ is changed).",
                 bullet="",
             )
-    run_agent_migrations(connection, agents, registry=registry)
+    try:
+        run_agent_migrations(connection, agents, registry=registry)
+    except MigrationError as error:
+        raise _fail(
+            f"upgrading again after rolling back to zero fails on {dialect}",
+            [str(error)],
+            "A rollback() leaves something behind that the migration does not expect (a table, an index, a row): "
+            "make each rollback() undo its migration() completely.",
+        ) from None
     changes = schema_changes(schemas[versions[-1]], describe_schema(connection))
     if changes:
         raise _fail(

@@ -6,8 +6,12 @@ and a database to connect to while creating the test's database
 (``postgresql://user@host:5432/postgres``, ``mysql://root@127.0.0.1:3306/mysql``);
 its user needs the right to create and drop databases. The test's database is
 named ``nocodo_test_<12 hex digits>`` and dropped when the ``with`` block ends,
-however it ends (a still-open connection to it does not keep it on PostgreSQL:
-it is dropped ``WITH (FORCE)`` from PostgreSQL 13 on).
+however it ends. A connection the test left open does not keep it: PostgreSQL
+drops it ``WITH (FORCE)`` (from PostgreSQL 13 on); on MySQL/MariaDB the
+connections still using it are ended first (a transaction one of them holds
+would keep ``DROP DATABASE`` waiting for ``lock_wait_timeout``, a year by
+default), and the drop waits :data:`DROP_LOCK_WAIT` seconds at most for any
+other before it fails, naming the database left behind.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ __all__ = ["SQLITE_FILE_NAME", "fresh_database", "server_url_for"]
 
 #: The file a test's SQLite database is, in the directory given to :func:`fresh_database`.
 SQLITE_FILE_NAME = "nocodo-test.db"
+#: MySQL/MariaDB: the most seconds dropping a test's database waits for a lock another connection holds on it.
+DROP_LOCK_WAIT = 30
 
 
 def server_url_for(url: str, database: str) -> str:
@@ -66,13 +72,33 @@ def _admin(parsed: DatabaseUrl) -> Any:
     return connection
 
 
+def _end_mysql_connections(parsed: DatabaseUrl, connection: Any, name: str) -> None:
+    """End the connections (those the URL's user may see and end) whose current database is ``name``."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> CONNECTION_ID()", (name,))
+        threads = [int(row[0]) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+    for thread in threads:
+        try:
+            _execute(parsed, connection, f"KILL CONNECTION {thread}", "")
+        except DatabaseAccessError:
+            pass  # ended meanwhile, or another user's: the drop's bounded wait says so if it still holds a lock
+
+
 def _drop(parsed: DatabaseUrl, name: str) -> None:
     connection = _admin(parsed)
+    left = f"the test database {name} is left on the server: drop it by hand"
     try:
         statement = f"DROP DATABASE IF EXISTS {_quoted(parsed.dialect, name)}"
         if parsed.dialect == "postgresql" and connection.info.server_version >= 130000:
             statement += " WITH (FORCE)"  # a connection the test left open would keep it otherwise
-        _execute(parsed, connection, statement, f"the test database {name} is left on the server: drop it by hand")
+        if parsed.dialect == "mysql":
+            _end_mysql_connections(parsed, connection, name)
+            _execute(parsed, connection, f"SET SESSION lock_wait_timeout = {DROP_LOCK_WAIT}", left)
+            left = f"another connection still holds a lock on it (one the test opened as another user?); {left}"
+        _execute(parsed, connection, statement, left)
     finally:
         connection.close()
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ..dialects import dialect_for
+from ..errors import ConnectionStateError
 from ..history import BOOKKEEPING_TABLES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,16 +55,23 @@ def _described(connection: DBAPIConnection, dialect: str) -> dict[str, str]:
 def describe_schema(connection: DBAPIConnection) -> dict[str, str]:
     """The schema of ``connection`` (sqlite3, psycopg 3 or PyMySQL, outside a transaction) as ``{key: description}``.
 
-    Only reads; a server connection's transaction the reads opened is rolled
-    back, so the connection is handed back idle, as migrations need it.
+    Only reads. On a server, a transaction the reads opened is rolled back,
+    so an idle connection is handed back idle, as migrations need it; a
+    transaction the caller had open is left open, its work kept.
     Entries of the bookkeeping tables are left out.
     """
-    dialect = dialect_for(connection).name
+    found = dialect_for(connection)
+    dialect = found.name
+    try:
+        found.ensure_idle()
+        idle = True
+    except ConnectionStateError:
+        idle = False
     try:
         described = _described(connection, dialect)
     finally:
-        if dialect != "sqlite" and not getattr(connection, "autocommit", False):
-            connection.rollback()
+        if dialect != "sqlite" and idle:
+            connection.rollback()  # the reads' own transaction only (a no-op in autocommit mode)
     return {
         key: description
         for key, description in described.items()
