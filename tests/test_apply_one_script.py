@@ -206,9 +206,11 @@ def test_a_reader_holding_up_a_scripts_commit_is_waited_for_and_logged(
     assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101]
 
 
+@pytest.mark.parametrize("grouped", [False, True], ids=["per-migration", "grouped"])
 def test_a_write_lock_held_at_a_scripts_begin_is_waited_for_and_logged(
-    connect: Callable[[], Hooked], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    connect: Callable[[], Hooked], tmp_path: Path, caplog: pytest.LogCaptureFixture, grouped: bool
 ) -> None:
+    """Busy at a script's BEGIN IMMEDIATE: declined at once, then the per-statement path waits for the lock (logged)."""
     conn = connect()
     threads: list[threading.Thread] = []
 
@@ -217,13 +219,15 @@ def test_a_write_lock_held_at_a_scripts_begin_is_waited_for_and_logged(
         threads.append(thread)
         assert taken.wait(10)
 
-    conn.before_script[2] = writer
+    conn.before_script[1 if grouped else 2] = writer  # grouped: the run's one script; else V101's
     with caplog.at_level(logging.INFO, logger="nocodo_agents"):
-        report = run_agent_migrations(conn, registry=registry_of(*tables(100, 101)), lock_timeout=20)
+        report = run_agent_migrations(conn, registry=registry_of(*tables(100, 101)), grouped=grouped, lock_timeout=20)
     for thread in threads:
         thread.join()
     assert report.versions == (1, 2, 3, 100, 101)
-    assert len(conn.failed) == 1 and "g_100" in conn.failed[0], "busy at BEGIN IMMEDIATE: declined at once"
+    assert len(conn.failed) == 1, "busy at BEGIN IMMEDIATE: declined at once"
+    if not grouped:
+        assert "g_100" in conn.failed[0]
     assert "for another runner's write lock" in caplog.text
     assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101]
 
@@ -318,28 +322,6 @@ def test_another_runner_applying_the_same_versions_before_a_grouped_script_is_se
     assert report.versions == (102,), "V101 was applied by the other runner: planned again, not applied twice"
     assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101, 102]
     other.close()
-
-
-def test_a_write_lock_held_at_a_grouped_scripts_begin_is_waited_for(
-    connect: Callable[[], Hooked], tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    conn = connect()
-    threads: list[threading.Thread] = []
-
-    def writer() -> None:
-        thread, taken = hold_lock_in_thread(tmp_path / "scripted.sqlite", "BEGIN IMMEDIATE", 0.5)
-        threads.append(thread)
-        assert taken.wait(10)
-
-    conn.before_script[1] = writer
-    with caplog.at_level(logging.INFO, logger="nocodo_agents"):
-        report = run_agent_migrations(conn, registry=registry_of(*tables(100, 101)), grouped=True, lock_timeout=20)
-    for thread in threads:
-        thread.join()
-    assert report.versions == (1, 2, 3, 100, 101)
-    assert len(conn.failed) == 1
-    assert "for another runner's write lock" in caplog.text
-    assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101]
 
 
 def test_a_migration_the_script_cannot_carry_goes_statement_by_statement(connect: Callable[[], Hooked]) -> None:
