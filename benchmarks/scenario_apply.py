@@ -16,11 +16,13 @@ from . import peer_alembic, peer_sqlite_utils, peer_yoyo
 from .context import DISK, TMPFS, Context, triples
 from .results import Row, ScalePoint
 from .timing import Outcome, Sample, Subject, interleave
-from .workload import bulk_registry, fresh, grouped_supported, hand_loop_sqlite, ours_apply, planned
+from .workload import bulk_registry, forget_process_memos, fresh, grouped_supported, hand_loop_sqlite, ours_apply, planned
 
 NAME = "apply"
 HAND = "hand loop (BEGIN; stmt; INSERT history; COMMIT)"
 OURS = "nocodo-agents"
+#: Ours as the first run in a process (its memos of checksums, checked statements and scripts empty).
+OURS_FIRST = "nocodo-agents, first run in a process"
 
 
 def _timed(prepare, work) -> Sample:  # type: ignore[no-untyped-def]
@@ -40,6 +42,8 @@ def apply_outcomes(ctx: Context, n: int, where: Path, bench: str, rounds: int) -
         HAND: lambda: _timed(lambda: fresh(str(directory / "hand.sqlite")), lambda p: hand_loop_sqlite(p, plan)),
         OURS: lambda: _timed(lambda: (fresh(str(directory / "ours.sqlite")), bulk_registry(n)),
                              lambda pr: {"statements_per_migration": ours_apply(pr[0], pr[1]) / total}),
+        OURS_FIRST: lambda: _timed(lambda: (fresh(str(directory / "first.sqlite")), bulk_registry(n), forget_process_memos()),
+                                   lambda pr: {"statements_per_migration": ours_apply(pr[0], pr[1]) / total}),
     }
     migrations = triples(plan)
     chosen = ctx.peers(bench, ["yoyo", "sqlite-utils", "alembic"])

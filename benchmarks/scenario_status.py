@@ -2,8 +2,9 @@
 
 The history is written directly (the rows our runner would write, with the
 installed checksums; the tables themselves are not needed to report status).
-Each round gives ours a new registry (built before the clock starts), as a
-new process would have: the migrations are in-process objects, so the cost
+Each round gives ours a new registry (built before the clock starts) and
+empties the per-process memos (checksums, checked statements), as a new
+process would have them: the migrations are in-process objects, so the cost
 of importing migration modules is not in these numbers.
 """
 
@@ -15,7 +16,7 @@ import time
 from .context import DISK, Context
 from .results import Row
 from .timing import Outcome, Sample, Subject, interleave, stopwatch
-from .workload import bulk_registry, history_rows_sqlite, planned, read_history_sqlite
+from .workload import bulk_registry, forget_process_memos, history_rows_sqlite, planned, read_history_sqlite
 
 NAME = "status"
 OURS = "nocodo-agents migration_status"
@@ -38,6 +39,7 @@ def status_outcomes(ctx: Context, n: int, agents: int, rounds: int) -> dict[str,
 
     def ours() -> Sample:
         registry = bulk_registry(n, agents)
+        forget_process_memos()  # a new process's status: nothing remembered from the rounds before
         started = time.perf_counter()
         migration_status(connection, registry=registry)
         return Sample(time.perf_counter() - started)

@@ -76,6 +76,27 @@ def planned(registry: AgentRegistry, dialect: str = "sqlite") -> list[Planned]:
     return sorted(out, key=lambda p: p.version)
 
 
+#: The per-process memos of pure work (module, attribute), where the installed version has them.
+PROCESS_MEMOS = (
+    ("nocodo_agents.checksum", "_REMEMBERED"),
+    ("nocodo_agents.execution", "_CHECKED"),
+    ("nocodo_agents.engine.scripted", "_BODIES"),
+)
+
+
+def forget_process_memos() -> None:
+    """Empty what a process remembers of earlier runs (checksums, checked statements, scripts): a first run, as in a new process."""
+    import importlib
+
+    for module_name, attribute in PROCESS_MEMOS:
+        try:
+            memo = getattr(importlib.import_module(module_name), attribute, None)
+        except ImportError:
+            continue
+        if memo is not None:
+            memo.clear()
+
+
 def grouped_supported() -> bool:
     """Whether the installed runner takes ``grouped=`` (being added by another part of issue 12)."""
     from nocodo_agents.runner import run_agent_migrations
