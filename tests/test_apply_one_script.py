@@ -14,17 +14,15 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import types
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from conftest import history
+from conftest import history, plugin_returning
 from test_sqlite_busy_timeout import hold_lock_in_thread
 
 from nocodo_agents import ConnectionStateError, HistoryTableError, MigrationFailedError, run_agent_migrations
 from nocodo_agents.discovery import AgentRegistry
-from nocodo_agents.hookspecs import hookimpl
 from nocodo_agents.migration import Migration
 
 
@@ -70,23 +68,12 @@ class Hooked(sqlite3.Connection):
 
 
 def registry_of(*migrations: Migration) -> AgentRegistry:
-    @hookimpl
-    def nocodo_agents_migrations():  # type: ignore[no-untyped-def]
-        return list(migrations)
-
-    plugin = types.ModuleType(f"script_plugin_{id(migrations)}")
-    plugin.nocodo_agents_migrations = nocodo_agents_migrations  # type: ignore[attr-defined]
-    return AgentRegistry.from_plugins({"scripted": plugin})
+    return AgentRegistry.from_plugins({"scripted": plugin_returning(list(migrations))})
 
 
 def with_late(*migrations: Migration) -> AgentRegistry:
     """``migrations`` as agent ``scripted``, and agent ``late`` with V500: what another runner installed."""
-    plugins = {}
-    for agent, listed in (("scripted", list(migrations)), ("late", tables(500))):
-        plugin = types.ModuleType(f"script_plugin_{agent}_{id(migrations)}")
-        plugin.nocodo_agents_migrations = hookimpl(lambda listed=listed: listed)  # type: ignore[attr-defined]
-        plugins[agent] = plugin
-    return AgentRegistry.from_plugins(plugins)
+    return AgentRegistry.from_plugins({"scripted": plugin_returning(list(migrations)), "late": plugin_returning(tables(500))})
 
 
 def tables(*versions: int) -> list[Migration]:
