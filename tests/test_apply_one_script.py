@@ -128,7 +128,8 @@ def test_a_statement_failing_midway_in_a_script_leaves_nothing_and_is_named_by_t
     assert not conn.in_transaction
 
 
-def test_a_history_row_the_table_refuses_in_a_script_is_named_by_its_version(connect: Callable[[], Hooked]) -> None:
+def applied_with_v102_refused(connect: Callable[[], Hooked]) -> Hooked:
+    """A connection with core and V100 applied, whose history table refuses version 102's row (a trigger)."""
     conn = connect()
     run_agent_migrations(conn, registry=registry_of(*tables(100)))
     conn.execute(
@@ -136,6 +137,11 @@ def test_a_history_row_the_table_refuses_in_a_script_is_named_by_its_version(con
         "BEGIN SELECT RAISE(ABORT, 'not 102'); END"
     )
     conn.scripts.clear()
+    return conn
+
+
+def test_a_history_row_the_table_refuses_in_a_script_is_named_by_its_version(connect: Callable[[], Hooked]) -> None:
+    conn = applied_with_v102_refused(connect)
     with pytest.raises(HistoryTableError) as caught:
         run_agent_migrations(conn, registry=registry_of(*tables(100, 101, 102, 103)))
     assert "refused the row of version 102" in str(caught.value)
@@ -261,13 +267,7 @@ def test_a_grouped_script_failing_midway_leaves_nothing_of_the_run_and_names_the
 
 
 def test_a_grouped_scripts_history_row_refused_is_named(connect: Callable[[], Hooked]) -> None:
-    conn = connect()
-    run_agent_migrations(conn, registry=registry_of(*tables(100)))
-    conn.execute(
-        "CREATE TRIGGER refuse_102 BEFORE INSERT ON refinery_schema_history WHEN NEW.version = 102 "
-        "BEGIN SELECT RAISE(ABORT, 'not 102'); END"
-    )
-    conn.scripts.clear()
+    conn = applied_with_v102_refused(connect)
     with pytest.raises(HistoryTableError) as caught:
         run_agent_migrations(conn, registry=registry_of(*tables(100, 101, 102, 103)), grouped=True)
     assert "refused the row of version 102" in str(caught.value)
