@@ -24,8 +24,10 @@ from nocodo_agents.migration import Migration
 #: The first version of the trivial migrations (core holds 1-3, requirements_qna 4).
 FIRST = 100
 HISTORY = "refinery_schema_history"
+#: refinery's history table (``INT4 PRIMARY KEY``, as ours: on SQLite a separate index, where ``INTEGER
+#: PRIMARY KEY`` would be the rowid and make each history row cheaper than the runner's), with our agent column.
 HISTORY_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {HISTORY}(version INTEGER PRIMARY KEY, name VARCHAR(255), "
+    f"CREATE TABLE IF NOT EXISTS {HISTORY}(version INT4 PRIMARY KEY, name VARCHAR(255), "
     "applied_on VARCHAR(255), checksum VARCHAR(255), agent VARCHAR(255))"
 )
 APPLIED_ON = "2026-01-01T00:00:00.000000000+00:00"
