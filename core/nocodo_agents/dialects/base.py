@@ -39,6 +39,10 @@ __all__ = [
 
 logger = logging.getLogger("nocodo_agents")
 
+#: One migration's script as :meth:`Dialect.migration_script` gives it: the text before its history
+#: row's ``applied_on``, the text after it, and how many statements it holds.
+ScriptParts = tuple[str, str, int]
+
 
 class Dialect(HistoryTable, ABC):
     """One database connection seen through what migrations need.
@@ -223,6 +227,23 @@ class Dialect(HistoryTable, ABC):
         per-statement path (SQLite: :mod:`.sqlite_scripts`). The default sends nothing.
         """
         return False
+
+    def migration_script(self, body: str, count: int, version: int, name: str, checksum: str, agent: str | None) -> ScriptParts:
+        """One migration's script for :meth:`commit_scripts`: ``body`` (:meth:`script_body`'s, ``count`` statements) and its history row.
+
+        The text before and after the row's ``applied_on`` (read when the
+        script is sent), and how many statements it holds. Only asked where
+        :meth:`script_body` gave a body.
+        """
+        raise NotImplementedError(f"{type(self).__name__} sends no scripts")
+
+    def commit_scripts(self, scripts: Sequence[ScriptParts], token: int, clock: Callable[[], str], durations: list[float]) -> None:
+        """:meth:`commit_script` for each of ``scripts`` (:meth:`migration_script`'s) in turn, its ``applied_on`` from ``clock()``.
+
+        Stops at the first that did not commit (nothing of it remains); the
+        duration (ms) of each that did is appended to ``durations`` as it
+        commits. The default sends nothing.
+        """
 
     @contextmanager
     def recording_writes(self) -> Iterator[list[str | None] | None]:

@@ -17,13 +17,18 @@ then, in the transaction the script left open, reads ``PRAGMA data_version``
 (the O(1) guard: another connection committed since the run last looked
 under the lock if it changed; nobody can commit while the write lock is
 held, so reading it after the statements is reading it at ``BEGIN``) and
-commits through the write transaction's own ``COMMIT`` (readers holding it
-up are waited for, logged, within the lock timeout). On any failure before
-``COMMIT`` nothing of it remains (the transaction is rolled back if SQLite
-left it open) and :meth:`~ScriptedWrites.commit_script` answers ``False``:
-the caller then runs the same work through the per-statement path, which
-waits for a busy lock, guards in full, names a failing statement and raises
-its named error as always.
+sends ``COMMIT``. These two go as plain calls on the connection, their
+statements prepared once per connection: a guard inside the script (an
+error raised from ``pragma_data_version``) would be prepared anew for every
+script, costing more than the two calls. On any failure before ``COMMIT``
+nothing of it remains (the transaction is rolled back if SQLite left it
+open) and :meth:`~ScriptedWrites.commit_script` answers ``False``: the caller
+then runs the same work through the per-statement path, which waits for a
+busy lock, guards in full, names a failing statement and raises its named
+error as always. A ``COMMIT`` refused because readers hold the file
+(rollback-journal mode) is not answered so: it is sent again once they
+finished, as the per-statement path's is (logged, within the lock timeout),
+and the migration does not run again.
 
 Python 3.11's ``executescript`` commits a transaction already open before
 running the script, so a script is only sent when none is (never the
@@ -36,9 +41,13 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
+from .sqlite_errors import is_busy
+
 if TYPE_CHECKING:  # pragma: no cover
+    from .base import ScriptParts
     from .history_writes import HistoryValues
 
 logger = logging.getLogger("nocodo_agents")
@@ -48,13 +57,14 @@ logger = logging.getLogger("nocodo_agents")
 _first_word: Callable[[str, str], str] | None = None
 
 
-class _Declined(Exception):
-    """Raised inside the script's transaction to roll it back: the per-statement path runs the work instead."""
-
-
 def _text(value: str) -> str:
     """``value`` as an SQL string literal (SQLite knows no escape but the doubled quote)."""
-    return "'" + value.replace("'", "''") + "'"
+    return "'" + _quoted(value) + "'"
+
+
+def _quoted(value: str) -> str:
+    """``value`` as it goes between an SQL string literal's quotes."""
+    return value.replace("'", "''")
 
 
 class ScriptedWrites:
@@ -63,6 +73,7 @@ class ScriptedWrites:
     connection: sqlite3.Connection
     statements: int
     batched_statements: int
+    rows_read: int
     _writes_prepared: bool
     _waits_unset: bool
     #: The busy timeout (ms) this session last set on the connection (``None``: not known).
@@ -77,9 +88,8 @@ class ScriptedWrites:
         def _set_busy_timeout(self, seconds: float) -> None: ...
 
         @contextmanager
-        def _ending_transaction(self) -> Iterator[None]: ...
+        def _ending_transaction(self, readers_met: bool = False) -> Iterator[None]: ...
 
-        def change_token(self) -> int | None: ...
 
         @property
         def history_table(self) -> str: ...
@@ -119,29 +129,48 @@ class ScriptedWrites:
         ``True``: all of it committed. ``False``: nothing of it remains (the
         write lock was busy, a statement or a row failed, or ``data_version``
         says another connection committed since ``token`` was read): the
-        caller runs the same work through the per-statement path. The
-        script's statements are counted as sent in one round trip; the guard
-        and ``COMMIT`` are a statement (and a round trip) each.
+        caller runs the same work through the per-statement path. A
+        ``COMMIT`` that met readers (rollback-journal mode) waits for them as
+        :meth:`write_transaction`'s does (logged, within the lock timeout).
+        The script's statements are counted as sent in one round trip; the
+        guard and ``COMMIT`` are a statement (and a round trip) each.
         """
+        script = "\n".join(
+            ["BEGIN IMMEDIATE;", *(f"{statement}\n;" for statement in prelude), body, ";", *(self._literal_insert(values) for values in rows)]
+        )
+        return self._send_script(script, 1 + len(prelude) + count + len(rows), token)
+
+    def migration_script(self, body: str, count: int, version: int, name: str, checksum: str, agent: str | None) -> ScriptParts:
+        """One migration's script for :meth:`commit_scripts`: its text before and after its history row's ``applied_on``, its statement count."""
+        before, after = self._insert_around_applied_on(version, name, checksum, agent)
+        return f"BEGIN IMMEDIATE;\n{body}\n;\n{before}", after, count + 2
+
+    def commit_scripts(self, scripts: Sequence[ScriptParts], token: int, clock: Callable[[], str], durations: list[float]) -> None:
+        """:meth:`commit_script` for each of ``scripts`` (:meth:`migration_script`'s) in turn, its ``applied_on`` read from ``clock``.
+
+        Stops at the first that did not commit (nothing of it remains). The
+        duration (ms) of each that committed is appended to ``durations`` as
+        it commits, so the caller learns what committed even if an error ends
+        the loop.
+        """
+        for before, after, count in scripts:
+            started = perf_counter()
+            if not self._send_script(before + _quoted(clock()) + after, count, token):
+                return
+            durations.append((perf_counter() - started) * 1000)
+
+    def _send_script(self, script: str, count: int, token: int) -> bool:
+        """Send ``script`` (``BEGIN IMMEDIATE`` and ``count - 1`` statements more), then the guard and ``COMMIT``: see :meth:`commit_script`."""
         connection = self.connection
         if connection.in_transaction or not self._writes_prepared:
             return False
         self._waits_unset = False
-        self._set_busy_timeout(0)  # as write_transaction: a busy lock is waited for by the per-statement path, logged
-        changes = connection.total_changes
+        if self._busy_ms != 0:
+            self._set_busy_timeout(0)  # as write_transaction: a busy lock is waited for by the per-statement path, logged
+        self.statements += count + 2
+        self.batched_statements += count - 1
+        self.rows_read += 1  # the guard's
         try:
-            script = "\n".join(
-                [
-                    "BEGIN IMMEDIATE;",
-                    *(f"{statement}\n;" for statement in prelude),
-                    body,
-                    ";",
-                    *(self._literal_insert(values) for values in rows),
-                ]
-            )
-            sent = 1 + len(prelude) + count + len(rows)
-            self.statements += sent
-            self.batched_statements += sent - 1
             connection.executescript(script)
         except Exception as error:
             logger.debug("one-script path declined (%s: %s): the per-statement path runs it", type(error).__name__, error)
@@ -151,22 +180,35 @@ class ScriptedWrites:
             self._roll_back_script()
             raise
         try:
-            with self._ending_transaction():  # COMMIT as write_transaction commits; ROLLBACK on any error
-                if not connection.in_transaction or connection.total_changes - changes < len(rows):
-                    raise _Declined("the script did not run to its end")  # never seen: each of its statements is plain
-                if self.change_token() != token:
-                    raise _Declined("another connection committed since the run last looked")
-        except _Declined as declined:
-            logger.debug("one-script path declined (%s): the per-statement path runs it", declined)
-            return False
+            # The guard: nobody can commit while this transaction holds the write lock, so this is data_version at BEGIN.
+            if connection.execute("PRAGMA data_version").fetchone()[0] != token:
+                logger.debug("one-script path declined (another connection committed since the run last looked)")
+                self._roll_back_script()
+                return False
+            connection.execute("COMMIT")
+        except Exception as error:
+            readers_met = is_busy(error) and connection.in_transaction
+            with self._ending_transaction(readers_met=readers_met):  # as write_transaction ends: ROLLBACK, or COMMIT once readers left
+                if not readers_met:
+                    raise
+            return True
+        except BaseException:
+            self._roll_back_script()
+            raise
+        self._waits_unset = self._busy_ms == 0  # as after write_transaction
         return True
 
     def _literal_insert(self, values: HistoryValues) -> str:
         """The history row's ``INSERT`` with its values written out (as :meth:`history_insert_sql`, which shows it to people)."""
         version, name, applied_on, checksum, agent = values
+        before, after = self._insert_around_applied_on(version, name, checksum, agent)
+        return before + _quoted(applied_on) + after
+
+    def _insert_around_applied_on(self, version: int, name: str, checksum: str, agent: str | None) -> tuple[str, str]:
+        """A history row's ``INSERT``, values written out, before and after the text of its ``applied_on`` (inside its quotes)."""
         return (
-            f"INSERT INTO {self.history_table} (version, name, applied_on, checksum, agent) VALUES ({int(version)}, "
-            f"{_text(name)}, {_text(applied_on)}, {_text(checksum)}, {'NULL' if agent is None else _text(agent)});"
+            f"INSERT INTO {self.history_table} (version, name, applied_on, checksum, agent) VALUES ({int(version)}, {_text(name)}, '",
+            f"', {_text(checksum)}, {'NULL' if agent is None else _text(agent)});",
         )
 
     def _roll_back_script(self) -> None:

@@ -175,13 +175,20 @@ class WriteTransactions:
             yield
 
     @contextmanager
-    def _ending_transaction(self) -> Iterator[None]:
-        """The end of a write transaction already open: ``COMMIT`` if the block succeeds, else ``ROLLBACK`` (see :meth:`write_transaction`)."""
+    def _ending_transaction(self, readers_met: bool = False) -> Iterator[None]:
+        """The end of a write transaction already open: ``COMMIT`` if the block succeeds, else ``ROLLBACK`` (see :meth:`write_transaction`).
+
+        ``readers_met``: a ``COMMIT`` of this transaction was already refused
+        as busy; the next waits for the readers at once.
+        """
         committing = False
         try:
             yield
             committing = True
-            self._commit()
+            if readers_met:
+                self._commit_after_readers()
+            else:
+                self._commit()
         except BaseException as error:
             if self.connection.in_transaction:
                 try:
@@ -230,9 +237,13 @@ class WriteTransactions:
         except sqlite3.OperationalError as error:
             if self._busy_ms != 0 or not is_busy(error) or not self.connection.in_transaction:
                 raise
-            logger.info("waiting up to %g s for readers of %s to finish, to commit", self.lock_timeout, self.location())
-            self._set_busy_timeout(self.lock_timeout)
-            self._run("COMMIT")
+            self._commit_after_readers()
+
+    def _commit_after_readers(self) -> None:
+        """``COMMIT`` once the readers that refused the last one finished (logged; the busy timeout is the lock timeout)."""
+        logger.info("waiting up to %g s for readers of %s to finish, to commit", self.lock_timeout, self.location())
+        self._set_busy_timeout(self.lock_timeout)
+        self._run("COMMIT")
 
     def _take_write_lock(self) -> None:
         """``BEGIN IMMEDIATE``: at once if the lock is free, else say so in the log and wait (SQLite's busy timeout)."""

@@ -44,7 +44,7 @@ from .first_look import _first_look, assess_adoption, step_of
 from .non_transactional import is_recorded, run_outside_transaction
 from .reports import MigrationReport, MigrationStep
 from .run import Run
-from .scripted import ScriptInstead, apply_scripted, group_prelude, scripted_group
+from .scripted import ScriptInstead, apply_scripted_stretch, group_prelude, scripted_group
 from .widening import needs_settling, settle_width
 
 __all__ = ["Progress", "apply_pending", "assess_adoption", "refuse_ungroupable", "step_of"]
@@ -103,11 +103,14 @@ def _apply_all(run: Run, progress: Progress, applied: list[MigrationStep], adopt
         if seen is not None:
             upcoming = seen.next()
             if upcoming is not None and seen.token is not None and not needs_settling(run, seen.plan, seen.wide):
-                # Nobody else committed since the token was read, if the script's guard agrees: one call.
-                committed = apply_scripted(dialect, upcoming, seen)
-                if committed is not None:
-                    _committed(dialect, seen, committed, applied, progress)
+                # Nobody else committed since the token was read, if each script's guard agrees: one call each, up to
+                # a migration the per-statement path must take (a progress callback may write: then one at a time).
+                before = len(applied)
+                apply_scripted_stretch(dialect, seen, applied, at_most=None if progress is None else 1)
+                if progress is not None and len(applied) > before:
+                    _tell_progress(dialect, seen, applied[-1], progress)
                     continue
+                upcoming = seen.next()
             dialect.expect_guard(None if upcoming is None else upcoming.version)  # PostgreSQL asks it with BEGIN
         with dialect.write_transaction():
             if seen is None:
@@ -144,9 +147,14 @@ def _committed(dialect: Dialect, seen: _Seen, committed: MigrationStep, applied:
     seen.applied_one(committed.version)
     applied.append(committed)
     if progress is not None:
-        dialect.hand_over()
-        progress(committed)
-        seen.token = None  # the callback may have written through this connection, which no token shows
+        _tell_progress(dialect, seen, committed, progress)
+
+
+def _tell_progress(dialect: Dialect, seen: _Seen, committed: MigrationStep, progress: Callable[[MigrationStep], None]) -> None:
+    """The progress callback learns of ``committed``; the token is forgotten (the callback may have written through this connection)."""
+    dialect.hand_over()
+    progress(committed)
+    seen.token = None  # no token shows what this connection wrote itself
 
 
 def _apply_grouped(run: Run, progress: Progress, applied: list[MigrationStep], adopted: list[MigrationStep]) -> MigrationReport:

@@ -25,6 +25,7 @@ from .reports import MigrationStep
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..dialects import Dialect
+    from ..dialects.base import ScriptParts
     from ..dialects.history_writes import HistoryValues
     from ..planning import Plan, PlannedMigration
     from .apply_guard import _Seen
@@ -88,18 +89,62 @@ def history_values(dialect: Dialect, planned: PlannedMigration, plan: Plan) -> H
     return (migration.version, migration.name, now_rfc3339(), str(checksum), planned.agent)
 
 
-def apply_scripted(dialect: Dialect, planned: PlannedMigration, seen: _Seen) -> MigrationStep | None:
-    """Apply ``planned`` and its history row in one script; ``None`` if it was not sent or failed (nothing of it remains)."""
+#: How many migrations' scripts are prepared before they are sent: the preparing runs in one tight
+#: loop, and what a script that did not commit leaves prepared for nothing stays bounded.
+_CHUNK = 64
+
+
+def apply_scripted_stretch(dialect: Dialect, seen: _Seen, applied: list[MigrationStep], at_most: int | None = None) -> None:
+    """Apply the pending migrations from ``seen.next()`` on, one script each, while each can go so and its script commits.
+
+    ``seen.token`` (read under the lock) is each script's guard, so nothing
+    may have written through this connection in between (a progress callback
+    may: pass ``at_most=1`` and read the token again after it). Each committed
+    migration is appended to ``applied`` and counted in ``seen``. It returns
+    at the first migration that cannot be scripted or whose script did not
+    commit (nothing of it remains), for the per-statement path to take, or
+    when nothing is pending. Scripts are prepared :data:`_CHUNK` at a time
+    (one while INFO is logged, so that each migration is logged as it commits).
+    """
     token = seen.token
     if token is None:
-        return None
-    script = script_of(dialect, planned)
-    if script is None:
-        return None
-    started = perf_counter()
-    if not dialect.commit_script((), script[0], script[1], (history_values(dialect, planned, seen.plan),), token):
-        return None
-    return _step(planned, seen.plan, (perf_counter() - started) * 1000)
+        return
+    plan = seen.plan
+    pending = plan.pending
+    informing = logger.isEnabledFor(logging.INFO)
+    chunk_size = 1 if informing else _CHUNK
+    end = len(pending) if at_most is None else min(len(pending), seen.done + at_most)
+    while seen.done < end:
+        chunk, scripts = _prepared(dialect, plan, pending[seen.done : min(end, seen.done + chunk_size)])
+        if not chunk:
+            return
+        durations: list[float] = []
+        try:
+            dialect.commit_scripts(scripts, token, now_rfc3339, durations)
+        finally:
+            for planned, duration in zip(chunk, durations):
+                step = _step(planned, plan, duration, informing)
+                applied.append(step)
+                seen.applied_one(step.version)
+        if len(durations) < len(chunk):
+            return
+
+
+def _prepared(dialect: Dialect, plan: Plan, upcoming: Sequence[PlannedMigration]) -> tuple[list[PlannedMigration], list[ScriptParts]]:
+    """The first of ``upcoming`` that can go as scripts (up to one that cannot), and their scripts."""
+    dialect_name = dialect.name
+    int8 = plan.int8_versions
+    chunk: list[PlannedMigration] = []
+    scripts: list[ScriptParts] = []
+    for planned in upcoming:
+        script = script_of(dialect, planned)
+        if script is None:
+            break
+        migration = planned.migration
+        checksum = str(planned.checksum(dialect_name, int8))
+        scripts.append(dialect.migration_script(script[0], script[1], migration.version, migration.name, checksum, planned.agent))
+        chunk.append(planned)
+    return chunk, scripts
 
 
 def scripted_group(
@@ -122,9 +167,9 @@ def scripted_group(
     return [_step(planned, plan, share) for planned in pending]
 
 
-def _step(planned: PlannedMigration, plan: Plan, duration: float) -> MigrationStep:
+def _step(planned: PlannedMigration, plan: Plan, duration: float, informing: bool = True) -> MigrationStep:
     migration = planned.migration
     version = migration.version
-    if logger.isEnabledFor(logging.INFO):
+    if informing and logger.isEnabledFor(logging.INFO):
         logger.info("applied V%s__%s of agent %r in %.1f ms", version, migration.name, planned.agent, duration)
     return MigrationStep(version, migration.name, planned.agent, planned.distribution, version in plan.out_of_order, duration_ms=duration)
