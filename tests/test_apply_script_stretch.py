@@ -7,7 +7,7 @@ failures). These tests prove what the chunks must not change: a migration the
 script cannot carry, anywhere in a chunk, goes the per-statement way in its
 place in the order; what committed before a failure stays in the history and
 in what the run reports; each migration is logged as it commits; a progress
-callback hears of each migration as it commits, and no script follows it.
+callback hears of each migration as it commits (what it writes through the connection is seen).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def test_each_migration_is_logged_as_it_commits(connect: Callable[[], Hooked], c
 
 
 def test_a_progress_callback_hears_of_each_migration_as_it_commits(connect: Callable[[], Hooked]) -> None:
-    """The callback may read (or write) through the connection: each migration is committed and in the history when it hears of it."""
+    """The callback may read through the connection: each migration is committed and in the history when it hears of it."""
     conn = connect()
     heard: list[tuple[int, list[int]]] = []
 
@@ -122,5 +122,21 @@ def test_a_progress_callback_hears_of_each_migration_as_it_commits(connect: Call
     assert [version for version, _ in heard] == [1, 2, 3, 100, 101, 102]
     assert all(seen[-1] == version for version, seen in heard), "each heard of once committed, before the next ran"
     assert report.versions == (1, 2, 3, 100, 101, 102)
-    # No token shows what the callback may have written through this connection: the next migration's guard reads the history again.
-    assert conn.scripts == [], "so each migration goes the per-statement way"
+    assert [script.count(HISTORY_INSERT) for script in conn.scripts] == [1] * 4, "V3 on: a script each, the callback between"
+
+
+def test_a_progress_callback_writing_through_the_connection_makes_the_next_guard_read_the_history(connect: Callable[[], Hooked]) -> None:
+    """SQLite's data_version does not show the connection's own writes: a row the callback wrote is seen by its change count."""
+    conn = connect()
+
+    def progress(step: MigrationStep) -> None:
+        if step.version == 100:
+            conn.execute("INSERT INTO g_100 VALUES (1)")
+            conn.commit()
+
+    report = run_agent_migrations(conn, registry=registry_of(*tables(100, 101, 102)), progress=progress)
+    assert report.versions == (1, 2, 3, 100, 101, 102)
+    scripted = [version for version in (3, 100, 101, 102) if any(f"VALUES ({version}, " in script for script in conn.scripts)]
+    assert scripted == [3, 100, 102], "V101 went the per-statement way, its guard reading the history after the callback's write"
+    assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101, 102]
+    assert conn.execute("SELECT id FROM g_100").fetchall() == [(1,)]

@@ -275,6 +275,17 @@ class Dialect(HistoryTable, ABC):
         timeout back here (one statement, only then); elsewhere nothing to do.
         """
 
+    def own_changes(self) -> int | None:
+        """A count of the rows this connection has written, where :meth:`change_token` does not show them; else ``None``.
+
+        SQLite's ``PRAGMA data_version`` ignores the connection's own commits,
+        so what a progress callback writes through it would go unseen by the
+        next guard: compared before and after the callback, this count tells
+        whether it wrote a row (then the next guard reads the history). The
+        default, ``None``: the token is read again after every callback.
+        """
+        return None
+
     def transaction_open(self) -> bool:
         """Whether the runner's transaction is still open on the connection (checked after each statement).
 

@@ -15,7 +15,8 @@ connection for writes and the write transaction (:mod:`.sqlite_writes`),
 a migration sent with its transaction's start in one script (:mod:`.sqlite_scripts`),
 foreign keys (:mod:`.sqlite_integrity`), the no-op cache's snapshot of the
 history (:mod:`.sqlite_snapshot`, which also holds :func:`history_unchanged`,
-importable from here) and driver errors (:mod:`.sqlite_errors`).
+importable from here), the history widened to 64-bit versions (:mod:`.sqlite_widening`)
+and driver errors (:mod:`.sqlite_errors`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .sqlite_errors import named_sqlite_error, refused_by_table
 from .sqlite_integrity import ForeignKeyCheck, Violation
 from .sqlite_scripts import ScriptedWrites
 from .sqlite_snapshot import _SCHEMA_VERSION, HistorySnapshots, history_unchanged
+from .sqlite_widening import HistoryWidening
 from .sqlite_writes import PinnedPragmas, WriteTransactions
 
 __all__ = ["SQLiteDialect", "history_unchanged"]
@@ -44,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger("nocodo_agents")
 
-class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPragmas, HistorySnapshots, Dialect):
+class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPragmas, HistorySnapshots, HistoryWidening, Dialect):
     """A :class:`sqlite3.Connection` (preparing it for writes and the write transaction: :mod:`.sqlite_writes`;
     a migration in one script: :mod:`.sqlite_scripts`; foreign keys: :mod:`.sqlite_integrity`; the no-op
     cache's snapshot: :mod:`.sqlite_snapshot`)."""
@@ -189,56 +191,6 @@ class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPr
     def version_type_sql(self) -> str:
         return f"(SELECT type FROM pragma_table_info('{HISTORY_TABLE}', 'main') WHERE name = 'version' COLLATE NOCASE)"
 
-    def widen_history(self) -> None:
-        """Rebuild the history with ``version INT8`` (:meth:`widen_history_sql`), views and triggers reading it left working.
-
-        The rebuild drops the table and renames its copy; SQLite (3.26 and
-        later) checks every view and trigger when a table is renamed, and one
-        reading the history (an operator's view of applied versions) names
-        a table that is gone at that moment. ``legacy_alter_table`` skips that
-        check for the rename; the view's text names the table, which exists
-        again once the rename is done. The setting is the connection's as before afterwards.
-        """
-        legacy = int(self._query("PRAGMA legacy_alter_table")[0][0])
-        if not legacy:
-            self._run("PRAGMA legacy_alter_table = ON")
-        try:
-            super().widen_history()
-        finally:
-            if not legacy:
-                self._run("PRAGMA legacy_alter_table = OFF")
-
-    def widen_history_sql(self) -> list[str]:
-        """SQLite cannot change a column's type: the table is rebuilt with ``version INT8`` (one transaction, rows kept).
-
-        Every column keeps its declared type, ``NOT NULL``, default and
-        primary key, as ``PRAGMA table_info`` gives them (one statement).
-        """
-        info = self._query(
-            "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?, 'main') ORDER BY cid", (HISTORY_TABLE,)
-        )
-        definitions, names, keys = [], [], []
-        for name, declared, not_null, default, key in info:
-            quoted = '"' + str(name).replace('"', '""') + '"'
-            declared = "INT8" if str(name).lower() == "version" else str(declared or "")
-            definitions.append(
-                " ".join(part for part in (quoted, declared, "NOT NULL" if not_null else "", f"DEFAULT {default}" if default is not None else "") if part)
-            )
-            names.append(quoted)
-            if key:
-                keys.append((key, quoted))
-        if keys:
-            definitions.append("PRIMARY KEY (" + ", ".join(quoted for _, quoted in sorted(keys)) + ")")
-        widened = "nocodo_agents_widened_history"
-        listed = ", ".join(names)
-        return [
-            f"DROP TABLE IF EXISTS main.{widened}",
-            f"CREATE TABLE main.{widened} ({', '.join(definitions)})",
-            f"INSERT INTO main.{widened} ({listed}) SELECT {listed} FROM main.{HISTORY_TABLE}",
-            f"DROP TABLE main.{HISTORY_TABLE}",
-            f"ALTER TABLE main.{widened} RENAME TO {HISTORY_TABLE}",
-        ]
-
     def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]:
         if self._waits_unset:
             self._wait_again()
@@ -300,6 +252,9 @@ class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPr
     def hand_over(self) -> None:
         if self._waits_unset:
             self._wait_again()
+
+    def own_changes(self) -> int | None:
+        return self.connection.total_changes
 
     def change_token(self) -> int | None:
         """``PRAGMA data_version``: SQLite changes it for this connection whenever another connection (or process) commits."""

@@ -151,10 +151,17 @@ def _committed(dialect: Dialect, seen: _Seen, committed: MigrationStep, applied:
 
 
 def _tell_progress(dialect: Dialect, seen: _Seen, committed: MigrationStep, progress: Callable[[MigrationStep], None]) -> None:
-    """The progress callback learns of ``committed``; the token is forgotten (the callback may have written through this connection)."""
+    """The progress callback learns of ``committed``; the token is forgotten if the callback may have written through this connection.
+
+    SQLite's token does not show this connection's own writes: the token is
+    kept only if the dialect can tell that the callback wrote no row and left
+    no transaction open (:meth:`~nocodo_agents.dialects.Dialect.own_changes`).
+    """
+    own = dialect.own_changes()
     dialect.hand_over()
     progress(committed)
-    seen.token = None  # no token shows what this connection wrote itself
+    if own is None or dialect.own_changes() != own or dialect.transaction_open():
+        seen.token = None
 
 
 def _apply_grouped(run: Run, progress: Progress, applied: list[MigrationStep], adopted: list[MigrationStep]) -> MigrationReport:
