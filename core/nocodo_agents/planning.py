@@ -17,7 +17,7 @@ from .errors import (
     MigrationConflictError,
 )
 from .history import HistoryRow
-from .migration import MAX_INT4_VERSION, MAX_VERSION, Migration
+from .migration import MAX_INT4_VERSION, MAX_VERSION, Migration, prime_checksums
 from .migration_set import MigrationSet
 from .requirement_order import (  # re-exported: the plan's ordering lives beside it
     Requirements,
@@ -231,6 +231,7 @@ def divergences(
     divergent (see :func:`rerecordable`).
     """
     by_version = {p.version: p for p in installed}
+    prime_checksums([by_version[row.version].migration for row in history if row.version in by_version], dialect, int8_versions)
     found = []
     for row in history:
         planned = by_version.get(row.version)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..execution import checked_statements
 from ..history import now_rfc3339
+from ..migration import prime_checksums
 from .reports import MigrationStep
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -136,6 +137,7 @@ def _prepared(dialect: Dialect, plan: Plan, upcoming: Sequence[PlannedMigration]
     int8 = plan.int8_versions
     chunk: list[PlannedMigration] = []
     scripts: list[ScriptParts] = []
+    prime_checksums([planned.migration for planned in upcoming], dialect_name, int8)  # hashed side by side
     for planned in upcoming:
         script = script_of(dialect, planned)
         if script is None:
