@@ -38,7 +38,6 @@ def _registry(package: str) -> AgentRegistry:
     return AgentRegistry.from_plugins({"mods": plugin_returning(load_migrations(f"{package}.migrations"))})
 
 
-@pytest.mark.xfail(strict=True, reason="prime_checksums swallows the import failure, so the checksum call imports the module again")
 def test_an_applied_module_that_no_longer_imports_is_imported_once_and_nothing_after_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
