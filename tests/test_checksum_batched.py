@@ -65,7 +65,10 @@ def test_primed_migrations_answer_what_they_would_have_computed() -> None:
     migrations = [Migration(version, name, sql) for name, version, sql, _ in REFINERY] + [
         Migration(100 + i, f"t_{i}", f"CREATE TABLE t_{i} (id INTEGER)") for i in range(50)
     ]
+    for migration in migrations:
+        migration.sql("sqlite")  # only SQL already produced is primed: producing it may run the author's code
     prime_checksums(migrations, "sqlite")
+    assert all(("sqlite", False) in migration._checksums for migration in migrations), "all primed"
     primed = [migration.checksum("sqlite") for migration in migrations]
     _REMEMBERED.clear()
     fresh = [Migration(m.version, m.name, m.sql("sqlite")).checksum("sqlite") for m in migrations]
@@ -88,9 +91,28 @@ def test_priming_leaves_a_migration_it_cannot_hash_to_its_own_call_which_raises_
 def test_priming_with_a_version_too_wide_for_the_encoding_primes_nothing_and_each_call_says_so() -> None:
     wide = Migration(2**31, "wide", "CREATE TABLE w (id INTEGER)")
     narrow = [Migration(100 + i, f"t_{i}", f"CREATE TABLE t_{i} (id INTEGER)") for i in range(3)]
+    for migration in [*narrow, wide]:
+        migration.sql("sqlite")
     prime_checksums([*narrow, wide], "sqlite", int8_versions=False)
     with pytest.raises(InvalidArgumentError):
         wide.checksum("sqlite")
     assert narrow[0].checksum("sqlite") == checksum("t_0", 100, "CREATE TABLE t_0 (id INTEGER)")
     prime_checksums([*narrow, wide], "sqlite", int8_versions=True)
     assert wide.checksum("sqlite", True) == checksum("wide", 2**31, "CREATE TABLE w (id INTEGER)", True)
+
+
+def test_priming_produces_no_sql_so_the_authors_code_runs_once_in_its_place() -> None:
+    """A migration whose SQL was not produced is not hashed here: its function runs at its own checksum() call, once."""
+    calls: list[int] = []
+
+    def counted() -> str:
+        calls.append(1)
+        raise RuntimeError("the plugin's SQL could not be built")
+
+    bad = Migration(200, "broken", counted)
+    good = [Migration(100 + i, f"t_{i}", f"CREATE TABLE t_{i} (id INTEGER)") for i in range(3)]
+    prime_checksums([*good, bad], "sqlite")
+    assert calls == [] and not any(migration._checksums for migration in good), "nothing produced, nothing hashed"
+    with pytest.raises(InvalidMigrationError, match="could not be built"):
+        bad.checksum("sqlite")
+    assert calls == [1]

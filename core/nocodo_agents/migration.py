@@ -282,20 +282,23 @@ def prime_checksums(migrations: Iterable[Migration], dialect: str, int8_versions
     """Hash side by side (:func:`~nocodo_agents.checksum.checksums`) the checksums of ``migrations`` not yet known for ``dialect``.
 
     Only a speed-up for a caller about to ask many: the :meth:`Migration.checksum`
-    calls that follow find them. A migration whose SQL cannot be produced, or
-    whose version does not fit the encoding, is left to its own call, which
-    raises its error where it always did.
+    calls that follow find them. Only a migration whose SQL was already
+    produced for ``dialect`` is hashed here: producing it may import a module
+    or call the author's function, which must run once, in its place (one
+    that fails would run again at its own call). A migration whose version
+    does not fit the encoding is left to its own call, which raises its error
+    where it always did.
     """
     key = (dialect, int8_versions)
+    produced = ("migration", dialect)
     unknown: list[Migration] = []
     hashed: list[tuple[str, int, str, bool]] = []
     for migration in migrations:
         if key in migration._checksums:
             continue
-        try:
-            sql = migration.sql(dialect)
-        except Exception:  # noqa: BLE001 - its own checksum() call raises it, in its place
-            continue
+        sql = migration._cache.get(produced)
+        if sql is None:
+            continue  # not produced yet: its own checksum() call produces it (and raises its error) in its place
         unknown.append(migration)
         hashed.append((migration.name, migration.version, sql, int8_versions))
     if len(unknown) < 2:

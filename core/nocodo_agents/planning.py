@@ -231,7 +231,13 @@ def divergences(
     divergent (see :func:`rerecordable`).
     """
     by_version = {p.version: p for p in installed}
-    prime_checksums([by_version[row.version].migration for row in history if row.version in by_version], dialect, int8_versions)
+    checked = [planned for row in history if (planned := by_version.get(row.version)) is not None and not claimed_by_another(row, planned)]
+    for produced, planned in enumerate(checked):  # each SQL produced once, in the loop's order: its first failure raised as there
+        if not int8_versions and planned.version > MAX_INT4_VERSION:
+            checked = checked[:produced]  # the loop's checksum() raises for this version, before any later SQL is produced
+            break
+        planned.sql(dialect)
+    prime_checksums([planned.migration for planned in checked], dialect, int8_versions)
     found = []
     for row in history:
         planned = by_version.get(row.version)
