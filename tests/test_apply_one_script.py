@@ -86,8 +86,8 @@ FAILING = Migration(
 )
 
 
-#: What follows a script whose guard found that another connection committed: the guard, then ROLLBACK.
-GUARD_FIRED = ["PRAGMA data_version", "ROLLBACK"]
+#: What follows a script whose guard found that another connection committed: the row check, the guard, then ROLLBACK.
+GUARD_FIRED = ["SELECT changes()", "PRAGMA data_version", "ROLLBACK"]
 
 
 def names(connection: sqlite3.Connection) -> list[str]:
@@ -106,7 +106,7 @@ def test_plain_migrations_go_as_one_script_each(connect: Callable[[], Hooked]) -
     # V1 in the first look's transaction, V2 with the full guard (reading the token): then scripts.
     assert [script.count("INSERT INTO main.refinery_schema_history") for script in conn.scripts] == [1] * 4
     assert all(script.startswith("BEGIN IMMEDIATE;\n") and "COMMIT" not in script for script in conn.scripts)
-    assert all(after[:2] == ["PRAGMA data_version", "COMMIT"] for after in conn.after_scripts()), "guarded, then committed"
+    assert all(after[:3] == ["SELECT changes()", "PRAGMA data_version", "COMMIT"] for after in conn.after_scripts()), "its row checked, guarded, then committed"
     assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101, 102]
     assert not conn.in_transaction
     assert run_agent_migrations(conn, registry=registry_of(*tables(100, 101, 102))).applied == (), "the checksums verify"
@@ -168,7 +168,7 @@ def test_another_runner_committing_before_a_script_makes_its_guard_fail_and_the_
     # This run: V101 in the first look's transaction (which reads the token), then V102's script.
     conn.before_script[1] = another_runner
     report = run_agent_migrations(conn, registry=registry_of(*tables(100, 101, 102, 103)))
-    assert not conn.failed and conn.after_scripts()[0][:2] == GUARD_FIRED, "the first script ran; its guard fired"
+    assert not conn.failed and conn.after_scripts()[0][:3] == GUARD_FIRED, "the first script ran; its guard fired"
     assert report.versions == (101, 102, 103)
     assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101, 102, 103, 500]
     other.close()
@@ -192,7 +192,7 @@ def test_a_reader_holding_up_a_scripts_commit_is_waited_for_and_logged(
         thread.join()
     assert report.versions == (1, 2, 3, 100, 101)
     assert not conn.failed
-    assert conn.after_scripts()[0][:4] == ["PRAGMA data_version", "COMMIT", "PRAGMA busy_timeout = 20000", "COMMIT"], (
+    assert conn.after_scripts()[0][:5] == ["SELECT changes()", "PRAGMA data_version", "COMMIT", "PRAGMA busy_timeout = 20000", "COMMIT"], (
         "the script's COMMIT met the reader, then waited for it: the migration did not run again"
     )
     assert "to finish, to commit" in caplog.text
@@ -286,7 +286,9 @@ def test_another_runner_committing_before_a_grouped_script_is_seen(connect: Call
 
     conn.before_script[1] = another_runner
     report = run_agent_migrations(conn, registry=registry_of(*tables(100, 101, 102)), grouped=True)
-    assert not conn.failed and conn.after_scripts()[0][:2] == GUARD_FIRED, "the script ran; its guard rolled it back"
+    # The row check asks the history for the run's rows (several: no changes() tells), then the guard fires.
+    assert not conn.failed and conn.after_scripts()[0][1:3] == GUARD_FIRED[1:], "the script ran; its guard rolled it back"
+    assert conn.after_scripts()[0][0].startswith("SELECT count(*) FROM main.refinery_schema_history WHERE version IN (")
     assert report.versions == (101, 102), "then the per-statement path, which planned again"
     assert [row[0] for row in history(conn)] == [1, 2, 3, 100, 101, 102, 500]
     other.close()

@@ -74,12 +74,6 @@ def test_an_applied_module_that_no_longer_imports_is_imported_once_and_nothing_a
             del sys.modules[name]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="own_changes() is connection.total_changes, which DDL does not move: a callback that rebuilds the history "
-    "through the run's connection keeps the token, and the run goes on and reports success over a history that no "
-    "longer says what was applied (before 74cf164 every callback dropped the token and the guard saw it)",
-)
 def test_a_progress_callback_rebuilding_the_history_by_ddl_is_seen_by_the_next_guard(tmp_path: Path) -> None:
     """The callback empties the history with DDL only (no row written): the next guard must read the history again.
 
@@ -110,12 +104,6 @@ def test_a_progress_callback_rebuilding_the_history_by_ddl_is_seen_by_the_next_g
         conn.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pre-existing, not from today's changes: no path checks that its history INSERT wrote a row, so a trigger "
-    "answering RAISE(IGNORE) lets migrations commit without their rows (4758247 dropped the script's row count check, "
-    "which only sent the migration to the per-statement path, which has none)",
-)
 def test_a_history_row_a_trigger_silently_ignores_is_not_a_committed_migration(tmp_path: Path) -> None:
     """An operator's trigger on the history drops the rows of V101 on: no migration may commit without its row."""
     from test_apply_one_script import registry_of, tables

@@ -275,14 +275,15 @@ class Dialect(HistoryTable, ABC):
         timeout back here (one statement, only then); elsewhere nothing to do.
         """
 
-    def own_changes(self) -> int | None:
-        """A count of the rows this connection has written, where :meth:`change_token` does not show them; else ``None``.
+    def own_changes(self) -> tuple[int, ...] | None:
+        """What this connection has changed so far, where :meth:`change_token` does not show it; else ``None``.
 
         SQLite's ``PRAGMA data_version`` ignores the connection's own commits,
         so what a progress callback writes through it would go unseen by the
-        next guard: compared before and after the callback, this count tells
-        whether it wrote a row (then the next guard reads the history). The
-        default, ``None``: the token is read again after every callback.
+        next guard: compared before and after the callback, this value tells
+        whether it wrote a row or changed the schema (then the next guard
+        reads the history). The default, ``None``: the token is read again
+        after every callback.
         """
         return None
 

@@ -77,6 +77,16 @@ class HistoryWrites:
             f"the table, not of a migration)",
         ) from error
 
+    def _history_row_ignored(self, version: int) -> NoReturn:
+        """Raise :class:`HistoryTableError`: the ``INSERT`` of version ``version``'s row wrote no row, and raised nothing."""
+        raise HistoryTableError(
+            table=HISTORY_TABLE,
+            database=self.location(),
+            problem=f"took the row of version {version} without writing it (its INSERT wrote no row: a trigger of "
+            f"the table answering RAISE(IGNORE), or a rule, not a migration), and a migration is never committed "
+            f"without its row",
+        )
+
     def _refused_by_table(self, error: BaseException) -> bool:
         """Whether ``error`` says the table refused the row (a constraint, a trigger), not that the connection failed."""
         return False

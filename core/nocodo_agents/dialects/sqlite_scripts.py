@@ -138,7 +138,7 @@ class ScriptedWrites:
         script = "\n".join(
             ["BEGIN IMMEDIATE;", *(f"{statement}\n;" for statement in prelude), body, ";", *(self._literal_insert(values) for values in rows)]
         )
-        return self._send_script(script, 1 + len(prelude) + count + len(rows), token)
+        return self._send_script(script, 1 + len(prelude) + count + len(rows), token, [values[0] for values in rows])
 
     def migration_script(self, body: str, count: int, version: int, name: str, checksum: str, agent: str | None) -> ScriptParts:
         """One migration's script for :meth:`commit_scripts`: its text before and after its history row's ``applied_on``, its statement count."""
@@ -155,21 +155,29 @@ class ScriptedWrites:
         """
         for before, after, count in scripts:
             started = perf_counter()
-            if not self._send_script(before + _quoted(clock()) + after, count, token):
+            if not self._send_script(before + _quoted(clock()) + after, count, token, None):
                 return
             durations.append((perf_counter() - started) * 1000)
 
-    def _send_script(self, script: str, count: int, token: int) -> bool:
-        """Send ``script`` (``BEGIN IMMEDIATE`` and ``count - 1`` statements more), then the guard and ``COMMIT``: see :meth:`commit_script`."""
+    def _send_script(self, script: str, count: int, token: int, versions: Sequence[int] | None) -> bool:
+        """Send ``script`` (``BEGIN IMMEDIATE``, ``count - 1`` statements more, ending with the history rows of ``versions``), check, guard, commit.
+
+        ``versions``: ``None`` for one row, written by the script's last statement.
+
+        See :meth:`commit_script`. The check: the history rows were written
+        (a trigger answering ``RAISE(IGNORE)`` makes an ``INSERT`` write
+        nothing and raise nothing); if not, the script is rolled back and the
+        per-statement path names the version in its :class:`~nocodo_agents.HistoryTableError`.
+        """
         connection = self.connection
         if connection.in_transaction or not self._writes_prepared:
             return False
         self._waits_unset = False
         if self._busy_ms != 0:
             self._set_busy_timeout(0)  # as write_transaction: a busy lock is waited for by the per-statement path, logged
-        self.statements += count + 2
+        self.statements += count + 3
         self.batched_statements += count - 1
-        self.rows_read += 1  # the guard's
+        self.rows_read += 2  # the check's and the guard's
         try:
             connection.executescript(script)
         except Exception as error:
@@ -180,6 +188,10 @@ class ScriptedWrites:
             self._roll_back_script()
             raise
         try:
+            if self._rows_missing(versions):
+                logger.debug("one-script path declined (a history row was not written): the per-statement path names it")
+                self._roll_back_script()
+                return False
             # The guard: nobody can commit while this transaction holds the write lock, so this is data_version at BEGIN.
             if connection.execute("PRAGMA data_version").fetchone()[0] != token:
                 logger.debug("one-script path declined (another connection committed since the run last looked)")
@@ -197,6 +209,17 @@ class ScriptedWrites:
             raise
         self._waits_unset = self._busy_ms == 0  # as after write_transaction
         return True
+
+    def _rows_missing(self, versions: Sequence[int] | None) -> bool:
+        """Whether the script's history rows (``None``: one, its last statement's) are not all written (one statement).
+
+        One row: ``changes()``, the rows the last ``INSERT`` wrote itself (its
+        triggers' not counted). Several: the history is asked for them.
+        """
+        if versions is None or len(versions) == 1:
+            return bool(self.connection.execute("SELECT changes()").fetchone()[0] != 1)
+        listed = ", ".join(str(int(version)) for version in versions)
+        return bool(self.connection.execute(f"SELECT count(*) FROM {self.history_table} WHERE version IN ({listed})").fetchone()[0] != len(versions))
 
     def _literal_insert(self, values: HistoryValues) -> str:
         """The history row's ``INSERT`` with its values written out (as :meth:`history_insert_sql`, which shows it to people)."""

@@ -147,6 +147,13 @@ class WriteTransactions:
 
         def _write_history_refused(self, version: int, error: BaseException) -> NoReturn: ...
 
+        def _history_row_ignored(self, version: int) -> NoReturn: ...
+
+        def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[Any]: ...
+
+        @property
+        def history_table(self) -> str: ...
+
     statements: int
 
     @contextmanager
@@ -222,13 +229,20 @@ class WriteTransactions:
                 yield values
 
         try:
-            self.connection.executemany(self.history_insert, handed())
+            written = self.connection.executemany(self.history_insert, handed()).rowcount
         except Exception as error:
             if not self._refused_by_table(error):
                 raise
             self._write_history_refused(last[0], error)
         finally:
             self.statements += last[1]
+        if written < len(rows):  # the rows each INSERT wrote itself, summed (its triggers' not counted)
+            self._history_row_ignored(self._first_unwritten([values[0] for values in rows]))
+
+    def _first_unwritten(self, versions: Sequence[int]) -> int:
+        """The first of ``versions`` the history does not hold (after a row count fell short: one statement)."""
+        held = {int(row[0]) for row in self._query(f"SELECT version FROM {self.history_table} WHERE version IN ({', '.join(map(str, map(int, versions)))})")}
+        return next((version for version in versions if version not in held), versions[-1])
 
     def _commit(self) -> None:
         """``COMMIT``: at once, or once readers finished (logged, within the lock timeout)."""

@@ -154,7 +154,7 @@ def _tell_progress(dialect: Dialect, seen: _Seen, committed: MigrationStep, prog
     """The progress callback learns of ``committed``; the token is forgotten if the callback may have written through this connection.
 
     SQLite's token does not show this connection's own writes: the token is
-    kept only if the dialect can tell that the callback wrote no row and left
+    kept only if the dialect can tell that the callback wrote no row, changed no schema and left
     no transaction open (:meth:`~nocodo_agents.dialects.Dialect.own_changes`).
     """
     own = dialect.own_changes()
