@@ -83,17 +83,23 @@ class HistoryWrites:
             table=HISTORY_TABLE,
             database=self.location(),
             problem=f"took the row of version {version} without writing it (its INSERT wrote no row: a trigger of "
-            f"the table answering RAISE(IGNORE), or a rule, not a migration), and a migration is never committed "
-            f"without its row",
+            f"the table skipping it, such as SQLite's RAISE(IGNORE) or a PostgreSQL trigger returning NULL, or a "
+            f"rule; not a migration), and a migration is never committed without its row",
         )
 
     def _refused_by_table(self, error: BaseException) -> bool:
         """Whether ``error`` says the table refused the row (a constraint, a trigger), not that the connection failed."""
         return False
 
+    #: The rows the last statement sent wrote itself, its triggers' not counted, where the driver
+    #: tells (-1: not known). A trigger can make an INSERT write nothing and raise nothing.
+    _rows_written: int = -1
+
     def insert_history(self, row: HistoryRow) -> None:
-        """Record one applied migration."""
+        """Record one applied migration; an ``INSERT`` that wrote no row (a trigger skipping it) is a :class:`HistoryTableError`."""
         self._write_history(row.version, self.history_insert, (row.version, row.name, row.applied_on, row.checksum, row.agent))
+        if self._rows_written == 0:
+            self._history_row_ignored(row.version)
 
     def insert_history_rows(self, rows: Sequence[HistoryValues]) -> None:
         """Record several applied migrations, in order, in the transaction open (a grouped run's, once their statements ran).
@@ -106,6 +112,8 @@ class HistoryWrites:
         sql = self.history_insert
         for values in rows:
             self._write_history(values[0], sql, values)
+            if self._rows_written == 0:
+                self._history_row_ignored(values[0])
 
     @property
     def history_insert(self) -> str:

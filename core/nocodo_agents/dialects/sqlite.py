@@ -42,7 +42,6 @@ __all__ = ["SQLiteDialect", "history_unchanged"]
 if TYPE_CHECKING:  # pragma: no cover
     from ..adoption import Footprint
     from ..drift import DriftReport
-    from ..history import HistoryRow
     from ..planning import PlannedMigration
 
 logger = logging.getLogger("nocodo_agents")
@@ -72,8 +71,6 @@ class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPr
         #: row (``None``: no such statement yet), or the error SQLite gave when asked for them.
         self._violations_before: list[Violation] | str | None = None
         self._creates: dict[str, bool] = {}
-        #: The rows the last statement :meth:`_run` sent wrote itself (its triggers' not counted).
-        self._rows_written = -1
 
     def ensure_idle(self) -> None:
         try:
@@ -209,12 +206,6 @@ class SQLiteDialect(ForeignKeyCheck, ScriptedWrites, WriteTransactions, PinnedPr
             self._recorded.append(None if params else sql)  # see ScriptedWrites.recording_writes
         self.statements += 1
         self._rows_written = self.connection.execute(sql, params or ()).rowcount
-
-    def insert_history(self, row: HistoryRow) -> None:
-        """Record one applied migration; an ``INSERT`` that wrote no row (a trigger ignoring it) is a :class:`HistoryTableError`."""
-        super().insert_history(row)
-        if self._rows_written < 1:
-            self._history_row_ignored(row.version)
 
     def _history_rows(self, sql: str) -> list[Any]:
         """Text as bytes, so a value that is not UTF-8 is reported by its row, not as a decoding crash."""

@@ -205,8 +205,11 @@ class BatchedWrites(HistoryTableMixin):
             from psycopg import ClientCursor
 
             self._binder = ClientCursor(self.connection)  # one per run: its adapters are the connection's
+        # A trigger returning NULL skips the row without an error: then count(*) is 0 and the division
+        # fails, before COMMIT (the rest of the message is not run): never a migration without its row.
         insert = self._binder.mogrify(
-            f"{self.history_insert} RETURNING txid_current_if_assigned()",
+            f"WITH written AS ({self.history_insert} RETURNING txid_current_if_assigned() AS xid) "
+            "SELECT max(xid), 1 / count(*) FROM written",
             (row.version, row.name, row.applied_on, row.checksum, row.agent),
         )
         return f"{insert}; COMMIT", 2, row

@@ -117,6 +117,7 @@ class PostgreSQLDialect(IntegrityChecks, HistoryShape, BatchedWrites, SessionSet
         self.statements += 1
         with self._cursor() as cursor:
             cursor.execute(sql, params or None, prepare=False)
+            self._rows_written = cursor.rowcount
 
     def split_statements(self, sql: str) -> list[str]:
         return split_statements(sql, "postgresql")
@@ -188,6 +189,8 @@ class PostgreSQLDialect(IntegrityChecks, HistoryShape, BatchedWrites, SessionSet
                     self._run("ROLLBACK")  # the INSERT failed: COMMIT was skipped
                 except psycopg.OperationalError:
                     pass  # the connection is gone: the server rolls back by itself; keep the original error
+            if isinstance(error, psycopg.errors.DivisionByZero):  # the row check of _commit_sql: no row written
+                self._history_row_ignored(row.version)
             if self._refused_by_table(error):
                 self._write_history_refused(row.version, error)
             raise
