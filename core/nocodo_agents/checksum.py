@@ -101,7 +101,7 @@ def _siphash13_many(texts: Sequence[bytes]) -> list[int]:
 def _lanes(blocks: int, texts: list[bytes]) -> list[int]:
     """:func:`_siphash13` of ``texts``, each of ``blocks`` 8-byte blocks (its last holding the length), side by side."""
     count = len(texts)
-    ones = int.from_bytes(b"\x01" + b"\x00" * 15, "little") if count == 1 else int.from_bytes((b"\x01" + b"\x00" * 15) * count, "little")
+    ones = int.from_bytes((b"\x01" + bytes(15)) * count, "little")  # 1 in every lane
     mask = _MASK * ones
     words = [unpack_from(f"<{blocks - 1}Q", data) + (((len(data) & 0xFF) << 56) | int.from_bytes(data[(blocks - 1) << 3 :], "little"),) for data in texts]
     v0, v1, v2, v3 = 0x736F6D6570736575 * ones, 0x646F72616E646F6D * ones, 0x6C7967656E657261 * ones, 0x7465646279746573 * ones
@@ -110,31 +110,27 @@ def _lanes(blocks: int, texts: list[bytes]) -> list[int]:
         spread = [0] * (2 * count)
         spread[0::2] = [lane[block] for lane in words]
         m = int.from_bytes(pack(packing, *spread), "little")
-        v3 ^= m
-        v0 = (v0 + v1) & mask
-        v1 = ((v1 << 13 | v1 >> 51) & mask) ^ v0
-        v0 = (v0 << 32 | v0 >> 32) & mask
-        v2 = (v2 + v3) & mask
-        v3 = ((v3 << 16 | v3 >> 48) & mask) ^ v2
-        v0 = (v0 + v3) & mask
-        v3 = ((v3 << 21 | v3 >> 43) & mask) ^ v0
-        v2 = (v2 + v1) & mask
-        v1 = ((v1 << 17 | v1 >> 47) & mask) ^ v2
-        v2 = (v2 << 32 | v2 >> 32) & mask
+        v0, v1, v2, v3 = _lanes_round(v0, v1, v2, v3 ^ m, mask)  # one compression round (the "1")
         v0 ^= m
     v2 ^= 0xFF * ones
-    for _ in (1, 2, 3):
-        v0 = (v0 + v1) & mask
-        v1 = ((v1 << 13 | v1 >> 51) & mask) ^ v0
-        v0 = (v0 << 32 | v0 >> 32) & mask
-        v2 = (v2 + v3) & mask
-        v3 = ((v3 << 16 | v3 >> 48) & mask) ^ v2
-        v0 = (v0 + v3) & mask
-        v3 = ((v3 << 21 | v3 >> 43) & mask) ^ v0
-        v2 = (v2 + v1) & mask
-        v1 = ((v1 << 17 | v1 >> 47) & mask) ^ v2
-        v2 = (v2 << 32 | v2 >> 32) & mask
+    for _ in (1, 2, 3):  # three finalization rounds: the "3"
+        v0, v1, v2, v3 = _lanes_round(v0, v1, v2, v3, mask)
     return list(unpack_from(packing, (v0 ^ v1 ^ v2 ^ v3).to_bytes(16 * count, "little"))[0::2])
+
+
+def _lanes_round(v0: int, v1: int, v2: int, v3: int, mask: int) -> tuple[int, int, int, int]:
+    """One SipRound on every lane at once (:func:`_siphash13`'s, its additions and rotations masked per lane)."""
+    v0 = (v0 + v1) & mask
+    v1 = ((v1 << 13 | v1 >> 51) & mask) ^ v0
+    v0 = (v0 << 32 | v0 >> 32) & mask
+    v2 = (v2 + v3) & mask
+    v3 = ((v3 << 16 | v3 >> 48) & mask) ^ v2
+    v0 = (v0 + v3) & mask
+    v3 = ((v3 << 21 | v3 >> 43) & mask) ^ v0
+    v2 = (v2 + v1) & mask
+    v1 = ((v1 << 17 | v1 >> 47) & mask) ^ v2
+    v2 = (v2 << 32 | v2 >> 32) & mask
+    return v0, v1, v2, v3
 
 
 def checksum(name: str, version: int, sql: str, int8_versions: bool = False) -> int:
