@@ -99,6 +99,14 @@ def connect(tmp_path: Path) -> Callable[[], Hooked]:
     return lambda: sqlite3.connect(tmp_path / "scripted.sqlite", factory=Hooked)  # type: ignore[return-value]
 
 
+def another_runner_before_the_first_script(conn: Hooked, tmp_path: Path, agents: list[str] | None, registry: AgentRegistry) -> sqlite3.Connection:
+    """A second connection, core and V100 applied through it, that applies ``registry``'s ``agents`` right before ``conn``'s first script."""
+    other = sqlite3.connect(tmp_path / "scripted.sqlite")
+    run_agent_migrations(other, registry=registry_of(*tables(100)))
+    conn.before_script[1] = lambda: run_agent_migrations(other, agents, registry=registry)
+    return other
+
+
 def test_plain_migrations_go_as_one_script_each(connect: Callable[[], Hooked]) -> None:
     conn = connect()
     report = run_agent_migrations(conn, registry=registry_of(*tables(100, 101, 102)))
@@ -159,14 +167,8 @@ def test_another_runner_committing_before_a_script_makes_its_guard_fail_and_the_
     versions, roll back and widen, from a second connection and a second process.)
     """
     conn = connect()
-    other = sqlite3.connect(tmp_path / "scripted.sqlite")
-    run_agent_migrations(other, registry=registry_of(*tables(100)))
-
-    def another_runner() -> None:
-        run_agent_migrations(other, ["late"], registry=with_late(*tables(100)))
-
     # This run: V101 in the first look's transaction (which reads the token), then V102's script.
-    conn.before_script[1] = another_runner
+    other = another_runner_before_the_first_script(conn, tmp_path, ["late"], with_late(*tables(100)))
     report = run_agent_migrations(conn, registry=registry_of(*tables(100, 101, 102, 103)))
     assert not conn.failed and conn.after_scripts()[0][:3] == GUARD_FIRED, "the first script ran; its guard fired"
     assert report.versions == (101, 102, 103)
@@ -278,13 +280,7 @@ def test_a_grouped_scripts_history_row_refused_is_named(connect: Callable[[], Ho
 
 def test_another_runner_committing_before_a_grouped_script_is_seen(connect: Callable[[], Hooked], tmp_path: Path) -> None:
     conn = connect()
-    other = sqlite3.connect(tmp_path / "scripted.sqlite")
-    run_agent_migrations(other, registry=registry_of(*tables(100)))
-
-    def another_runner() -> None:
-        run_agent_migrations(other, ["late"], registry=with_late(*tables(100)))
-
-    conn.before_script[1] = another_runner
+    other = another_runner_before_the_first_script(conn, tmp_path, ["late"], with_late(*tables(100)))
     report = run_agent_migrations(conn, registry=registry_of(*tables(100, 101, 102)), grouped=True)
     # The row check asks the history for the run's rows (several: no changes() tells), then the guard fires.
     assert not conn.failed and conn.after_scripts()[0][1:3] == GUARD_FIRED[1:], "the script ran; its guard rolled it back"
@@ -299,13 +295,7 @@ def test_another_runner_applying_the_same_versions_before_a_grouped_script_is_se
 ) -> None:
     """Here the script fails at its first statement (the table exists); the per-statement path plans again."""
     conn = connect()
-    other = sqlite3.connect(tmp_path / "scripted.sqlite")
-    run_agent_migrations(other, registry=registry_of(*tables(100)))
-
-    def another_runner() -> None:
-        run_agent_migrations(other, registry=registry_of(*tables(100, 101)))
-
-    conn.before_script[1] = another_runner
+    other = another_runner_before_the_first_script(conn, tmp_path, None, registry_of(*tables(100, 101)))
     report = run_agent_migrations(conn, registry=registry_of(*tables(100, 101, 102)), grouped=True)
     assert len(conn.failed) == 1
     assert report.versions == (102,), "V101 was applied by the other runner: planned again, not applied twice"
