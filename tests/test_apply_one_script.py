@@ -99,6 +99,19 @@ def connect(tmp_path: Path) -> Callable[[], Hooked]:
     return lambda: sqlite3.connect(tmp_path / "scripted.sqlite", factory=Hooked)  # type: ignore[return-value]
 
 
+def lock_held_before_script(conn: Hooked, index: int, db: Path, begin: str, seconds: float) -> list[threading.Thread]:
+    """Right before ``conn``'s ``index``-th script, another connection takes a lock (``begin``) for ``seconds``: its thread, to join."""
+    threads: list[threading.Thread] = []
+
+    def hold() -> None:
+        thread, taken = hold_lock_in_thread(db, begin, seconds)
+        threads.append(thread)
+        assert taken.wait(10)
+
+    conn.before_script[index] = hold
+    return threads
+
+
 def another_runner_before_the_first_script(conn: Hooked, tmp_path: Path, agents: list[str] | None, registry: AgentRegistry) -> sqlite3.Connection:
     """A second connection, core and V100 applied through it, that applies ``registry``'s ``agents`` right before ``conn``'s first script."""
     other = sqlite3.connect(tmp_path / "scripted.sqlite")
@@ -180,14 +193,7 @@ def test_a_reader_holding_up_a_scripts_commit_is_waited_for_and_logged(
     connect: Callable[[], Hooked], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     conn = connect()
-    threads: list[threading.Thread] = []
-
-    def reader() -> None:
-        thread, taken = hold_lock_in_thread(tmp_path / "scripted.sqlite", "BEGIN", 0.5)  # a shared lock
-        threads.append(thread)
-        assert taken.wait(10)
-
-    conn.before_script[1] = reader
+    threads = lock_held_before_script(conn, 1, tmp_path / "scripted.sqlite", "BEGIN", 0.5)  # a shared lock
     with caplog.at_level(logging.INFO, logger="nocodo_agents"):
         report = run_agent_migrations(conn, registry=registry_of(*tables(100, 101)), lock_timeout=20)
     for thread in threads:
@@ -207,14 +213,8 @@ def test_a_write_lock_held_at_a_scripts_begin_is_waited_for_and_logged(
 ) -> None:
     """Busy at a script's BEGIN IMMEDIATE: declined at once, then the per-statement path waits for the lock (logged)."""
     conn = connect()
-    threads: list[threading.Thread] = []
-
-    def writer() -> None:
-        thread, taken = hold_lock_in_thread(tmp_path / "scripted.sqlite", "BEGIN IMMEDIATE", 0.5)
-        threads.append(thread)
-        assert taken.wait(10)
-
-    conn.before_script[1 if grouped else 2] = writer  # grouped: the run's one script; else V101's
+    # grouped: the run's one script; else V101's
+    threads = lock_held_before_script(conn, 1 if grouped else 2, tmp_path / "scripted.sqlite", "BEGIN IMMEDIATE", 0.5)
     with caplog.at_level(logging.INFO, logger="nocodo_agents"):
         report = run_agent_migrations(conn, registry=registry_of(*tables(100, 101)), grouped=grouped, lock_timeout=20)
     for thread in threads:

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from pathlib import Path
 from typing import Callable
 
 import pytest
 from conftest import history
-from test_apply_one_script import FAILING, Hooked, connect, registry_of, tables  # noqa: F401 (connect: a fixture)
-from test_sqlite_busy_timeout import hold_lock_in_thread
+from test_apply_one_script import FAILING, Hooked, connect, lock_held_before_script, registry_of, tables  # noqa: F401 (connect: a fixture)
 
 from nocodo_agents import LockTimeoutError, MigrationFailedError, MigrationStep, run_agent_migrations
 from nocodo_agents.migration import Migration
@@ -71,14 +69,8 @@ def test_readers_holding_a_commit_past_the_lock_timeout_name_what_committed_befo
 ) -> None:
     """V101's COMMIT meets a reader for longer than the lock timeout: the error lists the migrations committed before it."""
     conn = connect()
-    threads: list[threading.Thread] = []
-
-    def reader() -> None:
-        thread, taken = hold_lock_in_thread(tmp_path / "scripted.sqlite", "BEGIN", 3)
-        threads.append(thread)
-        assert taken.wait(10)
-
-    conn.before_script[3] = reader  # scripts: V3, V100, V101 (V1 and V2 go with the first look and the full guard)
+    # scripts: V3, V100, V101 (V1 and V2 go with the first look and the full guard)
+    threads = lock_held_before_script(conn, 3, tmp_path / "scripted.sqlite", "BEGIN", 3)
     try:
         with pytest.raises(LockTimeoutError) as caught:
             run_agent_migrations(conn, registry=registry_of(*tables(100, 101, 102)), lock_timeout=0.3)
